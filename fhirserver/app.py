@@ -1,0 +1,51 @@
+"""Builds the Flask application: settings, store, OpenAPI (flask-smorest), blueprints, errors, logs."""
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, send_from_directory
+from flask_smorest import Api
+
+from . import __version__, accesslog
+from .config import Settings
+from .context import ServerContext
+from .resources import errorhandlers, register
+from .storage import open_store
+
+SWAGGER_STATIC = "/fhir/docs/static/"
+
+
+def build_app(settings: Settings | None = None, store=None) -> Flask:
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    app = Flask("fhirserver")
+    app.config.update(
+        API_TITLE="Med-Port FHIR R4 API",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/fhir",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_STATIC,
+        MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
+        MEDPORT=ServerContext(settings, store or open_store(settings)),
+    )
+    app.url_map.strict_slashes = False
+    api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 (4.0.1) RESTful API of Med-Port. "
+                                         "Every error body is a FHIR OperationOutcome."}})
+    register(api)
+    errorhandlers.install(app)
+    accesslog.install(app)
+    _serve_swagger_assets(app)
+    return app
+
+
+def _serve_swagger_assets(app: Flask) -> None:
+    """Swagger UI's files come from the swagger-ui-bundle package, so /fhir/docs works offline."""
+    import swagger_ui_bundle
+    root = swagger_ui_bundle.swagger_ui_path
+
+    @app.route(SWAGGER_STATIC + "<path:name>")
+    def swagger_asset(name):
+        return send_from_directory(root, os.path.basename(name))

@@ -1,0 +1,54 @@
+"""The `medport` command: `medport serve` runs the production WSGI server (gunicorn)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .config import Settings, describe
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="medport", description="Med-Port FHIR R4 server")
+    parser.add_argument("--version", action="version", version=f"medport {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the FHIR server (gunicorn, several workers)")
+    serve.add_argument("--host", help="interface to listen on (MEDPORT_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (MEDPORT_PORT, default 8080)")
+    serve.add_argument("--base-url", help="public base URL (MEDPORT_BASE_URL, default http://HOST:PORT/fhir)")
+    serve.add_argument("--store", help="sqlite:///path/file.db or mongodb://... (MEDPORT_STORE)")
+    serve.add_argument("--workers", type=int, help="worker processes (MEDPORT_WORKERS, default 2)")
+    serve.set_defaults(run=_serve)
+
+    config = commands.add_parser("config", help="print the effective settings and their environment variables")
+    config.set_defaults(run=_config)
+
+    args = parser.parse_args(argv)
+    return args.run(args) or 0
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(host=getattr(args, "host", None), port=getattr(args, "port", None),
+                             base_url=getattr(args, "base_url", None), store=getattr(args, "store", None),
+                             workers=getattr(args, "workers", None))
+
+
+def _serve(args) -> int:
+    from .storage import open_store
+    from .wsgi_server import run
+    settings = _settings(args)
+    open_store(settings).close()   # fail fast (bad URL, unwritable path) before forking workers
+    run(settings)
+    return 0
+
+
+def _config(args) -> int:
+    settings = _settings(args)
+    for name, env, _default, help_text in describe():
+        print(f"{env:28} {getattr(settings, name)!s:40} {help_text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

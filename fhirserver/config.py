@@ -1,0 +1,66 @@
+"""One settings object. Precedence: CLI flag > MEDPORT_* environment variable > default.
+
+Every field is documented in docs/configuration.md (a test keeps the two in step).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+
+def _setting(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class Settings:
+    host: str = _setting("127.0.0.1", "Interface the server listens on.")
+    port: int = _setting(8080, "TCP port the server listens on.")
+    base_url: str = _setting("", "Public base URL of the FHIR endpoint; default http://HOST:PORT/fhir.")
+    store: str = _setting("sqlite:///var/medport.db", "Store URL: sqlite:///path/to/file.db (embedded) or mongodb://...")
+    blob_dir: str = _setting("", "Directory for Binary contents; default: a 'blobs' folder beside the SQLite file.")
+    workers: int = _setting(2, "Number of server worker processes.")
+    threads: int = _setting(4, "Threads per worker process.")
+    max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest accepted JSON request body, in bytes (413 above).")
+    max_binary_bytes: int = _setting(100 * 1024 * 1024, "Largest accepted raw Binary upload, in bytes (413 above).")
+    max_json_depth: int = _setting(100, "Deepest accepted JSON nesting of a request body (400 above).")
+    default_count: int = _setting(50, "Page size of searches and histories when _count is not given.")
+    max_count: int = _setting(1000, "Largest page size a client may ask for with _count.")
+    sqlite_synchronous: str = _setting("FULL", "SQLite synchronous pragma: FULL survives power loss, NORMAL only process crashes.")
+    log_level: str = _setting("INFO", "Log level of the access and application logs.")
+
+    def __post_init__(self):
+        if not self.base_url:
+            self.base_url = f"http://{self.host}:{self.port}/fhir"
+        self.base_url = self.base_url.rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Settings":
+        """Build from MEDPORT_* variables, then apply non-None overrides (CLI flags)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(env_name(f.name))
+            if raw not in (None, ""):
+                values[f.name] = _coerce(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def env_name(field_name: str) -> str:
+    return "MEDPORT_" + field_name.upper()
+
+
+def _coerce(f: dataclasses.Field, raw: str):
+    if f.type in (int, "int"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise SystemExit(f"{env_name(f.name)} must be an integer, got {raw!r}") from None
+    return raw
+
+
+def describe() -> list[tuple[str, str, object, str]]:
+    """(field, env var, default, help) for every setting: used by docs and `medport config`."""
+    return [(f.name, env_name(f.name), f.default, f.metadata["help"]) for f in dataclasses.fields(Settings)]

@@ -1,0 +1,92 @@
+"""Shared rules of the write interactions: ids, server-owned meta, validation."""
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from dataclasses import dataclass
+
+from .. import jsonio
+from ..definitions import resource_types
+from ..errors import BadRequest, Gone, NotFound
+from ..search.extract import extract
+from ..storage.base import Transaction, Version, Write
+from ..validation import validate
+
+ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")   # datatypes.html#id
+
+
+@dataclass
+class Result:
+    """What an interaction produced: the stored version and the HTTP status to report."""
+    version: Version | None
+    status: int = 200
+    resource: dict | None = None      # the parsed resource when the interaction already has it
+
+
+def now_instant() -> str:
+    """UTC instant with microseconds, fixed width so that strings sort as times."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def check_type(type: str) -> None:
+    if type not in resource_types():
+        raise NotFound(f"Unknown resource type '{type}'")
+
+
+def check_id(id: str) -> None:
+    if not ID_RE.match(id):
+        raise BadRequest(f"Invalid resource id '{id}': 1-64 characters of A-Z, a-z, 0-9, '-' and '.'")
+
+
+def check_body(type: str, resource) -> dict:
+    """The body is a resource of the URL's type and is structurally valid R4."""
+    if not isinstance(resource, dict):
+        raise BadRequest("The request body must be a JSON object (a FHIR resource)")
+    body_type = resource.get("resourceType")
+    if body_type != type:
+        raise BadRequest(f"The resource type in the body ('{body_type}') does not match the URL ('{type}')")
+    validate(resource)
+    return resource
+
+
+def current_or_raise(version: Version | None, type: str, id: str) -> Version:
+    if version is None:
+        raise NotFound(f"{type}/{id} is not known")
+    if version.deleted:
+        raise Gone(f"{type}/{id} was deleted", headers={"ETag": f'W/"{version.version}"'})
+    return version
+
+
+def store_new_version(tx: Transaction, type: str, id: str, resource: dict, method: str,
+                      current: Version | None, blob: str | None = None) -> Version:
+    """Stamp server-owned meta (versionId, lastUpdated) and write the next version."""
+    number = (current.version if current else 0) + 1
+    stamp = now_instant()
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(number)
+    meta["lastUpdated"] = stamp
+    resource["id"] = id
+    resource["meta"] = meta
+    return tx.write(Write(type, id, number, stamp, method, jsonio.dumps(resource), extract(resource), blob))
+
+
+def store_delete(tx: Transaction, current: Version) -> Version:
+    return tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
+
+
+def if_match_version(header: str | None) -> int | None:
+    """If-Match: W/"3" (or "3") -> 3 (http.html#concurrency)."""
+    if not header:
+        return None
+    tag = header.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    if not tag.isdigit():
+        raise BadRequest(f"Invalid If-Match header {header!r}: expected W/\"<versionId>\"")
+    return int(tag)

@@ -1,0 +1,23 @@
+"""Resolve the search criteria of conditional interactions (http.html#ccreate, #cond-update, #cdelete)."""
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from ..errors import BadRequest
+from ..search.parse import parse_search
+
+
+def parse_criteria(type: str, criteria: str):
+    """A query string such as 'identifier=http://sys|123' -> query tree; empty criteria are refused."""
+    pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
+    if not pairs:
+        raise BadRequest("Conditional interaction without search criteria")
+    parsed = parse_search(type, pairs)
+    if not parsed.query.parts:
+        raise BadRequest(f"Conditional criteria {criteria!r} select nothing")
+    return parsed.query
+
+
+def matches(tx, type: str, criteria: str, limit: int = 2):
+    """At most `limit` current resources matching the criteria, read inside the transaction."""
+    return tx.search(type, parse_criteria(type, criteria), limit)

@@ -1,0 +1,45 @@
+"""patch with JSON Patch (http://hl7.org/fhir/R4/http.html#patch, RFC 6902).
+
+The patch is applied to the current version inside the write transaction, so
+concurrent patches never lose each other's changes. A result that is not a
+valid resource is refused with 422 (http.html#patch), a malformed patch with 400.
+"""
+from __future__ import annotations
+
+import jsonpatch
+import jsonpointer
+
+from .. import jsonio
+from ..errors import BadRequest, InvalidResource, Unprocessable
+from .binary_content import externalize_data
+from .common import Result, check_body, check_id, check_type, current_or_raise, store_new_version
+from .update import _check_if_match
+
+
+def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> Result:
+    check_type(type)
+    check_id(id)
+    if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
+        raise BadRequest("A JSON Patch document must be an array of operation objects")
+    try:
+        compiled = jsonpatch.JsonPatch(operations)
+    except (jsonpatch.InvalidJsonPatch, jsonpointer.JsonPointerException, TypeError) as e:
+        raise BadRequest(f"Invalid JSON Patch: {e}") from None
+    with ctx.store.transaction() as tx:
+        current = current_or_raise(tx.read(type, id), type, id)
+        _check_if_match(current, if_match, type, id)
+        try:
+            result = compiled.apply(jsonio.loads(current.body), in_place=True)
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, KeyError) as e:
+            raise Unprocessable(f"JSON Patch could not be applied: {e}") from None
+        if not isinstance(result, dict) or result.get("id") != id or result.get("resourceType") != type:
+            raise Unprocessable("A patch must not change the resource's type or id")
+        try:
+            check_body(type, result)
+        except InvalidResource as e:
+            raise Unprocessable("The patched resource is not valid", issues=e.issues) from None
+        blob = current.blob
+        if type == "Binary" and "data" in result:
+            blob = externalize_data(ctx, result)
+        version = store_new_version(tx, type, id, result, "PATCH", current, blob)
+    return Result(version, 200, result)

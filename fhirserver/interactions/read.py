@@ -1,0 +1,22 @@
+"""read and vread (http://hl7.org/fhir/R4/http.html#read, #vread)."""
+from __future__ import annotations
+
+from ..errors import Gone, NotFound
+from .common import Result, check_type, current_or_raise
+
+
+def read(ctx, type: str, id: str) -> Result:
+    check_type(type)
+    return Result(current_or_raise(ctx.store.read(type, id), type, id))
+
+
+def vread(ctx, type: str, id: str, version_id: str) -> Result:
+    check_type(type)
+    if not version_id.isdigit():
+        raise NotFound(f"{type}/{id} has no version '{version_id}'")
+    version = ctx.store.vread(type, id, int(version_id))
+    if version is None:
+        raise NotFound(f"{type}/{id} has no version {version_id}")
+    if version.deleted:   # http.html#vread: a deleted version answers 410
+        raise Gone(f"Version {version_id} of {type}/{id} is a deletion")
+    return Result(version)

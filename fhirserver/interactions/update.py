@@ -1,0 +1,54 @@
+"""update, update-as-create and conditional update (http://hl7.org/fhir/R4/http.html#update, #cond-update)."""
+from __future__ import annotations
+
+from ..errors import BadRequest, PreconditionFailed, VersionConflict
+from .common import Result, check_body, check_id, check_type, new_id, store_new_version
+from .conditional import matches
+
+
+def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None, blob: str | None = None,
+           method: str = "PUT") -> Result:
+    check_type(type)
+    check_id(id)
+    check_body(type, resource)
+    if resource.get("id") != id:
+        raise BadRequest(f"The id in the body ({resource.get('id')!r}) must equal the id in the URL ('{id}')")
+    with ctx.store.transaction() as tx:
+        current = tx.read(type, id)
+        _check_if_match(current, if_match, type, id)
+        version = store_new_version(tx, type, id, resource, method, current, blob)
+    created = current is None or current.deleted
+    return Result(version, 201 if created else 200, resource)
+
+
+def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: int | None = None) -> Result:
+    """PUT [type]?criteria: 0 matches create, 1 updates it, more -> 412."""
+    check_type(type)
+    check_body(type, resource)
+    with ctx.store.transaction() as tx:
+        found = matches(tx, type, criteria)
+        if len(found) > 1:
+            raise PreconditionFailed(f"Conditional update '{criteria}' matches more than one {type}")
+        body_id = resource.get("id")
+        if found:
+            current = found[0]
+            if body_id is not None and body_id != current.id:
+                raise BadRequest(f"The id in the body ({body_id!r}) differs from the matched {type}/{current.id}")
+            _check_if_match(current, if_match, type, current.id)
+            return Result(store_new_version(tx, type, current.id, resource, "PUT", current), 200, resource)
+        if body_id is not None:
+            check_id(body_id)
+            existing = tx.read(type, body_id)
+            if existing is not None and not existing.deleted:
+                raise PreconditionFailed(f"{type}/{body_id} exists but does not match '{criteria}'")
+            return Result(store_new_version(tx, type, body_id, resource, "PUT", existing), 201, resource)
+        return Result(store_new_version(tx, type, new_id(), resource, "PUT", None), 201, resource)
+
+
+def _check_if_match(current, if_match, type, id):
+    if if_match is None:
+        return
+    have = current.version if current is not None and not current.deleted else None
+    if have != if_match:
+        raise VersionConflict(f"If-Match version {if_match} is not the current version of {type}/{id}"
+                              + (f" ({have})" if have else " (it does not exist)"))

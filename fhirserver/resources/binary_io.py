@@ -1,0 +1,58 @@
+"""Binary contents over HTTP: streamed uploads, raw downloads with Range, and
+the FHIR JSON form with base64 data built on the fly (http://hl7.org/fhir/R4/binary.html#rest).
+"""
+from __future__ import annotations
+
+import base64
+
+from flask import Response, current_app, request
+from werkzeug.wsgi import wrap_file
+
+from ..storage.base import Version
+from .negotiation import JSON_TYPES, XML_TYPES, request_media_type
+
+CHUNK = 3 * 64 * 1024   # a multiple of 3, so base64 chunks concatenate cleanly
+
+
+def request_chunks(chunk: int = 64 * 1024):
+    """The raw request body as a stream of chunks."""
+    while True:
+        data = request.stream.read(chunk)
+        if not data:
+            return
+        yield data
+
+
+def is_raw_upload() -> bool:
+    """A Binary body sent as its own media type rather than as FHIR JSON."""
+    mt = request_media_type()
+    return mt not in JSON_TYPES and mt not in XML_TYPES and mt != ""
+
+
+def raw_binary_response(v: Version, content_type: str) -> Response:
+    """The stored bytes under their own Content-Type; Range requests answer 206."""
+    store = current_app.config["MEDPORT"].store
+    if v.blob is None:   # a Binary without data
+        return Response(b"", content_type=content_type)
+    response = Response(wrap_file(request.environ, store.blobs.open(v.blob)), mimetype=content_type,
+                        direct_passthrough=True, headers={"ETag": f'W/"{v.version}"'})
+    # RFC 9110 range requests: 206 with Content-Range, 416 when unsatisfiable
+    return response.make_conditional(request.environ, accept_ranges=True,
+                                     complete_length=store.blobs.size(v.blob))
+
+
+def binary_json_stream(v: Version):
+    """The Binary resource as FHIR JSON, its data base64-encoded chunk by chunk."""
+    return _json_chunks(v, current_app.config["MEDPORT"].store.blobs.open(v.blob))
+
+
+def _json_chunks(v: Version, blob):
+    body = v.body.rstrip()
+    yield body[:-1] + b',"data":"'
+    with blob as f:
+        while True:
+            chunk = f.read(CHUNK)
+            if not chunk:
+                break
+            yield base64.b64encode(chunk)
+    yield b'"}'

@@ -1,0 +1,86 @@
+"""Instance level: [base]/[type]/[id] read, update, patch, delete, history, vread."""
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from .. import jsonio
+from ..errors import UnsupportedMediaType
+from ..interactions import delete as delete_i, history as history_i, patch as patch_i, read as read_i
+from ..interactions import update as update_i
+from ..interactions.binary_content import externalize_data
+from ..interactions.common import if_match_version
+from . import ctx
+from .binary_io import is_raw_upload, raw_binary_response, request_chunks
+from .negotiation import JSON_PATCH, json_body, prefer, request_media_type, response_type
+from .rendering import history_bundle, json_response, resource_response
+
+blp = Blueprint("instance", __name__, url_prefix="/fhir", description="Instance-level interactions")
+
+
+@blp.route("/<type>/<id>")
+class Instance(MethodView):
+    def get(self, type, id):
+        """read: the current version (404 unknown, 410 deleted). Binary: raw bytes unless FHIR JSON is asked for."""
+        media = response_type(allow_raw=(type == "Binary"))
+        result = read_i.read(ctx(), type, id)
+        v = result.version
+        if request.headers.get("If-None-Match", "").strip() == f'W/"{v.version}"':
+            return "", 304, {"ETag": f'W/"{v.version}"'}
+        if media is None:
+            return raw_binary_response(v, _binary_content_type(v))
+        return resource_response(v, 200, media)
+
+    def put(self, type, id):
+        """update (or update-as-create with a client-chosen id); If-Match for optimistic locking."""
+        media = response_type()
+        if_match = if_match_version(request.headers.get("If-Match"))
+        if type == "Binary" and is_raw_upload():
+            info = ctx().store.blobs.put(request_chunks(), ctx().settings.max_binary_bytes)
+            resource = {"resourceType": "Binary", "id": id, "contentType": request.mimetype}
+            result = update_i.update(ctx(), type, id, resource, if_match, blob=info.key)
+        else:
+            resource = json_body()
+            blob = externalize_data(ctx(), resource) if type == "Binary" and isinstance(resource, dict) else None
+            result = update_i.update(ctx(), type, id, resource, if_match, blob=blob)
+        return resource_response(result.version, result.status, media, prefer().ret,
+                                 location=result.status == 201)
+
+    def patch(self, type, id):
+        """patch with JSON Patch (application/json-patch+json)."""
+        media = response_type()
+        if request_media_type() != JSON_PATCH:
+            raise UnsupportedMediaType(f"PATCH needs Content-Type {JSON_PATCH} (JSON Patch)")
+        operations = json_body(allowed=(JSON_PATCH,))
+        result = patch_i.patch(ctx(), type, id, operations, if_match_version(request.headers.get("If-Match")))
+        return resource_response(result.version, 200, media, prefer().ret)
+
+    def delete(self, type, id):
+        """delete: later reads answer 410 Gone; history keeps every version."""
+        result = delete_i.delete(ctx(), type, id, if_match_version(request.headers.get("If-Match")))
+        headers = {"ETag": f'W/"{result.version.version}"'} if result.version else {}
+        return "", 204, headers
+
+
+@blp.route("/<type>/<id>/_history")
+def instance_history(type, id):
+    """history of one resource, newest first (_since, _count, paging)."""
+    media = response_type()
+    params = list(request.args.items(multi=True))
+    page = history_i.history(ctx(), type, id, params)
+    return json_response(history_bundle(f"{type}/{id}/_history", params, page), media_type=media)
+
+
+@blp.route("/<type>/<id>/_history/<vid>")
+def vread(type, id, vid):
+    """vread: one version of a resource."""
+    media = response_type(allow_raw=(type == "Binary"))
+    v = read_i.vread(ctx(), type, id, vid).version
+    if media is None:
+        return raw_binary_response(v, _binary_content_type(v))
+    return resource_response(v, 200, media)
+
+
+def _binary_content_type(v) -> str:
+    return jsonio.loads(v.body).get("contentType", "application/octet-stream")

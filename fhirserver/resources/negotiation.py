@@ -1,0 +1,95 @@
+"""Content negotiation, request bodies and the Prefer header (http://hl7.org/fhir/R4/http.html#mime-type)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, request
+
+from .. import jsonio
+from ..errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+
+FHIR_JSON = "application/fhir+json"
+JSON_TYPES = (FHIR_JSON, "application/json")
+XML_TYPES = ("application/fhir+xml", "application/xml", "text/xml")
+JSON_PATCH = "application/json-patch+json"
+_FORMAT_ALIASES = {"json": FHIR_JSON, "application/json": "application/json", FHIR_JSON: FHIR_JSON,
+                   "xml": "xml", "text/xml": "xml", "application/xml": "xml", "application/fhir+xml": "xml",
+                   "html": "html", "text/html": "html", "ttl": "ttl", "text/turtle": "ttl"}
+
+
+def response_type(allow_raw: bool = False) -> str | None:
+    """The JSON media type to answer with; None means raw content (Binary only).
+
+    _format overrides Accept (http.html#mime-type). XML and other formats -> 406."""
+    fmt = request.args.get("_format")
+    if fmt is not None:
+        chosen = _FORMAT_ALIASES.get(fmt.split(";")[0].strip())
+        if chosen in JSON_TYPES:
+            return chosen
+        raise NotAcceptable(f"_format={fmt} is not supported: this server speaks FHIR JSON only")
+    if not request.headers.get("Accept"):
+        return None if allow_raw else FHIR_JSON
+    offered = {value.split(";")[0].strip().lower(): q for value, q in request.accept_mimetypes if q > 0}
+    wanted = [t for t in JSON_TYPES if t in offered]
+    if wanted:
+        return max(wanted, key=lambda t: offered[t])
+    if allow_raw:
+        return None
+    if "*/*" in offered or "application/*" in offered:
+        return FHIR_JSON
+    if any(t in offered for t in XML_TYPES):
+        raise NotAcceptable("FHIR XML is not supported: ask for application/fhir+json")
+    raise NotAcceptable(f"Cannot answer with any of: {request.headers.get('Accept')}; use application/fhir+json")
+
+
+def request_media_type() -> str:
+    return (request.mimetype or "").lower()
+
+
+def is_json_body() -> bool:
+    return request_media_type() in ("",) + JSON_TYPES
+
+
+def read_body(limit: int | None = None) -> bytes:
+    """The request body, refused with 413 past the configured limit without reading it all."""
+    limit = limit or current_app.config["MEDPORT"].settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"Request body of {request.content_length} bytes exceeds the limit of {limit}")
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+    return data
+
+
+def json_body(allowed=JSON_TYPES):
+    """Parse a FHIR JSON body (415 for XML or other types; 400 if malformed or too deep)."""
+    mt = request_media_type()
+    if mt and mt not in allowed:
+        if mt in XML_TYPES:
+            raise UnsupportedMediaType("FHIR XML is not supported: send application/fhir+json")
+        raise UnsupportedMediaType(f"Content-Type {mt} is not supported here; use {allowed[0]}")
+    settings = current_app.config["MEDPORT"].settings
+    return jsonio.loads(read_body(settings.max_body_bytes), settings.max_json_depth)
+
+
+@dataclass(frozen=True)
+class Prefer:
+    """The Prefer header (http.html#ops, search.html#errors)."""
+    ret: str = "representation"       # minimal | representation | OperationOutcome
+    lenient: bool = False
+
+
+def prefer() -> Prefer:
+    ret, lenient = "representation", False
+    for part in request.headers.get("Prefer", "").replace(";", ",").split(","):
+        key, _, value = part.strip().partition("=")
+        value = value.strip().strip('"')
+        if key == "return" and value in ("minimal", "representation", "OperationOutcome"):
+            ret = value
+        elif key == "handling":
+            lenient = value == "lenient"
+    return Prefer(ret, lenient)
+
+
+def pretty() -> bool:
+    return request.args.get("_pretty", "false").lower() == "true"

@@ -1,0 +1,104 @@
+"""Turning stored versions into HTTP responses and Bundles (http.html#ops, bundle.html).
+
+Stored bodies are compact JSON; they are sent as they are (or spliced into
+Bundles with orjson.Fragment) so that reads never re-parse a resource.
+"""
+from __future__ import annotations
+
+from email.utils import format_datetime
+import datetime
+from urllib.parse import urlencode
+
+import orjson
+from flask import Response, current_app
+
+from .. import jsonio
+from ..errors import Issue, operation_outcome
+from ..storage.base import Page, Version
+from .binary_io import binary_json_stream
+from .negotiation import FHIR_JSON, pretty
+
+
+def base_url() -> str:
+    return current_app.config["MEDPORT"].settings.base_url
+
+
+def http_date(instant: str) -> str:
+    when = datetime.datetime.strptime(instant, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    return format_datetime(when, usegmt=True)
+
+
+def version_headers(v: Version) -> dict:
+    return {"ETag": f'W/"{v.version}"', "Last-Modified": http_date(v.last_updated)}
+
+
+def json_response(obj, status: int = 200, headers: dict | None = None, media_type: str = FHIR_JSON) -> Response:
+    return Response(jsonio.dumps(obj, pretty()), status=status, headers=headers,
+                    content_type=f"{media_type}; charset=utf-8")
+
+
+def resource_response(v: Version, status: int = 200, media_type: str = FHIR_JSON, prefer_return: str = "representation",
+                      location: bool = False) -> Response:
+    """A single resource with ETag, Last-Modified and (for creates) Location."""
+    headers = version_headers(v)
+    if location:
+        headers["Location"] = f"{base_url()}/{v.type}/{v.id}/_history/{v.version}"
+    if prefer_return == "minimal":
+        return Response(status=status, headers=headers)
+    if prefer_return == "OperationOutcome":
+        oo = operation_outcome([Issue(f"{v.type}/{v.id} version {v.version} stored", "informational",
+                                      "information")])
+        return json_response(oo, status, headers, media_type)
+    content_type = f"{media_type}; charset=utf-8"
+    if v.blob is not None:
+        return Response(binary_json_stream(v), status=status, headers=headers, content_type=content_type)
+    body = v.body
+    if pretty():
+        body = jsonio.dumps(jsonio.loads(body), pretty=True)
+    return Response(body, status=status, headers=headers, content_type=content_type)
+
+
+def _entry_resource(v: Version):
+    if v.blob is not None:   # Binary in a Bundle: include its data
+        return orjson.Fragment(b"".join(binary_json_stream(v)))
+    return jsonio.loads(v.body) if pretty() else orjson.Fragment(v.body)
+
+
+def _links(path: str, params: list[tuple[str, str]], page: Page) -> list[dict]:
+    base = f"{base_url()}/{path}" if path else base_url()
+    kept = [(k, v) for k, v in params if k != "_cursor"]
+    links = [{"relation": "self", "url": base + ("?" + urlencode(params) if params else "")}]
+    if page.next_cursor is not None:
+        links.append({"relation": "next", "url": base + "?" + urlencode(kept + [("_cursor", page.next_cursor)])})
+    return links
+
+
+def history_bundle(path: str, params: list[tuple[str, str]], page: Page) -> dict:
+    """A Bundle of type history (http.html#history): newest first, deletions without a resource."""
+    entries = []
+    for v in page.items:
+        url = f"{v.type}/{v.id}"
+        entry = {"fullUrl": f"{base_url()}/{url}"}
+        if not v.deleted:
+            entry["resource"] = _entry_resource(v)
+        method = "PUT" if v.method == "PATCH" else v.method
+        entry["request"] = {"method": method, "url": url if method != "POST" else v.type}
+        created = method == "POST" or v.version == 1
+        status = "204 No Content" if v.deleted else "201 Created" if created else "200 OK"
+        entry["response"] = {"status": status, "etag": f'W/"{v.version}"', "lastModified": v.last_updated}
+        entries.append(entry)
+    bundle = {"resourceType": "Bundle", "type": "history", "total": page.total,
+              "link": _links(path, params, page), "entry": entries}
+    if page.total is None:
+        del bundle["total"]
+    return bundle
+
+
+def searchset_bundle(path: str, params: list[tuple[str, str]], page: Page) -> dict:
+    entries = [{"fullUrl": f"{base_url()}/{v.type}/{v.id}", "resource": _entry_resource(v),
+                "search": {"mode": "match"}} for v in page.items]
+    bundle = {"resourceType": "Bundle", "type": "searchset", "total": page.total,
+              "link": _links(path, params, page), "entry": entries}
+    if page.total is None:
+        del bundle["total"]
+    return bundle

@@ -1,0 +1,84 @@
+"""Type level: [base]/[type] create, search, conditional update/delete, history."""
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..errors import BadRequest, UnsupportedMediaType
+from ..interactions import create as create_i, delete as delete_i, history as history_i, search as search_i
+from ..interactions import update as update_i
+from ..interactions.binary_content import externalize_data
+from ..interactions.common import if_match_version
+from . import ctx
+from .binary_io import is_raw_upload, request_chunks
+from .negotiation import json_body, prefer, request_media_type, response_type
+from .rendering import history_bundle, json_response, resource_response, searchset_bundle
+
+blp = Blueprint("type", __name__, url_prefix="/fhir", description="Type-level interactions")
+
+
+@blp.route("/<type>")
+class TypeLevel(MethodView):
+    def get(self, type):
+        """search: a searchset Bundle of matching resources."""
+        return _search(type, list(request.args.items(multi=True)))
+
+    def post(self, type):
+        """create with a server-assigned id; If-None-Exist makes it conditional. Binary accepts raw bytes."""
+        media = response_type()
+        if_none_exist = request.headers.get("If-None-Exist")
+        if type == "Binary" and is_raw_upload():
+            info = ctx().store.blobs.put(request_chunks(), ctx().settings.max_binary_bytes)
+            resource = {"resourceType": "Binary", "contentType": request.mimetype}
+            result = create_i.create(ctx(), type, resource, if_none_exist, blob=info.key)
+        else:
+            resource = json_body()
+            blob = externalize_data(ctx(), resource) if type == "Binary" and isinstance(resource, dict) else None
+            result = create_i.create(ctx(), type, resource, if_none_exist, blob=blob)
+        return resource_response(result.version, result.status, media, prefer().ret,
+                                 location=result.status == 201)
+
+    def put(self, type):
+        """conditional update: PUT [type]?criteria (0 matches create, 1 updates, several 412)."""
+        media = response_type()
+        criteria = _criteria()
+        result = update_i.conditional_update(ctx(), type, criteria, json_body(),
+                                             if_match_version(request.headers.get("If-Match")))
+        return resource_response(result.version, result.status, media, prefer().ret,
+                                 location=result.status == 201)
+
+    def delete(self, type):
+        """conditional delete: DELETE [type]?criteria (one match at most)."""
+        delete_i.conditional_delete(ctx(), type, _criteria())
+        return "", 204
+
+
+@blp.route("/<type>/_search", methods=["POST"])
+def search_post(type):
+    """search with parameters in an application/x-www-form-urlencoded body (and/or the URL)."""
+    if request_media_type() != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("POST _search needs Content-Type application/x-www-form-urlencoded")
+    return _search(type, list(request.args.items(multi=True)) + list(request.form.items(multi=True)))
+
+
+@blp.route("/<type>/_history")
+def type_history(type):
+    """history of every resource of one type, newest first."""
+    media = response_type()
+    params = list(request.args.items(multi=True))
+    page = history_i.history(ctx(), type, None, params)
+    return json_response(history_bundle(f"{type}/_history", params, page), media_type=media)
+
+
+def _search(type, params):
+    media = response_type()
+    page, parsed = search_i.search(ctx(), type, params, prefer().lenient)
+    used = parsed.used + ([("_cursor", parsed.cursor)] if parsed.cursor else [])
+    return json_response(searchset_bundle(type, used, page), media_type=media)
+
+
+def _criteria() -> str:
+    if not request.query_string:
+        raise BadRequest("Conditional update/delete needs search criteria in the URL")
+    return request.query_string.decode("utf-8", "replace")

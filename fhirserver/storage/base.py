@@ -1,0 +1,142 @@
+"""The storage interface: what every backend (SQLite, MongoDB) provides.
+
+Small on purpose. A backend stores, per resource, the current version pointer
+and every version ever written (http://hl7.org/fhir/R4/http.html#history), the
+index entries of the current version (written atomically with it), and blobs
+(Binary contents). All writes go through a Transaction so that single
+interactions and transaction Bundles share one code path; a Transaction is
+atomic and isolated (serialisable for the resources it touches).
+
+Conditional interactions, versioning rules and validation live above this
+layer (fhirserver.interactions); backends only enforce `expected_version`.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import BinaryIO, ContextManager, Iterator, Mapping, Sequence
+
+from ..errors import VersionConflict
+
+# Index rows by kind, e.g. {"token": [("identifier", "http://sys", "123"), ...]}.
+# fhirserver.search.extract produces them; each backend lays them out natively.
+IndexEntries = Mapping[str, Sequence[tuple]]
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version of one resource."""
+    type: str
+    id: str
+    version: int
+    last_updated: str          # FHIR instant, UTC
+    method: str                # POST | PUT | PATCH | DELETE: how it was written
+    body: bytes | None         # compact JSON; None for a delete
+    blob: str | None = None    # key in the BlobStore (Binary contents)
+
+    @property
+    def deleted(self) -> bool:
+        return self.method == "DELETE"
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of versions plus an opaque cursor for the next page (None: last page)."""
+    items: list[Version]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    sha256: str
+
+
+class BlobStore(abc.ABC):
+    """Large binary contents, streamed; never held whole in memory."""
+
+    @abc.abstractmethod
+    def put(self, chunks: Iterator[bytes], max_bytes: int) -> BlobInfo:
+        """Store the stream; raises PayloadTooLarge past max_bytes (and stores nothing)."""
+
+    @abc.abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """A seekable binary file object for reading."""
+
+    @abc.abstractmethod
+    def size(self, key: str) -> int: ...
+
+
+@dataclass
+class Write:
+    """A new version to store: the interaction has already set id, meta and validated it."""
+    type: str
+    id: str
+    version: int
+    last_updated: str
+    method: str
+    body: bytes | None
+    index: IndexEntries = field(default_factory=dict)
+    blob: str | None = None
+
+    @property
+    def expected_version(self) -> int:
+        """Versions are consecutive: the new version n requires n-1 to be current (0: none)."""
+        return self.version - 1
+
+
+class Transaction(abc.ABC):
+    """Reads and writes inside one atomic, isolated unit of work."""
+
+    @abc.abstractmethod
+    def read(self, type: str, id: str) -> Version | None:
+        """The current version (possibly a delete), or None if the id was never used."""
+
+    @abc.abstractmethod
+    def search(self, type: str, query, limit: int) -> list[Version]:
+        """Current, non-deleted versions matching a search query tree (fhirserver.search.query)."""
+
+    @abc.abstractmethod
+    def write(self, w: Write) -> Version:
+        """Store `w` if the current version is w.version - 1, else raise VersionConflict."""
+
+
+class Store(abc.ABC):
+    blobs: BlobStore
+
+    @abc.abstractmethod
+    def transaction(self) -> ContextManager[Transaction]:
+        """Commit on normal exit, roll back on exception."""
+
+    @abc.abstractmethod
+    def read(self, type: str, id: str) -> Version | None: ...
+
+    @abc.abstractmethod
+    def vread(self, type: str, id: str, version: int) -> Version | None: ...
+
+    @abc.abstractmethod
+    def history(self, type: str | None = None, id: str | None = None, *, since: str | None = None,
+                at: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
+        """Versions newest first; type/id narrow it (instance, type or system history)."""
+
+    @abc.abstractmethod
+    def search(self, type: str, query, *, limit: int = 50, cursor: str | None = None,
+               total: bool = True) -> Page:
+        """Current, non-deleted resources matching the query, in a stable order."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""
+
+    def close(self) -> None:
+        pass
+
+
+def check_expected(have: int, w: Write) -> None:
+    """The optimistic-locking rule every backend applies inside its transaction
+    (`have`: the current version number, 0 if the id was never used)."""
+    if have != w.expected_version:
+        raise VersionConflict(
+            f"{w.type}/{w.id} is at version {have}, not {w.expected_version}: it was changed concurrently")

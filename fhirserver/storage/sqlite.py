@@ -1,0 +1,263 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+Safe under several server processes: every write transaction starts with
+BEGIN IMMEDIATE (one writer at a time, others wait up to busy_timeout), so the
+version check and the write happen under one lock. With synchronous=FULL a
+commit is on disk before the client hears about it.
+
+Layout: `resource` holds one row per logical resource (its current version),
+`version` every version ever written (bodies live only there), and `idx_*`
+the search index rows of current versions. Layout and indexes: docs/storage.md.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+
+from ..errors import BadRequest, StoreUnavailable
+from ..search import query as q
+from .base import Page, Store, Transaction, Version, Write, check_expected
+from .blobs import FileBlobStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS resource (
+    rid INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    last_updated TEXT NOT NULL,
+    UNIQUE (type, id)
+);
+CREATE TABLE IF NOT EXISTS version (
+    seq INTEGER PRIMARY KEY,          -- global write order: history paging key
+    rid INTEGER NOT NULL REFERENCES resource(rid),
+    version INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    last_updated TEXT NOT NULL,
+    method TEXT NOT NULL,
+    body BLOB,
+    blob TEXT,
+    UNIQUE (rid, version)
+);
+CREATE INDEX IF NOT EXISTS version_type_seq ON version (type, seq);
+CREATE INDEX IF NOT EXISTS version_time ON version (last_updated);
+CREATE TABLE IF NOT EXISTS idx_token (
+    rid INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    param TEXT NOT NULL,
+    system TEXT NOT NULL,             -- '' when the token has no system
+    code TEXT NOT NULL                -- '' when the token has no code
+);
+CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (type, param, code, system);
+CREATE INDEX IF NOT EXISTS idx_token_system ON idx_token (type, param, system);
+CREATE INDEX IF NOT EXISTS idx_token_rid ON idx_token (rid);
+"""
+
+_VERSION_COLS = "r.type, r.id, v.version, v.last_updated, v.method, v.body, v.blob"
+_CURRENT = f"SELECT {_VERSION_COLS} FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version"
+
+
+def _row(row) -> Version:
+    return Version(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def path_from_url(url: str) -> str:
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"not a sqlite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    return url[len("sqlite:///"):] or "var/medport.db"
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str, blob_dir: str = "", synchronous: str = "FULL", busy_timeout_s: float = 30.0):
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError(f"sqlite synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        self.path = path
+        self.synchronous = synchronous.upper()
+        self.busy_timeout_s = busy_timeout_s
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.blobs = FileBlobStore(blob_dir or os.path.join(os.path.dirname(os.path.abspath(path)), "blobs"))
+        self._local = threading.local()
+        with self._conn() as c:
+            c.executescript(SCHEMA)
+
+    # Connections are per thread and per process (gunicorn forks after import).
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
+                                   check_same_thread=True)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self):
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StoreUnavailable(f"The store is busy: {e}") from None
+        try:
+            yield _SqliteTransaction(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def read(self, type, id):
+        row = self._conn().execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
+        return _row(row) if row else None
+
+    def vread(self, type, id, version):
+        row = self._conn().execute(
+            f"SELECT {_VERSION_COLS} FROM resource r JOIN version v ON v.rid = r.rid "
+            "WHERE r.type = ? AND r.id = ? AND v.version = ?", (type, id, version)).fetchone()
+        return _row(row) if row else None
+
+    def history(self, type=None, id=None, *, since=None, at=None, limit=50, cursor=None):
+        where, args = [], []
+        if type is not None:
+            where.append("v.type = ?")
+            args.append(type)
+        if id is not None:
+            where.append("r.id = ?")
+            args.append(id)
+        if since is not None:
+            where.append("v.last_updated >= ?")
+            args.append(since)
+        if at is not None:
+            where.append("v.last_updated <= ?")
+            args.append(at)
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            cond = " AND ".join(where) or "1"
+            base = f"FROM version v JOIN resource r ON r.rid = v.rid WHERE {cond}"
+            total = conn.execute(f"SELECT count(*) {base}", args).fetchone()[0]
+            page_args = list(args)
+            if cursor is not None:
+                base += " AND v.seq < ?"
+                page_args.append(_int_cursor(cursor))
+            rows = conn.execute(
+                f"SELECT r.type, r.id, v.version, v.last_updated, v.method, v.body, v.blob, v.seq {base} "
+                "ORDER BY v.seq DESC LIMIT ?", page_args + [limit + 1]).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([_row(r) for r in rows], str(rows[-1][7]) if more else None, total)
+
+    def search(self, type, query, *, limit=50, cursor=None, total=True):
+        where, args = _compile(type, query)
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            count = (conn.execute(f"SELECT count(*) FROM resource r WHERE {where}", args).fetchone()[0]
+                     if total else None)
+            page_where, page_args = where, list(args)
+            if cursor is not None:
+                page_where += " AND r.rid > ?"
+                page_args.append(_int_cursor(cursor))
+            rows = conn.execute(
+                f"SELECT {_VERSION_COLS}, r.rid FROM resource r JOIN version v ON v.rid = r.rid "
+                f"AND v.version = r.version WHERE {page_where} ORDER BY r.rid LIMIT ?",
+                page_args + [limit + 1]).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([_row(r) for r in rows], str(rows[-1][7]) if more else None, count)
+
+    def ping(self):
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"SQLite store unavailable: {e}") from None
+
+    def close(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class _SqliteTransaction(Transaction):
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def read(self, type, id):
+        row = self.conn.execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
+        return _row(row) if row else None
+
+    def search(self, type, query, limit):
+        where, args = _compile(type, query)
+        rows = self.conn.execute(
+            f"SELECT {_VERSION_COLS} FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version "
+            f"WHERE {where} ORDER BY r.rid LIMIT ?", args + [limit]).fetchall()
+        return [_row(r) for r in rows]
+
+    def write(self, w: Write) -> Version:
+        current = self.conn.execute("SELECT rid, version FROM resource WHERE type = ? AND id = ?",
+                                    (w.type, w.id)).fetchone()
+        check_expected(current[1] if current else 0, w)
+        deleted = 1 if w.method == "DELETE" else 0
+        if current:
+            rid = current[0]
+            self.conn.execute("UPDATE resource SET version = ?, deleted = ?, last_updated = ? WHERE rid = ?",
+                              (w.version, deleted, w.last_updated, rid))
+            self.conn.execute("DELETE FROM idx_token WHERE rid = ?", (rid,))
+        else:
+            rid = self.conn.execute(
+                "INSERT INTO resource (type, id, version, deleted, last_updated) VALUES (?, ?, ?, ?, ?)",
+                (w.type, w.id, w.version, deleted, w.last_updated)).lastrowid
+        self.conn.execute(
+            "INSERT INTO version (rid, version, type, last_updated, method, body, blob) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (rid, w.version, w.type, w.last_updated, w.method, w.body, w.blob))
+        if not deleted:
+            tokens = w.index.get("token", ())
+            if tokens:
+                self.conn.executemany(
+                    "INSERT INTO idx_token (rid, type, param, system, code) VALUES (?, ?, ?, ?, ?)",
+                    [(rid, w.type, p, s or "", c or "") for p, s, c in tokens])
+        return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
+
+
+def _int_cursor(cursor: str) -> int:
+    try:
+        return int(cursor)
+    except (TypeError, ValueError):
+        raise BadRequest(f"Invalid paging cursor {cursor!r}") from None
+
+
+def _compile(type: str, node) -> tuple[str, list]:
+    """Compile a query tree to a WHERE clause over `resource r`; values are always bound parameters."""
+    args: list = [type]
+    sql = "r.type = ? AND r.deleted = 0 AND " + _node(node, args)
+    return sql, args
+
+
+def _node(node, args: list) -> str:
+    if isinstance(node, q.And):
+        return "(" + " AND ".join(_node(p, args) for p in node.parts) + ")" if node.parts else "1"
+    if isinstance(node, q.Or):
+        return "(" + " OR ".join(_node(p, args) for p in node.parts) + ")" if node.parts else "0"
+    if isinstance(node, q.IdIn):
+        args.extend(node.ids)
+        return f"r.id IN ({', '.join('?' * len(node.ids))})"
+    if isinstance(node, q.TokenEq):
+        cond, vals = ["t.type = r.type", "t.param = ?"], [node.param]
+        if node.code is not None:
+            cond.append("t.code = ?")
+            vals.append(node.code)
+        if node.system is not None:
+            cond.append("t.system = ?")
+            vals.append(node.system)
+        args.extend(vals)
+        return f"EXISTS (SELECT 1 FROM idx_token t WHERE t.rid = r.rid AND {' AND '.join(cond)})"
+    raise TypeError(f"unsupported query node {node!r}")
