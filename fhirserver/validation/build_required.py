@@ -23,6 +23,20 @@ from pathlib import Path
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 
+# The redistributed definitions carry R5's EvidenceVariable; restore the R4
+# rules from http://hl7.org/fhir/R4/evidencevariable.html (characteristic 1..*,
+# characteristic.definition[x] 1..1). Checked against an independent R4 model
+# (npm `fhir` 4.12): every other required/choice element agrees.
+_EV_DEF = ["definitionReference", "definitionCanonical", "definitionCodeableConcept",
+           "definitionExpression", "definitionDataRequirement", "definitionTriggerDefinition"]
+_EV_EFF = ["participantEffectiveDateTime", "participantEffectivePeriod",
+           "participantEffectiveDuration", "participantEffectiveTiming"]
+R4_OVERRIDES = {
+    "required": {"EvidenceVariable": {"characteristic": ["characteristic"]},
+                 "EvidenceVariable_Characteristic": {"definition[x]": _EV_DEF}},
+    "choices": {"EvidenceVariable_Characteristic": {"definition[x]": _EV_DEF, "participantEffective[x]": _EV_EFF}},
+}
+
 
 def _target(prop: dict) -> str | None:
     ref = prop.get("$ref") or prop.get("items", {}).get("$ref")
@@ -69,7 +83,12 @@ def build(src: Path, schema: dict) -> tuple[dict, list[str]]:
                     names = [name]
                 if el.get("min", 0) >= 1:
                     required.setdefault(owner, {})[name] = names
-    return {"required": required, "choices": choices}, skipped
+    out = {"required": required, "choices": choices}
+    for kind, fixes in R4_OVERRIDES.items():
+        for owner, rules in fixes.items():
+            assert all(n in defs[owner]["properties"] for names in rules.values() for n in names)
+            out[kind].setdefault(owner, {}).update(rules)
+    return out, skipped
 
 
 def main(argv: list[str]) -> int:

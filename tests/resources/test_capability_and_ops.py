@@ -1,0 +1,38 @@
+"""CapabilityStatement, OpenAPI description, docs page and probes."""
+from __future__ import annotations
+
+from fhirserver.definitions import resource_types
+
+
+def test_capability_statement_covers_every_type(client):
+    cs = client.get("/fhir/metadata").json
+    assert cs["resourceType"] == "CapabilityStatement" and cs["fhirVersion"] == "4.0.1"
+    assert cs["kind"] == "instance" and cs["implementation"]["url"] == "http://fhir.test/fhir"
+    rest = cs["rest"][0]
+    assert {r["type"] for r in rest["resource"]} == set(resource_types()) and len(rest["resource"]) > 140
+    patient = next(r for r in rest["resource"] if r["type"] == "Patient")
+    assert {"read", "vread", "update", "patch", "delete", "create", "history-instance"} <= {
+        i["code"] for i in patient["interaction"]}
+    assert {p["name"] for p in patient["searchParam"]} == {"_id", "identifier"}
+    assert "application/json-patch+json" in cs["patchFormat"]
+
+
+def test_openapi_and_docs(client):
+    spec = client.get("/fhir/openapi.json").json
+    assert spec["openapi"].startswith("3.") and "/fhir/{type}/{id}" in spec["paths"]
+    assert {"get", "put", "patch", "delete"} <= set(spec["paths"]["/fhir/{type}/{id}"])
+    page = client.get("/fhir/docs")
+    assert page.status_code == 200 and b"swagger-ui" in page.data
+    assert client.get("/fhir/docs/static/swagger-ui-bundle.js").status_code == 200
+
+
+def test_probes(client, ctx, monkeypatch):
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    import sqlite3
+
+    def broken():
+        raise sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(ctx.store, "_conn", broken)
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json["resourceType"] == "OperationOutcome"
