@@ -6,6 +6,7 @@ import os
 
 from flask import Flask, send_from_directory
 from flask_smorest import Api
+from werkzeug.routing import BaseConverter
 
 from . import __version__, accesslog
 from .config import Settings
@@ -32,6 +33,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
         MEDPORT=ServerContext(settings, store or open_store(settings)),
     )
     app.url_map.strict_slashes = False
+    app.url_map.converters["rtype"] = ResourceTypeConverter
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 (4.0.1) RESTful API of Med-Port. "
                                          "Every error body is a FHIR OperationOutcome."}})
     register(api)
@@ -39,6 +41,12 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     accesslog.install(app)
     _serve_swagger_assets(app)
     return app
+
+
+class ResourceTypeConverter(BaseConverter):
+    """Resource types start with a capital letter, so /fhir/metadata or /fhir/_history never
+    reach type-level routes; unknown capitalised names get a clear 404 from the interaction."""
+    regex = r"[A-Z][A-Za-z]{0,63}"
 
 
 def _serve_swagger_assets(app: Flask) -> None:

@@ -32,7 +32,10 @@ class MedportServer(BaseApplication):
 
     def load(self):
         from . import create_app
-        return create_app(self.settings)
+        from .validation import warm_up
+        app = create_app(self.settings)
+        warm_up()   # compile the validators before the first request, not during it
+        return app
 
 
 def run(settings) -> None:

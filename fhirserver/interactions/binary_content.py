@@ -19,7 +19,7 @@ def externalize_data(ctx, resource: dict) -> str | None:
     if not isinstance(data, str):
         raise InvalidResource("Binary.data must be a base64 string", expression=("Binary.data",))
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = base64.b64decode("".join(data.split()), validate=True)   # base64Binary allows whitespace
     except (binascii.Error, ValueError):
         raise InvalidResource("Binary.data is not valid base64", expression=("Binary.data",)) from None
     return ctx.store.blobs.put(iter([raw]), ctx.settings.max_binary_bytes).key

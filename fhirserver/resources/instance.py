@@ -19,7 +19,7 @@ from .rendering import history_bundle, json_response, resource_response
 blp = Blueprint("instance", __name__, url_prefix="/fhir", description="Instance-level interactions")
 
 
-@blp.route("/<type>/<id>")
+@blp.route("/<rtype:type>/<id>")
 class Instance(MethodView):
     def get(self, type, id):
         """read: the current version (404 unknown, 410 deleted). Binary: raw bytes unless FHIR JSON is asked for."""
@@ -63,7 +63,7 @@ class Instance(MethodView):
         return "", 204, headers
 
 
-@blp.route("/<type>/<id>/_history")
+@blp.route("/<rtype:type>/<id>/_history")
 def instance_history(type, id):
     """history of one resource, newest first (_since, _count, paging)."""
     media = response_type()
@@ -72,7 +72,7 @@ def instance_history(type, id):
     return json_response(history_bundle(f"{type}/{id}/_history", params, page), media_type=media)
 
 
-@blp.route("/<type>/<id>/_history/<vid>")
+@blp.route("/<rtype:type>/<id>/_history/<vid>")
 def vread(type, id, vid):
     """vread: one version of a resource."""
     media = response_type(allow_raw=(type == "Binary"))

@@ -18,7 +18,7 @@ from .rendering import history_bundle, json_response, resource_response, searchs
 blp = Blueprint("type", __name__, url_prefix="/fhir", description="Type-level interactions")
 
 
-@blp.route("/<type>")
+@blp.route("/<rtype:type>")
 class TypeLevel(MethodView):
     def get(self, type):
         """search: a searchset Bundle of matching resources."""
@@ -54,7 +54,7 @@ class TypeLevel(MethodView):
         return "", 204
 
 
-@blp.route("/<type>/_search", methods=["POST"])
+@blp.route("/<rtype:type>/_search", methods=["POST"])
 def search_post(type):
     """search with parameters in an application/x-www-form-urlencoded body (and/or the URL)."""
     if request_media_type() != "application/x-www-form-urlencoded":
@@ -62,7 +62,7 @@ def search_post(type):
     return _search(type, list(request.args.items(multi=True)) + list(request.form.items(multi=True)))
 
 
-@blp.route("/<type>/_history")
+@blp.route("/<rtype:type>/_history")
 def type_history(type):
     """history of every resource of one type, newest first."""
     media = response_type()

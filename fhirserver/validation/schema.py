@@ -54,7 +54,6 @@ class Model(NamedTuple):
     fast_definitions: dict     # same, ResourceList = opaque object
     resource_types: frozenset
     props: dict                # definition -> {json name: (target definition, is_array)}
-    primitives: frozenset      # primitive definition names
     required: dict             # definition -> {element: [json names]}
     choices: dict              # definition -> {element[x]: [json names]}
 
@@ -131,15 +130,18 @@ def _build() -> Model:
                 p = {"$ref": "#/definitions/" + prim}
             elif "enum" in p:
                 p["enum"] = [*p["enum"], None]
+            elif "const" in p:               # resourceType; fastjsonschema mishandles const
+                p = {"enum": [p["const"]]}
+            elif "enum" in p.get("items", {}):
+                p["items"] = {"enum": [*p["items"]["enum"], None]}
             if p.get("type") == "array":
                 p["type"] = ["array", "null"]
             new_props[pname] = p
-            target = _target(p) or ("code" if "enum" in p else "string")
+            target = _target(p) or "code"
             model_props[pname] = (target, "items" in p)
         defs[name] = {"type": ["object", "null"], "properties": new_props, "additionalProperties": False}
         props[name] = model_props
 
     fast_defs = dict(defs, ResourceList={"type": ["object", "null"]})
-    defs["ResourceList"] = {"fhirResource": True}
-    return Model(defs, fast_defs, resource_types, props, primitives,
-                 rules["required"], rules["choices"])
+    defs["ResourceList"] = {"type": ["object", "null"], "fhirResource": True}
+    return Model(defs, fast_defs, resource_types, props, rules["required"], rules["choices"])

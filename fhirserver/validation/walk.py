@@ -2,12 +2,14 @@
 
 * null only inside the arrays of a repeating primitive and its `_x`
   extension array (http://hl7.org/fhir/R4/json.html#null);
-* no empty objects, arrays or strings (json.html: "empty strings, arrays and
-  objects are not allowed"; datatypes.html: a string has at least one character);
+* no empty objects or arrays (json.html: objects and arrays are never empty)
+  and no empty strings (datatypes.html: the primitive regexes need a character);
 * required elements (min >= 1), where `_x` alone counts for a primitive `x`
   (json.html#primitive);
 * at most one JSON name per choice element x[x] (formats.html#choice);
 * dates that exist ("Dates SHALL be valid dates", datatypes.html#date);
+* integers written without a fraction: JSON 2.0 is a valid Draft-6 integer but
+  not the lexical form of a FHIR integer (datatypes.html#integer);
 * contained / Bundle.entry.resource / Parameters.parameter.resource: a known
   resourceType, then the same rules; their locations are returned so that
   the fast engine can check each one against its own type.
@@ -21,8 +23,9 @@ from fhirserver.errors import Issue
 
 from .schema import Model
 
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DATE_TYPES = frozenset(("date", "dateTime", "instant"))
+_INT_TYPES = frozenset(("integer", "positiveInt", "unsignedInt"))
 
 
 class TooMany(Exception):
@@ -91,6 +94,9 @@ class Walker:
                 self.add(path, "value", f"Empty string for '{key}': leave the element out instead")
             elif target in _DATE_TYPES:
                 self.date(val, target, path)
+        elif isinstance(val, float) and target in _INT_TYPES:
+            self.add(path, "value", f"Invalid {target} {val!r} for '{key}': write a whole number "
+                                    "without a decimal point or exponent")
 
     def contained(self, res: dict, path: str) -> None:
         rtype = res.get("resourceType")

@@ -89,5 +89,5 @@ def test_unexpected_error_hides_the_trace(client, ctx, monkeypatch):
 
 def test_request_id(client):
     assert client.get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
-    generated = client.get("/healthz", headers={"X-Request-Id": "bad id\nwith newline"}).headers["X-Request-Id"]
-    assert generated != "bad id\nwith newline" and len(generated) == 32
+    generated = client.get("/healthz", headers={"X-Request-Id": "bad id <script>"}).headers["X-Request-Id"]
+    assert generated != "bad id <script>" and len(generated) == 32

@@ -1,4 +1,9 @@
-"""All 779 official HL7 R4 examples are accepted and read back unchanged apart from id/meta."""
+"""The official HL7 R4 examples are accepted and read back unchanged apart from id/meta.
+
+One of the 779 breaks R4 itself: Questionnaire-qs1 leaves out Questionnaire.item.linkId
+(cardinality 1..1, http://hl7.org/fhir/R4/questionnaire.html) on 32 display items. The
+spec wins over its example: the server refuses it and names every missing linkId.
+"""
 from __future__ import annotations
 
 import glob
@@ -14,8 +19,13 @@ def _examples():
     return files
 
 
+SPEC_VIOLATING = {"Questionnaire-qs1.json"}
+
+
 def _strip(resource: dict) -> dict:
     out = {k: v for k, v in resource.items() if k != "id"}
+    if isinstance(out.get("data"), str):   # Binary: the bytes matter, not base64 line breaks
+        out["data"] = "".join(out["data"].split())
     meta = {k: v for k, v in (out.pop("meta", None) or {}).items() if k not in ("versionId", "lastUpdated")}
     if meta:
         out["meta"] = meta
@@ -32,6 +42,9 @@ def test_all_examples_round_trip(client):
         original = jsonio.loads(raw)
         rtype = original["resourceType"]
         r = client.post(f"/fhir/{rtype}", data=raw, headers={"Content-Type": FHIR_JSON})
+        if os.path.basename(path) in SPEC_VIOLATING:
+            _expect_missing_link_ids(r)
+            continue
         if r.status_code != 201:
             failures.append((os.path.basename(path), r.status_code, r.data[:300]))
             continue
@@ -39,3 +52,10 @@ def test_all_examples_round_trip(client):
         if json.loads(jsonio.dumps(_strip(jsonio.loads(back.data)))) != json.loads(jsonio.dumps(_strip(original))):
             failures.append((os.path.basename(path), "differs", ""))
     assert not failures, failures[:10]
+
+
+def _expect_missing_link_ids(r):
+    assert r.status_code == 400
+    issues = r.json["issue"]
+    assert len(issues) == 32 and all(i["code"] == "required" and "linkId" in i["diagnostics"] for i in issues)
+    assert all(i["expression"][0].startswith("Questionnaire.item[") for i in issues)
