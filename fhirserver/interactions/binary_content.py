@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 
 from ..errors import InvalidResource
 
@@ -23,3 +24,14 @@ def externalize_data(ctx, resource: dict) -> str | None:
     except (binascii.Error, ValueError):
         raise InvalidResource("Binary.data is not valid base64", expression=("Binary.data",)) from None
     return ctx.store.blobs.put(iter([raw]), ctx.settings.max_binary_bytes).key
+
+
+@contextlib.contextmanager
+def pending_blob(ctx, key: str | None):
+    """Delete a freshly uploaded blob if the write that would refer to it fails."""
+    try:
+        yield key
+    except BaseException:
+        if key is not None:
+            ctx.store.blobs.delete(key)
+        raise

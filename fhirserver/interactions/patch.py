@@ -11,7 +11,7 @@ import jsonpointer
 
 from .. import jsonio
 from ..errors import BadRequest, InvalidResource, Unprocessable
-from .binary_content import externalize_data
+from .binary_content import externalize_data, pending_blob
 from .common import Result, check_body, check_id, check_type, current_or_raise, store_new_version
 from .update import _check_if_match
 
@@ -38,8 +38,7 @@ def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> R
             check_body(type, result)
         except InvalidResource as e:
             raise Unprocessable("The patched resource is not valid", issues=e.issues) from None
-        blob = current.blob
-        if type == "Binary" and "data" in result:
-            blob = externalize_data(ctx, result)
-        version = store_new_version(tx, type, id, result, "PATCH", current, blob)
+        new_blob = externalize_data(ctx, result) if type == "Binary" and "data" in result else None
+        with pending_blob(ctx, new_blob):
+            version = store_new_version(tx, type, id, result, "PATCH", current, new_blob or current.blob)
     return Result(version, 200, result)

@@ -8,6 +8,7 @@ import base64
 from flask import Response, current_app, request
 from werkzeug.wsgi import wrap_file
 
+from ..errors import PayloadTooLarge
 from ..storage.base import Version
 from .negotiation import JSON_TYPES, XML_TYPES, request_media_type
 
@@ -21,6 +22,14 @@ def request_chunks(chunk: int = 64 * 1024):
         if not data:
             return
         yield data
+
+
+def upload_raw_body(ctx) -> str:
+    """Stream a raw Binary body into the blob store; refuse a declared oversize body at once."""
+    limit = ctx.settings.max_binary_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"Binary content of {request.content_length} bytes exceeds the limit of {limit}")
+    return ctx.store.blobs.put(request_chunks(), limit).key
 
 
 def is_raw_upload() -> bool:

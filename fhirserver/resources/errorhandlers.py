@@ -27,7 +27,8 @@ def install(app) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(e: HTTPException):
-        headers = {}
+        # keep protocol headers such as Content-Range on a 416 (RFC 9110 15.5.17)
+        headers = {k: v for k, v in e.get_headers() if k.lower() != "content-type"}
         if e.code == 405 and e.valid_methods:
             headers["Allow"] = ", ".join(e.valid_methods)
         issue = Issue(e.description or e.name, _HTTP_CODES.get(e.code, "processing"))

@@ -9,12 +9,12 @@ from .. import jsonio
 from ..errors import UnsupportedMediaType
 from ..interactions import delete as delete_i, history as history_i, patch as patch_i, read as read_i
 from ..interactions import update as update_i
-from ..interactions.binary_content import externalize_data
+from ..interactions.binary_content import externalize_data, pending_blob
 from ..interactions.common import if_match_version
 from . import ctx
-from .binary_io import is_raw_upload, raw_binary_response, request_chunks
+from .binary_io import is_raw_upload, raw_binary_response, upload_raw_body
 from .negotiation import JSON_PATCH, json_body, prefer, request_media_type, response_type
-from .rendering import history_bundle, json_response, resource_response
+from .rendering import history_bundle, json_response, no_content, resource_response
 
 blp = Blueprint("instance", __name__, url_prefix="/fhir", description="Instance-level interactions")
 
@@ -37,12 +37,12 @@ class Instance(MethodView):
         media = response_type()
         if_match = if_match_version(request.headers.get("If-Match"))
         if type == "Binary" and is_raw_upload():
-            info = ctx().store.blobs.put(request_chunks(), ctx().settings.max_binary_bytes)
             resource = {"resourceType": "Binary", "id": id, "contentType": request.mimetype}
-            result = update_i.update(ctx(), type, id, resource, if_match, blob=info.key)
+            blob = upload_raw_body(ctx())
         else:
             resource = json_body()
             blob = externalize_data(ctx(), resource) if type == "Binary" and isinstance(resource, dict) else None
+        with pending_blob(ctx(), blob):
             result = update_i.update(ctx(), type, id, resource, if_match, blob=blob)
         return resource_response(result.version, result.status, media, prefer().ret,
                                  location=result.status == 201)
@@ -59,8 +59,7 @@ class Instance(MethodView):
     def delete(self, type, id):
         """delete: later reads answer 410 Gone; history keeps every version."""
         result = delete_i.delete(ctx(), type, id, if_match_version(request.headers.get("If-Match")))
-        headers = {"ETag": f'W/"{result.version.version}"'} if result.version else {}
-        return "", 204, headers
+        return no_content({"ETag": f'W/"{result.version.version}"'} if result.version else {})
 
 
 @blp.route("/<rtype:type>/<id>/_history")

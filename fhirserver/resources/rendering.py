@@ -37,6 +37,13 @@ def json_response(obj, status: int = 200, headers: dict | None = None, media_typ
                     content_type=f"{media_type}; charset=utf-8")
 
 
+def no_content(headers: dict | None = None) -> Response:
+    """204 with no body and no Content-Type."""
+    response = Response(status=204, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
 def resource_response(v: Version, status: int = 200, media_type: str = FHIR_JSON, prefer_return: str = "representation",
                       location: bool = False) -> Response:
     """A single resource with ETag, Last-Modified and (for creates) Location."""
@@ -44,7 +51,9 @@ def resource_response(v: Version, status: int = 200, media_type: str = FHIR_JSON
     if location:
         headers["Location"] = f"{base_url()}/{v.type}/{v.id}/_history/{v.version}"
     if prefer_return == "minimal":
-        return Response(status=status, headers=headers)
+        response = Response(status=status, headers=headers)
+        del response.headers["Content-Type"]
+        return response
     if prefer_return == "OperationOutcome":
         oo = operation_outcome([Issue(f"{v.type}/{v.id} version {v.version} stored", "informational",
                                       "information")])

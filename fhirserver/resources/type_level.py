@@ -8,12 +8,12 @@ from flask_smorest import Blueprint
 from ..errors import BadRequest, UnsupportedMediaType
 from ..interactions import create as create_i, delete as delete_i, history as history_i, search as search_i
 from ..interactions import update as update_i
-from ..interactions.binary_content import externalize_data
+from ..interactions.binary_content import externalize_data, pending_blob
 from ..interactions.common import if_match_version
 from . import ctx
-from .binary_io import is_raw_upload, request_chunks
+from .binary_io import is_raw_upload, upload_raw_body
 from .negotiation import json_body, prefer, request_media_type, response_type
-from .rendering import history_bundle, json_response, resource_response, searchset_bundle
+from .rendering import history_bundle, json_response, no_content, resource_response, searchset_bundle
 
 blp = Blueprint("type", __name__, url_prefix="/fhir", description="Type-level interactions")
 
@@ -29,13 +29,14 @@ class TypeLevel(MethodView):
         media = response_type()
         if_none_exist = request.headers.get("If-None-Exist")
         if type == "Binary" and is_raw_upload():
-            info = ctx().store.blobs.put(request_chunks(), ctx().settings.max_binary_bytes)
-            resource = {"resourceType": "Binary", "contentType": request.mimetype}
-            result = create_i.create(ctx(), type, resource, if_none_exist, blob=info.key)
+            resource, blob = {"resourceType": "Binary", "contentType": request.mimetype}, upload_raw_body(ctx())
         else:
             resource = json_body()
             blob = externalize_data(ctx(), resource) if type == "Binary" and isinstance(resource, dict) else None
+        with pending_blob(ctx(), blob):
             result = create_i.create(ctx(), type, resource, if_none_exist, blob=blob)
+            if result.status != 201 and blob is not None:   # If-None-Exist matched: the upload is not needed
+                ctx().store.blobs.delete(blob)
         return resource_response(result.version, result.status, media, prefer().ret,
                                  location=result.status == 201)
 
@@ -50,8 +51,8 @@ class TypeLevel(MethodView):
 
     def delete(self, type):
         """conditional delete: DELETE [type]?criteria (one match at most)."""
-        delete_i.conditional_delete(ctx(), type, _criteria())
-        return "", 204
+        result = delete_i.conditional_delete(ctx(), type, _criteria())
+        return no_content({"ETag": f'W/"{result.version.version}"'} if result.version else {})
 
 
 @blp.route("/<rtype:type>/_search", methods=["POST"])

@@ -68,6 +68,10 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def size(self, key: str) -> int: ...
 
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove a blob no version refers to (an upload whose write was refused)."""
+
 
 @dataclass
 class Write:

@@ -1,13 +1,15 @@
-"""Content-addressed blob files on local disk (Binary contents).
+"""Blob files on local disk (Binary contents).
 
 A blob is streamed to a temporary file while its SHA-256 is computed, fsynced,
-then renamed to blobs/ab/<sha256>: a crash leaves either no blob or a whole
-one, and identical uploads share one file.
+then renamed to blobs/ab/<key>: a crash leaves either no blob or a whole one.
+Every upload gets its own random key, so a refused write can delete its blob
+without touching another request's identical upload.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import tempfile
 from typing import BinaryIO, Iterator
 
@@ -38,11 +40,11 @@ class FileBlobStore(BlobStore):
                     f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
-            key = digest.hexdigest()
+            key = secrets.token_hex(32)
             final = self._path(key)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
-            return BlobInfo(key, size, key)
+            return BlobInfo(key, size, digest.hexdigest())
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -56,3 +58,9 @@ class FileBlobStore(BlobStore):
 
     def size(self, key: str) -> int:
         return os.path.getsize(self._path(key))
+
+    def delete(self, key: str) -> None:
+        try:
+            os.unlink(self._path(key))
+        except FileNotFoundError:
+            pass

@@ -12,6 +12,7 @@ the search index rows of current versions. Layout and indexes: docs/storage.md.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 import threading
@@ -80,6 +81,7 @@ class SqliteStore(Store):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.blobs = FileBlobStore(blob_dir or os.path.join(os.path.dirname(os.path.abspath(path)), "blobs"))
         self._local = threading.local()
+        self._writer_lock = WriterLock(os.path.abspath(path) + ".writer-lock")
         with self._conn() as c:
             c.executescript(SCHEMA)
 
@@ -98,17 +100,18 @@ class SqliteStore(Store):
     @contextlib.contextmanager
     def transaction(self):
         conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
-            raise StoreUnavailable(f"The store is busy: {e}") from None
-        try:
-            yield _SqliteTransaction(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        with self._writer_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise StoreUnavailable(f"The store is busy: {e}") from None
+            try:
+                yield _SqliteTransaction(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
 
     def read(self, type, id):
         row = self._conn().execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
@@ -149,9 +152,7 @@ class SqliteStore(Store):
                 "ORDER BY v.seq DESC LIMIT ?", page_args + [limit + 1]).fetchall()
         finally:
             conn.execute("COMMIT")
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page([_row(r) for r in rows], str(rows[-1][7]) if more else None, total)
+        return _page(rows, limit, total)
 
     def search(self, type, query, *, limit=50, cursor=None, total=True):
         where, args = _compile(type, query)
@@ -170,9 +171,7 @@ class SqliteStore(Store):
                 page_args + [limit + 1]).fetchall()
         finally:
             conn.execute("COMMIT")
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page([_row(r) for r in rows], str(rows[-1][7]) if more else None, count)
+        return _page(rows, limit, count)
 
     def ping(self):
         try:
@@ -185,6 +184,39 @@ class SqliteStore(Store):
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+class WriterLock:
+    """Queues writers fairly: a thread lock within the process, flock(2) across processes.
+
+    SQLite's own busy handler polls with sleeps of up to 100 ms, which gives
+    contended writers long tail latencies; a kernel lock wakes the next writer
+    at once. The kernel drops the lock if its process dies.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._thread_lock = threading.Lock()
+        self._fd = None
+        self._pid = None
+
+    def __enter__(self):
+        self._thread_lock.acquire()
+        try:
+            if self._pid != os.getpid():   # a forked worker needs its own open file
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
 
 
 class _SqliteTransaction(Transaction):
@@ -226,6 +258,13 @@ class _SqliteTransaction(Transaction):
                     "INSERT INTO idx_token (rid, type, param, system, code) VALUES (?, ?, ?, ?, ?)",
                     [(rid, w.type, p, s or "", c or "") for p, s, c in tokens])
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
+
+
+def _page(rows, limit: int, total) -> Page:
+    """rows were fetched with LIMIT limit+1; the extra row only says that a next page exists."""
+    items = rows[:limit]
+    more = len(rows) > limit and items
+    return Page([_row(r) for r in items], str(items[-1][7]) if more else None, total)
 
 
 def _int_cursor(cursor: str) -> int:
