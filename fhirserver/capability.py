@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 from . import __version__
-from .definitions import FHIR_VERSION, resource_types, search_parameters
+import functools
+
+from .definitions import FHIR_VERSION, resource_types
+from .search.registry import ENGINE_PARAMS, all_params
 
 TYPE_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance",
                      "history-type", "create", "search-type"]
-SEARCH_PARAMS_SUPPORTED = ("identifier",)   # widened by the search engine
+MODIFIERS = {
+    "string": ":exact :contains :missing",
+    "token": ":not :text :of-type (identifier) :missing",
+    "reference": ":[type] :identifier :missing, chaining",
+    "uri": ":below :above :missing",
+    "date": "prefixes eq ne gt lt ge le sa eb ap; :missing",
+    "number": "prefixes eq ne gt lt ge le sa eb ap; :missing",
+    "quantity": "prefixes eq ne gt lt ge le sa eb ap; :missing",
+    "composite": "$-separated components; :missing",
+    "special": "near=latitude|longitude|distance|units",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _rev_includes() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for rtype, params in all_params().items():
+        for p in params.values():
+            if p.kind == "reference":
+                for target in p.targets or ():
+                    out.setdefault(target, []).append(f"{rtype}:{p.code}")
+    return {k: sorted(set(v)) for k, v in out.items()}
+
+
+def _search_params(rtype: str) -> list[dict]:
+    params = [{"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"}]
+    for code, p in sorted(all_params().get(rtype, {}).items()):
+        if code in ENGINE_PARAMS:
+            continue
+        params.append({"name": code, "type": p.kind, "definition": p.url, "documentation": MODIFIERS[p.kind]})
+    return params
 
 
 def capability_statement(settings, software_date: str) -> dict:
     resources = []
     for rtype in sorted(resource_types()):
-        params = [{"name": "_id", "type": "token",
-                   "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"}]
-        known = search_parameters().get(rtype, {})
-        for code in SEARCH_PARAMS_SUPPORTED:
-            if code in known:
-                params.append({"name": code, "type": known[code]["type"], "definition": known[code]["url"]})
         resources.append({
             "type": rtype,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
@@ -30,7 +57,10 @@ def capability_statement(settings, software_date: str) -> dict:
             "conditionalRead": "not-supported",
             "conditionalUpdate": True,
             "conditionalDelete": "single",
-            "searchParam": params,
+            "searchInclude": ["*"] + sorted(f"{rtype}:{c}" for c, p in all_params().get(rtype, {}).items()
+                                            if p.kind == "reference"),
+            "searchRevInclude": _rev_includes().get(rtype, []),
+            "searchParam": _search_params(rtype),
         })
     return {
         "resourceType": "CapabilityStatement",
@@ -47,6 +77,8 @@ def capability_statement(settings, software_date: str) -> dict:
         "rest": [{
             "mode": "server",
             "resource": resources,
-            "interaction": [{"code": "history-system"}],
+            "interaction": [{"code": "history-system"}, {"code": "search-system"}],
+            "searchParam": [{"name": "_type", "type": "token",
+                             "documentation": "System search: the resource types to search"}],
         }],
     }

@@ -23,16 +23,3 @@ def load_json(name: str):
 def resource_types() -> frozenset[str]:
     """Every R4 resource type (from the official JSON schema's discriminator)."""
     return frozenset(load_json("fhir.schema.json")["discriminator"]["mapping"])
-
-
-@functools.lru_cache(maxsize=1)
-def search_parameters() -> dict[str, dict[str, dict]]:
-    """{resource type: {code: SearchParameter}} from the official R4 bundle."""
-    out: dict[str, dict[str, dict]] = {}
-    for entry in load_json("search-parameters.json")["entry"]:
-        sp = entry["resource"]
-        for base in sp.get("base", ()):
-            targets = resource_types() if base == "Resource" or base == "DomainResource" else (base,)
-            for t in targets:
-                out.setdefault(t, {})[sp["code"]] = sp
-    return out

@@ -63,7 +63,7 @@ def current_or_raise(version: Version | None, type: str, id: str) -> Version:
 
 
 def store_new_version(tx: Transaction, type: str, id: str, resource: dict, method: str,
-                      current: Version | None, blob: str | None = None) -> Version:
+                      current: Version | None, blob: str | None = None, base: str = "") -> Version:
     """Stamp server-owned meta (versionId, lastUpdated) and write the next version."""
     number = (current.version if current else 0) + 1
     stamp = now_instant()
@@ -72,7 +72,7 @@ def store_new_version(tx: Transaction, type: str, id: str, resource: dict, metho
     meta["lastUpdated"] = stamp
     resource["id"] = id
     resource["meta"] = meta
-    return tx.write(Write(type, id, number, stamp, method, jsonio.dumps(resource), extract(resource), blob))
+    return tx.write(Write(type, id, number, stamp, method, jsonio.dumps(resource), extract(resource, base), blob))
 
 
 def store_delete(tx: Transaction, current: Version) -> Version:

@@ -7,17 +7,17 @@ from ..errors import BadRequest
 from ..search.parse import parse_search
 
 
-def parse_criteria(type: str, criteria: str):
+def parse_criteria(type: str, criteria: str, base: str = ""):
     """A query string such as 'identifier=http://sys|123' -> query tree; empty criteria are refused."""
     pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
     if not pairs:
         raise BadRequest("Conditional interaction without search criteria")
-    parsed = parse_search(type, pairs)
+    parsed = parse_search(type, pairs, base=base)
     if not parsed.query.parts:
         raise BadRequest(f"Conditional criteria {criteria!r} select nothing")
     return parsed.query
 
 
-def matches(tx, type: str, criteria: str, limit: int = 2):
+def matches(ctx, tx, type: str, criteria: str, limit: int = 2):
     """At most `limit` current resources matching the criteria, read inside the transaction."""
-    return tx.search(type, parse_criteria(type, criteria), limit)
+    return tx.search(type, parse_criteria(type, criteria, ctx.settings.base_url), limit)

@@ -12,10 +12,10 @@ def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blo
     check_body(type, resource)
     with ctx.store.transaction() as tx:
         if if_none_exist:
-            found = matches(tx, type, if_none_exist)
+            found = matches(ctx, tx, type, if_none_exist)
             if len(found) > 1:
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {type}")
             if found:
                 return Result(found[0], 200)
-        version = store_new_version(tx, type, new_id(), resource, "POST", None, blob)
+        version = store_new_version(tx, type, new_id(), resource, "POST", None, blob, base=ctx.settings.base_url)
     return Result(version, 201, resource)

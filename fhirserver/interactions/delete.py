@@ -26,7 +26,7 @@ def conditional_delete(ctx, type: str, criteria: str) -> Result:
     """DELETE [type]?criteria: this server supports single matches (conditionalDelete = single)."""
     check_type(type)
     with ctx.store.transaction() as tx:
-        found = matches(tx, type, criteria)
+        found = matches(ctx, tx, type, criteria)
         if len(found) > 1:
             raise PreconditionFailed(f"Conditional delete '{criteria}' matches more than one {type}")
         if not found:

@@ -14,6 +14,7 @@ from flask import Response, current_app
 
 from .. import jsonio
 from ..errors import Issue, operation_outcome
+from ..search.summary import subset
 from ..storage.base import Page, Version
 from .binary_io import binary_json_stream
 from .negotiation import FHIR_JSON, pretty
@@ -100,14 +101,30 @@ def history_bundle(path: str, params: list[tuple[str, str]], page: Page) -> dict
               "link": _links(path, params, page), "entry": entries}
     if page.total is None:
         del bundle["total"]
+    if not entries:
+        del bundle["entry"]
     return bundle
 
 
-def searchset_bundle(path: str, params: list[tuple[str, str]], page: Page) -> dict:
-    entries = [{"fullUrl": f"{base_url()}/{v.type}/{v.id}", "resource": _entry_resource(v),
-                "search": {"mode": "match"}} for v in page.items]
+def searchset_bundle(path: str, params: list[tuple[str, str]], result) -> dict:
+    """A searchset Bundle (search.html#bundle): matches, then _include/_revinclude additions."""
+    spec = result.parsed.results
+    page = result.page
+    entries = [_search_entry(v, "match", spec) for v in page.items]
+    entries += [_search_entry(v, "include", spec) for v in result.included]
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": page.total,
               "link": _links(path, params, page), "entry": entries}
     if page.total is None:
         del bundle["total"]
+    if not entries:
+        del bundle["entry"]
     return bundle
+
+
+def _search_entry(v: Version, mode: str, spec) -> dict:
+    if spec.summary not in (None, "false") or spec.elements:
+        resource = subset(jsonio.loads(b"".join(binary_json_stream(v)) if v.blob else v.body),
+                          spec.summary, spec.elements)
+    else:
+        resource = _entry_resource(v)
+    return {"fullUrl": f"{base_url()}/{v.type}/{v.id}", "resource": resource, "search": {"mode": mode}}

@@ -7,10 +7,12 @@ from flask import request
 from flask_smorest import Blueprint
 
 from ..capability import capability_statement
-from ..interactions import history as history_i
+from ..errors import UnsupportedMediaType
+from ..interactions import history as history_i, search as search_i
 from . import ctx
-from .negotiation import response_type
-from .rendering import history_bundle, json_response
+from .negotiation import prefer, response_type
+from .rendering import history_bundle, json_response, searchset_bundle
+from .type_level import self_params
 
 blp = Blueprint("system", __name__, url_prefix="/fhir", description="System-level interactions")
 _STARTED = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -20,6 +22,26 @@ _STARTED = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M
 def metadata():
     """capabilities: the CapabilityStatement of this server."""
     return json_response(capability_statement(ctx().settings, _STARTED), media_type=response_type())
+
+
+@blp.route("/", methods=["GET"])
+def system_search():
+    """system search: GET [base]?_type=Patient,Observation&... (search.html#all)."""
+    return _system_search(list(request.args.items(multi=True)))
+
+
+@blp.route("/_search", methods=["POST"])
+def system_search_post():
+    """system search with parameters in a form body."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("POST _search needs Content-Type application/x-www-form-urlencoded")
+    return _system_search(list(request.args.items(multi=True)) + list(request.form.items(multi=True)))
+
+
+def _system_search(params):
+    media = response_type()
+    result = search_i.system_search(ctx(), params, prefer().lenient)
+    return json_response(searchset_bundle("", self_params(result), result), media_type=media)
 
 
 @blp.route("/_history")

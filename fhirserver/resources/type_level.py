@@ -63,6 +63,15 @@ def search_post(type):
     return _search(type, list(request.args.items(multi=True)) + list(request.form.items(multi=True)))
 
 
+@blp.route("/<rtype:type>/<id>/<rtype:target>")
+def compartment_search(type, id, target):
+    """compartment search: GET Patient/[id]/[type] (resources of that type in the patient's compartment)."""
+    media = response_type()
+    result = search_i.search(ctx(), target, list(request.args.items(multi=True)), prefer().lenient,
+                             compartment=(type, id))
+    return json_response(searchset_bundle(f"{type}/{id}/{target}", self_params(result), result), media_type=media)
+
+
 @blp.route("/<rtype:type>/_history")
 def type_history(type):
     """history of every resource of one type, newest first."""
@@ -74,9 +83,14 @@ def type_history(type):
 
 def _search(type, params):
     media = response_type()
-    page, parsed = search_i.search(ctx(), type, params, prefer().lenient)
-    used = parsed.used + ([("_cursor", parsed.cursor)] if parsed.cursor else [])
-    return json_response(searchset_bundle(type, used, page), media_type=media)
+    result = search_i.search(ctx(), type, params, prefer().lenient)
+    return json_response(searchset_bundle(type, self_params(result), result), media_type=media)
+
+
+def self_params(result) -> list[tuple[str, str]]:
+    """The parameters the server used, for the self link (unknown ones dropped when lenient)."""
+    cursor = result.parsed.cursor
+    return result.parsed.used + ([("_cursor", cursor)] if cursor else [])
 
 
 def _criteria() -> str:

@@ -1,7 +1,9 @@
 """The backend-neutral query tree that every store compiles natively.
 
-A query is a conjunction of clauses; each clause is a disjunction of
-conditions (search.html#combining: repeated parameters AND, commas OR).
+A search is an And of clauses; a clause is an Or of alternatives
+(search.html#combining: repeated parameters AND, commas OR). Leaves test the
+index rows of one parameter (`key`, e.g. 'Observation.code') with a condition
+from that parameter type's module (search/kinds).
 """
 from __future__ import annotations
 
@@ -15,12 +17,46 @@ class IdIn:
 
 
 @dataclass(frozen=True)
-class TokenEq:
-    """A token parameter equals [system|]code. system None: any system;
-    system "": no system (|code); code None: any code in the system (system|)."""
-    param: str
-    system: str | None
-    code: str | None
+class Match:
+    """Some index row of parameter `key` (in the `kind` table) satisfies `cond`."""
+    kind: str
+    key: str
+    cond: object
+
+
+@dataclass(frozen=True)
+class Missing:
+    """:missing=true (no row for any of `keys`) or :missing=false (some row)."""
+    keys: tuple[tuple[str, str], ...]      # (kind, key)
+    missing: bool
+
+
+@dataclass(frozen=True)
+class Not:
+    node: object
+
+
+@dataclass(frozen=True)
+class Composite:
+    """One element instance (same row group) satisfies every component condition."""
+    key: str
+    parts: tuple[tuple[str, object], ...]  # (kind, cond) for component i, rows under key#i
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A reference of parameter `key` points at a `target_type` resource matching `node`."""
+    key: str
+    target_type: str
+    node: object
+
+
+@dataclass(frozen=True)
+class Has:
+    """Some `source_type` resource matching `node` refers to this one through parameter `key`."""
+    source_type: str
+    key: str
+    node: object
 
 
 @dataclass(frozen=True)

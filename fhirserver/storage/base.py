@@ -126,9 +126,14 @@ class Store(abc.ABC):
         """Versions newest first; type/id narrow it (instance, type or system history)."""
 
     @abc.abstractmethod
-    def search(self, type: str, query, *, limit: int = 50, cursor: str | None = None,
+    def search(self, type: str, query, *, sort=(), limit: int = 50, cursor: str | None = None,
                total: bool = True) -> Page:
-        """Current, non-deleted resources matching the query, in a stable order."""
+        """Current, non-deleted resources matching the query tree, ordered by the sort keys
+        (fhirserver.search.results.SortKey) then insertion; keyset-paged by an opaque cursor."""
+
+    @abc.abstractmethod
+    def includes(self, items: list[Version], specs) -> list[Version]:
+        """Current resources that _include / _revinclude specs (search.results.Include) add to a page."""
 
     @abc.abstractmethod
     def ping(self) -> None:

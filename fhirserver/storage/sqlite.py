@@ -18,9 +18,11 @@ import sqlite3
 import threading
 
 from ..errors import BadRequest, StoreUnavailable
-from ..search import query as q
+from ..search.kinds.special_kind import haversine_km
+from . import sqlite_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
 from .blobs import FileBlobStore
+from .sqlite_index import ParamIds, schema as index_schema, write_rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resource (
@@ -45,16 +47,6 @@ CREATE TABLE IF NOT EXISTS version (
 );
 CREATE INDEX IF NOT EXISTS version_type_seq ON version (type, seq);
 CREATE INDEX IF NOT EXISTS version_time ON version (last_updated);
-CREATE TABLE IF NOT EXISTS idx_token (
-    rid INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    param TEXT NOT NULL,
-    system TEXT NOT NULL,             -- '' when the token has no system
-    code TEXT NOT NULL                -- '' when the token has no code
-);
-CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (type, param, code, system);
-CREATE INDEX IF NOT EXISTS idx_token_system ON idx_token (type, param, system);
-CREATE INDEX IF NOT EXISTS idx_token_rid ON idx_token (rid);
 """
 
 _VERSION_COLS = "r.type, r.id, v.version, v.last_updated, v.method, v.body, v.blob"
@@ -82,8 +74,10 @@ class SqliteStore(Store):
         self.blobs = FileBlobStore(blob_dir or os.path.join(os.path.dirname(os.path.abspath(path)), "blobs"))
         self._local = threading.local()
         self._writer_lock = WriterLock(os.path.abspath(path) + ".writer-lock")
-        with self._conn() as c:
-            c.executescript(SCHEMA)
+        self._param_ids = ParamIds()
+        conn = self._conn()
+        conn.executescript(SCHEMA + index_schema())
+        self._param_ids.load(conn)
 
     # Connections are per thread and per process (gunicorn forks after import).
     def _conn(self) -> sqlite3.Connection:
@@ -94,6 +88,7 @@ class SqliteStore(Store):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.create_function("haversine_km", 4, haversine_km, deterministic=True)
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
@@ -106,7 +101,7 @@ class SqliteStore(Store):
             except sqlite3.OperationalError as e:
                 raise StoreUnavailable(f"The store is busy: {e}") from None
             try:
-                yield _SqliteTransaction(conn)
+                yield _SqliteTransaction(conn, self._param_ids.load(conn))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -154,24 +149,18 @@ class SqliteStore(Store):
             conn.execute("COMMIT")
         return _page(rows, limit, total)
 
-    def search(self, type, query, *, limit=50, cursor=None, total=True):
-        where, args = _compile(type, query)
+    def search(self, type, query, *, sort=(), limit=50, cursor=None, total=True):
         conn = self._conn()
         conn.execute("BEGIN")
         try:
-            count = (conn.execute(f"SELECT count(*) FROM resource r WHERE {where}", args).fetchone()[0]
-                     if total else None)
-            page_where, page_args = where, list(args)
-            if cursor is not None:
-                page_where += " AND r.rid > ?"
-                page_args.append(_int_cursor(cursor))
-            rows = conn.execute(
-                f"SELECT {_VERSION_COLS}, r.rid FROM resource r JOIN version v ON v.rid = r.rid "
-                f"AND v.version = r.version WHERE {page_where} ORDER BY r.rid LIMIT ?",
-                page_args + [limit + 1]).fetchall()
+            return sqlite_search.search(conn, self._param_ids.load(conn), type, query, sort=sort, limit=limit,
+                                        cursor=cursor, total=total, row_to_version=_row)
         finally:
             conn.execute("COMMIT")
-        return _page(rows, limit, count)
+
+    def includes(self, items, specs):
+        conn = self._conn()
+        return sqlite_search.includes(conn, self._param_ids.load(conn), items, specs, _row)
 
     def ping(self):
         try:
@@ -220,19 +209,16 @@ class WriterLock:
 
 
 class _SqliteTransaction(Transaction):
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, param_ids: dict[str, int]):
         self.conn = conn
+        self.param_ids = param_ids
 
     def read(self, type, id):
         row = self.conn.execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
         return _row(row) if row else None
 
     def search(self, type, query, limit):
-        where, args = _compile(type, query)
-        rows = self.conn.execute(
-            f"SELECT {_VERSION_COLS} FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version "
-            f"WHERE {where} ORDER BY r.rid LIMIT ?", args + [limit]).fetchall()
-        return [_row(r) for r in rows]
+        return sqlite_search.matches_in_tx(self.conn, self.param_ids, type, query, limit, _row)
 
     def write(self, w: Write) -> Version:
         current = self.conn.execute("SELECT rid, version FROM resource WHERE type = ? AND id = ?",
@@ -243,7 +229,6 @@ class _SqliteTransaction(Transaction):
             rid = current[0]
             self.conn.execute("UPDATE resource SET version = ?, deleted = ?, last_updated = ? WHERE rid = ?",
                               (w.version, deleted, w.last_updated, rid))
-            self.conn.execute("DELETE FROM idx_token WHERE rid = ?", (rid,))
         else:
             rid = self.conn.execute(
                 "INSERT INTO resource (type, id, version, deleted, last_updated) VALUES (?, ?, ?, ?, ?)",
@@ -251,12 +236,7 @@ class _SqliteTransaction(Transaction):
         self.conn.execute(
             "INSERT INTO version (rid, version, type, last_updated, method, body, blob) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (rid, w.version, w.type, w.last_updated, w.method, w.body, w.blob))
-        if not deleted:
-            tokens = w.index.get("token", ())
-            if tokens:
-                self.conn.executemany(
-                    "INSERT INTO idx_token (rid, type, param, system, code) VALUES (?, ?, ?, ?, ?)",
-                    [(rid, w.type, p, s or "", c or "") for p, s, c in tokens])
+        write_rows(self.conn, self.param_ids, rid, {} if deleted else w.index, replace=current is not None)
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
 
 
@@ -272,31 +252,3 @@ def _int_cursor(cursor: str) -> int:
         return int(cursor)
     except (TypeError, ValueError):
         raise BadRequest(f"Invalid paging cursor {cursor!r}") from None
-
-
-def _compile(type: str, node) -> tuple[str, list]:
-    """Compile a query tree to a WHERE clause over `resource r`; values are always bound parameters."""
-    args: list = [type]
-    sql = "r.type = ? AND r.deleted = 0 AND " + _node(node, args)
-    return sql, args
-
-
-def _node(node, args: list) -> str:
-    if isinstance(node, q.And):
-        return "(" + " AND ".join(_node(p, args) for p in node.parts) + ")" if node.parts else "1"
-    if isinstance(node, q.Or):
-        return "(" + " OR ".join(_node(p, args) for p in node.parts) + ")" if node.parts else "0"
-    if isinstance(node, q.IdIn):
-        args.extend(node.ids)
-        return f"r.id IN ({', '.join('?' * len(node.ids))})"
-    if isinstance(node, q.TokenEq):
-        cond, vals = ["t.type = r.type", "t.param = ?"], [node.param]
-        if node.code is not None:
-            cond.append("t.code = ?")
-            vals.append(node.code)
-        if node.system is not None:
-            cond.append("t.system = ?")
-            vals.append(node.system)
-        args.extend(vals)
-        return f"EXISTS (SELECT 1 FROM idx_token t WHERE t.rid = r.rid AND {' AND '.join(cond)})"
-    raise TypeError(f"unsupported query node {node!r}")

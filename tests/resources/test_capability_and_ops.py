@@ -13,7 +13,10 @@ def test_capability_statement_covers_every_type(client):
     patient = next(r for r in rest["resource"] if r["type"] == "Patient")
     assert {"read", "vread", "update", "patch", "delete", "create", "history-instance"} <= {
         i["code"] for i in patient["interaction"]}
-    assert {p["name"] for p in patient["searchParam"]} == {"_id", "identifier"}
+    names = {p["name"] for p in patient["searchParam"]}
+    assert {"_id", "identifier", "name", "birthdate", "_lastUpdated", "_tag"} <= names
+    assert "_text" not in names and "_content" not in names          # listed as unsupported
+    assert "Observation:subject" in patient["searchRevInclude"] and "Patient:organization" in patient["searchInclude"]
     assert "application/json-patch+json" in cs["patchFormat"]
 
 

@@ -23,7 +23,8 @@ def test_conditional_create(client):
 def test_conditional_create_by_id_and_bad_criteria(client):
     pid = post(client, patient()).json["id"]
     assert post(client, patient(), **{"If-None-Exist": f"_id={pid}"}).status_code == 200
-    assert post(client, patient(), **{"If-None-Exist": "name=x"}).status_code == 400   # not supported yet: clear 400
+    assert post(client, patient(), **{"If-None-Exist": "family=sharma&birthdate=1950-04-02"}).status_code == 200
+    assert post(client, patient(), **{"If-None-Exist": "shoe-size=9"}).status_code == 400
 
 
 def test_conditional_update(client):

@@ -5,6 +5,7 @@ import pytest
 
 from fhirserver.errors import BadRequest, PayloadTooLarge, VersionConflict
 from fhirserver.search import query as q
+from fhirserver.search.kinds.token_kind import Code
 from fhirserver.storage.base import Write
 from fhirserver.storage.sqlite import SqliteStore
 
@@ -20,6 +21,10 @@ def write(store, id, version, method="PUT", body=b'{"resourceType":"Patient"}', 
     with store.transaction() as tx:
         return tx.write(Write("Patient", id, version, f"2026-01-01T00:00:0{version}.000000Z", method,
                               None if method == "DELETE" else body, {"token": list(tokens)}))
+
+
+def tok(system, code):
+    return q.Match("token", "Patient.identifier", Code(system, code))
 
 
 def test_versions_are_consecutive_and_history_keeps_all(store):
@@ -50,29 +55,29 @@ def test_failed_transaction_leaves_nothing(store):
 
 
 def test_delete_is_a_version_and_hides_from_search(store):
-    write(store, "a", 1, tokens=[("identifier", "http://s", "1")])
+    write(store, "a", 1, tokens=[("Patient.identifier", 0, "http://s", "1", None)])
     write(store, "a", 2, method="DELETE")
     current = store.read("Patient", "a")
     assert current.deleted and current.body is None
-    assert store.search("Patient", q.And((q.TokenEq("identifier", "http://s", "1"),))).items == []
+    assert store.search("Patient", q.And((tok("http://s", "1"),))).items == []
     write(store, "a", 3)   # update-as-create after delete continues the version chain
     assert store.read("Patient", "a").version == 3
 
 
 def test_token_search_forms(store):
-    write(store, "a", 1, tokens=[("identifier", "http://s", "1")])
-    write(store, "b", 1, tokens=[("identifier", "", "1")])
+    write(store, "a", 1, tokens=[("Patient.identifier", 0, "http://s", "1", None)])
+    write(store, "b", 1, tokens=[("Patient.identifier", 0, "", "1", None)])
     ids = lambda node: sorted(v.id for v in store.search("Patient", q.And((node,))).items)
-    assert ids(q.TokenEq("identifier", None, "1")) == ["a", "b"]
-    assert ids(q.TokenEq("identifier", "http://s", "1")) == ["a"]
-    assert ids(q.TokenEq("identifier", "", "1")) == ["b"]
-    assert ids(q.TokenEq("identifier", "http://s", None)) == ["a"]
+    assert ids(tok(None, "1")) == ["a", "b"]
+    assert ids(tok("http://s", "1")) == ["a"]
+    assert ids(tok("", "1")) == ["b"]
+    assert ids(tok("http://s", None)) == ["a"]
     assert ids(q.IdIn(("b", "zz"))) == ["b"]
 
 
 def test_hostile_values_are_data(store):
-    write(store, "a", 1, tokens=[("identifier", "s", "x' OR '1'='1")])
-    assert [v.id for v in store.search("Patient", q.And((q.TokenEq("identifier", None, "x' OR '1'='1"),))).items] == ["a"]
+    write(store, "a", 1, tokens=[("Patient.identifier", 0, "s", "x' OR '1'='1", None)])
+    assert [v.id for v in store.search("Patient", q.And((tok(None, "x' OR '1'='1"),))).items] == ["a"]
     assert store.search("Patient", q.And((q.IdIn(("' OR 1=1 --",)),))).items == []
 
 

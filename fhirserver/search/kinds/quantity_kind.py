@@ -1,0 +1,126 @@
+"""quantity (http://hl7.org/fhir/R4/search.html#quantity): rows are
+(system, code, unit, low, high); system/code/unit exact, "" when absent.
+
+Quantity, Age, Duration, Distance, Count, SimpleQuantity: value as for number
+(a decimal's implicit range, an integer exactly). Money {value, currency}: system
+urn:iso:std:iso:4217, code the currency. Range {low, high}: one row
+[low.value, high.value], open ends -inf/+inf, with the units of the side present.
+SampledData and anything else: no row. No UCUM conversion: units match as written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import BadRequest
+from ..parse_util import split_unescaped, unescape
+from . import ranges
+from .number_kind import range_row
+from .ranges import INF
+
+SORT_COLUMNS = {"asc": "low", "desc": "high"}   # _sort: ascending by the start, descending by the end
+COLUMNS = ("system", "code", "unit", "low", "high")
+MONEY_SYSTEM = "urn:iso:std:iso:4217"
+
+
+@dataclass(frozen=True)
+class QuantityCmp:
+    prefix: str
+    lo: float               # the search range for this prefix (ranges.search_range)
+    hi: float
+    system: str | None      # None: any system
+    code: str | None        # None: any unit
+    code_or_unit: bool      # [number]||[code]: the code or the human unit is [code]
+
+
+def rows(values, param) -> list[tuple]:
+    out = []
+    for value, typ in values:
+        if not isinstance(value, dict):
+            continue
+        t = (typ or "").lower()
+        if t == "sampleddata" or "origin" in value:
+            continue
+        if t == "range" or ("value" not in value and ("low" in value or "high" in value)):
+            r = range_row(value)
+            if r is not None:
+                out.append(_units(_range_side(value)) + r)
+        elif t == "money" or ("currency" in value and "value" in value and "code" not in value):
+            r = ranges.value_range(value.get("value"))
+            if r is not None:
+                cur = value.get("currency")
+                out.append((MONEY_SYSTEM, cur if isinstance(cur, str) else "", "") + r)
+        elif "value" in value:
+            r = _with_comparator(ranges.value_range(value["value"]), value)
+            if r is not None:
+                out.append(_units(value) + r)
+    return list(dict.fromkeys(out))
+
+
+def _units(q: dict) -> tuple[str, str, str]:
+    def s(key):
+        v = q.get(key)
+        return v if isinstance(v, str) else ""
+    return s("system"), s("code"), s("unit")
+
+
+def _range_side(value: dict) -> dict:
+    """The units of a Range come from whichever side is present (low first)."""
+    for side in (value.get("low"), value.get("high")):
+        if isinstance(side, dict) and side:
+            return side
+    return {}
+
+
+def _with_comparator(r, q: dict):
+    """Quantity.comparator says where the real value lies (datatypes.html#Quantity):
+    '<5' is indexed as [-inf, 5], '>=5' as [5, +inf] (bounds at the stated value)."""
+    if r is None:
+        return None
+    comparator = q.get("comparator")
+    if comparator in ("<", "<="):
+        return (-INF, ranges.exact_value(q["value"]))
+    if comparator in (">", ">="):
+        return (ranges.exact_value(q["value"]), INF)
+    return r
+
+
+def parse(param, modifier: str, raw: str) -> QuantityCmp:
+    """[prefix][number]|[system]|[code] (R4 #quantity); the |system|code part is optional.
+    system|code: exact system and code; ||code: code or unit, any system;
+    system|: any code of that system; number alone: any unit."""
+    if modifier:
+        raise BadRequest(f"Unknown modifier :{modifier} for quantity parameter '{param.code}'")
+    parts = split_unescaped(raw, "|")
+    if len(parts) not in (1, 3):
+        raise BadRequest(f"Invalid quantity {raw!r} for '{param.code}': use "
+                         f"[prefix][number] or [prefix][number]|[system]|[code]")
+    prefix, text = ranges.split_prefix(unescape(parts[0]))
+    d = ranges.parse_decimal(text)
+    if d is None:
+        raise BadRequest(f"Invalid quantity {raw!r} for '{param.code}': {text!r} is not a number "
+                         f"(use [prefix][number]|[system]|[code], prefix one of {', '.join(ranges.PREFIXES)})")
+    system = unescape(parts[1]) or None if len(parts) == 3 else None
+    code = unescape(parts[2]) or None if len(parts) == 3 else None
+    return QuantityCmp(prefix, *ranges.search_range(prefix, d), system, code,
+                       system is None and code is not None)
+
+
+def sql(cond: QuantityCmp, a: str):
+    text, args = ranges.sql(cond.prefix, cond.lo, cond.hi, a)
+    parts = [text]
+    if cond.system is not None:
+        parts.append(f"{a}.system = ?")
+        args.append(cond.system)
+    if cond.code is not None:
+        parts.append(f"({a}.code = ? OR {a}.unit = ?)" if cond.code_or_unit else f"{a}.code = ?")
+        args += [cond.code, cond.code] if cond.code_or_unit else [cond.code]
+    return "(" + " AND ".join(parts) + ")", args
+
+
+def match(cond: QuantityCmp, row) -> bool:
+    system, code, unit, low, high = row
+    if cond.system is not None and system != cond.system:
+        return False
+    if cond.code is not None and code != cond.code and not (cond.code_or_unit and unit == cond.code):
+        return False
+    return ranges.match(cond.prefix, cond.lo, cond.hi, low, high)

@@ -1,0 +1,76 @@
+"""special: Location `near` (search.html#special, location.html#positional):
+near=[latitude]|[longitude]|[distance]|[units], default 10 km. Rows are (lat, lon).
+SQL narrows with a bounding box on the index; the exact great-circle distance is
+checked with the haversine formula (a SQL function registered by the store).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ...errors import BadRequest
+from ..parse_util import split_unescaped, unescape
+
+COLUMNS = ("lat", "lon")
+SORT_COLUMNS = {"asc": "lat", "desc": "lat"}
+EARTH_KM = 6371.0088
+_UNITS_KM = {"km": 1.0, "[mi_i]": 1.609344, "mi": 1.609344, "m": 0.001, "[nmi_i]": 1.852}
+
+
+@dataclass(frozen=True)
+class Near:
+    lat: float
+    lon: float
+    km: float
+
+
+def rows(values, param) -> list[tuple]:
+    out = []
+    for value, _typ in values:
+        if isinstance(value, dict) and isinstance(value.get("latitude"), (int, float)) \
+                and isinstance(value.get("longitude"), (int, float)):
+            out.append((float(value["latitude"]), float(value["longitude"])))
+    return out
+
+
+def parse(param, modifier: str, raw: str):
+    if modifier:
+        raise BadRequest(f"Unknown modifier :{modifier} for '{param.code}'")
+    parts = [unescape(p) for p in split_unescaped(raw, "|")]
+    try:
+        lat, lon = float(parts[0]), float(parts[1])
+        distance = float(parts[2]) if len(parts) > 2 and parts[2] else 10.0
+    except (ValueError, IndexError):
+        raise BadRequest(f"near needs latitude|longitude[|distance[|units]], got {raw!r}") from None
+    unit = parts[3] if len(parts) > 3 and parts[3] else "km"
+    if unit not in _UNITS_KM:
+        raise BadRequest(f"Unknown distance unit {unit!r} for near: use km, m, [mi_i] or [nmi_i]")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or distance < 0:
+        raise BadRequest(f"near coordinates or distance out of range: {raw!r}")
+    return Near(lat, lon, distance * _UNITS_KM[unit])
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _box(c: Near):
+    dlat = math.degrees(c.km / EARTH_KM)
+    cos = math.cos(math.radians(c.lat))
+    dlon = 180.0 if cos < 1e-9 else min(180.0, math.degrees(c.km / (EARTH_KM * cos)))
+    return c.lat - dlat, c.lat + dlat, c.lon - dlon, c.lon + dlon
+
+
+def sql(cond, a: str):
+    lat0, lat1, lon0, lon1 = _box(cond)
+    lon_clause = f"{a}.lon BETWEEN ? AND ?" if lon1 - lon0 < 360 and lon0 >= -180 and lon1 <= 180 else "1"
+    args = [lat0, lat1] + ([lon0, lon1] if lon_clause != "1" else [])
+    return (f"({a}.lat BETWEEN ? AND ? AND {lon_clause} AND haversine_km(?, ?, {a}.lat, {a}.lon) <= ?)",
+            args + [cond.lat, cond.lon, cond.km])
+
+
+def match(cond, row) -> bool:
+    return haversine_km(cond.lat, cond.lon, row[0], row[1]) <= cond.km

@@ -1,0 +1,76 @@
+"""string (search.html#string): case- and accent-insensitive prefix match by default,
+:exact for exact case-sensitive equality, :contains for a folded substring.
+HumanName and Address index each of their parts and their combined text.
+Rows are (folded, exact).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import BadRequest
+from ..normalize import fold, prefix_upper_bound
+from ..parse_util import unescape
+
+COLUMNS = ("folded", "exact")
+SORT_COLUMNS = {"asc": "folded", "desc": "folded"}
+
+_NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
+_ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", "text")
+
+
+@dataclass(frozen=True)
+class StringCond:
+    mode: str       # prefix | exact | contains
+    value: str      # folded, except for exact
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        out = []
+        for part in _NAME_PARTS + _ADDRESS_PARTS:
+            v = value.get(part)
+            out += [x for x in v if isinstance(x, str)] if isinstance(v, list) else [v] if isinstance(v, str) else []
+        return out
+    return []
+
+
+def rows(values, param) -> list[tuple]:
+    out = []
+    for value, _typ in values:
+        for s in _strings(value):
+            out.append((fold(s), s))
+    return list(dict.fromkeys(out))
+
+
+def parse(param, modifier: str, raw: str):
+    value = unescape(raw)
+    if modifier == "exact":
+        return StringCond("exact", value)
+    if modifier == "contains":
+        return StringCond("contains", fold(value))
+    if modifier:
+        raise BadRequest(f"Unknown modifier :{modifier} for string parameter '{param.code}'")
+    return StringCond("prefix", fold(value))
+
+
+def _like_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def sql(cond, a: str):
+    if cond.mode == "exact":
+        return f"{a}.exact = ?", [cond.value]
+    if cond.mode == "contains":
+        return f"{a}.folded LIKE ? ESCAPE '\\'", ["%" + _like_escape(cond.value) + "%"]
+    return f"({a}.folded >= ? AND {a}.folded < ?)", [cond.value, prefix_upper_bound(cond.value)]
+
+
+def match(cond, row) -> bool:
+    folded, exact = row
+    if cond.mode == "exact":
+        return exact == cond.value
+    if cond.mode == "contains":
+        return cond.value in folded
+    return folded.startswith(cond.value)

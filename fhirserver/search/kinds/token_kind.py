@@ -1,0 +1,134 @@
+"""token (search.html#token): codes, Codings, CodeableConcepts, Identifiers,
+ContactPoints, booleans. Rows are (system, code, text): `code`, `system|code`,
+`|code` and `system|` are exact lookups; :text searches display/text, folded.
+Identifier.type is indexed separately for :of-type (rows under '<param>:of-type').
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import BadRequest
+from ..normalize import fold, prefix_upper_bound
+from ..parse_util import split_unescaped, unescape
+
+COLUMNS = ("system", "code", "text")
+SORT_COLUMNS = {"asc": "code", "desc": "code"}
+OF_TYPE = ":of-type"
+
+
+@dataclass(frozen=True)
+class Code:
+    system: str | None      # None: any system; "": no system
+    code: str | None        # None: any code (system|)
+
+
+@dataclass(frozen=True)
+class Text:
+    prefix: str             # folded
+
+
+@dataclass(frozen=True)
+class OfType:
+    system: str
+    code: str
+    value: str
+    suffix: str = OF_TYPE
+
+
+CONTACT_SYSTEMS = {"phone", "fax", "email", "pager", "url", "sms", "other"}
+
+
+def rows(values, param) -> list[tuple]:
+    """A missing system is stored as "" so that |code is an exact lookup."""
+    out = []
+    for value, typ in values:
+        if isinstance(value, bool):
+            out.append(("", "true" if value else "false", None))
+        elif isinstance(value, (str, int, float)):
+            out.append(("", str(value), None))
+        elif not isinstance(value, dict):
+            continue
+        elif "coding" in value or ("text" in value and "value" not in value and "code" not in value):
+            out += [_coding(c) for c in value.get("coding") or () if isinstance(c, dict)]
+            if isinstance(value.get("text"), str):
+                out.append(("", None, fold(value["text"])))
+        elif "value" in value:
+            if typ == "ContactPoint" or value.get("system") in CONTACT_SYSTEMS:
+                out.append(("", str(value["value"]), None))
+            else:   # Identifier
+                out.append((value.get("system") or "", str(value["value"]), _type_text(value)))
+        elif "code" in value or "system" in value:
+            out.append(_coding(value))
+    return list(dict.fromkeys(out))
+
+
+def of_type_rows(values) -> list[tuple]:
+    """Identifier.type codings with the identifier value: (type system, type code, value)."""
+    out = []
+    for value, _typ in values:
+        if isinstance(value, dict) and isinstance(value.get("type"), dict) and "value" in value:
+            for coding in value["type"].get("coding") or ():
+                out.append((coding.get("system") or "", coding.get("code") or "", str(value["value"])))
+    return list(dict.fromkeys(out))
+
+
+def _coding(c: dict) -> tuple:
+    display = c.get("display")
+    return (c.get("system") or "", c.get("code"), fold(display) if isinstance(display, str) else None)
+
+
+
+def _type_text(value: dict):
+    t = value.get("type")
+    return fold(t["text"]) if isinstance(t, dict) and isinstance(t.get("text"), str) else None
+
+
+def parse(param, modifier: str, raw: str):
+    if modifier == "text":
+        return Text(fold(unescape(raw)))
+    if modifier == "of-type":
+        parts = [unescape(p) for p in split_unescaped(raw, "|")]
+        if len(parts) != 3 or not all(parts):
+            raise BadRequest(f"{param.code}:of-type needs system|code|value, got {raw!r}")
+        return OfType(*parts)
+    if modifier in ("in", "not-in", "above", "below"):
+        raise BadRequest(f"The :{modifier} modifier needs terminology support, which this server does not have yet")
+    if modifier:
+        raise BadRequest(f"Unknown modifier :{modifier} for token parameter '{param.code}'")
+    parts = split_unescaped(raw, "|")
+    if len(parts) == 1:
+        return Code(None, unescape(parts[0]))
+    if len(parts) == 2:
+        system, code = unescape(parts[0]), unescape(parts[1])
+        if system == "" and code == "":
+            raise BadRequest(f"Empty token value for '{param.code}'")
+        return Code(system, code or None)
+    raise BadRequest(f"Invalid token {raw!r} for '{param.code}': use [system]|[code]")
+
+
+def sql(cond, a: str):
+    if isinstance(cond, Text):
+        return f"({a}.text >= ? AND {a}.text < ?)", [cond.prefix, prefix_upper_bound(cond.prefix)]
+    if isinstance(cond, OfType):
+        return f"({a}.system = ? AND {a}.code = ? AND {a}.text = ?)", [cond.system, cond.code, cond.value]
+    parts, args = [], []
+    if cond.code is not None:
+        parts.append(f"{a}.code = ?")
+        args.append(cond.code)
+    if cond.system is not None:
+        parts.append(f"{a}.system = ?")
+        args.append(cond.system)
+    return "(" + " AND ".join(parts) + ")", args
+
+
+def match(cond, row) -> bool:
+    system, code, text = row
+    if isinstance(cond, Text):
+        return text is not None and text.startswith(cond.prefix)
+    if isinstance(cond, OfType):
+        return (system, code, text) == (cond.system, cond.code, cond.value)
+    if cond.code is not None and code != cond.code:
+        return False
+    if cond.system is not None and system != cond.system:
+        return False
+    return True
