@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, help="worker processes (MEDPORT_WORKERS, default 2)")
     serve.set_defaults(run=_serve)
 
+    reindex = commands.add_parser("reindex", help="recompute the search index of every resource")
+    reindex.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    reindex.set_defaults(run=_reindex)
+
     config = commands.add_parser("config", help="print the effective settings and their environment variables")
     config.set_defaults(run=_config)
 
@@ -40,6 +44,23 @@ def _serve(args) -> int:
     settings = _settings(args)
     open_store(settings).close()   # fail fast (bad URL, unwritable path) before forking workers
     run(settings)
+    return 0
+
+
+def _reindex(args) -> int:
+    import time
+
+    from . import jsonio
+    from .search.extract import extract
+    from .storage import open_store
+    settings = _settings(args)
+    store = open_store(settings)
+    started = time.monotonic()
+
+    def progress(n):
+        print(f"\r{n} resources reindexed ({n / max(time.monotonic() - started, 1e-9):.0f}/s)", end="", flush=True)
+    total = store.reindex(lambda _type, body: extract(jsonio.loads(body), settings.base_url), progress=progress)
+    print(f"\rdone: {total} resources reindexed in {time.monotonic() - started:.1f} s")
     return 0
 
 

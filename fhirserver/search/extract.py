@@ -8,6 +8,8 @@ where it numbers the element instance that the components share.
 """
 from __future__ import annotations
 
+import functools
+
 from .fhirpath import compile_expression, split_union
 from .kinds import kind
 from .kinds import reference_kind, token_kind
@@ -60,8 +62,13 @@ def _composite(param, resource: dict, out: Rows) -> None:
 
 def _evaluate_relative(expression: str, element: dict):
     """Component expressions are relative paths ('code', 'value.as(Quantity)'): evaluate them
-    as paths from a pseudo-resource whose root is the element."""
-    return compile_expression(_anchor(expression), "Element")({**element, "resourceType": "Element"})
+    as paths from the element."""
+    return _relative_fn(expression)(element)
+
+
+@functools.lru_cache(maxsize=None)
+def _relative_fn(expression: str):
+    return compile_expression(_anchor(expression), "Element")
 
 
 def _anchor(expression: str) -> str:

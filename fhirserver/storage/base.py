@@ -136,6 +136,11 @@ class Store(abc.ABC):
         """Current resources that _include / _revinclude specs (search.results.Include) add to a page."""
 
     @abc.abstractmethod
+    def reindex(self, rows_for, batch: int = 500, progress=None) -> int:
+        """Recompute the index rows of every current resource with rows_for(type, body_json)
+        (after a search-parameter change); returns how many resources were reindexed."""
+
+    @abc.abstractmethod
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
 

@@ -162,6 +162,25 @@ class SqliteStore(Store):
         conn = self._conn()
         return sqlite_search.includes(conn, self._param_ids.load(conn), items, specs, _row)
 
+    def reindex(self, rows_for, batch=500, progress=None):
+        conn, done, last = self._conn(), 0, 0
+        ids = self._param_ids.load(conn)
+        while True:
+            rows = conn.execute(
+                "SELECT r.rid, r.type, v.body FROM resource r JOIN version v ON v.rid = r.rid "
+                "AND v.version = r.version WHERE r.deleted = 0 AND r.rid > ? ORDER BY r.rid LIMIT ?",
+                (last, batch)).fetchall()
+            if not rows:
+                return done
+            prepared = [(rid, rows_for(rtype, body)) for rid, rtype, body in rows]
+            with self.transaction():   # one batch at a time: writers are never blocked for long
+                for rid, index in prepared:
+                    write_rows(conn, ids, rid, index, replace=True)
+            done += len(rows)
+            last = rows[-1][0]
+            if progress:
+                progress(done)
+
     def ping(self):
         try:
             self._conn().execute("SELECT 1").fetchone()

@@ -1,0 +1,23 @@
+"""`medport reindex` rebuilds the search index from the stored resources."""
+from __future__ import annotations
+
+from fhirserver.cli import main
+from tests.conftest import FHIR_JSON
+
+
+def test_reindex_restores_lost_index_rows(tmp_path, monkeypatch, capsys):
+    from fhirserver import create_app
+    from tests.conftest import make_settings
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    client = app.test_client()
+    for family in ("Sharma", "Shah"):
+        client.post("/fhir/Patient", json={"resourceType": "Patient", "name": [{"family": family}]},
+                    headers={"Content-Type": FHIR_JSON})
+    store = app.config["MEDPORT"].store
+    store._conn().execute("DELETE FROM idx_string")           # simulate an index from older parameters
+    assert client.get("/fhir/Patient?name=sh").json["total"] == 0
+    monkeypatch.setenv("MEDPORT_STORE", settings.store)
+    assert main(["reindex"]) == 0
+    assert "2 resources reindexed" in capsys.readouterr().out
+    assert client.get("/fhir/Patient?name=sh").json["total"] == 2
