@@ -23,6 +23,7 @@ class Compiler:
         self.conn = conn
         self.ids = param_ids
         self._alias = itertools.count()
+        self._sets: dict = {}
 
     def alias(self, prefix="i") -> str:
         return f"{prefix}{next(self._alias)}"
@@ -35,111 +36,120 @@ class Compiler:
         """WHERE clause for current resources of `rtype` matching `node`."""
         sql, args = [f"{r}.type = ?", f"{r}.deleted = 0"], [rtype]
         clauses = list(node.parts) if isinstance(node, q.And) else [node]
-        driver = self._pick_driver(clauses)
+        driver = self._pick_driver(rtype, clauses)
         for i, clause in enumerate(clauses):
-            s, a = self.node(clause, r, driver=(i == driver))
+            if i == driver:
+                s, a = self.rid_set(rtype, clause)
+                s = f"{r}.rid IN ({s})"
+            else:
+                s, a = self.probe(rtype, clause, r)
             sql.append(s)
             args += a
         return " AND ".join(sql), args
 
-    def _pick_driver(self, clauses) -> int | None:
-        best, best_n = None, None
-        for i, clause in enumerate(clauses):
-            n = self._estimate(clause)
-            if n is not None and (best_n is None or n < best_n):
-                best, best_n = i, n
-        return best
+    def _pick_driver(self, rtype: str, clauses) -> int | None:
+        candidates = [i for i, c in enumerate(clauses) if self.rid_set(rtype, c) is not None]
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        sizes = {}
+        for i in candidates:
+            s, a = self.rid_set(rtype, clauses[i])
+            sizes[i] = self.conn.execute(f"SELECT count(*) FROM ({s} LIMIT {ESTIMATE_CAP})", a).fetchone()[0]
+        return min(candidates, key=lambda i: (sizes[i], i))
 
-    def _estimate(self, clause) -> int | None:
-        if isinstance(clause, q.IdIn):
-            return len(clause.ids)
-        sub = self._rid_set(clause, "r")
-        if sub is None:
-            return None
-        s, a = sub
-        return self.conn.execute(f"SELECT count(*) FROM ({s} LIMIT {ESTIMATE_CAP})", a).fetchone()[0]
+    # ---- driving sets: SELECT rid ... ------------------------------------------
+    def rid_set(self, rtype: str, node):
+        """A statement selecting the rids of `rtype` resources matching `node`, or None
+        when the node can only be checked per row (negations, :missing, empty). Memoised:
+        choosing the driver and emitting it must not plan nested chains twice."""
+        key = (rtype, id(node))
+        if key not in self._sets:
+            self._sets[key] = self._rid_set(rtype, node)
+        return self._sets[key]
 
-    # ---- nodes -----------------------------------------------------------------
-    def node(self, node, r: str, driver: bool = False) -> tuple[str, list]:
+    def _rid_set(self, rtype: str, node):
         if isinstance(node, q.IdIn):
-            return f"{r}.id IN ({', '.join('?' * len(node.ids))})", list(node.ids)
-        if isinstance(node, q.And):
-            if not node.parts:
-                return "1", []
-            parts = [self.node(p, r) for p in node.parts]
-            return "(" + " AND ".join(s for s, _ in parts) + ")", [x for _, a in parts for x in a]
-        if isinstance(node, q.Not):
-            s, a = self.node(node.node, r)
-            return f"NOT {s}", a
-        if isinstance(node, q.Missing):
-            exists = " OR ".join(f"EXISTS (SELECT 1 FROM {table(k)} m WHERE m.rid = {r}.rid AND m.param = ?)"
-                                 for k, _key in node.keys)
-            args = [self.pid(key) for _k, key in node.keys]
-            return (f"NOT ({exists})" if node.missing else f"({exists})"), args
-        sub = self._rid_set(node, r)
-        if sub is not None:
-            s, a = sub
-            if driver:
-                return f"{r}.rid IN ({s})", a
-            return f"EXISTS ({s} AND {self._last_alias}.rid = {r}.rid)", a   # correlated probe
-        if isinstance(node, q.Or):
-            parts = [self.node(p, r) for p in node.parts]
-            return "(" + " OR ".join(s for s, _ in parts) + ")", [x for _, a in parts for x in a]
-        if isinstance(node, q.Chain):
-            return self._chain(node, r)
-        if isinstance(node, q.Has):
-            return self._has(node, r)
-        raise TypeError(f"unsupported query node {node!r}")
-
-    def _rid_set(self, node, r: str):
-        """A `SELECT i.rid FROM idx ... WHERE ...` for index leaves (and Ors of one key), else None."""
+            return (f"SELECT rid FROM resource WHERE type = ? AND id IN ({', '.join('?' * len(node.ids))})",
+                    [rtype, *node.ids])
         if isinstance(node, q.Match):
-            matches = [node]
-        elif isinstance(node, q.Or) and node.parts and all(isinstance(p, q.Match) for p in node.parts) \
-                and len({(p.kind, p.key) for p in node.parts}) == 1:
-            matches = list(node.parts)
-        elif isinstance(node, q.Composite):
+            return self._leaf(node.kind, node.key, [node.cond])
+        if isinstance(node, q.Composite):
             return self._composite(node)
-        else:
-            return None
-        kind, key = matches[0].kind, matches[0].key
+        if isinstance(node, q.Chain):
+            t = self.alias("t")
+            inner, inner_args = self.where(node.target_type, node.node, t)
+            i = self.alias()
+            return (f"SELECT {i}.rid FROM {table('reference')} {i} WHERE {i}.param = ? AND {i}.target_type = ? "
+                    f"AND {i}.target_id IN (SELECT {t}.id FROM resource {t} WHERE {inner})",
+                    [self.pid(node.key), node.target_type] + inner_args)
+        if isinstance(node, q.Has):
+            i, src = self.alias(), self.alias("s")
+            inner, inner_args = self.where(node.source_type, node.node, src)
+            return (f"SELECT h.rid FROM resource h WHERE h.type = ? AND h.id IN (SELECT {i}.target_id FROM "
+                    f"{table('reference')} {i} JOIN resource {src} ON {src}.rid = {i}.rid WHERE {i}.param = ? "
+                    f"AND {i}.target_type = ? AND {inner})",
+                    [rtype, self.pid(node.key), rtype] + inner_args)
+        if isinstance(node, q.Or) and node.parts:
+            same_key = {(p.kind, p.key) for p in node.parts if isinstance(p, q.Match)}
+            if len(same_key) == 1 and all(isinstance(p, q.Match) for p in node.parts):
+                kind, key = same_key.pop()
+                return self._leaf(kind, key, [p.cond for p in node.parts])
+            subs = [self.rid_set(rtype, p) for p in node.parts]
+            if all(sub is not None for sub in subs):
+                return " UNION ".join(sq for sq, _ in subs), [x for _, a in subs for x in a]
+        if isinstance(node, q.And) and len(node.parts) == 1:
+            return self.rid_set(rtype, node.parts[0])
+        return None
+
+    def _leaf(self, kind: str, key: str, conds: list):
         a = self.alias()
-        conds, args = [], [self.pid(key)]
-        for m in matches:
-            s, x = KIND_MODULES[kind].sql(m.cond, a)
-            conds.append(s)
+        parts, args = [], [self.pid(key)]
+        for cond in conds:
+            sq, x = KIND_MODULES[kind].sql(cond, a)
+            parts.append(sq)
             args += x
-        self._last_alias = a
-        return f"SELECT {a}.rid FROM {table(kind)} {a} WHERE {a}.param = ? AND ({' OR '.join(conds)})", args
+        return f"SELECT {a}.rid FROM {table(kind)} {a} WHERE {a}.param = ? AND ({' OR '.join(parts)})", args
 
     def _composite(self, node: q.Composite):
         aliases = [self.alias("c") for _ in node.parts]
         froms, conds, args = [], [], []
         for i, ((kind, cond), a) in enumerate(zip(node.parts, aliases)):
             froms.append(f"{table(kind)} {a}")
-            s, x = KIND_MODULES[kind].sql(cond, a)
-            conds.append(f"{a}.param = ? AND {s}")
+            sq, x = KIND_MODULES[kind].sql(cond, a)
+            conds.append(f"{a}.param = ? AND {sq}")
             args += [self.pid(f"{node.key}#{i}")] + x
             if i:
                 conds.append(f"{a}.rid = {aliases[0]}.rid AND {a}.grp = {aliases[0]}.grp")
-        self._last_alias = aliases[0]
         return f"SELECT {aliases[0]}.rid FROM {', '.join(froms)} WHERE {' AND '.join(conds)}", args
 
-    def _chain(self, node: q.Chain, r: str):
-        """References of `key` whose target (type, id) is a current resource matching the inner node."""
-        i, t = self.alias(), self.alias("t")
-        inner, inner_args = self.where(node.target_type, node.node, t)
-        return (f"EXISTS (SELECT 1 FROM {table('reference')} {i} WHERE {i}.rid = {r}.rid AND {i}.param = ? "
-                f"AND {i}.target_type = ? AND {i}.target_id IN (SELECT {t}.id FROM resource {t} WHERE {inner}))",
-                [self.pid(node.key), node.target_type] + inner_args)
-
-    def _has(self, node: q.Has, r: str):
-        """Some current source resource matching the inner node refers to r through `key`."""
-        i, s = self.alias(), self.alias("s")
-        inner, inner_args = self.where(node.source_type, node.node, s)
-        return (f"{r}.id IN (SELECT {i}.target_id FROM {table('reference')} {i} JOIN resource {s} "
-                f"ON {s}.rid = {i}.rid WHERE {i}.param = ? AND {i}.target_type = {r}.type AND {inner})",
-                [self.pid(node.key)] + inner_args)
+    # ---- per-row checks ----------------------------------------------------------
+    def probe(self, rtype: str, node, r: str) -> tuple[str, list]:
+        """A boolean on row `r`: correlated EXISTS on the (rid, param) indexes, cheap per candidate."""
+        if isinstance(node, q.IdIn):
+            return f"{r}.id IN ({', '.join('?' * len(node.ids))})", list(node.ids)
+        if isinstance(node, (q.And, q.Or)):
+            if not node.parts:
+                return ("1" if isinstance(node, q.And) else "0"), []
+            parts = [self.probe(rtype, p, r) for p in node.parts]
+            joiner = " AND " if isinstance(node, q.And) else " OR "
+            return "(" + joiner.join(sq for sq, _ in parts) + ")", [x for _, a in parts for x in a]
+        if isinstance(node, q.Not):
+            sq, a = self.probe(rtype, node.node, r)
+            return f"NOT {sq}", a
+        if isinstance(node, q.Missing):
+            exists = " OR ".join(f"EXISTS (SELECT 1 FROM {table(k)} m WHERE m.rid = {r}.rid AND m.param = ?)"
+                                 for k, _key in node.keys)
+            args = [self.pid(key) for _k, key in node.keys]
+            return (f"NOT ({exists})" if node.missing else f"({exists})"), args
+        if isinstance(node, q.Match):
+            a = self.alias()
+            sq, x = KIND_MODULES[node.kind].sql(node.cond, a)
+            return (f"EXISTS (SELECT 1 FROM {table(node.kind)} {a} WHERE {a}.rid = {r}.rid AND {a}.param = ? "
+                    f"AND {sq})", [self.pid(node.key)] + x)
+        sub = self.rid_set(rtype, node)          # composite, chain, _has: evaluate the set once
+        if sub is None:
+            raise TypeError(f"unsupported query node {node!r}")
+        return f"{r}.rid IN ({sub[0]})", sub[1]
 
     # ---- sorting ---------------------------------------------------------------
     def sort_terms(self, keys: list[SortKey], r: str = "r") -> list[tuple[str, list, bool]]:
