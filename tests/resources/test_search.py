@@ -154,3 +154,33 @@ def test_hostile_search_values(client, data):
         assert r.status_code in (200, 400) and r.json["resourceType"] in ("Bundle", "OperationOutcome")
         if r.status_code == 200:
             assert r.json.get("entry") is None
+
+
+def test_near_uri_list_and_meta_parameters(client, data):
+    delhi = create(client, {"resourceType": "Location", "name": "AIIMS blood bank",
+                            "position": {"latitude": 28.5672, "longitude": 77.2100},
+                            "meta": {"tag": [{"system": "http://medport.example/tags", "code": "blood-bank"}],
+                                     "profile": ["http://medport.example/StructureDefinition/facility"],
+                                     "source": "http://hospital.example/ehr"}})
+    create(client, {"resourceType": "Location", "name": "Mumbai pharmacy",
+                    "position": {"latitude": 19.0760, "longitude": 72.8777}})
+    assert ids(client, "Location?near=28.6139|77.2090|10|km") == [delhi]            # ~5 km from Connaught Place
+    assert ids(client, "Location?near=28.6139|77.2090|1|km") == []
+    assert len(ids(client, "Location?near=23.0|75.0|1000|km")) == 2
+    assert ids(client, "Location?_tag=http://medport.example/tags|blood-bank") == [delhi]
+    assert ids(client, "Location?_profile=http://medport.example/StructureDefinition/facility") == [delhi]
+    assert ids(client, "Location?_source=http://hospital.example/ehr") == [delhi]
+    assert client.get("/fhir/Location?near=north").status_code == 400
+    vs = create(client, {"resourceType": "ValueSet", "status": "active", "url": "http://medport.example/fhir/ValueSet/tests"})
+    assert ids(client, "ValueSet?url:below=http://medport.example/fhir") == [vs]
+    assert ids(client, "ValueSet?url:above=http://medport.example/fhir/ValueSet/tests/v2") == [vs]
+    assert ids(client, "ValueSet?url=http://medport.example/fhir") == []
+    lst = create(client, {"resourceType": "List", "status": "current", "mode": "working",
+                          "entry": [{"item": {"reference": f"Patient/{data['jose']}"}}]})
+    assert ids(client, f"Patient?_list={lst}") == [data["jose"]]
+
+
+def test_last_updated(client, data):
+    stamp = client.get(f"/fhir/Patient/{data['jose']}").json["meta"]["lastUpdated"]
+    assert data["jose"] in ids(client, f"Patient?_lastUpdated=ge{stamp[:10]}")
+    assert ids(client, "Patient?_lastUpdated=lt2000-01-01") == []
