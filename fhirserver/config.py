@@ -23,12 +23,15 @@ class Settings:
     workers: int = _setting(2, "Number of server worker processes.")
     threads: int = _setting(4, "Threads per worker process.")
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest accepted JSON request body, in bytes (413 above).")
-    max_binary_bytes: int = _setting(100 * 1024 * 1024, "Largest accepted raw Binary upload, in bytes (413 above).")
+    max_binary_bytes: int = _setting(100 * 1024 * 1024,
+                                     "Largest accepted raw Binary upload, in bytes (413 above).")
     max_json_depth: int = _setting(100, "Deepest accepted JSON nesting of a request body (400 above).")
     default_count: int = _setting(50, "Page size of searches and histories when _count is not given.")
     max_count: int = _setting(1000, "Largest page size a client may ask for with _count.")
-    default_total: str = _setting("accurate", "Bundle.total when the client gives no _total: accurate, estimate or none.")
-    sqlite_synchronous: str = _setting("FULL", "SQLite synchronous pragma: FULL survives power loss, NORMAL only process crashes.")
+    default_total: str = _setting("accurate",
+                                  "Bundle.total when the client gives no _total: accurate, estimate or none.")
+    sqlite_synchronous: str = _setting("FULL", "SQLite synchronous pragma: FULL survives power loss, "
+                                               "NORMAL only process crashes.")
     log_level: str = _setting("INFO", "Log level of the access and application logs.")
 
     def __post_init__(self):

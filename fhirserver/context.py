@@ -11,3 +11,8 @@ from .storage.base import Store
 class ServerContext:
     settings: Settings
     store: Store
+
+    @property
+    def base(self) -> str:
+        """The server's base URL: references under it are local."""
+        return self.settings.base_url

@@ -17,5 +17,5 @@ def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blo
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {type}")
             if found:
                 return Result(found[0], 200)
-        version = store_new_version(tx, type, new_id(), resource, "POST", None, blob, base=ctx.settings.base_url)
+        version = store_new_version(tx, type, new_id(), resource, "POST", None, blob, base=ctx.base)
     return Result(version, 201, resource)

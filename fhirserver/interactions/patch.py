@@ -40,5 +40,6 @@ def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> R
             raise Unprocessable("The patched resource is not valid", issues=e.issues) from None
         new_blob = externalize_data(ctx, result) if type == "Binary" and "data" in result else None
         with pending_blob(ctx, new_blob):
-            version = store_new_version(tx, type, id, result, "PATCH", current, new_blob or current.blob, base=ctx.settings.base_url)
+            version = store_new_version(tx, type, id, result, "PATCH", current, new_blob or current.blob,
+                                        base=ctx.base)
     return Result(version, 200, result)

@@ -16,7 +16,7 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
     with ctx.store.transaction() as tx:
         current = tx.read(type, id)
         _check_if_match(current, if_match, type, id)
-        version = store_new_version(tx, type, id, resource, method, current, blob, base=ctx.settings.base_url)
+        version = store_new_version(tx, type, id, resource, method, current, blob, base=ctx.base)
     created = current is None or current.deleted
     return Result(version, 201 if created else 200, resource)
 
@@ -35,14 +35,15 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
             if body_id is not None and body_id != current.id:
                 raise BadRequest(f"The id in the body ({body_id!r}) differs from the matched {type}/{current.id}")
             _check_if_match(current, if_match, type, current.id)
-            return Result(store_new_version(tx, type, current.id, resource, "PUT", current, base=ctx.settings.base_url), 200, resource)
+            version = store_new_version(tx, type, current.id, resource, "PUT", current, base=ctx.base)
+            return Result(version, 200, resource)
         if body_id is not None:
             check_id(body_id)
             existing = tx.read(type, body_id)
             if existing is not None and not existing.deleted:
                 raise PreconditionFailed(f"{type}/{body_id} exists but does not match '{criteria}'")
-            return Result(store_new_version(tx, type, body_id, resource, "PUT", existing, base=ctx.settings.base_url), 201, resource)
-        return Result(store_new_version(tx, type, new_id(), resource, "PUT", None, base=ctx.settings.base_url), 201, resource)
+            return Result(store_new_version(tx, type, body_id, resource, "PUT", existing, base=ctx.base), 201, resource)
+        return Result(store_new_version(tx, type, new_id(), resource, "PUT", None, base=ctx.base), 201, resource)
 
 
 def _check_if_match(current, if_match, type, id):

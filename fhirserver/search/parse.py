@@ -126,7 +126,7 @@ def _composite(param: SearchParam, raw: str, base: str):
     if len(values) != len(param.components):
         raise BadRequest(f"'{param.code}' needs {len(param.components)} values separated by $, got {raw!r}")
     parts = []
-    for (definition, _expr), v in zip(param.components, values):
+    for (definition, _expr), v in zip(param.components, values, strict=True):
         component = component_param(param.resource_type, definition)
         parts.append((component.kind, _parse_value(component, "", v, base)))
     return q.Composite(param.key, tuple(parts))

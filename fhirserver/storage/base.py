@@ -144,8 +144,8 @@ class Store(abc.ABC):
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook: stores without connections need nothing
+        """Release this thread's connection."""
 
 
 def check_expected(have: int, w: Write) -> None:

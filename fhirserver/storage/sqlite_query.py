@@ -113,7 +113,7 @@ class Compiler:
     def _composite(self, node: q.Composite):
         aliases = [self.alias("c") for _ in node.parts]
         froms, conds, args = [], [], []
-        for i, ((kind, cond), a) in enumerate(zip(node.parts, aliases)):
+        for i, ((kind, cond), a) in enumerate(zip(node.parts, aliases, strict=True)):
             froms.append(f"{table(kind)} {a}")
             sq, x = KIND_MODULES[kind].sql(cond, a)
             conds.append(f"{a}.param = ? AND {sq}")

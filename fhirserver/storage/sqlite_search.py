@@ -102,7 +102,8 @@ def _one_include(conn, c: Compiler, spec, frontier, row_to_version):
         return []
     ref = "idx_reference"
     if not spec.reverse:   # frontier resources -> what they refer to
-        cond = ["i.rid IN (SELECT rid FROM resource WHERE " + " OR ".join("(type = ? AND id = ?)" for _ in sources) + ")"]
+        pairs = " OR ".join("(type = ? AND id = ?)" for _ in sources)
+        cond = [f"i.rid IN (SELECT rid FROM resource WHERE {pairs})"]
         args = [x for v in sources for x in (v.type, v.id)]
         if spec.param_key:
             cond.append("i.param = ?")

@@ -66,7 +66,7 @@ def test_token(client, data):
     assert ids(client, "Patient?gender=female,male") == [data["asha"], data["jose"]]
     assert ids(client, "Patient?gender:not=female") == [data["jose"], data["nameless"]]
     assert ids(client, "Observation?code:text=blood") == [data["bp"]]
-    assert ids(client, f"Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|12-3456-7890-1234") == [data["asha"]]
+    assert ids(client, "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|12-3456-7890-1234") == [data["asha"]]
     assert ids(client, "Patient?phone=%2B91%2098100%2000000") == [data["asha"]]
 
 
@@ -88,8 +88,8 @@ def test_missing_and_composite(client, data):
 
 
 def test_includes(client, data):
-    bundle = client.get(f"/fhir/Observation?code=85354-9&_include=Observation:subject"
-                        f"&_include:iterate=Patient:organization").json
+    bundle = client.get("/fhir/Observation?code=85354-9&_include=Observation:subject"
+                        "&_include:iterate=Patient:organization").json
     modes = [(e["search"]["mode"], e["resource"]["resourceType"]) for e in bundle["entry"]]
     assert modes == [("match", "Observation"), ("include", "Patient"), ("include", "Organization")]
     bundle = client.get(f"/fhir/Patient?_id={data['asha']}&_revinclude=Observation:subject").json
