@@ -321,6 +321,9 @@ class Result:
 def run_query(client, name, build, fx, reps, budget, total, size, label) -> list[Result]:
     res = Result(name, total, size, label)
     pages = Result(name + f" (all {PAGES} pages)", total, size, label) if name == SORTED else None
+    page1 = Result(name + " (page 1)", total, size, label) if name == SORTED else None
+    if pages:
+        res.query = name + f" (page {PAGES} alone)"
     start = time.perf_counter()
     n = 0
     for rep in range(reps):
@@ -341,12 +344,13 @@ def run_query(client, name, build, fx, reps, budget, total, size, label) -> list
                         break
                 if len(spent) == PAGES:
                     res.times.append(spent[-1])
+                page1.times.append(spent[0])
                 pages.times.append(sum(spent))
             res.entries.append(len(bundle.get("entry", [])))
             if "total" in bundle:
                 res.matches.append(bundle["total"])
             n += 1
-    return [res] + ([pages] if pages else [])
+    return ([page1, res, pages] if pages else [res])
 
 
 def measure(client, mix, fx, reps, budget, size, label) -> list[Result]:

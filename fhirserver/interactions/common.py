@@ -10,6 +10,7 @@ from .. import jsonio
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, NotFound
 from ..search.extract import extract
+from ..search.kinds import date_kind
 from ..storage.base import Transaction, Version, Write
 from ..validation import validate
 
@@ -62,17 +63,42 @@ def current_or_raise(version: Version | None, type: str, id: str) -> Version:
     return version
 
 
-def store_new_version(tx: Transaction, type: str, id: str, resource: dict, method: str,
-                      current: Version | None, blob: str | None = None, base: str = "") -> Version:
-    """Stamp server-owned meta (versionId, lastUpdated) and write the next version."""
+@dataclass
+class Prepared:
+    """A validated resource and its index rows, computed before the write lock is taken."""
+    type: str
+    resource: dict
+    rows: dict
+    blob: str | None = None
+
+
+def prepare(ctx, type: str, resource, blob: str | None = None) -> Prepared:
+    """Validate and extract index rows: the expensive, lock-free half of a write."""
+    check_body(type, resource)
+    return Prepared(type, resource, extract(resource, ctx.base), blob)
+
+
+def store_new_version(tx: Transaction, p: Prepared, id: str, method: str, current: Version | None) -> Version:
+    """Stamp server-owned meta (versionId, lastUpdated) under the write lock and write the next version.
+    lastUpdated is taken here, not earlier, so that it never goes back in commit order (_since stays safe)."""
     number = (current.version if current else 0) + 1
     stamp = now_instant()
+    resource = p.resource
     meta = dict(resource.get("meta") or {})
     meta["versionId"] = str(number)
     meta["lastUpdated"] = stamp
     resource["id"] = id
     resource["meta"] = meta
-    return tx.write(Write(type, id, number, stamp, method, jsonio.dumps(resource), extract(resource, base), blob))
+    return tx.write(Write(p.type, id, number, stamp, method, jsonio.dumps(resource),
+                          restamp(p.rows, p.type, stamp), p.blob))
+
+
+def restamp(rows: dict, rtype: str, stamp: str) -> dict:
+    """Index rows with the _lastUpdated row of the server's stamp instead of the client's meta."""
+    key = f"{rtype}._lastUpdated"
+    dates = [r for r in rows.get("date", ()) if r[0] != key]
+    dates += [(key, 0) + tuple(r) for r in date_kind.rows([(stamp, "instant")], None)]
+    return {**rows, "date": dates}
 
 
 def store_delete(tx: Transaction, current: Version) -> Version:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from ..errors import PreconditionFailed
-from .common import Result, check_body, check_type, new_id, store_new_version
+from .common import Result, check_type, new_id, prepare, store_new_version
 from .conditional import matches
 
 
 def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blob: str | None = None) -> Result:
     """Store a new resource under a server-assigned id (a client id in the body is ignored)."""
     check_type(type)
-    check_body(type, resource)
+    prepared = prepare(ctx, type, resource, blob)
     with ctx.store.transaction() as tx:
         if if_none_exist:
             found = matches(ctx, tx, type, if_none_exist)
@@ -17,5 +17,5 @@ def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blo
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {type}")
             if found:
                 return Result(found[0], 200)
-        version = store_new_version(tx, type, new_id(), resource, "POST", None, blob, base=ctx.base)
+        version = store_new_version(tx, prepared, new_id(), "POST", None)
     return Result(version, 201, resource)

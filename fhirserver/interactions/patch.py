@@ -12,7 +12,7 @@ import jsonpointer
 from .. import jsonio
 from ..errors import BadRequest, InvalidResource, Unprocessable
 from .binary_content import externalize_data, pending_blob
-from .common import Result, check_body, check_id, check_type, current_or_raise, store_new_version
+from .common import Result, check_id, check_type, current_or_raise, prepare, store_new_version
 from .update import _check_if_match
 
 
@@ -34,12 +34,11 @@ def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> R
             raise Unprocessable(f"JSON Patch could not be applied: {e}") from None
         if not isinstance(result, dict) or result.get("id") != id or result.get("resourceType") != type:
             raise Unprocessable("A patch must not change the resource's type or id")
-        try:
-            check_body(type, result)
-        except InvalidResource as e:
-            raise Unprocessable("The patched resource is not valid", issues=e.issues) from None
         new_blob = externalize_data(ctx, result) if type == "Binary" and "data" in result else None
         with pending_blob(ctx, new_blob):
-            version = store_new_version(tx, type, id, result, "PATCH", current, new_blob or current.blob,
-                                        base=ctx.base)
+            try:
+                prepared = prepare(ctx, type, result, new_blob or current.blob)
+            except InvalidResource as e:
+                raise Unprocessable("The patched resource is not valid", issues=e.issues) from None
+            version = store_new_version(tx, prepared, id, "PATCH", current)
     return Result(version, 200, result)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import BadRequest, PreconditionFailed, VersionConflict
-from .common import Result, check_body, check_id, check_type, new_id, store_new_version
+from .common import Result, check_id, check_type, new_id, prepare, store_new_version
 from .conditional import matches
 
 
@@ -10,13 +10,13 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
            method: str = "PUT") -> Result:
     check_type(type)
     check_id(id)
-    check_body(type, resource)
-    if resource.get("id") != id:
+    if isinstance(resource, dict) and resource.get("id") != id:
         raise BadRequest(f"The id in the body ({resource.get('id')!r}) must equal the id in the URL ('{id}')")
+    prepared = prepare(ctx, type, resource, blob)
     with ctx.store.transaction() as tx:
         current = tx.read(type, id)
         _check_if_match(current, if_match, type, id)
-        version = store_new_version(tx, type, id, resource, method, current, blob, base=ctx.base)
+        version = store_new_version(tx, prepared, id, method, current)
     created = current is None or current.deleted
     return Result(version, 201 if created else 200, resource)
 
@@ -24,7 +24,7 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
 def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: int | None = None) -> Result:
     """PUT [type]?criteria: 0 matches create, 1 updates it, more -> 412."""
     check_type(type)
-    check_body(type, resource)
+    prepared = prepare(ctx, type, resource)
     with ctx.store.transaction() as tx:
         found = matches(ctx, tx, type, criteria)
         if len(found) > 1:
@@ -35,15 +35,14 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
             if body_id is not None and body_id != current.id:
                 raise BadRequest(f"The id in the body ({body_id!r}) differs from the matched {type}/{current.id}")
             _check_if_match(current, if_match, type, current.id)
-            version = store_new_version(tx, type, current.id, resource, "PUT", current, base=ctx.base)
-            return Result(version, 200, resource)
+            return Result(store_new_version(tx, prepared, current.id, "PUT", current), 200, resource)
         if body_id is not None:
             check_id(body_id)
             existing = tx.read(type, body_id)
             if existing is not None and not existing.deleted:
                 raise PreconditionFailed(f"{type}/{body_id} exists but does not match '{criteria}'")
-            return Result(store_new_version(tx, type, body_id, resource, "PUT", existing, base=ctx.base), 201, resource)
-        return Result(store_new_version(tx, type, new_id(), resource, "PUT", None, base=ctx.base), 201, resource)
+            return Result(store_new_version(tx, prepared, body_id, "PUT", existing), 201, resource)
+        return Result(store_new_version(tx, prepared, new_id(), "PUT", None), 201, resource)
 
 
 def _check_if_match(current, if_match, type, id):
