@@ -211,12 +211,11 @@ class Fixture:
     """Per-patient parameters: id, identifier value, 3-letter name prefix, an Observation code
     that patient has and a one-year date range around one of those Observations."""
 
-    def __init__(self, client, db: str, n: int, seed: int):
+    def __init__(self, db: str, n: int, seed: int):
         conn = sqlite3.connect(db)
         rng = random.Random(seed)
-        rows = conn.execute("SELECT r.id, v.body FROM resource r JOIN version v ON v.rid = r.rid "
-                            "AND v.version = r.version WHERE r.type = 'Patient' AND r.deleted = 0").fetchall()
-        conn.close()
+        rows = conn.execute(f"{CURRENT} WHERE r.type = 'Patient' AND r.deleted = 0 ORDER BY r.rid").fetchall()
+        subject = conn.execute("SELECT id FROM search_param WHERE key = 'Observation.subject'").fetchone()[0]
         rng.shuffle(rows)
         self.patients = []
         for pid, body in rows:
@@ -225,11 +224,12 @@ class Fixture:
             res = json.loads(body)
             ident = next((i["value"] for i in res.get("identifier", []) if i.get("system") == SYNTHEA_ID), None)
             family = next((nm.get("family") for nm in res.get("name", []) if nm.get("family")), None)
-            obs = get_json(client, "/fhir/Observation?" + urllib.parse.urlencode(
-                [("subject", f"Patient/{pid}"), ("_count", "1000"), ("_total", "none")]))
+            # the patient's Observations, read straight from the reference index (not timed)
+            obs = [json.loads(b) for _id, b in conn.execute(
+                f"{CURRENT} JOIN idx_reference i ON i.rid = r.rid WHERE i.param = ? AND i.target_type = 'Patient' "
+                "AND i.target_id = ? AND r.type = 'Observation' AND r.deleted = 0", (subject, pid))]
             dated = []
-            for e in obs.get("entry", []):
-                o = e["resource"]
+            for o in obs:
                 when = o.get("effectiveDateTime", "")
                 code = next((c["code"] for c in o.get("code", {}).get("coding", []) if c.get("system") == LOINC),
                             None)
@@ -240,16 +240,13 @@ class Fixture:
             code, day = rng.choice(dated)
             year = int(day[:4])
             self.patients.append({"id": pid, "identifier": ident, "prefix": family[:3].lower(), "code": code,
-                                  "ge": f"{year}-01-01", "le": f"{year}-12-31", "n_obs": len(obs.get("entry", []))})
+                                  "ge": f"{year}-01-01", "le": f"{year}-12-31", "n_obs": len(obs)})
+        conn.close()
         if not self.patients:
             sys.exit("no patients with Observations found in the corpus")
 
 
-def get_json(client, url):
-    r = client.get(url)
-    if r.status_code != 200:
-        raise RuntimeError(f"GET {url} -> {r.status_code}: {r.get_data(as_text=True)[:500]}")
-    return json.loads(r.get_data())
+CURRENT = "SELECT r.id, v.body FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version"
 
 
 # -- the query mix ---------------------------------------------------------------------------------
@@ -293,12 +290,46 @@ def next_link(bundle: dict) -> str | None:
     return None
 
 
+class Timeout(Exception):
+    pass
+
+
+class Deadline:
+    """A progress handler that interrupts SQLite once a request has run `seconds`
+    (the request then fails and is counted as a timeout, timed as `seconds`)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.until = None
+
+    def arm(self):
+        self.until = time.perf_counter() + self.seconds
+
+    def disarm(self):
+        self.until = None
+
+    def __call__(self):
+        return 1 if self.until is not None and time.perf_counter() > self.until else 0
+
+    def install(self, conn):
+        conn.set_progress_handler(self, 20000)
+
+
+DEADLINE = Deadline(20.0)
+
+
 def timed_get(client, url):
+    DEADLINE.arm()
     t0 = time.perf_counter()
-    r = client.get(url)
-    data = r.get_data()
+    try:
+        r = client.get(url)
+        data = r.get_data()
+    finally:
+        DEADLINE.disarm()
     dt = time.perf_counter() - t0
     if r.status_code != 200:
+        if dt >= DEADLINE.seconds:
+            raise Timeout(url)
         raise RuntimeError(f"GET {url} -> {r.status_code}: {data[:500]!r}")
     return dt, json.loads(data)
 
@@ -308,8 +339,9 @@ class Result:
         self.query, self.total, self.size, self.label = query, total, size, label
         self.times: list[float] = []
         self.extra: list[float] = []       # sorted query: all 10 pages
-        self.matches: list[int] = []       # Bundle.total (accurate) or entries on the page
-        self.entries: list[int] = []
+        self.matches: list[int] = []       # Bundle.total (accurate)
+        self.entries: list[int] = []       # entries in the (last) Bundle
+        self.timeouts = 0
 
     def pct(self, p, xs=None):
         xs = sorted(self.times if xs is None else xs)
@@ -328,47 +360,71 @@ def run_query(client, name, build, fx, reps, budget, total, size, label) -> list
     n = 0
     for rep in range(reps):
         for i, p in enumerate(fx.patients):
-            if n >= 10 and time.perf_counter() - start > budget:
+            if n >= 3 and time.perf_counter() - start > budget:
                 break
             url = with_total(build(p, rep * len(fx.patients) + i), total)
-            if pages is None:
-                dt, bundle = timed_get(client, url)
-                res.times.append(dt)
-            else:
-                spent = []
-                for _ in range(PAGES):
-                    dt, bundle = timed_get(client, url)
-                    spent.append(dt)
-                    url = next_link(bundle)
-                    if url is None:
-                        break
-                if len(spent) == PAGES:
-                    res.times.append(spent[-1])
-                page1.times.append(spent[0])
-                pages.times.append(sum(spent))
-            res.entries.append(len(bundle.get("entry", [])))
-            if "total" in bundle:
-                res.matches.append(bundle["total"])
             n += 1
+            if pages is None:
+                try:
+                    dt, bundle = timed_get(client, url)
+                except Timeout:
+                    res.times.append(DEADLINE.seconds)
+                    res.timeouts += 1
+                    continue
+                res.times.append(dt)
+                res.entries.append(len(bundle.get("entry", [])))
+                if "total" in bundle:
+                    res.matches.append(bundle["total"])
+                continue
+            spent, timed_out = [], False
+            for page in range(PAGES):
+                try:
+                    dt, bundle = timed_get(client, url)
+                except Timeout:
+                    spent.append(DEADLINE.seconds)
+                    timed_out = True
+                    break
+                spent.append(dt)
+                for r_, cond in ((page1, page == 0), (res, page == PAGES - 1)):
+                    if cond:
+                        r_.entries.append(len(bundle.get("entry", [])))
+                        if "total" in bundle:
+                            r_.matches.append(bundle["total"])
+                url = next_link(bundle)
+                if url is None:
+                    break
+            for r_, idx in ((page1, 0), (res, PAGES - 1)):
+                if len(spent) > idx:
+                    r_.times.append(spent[idx])
+                    if timed_out and len(spent) == idx + 1:
+                        r_.timeouts += 1
+            pages.times.append(sum(spent))
+            if timed_out:
+                pages.timeouts += 1
+                if len(spent) == 1:
+                    break        # the first page timed out: the later pages cannot be reached
     return ([page1, res, pages] if pages else [res])
 
 
 def measure(client, mix, fx, reps, budget, size, label) -> list[Result]:
     out = []
-    # warm-up: every query once for three patients (caches, lazily loaded modules)
+    # warm-up: every query once (caches, lazily loaded modules)
     for name, build in mix:
-        for i, p in enumerate(fx.patients[:3]):
-            for total in ("accurate", "none"):
-                timed_get(client, with_total(build(p, i), total))
+        for total in ("accurate", "none"):
+            try:
+                timed_get(client, with_total(build(fx.patients[-1], 1), total))
+            except Timeout:
+                pass
     for name, build in mix:
         for total in ("accurate", "none"):
             rs = run_query(client, name, build, fx, reps, budget, total, size, label)
             out += rs
             for r in rs:
                 extra = f", total {statistics.median(r.matches):,.0f}" if r.matches else ""
-                print(f"  {r.query:42} _total={total:8} n={len(r.times):3}  p50 {r.pct(50):8.2f} ms  "
-                      f"p99 {r.pct(99):8.2f} ms  (entries {statistics.median(r.entries or [0]):.0f}{extra})",
-                      flush=True)
+                extra += f", {r.timeouts} TIMEOUTS (> {DEADLINE.seconds:.0f} s)" if r.timeouts else ""
+                entries = f"entries {statistics.median(r.entries):.0f}" if r.entries else "-"
+                print(f"  {r.query:45} _total={total:8} n={len(r.times):3}  p50 {r.pct(50):9.2f} ms  "
+                      f"p99 {r.pct(99):9.2f} ms  ({entries}{extra})", flush=True)
     return out
 
 
@@ -389,10 +445,15 @@ class Recorder:
         return getattr(self._conn, name)
 
 
+CAPTURED: list = []
+
+
 def capture(app, store, client, url: str, follow: int = 1):
     """Statements the store runs for `url` (and its next pages, if follow > 1)."""
     real = store._conn()
     rec = Recorder(real)
+    CAPTURED[:] = []
+    rec.statements = CAPTURED
     store._local.conn = rec
     try:
         for page in range(follow):
@@ -415,13 +476,28 @@ def plan_text(conn, sql, args) -> str:
     return "\n".join(lines)
 
 
-def time_statement(conn, sql, args) -> float:
+def time_statement(conn, sql, args) -> float | None:
+    """Median of 3 in ms; None if it ran past the deadline."""
     best = []
     for _ in range(3):
+        DEADLINE.arm()
         t0 = time.perf_counter()
-        conn.execute(sql, args).fetchall()
+        try:
+            conn.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as e:
+            if "interrupt" in str(e):
+                return None
+            raise
+        finally:
+            DEADLINE.disarm()
         best.append(time.perf_counter() - t0)
+        if best[-1] > 2:
+            break
     return statistics.median(best) * 1000
+
+
+def fmt_ms(ms) -> str:
+    return f"> {DEADLINE.seconds * 1000:,.0f} ms, interrupted" if ms is None else f"{ms:.2f} ms"
 
 
 def explain_mix(db, client, app, store, mix, fx) -> list[dict]:
@@ -429,12 +505,16 @@ def explain_mix(db, client, app, store, mix, fx) -> list[dict]:
     conn = sqlite3.connect(db)
     from fhirserver.search.kinds.special_kind import haversine_km
     conn.create_function("haversine_km", 4, haversine_km, deterministic=True)
+    DEADLINE.install(conn)
     p = fx.patients[0]
     out = []
     for name, build in mix:
         for total in ("accurate", "none"):
             url = with_total(build(p, 0), total)
-            stmts = capture(app, store, client, url, follow=PAGES if name == SORTED else 1)
+            try:
+                stmts = capture(app, store, client, url, follow=PAGES if name == SORTED else 1)
+            except Timeout:
+                stmts = CAPTURED[:]
             items = []
             for sql, args in stmts:
                 if sql.startswith("-- "):
@@ -478,14 +558,14 @@ def write_plans(path, size, sizes_done, plans_by_label, param_names):
                     lines += [f"#### {st['comment'][3:]}", ""]
                 continue
             n += 1
-            lines += [f"**Statement {n}** ({st['ms']:.2f} ms {labels[0]})", "", "```sql", st["sql"], "```",
+            lines += [f"**Statement {n}** ({fmt_ms(st['ms'])} {labels[0]})", "", "```sql", st["sql"], "```",
                       "", f"args: `{st['args']}`", "", "```", st["plan"], "```", ""]
             if alt is not None and si < len(alt["statements"]) and "plan" in alt["statements"][si]:
                 a = alt["statements"][si]
                 if a["plan"] != st["plan"] or a.get("sql") != st["sql"]:
-                    lines += [f"{labels[1]} ({a['ms']:.2f} ms):", "", "```", a["plan"], "```", ""]
+                    lines += [f"{labels[1]} ({fmt_ms(a['ms'])}):", "", "```", a["plan"], "```", ""]
                 else:
-                    lines += [f"{labels[1]}: same plan ({a['ms']:.2f} ms).", ""]
+                    lines += [f"{labels[1]}: same plan ({fmt_ms(a['ms'])}).", ""]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines).rstrip() + "\n")
     print(f"wrote {path}")
@@ -521,6 +601,7 @@ def open_app(db):
     settings = Settings(store=f"sqlite:///{db}", base_url=BASE, sqlite_synchronous="NORMAL", log_level="WARNING")
     store = SqliteStore(db, synchronous="NORMAL")
     app = create_app(settings, store)
+    DEADLINE.install(store._conn())
     logging.getLogger("medport.access").setLevel(logging.WARNING)
     return app, store, app.test_client()
 
@@ -531,27 +612,34 @@ def report(results: list[Result], sizes: list[int]) -> None:
     first, last = sizes[0], sizes[-1]
     labels = list(dict.fromkeys(r.label for r in results))
     print()
-    print(f"In-process (Flask test client, no network hop): parse + SQL + Bundle rendering; first page unless "
-          f"noted. Goal at {last:,}: p50 < {GOAL_MS:.0f} ms and p50 growth {first:,} -> {last:,} <= "
-          f"{GOAL_GROWTH:.0f}x.")
+    print(f"In-process (Flask test client, no network hop): parameter parsing + SQL + Bundle rendering, "
+          f"first page unless noted. Goal at {last:,}: p50 < {GOAL_MS:.0f} ms and p50 growth "
+          f"{first:,} -> {last:,} <= {GOAL_GROWTH:.0f}x. entries: median entries in the Bundle; "
+          f"matches: median Bundle.total; T/O: requests interrupted after {DEADLINE.seconds:.0f} s "
+          f"(timed as {DEADLINE.seconds:.0f} s).")
     for label in labels:
         print(f"\n== {label} ==")
-        head = f"{'query':48} {'_total':8}" + "".join(f" {f'{s:,}':>19}" for s in sizes) + f" {'p50 ratio':>10}"
-        print(head)
-        print(f"{'':48} {'':8}" + "".join(f" {'p50 / p99 ms':>19}" for _ in sizes) +
-              f" {f'{last // 1000}k/{first // 1000}k':>10}")
+        print(f"{'query':45} {'_total':8} {'resources':>9} {'n':>4} {'p50 ms':>9} {'p99 ms':>9} {'entries':>7} "
+              f"{'matches':>8} {'T/O':>4} {'p50 ratio':>9}")
         keys = list(dict.fromkeys((r.query, r.total) for r in results if r.label == label))
         for query, total in keys:
             by = {r.size: r for r in results if r.label == label and r.query == query and r.total == total}
-            cells = "".join(f" {by[s].pct(50):8.2f} / {by[s].pct(99):8.2f}" if s in by else f" {'-':>19}"
-                            for s in sizes)
-            ratio = by[last].pct(50) / by[first].pct(50) if first in by and last in by and first != last else None
-            flag = ""
-            if last in by and by[last].pct(50) > GOAL_MS:
-                flag += " SLOW"
-            if ratio is not None and ratio > GOAL_GROWTH:
-                flag += " GROWS"
-            print(f"{query:48} {total:8}{cells} {(f'{ratio:9.1f}x' if ratio else '-'):>10}{flag}")
+            for s in sizes:
+                r = by.get(s)
+                if r is None:
+                    continue
+                entries = f"{statistics.median(r.entries):.0f}" if r.entries else "-"
+                matches = f"{statistics.median(r.matches):,.0f}" if r.matches else "-"
+                ratio, flag = "", ""
+                if s == last and first in by and first != last:
+                    ratio = f"{r.pct(50) / by[first].pct(50):8.1f}x"
+                    if r.pct(50) / by[first].pct(50) > GOAL_GROWTH:
+                        flag += " GROWS"
+                if s == last and r.pct(50) > GOAL_MS:
+                    flag += " SLOW"
+                print(f"{query if s == sizes[0] or s == min(by) else '':45} {total if s == min(by) else '':8} "
+                      f"{s:9,} {len(r.times):4} {r.pct(50):9.2f} {r.pct(99):9.2f} {entries:>7} {matches:>8} "
+                      f"{r.timeouts or '':>4} {ratio:>9}{flag}")
 
 
 def parse_size(s: str) -> int:
@@ -568,14 +656,17 @@ def main(argv=None) -> int:
     p.add_argument("--patients", type=int, default=50, help="different patients per query, default 50")
     p.add_argument("--reps", type=int, default=5, help="repetitions per patient, default 5")
     p.add_argument("--budget", type=float, default=30.0,
-                   help="seconds per query and _total variant before stopping early (at least 10 runs), default 30")
+                   help="seconds per query and _total variant before stopping early (at least 3 runs), default 30")
     p.add_argument("--analyze", choices=("no", "yes", "both"), default="both",
                    help="measure without SQLite statistics, after ANALYZE, or both (default)")
     p.add_argument("--explain", action="store_true", help=f"write {os.path.relpath(PLANS_DOC, REPO)} at the last size")
     p.add_argument("--json", help="also write all timings to this JSON file")
+    p.add_argument("--timeout", type=float, default=20.0,
+                   help="interrupt a request's SQL after this many seconds (counted as a timeout), default 20")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
     sizes = sorted(parse_size(s) for s in args.sizes.split(","))
+    DEADLINE.seconds = args.timeout
 
     logging.disable(logging.INFO)
     tmpdir = None
@@ -612,7 +703,7 @@ def main(argv=None) -> int:
                     print(f"ANALYZE took {analyze(db):.1f} s")
                 app, store, client = open_app(db)
                 if fx is None:
-                    fx = Fixture(client, db, args.patients, args.seed)
+                    fx = Fixture(db, args.patients, args.seed)
                     print(f"{len(fx.patients)} patients sampled; median {statistics.median(x['n_obs'] for x in fx.patients):.0f} "
                           "Observations each")
                 print(f"-- {label}")

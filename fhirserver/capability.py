@@ -2,9 +2,9 @@
 (http://hl7.org/fhir/R4/capabilitystatement.html, http.html#capabilities)."""
 from __future__ import annotations
 
-from . import __version__
 import functools
 
+from . import __version__
 from .definitions import FHIR_VERSION, resource_types
 from .search.registry import ENGINE_PARAMS, all_params
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from . import __version__
-from .config import Settings, describe
+from .config import Settings, config_markdown, describe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     reindex.set_defaults(run=_reindex)
 
     config = commands.add_parser("config", help="print the effective settings and their environment variables")
+    config.add_argument("--markdown", action="store_true", help="print docs/configuration.md instead")
     config.set_defaults(run=_config)
 
     args = parser.parse_args(argv)
@@ -65,6 +66,9 @@ def _reindex(args) -> int:
 
 
 def _config(args) -> int:
+    if args.markdown:
+        print(config_markdown(), end="")
+        return 0
     settings = _settings(args)
     for name, env, _default, help_text in describe():
         print(f"{env:28} {getattr(settings, name)!s:40} {help_text}")

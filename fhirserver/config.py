@@ -25,6 +25,7 @@ class Settings:
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest accepted JSON request body, in bytes (413 above).")
     max_binary_bytes: int = _setting(100 * 1024 * 1024,
                                      "Largest accepted raw Binary upload, in bytes (413 above).")
+    max_bundle_entries: int = _setting(10000, "Most entries a batch or transaction Bundle may have (413 above).")
     max_json_depth: int = _setting(100, "Deepest accepted JSON nesting of a request body (400 above).")
     default_count: int = _setting(50, "Page size of searches and histories when _count is not given.")
     max_count: int = _setting(1000, "Largest page size a client may ask for with _count.")
@@ -68,3 +69,15 @@ def _coerce(f: dataclasses.Field, raw: str):
 def describe() -> list[tuple[str, str, object, str]]:
     """(field, env var, default, help) for every setting: used by docs and `medport config`."""
     return [(f.name, env_name(f.name), f.default, f.metadata["help"]) for f in dataclasses.fields(Settings)]
+
+
+def config_markdown() -> str:
+    """docs/configuration.md, generated from the settings themselves."""
+    lines = ["# Configuration", "",
+             "Every setting has a default, a `MEDPORT_*` environment variable and, for the",
+             "common ones, a `medport serve` flag. Precedence: flag > variable > default.",
+             "`medport config` prints the effective values; `medport config --markdown` prints this page.", "",
+             "| setting | variable | default | meaning |", "|---|---|---|---|"]
+    lines += [f"| {name} | `{env}` | `{default}` | {text} |" for name, env, default, text in describe()]
+    lines += ["", "Flags of `medport serve`: `--host`, `--port`, `--base-url`, `--store`, `--workers`.", ""]
+    return "\n".join(lines)

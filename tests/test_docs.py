@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from fhirserver.cli import main
-from fhirserver.config import describe
+from fhirserver.config import config_markdown, describe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,6 +18,7 @@ def test_every_setting_is_documented():
     doc = read("docs/configuration.md")
     missing = [env for _name, env, _d, _h in describe() if f"`{env}`" not in doc]
     assert not missing, f"undocumented settings: {missing}"
+    assert doc == config_markdown(), "regenerate with: medport config --markdown > docs/configuration.md"
 
 
 def test_every_cli_command_is_documented():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .. import jsonio
 from ..definitions import resource_types
-from ..errors import BadRequest, Gone, NotFound
+from ..errors import BadRequest, Gone, NotFound, VersionConflict
 from ..search.extract import extract
 from ..search.kinds import date_kind
 from ..storage.base import Transaction, Version, Write
@@ -116,3 +116,13 @@ def if_match_version(header: str | None) -> int | None:
     if not tag.isdigit():
         raise BadRequest(f"Invalid If-Match header {header!r}: expected W/\"<versionId>\"")
     return int(tag)
+
+
+def check_if_match(current: Version | None, if_match: int | None, type: str, id: str) -> None:
+    """If-Match names the current version, or the write fails with 412 (http.html#concurrency)."""
+    if if_match is None:
+        return
+    have = current.version if current is not None and not current.deleted else None
+    if have != if_match:
+        raise VersionConflict(f"If-Match version {if_match} is not the current version of {type}/{id}"
+                              + (f" ({have})" if have else " (it does not exist)"))

@@ -6,9 +6,8 @@ Deleting something absent or already deleted succeeds (204), as the spec allows.
 from __future__ import annotations
 
 from ..errors import PreconditionFailed
-from .common import Result, check_id, check_type, store_delete
+from .common import Result, check_id, check_if_match, check_type, store_delete
 from .conditional import matches
-from .update import _check_if_match
 
 
 def delete(ctx, type: str, id: str, if_match: int | None = None) -> Result:
@@ -16,7 +15,7 @@ def delete(ctx, type: str, id: str, if_match: int | None = None) -> Result:
     check_id(id)
     with ctx.store.transaction() as tx:
         current = tx.read(type, id)
-        _check_if_match(current, if_match, type, id)
+        check_if_match(current, if_match, type, id)
         if current is None or current.deleted:
             return Result(current, 204)
         return Result(store_delete(tx, current), 204)

@@ -11,34 +11,47 @@ import jsonpointer
 
 from .. import jsonio
 from ..errors import BadRequest, InvalidResource, Unprocessable
+from ..storage.base import Version
 from .binary_content import externalize_data, pending_blob
-from .common import Result, check_id, check_type, current_or_raise, prepare, store_new_version
-from .update import _check_if_match
+from .common import Result, check_id, check_if_match, check_type, current_or_raise, prepare, store_new_version
 
 
 def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> Result:
     check_type(type)
     check_id(id)
+    compiled = compile_patch(operations)
+    with ctx.store.transaction() as tx:
+        current = current_or_raise(tx.read(type, id), type, id)
+        check_if_match(current, if_match, type, id)
+        version = apply_patch(ctx, tx, current, compiled)
+    return Result(version, 200, jsonio.loads(version.body))
+
+
+def compile_patch(operations) -> jsonpatch.JsonPatch:
+    if isinstance(operations, jsonpatch.JsonPatch):
+        return operations
     if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
         raise BadRequest("A JSON Patch document must be an array of operation objects")
     try:
-        compiled = jsonpatch.JsonPatch(operations)
+        return jsonpatch.JsonPatch(operations)
     except (jsonpatch.InvalidJsonPatch, jsonpointer.JsonPointerException, TypeError) as e:
         raise BadRequest(f"Invalid JSON Patch: {e}") from None
-    with ctx.store.transaction() as tx:
-        current = current_or_raise(tx.read(type, id), type, id)
-        _check_if_match(current, if_match, type, id)
+
+
+def apply_patch(ctx, tx, current, operations) -> Version:
+    """Apply a JSON Patch to the current version inside the caller's write transaction."""
+    type, id = current.type, current.id
+    compiled = compile_patch(operations)
+    try:
+        result = compiled.apply(jsonio.loads(current.body), in_place=True)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, KeyError) as e:
+        raise Unprocessable(f"JSON Patch could not be applied: {e}") from None
+    if not isinstance(result, dict) or result.get("id") != id or result.get("resourceType") != type:
+        raise Unprocessable("A patch must not change the resource's type or id")
+    new_blob = externalize_data(ctx, result) if type == "Binary" and "data" in result else None
+    with pending_blob(ctx, new_blob):
         try:
-            result = compiled.apply(jsonio.loads(current.body), in_place=True)
-        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, KeyError) as e:
-            raise Unprocessable(f"JSON Patch could not be applied: {e}") from None
-        if not isinstance(result, dict) or result.get("id") != id or result.get("resourceType") != type:
-            raise Unprocessable("A patch must not change the resource's type or id")
-        new_blob = externalize_data(ctx, result) if type == "Binary" and "data" in result else None
-        with pending_blob(ctx, new_blob):
-            try:
-                prepared = prepare(ctx, type, result, new_blob or current.blob)
-            except InvalidResource as e:
-                raise Unprocessable("The patched resource is not valid", issues=e.issues) from None
-            version = store_new_version(tx, prepared, id, "PATCH", current)
-    return Result(version, 200, result)
+            prepared = prepare(ctx, type, result, new_blob or current.blob)
+        except InvalidResource as e:
+            raise Unprocessable("The patched resource is not valid", issues=e.issues) from None
+        return store_new_version(tx, prepared, id, "PATCH", current)

@@ -1,8 +1,8 @@
 """update, update-as-create and conditional update (http://hl7.org/fhir/R4/http.html#update, #cond-update)."""
 from __future__ import annotations
 
-from ..errors import BadRequest, PreconditionFailed, VersionConflict
-from .common import Result, check_id, check_type, new_id, prepare, store_new_version
+from ..errors import BadRequest, PreconditionFailed
+from .common import Result, check_id, check_if_match, check_type, new_id, prepare, store_new_version
 from .conditional import matches
 
 
@@ -15,7 +15,7 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
     prepared = prepare(ctx, type, resource, blob)
     with ctx.store.transaction() as tx:
         current = tx.read(type, id)
-        _check_if_match(current, if_match, type, id)
+        check_if_match(current, if_match, type, id)
         version = store_new_version(tx, prepared, id, method, current)
     created = current is None or current.deleted
     return Result(version, 201 if created else 200, resource)
@@ -34,7 +34,7 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
             current = found[0]
             if body_id is not None and body_id != current.id:
                 raise BadRequest(f"The id in the body ({body_id!r}) differs from the matched {type}/{current.id}")
-            _check_if_match(current, if_match, type, current.id)
+            check_if_match(current, if_match, type, current.id)
             return Result(store_new_version(tx, prepared, current.id, "PUT", current), 200, resource)
         if body_id is not None:
             check_id(body_id)
@@ -43,12 +43,3 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
                 raise PreconditionFailed(f"{type}/{body_id} exists but does not match '{criteria}'")
             return Result(store_new_version(tx, prepared, body_id, "PUT", existing), 201, resource)
         return Result(store_new_version(tx, prepared, new_id(), "PUT", None), 201, resource)
-
-
-def _check_if_match(current, if_match, type, id):
-    if if_match is None:
-        return
-    have = current.version if current is not None and not current.deleted else None
-    if have != if_match:
-        raise VersionConflict(f"If-Match version {if_match} is not the current version of {type}/{id}"
-                              + (f" ({have})" if have else " (it does not exist)"))

@@ -6,8 +6,8 @@ import logging
 from flask import g
 from werkzeug.exceptions import HTTPException
 
-from ..errors import FhirError, Issue, operation_outcome
 from .. import jsonio
+from ..errors import FhirError, Issue, operation_outcome
 
 log = logging.getLogger("medport.error")
 

@@ -7,7 +7,10 @@ from flask_smorest import Blueprint
 
 from .. import jsonio
 from ..errors import UnsupportedMediaType
-from ..interactions import delete as delete_i, history as history_i, patch as patch_i, read as read_i
+from ..interactions import delete as delete_i
+from ..interactions import history as history_i
+from ..interactions import patch as patch_i
+from ..interactions import read as read_i
 from ..interactions import update as update_i
 from ..interactions.binary_content import externalize_data, pending_blob
 from ..interactions.common import if_match_version

@@ -5,8 +5,8 @@ Bundles with orjson.Fragment) so that reads never re-parse a resource.
 """
 from __future__ import annotations
 
-from email.utils import format_datetime
 import datetime
+from email.utils import format_datetime
 from urllib.parse import urlencode
 
 import orjson

@@ -8,7 +8,8 @@ from flask_smorest import Blueprint
 
 from ..capability import capability_statement
 from ..errors import UnsupportedMediaType
-from ..interactions import history as history_i, search as search_i
+from ..interactions import history as history_i
+from ..interactions import search as search_i
 from . import ctx
 from .negotiation import prefer, response_type
 from .rendering import history_bundle, json_response, searchset_bundle

@@ -6,7 +6,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..errors import BadRequest, UnsupportedMediaType
-from ..interactions import create as create_i, delete as delete_i, history as history_i, search as search_i
+from ..interactions import create as create_i
+from ..interactions import delete as delete_i
+from ..interactions import history as history_i
+from ..interactions import search as search_i
 from ..interactions import update as update_i
 from ..interactions.binary_content import externalize_data, pending_blob
 from ..interactions.common import if_match_version

@@ -11,8 +11,7 @@ from __future__ import annotations
 import functools
 
 from .fhirpath import compile_expression, split_union
-from .kinds import kind
-from .kinds import reference_kind, token_kind
+from .kinds import kind, reference_kind, token_kind
 from .registry import component_param, indexed_params
 
 Rows = dict[str, list[tuple]]

@@ -122,7 +122,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def history(self, type: str | None = None, id: str | None = None, *, since: str | None = None,
-                at: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
+                limit: int = 50, cursor: str | None = None) -> Page:
         """Versions newest first; type/id narrow it (instance, type or system history)."""
 
     @abc.abstractmethod

@@ -22,7 +22,8 @@ from ..search.kinds.special_kind import haversine_km
 from . import sqlite_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
 from .blobs import FileBlobStore
-from .sqlite_index import ParamIds, schema as index_schema, write_rows
+from .sqlite_index import ParamIds, write_rows
+from .sqlite_index import schema as index_schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resource (
@@ -118,7 +119,7 @@ class SqliteStore(Store):
             "WHERE r.type = ? AND r.id = ? AND v.version = ?", (type, id, version)).fetchone()
         return _row(row) if row else None
 
-    def history(self, type=None, id=None, *, since=None, at=None, limit=50, cursor=None):
+    def history(self, type=None, id=None, *, since=None, limit=50, cursor=None):
         where, args = [], []
         if type is not None:
             where.append("v.type = ?")
@@ -129,12 +130,8 @@ class SqliteStore(Store):
         if since is not None:
             where.append("v.last_updated >= ?")
             args.append(since)
-        if at is not None:
-            where.append("v.last_updated <= ?")
-            args.append(at)
         conn = self._conn()
-        conn.execute("BEGIN")
-        try:
+        with _snapshot(conn):
             cond = " AND ".join(where) or "1"
             base = f"FROM version v JOIN resource r ON r.rid = v.rid WHERE {cond}"
             total = conn.execute(f"SELECT count(*) {base}", args).fetchone()[0]
@@ -145,18 +142,13 @@ class SqliteStore(Store):
             rows = conn.execute(
                 f"SELECT r.type, r.id, v.version, v.last_updated, v.method, v.body, v.blob, v.seq {base} "
                 "ORDER BY v.seq DESC LIMIT ?", page_args + [limit + 1]).fetchall()
-        finally:
-            conn.execute("COMMIT")
         return _page(rows, limit, total)
 
     def search(self, type, query, *, sort=(), limit=50, cursor=None, total=True):
         conn = self._conn()
-        conn.execute("BEGIN")
-        try:
+        with _snapshot(conn):
             return sqlite_search.search(conn, self._param_ids.load(conn), type, query, sort=sort, limit=limit,
                                         cursor=cursor, total=total, row_to_version=_row)
-        finally:
-            conn.execute("COMMIT")
 
     def includes(self, items, specs):
         conn = self._conn()
@@ -257,6 +249,20 @@ class _SqliteTransaction(Transaction):
             (rid, w.version, w.type, w.last_updated, w.method, w.body, w.blob))
         write_rows(self.conn, self.param_ids, rid, {} if deleted else w.index, replace=current is not None)
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
+
+
+@contextlib.contextmanager
+def _snapshot(conn: sqlite3.Connection):
+    """Several statements that must see one state: a read transaction, unless this thread is already
+    inside a write transaction (reads in a transaction Bundle see its own writes)."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
 def _page(rows, limit: int, total) -> Page:

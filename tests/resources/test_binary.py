@@ -4,8 +4,8 @@ from __future__ import annotations
 import base64
 import os
 
-from tests.conftest import FHIR_JSON, make_settings
 from fhirserver import create_app
+from tests.conftest import FHIR_JSON, make_settings
 
 
 def test_raw_round_trip_and_range(client):

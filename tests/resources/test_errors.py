@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from tests.conftest import FHIR_JSON, make_settings, patient, post
 from fhirserver import create_app
+from tests.conftest import FHIR_JSON, make_settings, patient, post
 
 
 def stored(client) -> int:

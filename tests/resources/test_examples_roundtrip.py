@@ -10,8 +10,8 @@ import glob
 import json
 import os
 
-from tests.conftest import EXAMPLES_DIR, FHIR_JSON
 from fhirserver import jsonio
+from tests.conftest import EXAMPLES_DIR, FHIR_JSON
 
 
 def _examples():

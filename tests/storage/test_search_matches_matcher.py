@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tempfile
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fhirserver.search.extract import extract
 from fhirserver.search.matcher import Matcher

@@ -1,0 +1,46 @@
+"""batch: every entry on its own (http://hl7.org/fhir/R4/http.html#transaction).
+
+Each entry goes through the same interaction as a single request; a failure
+is reported in that entry's response and the others are still applied.
+"""
+from __future__ import annotations
+
+from ..errors import BadRequest, FhirError
+from . import bundle_entries as be
+from . import create as create_i
+from . import delete as delete_i
+from . import patch as patch_i
+from . import update as update_i
+from .bundle_results import EntryResult, run_get
+from .common import if_match_version
+
+
+def batch(ctx, bundle: dict) -> list[EntryResult]:
+    results = []
+    for index, item in enumerate(be.raw_entries(bundle, "batch", ctx.settings.max_bundle_entries)):
+        try:
+            results.append(_one(ctx, be.parse_entry(index, item)))
+        except FhirError as err:
+            results.append(EntryResult(err.status, error=err))
+    return results
+
+
+def _one(ctx, e: be.Entry) -> EntryResult:
+    if_match = if_match_version(e.if_match)
+    if e.method == "POST":
+        r = create_i.create(ctx, e.type, e.resource, e.if_none_exist)
+        return EntryResult(r.status, r.version, created=r.status == 201)
+    if e.method == "PUT":
+        r = (update_i.update(ctx, e.type, e.id, {**e.resource, "id": e.resource.get("id", e.id)}, if_match)
+             if e.id else update_i.conditional_update(ctx, e.type, e.criteria, e.resource, if_match))
+        return EntryResult(r.status, r.version, created=r.status == 201)
+    if e.method == "DELETE":
+        r = (delete_i.delete(ctx, e.type, e.id, if_match) if e.id
+             else delete_i.conditional_delete(ctx, e.type, e.criteria))
+        return EntryResult(204, r.version)
+    if e.method == "PATCH":
+        if e.id is None:
+            raise BadRequest(f"{e.where}: conditional PATCH is supported in transactions only")
+        r = patch_i.patch(ctx, e.type, e.id, be.patch_operations(e), if_match)
+        return EntryResult(200, r.version)
+    return run_get(ctx, e)

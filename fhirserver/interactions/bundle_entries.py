@@ -1,0 +1,144 @@
+"""Entries of batch and transaction Bundles (http://hl7.org/fhir/R4/http.html#transaction):
+what each asks for, checked before anything is written."""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+
+from .. import jsonio
+from ..definitions import resource_types
+from ..errors import BadRequest, FhirError, Issue, MethodNotAllowed, PayloadTooLarge
+from .common import ID_RE, Prepared
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+_HISTORY = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/?]+)/_history/(?P<vid>[^/?]+)$")
+
+
+@dataclass
+class Entry:
+    index: int
+    full_url: str | None
+    method: str
+    url: str
+    type: str | None = None
+    id: str | None = None
+    criteria: str | None = None       # conditional url: Type?criteria
+    vid: str | None = None            # GET .../_history/vid
+    resource: dict | None = None
+    if_none_exist: str | None = None
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+    prepared: Prepared | None = None
+    target_id: str | None = None      # the id this entry writes (resolved)
+    response: dict = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """How errors name the entry: its index and fullUrl."""
+        return f"Bundle.entry[{self.index}]" + (f" ({self.full_url})" if self.full_url else "")
+
+    def fail(self, error: FhirError) -> FhirError:
+        """The same error, its diagnostics prefixed with the entry's name."""
+        issues = [Issue(f"{self.where}: {i.diagnostics}", i.code, i.severity,
+                        tuple(f"Bundle.entry[{self.index}].resource.{e.split('.', 1)[1]}" if "." in e else e
+                              for e in i.expression) or (f"Bundle.entry[{self.index}]",))
+                  for i in error.issues]
+        out = type(error)(issues=issues, headers=error.headers)
+        out.status = error.status
+        return out
+
+
+def raw_entries(bundle, kind: str, max_entries: int) -> list:
+    """Bundle.entry, refused with 413 past the configured size."""
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise BadRequest("Bundle.entry must be an array")
+    if len(entries) > max_entries:
+        raise PayloadTooLarge(f"The {kind} has {len(entries)} entries; this server takes at most {max_entries}")
+    return entries
+
+
+def parse_bundle(bundle, kind: str, max_entries: int) -> list[Entry]:
+    """The entries of a transaction Bundle, each checked for shape (not yet for content)."""
+    out = [parse_entry(i, e) for i, e in enumerate(raw_entries(bundle, kind, max_entries))]
+    _no_duplicate_targets(out)
+    return out
+
+
+def parse_entry(index: int, raw) -> Entry:
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(raw, dict):
+        raise BadRequest(f"{where} must be an object")
+    request = raw.get("request")
+    if not isinstance(request, dict) or not isinstance(request.get("method"), str) \
+            or not isinstance(request.get("url"), str) or not request["url"]:
+        raise BadRequest(f"{where} needs request.method and request.url")
+    method = request["method"].upper()
+    if method not in METHODS:
+        raise BadRequest(f"{where}: unknown method {request['method']!r}")
+    e = Entry(index, raw.get("fullUrl"), method, request["url"], resource=raw.get("resource"),
+              if_none_exist=request.get("ifNoneExist"), if_match=request.get("ifMatch"),
+              if_none_match=request.get("ifNoneMatch"), if_modified_since=request.get("ifModifiedSince"))
+    _parse_url(e)
+    if method in ("POST", "PUT") and not isinstance(e.resource, dict):
+        raise BadRequest(f"{e.where}: a {method} entry needs a resource")
+    if method in ("POST", "PUT") and e.resource.get("resourceType") != e.type:
+        raise BadRequest(f"{e.where}: resource type {e.resource.get('resourceType')!r} does not match url {e.url!r}")
+    if method == "PUT" and e.id is not None and e.resource.get("id") not in (None, e.id):
+        raise BadRequest(f"{e.where}: resource id {e.resource.get('id')!r} does not match url {e.url!r}")
+    return e
+
+
+def _parse_url(e: Entry) -> None:
+    url = e.url.lstrip("/")
+    path, _, query = url.partition("?")
+    if "://" in path:
+        raise BadRequest(f"{e.where}: request.url must be relative to the server base, not {e.url!r}")
+    m = _HISTORY.match(path)
+    if m and e.method in ("GET", "HEAD"):
+        e.type, e.id, e.vid = m.group("type"), m.group("id"), m.group("vid")
+    else:
+        parts = path.split("/") if path else []
+        if any(p.startswith("$") for p in parts):
+            raise MethodNotAllowed(f"{e.where}: operations ({e.url}) are not supported in bundles on this server")
+        if len(parts) > 2 or (parts and parts[0] not in resource_types() and e.method != "GET"):
+            raise BadRequest(f"{e.where}: unsupported request.url {e.url!r}")
+        e.type = parts[0] if parts else None
+        e.id = parts[1] if len(parts) == 2 else None
+        e.criteria = query or None
+    if e.type is not None and e.type not in resource_types():
+        raise BadRequest(f"{e.where}: unknown resource type in {e.url!r}")
+    if e.id is not None and not ID_RE.match(e.id):
+        raise BadRequest(f"{e.where}: invalid id in {e.url!r}")
+    needs_id_or_criteria = e.method in ("PUT", "DELETE", "PATCH")
+    if needs_id_or_criteria and e.id is None and e.criteria is None:
+        raise BadRequest(f"{e.where}: {e.method} needs Type/id or Type?criteria, not {e.url!r}")
+    if e.method == "POST" and (e.id is not None or e.criteria is not None):
+        raise BadRequest(f"{e.where}: POST takes a type url such as 'Patient', not {e.url!r}")
+
+
+def _no_duplicate_targets(entries: list[Entry]) -> None:
+    """http.html#transaction: two entries may not write the same resource."""
+    seen = {}
+    for e in entries:
+        if e.method in ("PUT", "DELETE", "PATCH") and e.id is not None:
+            key = (e.type, e.id)
+            if key in seen:
+                raise BadRequest(f"{e.where} and Bundle.entry[{seen[key]}] both change {e.type}/{e.id}")
+            seen[key] = e.index
+
+
+def patch_operations(e: Entry):
+    """A PATCH entry carries a JSON Patch as a Binary resource (http.html#patch)."""
+    r = e.resource
+    if not isinstance(r, dict) or r.get("resourceType") != "Binary" \
+            or r.get("contentType") != "application/json-patch+json":
+        raise BadRequest(f"{e.where}: PATCH entries need a Binary with contentType "
+                         "application/json-patch+json (FHIRPath Patch is not supported)")
+    try:
+        return jsonio.loads(base64.b64decode(r.get("data", ""), validate=True))
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{e.where}: the JSON Patch is not valid base64") from None

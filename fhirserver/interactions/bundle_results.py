@@ -1,0 +1,62 @@
+"""What each batch/transaction entry produced, and the GET entries
+(http://hl7.org/fhir/R4/bundle.html#transaction-response)."""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl
+
+from ..errors import BadRequest, FhirError
+from ..storage.base import Version
+from . import history as history_i
+from . import read as read_i
+from . import search as search_i
+from .common import if_match_version
+
+
+@dataclass
+class EntryResult:
+    status: int
+    version: Version | None = None
+    created: bool = False
+    search: object = None          # a SearchResult or history Page for GET searches
+    search_path: str = ""
+    params: list = None
+    error: FhirError | None = None  # batch only: this entry failed
+
+
+def run_get(ctx, e) -> EntryResult:
+    """GET/HEAD entries: read, vread, search, history (processed after the writes)."""
+    if e.type is None:
+        raise BadRequest(f"{e.where}: GET {e.url!r} is not supported in bundles")
+    params = parse_qsl(e.criteria or "", keep_blank_values=True)
+    if e.vid is not None:
+        return EntryResult(200, read_i.vread(ctx, e.type, e.id, e.vid).version)
+    if e.id == "_history" or (e.id is None and e.url.split("?")[0].endswith("_history")):
+        page = history_i.history(ctx, e.type, None, params)
+        return EntryResult(200, search=page, search_path=f"{e.type}/_history", params=params)
+    if e.id is not None:
+        version = read_i.read(ctx, e.type, e.id).version
+        if _not_modified(e, version):
+            return EntryResult(304, version)
+        return EntryResult(200, version)
+    result = search_i.search(ctx, e.type, params)
+    return EntryResult(200, search=result, search_path=e.type, params=params)
+
+
+def _not_modified(e, version: Version) -> bool:
+    if e.if_none_match and if_match_version(e.if_none_match) == version.version:
+        return True
+    if e.if_modified_since:
+        try:
+            since = datetime.datetime.fromisoformat(e.if_modified_since.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                since = parsedate_to_datetime(e.if_modified_since)
+            except (TypeError, ValueError):
+                raise BadRequest(f"{e.where}: invalid ifModifiedSince {e.if_modified_since!r}") from None
+        stored = datetime.datetime.strptime(version.last_updated, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc)
+        return stored.replace(microsecond=0) <= since
+    return False

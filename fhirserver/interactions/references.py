@@ -1,0 +1,72 @@
+"""Reference rewriting inside transactions (http://hl7.org/fhir/R4/http.html#trules,
+bundle.html#references).
+
+Every fullUrl the server assigns an identity to (urn:uuid:, relative or
+absolute) is replaced wherever it appears as a reference, a uri-like value, or
+an href/src in the narrative. Conditional references ('Patient?identifier=x|1')
+are resolved by search: exactly one match, else the transaction fails (412).
+"""
+from __future__ import annotations
+
+import re
+
+from ..errors import BadRequest, PreconditionFailed
+from .conditional import parse_criteria
+
+_NARRATIVE_LINK = re.compile(r'((?:href|src)=")([^"]+)(")')
+
+
+def rewrite(value, mapping: dict[str, str]):
+    """A copy of `value` with every mapped string (and narrative link) replaced."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k == "div" and isinstance(v, str):
+                out[k] = _NARRATIVE_LINK.sub(lambda m: m.group(1) + mapping.get(m.group(2), m.group(2)) + m.group(3), v)
+            else:
+                out[k] = rewrite(v, mapping)
+        return out
+    if isinstance(value, list):
+        return [rewrite(v, mapping) for v in value]
+    if isinstance(value, str):
+        return mapping.get(value, value)
+    return value
+
+
+def references(value, found=None) -> list[str]:
+    """Every Reference.reference string in a resource."""
+    found = [] if found is None else found
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str):
+            found.append(ref)
+        for v in value.values():
+            if isinstance(v, (dict, list)):
+                references(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            references(v, found)
+    return found
+
+
+def is_conditional(ref: str) -> bool:
+    return "?" in ref and not ref.startswith(("http://", "https://", "urn:"))
+
+
+def unresolved_placeholders(resource: dict) -> list[str]:
+    """urn:uuid:/urn:oid: references left after rewriting: they name nothing in this bundle."""
+    return [r for r in references(resource) if r.startswith(("urn:uuid:", "urn:oid:"))]
+
+
+def resolve_conditional(ctx, search, ref: str, where: str) -> str:
+    """'Patient?identifier=s|v' -> 'Patient/<id>' using search(type, query, limit)."""
+    rtype, _, criteria = ref.partition("?")
+    try:
+        query = parse_criteria(rtype, criteria, ctx.base)
+    except BadRequest as e:
+        raise BadRequest(f"{where}: invalid conditional reference {ref!r}: {e}") from None
+    found = search(rtype, query, 2)
+    if len(found) != 1:
+        raise PreconditionFailed(f"{where}: conditional reference {ref!r} matches "
+                                 f"{'no' if not found else 'more than one'} {rtype}")
+    return f"{rtype}/{found[0].id}"

@@ -1,0 +1,168 @@
+"""transaction: all entries succeed or none does (http://hl7.org/fhir/R4/http.html#transaction).
+
+1. Plan outside the write lock: resolve conditional entries and conditional
+   references against the current state, give every new resource its id,
+   rewrite references, validate and extract index rows (the costly part, so
+   several workers do it in parallel).
+2. Under the lock: resolve the conditionals again; if anything changed since
+   the plan, plan again (rare). Then apply DELETE, POST, PUT/PATCH, GET in that
+   order, one new version per resource, one commit. Any failure rolls back
+   everything; the error names the entry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import FhirError, PreconditionFailed
+from ..storage.base import Version
+from . import bundle_entries as be
+from .bundle_results import EntryResult, run_get
+from .common import (
+    check_if_match,
+    check_type,
+    current_or_raise,
+    if_match_version,
+    new_id,
+    prepare,
+    store_delete,
+    store_new_version,
+)
+from .conditional import parse_criteria
+from .patch import apply_patch
+from .references import is_conditional, references, resolve_conditional, rewrite, unresolved_placeholders
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """The outcome of every conditional in the bundle, against one state of the store."""
+    existing: tuple = ()          # (entry index, id or None) for POST ifNoneExist
+    put_targets: tuple = ()       # (entry index, id or None) for conditional PUT
+    delete_targets: tuple = ()    # (entry index, id or None) for conditional DELETE
+    refs: tuple = ()              # (conditional reference, "Type/id")
+
+
+@dataclass
+class Plan:
+    decisions: Decisions
+    ids: dict = field(default_factory=dict)      # entry index -> id it writes
+
+
+def transaction(ctx, bundle: dict) -> list[EntryResult]:
+    entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries)
+    new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT")}
+    plan = _plan(ctx, entries, _decide(ctx, entries, _store_search(ctx)), new_ids)
+    with ctx.store.transaction() as tx:
+        decisions = _decide(ctx, entries, tx.search)
+        if decisions != plan.decisions:
+            plan = _plan(ctx, entries, decisions, new_ids)
+        results = _apply(ctx, tx, entries, plan)
+    return results
+
+
+def _store_search(ctx):
+    return lambda rtype, query, limit: ctx.store.search(rtype, query, limit=limit, total=False).items
+
+
+def _decide(ctx, entries: list[be.Entry], search) -> Decisions:
+    existing, puts, deletes, refs = [], [], [], {}
+    for e in entries:
+        try:
+            if e.method == "POST" and e.if_none_exist:
+                existing.append((e.index, _one(ctx, search, e.type, e.if_none_exist, "If-None-Exist")))
+            elif e.method in ("PUT", "PATCH") and e.criteria:
+                puts.append((e.index, _one(ctx, search, e.type, e.criteria, "conditional update")))
+            elif e.method == "DELETE" and e.criteria:
+                deletes.append((e.index, _one(ctx, search, e.type, e.criteria, "conditional delete")))
+            if e.method in ("POST", "PUT"):
+                for ref in references(e.resource):
+                    if is_conditional(ref) and ref not in refs:
+                        refs[ref] = resolve_conditional(ctx, search, ref, e.where)
+        except FhirError as err:
+            raise e.fail(err) from None
+    return Decisions(tuple(existing), tuple(puts), tuple(deletes), tuple(sorted(refs.items())))
+
+
+def _one(ctx, search, rtype: str, criteria: str, what: str) -> str | None:
+    check_type(rtype)
+    found = search(rtype, parse_criteria(rtype, criteria, ctx.base), 2)
+    if len(found) > 1:
+        raise PreconditionFailed(f"{what} '{criteria}' matches more than one {rtype}")
+    return found[0].id if found else None
+
+
+def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict) -> Plan:
+    plan = Plan(d)
+    existing, puts = dict(d.existing), dict(d.put_targets)
+    mapping = dict(d.refs)
+    for e in entries:
+        if e.method == "POST":
+            plan.ids[e.index] = existing.get(e.index) or new_ids[e.index]
+        elif e.method == "PUT":
+            plan.ids[e.index] = e.id or puts.get(e.index) or e.resource.get("id") or new_ids[e.index]
+        else:
+            continue
+        if e.full_url:
+            mapping[e.full_url] = f"{e.type}/{plan.ids[e.index]}"
+    for e in entries:
+        if e.method not in ("POST", "PUT") or existing.get(e.index):
+            continue
+        try:
+            resource = rewrite(e.resource, mapping)
+            if e.method == "POST":
+                resource.pop("id", None)      # http.html#create: the server assigns the id
+            else:
+                resource["id"] = plan.ids[e.index]
+            left = unresolved_placeholders(resource)
+            if left:
+                raise PreconditionFailed(f"reference {left[0]!r} names no entry of this transaction")
+            e.prepared = prepare(ctx, e.type, resource)
+        except FhirError as err:
+            raise e.fail(err) from None
+    return plan
+
+
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+def _apply(ctx, tx, entries: list[be.Entry], plan: Plan) -> list[EntryResult]:
+    results: dict[int, EntryResult] = {}
+    deletes = dict(plan.decisions.delete_targets)
+    existing = dict(plan.decisions.existing)
+    for e in sorted(entries, key=lambda x: (ORDER[x.method], x.index)):
+        try:
+            results[e.index] = _apply_one(ctx, tx, e, plan, deletes, existing)
+        except FhirError as err:
+            raise e.fail(err) from None
+    return [results[e.index] for e in entries]
+
+
+def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) -> EntryResult:
+    if e.method == "DELETE":
+        target = e.id if e.criteria is None else deletes.get(e.index)
+        current = tx.read(e.type, target) if target else None
+        check_if_match(current, if_match_version(e.if_match), e.type, target)
+        if current is None or current.deleted:
+            return EntryResult(204, current)
+        return EntryResult(204, store_delete(tx, current))
+    if e.method == "POST":
+        if existing.get(e.index):
+            return EntryResult(200, tx.read(e.type, existing[e.index]))
+        return EntryResult(201, store_new_version(tx, e.prepared, plan.ids[e.index], "POST", None), created=True)
+    if e.method == "PUT":
+        target = plan.ids[e.index]
+        current = tx.read(e.type, target)
+        if e.criteria and current is not None and not current.deleted and \
+                dict(plan.decisions.put_targets).get(e.index) != target:
+            raise PreconditionFailed(f"{e.type}/{target} exists but does not match '{e.criteria}'")
+        check_if_match(current, if_match_version(e.if_match), e.type, target)
+        version: Version = store_new_version(tx, e.prepared, target, "PUT", current)
+        created = current is None or current.deleted
+        return EntryResult(201 if created else 200, version, created=created)
+    if e.method == "PATCH":
+        target = e.id or dict(plan.decisions.put_targets).get(e.index)
+        if target is None:
+            raise PreconditionFailed(f"conditional patch '{e.criteria}' matches no {e.type}")
+        current = current_or_raise(tx.read(e.type, target), e.type, target)
+        check_if_match(current, if_match_version(e.if_match), e.type, target)
+        return EntryResult(200, apply_patch(ctx, tx, current, be.patch_operations(e)))
+    return run_get(ctx, e)
