@@ -309,7 +309,10 @@ class Deadline:
         self.until = None
 
     def __call__(self):
-        return 1 if self.until is not None and time.perf_counter() > self.until else 0
+        if self.until is not None and time.perf_counter() > self.until:
+            self.until = None      # interrupt once: the store's COMMIT/ROLLBACK afterwards must run
+            return 1
+        return 0
 
     def install(self, conn):
         conn.set_progress_handler(self, 20000)
@@ -328,7 +331,7 @@ def timed_get(client, url):
         DEADLINE.disarm()
     dt = time.perf_counter() - t0
     if r.status_code != 200:
-        if dt >= DEADLINE.seconds:
+        if dt >= DEADLINE.seconds and b"interrupted" in data or r.status_code == 500 and dt >= DEADLINE.seconds:
             raise Timeout(url)
         raise RuntimeError(f"GET {url} -> {r.status_code}: {data[:500]!r}")
     return dt, json.loads(data)
@@ -421,7 +424,7 @@ def measure(client, mix, fx, reps, budget, size, label) -> list[Result]:
             out += rs
             for r in rs:
                 extra = f", total {statistics.median(r.matches):,.0f}" if r.matches else ""
-                extra += f", {r.timeouts} TIMEOUTS (> {DEADLINE.seconds:.0f} s)" if r.timeouts else ""
+                extra += f", {r.timeouts} TIMEOUTS (> {DEADLINE.seconds:g} s)" if r.timeouts else ""
                 entries = f"entries {statistics.median(r.entries):.0f}" if r.entries else "-"
                 print(f"  {r.query:45} _total={total:8} n={len(r.times):3}  p50 {r.pct(50):9.2f} ms  "
                       f"p99 {r.pct(99):9.2f} ms  ({entries}{extra})", flush=True)
@@ -464,7 +467,7 @@ def capture(app, store, client, url: str, follow: int = 1):
                 break
     finally:
         store._local.conn = real
-    return [(s, a) for s, a in rec.statements if not s.strip().upper() in ("BEGIN", "COMMIT")]
+    return rec.statements[:]
 
 
 def plan_text(conn, sql, args) -> str:
@@ -517,6 +520,8 @@ def explain_mix(db, client, app, store, mix, fx) -> list[dict]:
                 stmts = CAPTURED[:]
             items = []
             for sql, args in stmts:
+                if sql.strip().upper() in ("BEGIN", "COMMIT", "ROLLBACK"):
+                    continue
                 if sql.startswith("-- "):
                     items.append({"comment": sql})
                     continue
@@ -566,6 +571,15 @@ def write_plans(path, size, sizes_done, plans_by_label, param_names):
                     lines += [f"{labels[1]} ({fmt_ms(a['ms'])}):", "", "```", a["plan"], "```", ""]
                 else:
                     lines += [f"{labels[1]}: same plan ({fmt_ms(a['ms'])}).", ""]
+        if alt is not None and len(alt["statements"]) > len(entry["statements"]):
+            lines += [f"Reached only {labels[1]} (the run {labels[0]} was interrupted before):", ""]
+            for st in alt["statements"][len(entry["statements"]):]:
+                if "comment" in st:
+                    lines += [f"#### {st['comment'][3:]}", ""]
+                    continue
+                n += 1
+                lines += [f"**Statement {n}** ({fmt_ms(st['ms'])} {labels[1]})", "", "```sql", st["sql"], "```",
+                          "", f"args: `{st['args']}`", "", "```", st["plan"], "```", ""]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines).rstrip() + "\n")
     print(f"wrote {path}")
@@ -615,8 +629,8 @@ def report(results: list[Result], sizes: list[int]) -> None:
     print(f"In-process (Flask test client, no network hop): parameter parsing + SQL + Bundle rendering, "
           f"first page unless noted. Goal at {last:,}: p50 < {GOAL_MS:.0f} ms and p50 growth "
           f"{first:,} -> {last:,} <= {GOAL_GROWTH:.0f}x. entries: median entries in the Bundle; "
-          f"matches: median Bundle.total; T/O: requests interrupted after {DEADLINE.seconds:.0f} s "
-          f"(timed as {DEADLINE.seconds:.0f} s).")
+          f"matches: median Bundle.total; T/O: requests interrupted after {DEADLINE.seconds:g} s "
+          f"(timed as {DEADLINE.seconds:g} s).")
     for label in labels:
         print(f"\n== {label} ==")
         print(f"{'query':45} {'_total':8} {'resources':>9} {'n':>4} {'p50 ms':>9} {'p99 ms':>9} {'entries':>7} "
@@ -668,7 +682,7 @@ def main(argv=None) -> int:
     sizes = sorted(parse_size(s) for s in args.sizes.split(","))
     DEADLINE.seconds = args.timeout
 
-    logging.disable(logging.INFO)
+    logging.disable(logging.CRITICAL)   # access log lines and the tracebacks of interrupted requests
     tmpdir = None
     db = args.db
     if not db:

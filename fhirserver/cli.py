@@ -21,6 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, help="worker processes (MEDPORT_WORKERS, default 2)")
     serve.set_defaults(run=_serve)
 
+    load = commands.add_parser("load", help="load Bundles (JSON) and NDJSON files or directories, in order")
+    load.add_argument("paths", nargs="+", metavar="PATH")
+    load.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    load.add_argument("--base-url", help="base URL the server runs under (MEDPORT_BASE_URL)")
+    load.add_argument("--no-idempotent", action="store_true",
+                      help="do not add ifNoneExist from identifiers to POST entries")
+    load.set_defaults(run=_load)
+
     reindex = commands.add_parser("reindex", help="recompute the search index of every resource")
     reindex.add_argument("--store", help="store URL (MEDPORT_STORE)")
     reindex.set_defaults(run=_reindex)
@@ -46,6 +54,21 @@ def _serve(args) -> int:
     open_store(settings).close()   # fail fast (bad URL, unwritable path) before forking workers
     run(settings)
     return 0
+
+
+def _load(args) -> int:
+    from .context import ServerContext
+    from .loader import load
+    from .storage import open_store
+    from .validation import warm_up
+    settings = _settings(args)
+    warm_up()
+    report = load(ServerContext(settings, open_store(settings)), args.paths, idempotent=not args.no_idempotent)
+    rate = report.resources / report.seconds if report.seconds else 0
+    print(f"loaded {report.files} file(s), {report.resources} resources in {report.seconds:.1f} s ({rate:.0f}/s)")
+    for path, why in report.failures:
+        print(f"FAILED {path}: {why}", file=sys.stderr)
+    return 1 if report.failures else 0
 
 
 def _reindex(args) -> int:

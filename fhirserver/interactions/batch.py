@@ -13,6 +13,7 @@ from . import patch as patch_i
 from . import update as update_i
 from .bundle_results import EntryResult, run_get
 from .common import if_match_version
+from .references import is_conditional, references, resolve_conditional, rewrite
 
 
 def batch(ctx, bundle: dict) -> list[EntryResult]:
@@ -27,6 +28,8 @@ def batch(ctx, bundle: dict) -> list[EntryResult]:
 
 def _one(ctx, e: be.Entry) -> EntryResult:
     if_match = if_match_version(e.if_match)
+    if e.method in ("POST", "PUT"):
+        e.resource = _resolve_conditional_references(ctx, e)
     if e.method == "POST":
         r = create_i.create(ctx, e.type, e.resource, e.if_none_exist)
         return EntryResult(r.status, r.version, created=r.status == 201)
@@ -44,3 +47,11 @@ def _one(ctx, e: be.Entry) -> EntryResult:
         r = patch_i.patch(ctx, e.type, e.id, be.patch_operations(e), if_match)
         return EntryResult(200, r.version)
     return run_get(ctx, e)
+
+
+def _resolve_conditional_references(ctx, e: be.Entry) -> dict:
+    """'Patient?identifier=s|v' references resolve by search, as in a transaction."""
+    search = lambda rtype, query, limit: ctx.store.search(rtype, query, limit=limit, total=False).items  # noqa: E731
+    mapping = {ref: resolve_conditional(ctx, search, ref, e.where)
+               for ref in set(references(e.resource)) if is_conditional(ref)}
+    return rewrite(e.resource, mapping) if mapping else e.resource

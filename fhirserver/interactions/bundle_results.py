@@ -24,6 +24,7 @@ class EntryResult:
     search_path: str = ""
     params: list = None
     error: FhirError | None = None  # batch only: this entry failed
+    is_read: bool = False           # a GET entry: its response carries the resource
 
 
 def run_get(ctx, e) -> EntryResult:
@@ -32,15 +33,13 @@ def run_get(ctx, e) -> EntryResult:
         raise BadRequest(f"{e.where}: GET {e.url!r} is not supported in bundles")
     params = parse_qsl(e.criteria or "", keep_blank_values=True)
     if e.vid is not None:
-        return EntryResult(200, read_i.vread(ctx, e.type, e.id, e.vid).version)
+        return EntryResult(200, read_i.vread(ctx, e.type, e.id, e.vid).version, is_read=True)
     if e.id == "_history" or (e.id is None and e.url.split("?")[0].endswith("_history")):
         page = history_i.history(ctx, e.type, None, params)
         return EntryResult(200, search=page, search_path=f"{e.type}/_history", params=params)
     if e.id is not None:
         version = read_i.read(ctx, e.type, e.id).version
-        if _not_modified(e, version):
-            return EntryResult(304, version)
-        return EntryResult(200, version)
+        return EntryResult(304 if _not_modified(e, version) else 200, version, is_read=True)
     result = search_i.search(ctx, e.type, params)
     return EntryResult(200, search=result, search_path=e.type, params=params)
 

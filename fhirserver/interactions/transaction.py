@@ -60,6 +60,7 @@ def transaction(ctx, bundle: dict) -> list[EntryResult]:
 
 
 def _store_search(ctx):
+    """search(type, query, limit) on the committed state (planning happens outside the lock)."""
     return lambda rtype, query, limit: ctx.store.search(rtype, query, limit=limit, total=False).items
 
 

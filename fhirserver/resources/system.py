@@ -1,4 +1,4 @@
-"""System level: [base]/metadata and [base]/_history."""
+"""System level: [base]/metadata, batch/transaction, system search and [base]/_history."""
 from __future__ import annotations
 
 import datetime
@@ -7,11 +7,14 @@ from flask import request
 from flask_smorest import Blueprint
 
 from ..capability import capability_statement
-from ..errors import UnsupportedMediaType
+from ..errors import BadRequest, UnsupportedMediaType
+from ..interactions import batch as batch_i
 from ..interactions import history as history_i
 from ..interactions import search as search_i
+from ..interactions import transaction as transaction_i
 from . import ctx
-from .negotiation import prefer, response_type
+from .bundle_response import response_bundle
+from .negotiation import json_body, prefer, response_type
 from .rendering import history_bundle, json_response, searchset_bundle
 from .type_level import self_params
 
@@ -23,6 +26,22 @@ _STARTED = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M
 def metadata():
     """capabilities: the CapabilityStatement of this server."""
     return json_response(capability_statement(ctx().settings, _STARTED), media_type=response_type())
+
+
+@blp.route("/", methods=["POST"])
+def batch_or_transaction():
+    """batch or transaction: POST a Bundle of type batch or transaction to the base."""
+    media = response_type()
+    bundle = json_body()
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise BadRequest("POST to the base URL takes a Bundle of type batch or transaction")
+    kind = bundle.get("type")
+    if kind not in ("batch", "transaction"):
+        raise BadRequest(f"Bundle.type must be batch or transaction, not {kind!r}")
+    # entries are validated one by one, so that errors name the entry (and a batch keeps going)
+    results = (transaction_i.transaction if kind == "transaction" else batch_i.batch)(ctx(), bundle)
+    ret = prefer().ret if "return=" in request.headers.get("Prefer", "") else "minimal"
+    return json_response(response_bundle(kind, results, ret), media_type=media)
 
 
 @blp.route("/", methods=["GET"])
