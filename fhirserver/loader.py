@@ -106,7 +106,8 @@ def bundles_of(path: str):
         yield _as_bundle(resources, "batch"), len(resources)
 
 
-def load(ctx, paths: list[str], idempotent: bool = True, out=sys.stderr) -> Report:
+def load(ctx, paths: list[str], idempotent: bool = True, out=None) -> Report:
+    out = out or sys.stderr
     files = files_in(paths)
     total_bytes = sum(os.path.getsize(f) for f in files) or 1
     report, done_bytes, started = Report(), 0, time.monotonic()
