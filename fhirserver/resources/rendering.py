@@ -97,12 +97,17 @@ def history_bundle(path: str, params: list[tuple[str, str]], page: Page) -> dict
         status = "204 No Content" if v.deleted else "201 Created" if created else "200 OK"
         entry["response"] = {"status": status, "etag": f'W/"{v.version}"', "lastModified": v.last_updated}
         entries.append(entry)
-    bundle = {"resourceType": "Bundle", "type": "history", "total": page.total,
-              "link": _links(path, params, page), "entry": entries}
-    if page.total is None:
-        del bundle["total"]
-    if not entries:
-        del bundle["entry"]
+    return _bundle("history", path, params, page, entries)
+
+
+def _bundle(kind: str, path: str, params, page: Page, entries: list) -> dict:
+    """A paged Bundle; total and entry are left out when absent (json.html: no empty arrays)."""
+    bundle = {"resourceType": "Bundle", "type": kind}
+    if page.total is not None:
+        bundle["total"] = page.total
+    bundle["link"] = _links(path, params, page)
+    if entries:
+        bundle["entry"] = entries
     return bundle
 
 
@@ -112,13 +117,7 @@ def searchset_bundle(path: str, params: list[tuple[str, str]], result) -> dict:
     page = result.page
     entries = [_search_entry(v, "match", spec) for v in page.items]
     entries += [_search_entry(v, "include", spec) for v in result.included]
-    bundle = {"resourceType": "Bundle", "type": "searchset", "total": page.total,
-              "link": _links(path, params, page), "entry": entries}
-    if page.total is None:
-        del bundle["total"]
-    if not entries:
-        del bundle["entry"]
-    return bundle
+    return _bundle("searchset", path, params, page, entries)
 
 
 def _search_entry(v: Version, mode: str, spec) -> dict:
