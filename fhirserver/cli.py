@@ -63,7 +63,9 @@ def _load(args) -> int:
     from .validation import warm_up
     settings = _settings(args)
     warm_up()
-    report = load(ServerContext(settings, open_store(settings)), args.paths, idempotent=not args.no_idempotent)
+    store = open_store(settings)
+    report = load(ServerContext(settings, store), args.paths, idempotent=not args.no_idempotent)
+    store.analyze()
     rate = report.resources / report.seconds if report.seconds else 0
     print(f"loaded {report.files} file(s), {report.resources} resources in {report.seconds:.1f} s ({rate:.0f}/s)")
     for path, why in report.failures:
@@ -84,6 +86,7 @@ def _reindex(args) -> int:
     def progress(n):
         print(f"\r{n} resources reindexed ({n / max(time.monotonic() - started, 1e-9):.0f}/s)", end="", flush=True)
     total = store.reindex(lambda _type, body: extract(jsonio.loads(body), settings.base_url), progress=progress)
+    store.analyze()
     print(f"\rdone: {total} resources reindexed in {time.monotonic() - started:.1f} s")
     return 0
 

@@ -140,6 +140,9 @@ class Store(abc.ABC):
         """Recompute the index rows of every current resource with rows_for(type, body_json)
         (after a search-parameter change); returns how many resources were reindexed."""
 
+    def analyze(self) -> None:  # noqa: B027 - stores without a cost-based planner need nothing
+        """Refresh query-planner statistics (after bulk loads)."""
+
     @abc.abstractmethod
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""

@@ -24,6 +24,8 @@ from .base import Page, Store, Transaction, Version, Write, check_expected
 from .blobs import FileBlobStore
 from .sqlite_index import ParamIds, write_rows
 from .sqlite_index import schema as index_schema
+from .sqlite_stats import SCHEMA as STATS_SCHEMA
+from .sqlite_stats import Statistics
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resource (
@@ -76,9 +78,17 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._writer_lock = WriterLock(os.path.abspath(path) + ".writer-lock")
         self._param_ids = ParamIds()
+        self._stats = Statistics()
         conn = self._conn()
-        conn.executescript(SCHEMA + index_schema())
+        conn.executescript(SCHEMA + index_schema() + STATS_SCHEMA)
         self._param_ids.load(conn)
+        with self._writer_lock:
+            self._stats.refresh_if_grown(conn)
+
+    def analyze(self) -> None:
+        """Refresh planner statistics now (after bulk loads)."""
+        with self._writer_lock:
+            self._stats.refresh(self._conn())
 
     # Connections are per thread and per process (gunicorn forks after import).
     def _conn(self) -> sqlite3.Connection:
@@ -101,13 +111,14 @@ class SqliteStore(Store):
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
                 raise StoreUnavailable(f"The store is busy: {e}") from None
+            tx = _SqliteTransaction(conn, self._param_ids.load(conn))
             try:
-                yield _SqliteTransaction(conn, self._param_ids.load(conn))
+                yield tx
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            else:
-                conn.execute("COMMIT")
+            conn.execute("COMMIT")
+            self._stats.after_write(conn, tx.writes)
 
     def read(self, type, id):
         row = self._conn().execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
@@ -223,6 +234,7 @@ class _SqliteTransaction(Transaction):
     def __init__(self, conn: sqlite3.Connection, param_ids: dict[str, int]):
         self.conn = conn
         self.param_ids = param_ids
+        self.writes = 0
 
     def read(self, type, id):
         row = self.conn.execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
@@ -248,6 +260,7 @@ class _SqliteTransaction(Transaction):
             "INSERT INTO version (rid, version, type, last_updated, method, body, blob) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (rid, w.version, w.type, w.last_updated, w.method, w.body, w.blob))
         write_rows(self.conn, self.param_ids, rid, {} if deleted else w.index, replace=current is not None)
+        self.writes += 1
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
 
 
