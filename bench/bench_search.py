@@ -13,8 +13,9 @@ The mix runs in-process through the whole app (Flask test client: parameter
 parsing, SQL, Bundle rendering); there is no network hop. Parameters come from
 the data: 50 different patients, 5 repetitions each (fewer if a query's time
 budget runs out). Every query is timed with the default _total (accurate) and
-with _total=none. By default the mix is measured without and then with
-SQLite statistics (ANALYZE).
+with _total=none. By default the mix is measured in three states of the SQLite
+planner statistics: none, the store's own sampled ANALYZE (what a running server
+has: SqliteStore refreshes them whenever the store has doubled) and a full ANALYZE.
 
     .venv/bin/python bench/bench_search.py --sizes 10k,100k          # a few minutes
     .venv/bin/python bench/bench_search.py --db var/bench-1m.db --explain   # 10k, 100k, 1M
@@ -532,8 +533,11 @@ def explain_mix(db, client, app, store, mix, fx) -> list[dict]:
     return out
 
 
-def write_plans(path, size, sizes_done, plans_by_label, param_names):
-    labels = list(plans_by_label)
+def write_plans(path, size, plans_by_label, param_names):
+    # the state a running server is in comes first; the others are compared with it
+    order = [STATES[k] for k in ("store", "full", "none")]
+    labels = sorted(plans_by_label, key=lambda x: order.index(x) if x in order else len(order))
+    main, others = labels[0], labels[1:]
     lines = [
         "# Search query plans (generated)",
         "",
@@ -543,19 +547,24 @@ def write_plans(path, size, sizes_done, plans_by_label, param_names):
         "",
         "For each query of the benchmark mix (first patient of the sample), every SQL statement the "
         "SQLite store ran, in order, with its bound arguments, `EXPLAIN QUERY PLAN` output and its run "
-        "time re-executed alone (median of 3, fetching all rows, warm cache). "
-        + ("Plans are shown without SQLite statistics (the default: the server never runs ANALYZE) and, "
-           "where they differ, after `ANALYZE`. " if len(labels) > 1 else "")
-        + "The sorted query follows its `next` links to page "
-          f"{PAGES}; every page's statements are listed.",
+        "time re-executed alone (median of 3, fetching all rows, warm cache; statements slower than "
+        f"{DEADLINE.seconds:g} s are interrupted). Planner statistics: plans are shown with {main}"
+        + (" and, where they differ, with " + " and with ".join(others) if others else "") + ". "
+        "The sorted query follows its `next` links to page "
+        f"{PAGES}; every page's statements are listed.",
         "",
         "Search parameter ids in the arguments: " + ", ".join(f"{i} = `{k}`" for k, i in param_names) + ".",
         "",
     ]
-    base = plans_by_label[labels[0]]
-    for qi, entry in enumerate(base):
-        lines += [f"## {entry['query']} (_total={entry['total']})", "", f"`GET {urllib.parse.unquote(entry['url'])}`", ""]
-        alt = plans_by_label[labels[1]][qi] if len(labels) > 1 else None
+
+    def statement(n, st, label):
+        return [f"**Statement {n}** ({fmt_ms(st['ms'])}, {label})", "", "```sql", st["sql"], "```",
+                "", f"args: `{st['args']}`", "", "```", st["plan"], "```", ""]
+
+    for qi, entry in enumerate(plans_by_label[main]):
+        lines += [f"## {entry['query']} (_total={entry['total']})", "",
+                  f"`GET {urllib.parse.unquote(entry['url'])}`", ""]
+        alts = [(label, plans_by_label[label][qi]["statements"]) for label in others]
         n = 0
         for si, st in enumerate(entry["statements"]):
             if "comment" in st:
@@ -563,23 +572,16 @@ def write_plans(path, size, sizes_done, plans_by_label, param_names):
                     lines += [f"#### {st['comment'][3:]}", ""]
                 continue
             n += 1
-            lines += [f"**Statement {n}** ({fmt_ms(st['ms'])} {labels[0]})", "", "```sql", st["sql"], "```",
-                      "", f"args: `{st['args']}`", "", "```", st["plan"], "```", ""]
-            if alt is not None and si < len(alt["statements"]) and "plan" in alt["statements"][si]:
-                a = alt["statements"][si]
-                if a["plan"] != st["plan"] or a.get("sql") != st["sql"]:
-                    lines += [f"{labels[1]} ({fmt_ms(a['ms'])}):", "", "```", a["plan"], "```", ""]
-                else:
-                    lines += [f"{labels[1]}: same plan ({fmt_ms(a['ms'])}).", ""]
-        if alt is not None and len(alt["statements"]) > len(entry["statements"]):
-            lines += [f"Reached only {labels[1]} (the run {labels[0]} was interrupted before):", ""]
-            for st in alt["statements"][len(entry["statements"]):]:
-                if "comment" in st:
-                    lines += [f"#### {st['comment'][3:]}", ""]
-                    continue
-                n += 1
-                lines += [f"**Statement {n}** ({fmt_ms(st['ms'])} {labels[1]})", "", "```sql", st["sql"], "```",
-                          "", f"args: `{st['args']}`", "", "```", st["plan"], "```", ""]
+            lines += statement(n, st, main)
+            for label, stmts in alts:
+                if si < len(stmts) and "plan" in stmts[si]:
+                    a = stmts[si]
+                    if a["plan"] != st["plan"] or a["sql"] != st["sql"]:
+                        lines += [f"With {label} ({fmt_ms(a['ms'])}):", "", "```", a["plan"], "```", ""]
+                    else:
+                        lines += [f"With {label}: same plan ({fmt_ms(a['ms'])}).", ""]
+                elif si >= len(stmts):
+                    lines += [f"With {label}: not reached (an earlier statement was interrupted).", ""]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines).rstrip() + "\n")
     print(f"wrote {path}")
@@ -587,25 +589,45 @@ def write_plans(path, size, sizes_done, plans_by_label, param_names):
 
 # -- stats on/off ----------------------------------------------------------------------------------
 
+STATES = {
+    "none": "no statistics",
+    "store": "store.analyze() (sampled)",
+    "full": "full ANALYZE",
+}
+
+
 def drop_stats(db):
+    """Remove planner statistics, and tell the store they are fresh so that it does not gather them on open."""
     conn = sqlite3.connect(db)
     for t in ("sqlite_stat1", "sqlite_stat4"):
         try:
             conn.execute(f"DELETE FROM {t}")
         except sqlite3.OperationalError:
             pass
+    try:
+        conn.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('analyzed_at_size', "
+                     "(SELECT coalesce(max(rid), 0) FROM resource))")
+    except sqlite3.OperationalError:
+        pass                  # a store without automatic statistics
     conn.commit()
     conn.close()
 
 
-def analyze(db) -> float:
-    conn = sqlite3.connect(db)
+def set_stats(db, state: str) -> float:
+    """Put the database into a statistics state; returns the seconds ANALYZE took."""
+    drop_stats(db)
     t0 = time.perf_counter()
-    conn.execute("ANALYZE")
-    conn.commit()
-    dt = time.perf_counter() - t0
-    conn.close()
-    return dt
+    if state == "store":
+        from fhirserver.storage.sqlite import SqliteStore
+        store = SqliteStore(db, synchronous="NORMAL")
+        store.analyze()
+        store.close()
+    elif state == "full":
+        conn = sqlite3.connect(db)
+        conn.execute("ANALYZE")
+        conn.commit()
+        conn.close()
+    return time.perf_counter() - t0
 
 
 def open_app(db):
@@ -651,7 +673,7 @@ def report(results: list[Result], sizes: list[int]) -> None:
                         flag += " GROWS"
                 if s == last and r.pct(50) > GOAL_MS:
                     flag += " SLOW"
-                print(f"{query if s == sizes[0] or s == min(by) else '':45} {total if s == min(by) else '':8} "
+                print(f"{query:45} {total:8} "
                       f"{s:9,} {len(r.times):4} {r.pct(50):9.2f} {r.pct(99):9.2f} {entries:>7} {matches:>8} "
                       f"{r.timeouts or '':>4} {ratio:>9}{flag}")
 
@@ -671,8 +693,9 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=5, help="repetitions per patient, default 5")
     p.add_argument("--budget", type=float, default=30.0,
                    help="seconds per query and _total variant before stopping early (at least 3 runs), default 30")
-    p.add_argument("--analyze", choices=("no", "yes", "both"), default="both",
-                   help="measure without SQLite statistics, after ANALYZE, or both (default)")
+    p.add_argument("--stats", default="none,store,full",
+                   help="planner-statistics states to measure in, comma-separated: none (no sqlite_stat1), "
+                        "store (SqliteStore.analyze(), sampled), full (plain ANALYZE); default all three")
     p.add_argument("--explain", action="store_true", help=f"write {os.path.relpath(PLANS_DOC, REPO)} at the last size")
     p.add_argument("--json", help="also write all timings to this JSON file")
     p.add_argument("--timeout", type=float, default=20.0,
@@ -708,13 +731,13 @@ def main(argv=None) -> int:
                 continue
             measured.append(size)
             print(f"\n== {size:,} resources, {db_bytes(db) / 2**20:,.0f} MiB ==")
-            states = {"no": ["no ANALYZE"], "yes": ["ANALYZE"], "both": ["no ANALYZE", "ANALYZE"]}[args.analyze]
+            states = [STATES[x.strip()] for x in args.stats.split(",")]
             fx = None
             for label in states:
-                if label == "no ANALYZE":
-                    drop_stats(db)
-                else:
-                    print(f"ANALYZE took {analyze(db):.1f} s")
+                state = next(k for k, v in STATES.items() if v == label)
+                took = set_stats(db, state)
+                if state != "none":
+                    print(f"{label}: {took:.1f} s")
                 app, store, client = open_app(db)
                 if fx is None:
                     fx = Fixture(db, args.patients, args.seed)
@@ -738,7 +761,7 @@ def main(argv=None) -> int:
                       "Observation.date", "Observation.patient", "Patient.identifier:of-type"]
             ids = dict(conn.execute("SELECT key, id FROM search_param").fetchall())
             conn.close()
-            write_plans(PLANS_DOC, measured[-1], measured, plans, [(k, ids[k]) for k in wanted if k in ids])
+            write_plans(PLANS_DOC, measured[-1], plans, [(k, ids[k]) for k in wanted if k in ids])
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"loads": loads, "results": [

@@ -18,6 +18,10 @@ from .sqlite_index import table
 ESTIMATE_CAP = 5000
 
 
+def _clauses(node) -> list:
+    return list(node.parts) if isinstance(node, q.And) else [node]
+
+
 class Compiler:
     def __init__(self, conn, param_ids: dict[str, int]):
         self.conn = conn
@@ -32,11 +36,12 @@ class Compiler:
         return self.ids.get(key, -1)
 
     # ---- top level -------------------------------------------------------------
-    def where(self, rtype: str, node, r: str = "r") -> tuple[str, list]:
-        """WHERE clause for current resources of `rtype` matching `node`."""
+    def where(self, rtype: str, node, r: str = "r", use_driver: bool = True) -> tuple[str, list]:
+        """WHERE clause for current resources of `rtype` matching `node`; with use_driver=False every
+        clause is a per-row probe (for plans driven by something else, such as a sort index)."""
         sql, args = [f"{r}.type = ?", f"{r}.deleted = 0"], [rtype]
-        clauses = list(node.parts) if isinstance(node, q.And) else [node]
-        driver = self._pick_driver(rtype, clauses)
+        clauses = _clauses(node)
+        driver = self._pick_driver(rtype, clauses) if use_driver else None
         for i, clause in enumerate(clauses):
             if i == driver:
                 s, a = self.rid_set(rtype, clause)
@@ -51,11 +56,19 @@ class Compiler:
         candidates = [i for i, c in enumerate(clauses) if self.rid_set(rtype, c) is not None]
         if len(candidates) <= 1:
             return candidates[0] if candidates else None
-        sizes = {}
-        for i in candidates:
-            s, a = self.rid_set(rtype, clauses[i])
-            sizes[i] = self.conn.execute(f"SELECT count(*) FROM ({s} LIMIT {ESTIMATE_CAP})", a).fetchone()[0]
-        return min(candidates, key=lambda i: (sizes[i], i))
+        return min(candidates, key=lambda i: (self._estimate(rtype, clauses[i]), i))
+
+    def driver_estimate(self, rtype: str, node) -> int | None:
+        """How many rows the best driving clause selects (capped at ESTIMATE_CAP); None: no clause can drive."""
+        sizes = [self._estimate(rtype, c) for c in _clauses(node) if self.rid_set(rtype, c) is not None]
+        return min(sizes) if sizes else None
+
+    def _estimate(self, rtype: str, clause) -> int:
+        key = ("n", rtype, id(clause))
+        if key not in self._sets:
+            s, a = self.rid_set(rtype, clause)
+            self._sets[key] = self.conn.execute(f"SELECT count(*) FROM ({s} LIMIT {ESTIMATE_CAP})", a).fetchone()[0]
+        return self._sets[key]
 
     # ---- driving sets: SELECT rid ... ------------------------------------------
     def rid_set(self, rtype: str, node):

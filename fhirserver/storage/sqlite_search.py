@@ -10,11 +10,20 @@ import base64
 import json
 
 from ..errors import BadRequest
+from ..search.kinds import KIND_MODULES
 from .base import Page
-from .sqlite_query import Compiler
+from .sqlite_index import table
+from .sqlite_query import ESTIMATE_CAP, Compiler
 
 VERSION_COLS = "r.type, r.id, v.version, v.last_updated, v.method, v.body, v.blob"
 MAX_INCLUDES = 1000
+_CONSTANTS = ("0", "1", "NULL")
+WALK_MIN = ESTIMATE_CAP     # sorted results at least this large walk the sort index
+
+
+def _estimate_or_all(c: Compiler, rtype: str, node) -> int:
+    estimate = c.driver_estimate(rtype, node)
+    return ESTIMATE_CAP if estimate is None else estimate
 MAX_ITERATE = 4
 
 
@@ -53,24 +62,61 @@ def _after(terms, values) -> tuple[str, list]:
 def search(conn, ids, rtype: str, node, *, sort=(), limit: int, cursor: str | None, total: bool,
            row_to_version) -> Page:
     c = Compiler(conn, ids)
-    where, args = c.where(rtype, node)
     terms = c.sort_terms(list(sort))
+    values = decode_cursor(cursor, len(terms)) if cursor is not None else None
+    if sort and sort[0].kind != "_id" and _estimate_or_all(c, rtype, node) >= WALK_MIN:
+        rows = _walk_sort_index(c, rtype, node, sort[0], terms, values, limit)
+        where, args = (c.where(rtype, node) if total else ("", []))
+    else:
+        where, args = c.where(rtype, node)
+        rows = _page_rows(conn, where, args, terms, values, limit)
     count = conn.execute(f"SELECT count(*) FROM resource r WHERE {where}", args).fetchone()[0] if total else None
-    page_where, page_args = where, list(args)
-    if cursor is not None:
-        s, a = _after(terms, decode_cursor(cursor, len(terms)))
-        page_where += " AND " + s
-        page_args += a
-    select_terms = ", ".join(t for t, _a, _d in terms)
-    order = ", ".join(f"{t}{' DESC' if d else ''}" for t, _a, d in terms)
-    term_args = [x for _t, a, _d in terms for x in a]
-    rows = conn.execute(
-        f"SELECT {VERSION_COLS}, {select_terms} FROM resource r JOIN version v ON v.rid = r.rid "
-        f"AND v.version = r.version WHERE {page_where} ORDER BY {order} LIMIT ?",
-        term_args + page_args + term_args + [limit + 1]).fetchall()
     items = rows[:limit]
     next_cursor = encode_cursor(list(items[-1][7:])) if len(rows) > limit and items else None
     return Page([row_to_version(r) for r in items], next_cursor, count)
+
+
+def _page_rows(conn, where, args, terms, values, limit, source="resource r") -> list:
+    """One page in the order of `terms`, after the cursor position `values`."""
+    page_where, page_args = where, list(args)
+    if values is not None:
+        s, a = _after(terms, values)
+        page_where += " AND " + s
+        page_args += a
+    select_terms = ", ".join(t for t, _a, _d in terms)
+    ordered = [(t, a, d) for t, a, d in terms if t not in _CONSTANTS]   # ORDER BY 1 would mean column 1
+    order = ", ".join(f"{t}{' DESC' if d else ''}" for t, _a, d in ordered)
+    select_args = [x for _t, a, _d in terms for x in a]
+    order_args = [x for _t, a, _d in ordered for x in a]
+    return conn.execute(
+        f"SELECT {VERSION_COLS}, {select_terms} FROM {source} JOIN version v ON v.rid = r.rid "
+        f"AND v.version = r.version WHERE {page_where} ORDER BY {order} LIMIT ?",
+        select_args + page_args + order_args + [limit + 1]).fetchall()
+
+
+def _walk_sort_index(c: Compiler, rtype: str, node, key, terms, values, limit) -> list:
+    """A large result sorted by a parameter: walk that parameter's index in order and stop after a
+    page, instead of sorting every match (search.html#sort). Each resource is met once, at its
+    sort value (min for ascending, max for descending); resources without a value come last."""
+    module = KIND_MODULES[key.kind]
+    col = module.SORT_COLUMNS["desc" if key.descending else "asc"]
+    agg, pid, t = ("max" if key.descending else "min"), c.pid(key.key), table(key.kind)
+    where, args = c.where(rtype, node, use_driver=False)
+    present = (f"{t} w JOIN resource r ON r.rid = w.rid AND w.param = ? "
+               f"AND w.{col} = (SELECT {agg}(x.{col}) FROM {t} x WHERE x.rid = w.rid AND x.param = w.param) "
+               f"AND NOT EXISTS (SELECT 1 FROM {t} y WHERE y.rid = w.rid AND y.param = w.param "
+               f"AND y.{col} = w.{col} AND y.rowid < w.rowid)")
+    walk_terms = [("0", [], False), (f"w.{col}", [], key.descending)] + terms[2:]
+    rows = _page_rows(c.conn, where, [pid] + args, walk_terms, values, limit, source=present) \
+        if values is None or values[0] == 0 else []
+    if len(rows) > limit:
+        return rows
+    missing = f"NOT EXISTS (SELECT 1 FROM {t} m WHERE m.rid = r.rid AND m.param = ?)"
+    missing_terms = [("1", [], False), ("NULL", [], key.descending)] + terms[2:]
+    after = values if values is not None and values[0] == 1 else None
+    where, args = c.where(rtype, node)
+    return rows + _page_rows(c.conn, f"{where} AND {missing}", args + [pid], missing_terms, after,
+                             limit - len(rows))
 
 
 def includes(conn, ids, page_items, specs, row_to_version) -> list:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhirserver.search.extract import extract
 from fhirserver.search.matcher import Matcher
 from fhirserver.search.parse import parse_search
+from fhirserver.storage import sqlite_search
 from fhirserver.storage.base import Write
 from fhirserver.storage.sqlite import SqliteStore
 
@@ -99,9 +101,18 @@ def load(store, matcher, resources):
             matcher.put(r)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture(params=["planned", "sort-index walk"])
+def plan(request, monkeypatch):
+    """Run every example twice: as the planner chooses, and with every sorted search walking its index."""
+    if request.param != "planned":
+        monkeypatch.setattr(sqlite_search, "WALK_MIN", 0)
+    return request.param
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_sqlite_agrees_with_matcher(data):
+def test_sqlite_agrees_with_matcher(plan, data):
     ps = data.draw(patients(8))
     obs = data.draw(observations(10, 8))
     with tempfile.TemporaryDirectory() as d:

@@ -1,0 +1,336 @@
+#!/usr/bin/env python
+"""Ingest benchmark: Synthea transaction Bundles over HTTP vs. the raw store floor.
+
+HTTP: `medport serve --workers N` runs as a subprocess on a fresh temporary
+SQLite store; --threads client threads, each with its own requests.Session,
+POST the Synthea transaction Bundles (tests/data/synthea: 12 bundles with
+urn:uuid references; tests/data/synthea-2021: 3 patient bundles with
+conditional references, after the two 0-* batch bundles they refer to).
+Every round gives each bundle fresh urn:uuid fullUrls (all urn:uuid strings
+rewritten consistently), so every round creates new resources. Bodies are
+serialised before the clock starts. Figures: resources/s over the whole run,
+per-bundle latency p50/p99.
+
+Raw floor: the same resources, in the same bundle-sized units, written in this
+process straight into a fresh SqliteStore with Store.transaction() +
+Transaction.write: ids assigned, references rewritten, meta stamped, bodies
+serialised and index rows extracted (fhirserver.search.extract) before the
+clock starts. No HTTP, no JSON parsing, no validation, no planning.
+
+Both run with SQLite synchronous=FULL (the default) and again with NORMAL
+(MEDPORT_SQLITE_SYNCHRONOUS=NORMAL), unless --sync says otherwise.
+
+    .venv/bin/python bench/bench_ingest.py [--rounds 5] [--threads 4] [--workers 2] [--sync FULL,NORMAL]
+
+Prints figures only; nothing here asserts on speed. The goal it is read
+against: >= 1,400 resources/s over HTTP with 2 workers on a 2-core machine,
+and >= 50% of the raw floor.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import requests
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SYNTHEA_2019 = os.path.join(REPO, "tests", "data", "synthea")
+SYNTHEA_2021 = os.path.join(REPO, "tests", "data", "synthea-2021")
+MEDPORT = os.path.join(os.path.dirname(sys.executable), "medport")
+FHIR_JSON = "application/fhir+json"
+HEADERS = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
+GOAL_RATE, GOAL_RATIO = 1400, 0.5
+_URN = re.compile(r"urn:uuid:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+def load_data(sets: list[str]) -> tuple[list[str], list[tuple[str, str, int]]]:
+    """(prerequisite batch bundles as text, [(name, transaction bundle text, entries)])."""
+    prereqs, bundles = [], []
+    if "2019" in sets:
+        for path in sorted(glob.glob(os.path.join(SYNTHEA_2019, "*.json"))):
+            bundles.append(_read(path))
+    if "2021" in sets:
+        for path in sorted(glob.glob(os.path.join(SYNTHEA_2021, "*.json"))):
+            (prereqs.append(_read(path)[1]) if os.path.basename(path).startswith("0-") else bundles.append(_read(path)))
+    if not bundles:
+        sys.exit("no Synthea bundles found")
+    return prereqs, bundles
+
+
+def _read(path: str) -> tuple[str, str, int]:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return os.path.basename(path), text, len(json.loads(text).get("entry") or [])
+
+
+def fresh(text: str) -> str:
+    """The bundle with every urn:uuid replaced by a new one, consistently within the bundle."""
+    mapping: dict[str, str] = {}
+    return _URN.sub(lambda m: mapping.setdefault(m.group(0).lower(), f"urn:uuid:{uuid.uuid4()}"), text)
+
+
+def workload(bundles, rounds: int) -> list[tuple[str, str, int]]:
+    """rounds x bundles, each with fresh urn:uuids, as (name, text, entries)."""
+    return [(name, fresh(text), n) for _ in range(rounds) for name, text, n in bundles]
+
+
+# -- measurement -----------------------------------------------------------------------------------
+
+class Stats:
+    def __init__(self, sync: str, path: str, threads: int):
+        self.sync, self.path, self.threads = sync, path, threads
+        self.latencies: list[float] = []
+        self.resources = 0
+        self.wall = 0.0
+        self.errors: list[str] = []
+
+    @property
+    def rate(self) -> float:
+        return self.resources / self.wall if self.wall else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000
+
+
+def run_parallel(stats: Stats, jobs: list, work, make_state=lambda: None) -> Stats:
+    """work(state, job) -> (resources, error or None) for every job on stats.threads threads."""
+    it = iter(jobs)
+    lock = threading.Lock()
+    per_thread: list[list[float]] = []
+
+    def loop():
+        state, mine = make_state(), []
+        per_thread.append(mine)
+        while True:
+            with lock:
+                job = next(it, None)
+            if job is None:
+                return
+            t0 = time.perf_counter()
+            n, error = work(state, job)
+            mine.append(time.perf_counter() - t0)
+            with lock:
+                stats.resources += n
+                if error:
+                    stats.errors.append(error)
+
+    threads = [threading.Thread(target=loop) for _ in range(stats.threads)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats.wall = time.perf_counter() - start
+    stats.latencies = [x for xs in per_thread for x in xs]
+    return stats
+
+
+# -- HTTP ------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, workdir: str, workers: int, sync: str, serve_prefix: list[str] = ()):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/fhir"
+        self.log_path = os.path.join(workdir, f"server-{sync}.log")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPORT_")}
+        env["MEDPORT_SQLITE_SYNCHRONOUS"] = sync
+        cmd = list(serve_prefix) + [MEDPORT, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                                    "--store", "sqlite:///" + os.path.join(workdir, f"http-{sync}.db"),
+                                    "--workers", str(workers)]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=env, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        with open(self.log_path, errors="replace") as f:
+            sys.exit(f"`{' '.join(cmd)}` did not become ready:\n{f.read()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            if self.proc.args[0] == MEDPORT:
+                self.proc.send_signal(signal.SIGTERM)
+            else:       # a profiler in front: SIGINT to the group stops gunicorn and lets the profiler write
+                os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def _post_bundle(session: requests.Session, base: str, body: bytes, entries: int) -> tuple[int, str | None]:
+    r = session.post(base, data=body, headers=HEADERS, timeout=300)
+    if r.status_code != 200:
+        return 0, f"{r.status_code}: {r.text[:300]}"
+    created = r.content.count(b'"201 Created"')       # cheaper than parsing the response
+    if created != entries:
+        return created, f"{entries - created} of {entries} entries not created"
+    return entries, None
+
+
+def bench_http(prereqs: list[str], bundles, jobs, threads: int, workers: int, sync: str, workdir: str,
+               serve_prefix=()) -> Stats:
+    server = Server(workdir, workers, sync, serve_prefix)
+    try:
+        s = requests.Session()
+        for text in prereqs:        # the Organizations/Practitioners/Locations the 2021 bundles refer to
+            r = s.post(server.base, data=text.encode(), headers=HEADERS, timeout=300)
+            if r.status_code != 200:
+                sys.exit(f"loading a prerequisite batch failed: {r.status_code} {r.text[:500]}")
+        # warm-up: one round, untimed (validators and search parameters load lazily in each worker)
+        warm = run_parallel(Stats(sync, "warm", threads), [(fresh(t).encode(), n) for _, t, n in bundles],
+                            lambda sess, job: _post_bundle(sess, server.base, *job), requests.Session)
+        if warm.errors:
+            sys.exit(f"warm-up failed: {warm.errors[:3]}")
+        bodies = [(text.encode(), n) for _, text, n in jobs]           # serialised before the clock
+        return run_parallel(Stats(sync, "http", threads), bodies,
+                            lambda sess, job: _post_bundle(sess, server.base, *job), requests.Session)
+    finally:
+        server.stop()
+
+
+# -- raw floor -------------------------------------------------------------------------------------
+
+def prepare_writes(text: str, base: str) -> list:
+    """One bundle's resources as Writes: ids assigned, references rewritten (urn:uuid -> Type/id;
+    conditional references -> a fixed id per criteria), meta stamped, body serialised, index rows extracted."""
+    from fhirserver import jsonio
+    from fhirserver.interactions.common import now_instant
+    from fhirserver.interactions.references import is_conditional, references, rewrite
+    from fhirserver.search.extract import extract
+    from fhirserver.storage.base import Write
+
+    bundle = json.loads(text)
+    entries = bundle.get("entry") or []
+    ids = [str(uuid.uuid4()) for _ in entries]
+    mapping = {e["fullUrl"]: f"{e['resource']['resourceType']}/{i}" for e, i in zip(entries, ids) if e.get("fullUrl")}
+    writes = []
+    for e, rid in zip(entries, ids):
+        resource = e["resource"]
+        for ref in references(resource):
+            if is_conditional(ref) and ref not in mapping:
+                mapping[ref] = f"{ref.split('?')[0]}/{uuid.uuid5(uuid.NAMESPACE_URL, ref)}"
+        resource = rewrite(resource, mapping)
+        stamp = now_instant()
+        resource["id"] = rid
+        resource["meta"] = {**(resource.get("meta") or {}), "versionId": "1", "lastUpdated": stamp}
+        writes.append(Write(resource["resourceType"], rid, 1, stamp, "POST", jsonio.dumps(resource),
+                            extract(resource, base)))
+    return writes
+
+
+def bench_raw(prereqs: list[str], bundles, jobs, sync: str, workdir: str) -> Stats:
+    from fhirserver.storage.sqlite import SqliteStore
+
+    base = "http://127.0.0.1/fhir"
+    store = SqliteStore(os.path.join(workdir, f"raw-{sync}.db"), synchronous=sync)
+
+    def write_bundle(_state, writes):
+        with store.transaction() as tx:
+            for w in writes:
+                tx.write(w)
+        return len(writes), None
+
+    # the same untimed start as the HTTP store: prerequisites and one warm-up round
+    for writes in [prepare_writes(t, base) for t in prereqs] + [prepare_writes(fresh(t), base) for _, t, _ in bundles]:
+        write_bundle(None, writes)
+    units = [prepare_writes(text, base) for _, text, _ in jobs]       # everything before the clock
+    stats = run_parallel(Stats(sync, "raw", 1), units, write_bundle)
+    store.close()
+    return stats
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+def report(rows: list[Stats], args) -> None:
+    print()
+    print(f"{'sync':6} {'path':4} {'resources':>9} {'bundles':>7} {'threads':>7} {'seconds':>8} "
+          f"{'resources/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for s in rows:
+        print(f"{s.sync:6} {s.path:4} {s.resources:9d} {len(s.latencies):7d} {s.threads:7d} {s.wall:8.2f} "
+              f"{s.rate:11.0f} {s.pct(50):8.1f} {s.pct(99):8.1f} {len(s.errors):6d}")
+    print()
+    by = {(s.sync, s.path): s for s in rows}
+    for sync in args.sync:
+        h, r = by.get((sync, "http")), by.get((sync, "raw"))
+        if h and r:
+            ratio = h.rate / r.rate if r.rate else 0.0
+            print(f"{sync:6}: HTTP {h.rate:.0f} resources/s = {100 * ratio:.0f}% of the raw floor ({r.rate:.0f}/s); "
+                  f"goal >= {GOAL_RATE}/s: {'met' if h.rate >= GOAL_RATE else 'NOT met'}, "
+                  f">= {100 * GOAL_RATIO:.0f}% of raw: {'met' if ratio >= GOAL_RATIO else 'NOT met'}")
+    for s in rows:
+        for e in s.errors[:3]:
+            print(f"error ({s.sync} {s.path}): {e}")
+    print(f"\n(server: {args.workers} workers x 4 threads; HTTP clients: {args.threads} threads; raw floor: "
+          f"1 thread, one SQLite transaction per bundle; {os.cpu_count()} CPUs, Python {platform.python_version()})")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=5,
+                   help="times every bundle is sent (fresh ids each time); default 5 = about 10,600 resources")
+    p.add_argument("--threads", type=int, default=4, help="HTTP client threads, default 4")
+    p.add_argument("--workers", type=int, default=2, help="server worker processes, default 2")
+    p.add_argument("--sync", default="FULL,NORMAL",
+                   help="SQLite synchronous settings to run, comma-separated (default FULL,NORMAL)")
+    p.add_argument("--sets", default="2019,2021", help="Synthea sets to use: 2019, 2021 or both (default)")
+    p.add_argument("--no-raw", action="store_true", help="skip the raw floor")
+    p.add_argument("--serve-prefix", default="",
+                   help="command put before `medport serve`, e.g. 'py-spy record -o /tmp/p.svg --subprocesses --'")
+    args = p.parse_args(argv)
+    args.sync = [x.strip().upper() for x in args.sync.split(",") if x.strip()]
+
+    prereqs, bundles = load_data(args.sets.split(","))
+    per_round = sum(n for _, _, n in bundles)
+    print(f"{len(bundles)} transaction bundles, {per_round} resources per round, {args.rounds} rounds "
+          f"= {per_round * args.rounds} resources ({len(prereqs)} prerequisite batch bundles loaded first)")
+    workdir = tempfile.mkdtemp(prefix="medport-bench-ingest-")
+    rows = []
+    try:
+        for sync in args.sync:
+            jobs = workload(bundles, args.rounds)
+            rows.append(bench_http(prereqs, bundles, jobs, args.threads, args.workers, sync, workdir,
+                                   args.serve_prefix.split()))
+            print(f"  {sync} http: {rows[-1].rate:.0f} resources/s", flush=True)
+            if not args.no_raw:
+                rows.append(bench_raw(prereqs, bundles, jobs, sync, workdir))
+                print(f"  {sync} raw:  {rows[-1].rate:.0f} resources/s", flush=True)
+        report(rows, args)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
