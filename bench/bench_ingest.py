@@ -107,7 +107,7 @@ class Stats:
         if not self.latencies:
             return float("nan")
         xs = sorted(self.latencies)
-        return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000
+        return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] * 1000
 
 
 def run_parallel(stats: Stats, jobs: list, work, make_state=lambda: None) -> Stats:

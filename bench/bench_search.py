@@ -667,9 +667,10 @@ def report(results: list[Result], sizes: list[int]) -> None:
                 entries = f"{statistics.median(r.entries):.0f}" if r.entries else "-"
                 matches = f"{statistics.median(r.matches):,.0f}" if r.matches else "-"
                 ratio, flag = "", ""
-                if s == last and first in by and first != last:
-                    ratio = f"{r.pct(50) / by[first].pct(50):8.1f}x"
-                    if r.pct(50) / by[first].pct(50) > GOAL_GROWTH:
+                if s == last and first in by and first != last and r.times and by[first].times:
+                    x = r.pct(50) / by[first].pct(50)
+                    ratio = f"{'>' if r.timeouts else ''}{x:.1f}x"
+                    if x > GOAL_GROWTH:
                         flag += " GROWS"
                 if s == last and r.pct(50) > GOAL_MS:
                     flag += " SLOW"

@@ -29,8 +29,8 @@ class Settings:
     max_json_depth: int = _setting(100, "Deepest accepted JSON nesting of a request body (400 above).")
     default_count: int = _setting(50, "Page size of searches and histories when _count is not given.")
     max_count: int = _setting(1000, "Largest page size a client may ask for with _count.")
-    default_total: str = _setting("accurate",
-                                  "Bundle.total when the client gives no _total: accurate, estimate or none.")
+    default_total: str = _setting("estimate", "Bundle.total when the client gives no _total: accurate, "
+                                              "estimate (exact up to 10,000 matches, else left out) or none.")
     sqlite_synchronous: str = _setting("FULL", "SQLite synchronous pragma: FULL survives power loss, "
                                                "NORMAL only process crashes.")
     log_level: str = _setting("INFO", "Log level of the access and application logs.")

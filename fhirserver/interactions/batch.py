@@ -13,7 +13,7 @@ from . import patch as patch_i
 from . import update as update_i
 from .bundle_results import EntryResult, run_get
 from .common import if_match_version
-from .references import is_conditional, references, resolve_conditional, rewrite
+from .references import is_conditional, references, resolve_conditional, rewrite, store_search
 
 
 def batch(ctx, bundle: dict) -> list[EntryResult]:
@@ -51,7 +51,7 @@ def _one(ctx, e: be.Entry) -> EntryResult:
 
 def _resolve_conditional_references(ctx, e: be.Entry) -> dict:
     """'Patient?identifier=s|v' references resolve by search, as in a transaction."""
-    search = lambda rtype, query, limit: ctx.store.search(rtype, query, limit=limit, total=False).items  # noqa: E731
-    mapping = {ref: resolve_conditional(ctx, search, ref, e.where)
+    search = store_search(ctx)
+    mapping = {ref: resolve_conditional(ctx, search, ref)
                for ref in set(references(e.resource)) if is_conditional(ref)}
     return rewrite(e.resource, mapping) if mapping else e.resource

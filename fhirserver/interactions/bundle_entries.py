@@ -64,8 +64,19 @@ def raw_entries(bundle, kind: str, max_entries: int) -> list:
 def parse_bundle(bundle, kind: str, max_entries: int) -> list[Entry]:
     """The entries of a transaction Bundle, each checked for shape (not yet for content)."""
     out = [parse_entry(i, e) for i, e in enumerate(raw_entries(bundle, kind, max_entries))]
+    _no_duplicate_full_urls(out)
     _no_duplicate_targets(out)
     return out
+
+
+def _no_duplicate_full_urls(entries: list[Entry]) -> None:
+    """bundle.html bdl-7: fullUrl is unique within a Bundle (a reference must name one entry)."""
+    seen = {}
+    for e in entries:
+        if e.full_url:
+            if e.full_url in seen:
+                raise BadRequest(f"{e.where} repeats the fullUrl of Bundle.entry[{seen[e.full_url]}]")
+            seen[e.full_url] = e.index
 
 
 def parse_entry(index: int, raw) -> Entry:
@@ -120,15 +131,22 @@ def _parse_url(e: Entry) -> None:
         raise BadRequest(f"{e.where}: POST takes a type url such as 'Patient', not {e.url!r}")
 
 
-def _no_duplicate_targets(entries: list[Entry]) -> None:
-    """http.html#transaction: two entries may not write the same resource."""
+def _no_duplicate_targets(entries: list[Entry], resolved: dict | None = None) -> None:
+    """http.html#transaction: two entries may not write the same resource, also once conditional
+    urls are resolved (`resolved`: entry index -> id it writes)."""
     seen = {}
     for e in entries:
-        if e.method in ("PUT", "DELETE", "PATCH") and e.id is not None:
-            key = (e.type, e.id)
-            if key in seen:
-                raise BadRequest(f"{e.where} and Bundle.entry[{seen[key]}] both change {e.type}/{e.id}")
-            seen[key] = e.index
+        target = (resolved or {}).get(e.index) or (e.id if e.method in ("PUT", "DELETE", "PATCH") else None)
+        if target is None or e.method in ("GET", "HEAD"):
+            continue
+        key = (e.type, target)
+        if key in seen:
+            raise BadRequest(f"{e.where} and Bundle.entry[{seen[key]}] both change {e.type}/{target}")
+        seen[key] = e.index
+
+
+def check_resolved_targets(entries: list[Entry], resolved: dict) -> None:
+    _no_duplicate_targets(entries, resolved)
 
 
 def patch_operations(e: Entry):

@@ -58,15 +58,22 @@ def unresolved_placeholders(resource: dict) -> list[str]:
     return [r for r in references(resource) if r.startswith(("urn:uuid:", "urn:oid:"))]
 
 
-def resolve_conditional(ctx, search, ref: str, where: str) -> str:
+def resolve_conditional(ctx, search, ref: str) -> str:
     """'Patient?identifier=s|v' -> 'Patient/<id>' using search(type, query, limit)."""
     rtype, _, criteria = ref.partition("?")
     try:
         query = parse_criteria(rtype, criteria, ctx.base)
     except BadRequest as e:
-        raise BadRequest(f"{where}: invalid conditional reference {ref!r}: {e}") from None
+        raise BadRequest(f"invalid conditional reference {ref!r}: {e}") from None
     found = search(rtype, query, 2)
     if len(found) != 1:
-        raise PreconditionFailed(f"{where}: conditional reference {ref!r} matches "
+        raise PreconditionFailed(f"conditional reference {ref!r} matches "
                                  f"{'no' if not found else 'more than one'} {rtype}")
     return f"{rtype}/{found[0].id}"
+
+
+def store_search(ctx):
+    """search(type, query, limit) over committed data, for resolving conditionals outside a transaction."""
+    def search(rtype, query, limit):
+        return ctx.store.search(rtype, query, limit=limit, total="none").items
+    return search

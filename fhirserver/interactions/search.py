@@ -33,7 +33,7 @@ def search(ctx, type: str, params: list[tuple[str, str]], lenient: bool = False,
 def _run(ctx, type, query, parsed: ParsedSearch) -> SearchResult:
     spec = parsed.results
     count = ctx.settings.default_count if spec.count is None else min(spec.count, ctx.settings.max_count)
-    total = (spec.total or ctx.settings.default_total) != "none" or spec.summary == "count"
+    total = "accurate" if spec.summary == "count" else (spec.total or ctx.settings.default_total)
     if spec.summary == "count":
         count = 0
     page = ctx.store.search(type, query, sort=spec.sort, limit=count, cursor=spec.cursor, total=total)

@@ -29,7 +29,7 @@ from .common import (
 )
 from .conditional import parse_criteria
 from .patch import apply_patch
-from .references import is_conditional, references, resolve_conditional, rewrite, unresolved_placeholders
+from .references import is_conditional, references, resolve_conditional, rewrite, store_search, unresolved_placeholders
 
 
 @dataclass(frozen=True)
@@ -50,18 +50,13 @@ class Plan:
 def transaction(ctx, bundle: dict) -> list[EntryResult]:
     entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries)
     new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT")}
-    plan = _plan(ctx, entries, _decide(ctx, entries, _store_search(ctx)), new_ids)
+    plan = _plan(ctx, entries, _decide(ctx, entries, store_search(ctx)), new_ids)
     with ctx.store.transaction() as tx:
         decisions = _decide(ctx, entries, tx.search)
         if decisions != plan.decisions:
             plan = _plan(ctx, entries, decisions, new_ids)
         results = _apply(ctx, tx, entries, plan)
     return results
-
-
-def _store_search(ctx):
-    """search(type, query, limit) on the committed state (planning happens outside the lock)."""
-    return lambda rtype, query, limit: ctx.store.search(rtype, query, limit=limit, total=False).items
 
 
 def _decide(ctx, entries: list[be.Entry], search) -> Decisions:
@@ -77,7 +72,7 @@ def _decide(ctx, entries: list[be.Entry], search) -> Decisions:
             if e.method in ("POST", "PUT"):
                 for ref in references(e.resource):
                     if is_conditional(ref) and ref not in refs:
-                        refs[ref] = resolve_conditional(ctx, search, ref, e.where)
+                        refs[ref] = resolve_conditional(ctx, search, ref)
         except FhirError as err:
             raise e.fail(err) from None
     return Decisions(tuple(existing), tuple(puts), tuple(deletes), tuple(sorted(refs.items())))
@@ -104,6 +99,8 @@ def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict) -> Plan:
             continue
         if e.full_url:
             mapping[e.full_url] = f"{e.type}/{plan.ids[e.index]}"
+    written = {**plan.ids, **{i: t for i, t in d.delete_targets if t}, **{i: t for i, t in d.put_targets if t}}
+    be.check_resolved_targets(entries, written)
     for e in entries:
         if e.method not in ("POST", "PUT") or existing.get(e.index):
             continue

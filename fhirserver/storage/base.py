@@ -127,9 +127,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def search(self, type: str, query, *, sort=(), limit: int = 50, cursor: str | None = None,
-               total: bool = True) -> Page:
+               total: str = "accurate") -> Page:
         """Current, non-deleted resources matching the query tree, ordered by the sort keys
-        (fhirserver.search.results.SortKey) then insertion; keyset-paged by an opaque cursor."""
+        (fhirserver.search.results.SortKey) then insertion; keyset-paged by an opaque cursor.
+        total: accurate | estimate (exact when small, else left out) | none."""
 
     @abc.abstractmethod
     def includes(self, items: list[Version], specs) -> list[Version]:

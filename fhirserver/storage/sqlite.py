@@ -155,7 +155,7 @@ class SqliteStore(Store):
                 "ORDER BY v.seq DESC LIMIT ?", page_args + [limit + 1]).fetchall()
         return _page(rows, limit, total)
 
-    def search(self, type, query, *, sort=(), limit=50, cursor=None, total=True):
+    def search(self, type, query, *, sort=(), limit=50, cursor=None, total="accurate"):
         conn = self._conn()
         with _snapshot(conn):
             return sqlite_search.search(conn, self._param_ids.load(conn), type, query, sort=sort, limit=limit,

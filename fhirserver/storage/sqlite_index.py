@@ -14,12 +14,14 @@ import sqlite3
 from ..search.kinds import KIND_MODULES
 from ..search.registry import all_params
 
+# Indexes led by (param, ...). The sort columns end in rid (DESC for descending sorts, scanned
+# backwards), so a sorted search can walk them in exactly the order it returns, ties included.
 LOOKUP_INDEXES = {
     "string": [("folded", "rid"), ("exact",)],
     "token": [("code", "system", "rid"), ("system",), ("text",)],
-    "date": [("low", "high"), ("high",)],
-    "number": [("low", "high")],
-    "quantity": [("code", "low"), ("low",)],
+    "date": [("low", "rid"), ("high", "rid DESC")],
+    "number": [("low", "rid"), ("high", "rid DESC")],
+    "quantity": [("code", "low"), ("low", "rid"), ("high", "rid DESC")],
     "reference": [("target_id", "target_type", "rid"), ("url",)],
     "uri": [("value",)],
     "special": [("lat", "lon")],
@@ -39,7 +41,7 @@ def schema() -> str:
         out.append(f"CREATE TABLE IF NOT EXISTS {t} (rid INTEGER NOT NULL, param INTEGER NOT NULL, "
                    f"grp INTEGER NOT NULL, {cols});")
         for cols_ in LOOKUP_INDEXES[kind]:
-            name = f"{t}_{'_'.join(cols_)}"
+            name = f"{t}_{'_'.join(c.replace(' ', '_').lower() for c in cols_)}"
             out.append(f"CREATE INDEX IF NOT EXISTS {name} ON {t} (param, {', '.join(cols_)});")
         out.append(f"CREATE INDEX IF NOT EXISTS {t}_rid ON {t} (rid, param);")
     return "\n".join(out)

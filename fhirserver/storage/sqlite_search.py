@@ -19,6 +19,7 @@ VERSION_COLS = "r.type, r.id, v.version, v.last_updated, v.method, v.body, v.blo
 MAX_INCLUDES = 1000
 _CONSTANTS = ("0", "1", "NULL")
 WALK_MIN = ESTIMATE_CAP     # sorted results at least this large walk the sort index
+ESTIMATE_TOTAL_CAP = 10000  # _total=estimate counts this many matches at most
 
 
 def _estimate_or_all(c: Compiler, rtype: str, node) -> int:
@@ -59,25 +60,50 @@ def _after(terms, values) -> tuple[str, list]:
     return ("(" + " OR ".join(ors) + ")" if ors else "0"), args
 
 
-def search(conn, ids, rtype: str, node, *, sort=(), limit: int, cursor: str | None, total: bool,
+def search(conn, ids, rtype: str, node, *, sort=(), limit: int, cursor: str | None, total: str,
            row_to_version) -> Page:
     c = Compiler(conn, ids)
     terms = c.sort_terms(list(sort))
     values = decode_cursor(cursor, len(terms)) if cursor is not None else None
     if sort and sort[0].kind != "_id" and _estimate_or_all(c, rtype, node) >= WALK_MIN:
         rows = _walk_sort_index(c, rtype, node, sort[0], terms, values, limit)
-        where, args = (c.where(rtype, node) if total else ("", []))
+        where, args = c.where(rtype, node) if total != "none" else ("", [])
     else:
         where, args = c.where(rtype, node)
         rows = _page_rows(conn, where, args, terms, values, limit)
-    count = conn.execute(f"SELECT count(*) FROM resource r WHERE {where}", args).fetchone()[0] if total else None
     items = rows[:limit]
-    next_cursor = encode_cursor(list(items[-1][7:])) if len(rows) > limit and items else None
-    return Page([row_to_version(r) for r in items], next_cursor, count)
+    count = _count(conn, where, args, total, len(rows) if values is None and len(rows) <= limit else None)
+    next_cursor = encode_cursor(list(items[-1][1:])) if len(rows) > limit and items else None
+    return Page(_versions(conn, [r[0] for r in items], row_to_version), next_cursor, count)
+
+
+def _count(conn, where, args, total: str, known: int | None) -> int | None:
+    """Bundle.total (search.html#total): accurate counts every match; estimate counts up to
+    ESTIMATE_TOTAL_CAP and leaves the total out beyond it; none leaves it out. A first page
+    that holds every match knows its total for free."""
+    if total == "none":
+        return None
+    if known is not None:
+        return known
+    if total == "accurate":
+        return conn.execute(f"SELECT count(*) FROM resource r WHERE {where}", args).fetchone()[0]
+    n = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM resource r WHERE {where} LIMIT ?)",
+                     args + [ESTIMATE_TOTAL_CAP + 1]).fetchone()[0]
+    return n if n <= ESTIMATE_TOTAL_CAP else None
+
+
+def _versions(conn, rids: list[int], row_to_version) -> list:
+    """The current versions of a page, in page order (bodies are read for the page only)."""
+    if not rids:
+        return []
+    rows = conn.execute(f"SELECT r.rid, {VERSION_COLS} FROM resource r JOIN version v ON v.rid = r.rid "
+                        f"AND v.version = r.version WHERE r.rid IN ({', '.join('?' * len(rids))})", rids).fetchall()
+    by_rid = {row[0]: row_to_version(row[1:]) for row in rows}
+    return [by_rid[rid] for rid in rids]
 
 
 def _page_rows(conn, where, args, terms, values, limit, source="resource r") -> list:
-    """One page in the order of `terms`, after the cursor position `values`."""
+    """(rid, *term values) of one page in the order of `terms`, after the cursor position `values`."""
     page_where, page_args = where, list(args)
     if values is not None:
         s, a = _after(terms, values)
@@ -89,8 +115,7 @@ def _page_rows(conn, where, args, terms, values, limit, source="resource r") -> 
     select_args = [x for _t, a, _d in terms for x in a]
     order_args = [x for _t, a, _d in ordered for x in a]
     return conn.execute(
-        f"SELECT {VERSION_COLS}, {select_terms} FROM {source} JOIN version v ON v.rid = r.rid "
-        f"AND v.version = r.version WHERE {page_where} ORDER BY {order} LIMIT ?",
+        f"SELECT r.rid, {select_terms} FROM {source} WHERE {page_where} ORDER BY {order} LIMIT ?",
         select_args + page_args + order_args + [limit + 1]).fetchall()
 
 
@@ -106,7 +131,7 @@ def _walk_sort_index(c: Compiler, rtype: str, node, key, terms, values, limit) -
                f"AND w.{col} = (SELECT {agg}(x.{col}) FROM {t} x WHERE x.rid = w.rid AND x.param = w.param) "
                f"AND NOT EXISTS (SELECT 1 FROM {t} y WHERE y.rid = w.rid AND y.param = w.param "
                f"AND y.{col} = w.{col} AND y.rowid < w.rowid)")
-    walk_terms = [("0", [], False), (f"w.{col}", [], key.descending)] + terms[2:]
+    walk_terms = [("0", [], False), (f"w.{col}", [], key.descending)] + terms[2:-1] + [("w.rid", [], False)]
     rows = _page_rows(c.conn, where, [pid] + args, walk_terms, values, limit, source=present) \
         if values is None or values[0] == 0 else []
     if len(rows) > limit:

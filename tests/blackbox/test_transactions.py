@@ -112,7 +112,7 @@ def _blind_worker(base, pid, oid, new_system, n, barrier, results):
             marker = f"p{n}-{i}"
             r = post(s, base, _mixed_tx(pid, oid, marker, new_system))
             out.append((marker, r.status_code, _locations(r) if r.status_code == 200 else r.text[:2000]))
-    except BaseException as e:     # reported by the parent
+    except Exception as e:         # reported by the parent
         out.append(("error", -1, repr(e)))
     results.put((n, out))
 
@@ -129,7 +129,7 @@ def _if_match_worker(base, pid, oid, new_system, n, barrier, results):
             marker = f"r{rnd}-p{n}"
             r = post(s, base, _mixed_tx(pid, oid, marker, new_system, o_if_match=f'W/"{seen}"'))
             out.append((rnd, marker, r.status_code, _locations(r) if r.status_code == 200 else r.json()))
-    except BaseException as e:
+    except Exception as e:
         out.append((-1, "error", -1, repr(e)))
     results.put((n, out))
 

@@ -135,7 +135,7 @@ def test_sqlite_agrees_with_matcher(plan, data):
             paged, cursor = [], None
             while True:
                 page = store.search(rtype, parsed.query, sort=parsed.results.sort, limit=3, cursor=cursor,
-                                    total=False)
+                                    total="none")
                 paged += [v.id for v in page.items]
                 cursor = page.next_cursor
                 if cursor is None:
