@@ -22,6 +22,20 @@ def _clauses(node) -> list:
     return list(node.parts) if isinstance(node, q.And) else [node]
 
 
+_LIKELY = {"reference": 1, "token": 2, "uri": 2, "string": 3, "quantity": 4, "number": 4, "date": 5}
+
+
+def _likely_size(node) -> int:
+    """A rough order for counting candidate drivers: ids and references first, ranges last."""
+    if isinstance(node, q.IdIn):
+        return 0
+    if isinstance(node, q.Match):
+        return _LIKELY.get(node.kind, 6)
+    if isinstance(node, q.Or) and node.parts:
+        return max(_likely_size(p) for p in node.parts)
+    return 6
+
+
 class Compiler:
     def __init__(self, conn, param_ids: dict[str, int]):
         self.conn = conn
@@ -39,9 +53,10 @@ class Compiler:
     def where(self, rtype: str, node, r: str = "r", use_driver: bool = True) -> tuple[str, list]:
         """WHERE clause for current resources of `rtype` matching `node`; with use_driver=False every
         clause is a per-row probe (for plans driven by something else, such as a sort index)."""
-        sql, args = [f"{r}.type = ?", f"{r}.deleted = 0"], [rtype]
         clauses = _clauses(node)
         driver = self._pick_driver(rtype, clauses) if use_driver else None
+        # with a driver, `+` keeps the planner from scanning the type index instead (even without statistics)
+        sql, args = [f"{'+' if driver is not None else ''}{r}.type = ?", f"{r}.deleted = 0"], [rtype]
         for i, clause in enumerate(clauses):
             if i == driver:
                 s, a = self.rid_set(rtype, clause)
@@ -53,22 +68,47 @@ class Compiler:
         return " AND ".join(sql), args
 
     def _pick_driver(self, rtype: str, clauses) -> int | None:
-        candidates = [i for i, c in enumerate(clauses) if self.rid_set(rtype, c) is not None]
-        if len(candidates) <= 1:
-            return candidates[0] if candidates else None
-        return min(candidates, key=lambda i: (self._estimate(rtype, clauses[i]), i))
+        best = self._best(rtype, clauses)
+        return best[0] if best else None
 
     def driver_estimate(self, rtype: str, node) -> int | None:
         """How many rows the best driving clause selects (capped at ESTIMATE_CAP); None: no clause can drive."""
-        sizes = [self._estimate(rtype, c) for c in _clauses(node) if self.rid_set(rtype, c) is not None]
-        return min(sizes) if sizes else None
+        best = self._best(rtype, _clauses(node), need_size=True)
+        return best[1] if best else None
 
-    def _estimate(self, rtype: str, clause) -> int:
-        key = ("n", rtype, id(clause))
+    def _best(self, rtype: str, clauses, need_size: bool = False) -> tuple[int, int | None] | None:
+        """(index, estimated rows) of the most selective clause. Likely-selective kinds are counted first
+        and later counts stop at the best so far, so choosing costs little."""
+        candidates = sorted((i for i, c in enumerate(clauses) if self.rid_set(rtype, c) is not None),
+                            key=lambda i: _likely_size(clauses[i]))
+        if not candidates:
+            return None
+        if len(candidates) == 1 and not need_size:
+            return candidates[0], None
+        best = None
+        for i in candidates:
+            cap = ESTIMATE_CAP if best is None else best[1] + 1
+            n = self._estimate(rtype, clauses[i], cap)
+            if best is None or n < best[1]:
+                best = (i, n)
+        return best
+
+    def _estimate(self, rtype: str, clause, cap: int = ESTIMATE_CAP) -> int:
+        key = ("n", rtype, id(clause), cap)
         if key not in self._sets:
             s, a = self.rid_set(rtype, clause)
-            self._sets[key] = self.conn.execute(f"SELECT count(*) FROM ({s} LIMIT {ESTIMATE_CAP})", a).fetchone()[0]
+            self._sets[key] = self.conn.execute(f"SELECT count(*) FROM ({s} LIMIT {cap})", a).fetchone()[0]
         return self._sets[key]
+
+    def leaf_set(self, rtype: str, node):
+        """When the whole query is one index leaf, its rid set alone counts the matches: index rows
+        exist only for current resources and the parameter key fixes the type."""
+        clauses = _clauses(node)
+        if len(clauses) == 1 and (isinstance(clauses[0], (q.Match, q.Composite)) or (
+                isinstance(clauses[0], q.Or) and clauses[0].parts
+                and all(isinstance(p, q.Match) for p in clauses[0].parts))):
+            return self.rid_set(rtype, clauses[0])
+        return None
 
     # ---- driving sets: SELECT rid ... ------------------------------------------
     def rid_set(self, rtype: str, node):
@@ -175,7 +215,8 @@ class Compiler:
             col = KIND_MODULES[k.kind].SORT_COLUMNS["desc" if k.descending else "asc"]
             agg = "max" if k.descending else "min"
             a = self.alias("o")
-            expr = f"(SELECT {agg}({a}.{col}) FROM {table(k.kind)} {a} WHERE {a}.rid = {r}.rid AND {a}.param = ?)"
+            expr = (f"(SELECT {agg}({a}.{col}) FROM {table(k.kind)} {a} INDEXED BY {table(k.kind)}_rid "
+                    f"WHERE {a}.rid = {r}.rid AND {a}.param = ?)")
             terms.append((f"({expr} IS NULL)", [self.pid(k.key)], False))
             terms.append((expr, [self.pid(k.key)], k.descending))
         terms.append((f"{r}.rid", [], False))

@@ -72,12 +72,14 @@ def search(conn, ids, rtype: str, node, *, sort=(), limit: int, cursor: str | No
         where, args = c.where(rtype, node)
         rows = _page_rows(conn, where, args, terms, values, limit)
     items = rows[:limit]
-    count = _count(conn, where, args, total, len(rows) if values is None and len(rows) <= limit else None)
+    known = len(rows) if values is None and len(rows) <= limit else None
+    leaf = c.leaf_set(rtype, node) if total != "none" and known is None else None
+    count = _count(conn, *(leaf or (f"SELECT r.rid FROM resource r WHERE {where}", args)), total, known)
     next_cursor = encode_cursor(list(items[-1][1:])) if len(rows) > limit and items else None
     return Page(_versions(conn, [r[0] for r in items], row_to_version), next_cursor, count)
 
 
-def _count(conn, where, args, total: str, known: int | None) -> int | None:
+def _count(conn, rids_sql: str, args: list, total: str, known: int | None) -> int | None:
     """Bundle.total (search.html#total): accurate counts every match; estimate counts up to
     ESTIMATE_TOTAL_CAP and leaves the total out beyond it; none leaves it out. A first page
     that holds every match knows its total for free."""
@@ -86,8 +88,8 @@ def _count(conn, where, args, total: str, known: int | None) -> int | None:
     if known is not None:
         return known
     if total == "accurate":
-        return conn.execute(f"SELECT count(*) FROM resource r WHERE {where}", args).fetchone()[0]
-    n = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM resource r WHERE {where} LIMIT ?)",
+        return conn.execute(f"SELECT count(DISTINCT rid) FROM ({rids_sql})", args).fetchone()[0]
+    n = conn.execute(f"SELECT count(DISTINCT rid) FROM ({rids_sql} LIMIT ?)",
                      args + [ESTIMATE_TOTAL_CAP + 1]).fetchone()[0]
     return n if n <= ESTIMATE_TOTAL_CAP else None
 
@@ -122,18 +124,29 @@ def _page_rows(conn, where, args, terms, values, limit, source="resource r") -> 
 def _walk_sort_index(c: Compiler, rtype: str, node, key, terms, values, limit) -> list:
     """A large result sorted by a parameter: walk that parameter's index in order and stop after a
     page, instead of sorting every match (search.html#sort). Each resource is met once, at its
-    sort value (min for ascending, max for descending); resources without a value come last."""
+    sort value (min for ascending, max for descending); resources without a value come last.
+    The (param, value, rid) indexes give exactly this order, ties included, with no sorting."""
     module = KIND_MODULES[key.kind]
     col = module.SORT_COLUMNS["desc" if key.descending else "asc"]
     agg, pid, t = ("max" if key.descending else "min"), c.pid(key.key), table(key.kind)
     where, args = c.where(rtype, node, use_driver=False)
     present = (f"{t} w JOIN resource r ON r.rid = w.rid AND w.param = ? "
-               f"AND w.{col} = (SELECT {agg}(x.{col}) FROM {t} x WHERE x.rid = w.rid AND x.param = w.param) "
-               f"AND NOT EXISTS (SELECT 1 FROM {t} y WHERE y.rid = w.rid AND y.param = w.param "
+               f"AND w.{col} = (SELECT {agg}(x.{col}) FROM {t} x INDEXED BY {t}_rid "
+               f"WHERE x.rid = w.rid AND x.param = w.param) "
+               f"AND NOT EXISTS (SELECT 1 FROM {t} y INDEXED BY {t}_rid WHERE y.rid = w.rid AND y.param = w.param "
                f"AND y.{col} = w.{col} AND y.rowid < w.rowid)")
     walk_terms = [("0", [], False), (f"w.{col}", [], key.descending)] + terms[2:-1] + [("w.rid", [], False)]
-    rows = _page_rows(c.conn, where, [pid] + args, walk_terms, values, limit, source=present) \
-        if values is None or values[0] == 0 else []
+    rows = []
+    if values is None or values[0] == 0:
+        seek, seek_args = "", []
+        if values is not None and len(walk_terms) == 3:     # one key: a range the index can seek to
+            cmp, v, rid = ("<" if key.descending else ">"), values[1], values[2]
+            seek = f" AND w.{col} {cmp}= ? AND (w.{col} {cmp} ? OR w.rid > ?)"
+            seek_args = [v, v, rid]
+            rows = _page_rows(c.conn, where + seek, [pid] + args + seek_args, walk_terms, None, limit,
+                              source=present)
+        else:
+            rows = _page_rows(c.conn, where, [pid] + args, walk_terms, values, limit, source=present)
     if len(rows) > limit:
         return rows
     missing = f"NOT EXISTS (SELECT 1 FROM {t} m WHERE m.rid = r.rid AND m.param = ?)"

@@ -128,9 +128,11 @@ def test_sqlite_agrees_with_matcher(plan, data):
             if sort:
                 params.append(("_sort", sort))
             parsed = parse_search(rtype, params, base="http://fhir.test/fhir")
-            got = [v.id for v in store.search(rtype, parsed.query, sort=parsed.results.sort, limit=100).items]
+            page = store.search(rtype, parsed.query, sort=parsed.results.sort, limit=100)
             want = matcher.search(rtype, parsed.query, parsed.results.sort)
-            assert got == want, (params, got, want)
+            assert [v.id for v in page.items] == want, (params, page.items, want)
+            small = store.search(rtype, parsed.query, sort=parsed.results.sort, limit=2, total="accurate")
+            assert small.total == len(want), (params, small.total, want)
             # paging one by one gives the same sequence
             paged, cursor = [], None
             while True:
