@@ -137,6 +137,11 @@ class Compiler:
                     [self.pid(node.key), node.target_type] + inner_args)
         if isinstance(node, q.Has):
             i, src = self.alias(), self.alias("s")
+            leaf = self.leaf_set(node.source_type, node.node)
+            if leaf is not None:     # the sources are one index leaf: no need to visit them
+                return (f"SELECT h.rid FROM resource h WHERE h.type = ? AND h.id IN (SELECT {i}.target_id FROM "
+                        f"{table('reference')} {i} WHERE {i}.param = ? AND {i}.target_type = ? "
+                        f"AND {i}.rid IN ({leaf[0]}))", [rtype, self.pid(node.key), rtype] + leaf[1])
             inner, inner_args = self.where(node.source_type, node.node, src)
             return (f"SELECT h.rid FROM resource h WHERE h.type = ? AND h.id IN (SELECT {i}.target_id FROM "
                     f"{table('reference')} {i} JOIN resource {src} ON {src}.rid = {i}.rid WHERE {i}.param = ? "
