@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench clean
+.PHONY: run test bench bench-search bench-ingest bench-validation lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,20 @@ run: $(STAMP)
 test: $(TESTSTAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(TESTSTAMP)
 	$(BIN)/python bench/bench_rest.py
+
+bench-search: $(STAMP)      # SIZES=10k,100k,1M to go to a million (about 10 minutes of loading)
+	$(BIN)/python bench/bench_search.py --sizes $(or $(SIZES),10k,100k) --stats store
+
+bench-ingest: $(TESTSTAMP)
+	$(BIN)/python bench/bench_ingest.py
+
+bench-validation: $(STAMP)
+	$(BIN)/python bench/bench_validation.py
+
+lint: $(TESTSTAMP)
+	$(BIN)/ruff check fhirserver tests bench
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
