@@ -18,7 +18,7 @@ from .sqlite_query import ESTIMATE_CAP, Compiler
 VERSION_COLS = "r.type, r.id, v.version, v.last_updated, v.method, v.body, v.blob"
 MAX_INCLUDES = 1000
 _CONSTANTS = ("0", "1", "NULL")
-WALK_MIN = ESTIMATE_CAP     # sorted results at least this large walk the sort index
+WALK_MIN = 1000            # sorted results at least this large walk the sort index (see docs/search.md)
 ESTIMATE_TOTAL_CAP = 10000  # _total=estimate counts this many matches at most
 
 
