@@ -35,9 +35,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,7 +46,8 @@ import requests
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYNTHEA_2019 = os.path.join(REPO, "tests", "data", "synthea")
 SYNTHEA_2021 = os.path.join(REPO, "tests", "data", "synthea-2021")
-MEDPORT = os.path.join(os.path.dirname(sys.executable), "medport")
+from served import Server  # noqa: E402 (bench/ is on sys.path when run as a script)
+
 FHIR_JSON = "application/fhir+json"
 HEADERS = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
 GOAL_RATE, GOAL_RATIO = 1400, 0.5
@@ -144,50 +142,6 @@ def run_parallel(stats: Stats, jobs: list, work, make_state=lambda: None) -> Sta
 
 
 # -- HTTP ------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, workdir: str, workers: int, sync: str, serve_prefix: list[str] = ()):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/fhir"
-        self.log_path = os.path.join(workdir, f"server-{sync}.log")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPORT_")}
-        env["MEDPORT_SQLITE_SYNCHRONOUS"] = sync
-        cmd = list(serve_prefix) + [MEDPORT, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                                    "--store", "sqlite:///" + os.path.join(workdir, f"http-{sync}.db"),
-                                    "--workers", str(workers)]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                if requests.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        with open(self.log_path, errors="replace") as f:
-            sys.exit(f"`{' '.join(cmd)}` did not become ready:\n{f.read()[-4000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            if self.proc.args[0] == MEDPORT:
-                self.proc.send_signal(signal.SIGTERM)
-            else:       # a profiler in front: SIGINT to the group stops gunicorn and lets the profiler write
-                os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
 
 def _post_bundle(session: requests.Session, base: str, body: bytes, entries: int) -> tuple[int, str | None]:
     r = session.post(base, data=body, headers=HEADERS, timeout=300)

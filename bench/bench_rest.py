@@ -24,10 +24,7 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +36,8 @@ import requests
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE_DIRS = [os.path.join(REPO, "tests", "data", "hl7-examples"),
                 "/work/shared/testdata/hl7-examples/r4-core-examples-4.0.1"]
-MEDPORT = os.path.join(os.path.dirname(sys.executable), "medport")
+from served import Server  # noqa: E402 (bench/ is on sys.path when run as a script)
+
 FHIR_JSON = "application/fhir+json"
 HEADERS = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
 
@@ -124,45 +122,6 @@ def run_parallel(stats: Stats, jobs: list, work, make_state=lambda: None) -> Sta
 
 
 # -- HTTP ------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, workdir: str, workers: int):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}/fhir"
-        self.log_path = os.path.join(workdir, "server.log")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPORT_")}
-        cmd = [MEDPORT, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--store", "sqlite:///" + os.path.join(workdir, "http.db"), "--workers", str(workers)]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                if requests.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        with open(self.log_path, errors="replace") as f:
-            sys.exit(f"`{' '.join(cmd)}` did not become ready:\n{f.read()[-4000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
 
 def bench_http(bodies: list[tuple[str, bytes]], threads: int, workers: int, workdir: str):
     server = Server(workdir, workers)

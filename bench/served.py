@@ -1,0 +1,61 @@
+"""A `medport serve` subprocess for the benchmarks that measure over HTTP."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+MEDPORT = os.path.join(os.path.dirname(sys.executable), "medport")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`medport serve` on a free port and a fresh store in workdir, ready when constructed."""
+
+    def __init__(self, workdir: str, workers: int, sync: str | None = None, serve_prefix: list[str] = ()):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/fhir"
+        suffix = f"-{sync}" if sync else ""
+        self.log_path = os.path.join(workdir, f"server{suffix}.log")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPORT_")}
+        if sync:
+            env["MEDPORT_SQLITE_SYNCHRONOUS"] = sync
+        cmd = list(serve_prefix) + [MEDPORT, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                                    "--store", "sqlite:///" + os.path.join(workdir, f"http{suffix}.db"),
+                                    "--workers", str(workers)]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=env, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        with open(self.log_path, errors="replace") as f:
+            sys.exit(f"`{' '.join(cmd)}` did not become ready:\n{f.read()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            if self.proc.args[0] == MEDPORT:
+                self.proc.send_signal(signal.SIGTERM)
+            else:       # a profiler in front: SIGINT to the group stops gunicorn and lets the profiler write
+                os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
