@@ -1,5 +1,6 @@
-"""Build profiles/summary-elements.json: per resource type, the top-level elements
-marked isSummary in the R4 StructureDefinitions (search.html#summary).
+"""Build profiles/summary-elements.json: per resource type, the top-level elements marked
+isSummary ("summary") and those with min >= 1 ("mandatory") in the R4 StructureDefinitions
+(search.html#summary: _summary=true returns the first, _summary=text the second plus text).
 
     python -m fhirserver.search.build_summary /path/to/fhir-r4   # reads profiles-resources.json
 """
@@ -21,12 +22,16 @@ def build(src_dir: str) -> dict[str, list[str]]:
         if sd.get("resourceType") != "StructureDefinition" or sd.get("kind") != "resource" \
                 or sd.get("derivation") == "constraint" or sd["type"] not in resource_types():
             continue
-        names = set()
+        summary, mandatory = set(), set()
         for el in sd["snapshot"]["element"]:
             path = el["path"].split(".")
-            if len(path) == 2 and (el.get("isSummary") or el.get("min", 0) > 0):
-                names.add(path[1].replace("[x]", ""))
-        out[sd["type"]] = sorted(names)
+            if len(path) == 2:
+                name = path[1].replace("[x]", "")
+                if el.get("isSummary") or el.get("min", 0) > 0:
+                    summary.add(name)
+                if el.get("min", 0) > 0:
+                    mandatory.add(name)
+        out[sd["type"]] = {"summary": sorted(summary), "mandatory": sorted(mandatory)}
     return dict(sorted(out.items()))
 
 

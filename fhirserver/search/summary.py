@@ -14,8 +14,9 @@ SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValu
 
 
 @functools.lru_cache(maxsize=None)
-def _summary_elements(rtype: str) -> frozenset[str]:
-    return frozenset(load_json("summary-elements.json").get(rtype, ())) | {"id", "meta"}
+def _elements(rtype: str, which: str) -> frozenset[str]:
+    """'summary' (isSummary) or 'mandatory' (min >= 1) top-level elements of a type, plus id and meta."""
+    return frozenset(load_json("summary-elements.json").get(rtype, {}).get(which, ())) | {"id", "meta"}
 
 
 def _keep(resource: dict, names) -> dict:
@@ -39,9 +40,9 @@ def subset(resource: dict, summary: str | None, elements: tuple[str, ...] | None
     if summary in (None, "false") and not elements:
         return resource
     if summary == "true":
-        return _mark(_keep(resource, _summary_elements(resource["resourceType"])))
+        return _mark(_keep(resource, _elements(resource["resourceType"], "summary")))
     if summary == "text":
-        return _mark(_keep(resource, {"id", "meta", "text"}))
+        return _mark(_keep(resource, _elements(resource["resourceType"], "mandatory") | {"text"}))
     if summary == "data":
         return _mark({k: v for k, v in resource.items() if k != "text"})
     return _mark(_keep(resource, set(elements or ()) | {"id", "meta"}))

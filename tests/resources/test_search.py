@@ -184,3 +184,8 @@ def test_last_updated(client, data):
     stamp = client.get(f"/fhir/Patient/{data['jose']}").json["meta"]["lastUpdated"]
     assert data["jose"] in ids(client, f"Patient?_lastUpdated=ge{stamp[:10]}")
     assert ids(client, "Patient?_lastUpdated=lt2000-01-01") == []
+
+
+def test_summary_text_keeps_mandatory_elements(client, data):
+    obs = client.get(f"/fhir/Observation?_id={data['bp']}&_summary=text").json["entry"][0]["resource"]
+    assert {"status", "code"} <= set(obs) and "subject" not in obs and "component" not in obs
