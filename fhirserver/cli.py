@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
                       help="do not add ifNoneExist from identifiers to POST entries")
     load.set_defaults(run=_load)
 
+    gc = commands.add_parser("gc-blobs", help="delete Binary content files that no version refers to")
+    gc.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    gc.add_argument("--min-age", type=float, default=3600, help="only files older than this many seconds")
+    gc.set_defaults(run=_gc_blobs)
+
     reindex = commands.add_parser("reindex", help="recompute the search index of every resource")
     reindex.add_argument("--store", help="store URL (MEDPORT_STORE)")
     reindex.set_defaults(run=_reindex)
@@ -71,6 +76,20 @@ def _load(args) -> int:
     for path, why in report.failures:
         print(f"FAILED {path}: {why}", file=sys.stderr)
     return 1 if report.failures else 0
+
+
+def _gc_blobs(args) -> int:
+    """A process killed between an upload and its commit leaves an unreferenced file; this removes them.
+    The age threshold keeps uploads whose transaction has not committed yet."""
+    from .storage import open_store
+    store = open_store(_settings(args))
+    candidates = list(store.blobs.keys(args.min_age))
+    referenced = store.referenced_blobs()
+    orphans = [k for k in candidates if k not in referenced]
+    for key in orphans:
+        store.blobs.delete(key)
+    print(f"{len(orphans)} unreferenced blob(s) deleted, {len(candidates) - len(orphans)} kept")
+    return 0
 
 
 def _reindex(args) -> int:

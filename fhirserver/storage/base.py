@@ -72,6 +72,10 @@ class BlobStore(abc.ABC):
     def delete(self, key: str) -> None:
         """Remove a blob no version refers to (an upload whose write was refused)."""
 
+    @abc.abstractmethod
+    def keys(self, min_age_s: float = 0) -> Iterator[str]:
+        """Keys of stored blobs at least min_age_s seconds old."""
+
 
 @dataclass
 class Write:
@@ -140,6 +144,10 @@ class Store(abc.ABC):
     def reindex(self, rows_for, batch: int = 500, progress=None) -> int:
         """Recompute the index rows of every current resource with rows_for(type, body_json)
         (after a search-parameter change); returns how many resources were reindexed."""
+
+    @abc.abstractmethod
+    def referenced_blobs(self) -> set[str]:
+        """Blob keys that some version refers to."""
 
     def analyze(self) -> None:  # noqa: B027 - stores without a cost-based planner need nothing
         """Refresh query-planner statistics (after bulk loads)."""

@@ -11,6 +11,7 @@ import hashlib
 import os
 import secrets
 import tempfile
+import time
 from typing import BinaryIO, Iterator
 
 from ..errors import NotFound, PayloadTooLarge
@@ -64,3 +65,14 @@ class FileBlobStore(BlobStore):
             os.unlink(self._path(key))
         except FileNotFoundError:
             pass
+
+    def keys(self, min_age_s: float = 0) -> Iterator[str]:
+        """Keys of stored blobs at least min_age_s old (uploads still in flight are younger)."""
+        now = time.time()
+        for sub in sorted(os.listdir(self.root)):
+            folder = os.path.join(self.root, sub)
+            if len(sub) != 2 or not os.path.isdir(folder):
+                continue
+            for name in os.listdir(folder):
+                if now - os.path.getmtime(os.path.join(folder, name)) >= min_age_s:
+                    yield name

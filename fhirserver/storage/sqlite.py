@@ -85,6 +85,9 @@ class SqliteStore(Store):
         with self._writer_lock:
             self._stats.refresh_if_grown(conn)
 
+    def referenced_blobs(self) -> set[str]:
+        return {k for (k,) in self._conn().execute("SELECT DISTINCT blob FROM version WHERE blob IS NOT NULL")}
+
     def analyze(self) -> None:
         """Refresh planner statistics now (after bulk loads)."""
         with self._writer_lock:
