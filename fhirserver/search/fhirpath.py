@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import re
 
+from ..definitions import load_json
+
 _TOKEN = re.compile(r"\s*(\(|\)|\||\.|\[\d+\]|'(?:[^'\\]|\\.)*'|[A-Za-z_][A-Za-z0-9_]*|=|!=)")
 
 
@@ -114,6 +116,18 @@ class _Parser:
         return step
 
 
+@functools.lru_cache(maxsize=1)
+def _choice_names() -> dict[str, tuple[tuple[str, str], ...]]:
+    """{'value': (('valueQuantity', 'Quantity'), ...)} for every R4 choice element name[x]
+    (profiles/required-elements.json), so an absent element is known absent without scanning keys."""
+    out: dict[str, set] = {}
+    for per_type in load_json("required-elements.json")["choices"].values():
+        for base, names in per_type.items():
+            stem = base[:-3]
+            out.setdefault(stem, set()).update((n, n[len(stem):]) for n in names)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
 def _children(item, name: str):
     """Child `name` of a JSON object, expanding arrays and choice elements (name[x])."""
     value, typ = item
@@ -123,9 +137,9 @@ def _children(item, name: str):
         found = value[name]
         return [(v, None) for v in found] if isinstance(found, list) else [(found, None)]
     out = []
-    for key, found in value.items():   # choice element: valueQuantity, effectiveDateTime, ...
-        if key.startswith(name) and len(key) > len(name) and key[len(name)].isupper():
-            t = key[len(name):]
+    for key, t in _choice_names().get(name, ()):   # choice element: valueQuantity, effectiveDateTime, ...
+        found = value.get(key)
+        if found is not None:
             out += [(v, t) for v in found] if isinstance(found, list) else [(found, t)]
     return out
 

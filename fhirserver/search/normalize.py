@@ -6,6 +6,8 @@ import unicodedata
 
 
 def fold(text: str) -> str:
+    if text.isascii():          # the common case: nothing to decompose, casefold == lower
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
