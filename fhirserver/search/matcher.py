@@ -44,11 +44,22 @@ class Matcher:
         self._order += 1
         return self._order
 
-    def search(self, rtype: str, node, sort: list[SortKey] = ()) -> list[str]:
-        """Ids of matching resources in the order a store must return them."""
-        found = [e for (t, _i), e in self.entries.items() if t == rtype and self.matches(node, e)]
+    def search(self, rtype: str, node, sort: list[SortKey] = (), guard=None) -> list[str]:
+        """Ids of matching resources in the order a store must return them. `guard(type)` restricts
+        every set of that type, chained targets and _has sources included (see Store.search)."""
+        self.guard = guard
+        found = [e for (t, _i), e in self.entries.items() if t == rtype and self.visible(rtype, e)
+                 and self.matches(node, e)]
         found.sort(key=lambda e: self._sort_key(e, sort))
         return [e.resource["id"] for e in found]
+
+    guard = None
+
+    def visible(self, rtype: str, e: _Entry) -> bool:
+        restriction = self.guard(rtype) if self.guard else None
+        if restriction is q.DENY:
+            return False
+        return restriction is None or self.matches(restriction, e)
 
     def matches(self, node, e: _Entry) -> bool:
         if isinstance(node, q.And):
@@ -70,13 +81,14 @@ class Matcher:
         if isinstance(node, q.Chain):
             for _k, _g, (ttype, tid, _url) in e.by_key.get(node.key, ()):
                 target = self.entries.get((ttype, tid))
-                if ttype == node.target_type and target is not None and self.matches(node.node, target):
+                if ttype == node.target_type and target is not None and self.visible(ttype, target) \
+                        and self.matches(node.node, target):
                     return True
             return False
         if isinstance(node, q.Has):
             me = (e.resource["resourceType"], e.resource["id"])
             return any(t == node.source_type and any(cols[:2] == me for _k, _g, cols in s.by_key.get(node.key, ()))
-                       and self.matches(node.node, s) for (t, _i), s in self.entries.items())
+                       and self.visible(t, s) and self.matches(node.node, s) for (t, _i), s in self.entries.items())
         raise TypeError(f"unsupported node {node!r}")
 
     def _composite(self, node: q.Composite, e: _Entry) -> bool:

@@ -70,3 +70,13 @@ class And:
 
 
 MATCH_ALL = And(())
+
+
+class _Deny:
+    """Matches nothing: what a guard returns for a type the caller may not see at all."""
+
+    def __repr__(self):
+        return "DENY"
+
+
+DENY = _Deny()

@@ -131,14 +131,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def search(self, type: str, query, *, sort=(), limit: int = 50, cursor: str | None = None,
-               total: str = "accurate") -> Page:
+               total: str = "accurate", guard=None) -> Page:
         """Current, non-deleted resources matching the query tree, ordered by the sort keys
         (fhirserver.search.results.SortKey) then insertion; keyset-paged by an opaque cursor.
-        total: accurate | estimate (exact when small, else left out) | none."""
+        total: accurate | estimate (exact when small, else left out) | none.
+        guard(type) -> query node | query.DENY | None restricts every set of that type the search
+        touches (matches, chained targets, _has sources): access control inside the query."""
 
     @abc.abstractmethod
-    def includes(self, items: list[Version], specs) -> list[Version]:
-        """Current resources that _include / _revinclude specs (search.results.Include) add to a page."""
+    def includes(self, items: list[Version], specs, guard=None) -> list[Version]:
+        """Current resources that _include / _revinclude specs (search.results.Include) add to a page,
+        each admitted by the guard for its type."""
 
     @abc.abstractmethod
     def reindex(self, rows_for, batch: int = 500, progress=None) -> int:

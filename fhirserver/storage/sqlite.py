@@ -158,15 +158,15 @@ class SqliteStore(Store):
                 "ORDER BY v.seq DESC LIMIT ?", page_args + [limit + 1]).fetchall()
         return _page(rows, limit, total)
 
-    def search(self, type, query, *, sort=(), limit=50, cursor=None, total="accurate"):
+    def search(self, type, query, *, sort=(), limit=50, cursor=None, total="accurate", guard=None):
         conn = self._conn()
         with _snapshot(conn):
             return sqlite_search.search(conn, self._param_ids.load(conn), type, query, sort=sort, limit=limit,
-                                        cursor=cursor, total=total, row_to_version=_row)
+                                        cursor=cursor, total=total, row_to_version=_row, guard=guard)
 
-    def includes(self, items, specs):
+    def includes(self, items, specs, guard=None):
         conn = self._conn()
-        return sqlite_search.includes(conn, self._param_ids.load(conn), items, specs, _row)
+        return sqlite_search.includes(conn, self._param_ids.load(conn), items, specs, _row, guard)
 
     def reindex(self, rows_for, batch=500, progress=None):
         conn, done, last = self._conn(), 0, 0

@@ -37,9 +37,14 @@ def _likely_size(node) -> int:
 
 
 class Compiler:
-    def __init__(self, conn, param_ids: dict[str, int]):
+    """Compiles query trees for one statement. `guard(rtype)` may return a query node that every
+    set of `rtype` resources is ANDed with, wherever it appears: the top level, chained targets,
+    _has sources and includes (access control inside the query; q.DENY matches nothing)."""
+
+    def __init__(self, conn, param_ids: dict[str, int], guard=None):
         self.conn = conn
         self.ids = param_ids
+        self.guard = guard
         self._alias = itertools.count()
         self._sets: dict = {}
 
@@ -54,6 +59,11 @@ class Compiler:
         """WHERE clause for current resources of `rtype` matching `node`; with use_driver=False every
         clause is a per-row probe (for plans driven by something else, such as a sort index)."""
         clauses = _clauses(node)
+        restriction = self.guard(rtype) if self.guard else None
+        if restriction is q.DENY:
+            return "0", []
+        if restriction is not None:
+            clauses.append(restriction)
         driver = self._pick_driver(rtype, clauses) if use_driver else None
         # with a driver, `+` keeps the planner from scanning the type index instead (even without statistics)
         sql, args = [f"{'+' if driver is not None else ''}{r}.type = ?", f"{r}.deleted = 0"], [rtype]
@@ -137,7 +147,7 @@ class Compiler:
                     [self.pid(node.key), node.target_type] + inner_args)
         if isinstance(node, q.Has):
             i, src = self.alias(), self.alias("s")
-            leaf = self.leaf_set(node.source_type, node.node)
+            leaf = None if self.guard else self.leaf_set(node.source_type, node.node)
             if leaf is not None:     # the sources are one index leaf: no need to visit them
                 return (f"SELECT h.rid FROM resource h WHERE h.type = ? AND h.id IN (SELECT {i}.target_id FROM "
                         f"{table('reference')} {i} WHERE {i}.param = ? AND {i}.target_type = ? "

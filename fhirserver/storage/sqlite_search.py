@@ -10,6 +10,7 @@ import base64
 import json
 
 from ..errors import BadRequest
+from ..search import query as q
 from ..search.kinds import KIND_MODULES
 from .base import Page
 from .sqlite_index import table
@@ -61,8 +62,8 @@ def _after(terms, values) -> tuple[str, list]:
 
 
 def search(conn, ids, rtype: str, node, *, sort=(), limit: int, cursor: str | None, total: str,
-           row_to_version) -> Page:
-    c = Compiler(conn, ids)
+           row_to_version, guard=None) -> Page:
+    c = Compiler(conn, ids, guard)
     terms = c.sort_terms(list(sort))
     values = decode_cursor(cursor, len(terms)) if cursor is not None else None
     if sort and sort[0].kind != "_id" and _estimate_or_all(c, rtype, node) >= WALK_MIN:
@@ -73,7 +74,7 @@ def search(conn, ids, rtype: str, node, *, sort=(), limit: int, cursor: str | No
         rows = _page_rows(conn, where, args, terms, values, limit)
     items = rows[:limit]
     known = len(rows) if values is None and len(rows) <= limit else None
-    leaf = c.leaf_set(rtype, node) if total != "none" and known is None else None
+    leaf = c.leaf_set(rtype, node) if total != "none" and known is None and guard is None else None
     count = _count(conn, *(leaf or (f"SELECT r.rid FROM resource r WHERE {where}", args)), total, known)
     next_cursor = encode_cursor(list(items[-1][1:])) if len(rows) > limit and items else None
     return Page(_versions(conn, [r[0] for r in items], row_to_version), next_cursor, count)
@@ -157,11 +158,12 @@ def _walk_sort_index(c: Compiler, rtype: str, node, key, terms, values, limit) -
                              limit - len(rows))
 
 
-def includes(conn, ids, page_items, specs, row_to_version) -> list:
-    """Resources named by _include / _revinclude (with :iterate), current and not deleted."""
+def includes(conn, ids, page_items, specs, row_to_version, guard=None) -> list:
+    """Resources named by _include / _revinclude (with :iterate), current, not deleted, and
+    (with a guard) only those the guard lets through for their type."""
     if not specs or not page_items:
         return []
-    c = Compiler(conn, ids)
+    c = Compiler(conn, ids, guard)
     seen = {(v.type, v.id) for v in page_items}
     frontier, found = list(page_items), []
     for round_ in range(MAX_ITERATE + 1):
@@ -169,7 +171,7 @@ def includes(conn, ids, page_items, specs, row_to_version) -> list:
         for spec in specs:
             if round_ > 0 and not spec.iterate:
                 continue
-            for v in _one_include(conn, c, spec, frontier, row_to_version):
+            for v in _guarded(c, _one_include(conn, c, spec, frontier), row_to_version):
                 if (v.type, v.id) not in seen and len(found) + len(new) < MAX_INCLUDES:
                     seen.add((v.type, v.id))
                     new.append(v)
@@ -180,7 +182,26 @@ def includes(conn, ids, page_items, specs, row_to_version) -> list:
     return found
 
 
-def _one_include(conn, c: Compiler, spec, frontier, row_to_version):
+def _guarded(c: Compiler, rows: list, row_to_version) -> list:
+    """Rows (rid, *version) kept only if the guard admits them, checked in SQL per type."""
+    if c.guard is None or not rows:
+        return [row_to_version(r[1:]) for r in rows]
+    by_type: dict[str, list] = {}
+    for r in rows:
+        by_type.setdefault(r[1], []).append(r)
+    kept = []
+    for rtype, group in by_type.items():
+        where, args = c.where(rtype, q.MATCH_ALL)
+        rids = [r[0] for r in group]
+        ok = {rid for (rid,) in c.conn.execute(
+            f"SELECT r.rid FROM resource r WHERE {where} AND r.rid IN ({', '.join('?' * len(rids))})",
+            args + rids)}
+        kept += [row_to_version(r[1:]) for r in group if r[0] in ok]
+    return kept
+
+
+def _one_include(conn, c: Compiler, spec, frontier) -> list:
+    """(rid, *version columns) of what one _include/_revinclude adds to the frontier."""
     sources = [v for v in frontier if spec.source_type in ("*", v.type)] if not spec.reverse else frontier
     if not sources:
         return []
@@ -195,7 +216,7 @@ def _one_include(conn, c: Compiler, spec, frontier, row_to_version):
         if spec.target_type:
             cond.append("i.target_type = ?")
             args.append(spec.target_type)
-        sql = (f"SELECT DISTINCT {VERSION_COLS} FROM {ref} i JOIN resource r ON r.type = i.target_type "
+        sql = (f"SELECT DISTINCT r.rid, {VERSION_COLS} FROM {ref} i JOIN resource r ON r.type = i.target_type "
                f"AND r.id = i.target_id JOIN version v ON v.rid = r.rid AND v.version = r.version "
                f"WHERE r.deleted = 0 AND {' AND '.join(cond)}")
     else:                  # resources of source_type that refer to the frontier
@@ -210,14 +231,14 @@ def _one_include(conn, c: Compiler, spec, frontier, row_to_version):
         if spec.source_type != "*":
             cond.append("r.type = ?")
             args.append(spec.source_type)
-        sql = (f"SELECT DISTINCT {VERSION_COLS} FROM {ref} i JOIN resource r ON r.rid = i.rid "
+        sql = (f"SELECT DISTINCT r.rid, {VERSION_COLS} FROM {ref} i JOIN resource r ON r.rid = i.rid "
                f"JOIN version v ON v.rid = r.rid AND v.version = r.version "
                f"WHERE r.deleted = 0 AND {' AND '.join(cond)} LIMIT {MAX_INCLUDES + 1}")
-    return [row_to_version(row) for row in conn.execute(sql, args).fetchall()]
+    return conn.execute(sql, args).fetchall()
 
 
-def matches_in_tx(conn, ids, rtype, node, limit, row_to_version) -> list:
-    c = Compiler(conn, ids)
+def matches_in_tx(conn, ids, rtype, node, limit, row_to_version, guard=None) -> list:
+    c = Compiler(conn, ids, guard)
     where, args = c.where(rtype, node)
     rows = conn.execute(f"SELECT {VERSION_COLS} FROM resource r JOIN version v ON v.rid = r.rid "
                         f"AND v.version = r.version WHERE {where} ORDER BY r.rid LIMIT ?", args + [limit]).fetchall()

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from fhirserver.search.extract import extract
 from fhirserver.search.matcher import Matcher
 from fhirserver.search.parse import parse_search
+from fhirserver.smart_auth.access import search_guard
+from fhirserver.smart_auth.scopes import Grants
 from fhirserver.storage import sqlite_search
 from fhirserver.storage.base import Write
 from fhirserver.storage.sqlite import SqliteStore
@@ -143,4 +145,30 @@ def test_sqlite_agrees_with_matcher(plan, data):
                 if cursor is None:
                     break
             assert paged == want, (params, paged, want)
+        store.close()
+
+
+GRANTS = ["patient/*.rs", "patient/Observation.rs patient/Patient.r", "patient/Observation.rs?code=8480-6",
+          "user/*.rs", "patient/Patient.rs"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_guarded_search_agrees_with_matcher(data):
+    """Access control inside the query: under a patient scope, SQLite returns exactly what the matcher
+    returns when every set of each type (chained targets and _has sources too) is restricted."""
+    ps = data.draw(patients(6))
+    obs = data.draw(observations(10, 6))
+    with tempfile.TemporaryDirectory() as d:
+        store = SqliteStore(f"{d}/p.db", synchronous="NORMAL")
+        matcher = Matcher("http://fhir.test/fhir")
+        load(store, matcher, ps + obs)
+        for _ in range(5):
+            guard = search_guard(Grants.parse(data.draw(st.sampled_from(GRANTS))),
+                                 data.draw(st.sampled_from(["p0", "p1", None])))
+            rtype = data.draw(st.sampled_from(["Patient", "Observation"]))
+            params = data.draw(patient_queries() if rtype == "Patient" else observation_queries())
+            parsed = parse_search(rtype, params, base="http://fhir.test/fhir")
+            got = [v.id for v in store.search(rtype, parsed.query, limit=100, guard=guard).items]
+            assert got == matcher.search(rtype, parsed.query, guard=guard), (params, got)
         store.close()
