@@ -143,6 +143,31 @@ class Store(abc.ABC):
         """Current resources that _include / _revinclude specs (search.results.Include) add to a page,
         each admitted by the guard for its type."""
 
+    # ---- small records: auth state (clients, users, codes, tokens, jti), jobs -------------------
+    @abc.abstractmethod
+    def put_record(self, kind: str, key: str, value: dict, expires_at: float | None = None) -> None:
+        """Create or replace a record (value is JSON-serialisable; expires_at is a Unix time)."""
+
+    @abc.abstractmethod
+    def add_record(self, kind: str, key: str, value: dict, expires_at: float | None = None) -> bool:
+        """Create a record only if none (unexpired) exists under that key: False if one does.
+        Atomic across processes, so it detects replays (jti) and double use."""
+
+    @abc.abstractmethod
+    def get_record(self, kind: str, key: str) -> dict | None:
+        """An unexpired record, or None."""
+
+    @abc.abstractmethod
+    def take_record(self, kind: str, key: str) -> dict | None:
+        """Read and delete in one step (single-use authorization codes): only one caller gets it."""
+
+    @abc.abstractmethod
+    def delete_record(self, kind: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def list_records(self, kind: str) -> list[tuple[str, dict]]:
+        """(key, value) of every unexpired record of a kind, by key."""
+
     @abc.abstractmethod
     def reindex(self, rows_for, batch: int = 500, progress=None) -> int:
         """Recompute the index rows of every current resource with rows_for(type, body_json)

@@ -24,6 +24,8 @@ from .base import Page, Store, Transaction, Version, Write, check_expected
 from .blobs import FileBlobStore
 from .sqlite_index import ParamIds, write_rows
 from .sqlite_index import schema as index_schema
+from .sqlite_records import SCHEMA as RECORDS_SCHEMA
+from .sqlite_records import Records
 from .sqlite_stats import SCHEMA as STATS_SCHEMA
 from .sqlite_stats import Statistics
 
@@ -80,10 +82,29 @@ class SqliteStore(Store):
         self._param_ids = ParamIds()
         self._stats = Statistics()
         conn = self._conn()
-        conn.executescript(SCHEMA + index_schema() + STATS_SCHEMA)
+        conn.executescript(SCHEMA + index_schema() + STATS_SCHEMA + RECORDS_SCHEMA)
+        self._records = Records(self)
         self._param_ids.load(conn)
         with self._writer_lock:
             self._stats.refresh_if_grown(conn)
+
+    def put_record(self, kind, key, value, expires_at=None):
+        self._records.put(kind, key, value, expires_at)
+
+    def add_record(self, kind, key, value, expires_at=None):
+        return self._records.add(kind, key, value, expires_at)
+
+    def get_record(self, kind, key):
+        return self._records.get(kind, key)
+
+    def take_record(self, kind, key):
+        return self._records.take(kind, key)
+
+    def delete_record(self, kind, key):
+        self._records.delete(kind, key)
+
+    def list_records(self, kind):
+        return self._records.list(kind)
 
     def referenced_blobs(self) -> set[str]:
         return {k for (k,) in self._conn().execute("SELECT DISTINCT blob FROM version WHERE blob IS NOT NULL")}

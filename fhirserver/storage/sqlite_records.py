@@ -1,0 +1,69 @@
+"""Small JSON records in the SQLite store (auth state and jobs), shared by every worker process.
+
+Expired records are invisible at once and swept opportunistically on writes.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS record (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires_at REAL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_expiry ON record (expires_at) WHERE expires_at IS NOT NULL;
+"""
+
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+
+class Records:
+    """Record operations on an SQLite store; writes go through the store's write transaction."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def put(self, kind, key, value, expires_at=None):
+        with self.store.transaction() as tx:
+            tx.conn.execute("INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?)",
+                            (kind, key, json.dumps(value), expires_at))
+            _sweep(tx.conn)
+
+    def add(self, kind, key, value, expires_at=None) -> bool:
+        with self.store.transaction() as tx:
+            now = time.time()
+            tx.conn.execute("DELETE FROM record WHERE kind = ? AND key = ? AND expires_at <= ?", (kind, key, now))
+            cur = tx.conn.execute("INSERT OR IGNORE INTO record VALUES (?, ?, ?, ?)",
+                                  (kind, key, json.dumps(value), expires_at))
+            return cur.rowcount == 1
+
+    def get(self, kind, key):
+        row = self.store._conn().execute(f"SELECT value FROM record WHERE kind = ? AND key = ? AND {_LIVE}",
+                                         (kind, key, time.time())).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def take(self, kind, key):
+        with self.store.transaction() as tx:
+            row = tx.conn.execute(f"SELECT value FROM record WHERE kind = ? AND key = ? AND {_LIVE}",
+                                  (kind, key, time.time())).fetchone()
+            tx.conn.execute("DELETE FROM record WHERE kind = ? AND key = ?", (kind, key))
+            return json.loads(row[0]) if row else None
+
+    def delete(self, kind, key):
+        with self.store.transaction() as tx:
+            tx.conn.execute("DELETE FROM record WHERE kind = ? AND key = ?", (kind, key))
+
+    def list(self, kind):
+        rows = self.store._conn().execute(
+            f"SELECT key, value FROM record WHERE kind = ? AND {_LIVE} ORDER BY key", (kind, time.time()))
+        return [(k, json.loads(v)) for k, v in rows]
+
+
+def _sweep(conn, limit: int = 100) -> None:
+    """Delete a few expired records (bounded, so a write never pays for a large backlog)."""
+    conn.execute("DELETE FROM record WHERE (kind, key) IN "
+                 "(SELECT kind, key FROM record WHERE expires_at <= ? LIMIT ?)", (time.time(), limit))
