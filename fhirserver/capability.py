@@ -34,6 +34,12 @@ def _rev_includes() -> dict[str, list[str]]:
     return {k: sorted(set(v)) for k, v in out.items()}
 
 
+def _operations(rtype: str) -> list[dict]:
+    from .operations import registry
+    return [{"name": op.name, "definition": op.definition["url"]} for op in registry().values()
+            if "Resource" in op.types or rtype in op.types]
+
+
 def _search_params(rtype: str) -> list[dict]:
     params = [{"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"}]
     for code, p in sorted(all_params().get(rtype, {}).items()):
@@ -61,6 +67,7 @@ def capability_statement(settings, software_date: str) -> dict:
                                             if p.kind == "reference"),
             "searchRevInclude": _rev_includes().get(rtype, []),
             "searchParam": _search_params(rtype),
+            "operation": _operations(rtype),
         })
     return {
         "resourceType": "CapabilityStatement",

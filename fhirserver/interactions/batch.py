@@ -11,7 +11,7 @@ from . import create as create_i
 from . import delete as delete_i
 from . import patch as patch_i
 from . import update as update_i
-from .bundle_results import EntryResult, run_get
+from .bundle_results import EntryResult, run_get, run_operation
 from .common import if_match_version
 from .references import is_conditional, references, resolve_conditional, rewrite, store_search
 
@@ -27,6 +27,8 @@ def batch(ctx, bundle: dict) -> list[EntryResult]:
 
 
 def _one(ctx, e: be.Entry) -> EntryResult:
+    if e.operation is not None:
+        return run_operation(ctx, e)
     if_match = if_match_version(e.if_match)
     if e.method in ("POST", "PUT"):
         e.resource = _resolve_conditional_references(ctx, e)

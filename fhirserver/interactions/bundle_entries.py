@@ -26,6 +26,7 @@ class Entry:
     id: str | None = None
     criteria: str | None = None       # conditional url: Type?criteria
     vid: str | None = None            # GET .../_history/vid
+    operation: str | None = None      # [Type/[id]/]$name
     resource: dict | None = None
     if_none_exist: str | None = None
     if_match: str | None = None
@@ -94,6 +95,8 @@ def parse_entry(index: int, raw) -> Entry:
               if_none_exist=request.get("ifNoneExist"), if_match=request.get("ifMatch"),
               if_none_match=request.get("ifNoneMatch"), if_modified_since=request.get("ifModifiedSince"))
     _parse_url(e)
+    if e.operation is not None:
+        return e
     if method in ("POST", "PUT") and not isinstance(e.resource, dict):
         raise BadRequest(f"{e.where}: a {method} entry needs a resource")
     if method in ("POST", "PUT") and e.resource.get("resourceType") != e.type:
@@ -113,8 +116,10 @@ def _parse_url(e: Entry) -> None:
         e.type, e.id, e.vid = m.group("type"), m.group("id"), m.group("vid")
     else:
         parts = path.split("/") if path else []
-        if any(p.startswith("$") for p in parts):
-            raise MethodNotAllowed(f"{e.where}: operations ({e.url}) are not supported in bundles on this server")
+        if parts and parts[-1].startswith("$"):
+            e.operation = parts.pop()[1:]
+            if e.method not in ("GET", "POST"):
+                raise MethodNotAllowed(f"{e.where}: operations are invoked with GET or POST, not {e.method}")
         if len(parts) > 2 or (parts and parts[0] not in resource_types() and e.method != "GET"):
             raise BadRequest(f"{e.where}: unsupported request.url {e.url!r}")
         e.type = parts[0] if parts else None

@@ -25,6 +25,15 @@ class EntryResult:
     params: list = None
     error: FhirError | None = None  # batch only: this entry failed
     is_read: bool = False           # a GET entry: its response carries the resource
+    resource: dict | None = None    # an operation's result (e.g. Parameters)
+
+
+def run_operation(ctx, e) -> EntryResult:
+    """An operation entry ([Type/[id]/]$name); its result goes into the response entry."""
+    from .. import operations
+    query = parse_qsl(e.criteria or "", keep_blank_values=True)
+    body = e.resource if e.method == "POST" else None
+    return EntryResult(200, resource=operations.invoke(ctx, e.operation, e.type, e.id, query, body))
 
 
 def run_get(ctx, e) -> EntryResult:

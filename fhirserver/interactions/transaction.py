@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..errors import FhirError, PreconditionFailed
 from ..storage.base import Version
 from . import bundle_entries as be
-from .bundle_results import EntryResult, run_get
+from .bundle_results import EntryResult, run_get, run_operation
 from .common import (
     check_if_match,
     check_type,
@@ -49,7 +49,7 @@ class Plan:
 
 def transaction(ctx, bundle: dict) -> list[EntryResult]:
     entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries)
-    new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT")}
+    new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT") and e.operation is None}
     plan = _plan(ctx, entries, _decide(ctx, entries, store_search(ctx)), new_ids)
     with ctx.store.transaction() as tx:
         decisions = _decide(ctx, entries, tx.search)
@@ -69,7 +69,7 @@ def _decide(ctx, entries: list[be.Entry], search) -> Decisions:
                 puts.append((e.index, _one(ctx, search, e.type, e.criteria, "conditional update")))
             elif e.method == "DELETE" and e.criteria:
                 deletes.append((e.index, _one(ctx, search, e.type, e.criteria, "conditional delete")))
-            if e.method in ("POST", "PUT"):
+            if e.method in ("POST", "PUT") and e.operation is None:
                 for ref in references(e.resource):
                     if is_conditional(ref) and ref not in refs:
                         refs[ref] = resolve_conditional(ctx, search, ref)
@@ -91,6 +91,8 @@ def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict) -> Plan:
     existing, puts = dict(d.existing), dict(d.put_targets)
     mapping = dict(d.refs)
     for e in entries:
+        if e.operation is not None:
+            continue
         if e.method == "POST":
             plan.ids[e.index] = existing.get(e.index) or new_ids[e.index]
         elif e.method == "PUT":
@@ -102,7 +104,7 @@ def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict) -> Plan:
     written = {**plan.ids, **{i: t for i, t in d.delete_targets if t}, **{i: t for i, t in d.put_targets if t}}
     be.check_resolved_targets(entries, written)
     for e in entries:
-        if e.method not in ("POST", "PUT") or existing.get(e.index):
+        if e.method not in ("POST", "PUT") or e.operation is not None or existing.get(e.index):
             continue
         try:
             resource = rewrite(e.resource, mapping)
@@ -122,11 +124,16 @@ def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict) -> Plan:
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
 
+def _order(e: be.Entry) -> int:
+    """DELETE, POST, PUT/PATCH, then reads; operations run with the reads (after the writes)."""
+    return 3 if e.operation is not None else ORDER[e.method]
+
+
 def _apply(ctx, tx, entries: list[be.Entry], plan: Plan) -> list[EntryResult]:
     results: dict[int, EntryResult] = {}
     deletes = dict(plan.decisions.delete_targets)
     existing = dict(plan.decisions.existing)
-    for e in sorted(entries, key=lambda x: (ORDER[x.method], x.index)):
+    for e in sorted(entries, key=lambda x: (_order(x), x.index)):
         try:
             results[e.index] = _apply_one(ctx, tx, e, plan, deletes, existing)
         except FhirError as err:
@@ -135,6 +142,8 @@ def _apply(ctx, tx, entries: list[be.Entry], plan: Plan) -> list[EntryResult]:
 
 
 def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) -> EntryResult:
+    if e.operation is not None:
+        return run_operation(ctx, e)
     if e.method == "DELETE":
         target = e.id if e.criteria is None else deletes.get(e.index)
         current = tx.read(e.type, target) if target else None

@@ -14,6 +14,6 @@ def ctx() -> ServerContext:
 
 
 def register(api) -> None:
-    from . import instance, operations, system, type_level
-    for module in (operations, system, type_level, instance):
+    from . import instance, operations, operations_routes, system, type_level
+    for module in (operations, operations_routes, system, type_level, instance):
         api.register_blueprint(module.blp)

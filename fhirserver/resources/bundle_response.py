@@ -25,6 +25,8 @@ def _entry(r, prefer_return: str) -> dict:
     v = r.version
     if r.error is not None:
         response["outcome"] = r.error.outcome()
+    elif r.resource is not None:
+        entry["resource"] = r.resource
     elif r.search is not None:
         history = r.search_path.endswith("_history")
         entry["resource"] = (history_bundle if history else searchset_bundle)(r.search_path, r.params, r.search)

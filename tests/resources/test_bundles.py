@@ -125,7 +125,9 @@ def test_bad_bundles(client):
     assert send(client, tx([{"request": {"method": "POST", "url": "Patient"}}])).status_code == 400
     assert send(client, tx([{"request": {"method": "FETCH", "url": "Patient"}}])).status_code == 400
     r = send(client, tx([{"resource": {"resourceType": "Parameters"}, "request": {"method": "POST", "url": "ValueSet/$lookup"}}]))
-    assert r.status_code == 405 and "operations" in r.json["issue"][0]["diagnostics"]
+    assert r.status_code == 400 and "system and code" in r.json["issue"][0]["diagnostics"]
+    r = send(client, tx([{"request": {"method": "DELETE", "url": "Patient/$validate"}}]))
+    assert r.status_code == 405
 
 
 def test_bundle_size_limit(tmp_path):

@@ -1,10 +1,9 @@
 """The official HL7 transaction example (Bundle-bundle-transaction.json) against the state it
 assumes, compared with the official response (Bundle-bundle-response.json).
 
-The example's entry 7 posts to 'ValueSet/$lookup', an operation that R4 does not define
-(only CodeSystem/$lookup exists) and that needs terminology content this server does not
-have yet: that entry is taken out here, and the server refuses it with a clear 405 when it
-is left in (see test_bundles.py)."""
+Its entry 7 posts a LOINC coding to 'ValueSet/$lookup' (R4 defines $lookup on CodeSystem; the
+server accepts it on ValueSet too for this example) and the answer names LOINC: the state
+therefore includes a LOINC CodeSystem fragment holding that code."""
 from __future__ import annotations
 
 import json
@@ -36,11 +35,12 @@ def test_official_transaction_example(client):
                  "identifier": [{"system": "http:/example.org/fhir/ids", "value": "234234"}]})  # ifNoneExist matches
     put(client, {"resourceType": "Patient", "id": "12334"}, times=4)              # ifNoneMatch W/"4" -> 304
     put(client, {"resourceType": "Patient", "id": "peter", "name": [{"given": ["Peter"]}]})
+    client.post("/fhir/CodeSystem", headers={"Content-Type": FHIR_JSON}, json={
+        "resourceType": "CodeSystem", "url": "http://loinc.org", "name": "LOINC", "status": "active",
+        "content": "fragment", "concept": [{"code": "1963-8", "display": "Bicarbonate [Moles/volume] in Serum or Plasma"}]})
 
     bundle = load("Bundle-bundle-transaction.json")
-    del bundle["entry"][LOOKUP]
     expected = load("Bundle-bundle-response.json")["entry"]
-    del expected[LOOKUP]
     r = client.post("/fhir", json=bundle, headers={"Content-Type": FHIR_JSON})
     assert r.status_code == 200, r.json
     got = r.json["entry"]
@@ -58,8 +58,9 @@ def test_official_transaction_example(client):
             assert g["response"]["etag"] == want["response"]["etag"], (i, g)
     assert got[0]["response"]["location"].startswith("Patient/")
     assert got[1]["response"]["location"].startswith("Patient/e1/")      # found by ifNoneExist
+    assert got[LOOKUP]["resource"]["parameter"][0] == expected[LOOKUP]["resource"]["parameter"][0]   # name: LOINC
     # GETs run after the writes: four Peters from this bundle plus the one already there
-    assert got[7]["resource"]["type"] == "searchset" and got[7]["resource"]["total"] == 5
+    assert got[8]["resource"]["type"] == "searchset" and got[8]["resource"]["total"] == 5
     assert client.get("/fhir/Patient/234").status_code == 410
     assert client.get("/fhir/Patient/c1").status_code == 410
     assert client.get("/fhir/Patient?identifier=http:/example.org/fhir/ids|456456").json["total"] == 1

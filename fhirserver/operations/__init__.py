@@ -1,0 +1,44 @@
+"""FHIR operations (http://hl7.org/fhir/R4/operations.html): each is data (its official
+OperationDefinition under profiles/operations/) plus a handler. The definition drives parameter
+checking and the CapabilityStatement; handlers receive checked parameters."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+from ..definitions import load_json
+from ..errors import NotFound
+from .parameters import read_parameters
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    definition: dict
+    handler: Callable            # handler(ctx, rtype, id, params: dict) -> dict (a resource)
+    types: tuple[str, ...]       # resource types it is offered on ("Resource": every type)
+
+
+@functools.lru_cache(maxsize=1)
+def registry() -> dict[str, Operation]:
+    from .lookup import lookup
+    from .validate import validate_operation
+    ops = [
+        # the official transaction example posts to ValueSet/$lookup, so it is accepted there too
+        Operation("lookup", load_json("operations/CodeSystem-lookup.json"), lookup, ("CodeSystem", "ValueSet")),
+        Operation("validate", load_json("operations/Resource-validate.json"), validate_operation, ("Resource",)),
+    ]
+    return {op.name: op for op in ops}
+
+
+def invoke(ctx, name: str, rtype: str | None, id: str | None, query: list[tuple[str, str]],
+           body: dict | None) -> dict:
+    op = registry().get(name)
+    if op is None or (rtype is not None and "Resource" not in op.types and rtype not in op.types):
+        raise NotFound(f"Operation ${name} is not supported" + (f" on {rtype}" if rtype else ""))
+    level_ok = (op.definition.get("instance") if id else op.definition.get("type") if rtype
+                else op.definition.get("system"))
+    if not level_ok:
+        raise NotFound(f"Operation ${name} is not offered at this level")
+    return op.handler(ctx, rtype, id, read_parameters(op.definition, query, body))

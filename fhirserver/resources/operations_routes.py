@@ -1,0 +1,37 @@
+"""Operations over HTTP: [base]/$op, [base]/[type]/$op, [base]/[type]/[id]/$op (operations.html)."""
+from __future__ import annotations
+
+from flask import request
+from flask_smorest import Blueprint
+
+from .. import operations
+from . import ctx
+from .negotiation import json_body, response_type
+from .rendering import json_response
+
+blp = Blueprint("operations", __name__, url_prefix="/fhir", description="Operations ($lookup, $validate)")
+
+
+def _run(rtype, id, name):
+    media = response_type()
+    body = json_body() if request.method == "POST" else None
+    result = operations.invoke(ctx(), name, rtype, id, list(request.args.items(multi=True)), body)
+    return json_response(result, media_type=media)
+
+
+@blp.route("/$<name>", methods=["GET", "POST"])
+def system_operation(name):
+    """An operation at system level."""
+    return _run(None, None, name)
+
+
+@blp.route("/<rtype:type>/$<name>", methods=["GET", "POST"])
+def type_operation(type, name):
+    """An operation at type level, e.g. CodeSystem/$lookup, Patient/$validate."""
+    return _run(type, None, name)
+
+
+@blp.route("/<rtype:type>/<id>/$<name>", methods=["GET", "POST"])
+def instance_operation(type, id, name):
+    """An operation on one resource, e.g. Patient/123/$validate."""
+    return _run(type, id, name)
