@@ -1,0 +1,52 @@
+"""The server's signing keys (RS256, for access and id tokens) and their JWKS.
+
+Keys live in the store (records of kind "signing-key"), so every worker and machine signs with
+the same key and verifies each other's tokens. Rotation without downtime: rotate() makes a new
+key the active one; the previous keys stay published (and accepted) until their tokens can no
+longer be valid.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+
+from joserfc.jwk import KeySet, RSAKey
+
+KIND = "signing-key"
+ALG = "RS256"
+
+
+class SigningKeys:
+    def __init__(self, store, retire_after_s: float = 24 * 3600):
+        self.store = store
+        self.retire_after_s = retire_after_s
+
+    def active(self) -> RSAKey:
+        """The newest key, created on first use (two workers racing create one each: both stay valid)."""
+        records = self._records()
+        if not records:
+            return self.rotate()
+        return RSAKey.import_key(max(records, key=lambda r: r["created"])["jwk"])
+
+    def rotate(self) -> RSAKey:
+        kid = secrets.token_hex(8)
+        key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": ALG})
+        now = time.time()
+        for r in self._records():   # older keys are retired: published until their tokens expire
+            if r.get("retires") is None:
+                r["retires"] = now + self.retire_after_s
+                self.store.put_record(KIND, r["jwk"]["kid"], r, expires_at=r["retires"])
+        self.store.put_record(KIND, kid, {"jwk": key.as_dict(private=True), "created": now, "retires": None})
+        return key
+
+    def jwks(self) -> dict:
+        """The public JWKS served at jwks_uri."""
+        return {"keys": [RSAKey.import_key(r["jwk"]).as_dict(private=False) for r in self._records()]}
+
+    def key_set(self) -> KeySet:
+        """Public keys for verifying tokens (any key still published)."""
+        return KeySet([RSAKey.import_key(RSAKey.import_key(r["jwk"]).as_dict(private=False))
+                       for r in self._records()])
+
+    def _records(self) -> list[dict]:
+        return [value for _key, value in self.store.list_records(KIND)]
