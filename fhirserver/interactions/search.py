@@ -43,23 +43,58 @@ def _run(ctx, type, query, parsed: ParsedSearch) -> SearchResult:
 
 def system_search(ctx, params: list[tuple[str, str]], lenient: bool = False) -> SearchResult:
     """GET [base]?_type=A,B&... : the common parameters across the listed types (search.html#all).
-    One page per request, types in the order given; each type is searched in turn."""
+    Results come type by type in the order given; the cursor names the type and the position in it."""
     types = [t for name, v in params if name == "_type" for t in v.split(",") if t]
-    rest = [(n, v) for n, v in params if n != "_type"]
     if not types:
         raise BadRequest("System search needs _type=Type[,Type...] on this server")
     for t in types:
         if t not in resource_types():
             raise BadRequest(f"Unknown resource type '{t}' in _type")
-    if len(types) > 1 and any(n.split(":")[0] in ("_sort", "_cursor") for n, _ in rest):
-        raise BadRequest("_sort and paging across several types are not supported; search one type")
-    results = [search(ctx, t, rest, lenient) for t in types]
-    if len(results) == 1:
-        results[0].parsed.used.insert(0, ("_type", types[0]))
-        return results[0]
-    items = [v for r in results for v in r.page.items]
-    included = [v for r in results for v in r.included]
-    totals = [r.page.total for r in results]
-    total = sum(totals) if all(t is not None for t in totals) else None
-    merged = ParsedSearch(q.MATCH_ALL, results[0].parsed.results, [("_type", ",".join(types))] + results[0].parsed.used)
-    return SearchResult(Page(items, None, total), included, merged)
+    if len(types) == 1:
+        result = search(ctx, types[0], [(n, v) for n, v in params if n != "_type"], lenient)
+        result.parsed.used.insert(0, ("_type", types[0]))
+        return result
+    if any(n.split(":")[0] == "_sort" for n, _ in params):
+        raise BadRequest("_sort across several types is not supported; search one type")
+    cursor = next((v for n, v in params if n == "_cursor"), None)
+    rest = [(n, v) for n, v in params if n not in ("_type", "_cursor", "_count")]
+    counts = [v for n, v in params if n == "_count"]
+    count = ctx.settings.default_count if not counts or not counts[-1].isdigit() \
+        else min(int(counts[-1]), ctx.settings.max_count)
+    start, inner = _split_cursor(cursor, len(types))
+    items, included, next_cursor, first = [], [], None, None
+    for i in range(start, len(types)):
+        page_params = rest + [("_count", str(count - len(items)))] + ([("_cursor", inner)] if inner else [])
+        result = search(ctx, types[i], page_params, lenient)
+        first = first or result
+        items += result.page.items
+        included += result.included
+        inner = None
+        if result.page.next_cursor:
+            next_cursor = f"{i}.{result.page.next_cursor}"
+            break
+        if len(items) >= count and i + 1 < len(types):
+            next_cursor = f"{i + 1}."
+            break
+    total = _total_across(ctx, types, rest, lenient)
+    used = [("_type", ",".join(types))] + [(n, v) for n, v in first.parsed.used if n != "_count"] + \
+        [("_count", str(count))]
+    merged = ParsedSearch(q.MATCH_ALL, first.parsed.results, used)
+    merged.results.cursor = cursor
+    return SearchResult(Page(items, next_cursor, total), included, merged)
+
+
+def _split_cursor(cursor: str | None, n_types: int) -> tuple[int, str | None]:
+    if cursor is None:
+        return 0, None
+    index, _, inner = cursor.partition(".")
+    if not index.isdigit() or int(index) >= n_types:
+        raise BadRequest(f"Invalid paging cursor {cursor!r}")
+    return int(index), inner or None
+
+
+def _total_across(ctx, types, rest, lenient) -> int | None:
+    if any(n == "_total" and v == "none" for n, v in rest):
+        return None
+    totals = [search(ctx, t, rest + [("_count", "0")], lenient).page.total for t in types]
+    return sum(totals) if all(t is not None for t in totals) else None

@@ -189,3 +189,17 @@ def test_last_updated(client, data):
 def test_summary_text_keeps_mandatory_elements(client, data):
     obs = client.get(f"/fhir/Observation?_id={data['bp']}&_summary=text").json["entry"][0]["resource"]
     assert {"status", "code"} <= set(obs) and "subject" not in obs and "component" not in obs
+
+
+def test_system_search_pages_across_types(client, data):
+    seen, url, totals = [], "/fhir/?_type=Patient,Organization,Observation&_count=2", set()
+    while url:
+        page = client.get(url).json
+        totals.add(page.get("total"))
+        seen += [(e["resource"]["resourceType"], e["resource"]["id"]) for e in page.get("entry", [])]
+        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        url = nxt[0].replace("http://fhir.test", "") if nxt else None
+    assert [t for t, _ in seen] == ["Patient"] * 3 + ["Organization"] + ["Observation"] * 2
+    assert len(set(seen)) == 6 and totals == {6}
+    assert client.get("/fhir/?_type=Patient,Organization&_cursor=9.x").status_code == 400
+    assert client.get("/fhir/?_type=Patient,Organization&_sort=_id").status_code == 400
