@@ -37,8 +37,6 @@ import re
 import shutil
 import sys
 import tempfile
-import threading
-import time
 import uuid
 
 import requests
@@ -46,7 +44,7 @@ import requests
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYNTHEA_2019 = os.path.join(REPO, "tests", "data", "synthea")
 SYNTHEA_2021 = os.path.join(REPO, "tests", "data", "synthea-2021")
-from served import Server  # noqa: E402 (bench/ is on sys.path when run as a script)
+from served import Server, percentile_ms, run_jobs  # noqa: E402 (bench/ is on sys.path when run as a script)
 
 FHIR_JSON = "application/fhir+json"
 HEADERS = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
@@ -102,42 +100,14 @@ class Stats:
         return self.resources / self.wall if self.wall else 0.0
 
     def pct(self, p: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        xs = sorted(self.latencies)
-        return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] * 1000
+        return percentile_ms(self.latencies, p)
 
 
 def run_parallel(stats: Stats, jobs: list, work, make_state=lambda: None) -> Stats:
     """work(state, job) -> (resources, error or None) for every job on stats.threads threads."""
-    it = iter(jobs)
-    lock = threading.Lock()
-    per_thread: list[list[float]] = []
-
-    def loop():
-        state, mine = make_state(), []
-        per_thread.append(mine)
-        while True:
-            with lock:
-                job = next(it, None)
-            if job is None:
-                return
-            t0 = time.perf_counter()
-            n, error = work(state, job)
-            mine.append(time.perf_counter() - t0)
-            with lock:
-                stats.resources += n
-                if error:
-                    stats.errors.append(error)
-
-    threads = [threading.Thread(target=loop) for _ in range(stats.threads)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    stats.wall = time.perf_counter() - start
-    stats.latencies = [x for xs in per_thread for x in xs]
+    stats.wall, stats.latencies, results = run_jobs(stats.threads, jobs, work, make_state)
+    stats.resources += sum(n for n, _ in results)
+    stats.errors += [e for _, e in results if e]
     return stats
 
 

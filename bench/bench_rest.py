@@ -28,7 +28,6 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 import uuid
 
 import requests
@@ -36,7 +35,7 @@ import requests
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE_DIRS = [os.path.join(REPO, "tests", "data", "hl7-examples"),
                 "/work/shared/testdata/hl7-examples/r4-core-examples-4.0.1"]
-from served import Server  # noqa: E402 (bench/ is on sys.path when run as a script)
+from served import Server, percentile_ms, run_jobs  # noqa: E402 (bench/ is on sys.path when run as a script)
 
 FHIR_JSON = "application/fhir+json"
 HEADERS = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
@@ -83,41 +82,13 @@ class Stats:
         return self.n / self.wall if self.wall else 0.0
 
     def pct(self, p: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        xs = sorted(self.latencies)
-        return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000
+        return percentile_ms(self.latencies, p)
 
 
 def run_parallel(stats: Stats, jobs: list, work, make_state=lambda: None) -> Stats:
-    """Run work(state, job) for every job on stats.threads threads; latency per job, wall time overall."""
-    it = iter(jobs)
-    lock = threading.Lock()
-    per_thread: list[list[float]] = []
-
-    def loop():
-        state, mine = make_state(), []
-        per_thread.append(mine)
-        while True:
-            with lock:
-                job = next(it, None)
-            if job is None:
-                return
-            t0 = time.perf_counter()
-            ok = work(state, job)
-            mine.append(time.perf_counter() - t0)
-            if not ok:
-                with lock:
-                    stats.errors += 1
-
-    threads = [threading.Thread(target=loop) for _ in range(stats.threads)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    stats.wall = time.perf_counter() - start
-    stats.latencies = [x for xs in per_thread for x in xs]
+    """Run work(state, job) -> ok for every job on stats.threads threads."""
+    stats.wall, stats.latencies, results = run_jobs(stats.threads, jobs, work, make_state)
+    stats.errors = sum(1 for ok in results if not ok)
     return stats
 
 

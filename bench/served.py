@@ -1,4 +1,5 @@
-"""A `medport serve` subprocess for the benchmarks that measure over HTTP."""
+"""Shared by the benchmarks that measure over HTTP: a `medport serve` subprocess, and a
+thread pool that times each job."""
 from __future__ import annotations
 
 import os
@@ -6,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import requests
@@ -59,3 +61,39 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+
+
+def run_jobs(threads: int, jobs: list, work, make_state=lambda: None) -> tuple[float, list[float], list]:
+    """work(state, job) for every job on `threads` threads (one state each, e.g. a requests.Session).
+    Returns the wall time, each job's latency in seconds, and each job's result."""
+    it = iter(jobs)
+    lock = threading.Lock()
+    per_thread: list[list[tuple[float, object]]] = []
+
+    def loop():
+        state, mine = make_state(), []
+        per_thread.append(mine)
+        while True:
+            with lock:
+                job = next(it, None)
+            if job is None:
+                return
+            t0 = time.perf_counter()
+            result = work(state, job)
+            mine.append((time.perf_counter() - t0, result))
+
+    pool = [threading.Thread(target=loop) for _ in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    done = [x for xs in per_thread for x in xs]
+    return time.perf_counter() - start, [d for d, _ in done], [r for _, r in done]
+
+
+def percentile_ms(latencies: list[float], p: float) -> float:
+    if not latencies:
+        return float("nan")
+    xs = sorted(latencies)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] * 1000

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from .. import jsonio
 from ..errors import Issue, operation_outcome
-from .binary_io import binary_json_stream
-from .rendering import base_url, history_bundle, searchset_bundle
+from .rendering import base_url, history_bundle, resource_dict, searchset_bundle
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
@@ -37,7 +35,7 @@ def _entry(r, prefer_return: str) -> dict:
         response["etag"] = f'W/"{v.version}"'
         response["lastModified"] = v.last_updated
         if (r.is_read and r.status != 304) or (not r.is_read and prefer_return == "representation"):
-            entry["resource"] = jsonio.loads(b"".join(binary_json_stream(v)) if v.blob else v.body)
+            entry["resource"] = resource_dict(v)
         elif prefer_return == "OperationOutcome":
             response["outcome"] = operation_outcome([Issue(f"{v.type}/{v.id} stored", "informational",
                                                            "information")])

@@ -120,10 +120,14 @@ def searchset_bundle(path: str, params: list[tuple[str, str]], result) -> dict:
     return _bundle("searchset", path, params, page, entries)
 
 
+def resource_dict(v: Version) -> dict:
+    """A stored version as a parsed resource (a Binary with its data rebuilt from the blob)."""
+    return jsonio.loads(b"".join(binary_json_stream(v)) if v.blob else v.body)
+
+
 def _search_entry(v: Version, mode: str, spec) -> dict:
     if spec.summary not in (None, "false") or spec.elements:
-        resource = subset(jsonio.loads(b"".join(binary_json_stream(v)) if v.blob else v.body),
-                          spec.summary, spec.elements)
+        resource = subset(resource_dict(v), spec.summary, spec.elements)
     else:
         resource = _entry_resource(v)
     return {"fullUrl": f"{base_url()}/{v.type}/{v.id}", "resource": resource, "search": {"mode": mode}}
