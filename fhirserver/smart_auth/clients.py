@@ -1,0 +1,170 @@
+"""Registered OAuth clients (apps) and the scopes each may ask for.
+
+Client types follow SMART App Launch 2.2, "Client authentication": public (no secret: PKCE
+only), confidential-symmetric (client_secret, stored as an scrypt hash) and
+confidential-asymmetric (private_key_jwt: the client's public keys as an inline JWKS or a
+jwks_uri; with no redirect URI it is a backend service, SMART Backend Services).
+Clients are store records of kind "client" keyed by client_id.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
+
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, RSAKey
+
+from . import passwords
+from .accounts import reference_type
+from .scopes import ScopeError, parse_scope
+
+KIND = "client"
+CLIENT_TYPES = ("public", "confidential-symmetric", "confidential-asymmetric")
+# scopes that are not resource scopes (App Launch 2.2, "Scopes and Launch Context")
+OTHER_SCOPES = ("openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter",
+                "offline_access", "online_access")
+PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")     # RFC 7518 6.2.2, 6.3.2, 6.4.1
+_KEY_CLASSES = {"RSA": RSAKey, "EC": ECKey}
+_LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+@dataclass
+class Client:
+    client_id: str
+    name: str
+    type: str                                             # one of CLIENT_TYPES
+    redirect_uris: list[str] = field(default_factory=list)   # compared as exact strings
+    scopes: list[str] = field(default_factory=list)          # the scopes the client may ask for
+    secret_hash: str | None = None                        # confidential-symmetric only
+    jwks: dict | None = None                              # confidential-asymmetric: public keys inline
+    jwks_uri: str | None = None                           # ... or where to fetch them
+    organization: str | None = None                       # "Organization/id" of a hospital backend
+    disabled: bool = False
+
+    def public(self) -> dict:
+        """JSON view, without the secret hash."""
+        view = asdict(self)
+        del view["secret_hash"]
+        return view
+
+    def permits(self, scope: str) -> bool:
+        """Whether the client may be granted `scope`: listed literally, or a resource scope narrower
+        than a listed one (same context, type covered, permissions a subset). A listed scope with a
+        query permits only itself; non-resource scopes only literally. Does not look at `disabled`."""
+        if scope in self.scopes:
+            return True
+        try:
+            wanted = parse_scope(scope)
+        except ScopeError:
+            return False
+        if wanted is None:
+            return False
+        for raw in self.scopes:
+            allowed = parse_scope(raw)
+            if (allowed is not None and not allowed.query and allowed.context == wanted.context
+                    and allowed.resource_type in ("*", wanted.resource_type)
+                    and set(wanted.permissions) <= set(allowed.permissions)):
+                return True
+        return False
+
+
+class Clients:
+    def __init__(self, store):
+        self.store = store
+
+    def add(self, name: str, type: str, redirect_uris: Iterable[str] = (), scopes: Iterable[str] = (),
+            jwks: dict | None = None, jwks_uri: str | None = None,
+            organization: str | None = None) -> tuple[Client, str | None]:
+        """Register a client. Returns it and, for a confidential-symmetric client, its secret: the
+        only time it is available (only its hash is kept). ValueError says what is wrong."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a client needs a name")
+        if type not in CLIENT_TYPES:
+            raise ValueError(f"client type {type!r} must be one of {', '.join(CLIENT_TYPES)}")
+        uris = list(dict.fromkeys(redirect_uris))
+        for uri in uris:
+            _check_redirect_uri(uri)
+        if not uris and type != "confidential-asymmetric":
+            raise ValueError(f"a {type} client needs at least one redirect URI")
+        if type == "confidential-asymmetric":
+            if (jwks is None) == (jwks_uri is None):
+                raise ValueError("a confidential-asymmetric client needs exactly one of jwks and jwks_uri")
+            if jwks is not None:
+                _check_jwks(jwks)
+            else:
+                _check_jwks_uri(jwks_uri)
+        elif jwks is not None or jwks_uri is not None:
+            raise ValueError(f"a {type} client has no keys: jwks and jwks_uri are for confidential-asymmetric")
+        scope_list = list(dict.fromkeys(s for item in scopes for s in item.split()))
+        for scope in scope_list:
+            if parse_scope(scope) is None and scope not in OTHER_SCOPES:     # parse_scope raises ScopeError
+                raise ScopeError(f"unknown scope {scope!r}: not a resource scope nor one of {' '.join(OTHER_SCOPES)}")
+        if organization is not None and reference_type(organization) != "Organization":
+            raise ValueError(f"organization {organization!r} must be a reference like Organization/1")
+        secret = secrets.token_urlsafe(32) if type == "confidential-symmetric" else None
+        while True:
+            client = Client(secrets.token_urlsafe(16), name, type, uris, scope_list,
+                            secret_hash=passwords.hash_password(secret) if secret else None,
+                            jwks=jwks, jwks_uri=jwks_uri, organization=organization)
+            if self.store.add_record(KIND, client.client_id, asdict(client)):
+                return client, secret
+
+    def get(self, client_id: str) -> Client | None:
+        record = self.store.get_record(KIND, client_id)
+        return Client(**record) if record else None
+
+    def list(self) -> list[Client]:
+        """By name, then client_id."""
+        return sorted((Client(**value) for _key, value in self.store.list_records(KIND)),
+                      key=lambda c: (c.name, c.client_id))
+
+    def disable(self, client_id: str) -> bool:
+        """Refuse the client from now on; False if unknown."""
+        client = self.get(client_id)
+        if client is None:
+            return False
+        client.disabled = True
+        self.store.put_record(KIND, client_id, asdict(client))
+        return True
+
+    def check_secret(self, client: Client, secret: str) -> bool:
+        """The client_secret of a confidential-symmetric client, compared in constant time.
+        Does not look at `disabled`."""
+        if not client.secret_hash or not isinstance(secret, str):
+            return False
+        return passwords.verify_password(secret, client.secret_hash)
+
+
+def _check_redirect_uri(uri: str) -> None:
+    """RFC 6749 3.1.2: an absolute URI without a fragment (here: http or https)."""
+    parts = urlsplit(uri) if isinstance(uri, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"redirect URI {uri!r} must be an absolute http(s) URI")
+    if "#" in uri:
+        raise ValueError(f"redirect URI {uri!r} must not contain a fragment (RFC 6749 3.1.2)")
+
+
+def _check_jwks_uri(uri: str) -> None:
+    parts = urlsplit(uri) if isinstance(uri, str) else None
+    if parts is None or not parts.netloc or not (
+            parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS)):
+        raise ValueError(f"jwks_uri {uri!r} must be an https URL (http only for localhost)")
+
+
+def _check_jwks(jwks: dict) -> None:
+    """Public RSA or EC keys only (SMART Backend Services signs with RS384 or ES384)."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise ValueError('jwks must be a JWK Set: {"keys": [...]} with at least one key')
+    for jwk in keys:
+        if not isinstance(jwk, dict) or jwk.get("kty") not in _KEY_CLASSES:
+            raise ValueError("each key in jwks must be an RSA or EC public key (kty RSA or EC)")
+        private = [m for m in PRIVATE_JWK_MEMBERS if m in jwk]
+        if private:
+            raise ValueError(f"jwks must hold public keys only: found private member(s) {', '.join(private)}")
+        try:
+            _KEY_CLASSES[jwk["kty"]].import_key(jwk)
+        except (JoseError, ValueError, TypeError) as e:
+            raise ValueError(f"jwks holds a malformed {jwk['kty']} key: {e}") from None
