@@ -34,6 +34,13 @@ class Settings:
     sqlite_synchronous: str = _setting("FULL", "SQLite synchronous pragma: FULL survives power loss, "
                                                "NORMAL only process crashes.")
     log_level: str = _setting("INFO", "Log level of the access and application logs.")
+    auth: str = _setting("on", "SMART on FHIR authorization: on (every FHIR request needs a bearer token) or "
+                               "off (no access control; local experiments only, loopback addresses only).")
+    access_token_lifetime: int = _setting(3600, "Lifetime of access tokens from user launches, in seconds "
+                                                "(at most 3600; backend services tokens live 300).")
+    refresh_token_lifetime: int = _setting(90 * 24 * 3600, "Lifetime of offline_access refresh tokens, in seconds.")
+    session_lifetime: int = _setting(8 * 3600, "Lifetime of login sessions and of online_access refresh tokens, "
+                                               "in seconds.")
 
     def __post_init__(self):
         if not self.base_url:

@@ -1,9 +1,11 @@
-"""What every interaction needs: the settings and the store."""
+"""What every interaction needs: the settings, the store and the request's access rights."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 from .config import Settings
+from .smart_auth.access import UNRESTRICTED, Access
 from .storage.base import Store
 
 
@@ -11,6 +13,15 @@ from .storage.base import Store
 class ServerContext:
     settings: Settings
     store: Store
+    access: Access = field(default=UNRESTRICTED)    # the request's rights (smart_auth.access)
+
+    def acting_as(self, access: Access) -> "ServerContext":
+        """The same server, for one request with these rights."""
+        return dataclasses.replace(self, access=access)
+
+    def search_visible(self, rtype, query, limit, guard):
+        """search(type, query, limit, guard) over committed data (for Access.visible)."""
+        return self.store.search(rtype, query, limit=limit, total="none", guard=guard).items
 
     @property
     def base(self) -> str:

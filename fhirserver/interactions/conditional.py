@@ -18,6 +18,13 @@ def parse_criteria(type: str, criteria: str, base: str = ""):
     return parsed.query
 
 
-def matches(ctx, tx, type: str, criteria: str, limit: int = 2):
-    """At most `limit` current resources matching the criteria, read inside the transaction."""
-    return tx.search(type, parse_criteria(type, criteria, ctx.settings.base_url), limit)
+def matches(ctx, tx, type: str, criteria: str, interaction: str, limit: int = 2):
+    """At most `limit` current resources matching the criteria, read inside the transaction, among
+    those the request may touch with this interaction (others are as if absent)."""
+    return tx.search(type, parse_criteria(type, criteria, ctx.settings.base_url), limit,
+                     ctx.access.guard(interaction))
+
+
+def tx_visible(tx):
+    """search(type, query, limit, guard) inside a write transaction (for Access.visible)."""
+    return lambda rtype, query, limit, guard: tx.search(rtype, query, limit, guard)

@@ -10,9 +10,10 @@ def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blo
     """Store a new resource under a server-assigned id (a client id in the body is ignored)."""
     check_type(type)
     prepared = prepare(ctx, type, resource, blob)
+    ctx.access.admits("create", resource, ctx.base)
     with ctx.store.transaction() as tx:
         if if_none_exist:
-            found = matches(ctx, tx, type, if_none_exist)
+            found = matches(ctx, tx, type, if_none_exist, "create")
             if len(found) > 1:
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {type}")
             if found:

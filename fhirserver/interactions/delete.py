@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from ..errors import PreconditionFailed
 from .common import Result, check_id, check_if_match, check_type, store_delete
-from .conditional import matches
+from .conditional import matches, tx_visible
 
 
 def delete(ctx, type: str, id: str, if_match: int | None = None) -> Result:
     check_type(type)
     check_id(id)
     with ctx.store.transaction() as tx:
+        if ctx.access.restricted:
+            ctx.access.check_visible(tx_visible(tx), "delete", type, id)
         current = tx.read(type, id)
         check_if_match(current, if_match, type, id)
         if current is None or current.deleted:
@@ -25,7 +27,8 @@ def conditional_delete(ctx, type: str, criteria: str) -> Result:
     """DELETE [type]?criteria: this server supports single matches (conditionalDelete = single)."""
     check_type(type)
     with ctx.store.transaction() as tx:
-        found = matches(ctx, tx, type, criteria)
+        ctx.access.allow("delete", type)
+        found = matches(ctx, tx, type, criteria, "delete")
         if len(found) > 1:
             raise PreconditionFailed(f"Conditional delete '{criteria}' matches more than one {type}")
         if not found:

@@ -22,8 +22,13 @@ def history(ctx, type: str | None, id: str | None, params: list[tuple[str, str]]
         if not args["_count"].isdigit():
             raise BadRequest(f"_count must be a non-negative integer, got {args['_count']!r}")
         count = min(int(args["_count"]), ctx.settings.max_count)
+    interaction = "history-instance" if id is not None else "history-type" if type else "history-system"
+    if id is not None:
+        ctx.access.check_visible(ctx.search_visible, interaction, type, id)
+    elif type is not None:
+        ctx.access.allow(interaction, type)
     page = ctx.store.history(type, id, since=parse_instant(args["_since"], "_since") if "_since" in args else None,
-                             limit=count, cursor=args.get("_cursor"))
+                             limit=count, cursor=args.get("_cursor"), guard=ctx.access.guard(interaction))
     if id is not None and page.total == 0 and ctx.store.read(type, id) is None:
         raise NotFound(f"{type}/{id} is not known")
     return page

@@ -14,6 +14,7 @@ from ..errors import BadRequest, InvalidResource, Unprocessable
 from ..storage.base import Version
 from .binary_content import externalize_data, pending_blob
 from .common import Result, check_id, check_if_match, check_type, current_or_raise, prepare, store_new_version
+from .conditional import tx_visible
 
 
 def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> Result:
@@ -21,6 +22,7 @@ def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> R
     check_id(id)
     compiled = compile_patch(operations)
     with ctx.store.transaction() as tx:
+        ctx.access.check_visible(tx_visible(tx), "patch", type, id)
         current = current_or_raise(tx.read(type, id), type, id)
         check_if_match(current, if_match, type, id)
         version = apply_patch(ctx, tx, current, compiled)
@@ -54,4 +56,5 @@ def apply_patch(ctx, tx, current, operations) -> Version:
             prepared = prepare(ctx, type, result, new_blob or current.blob)
         except InvalidResource as e:
             raise Unprocessable("The patched resource is not valid", issues=e.issues) from None
+        ctx.access.admits("patch", result, ctx.base)
         return store_new_version(tx, prepared, id, "PATCH", current)

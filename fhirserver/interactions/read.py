@@ -7,6 +7,7 @@ from .common import Result, check_type, current_or_raise
 
 def read(ctx, type: str, id: str) -> Result:
     check_type(type)
+    ctx.access.check_visible(ctx.search_visible, "read", type, id)
     return Result(current_or_raise(ctx.store.read(type, id), type, id))
 
 
@@ -14,6 +15,7 @@ def vread(ctx, type: str, id: str, version_id: str) -> Result:
     check_type(type)
     if not version_id.isdigit():
         raise NotFound(f"{type}/{id} has no version '{version_id}'")
+    ctx.access.check_visible(ctx.search_visible, "vread", type, id)
     version = ctx.store.vread(type, id, int(version_id))
     if version is None:
         raise NotFound(f"{type}/{id} has no version {version_id}")

@@ -59,13 +59,13 @@ def unresolved_placeholders(resource: dict) -> list[str]:
 
 
 def resolve_conditional(ctx, search, ref: str) -> str:
-    """'Patient?identifier=s|v' -> 'Patient/<id>' using search(type, query, limit)."""
+    """'Patient?identifier=s|v' -> 'Patient/<id>' using search(type, query, limit, guard)."""
     rtype, _, criteria = ref.partition("?")
     try:
         query = parse_criteria(rtype, criteria, ctx.base)
     except BadRequest as e:
         raise BadRequest(f"invalid conditional reference {ref!r}: {e}") from None
-    found = search(rtype, query, 2)
+    found = search(rtype, query, 2, ctx.access.guard("search-type"))   # only what the request may see
     if len(found) != 1:
         raise PreconditionFailed(f"conditional reference {ref!r} matches "
                                  f"{'no' if not found else 'more than one'} {rtype}")
@@ -73,7 +73,6 @@ def resolve_conditional(ctx, search, ref: str) -> str:
 
 
 def store_search(ctx):
-    """search(type, query, limit) over committed data, for resolving conditionals outside a transaction."""
-    def search(rtype, query, limit):
-        return ctx.store.search(rtype, query, limit=limit, total="none").items
-    return search
+    """search(type, query, limit, guard) over committed data, for resolving conditionals outside a
+    transaction."""
+    return ctx.search_visible

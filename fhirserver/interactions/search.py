@@ -30,14 +30,16 @@ def search(ctx, type: str, params: list[tuple[str, str]], lenient: bool = False,
     return _run(ctx, type, query, parsed)
 
 
-def _run(ctx, type, query, parsed: ParsedSearch) -> SearchResult:
+def _run(ctx, type, query, parsed: ParsedSearch, interaction: str = "search-type") -> SearchResult:
+    ctx.access.allow(interaction, type)
     spec = parsed.results
     count = ctx.settings.default_count if spec.count is None else min(spec.count, ctx.settings.max_count)
     total = "accurate" if spec.summary == "count" else (spec.total or ctx.settings.default_total)
     if spec.summary == "count":
         count = 0
-    page = ctx.store.search(type, query, sort=spec.sort, limit=count, cursor=spec.cursor, total=total)
-    included = ctx.store.includes(page.items, spec.includes) if spec.includes else []
+    page = ctx.store.search(type, query, sort=spec.sort, limit=count, cursor=spec.cursor, total=total,
+                            guard=ctx.access.guard(interaction))
+    included = ctx.store.includes(page.items, spec.includes, guard=ctx.access.guard("read")) if spec.includes else []
     return SearchResult(page, included, parsed)
 
 

@@ -27,7 +27,7 @@ from .common import (
     store_delete,
     store_new_version,
 )
-from .conditional import parse_criteria
+from .conditional import parse_criteria, tx_visible
 from .patch import apply_patch
 from .references import is_conditional, references, resolve_conditional, rewrite, store_search, unresolved_placeholders
 
@@ -52,7 +52,7 @@ def transaction(ctx, bundle: dict) -> list[EntryResult]:
     new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT") and e.operation is None}
     plan = _plan(ctx, entries, _decide(ctx, entries, store_search(ctx)), new_ids)
     with ctx.store.transaction() as tx:
-        decisions = _decide(ctx, entries, tx.search)
+        decisions = _decide(ctx, entries, tx_visible(tx))
         if decisions != plan.decisions:
             plan = _plan(ctx, entries, decisions, new_ids)
         results = _apply(ctx, tx, entries, plan)
@@ -64,11 +64,11 @@ def _decide(ctx, entries: list[be.Entry], search) -> Decisions:
     for e in entries:
         try:
             if e.method == "POST" and e.if_none_exist:
-                existing.append((e.index, _one(ctx, search, e.type, e.if_none_exist, "If-None-Exist")))
+                existing.append((e.index, _one(ctx, search, e.type, e.if_none_exist, "If-None-Exist", "create")))
             elif e.method in ("PUT", "PATCH") and e.criteria:
-                puts.append((e.index, _one(ctx, search, e.type, e.criteria, "conditional update")))
+                puts.append((e.index, _one(ctx, search, e.type, e.criteria, "conditional update", "update")))
             elif e.method == "DELETE" and e.criteria:
-                deletes.append((e.index, _one(ctx, search, e.type, e.criteria, "conditional delete")))
+                deletes.append((e.index, _one(ctx, search, e.type, e.criteria, "conditional delete", "delete")))
             if e.method in ("POST", "PUT") and e.operation is None:
                 for ref in references(e.resource):
                     if is_conditional(ref) and ref not in refs:
@@ -78,9 +78,11 @@ def _decide(ctx, entries: list[be.Entry], search) -> Decisions:
     return Decisions(tuple(existing), tuple(puts), tuple(deletes), tuple(sorted(refs.items())))
 
 
-def _one(ctx, search, rtype: str, criteria: str, what: str) -> str | None:
+def _one(ctx, search, rtype: str, criteria: str, what: str, interaction: str) -> str | None:
+    """The one resource the request may touch that matches a conditional entry (None: no match)."""
     check_type(rtype)
-    found = search(rtype, parse_criteria(rtype, criteria, ctx.base), 2)
+    ctx.access.allow(interaction, rtype)
+    found = search(rtype, parse_criteria(rtype, criteria, ctx.base), 2, ctx.access.guard(interaction))
     if len(found) > 1:
         raise PreconditionFailed(f"{what} '{criteria}' matches more than one {rtype}")
     return found[0].id if found else None
@@ -116,6 +118,7 @@ def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict) -> Plan:
             if left:
                 raise PreconditionFailed(f"reference {left[0]!r} names no entry of this transaction")
             e.prepared = prepare(ctx, e.type, resource)
+            ctx.access.admits("create" if e.method == "POST" else "update", resource, ctx.base)
         except FhirError as err:
             raise e.fail(err) from None
     return plan
@@ -146,6 +149,8 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
         return run_operation(ctx, e)
     if e.method == "DELETE":
         target = e.id if e.criteria is None else deletes.get(e.index)
+        if target and ctx.access.restricted:
+            ctx.access.check_visible(tx_visible(tx), "delete", e.type, target)
         current = tx.read(e.type, target) if target else None
         check_if_match(current, if_match_version(e.if_match), e.type, target)
         if current is None or current.deleted:
@@ -157,6 +162,8 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
         return EntryResult(201, store_new_version(tx, e.prepared, plan.ids[e.index], "POST", None), created=True)
     if e.method == "PUT":
         target = plan.ids[e.index]
+        if ctx.access.restricted:
+            ctx.access.check_visible(tx_visible(tx), "update", e.type, target)
         current = tx.read(e.type, target)
         if e.criteria and current is not None and not current.deleted and \
                 dict(plan.decisions.put_targets).get(e.index) != target:
@@ -169,6 +176,7 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
         target = e.id or dict(plan.decisions.put_targets).get(e.index)
         if target is None:
             raise PreconditionFailed(f"conditional patch '{e.criteria}' matches no {e.type}")
+        ctx.access.check_visible(tx_visible(tx), "patch", e.type, target)
         current = current_or_raise(tx.read(e.type, target), e.type, target)
         check_if_match(current, if_match_version(e.if_match), e.type, target)
         return EntryResult(200, apply_patch(ctx, tx, current, be.patch_operations(e)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..errors import BadRequest, PreconditionFailed
 from .common import Result, check_id, check_if_match, check_type, new_id, prepare, store_new_version
-from .conditional import matches
+from .conditional import matches, tx_visible
 
 
 def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None, blob: str | None = None,
@@ -13,7 +13,10 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
     if isinstance(resource, dict) and resource.get("id") != id:
         raise BadRequest(f"The id in the body ({resource.get('id')!r}) must equal the id in the URL ('{id}')")
     prepared = prepare(ctx, type, resource, blob)
+    ctx.access.admits("update", resource, ctx.base)
     with ctx.store.transaction() as tx:
+        if ctx.access.restricted:   # no update-as-create outside the token's reach, and no oracle either
+            ctx.access.check_visible(tx_visible(tx), "update", type, id)
         current = tx.read(type, id)
         check_if_match(current, if_match, type, id)
         version = store_new_version(tx, prepared, id, method, current)
@@ -25,8 +28,9 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
     """PUT [type]?criteria: 0 matches create, 1 updates it, more -> 412."""
     check_type(type)
     prepared = prepare(ctx, type, resource)
+    ctx.access.admits("update", resource, ctx.base)
     with ctx.store.transaction() as tx:
-        found = matches(ctx, tx, type, criteria)
+        found = matches(ctx, tx, type, criteria, "update")
         if len(found) > 1:
             raise PreconditionFailed(f"Conditional update '{criteria}' matches more than one {type}")
         body_id = resource.get("id")
@@ -38,6 +42,8 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
             return Result(store_new_version(tx, prepared, current.id, "PUT", current), 200, resource)
         if body_id is not None:
             check_id(body_id)
+            if ctx.access.restricted:
+                ctx.access.check_visible(tx_visible(tx), "update", type, body_id)
             existing = tx.read(type, body_id)
             if existing is not None and not existing.deleted:
                 raise PreconditionFailed(f"{type}/{body_id} exists but does not match '{criteria}'")

@@ -41,4 +41,6 @@ def invoke(ctx, name: str, rtype: str | None, id: str | None, query: list[tuple[
                 else op.definition.get("system"))
     if not level_ok:
         raise NotFound(f"Operation ${name} is not offered at this level")
+    if id is not None:   # an instance operation reads the instance: same rights as a read
+        ctx.access.check_visible(ctx.search_visible, "read", rtype, id)
     return op.handler(ctx, rtype, id, read_parameters(op.definition, query, body))

@@ -7,13 +7,16 @@ compartment are not visible through patient/ scopes (user/ or system/ scopes gra
 """
 from __future__ import annotations
 
-from ..errors import BadRequest
+import dataclasses
+
+from ..errors import BadRequest, Forbidden, NotFound
 from ..search import query as q
 from ..search.compartment import members
 from ..search.kinds.reference_kind import RefCond
+from ..search.matcher import Matcher
 from ..search.parse import parse_search
 from ..search.registry import lookup
-from .scopes import Grants
+from .scopes import INTERACTION_PERMISSION, Grants
 
 
 def search_guard(grants: Grants, patient_id: str | None, interaction: str = "search-type"):
@@ -54,3 +57,85 @@ def _granular(rtype: str, query: tuple[tuple[str, str], ...]):
         return parse_search(rtype, list(query)).query
     except BadRequest:
         return None
+
+
+READS = ("read", "vread", "history-instance")
+
+
+class Access:
+    """What one request may do: unrestricted (authorization off, the CLI) or the grants of a verified
+    access token. Interactions ask it before acting (SMART App Launch 2.2, "Scopes and Launch Context"):
+
+    - allow(): may this interaction touch this type at all? (403 if no scope covers it)
+    - guard(): the restriction every query of a type is ANDed with (compartment, granular queries)
+    - visible(): is this one resource inside the guard? If not, it answers as if it did not exist.
+    - admits(): would this new content be inside the guard? (writes cannot leave the token's reach)
+    """
+
+    def __init__(self, grants: Grants | None = None, patient: str | None = None, claims: dict | None = None):
+        self.grants = grants
+        self.patient = patient
+        self.claims = claims or {}
+
+    @classmethod
+    def from_claims(cls, claims: dict) -> "Access":
+        """A patient user's user/ scopes act with that user's own rights: their own compartment."""
+        grants = Grants.parse(claims.get("scope", ""))
+        patient = claims.get("patient")
+        own = _own_patient(claims)
+        if own is not None:
+            grants = Grants([dataclasses.replace(s, context="patient") if s.context == "user" else s
+                             for s in grants.scopes])
+            patient = patient if patient == own else own
+        return cls(grants, patient, claims)
+
+    @property
+    def restricted(self) -> bool:
+        return self.grants is not None
+
+    def allow(self, interaction: str, rtype: str) -> None:
+        if self.grants is not None and not self.grants.decide(interaction, rtype).allowed:
+            raise Forbidden(f"The access token does not grant '{INTERACTION_PERMISSION[interaction]}' "
+                            f"({interaction}) on {rtype}")
+
+    def guard(self, interaction: str):
+        """guard(rtype) for the store, or None when nothing is restricted."""
+        return None if self.grants is None else search_guard(self.grants, self.patient, interaction)
+
+    def visible(self, search, interaction: str, rtype: str, id: str) -> bool:
+        """Whether rtype/id is current and inside the guard; search(type, query, limit, guard) runs it."""
+        guard = self.guard(interaction)
+        if guard is None:
+            return True
+        return bool(search(rtype, q.And((q.IdIn((id,)),)), 1, guard))
+
+    def check_visible(self, search, interaction: str, rtype: str, id: str) -> None:
+        """No existence oracle: outside the token's reach answers like a resource that is not there."""
+        self.allow(interaction, rtype)
+        if not self.visible(search, interaction, rtype, id):
+            raise NotFound(f"{rtype}/{id} is not known")
+
+    def admits(self, interaction: str, resource: dict, base: str) -> None:
+        """New content must itself be inside the guard (a patient token writes only into its compartment)."""
+        rtype = resource["resourceType"]
+        self.allow(interaction, rtype)
+        guard = self.guard(interaction)
+        if guard is None:
+            return
+        matcher = Matcher(base)
+        matcher.put({**resource, "id": resource.get("id") or "new"})
+        if not matcher.search(rtype, q.MATCH_ALL, guard=guard):
+            raise Forbidden(f"The access token does not allow writing this {rtype}: it would be outside "
+                            "the records the token can reach")
+
+
+UNRESTRICTED = Access()
+
+
+def _own_patient(claims: dict) -> str | None:
+    """The Patient id of a patient user (fhirUser Patient/<id>), else None."""
+    if claims.get("role") != "patient":
+        return None
+    user = str(claims.get("fhirUser") or "")
+    tail = user.rsplit("/", 2)[-2:]
+    return tail[1] if len(tail) == 2 and tail[0] == "Patient" else None

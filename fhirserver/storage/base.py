@@ -103,8 +103,9 @@ class Transaction(abc.ABC):
         """The current version (possibly a delete), or None if the id was never used."""
 
     @abc.abstractmethod
-    def search(self, type: str, query, limit: int) -> list[Version]:
-        """Current, non-deleted versions matching a search query tree (fhirserver.search.query)."""
+    def search(self, type: str, query, limit: int, guard=None) -> list[Version]:
+        """Current, non-deleted versions matching a search query tree (fhirserver.search.query),
+        restricted by the guard as in Store.search."""
 
     @abc.abstractmethod
     def write(self, w: Write) -> Version:
@@ -126,8 +127,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def history(self, type: str | None = None, id: str | None = None, *, since: str | None = None,
-                limit: int = 50, cursor: str | None = None) -> Page:
-        """Versions newest first; type/id narrow it (instance, type or system history)."""
+                limit: int = 50, cursor: str | None = None, guard=None) -> Page:
+        """Versions newest first; type/id narrow it (instance, type or system history).
+        With a guard, only the history of current resources the guard admits (access control)."""
 
     @abc.abstractmethod
     def search(self, type: str, query, *, sort=(), limit: int = 50, cursor: str | None = None,

@@ -154,7 +154,7 @@ class SqliteStore(Store):
             "WHERE r.type = ? AND r.id = ? AND v.version = ?", (type, id, version)).fetchone()
         return _row(row) if row else None
 
-    def history(self, type=None, id=None, *, since=None, limit=50, cursor=None):
+    def history(self, type=None, id=None, *, since=None, limit=50, cursor=None, guard=None):
         where, args = [], []
         if type is not None:
             where.append("v.type = ?")
@@ -167,6 +167,10 @@ class SqliteStore(Store):
             args.append(since)
         conn = self._conn()
         with _snapshot(conn):
+            if guard is not None:
+                s, a = sqlite_search.guarded_rids(conn, self._param_ids.load(conn), guard, type)
+                where.append(f"r.rid IN ({s})")
+                args += a
             cond = " AND ".join(where) or "1"
             base = f"FROM version v JOIN resource r ON r.rid = v.rid WHERE {cond}"
             total = conn.execute(f"SELECT count(*) {base}", args).fetchone()[0]
@@ -264,8 +268,8 @@ class _SqliteTransaction(Transaction):
         row = self.conn.execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
         return _row(row) if row else None
 
-    def search(self, type, query, limit):
-        return sqlite_search.matches_in_tx(self.conn, self.param_ids, type, query, limit, _row)
+    def search(self, type, query, limit, guard=None):
+        return sqlite_search.matches_in_tx(self.conn, self.param_ids, type, query, limit, _row, guard)
 
     def write(self, w: Write) -> Version:
         current = self.conn.execute("SELECT rid, version FROM resource WHERE type = ? AND id = ?",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 
+from ..definitions import resource_types
 from ..errors import BadRequest
 from ..search import query as q
 from ..search.kinds import KIND_MODULES
@@ -244,3 +245,17 @@ def matches_in_tx(conn, ids, rtype, node, limit, row_to_version, guard=None) -> 
                         f"AND v.version = r.version WHERE {where} ORDER BY r.rid LIMIT ?", args + [limit]).fetchall()
     return [row_to_version(r) for r in rows]
 
+
+
+def guarded_rids(conn, ids, guard, rtype: str | None) -> tuple[str, list]:
+    """SELECT of the rids of current resources the guard admits: of one type, or of every type the
+    guard does not deny (history under access control)."""
+    c = Compiler(conn, ids, guard)
+    parts, args = [], []
+    for t in [rtype] if rtype else sorted(resource_types()):
+        if guard(t) is q.DENY:
+            continue
+        where, a = c.where(t, q.MATCH_ALL)
+        parts.append(f"SELECT r.rid FROM resource r WHERE {where}")
+        args += a
+    return (" UNION ALL ".join(parts) or "SELECT NULL WHERE 0"), args
