@@ -11,6 +11,7 @@ from werkzeug.routing import BaseConverter
 from . import __version__, accesslog
 from .config import Settings
 from .context import ServerContext
+from .smart_auth import bearer
 from .resources import errorhandlers, register
 from .storage import open_store
 
@@ -38,6 +39,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
                                          "Every error body is a FHIR OperationOutcome."}})
     register(api)
     errorhandlers.install(app)
+    bearer.install(app)
     accesslog.install(app)
     _serve_swagger_assets(app)
     return app

@@ -13,6 +13,8 @@ EXAMPLES_DIR = os.path.join(os.path.dirname(__file__), "data", "hl7-examples")
 
 
 def make_settings(tmp_path, **overrides) -> Settings:
+    """Settings of a test server; authorization is off unless a test asks for it (tests/smart_auth)."""
+    overrides.setdefault("auth", "off")
     return Settings(store=f"sqlite:///{tmp_path}/medport.db", base_url="http://fhir.test/fhir",
                     sqlite_synchronous="NORMAL", **overrides)
 

@@ -14,7 +14,7 @@ def delete(ctx, type: str, id: str, if_match: int | None = None) -> Result:
     check_type(type)
     check_id(id)
     with ctx.store.transaction() as tx:
-        if ctx.access.restricted:
+        if ctx.access.confined("delete", type):
             ctx.access.check_visible(tx_visible(tx), "delete", type, id)
         current = tx.read(type, id)
         check_if_match(current, if_match, type, id)

@@ -149,7 +149,7 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
         return run_operation(ctx, e)
     if e.method == "DELETE":
         target = e.id if e.criteria is None else deletes.get(e.index)
-        if target and ctx.access.restricted:
+        if target and ctx.access.confined("delete", e.type):
             ctx.access.check_visible(tx_visible(tx), "delete", e.type, target)
         current = tx.read(e.type, target) if target else None
         check_if_match(current, if_match_version(e.if_match), e.type, target)
@@ -162,7 +162,7 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
         return EntryResult(201, store_new_version(tx, e.prepared, plan.ids[e.index], "POST", None), created=True)
     if e.method == "PUT":
         target = plan.ids[e.index]
-        if ctx.access.restricted:
+        if ctx.access.confined("update", e.type):
             ctx.access.check_visible(tx_visible(tx), "update", e.type, target)
         current = tx.read(e.type, target)
         if e.criteria and current is not None and not current.deleted and \

@@ -15,7 +15,7 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
     prepared = prepare(ctx, type, resource, blob)
     ctx.access.admits("update", resource, ctx.base)
     with ctx.store.transaction() as tx:
-        if ctx.access.restricted:   # no update-as-create outside the token's reach, and no oracle either
+        if ctx.access.confined("update", type):   # no update-as-create outside the reach, and no oracle
             ctx.access.check_visible(tx_visible(tx), "update", type, id)
         current = tx.read(type, id)
         check_if_match(current, if_match, type, id)
@@ -42,7 +42,7 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
             return Result(store_new_version(tx, prepared, current.id, "PUT", current), 200, resource)
         if body_id is not None:
             check_id(body_id)
-            if ctx.access.restricted:
+            if ctx.access.confined("update", type):
                 ctx.access.check_visible(tx_visible(tx), "update", type, body_id)
             existing = tx.read(type, body_id)
             if existing is not None and not existing.deleted:

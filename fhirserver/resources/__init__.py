@@ -4,13 +4,14 @@ call an interaction and render; business rules live in fhirserver.interactions.
 """
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 
 from ..context import ServerContext
 
 
 def ctx() -> ServerContext:
-    return current_app.config["MEDPORT"]
+    """The server, acting with the request's access rights (smart_auth.bearer sets them)."""
+    return g.get("medport_ctx") or current_app.config["MEDPORT"]
 
 
 def register(api) -> None:

@@ -89,9 +89,12 @@ class Access:
             patient = patient if patient == own else own
         return cls(grants, patient, claims)
 
-    @property
-    def restricted(self) -> bool:
-        return self.grants is not None
+    def confined(self, interaction: str, rtype: str) -> bool:
+        """Whether this interaction on rtype is limited to some resources (a compartment, a query)."""
+        if self.grants is None:
+            return False
+        decision = self.grants.decide(interaction, rtype)
+        return decision.allowed and (decision.patient_compartment or bool(decision.alternatives))
 
     def allow(self, interaction: str, rtype: str) -> None:
         if self.grants is not None and not self.grants.decide(interaction, rtype).allowed:
@@ -104,10 +107,9 @@ class Access:
 
     def visible(self, search, interaction: str, rtype: str, id: str) -> bool:
         """Whether rtype/id is current and inside the guard; search(type, query, limit, guard) runs it."""
-        guard = self.guard(interaction)
-        if guard is None:
+        if not self.confined(interaction, rtype):
             return True
-        return bool(search(rtype, q.And((q.IdIn((id,)),)), 1, guard))
+        return bool(search(rtype, q.And((q.IdIn((id,)),)), 1, self.guard(interaction)))
 
     def check_visible(self, search, interaction: str, rtype: str, id: str) -> None:
         """No existence oracle: outside the token's reach answers like a resource that is not there."""
@@ -119,12 +121,11 @@ class Access:
         """New content must itself be inside the guard (a patient token writes only into its compartment)."""
         rtype = resource["resourceType"]
         self.allow(interaction, rtype)
-        guard = self.guard(interaction)
-        if guard is None:
+        if not self.confined(interaction, rtype):
             return
         matcher = Matcher(base)
         matcher.put({**resource, "id": resource.get("id") or "new"})
-        if not matcher.search(rtype, q.MATCH_ALL, guard=guard):
+        if not matcher.search(rtype, q.MATCH_ALL, guard=self.guard(interaction)):
             raise Forbidden(f"The access token does not allow writing this {rtype}: it would be outside "
                             "the records the token can reach")
 

@@ -1,0 +1,50 @@
+"""The resource server side: every FHIR request carries a bearer access token (RFC 6750) that
+decides what the request may do (SMART App Launch 2.2, "Access token" / "Scopes").
+
+Discovery and the CapabilityStatement stay open (SMART App Launch 2.2 "Conformance"); so do the
+API description and the auth server's own endpoints (they authenticate their callers themselves).
+The token is checked before the body is read (a forged token costs no parsing).
+"""
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from ..errors import Unauthorized
+from . import tokens
+from .access import Access
+from .keys import SigningKeys
+
+OPEN_PATHS = ("/fhir/metadata", "/fhir/.well-known/", "/fhir/openapi.json", "/fhir/docs")
+
+
+def install(app: Flask) -> None:
+    ctx = app.config["MEDPORT"]
+    if ctx.settings.auth == "off":
+        return
+    keys = SigningKeys(ctx.store)
+
+    @app.before_request
+    def _authenticate():
+        path = request.path
+        if not path.startswith("/fhir") or path.startswith(OPEN_PATHS) or request.method == "OPTIONS":
+            return None
+        claims = verify_request(keys, ctx)
+        g.medport_ctx = ctx.acting_as(Access.from_claims(claims))
+        g.token_claims = claims
+        return None
+
+
+def verify_request(keys: SigningKeys, ctx) -> dict:
+    """The verified claims of the request's bearer token, or 401 with a WWW-Authenticate challenge."""
+    base = ctx.settings.base_url
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("This server needs an OAuth 2 bearer token (SMART on FHIR); "
+                           f"see {base}/.well-known/smart-configuration",
+                           headers={"WWW-Authenticate": f'Bearer realm="{base}"'})
+    try:
+        return tokens.verify(keys, ctx.store, token.strip(), base, base)
+    except Unauthorized as e:
+        e.headers = {"WWW-Authenticate": f'Bearer realm="{base}", error="invalid_token"'}
+        raise
