@@ -11,8 +11,8 @@ from werkzeug.routing import BaseConverter
 from . import __version__, accesslog
 from .config import Settings
 from .context import ServerContext
-from .smart_auth import bearer
 from .resources import errorhandlers, register
+from .smart_auth import bearer
 from .storage import open_store
 
 SWAGGER_STATIC = "/fhir/docs/static/"
