@@ -21,7 +21,7 @@ $(TESTSTAMP): $(STAMP)
 
 run: $(STAMP)
 	mkdir -p var
-	$(BIN)/medport serve
+	$(BIN)/medport serve --demo
 
 test: $(TESTSTAMP)
 	$(BIN)/python -m pytest -q

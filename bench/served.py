@@ -34,7 +34,7 @@ class Server:
             env["MEDPORT_SQLITE_SYNCHRONOUS"] = sync
         cmd = list(serve_prefix) + [MEDPORT, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                                     "--store", "sqlite:///" + os.path.join(workdir, f"http{suffix}.db"),
-                                    "--workers", str(workers)]
+                                    "--workers", str(workers), "--auth", "off"]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          env=env, start_new_session=True)

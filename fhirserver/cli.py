@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--base-url", help="public base URL (MEDPORT_BASE_URL, default http://HOST:PORT/fhir)")
     serve.add_argument("--store", help="sqlite:///path/file.db or mongodb://... (MEDPORT_STORE)")
     serve.add_argument("--workers", type=int, help="worker processes (MEDPORT_WORKERS, default 2)")
+    serve.add_argument("--auth", choices=("on", "off"),
+                       help="SMART authorization (MEDPORT_AUTH, default on); off only on a loopback address")
+    serve.add_argument("--demo", action="store_true",
+                       help="seed a demo hospital, doctor, patient, accounts and clients; print how to get a token")
     serve.set_defaults(run=_serve)
 
     load = commands.add_parser("load", help="load Bundles (JSON) and NDJSON files or directories, in order")
@@ -52,16 +56,49 @@ def main(argv: list[str] | None = None) -> int:
 def _settings(args) -> Settings:
     return Settings.from_env(host=getattr(args, "host", None), port=getattr(args, "port", None),
                              base_url=getattr(args, "base_url", None), store=getattr(args, "store", None),
-                             workers=getattr(args, "workers", None))
+                             workers=getattr(args, "workers", None), auth=getattr(args, "auth", None))
 
 
 def _serve(args) -> int:
     from .storage import open_store
     from .wsgi_server import run
     settings = _settings(args)
-    open_store(settings).close()   # fail fast (bad URL, unwritable path) before forking workers
+    if settings.auth not in ("on", "off"):
+        print(f"error: MEDPORT_AUTH must be on or off, not {settings.auth!r}", file=sys.stderr)
+        return 2
+    if settings.auth == "off":
+        if not _is_loopback(settings.host):
+            print(f"error: --auth off serves every record to anyone; it is refused on {settings.host}. "
+                  "Use a loopback address (127.0.0.1, ::1) for local experiments.", file=sys.stderr)
+            return 2
+        print("WARNING: AUTHORIZATION IS OFF. Every request may read and change every record.\n"
+              "WARNING: for local experiments only; never with real patient data.", file=sys.stderr)
+    store = open_store(settings)   # fail fast (bad URL, unwritable path) before forking workers
+    if args.demo:
+        _seed_demo(settings, store)
+    store.close()
     run(settings)
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _seed_demo(settings, store) -> None:
+    import os
+
+    from . import demo
+    from .context import ServerContext
+    folder = os.path.dirname(store.path) if getattr(store, "path", None) else "."
+    creds = demo.seed(ServerContext(settings, store), folder)
+    print(demo.instructions(settings.base_url, creds, os.path.join(folder, "demo-credentials.json")), flush=True)
 
 
 def _load(args) -> int:

@@ -41,13 +41,15 @@ class MedportServer:
     """One `medport serve` process (the gunicorn master) in its own session / process group."""
 
     def __init__(self, store_path: str, log_dir: str, *, workers: int = 2, threads: int = 4,
-                 env: dict | None = None, log_level: str | None = None):
+                 env: dict | None = None, log_level: str | None = None, auth: str = "off", demo: bool = False):
         self.store_path = os.path.abspath(store_path)
         self.log_dir = log_dir
         self.workers = workers
         self.threads = threads
         self.extra_env = dict(env or {})
         self.log_level = log_level
+        self.auth = auth          # the FHIR behaviour suites run without tokens; test_auth turns it on
+        self.demo = demo
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.log_path: str | None = None
@@ -104,7 +106,8 @@ class MedportServer:
         self.port = free_port()
         self.log_path = os.path.join(self.log_dir, f"medport-{os.getpid()}-{next(_counter)}-{self.port}.log")
         cmd = [MEDPORT, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--store", self.store_url, "--workers", str(self.workers)]
+               "--store", self.store_url, "--workers", str(self.workers), "--auth", self.auth]
+        cmd += ["--demo"] if self.demo else []
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          env=self._env(), start_new_session=True)
