@@ -13,6 +13,7 @@ from .config import Settings
 from .context import ServerContext
 from .resources import errorhandlers, register
 from .smart_auth import bearer
+from .smart_auth import routes as smart_routes
 from .storage import open_store
 
 SWAGGER_STATIC = "/fhir/docs/static/"
@@ -39,6 +40,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
                                          "Every error body is a FHIR OperationOutcome."}})
     register(api)
     errorhandlers.install(app)
+    smart_routes.install(app)
     bearer.install(app)
     accesslog.install(app)
     _serve_swagger_assets(app)

@@ -1,8 +1,13 @@
-"""Access tokens: JWTs signed with the server's key, checked by the resource server.
+"""Access and id tokens: JWTs signed with the server's key, checked by the resource server.
 
-Claims: iss, sub, aud (the FHIR base URL), client_id, scope, exp, iat, jti, and the SMART launch
-context (patient, encounter, fhirUser). Revocation (SMART App Launch 2.2 "Token revocation"):
-a revoked jti is recorded until the token would have expired anyway, and verify() refuses it at once.
+Access token claims: iss, sub, aud (the FHIR base URL), client_id, scope, exp, iat, jti, and
+when present the SMART context (App Launch 2.2 "Launch context arrives with your access_token"):
+patient, encounter, fhirContext, fhirUser, role, and grant (the id shared by every access and
+refresh token of one authorization).
+
+Revocation (App Launch 2.2 "Token revocation", RFC 7009): a revoked jti is recorded until the
+token would have expired anyway; a revoked grant until its refresh tokens would have expired.
+verify() refuses both at once.
 """
 from __future__ import annotations
 
@@ -16,11 +21,13 @@ from ..errors import Unauthorized
 from .keys import ALG, SigningKeys
 
 REVOKED = "revoked-jti"
+REVOKED_GRANT = "revoked-grant"
 MAX_LIFETIME_S = 3600          # SMART: access tokens live at most an hour
 
 
 def issue(keys: SigningKeys, issuer: str, audience: str, subject: str, client_id: str, scope: str,
           lifetime_s: int = 3600, **context) -> tuple[str, dict]:
+    """A signed access token and its claims; context claims that are None are left out."""
     now = int(time.time())
     claims = {"iss": issuer, "sub": subject, "aud": audience, "client_id": client_id, "scope": scope,
               "iat": now, "exp": now + min(lifetime_s, MAX_LIFETIME_S), "jti": secrets.token_urlsafe(16)}
@@ -29,11 +36,25 @@ def issue(keys: SigningKeys, issuer: str, audience: str, subject: str, client_id
     return jwt.encode({"alg": ALG, "kid": key.kid, "typ": "JWT"}, claims, key), claims
 
 
+def issue_id_token(keys: SigningKeys, issuer: str, client_id: str, subject: str, fhir_user: str | None = None,
+                   nonce: str | None = None, lifetime_s: int = 3600) -> str:
+    """An OpenID Connect id_token (App Launch 2.2 "Scopes for requesting identity data"): RS256 with
+    the signing key's kid; aud is the client; fhirUser an absolute resource URL when given."""
+    now = int(time.time())
+    claims = {"iss": issuer, "sub": subject, "aud": client_id, "iat": now, "exp": now + lifetime_s}
+    if fhir_user:
+        claims["fhirUser"] = fhir_user
+    if nonce:
+        claims["nonce"] = nonce
+    key = keys.active()
+    return jwt.encode({"alg": ALG, "kid": key.kid, "typ": "JWT"}, claims, key)
+
+
 def verify(keys: SigningKeys, store, token: str, issuer: str, audience: str) -> dict:
     """The token's claims, or Unauthorized (forged, expired, revoked, for another server)."""
     try:
         decoded = jwt.decode(token, keys.key_set(), algorithms=[ALG])
-    except (JoseError, ValueError) as e:
+    except (JoseError, ValueError, TypeError) as e:
         raise Unauthorized(f"Invalid access token: {e.__class__.__name__}") from None
     claims = decoded.claims
     now = time.time()
@@ -43,8 +64,29 @@ def verify(keys: SigningKeys, store, token: str, issuer: str, audience: str) -> 
         raise Unauthorized("The access token has expired")
     if store.get_record(REVOKED, str(claims.get("jti"))) is not None:
         raise Unauthorized("The access token has been revoked")
+    if grant_revoked(store, claims.get("grant")):
+        raise Unauthorized("The access token has been revoked")
     return claims
 
 
 def revoke(store, claims: dict) -> None:
+    """Revoke one access token by its jti."""
     store.put_record(REVOKED, str(claims["jti"]), {"sub": claims.get("sub")}, expires_at=float(claims["exp"]))
+
+
+def revoke_grant(store, grant: str | None, keep_s: float) -> None:
+    """Revoke every access and refresh token of one authorization; remembered for keep_s seconds
+    (the longest a token of the grant could still be valid: the refresh token lifetime)."""
+    if grant:
+        store.put_record(REVOKED_GRANT, str(grant), {"at": time.time()}, expires_at=time.time() + keep_s)
+
+
+def grant_revoked(store, grant) -> bool:
+    return bool(grant) and store.get_record(REVOKED_GRANT, str(grant)) is not None
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (RFC 6750 2.1), else None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None

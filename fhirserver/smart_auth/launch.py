@@ -1,0 +1,91 @@
+"""EHR launch ids (SMART App Launch 2.2 "EHR Launch": the EHR opens the app with iss and launch).
+
+POST /auth/launch, called by the EHR side with a practitioner's or admin's bearer token and a JSON
+body {"patient": id, "encounter": id?, "fhirContext": [...]?}, records the launch context (kind
+"launch", one hour) and answers {"launch": id, "iss": base_url}. The authorization endpoint later
+accepts `launch=<id>` only if it was issued here, and puts the context into the token response.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+
+from flask import jsonify, request
+
+from .. import jsonio
+from ..errors import BadRequest, Unauthorized
+from ..interactions.common import ID_RE
+from ..resources import ctx
+from . import tokens
+from .keys import SigningKeys
+
+KIND = "launch"
+LIFETIME_S = 3600
+MAX_BODY = 16 * 1024
+MAX_CONTEXT_ITEMS = 20
+LAUNCH_ROLES = ("practitioner", "admin")
+
+
+def get(store, launch_id: str) -> dict | None:
+    """The launch context {patient, encounter, fhirContext, created_by}, or None if unknown/expired."""
+    if not isinstance(launch_id, str) or not launch_id or len(launch_id) > 128:
+        return None
+    return store.get_record(KIND, launch_id)
+
+
+def create(store, patient: str, encounter: str | None = None, fhir_context: list | None = None,
+           created_by: str | None = None) -> str:
+    launch_id = secrets.token_urlsafe(24)
+    store.put_record(KIND, launch_id, {"patient": patient, "encounter": encounter,
+                                       "fhirContext": fhir_context, "created_by": created_by},
+                     expires_at=time.time() + LIFETIME_S)
+    return launch_id
+
+
+def exists(store, rtype: str, rid) -> bool:
+    if not isinstance(rid, str) or not ID_RE.match(rid):
+        return False
+    version = store.read(rtype, rid)
+    return version is not None and not version.deleted
+
+
+def launch_view():
+    """POST /auth/launch."""
+    c = ctx()
+    token = tokens.bearer(request.headers.get("Authorization"))
+    if token is None:
+        return _error("invalid_token", "A bearer access token is required", 401)
+    try:
+        claims = tokens.verify(SigningKeys(c.store), c.store, token, c.base, c.base)
+    except Unauthorized as e:
+        return _error("invalid_token", str(e), 401)
+    if claims.get("role") not in LAUNCH_ROLES:
+        return _error("insufficient_scope", "Only practitioners and administrators may create launches", 403)
+    if (request.content_length or 0) > MAX_BODY:
+        return _error("invalid_request", "The request body is too large", 413)
+    try:
+        body = jsonio.loads(request.get_data(cache=False) or b"null", max_depth=10)
+    except BadRequest as e:
+        return _error("invalid_request", str(e), 400)
+    if not isinstance(body, dict):
+        return _error("invalid_request", 'The body must be a JSON object {"patient": id, ...}', 400)
+    patient, encounter, fhir_context = body.get("patient"), body.get("encounter"), body.get("fhirContext")
+    if not exists(c.store, "Patient", patient):
+        return _error("invalid_request", "The patient does not exist", 400)
+    if encounter is not None and not exists(c.store, "Encounter", encounter):
+        return _error("invalid_request", "The encounter does not exist", 400)
+    if fhir_context is not None and not (
+            isinstance(fhir_context, list) and len(fhir_context) <= MAX_CONTEXT_ITEMS
+            and all(isinstance(item, dict) and item for item in fhir_context)):
+        return _error("invalid_request", f"fhirContext must be a list of at most {MAX_CONTEXT_ITEMS} objects", 400)
+    launch_id = create(c.store, patient, encounter, fhir_context, created_by=claims.get("sub"))
+    response = jsonify({"launch": launch_id, "iss": c.base})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _error(code: str, description: str, status: int):
+    response = jsonify({"error": code, "error_description": description})
+    if status == 401:
+        response.headers["WWW-Authenticate"] = f'Bearer error="{code}"'
+    return response, status

@@ -1,0 +1,97 @@
+"""Refresh tokens (RFC 6749 sections 1.5 and 6; SMART App Launch 2.2 "Refresh access token").
+
+Opaque random strings; the store keeps only their SHA-256 (records of kind "refresh"), with the
+client, the user, the originally granted scope, the launch context, the grant id and whether the
+grant is offline. Issued only when offline_access (lifetime refresh_token_lifetime, renewed on
+each use) or online_access (lives no longer than the login session) was granted. Rotation: each
+use takes the old token (single use) and issues a new one with the same scope (RFC 6749 6);
+the requested scope may only narrow the original one.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
+
+from . import tokens
+
+KIND = "refresh"
+USED_KIND = "refresh-used"      # rotated-away tokens: presenting one again revokes the grant
+
+
+def wanted(scope: str) -> str | None:
+    """'offline' or 'online' if the granted scope asks for a refresh token, else None."""
+    parts = scope.split()
+    if "offline_access" in parts:
+        return "offline"
+    if "online_access" in parts:
+        return "online"
+    return None
+
+
+def _key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(store, settings, *, client_id: str, username: str | None, scope: str, context: dict, grant: str,
+          offline: bool, session_expires: float | None = None) -> str:
+    """A new refresh token. Online tokens expire with the session (or after session_lifetime)."""
+    now = time.time()
+    if offline:
+        expires_at = now + settings.refresh_token_lifetime
+    else:
+        expires_at = session_expires if session_expires else now + settings.session_lifetime
+        expires_at = min(expires_at, now + settings.session_lifetime)
+    token = secrets.token_urlsafe(32)
+    store.put_record(KIND, _key(token), {
+        "client_id": client_id, "username": username, "scope": scope, "context": context, "grant": grant,
+        "offline": offline, "expires_at": expires_at}, expires_at=expires_at)
+    return token
+
+
+def find(store, token) -> dict | None:
+    """The live record of a refresh token (not expired, grant not revoked), or None."""
+    if not isinstance(token, str) or not token or len(token) > 512:
+        return None
+    record = store.get_record(KIND, _key(token))
+    if record is None or tokens.grant_revoked(store, record.get("grant")):
+        return None
+    return record
+
+
+def redeem(store, settings, token, client_id: str, requested_scope: str | None) -> tuple[dict, str]:
+    """Use a refresh token once: (its record, the scope of the new access token).
+    InvalidGrantError if unknown, expired, revoked, already used or another client's;
+    InvalidScopeError if the requested scope is not a subset of the original one."""
+    record = find(store, token)
+    if record is None:
+        _replayed(store, settings, token)
+    if record is None or record["client_id"] != client_id:
+        raise InvalidGrantError(description="The refresh token is invalid, expired or revoked")
+    original = record["scope"].split()
+    scope = record["scope"]
+    if requested_scope is not None and requested_scope.strip():
+        asked = requested_scope.split()
+        if not set(asked) <= set(original):
+            raise InvalidScopeError(description="The requested scope exceeds the scope originally granted")
+        scope = " ".join(dict.fromkeys(asked))
+    if store.take_record(KIND, _key(token)) is None:      # a concurrent use won the race
+        _replayed(store, settings, token)
+        raise InvalidGrantError(description="The refresh token is invalid, expired or revoked")
+    store.put_record(USED_KIND, _key(token), {"grant": record["grant"]}, expires_at=record["expires_at"])
+    return record, scope
+
+
+def _replayed(store, settings, token) -> None:
+    """A rotated-away refresh token presented again means it leaked: revoke its whole grant
+    (OAuth 2.0 Security BCP, RFC 9700 section 4.14.2)."""
+    if isinstance(token, str) and token and len(token) <= 512:
+        used = store.get_record(USED_KIND, _key(token))
+        if used is not None:
+            tokens.revoke_grant(store, used.get("grant"), settings.refresh_token_lifetime)
+
+
+def delete(store, token: str) -> None:
+    store.delete_record(KIND, _key(token))

@@ -1,0 +1,154 @@
+"""Login sessions of the authorization server's pages, and their CSRF tokens.
+
+A session is a store record (kind "session") under a random id carried in an HttpOnly,
+SameSite=Lax cookie scoped to /auth (Secure when the server is served over https), expiring after
+settings.session_lifetime. A session exists before login too (anonymous), so that the login form
+carries a CSRF token; logging in replaces it with a fresh id (no session fixation). Every POSTed
+form must echo the session's CSRF token (OWASP CSRF cheat sheet, synchronizer token pattern).
+"""
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass
+
+from flask import after_this_request, g, redirect, request
+
+from ..resources import ctx
+from . import pages
+from .accounts import LoginThrottled, Users
+from .clients import Clients
+
+KIND = "session"
+COOKIE = "medport_auth"
+ANONYMOUS_LIFETIME_S = 3600
+REQUEST_KIND = "auth-request"         # the pending authorization requests of authorize.py
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_\-]{20,64}$")
+
+
+@dataclass
+class Session:
+    id: str
+    csrf: str
+    expires: float
+    username: str | None = None          # None: not logged in yet
+
+
+def current(store) -> Session | None:
+    """The caller's live session, or None."""
+    if "smart_session" in g:
+        return g.smart_session
+    sid = request.cookies.get(COOKIE, "")
+    record = store.get_record(KIND, sid) if sid and len(sid) <= 128 else None
+    session = Session(id=sid, **record) if record else None
+    g.smart_session = session
+    return session
+
+
+def ensure(store, settings) -> Session:
+    """The caller's session, creating an anonymous one (and its cookie) when there is none."""
+    return current(store) or _start(store, settings, None, ANONYMOUS_LIFETIME_S)
+
+
+def log_in(store, settings, username: str) -> Session:
+    """Replace the caller's session by a new, logged-in one."""
+    old = current(store)
+    if old is not None:
+        store.delete_record(KIND, old.id)
+    return _start(store, settings, username, settings.session_lifetime)
+
+
+def log_out(store, settings) -> None:
+    old = current(store)
+    if old is not None:
+        store.delete_record(KIND, old.id)
+    g.smart_session = None
+    secure = settings.base_url.startswith("https:")
+
+    @after_this_request
+    def _clear(response):
+        response.delete_cookie(COOKIE, path="/auth", secure=secure, httponly=True, samesite="Lax")
+        return response
+
+
+def csrf_ok(session: Session | None, submitted: str | None) -> bool:
+    return (session is not None and isinstance(submitted, str)
+            and hmac.compare_digest(session.csrf.encode(), submitted.encode()))
+
+
+def _start(store, settings, username: str | None, lifetime_s: float) -> Session:
+    session = Session(id=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(32),
+                      expires=time.time() + lifetime_s, username=username)
+    value = asdict(session)
+    del value["id"]
+    store.put_record(KIND, session.id, value, expires_at=session.expires)
+    g.smart_session = session
+    secure = settings.base_url.startswith("https:")
+
+    @after_this_request
+    def _set(response):
+        response.set_cookie(COOKIE, session.id, max_age=int(lifetime_s), path="/auth", secure=secure,
+                            httponly=True, samesite="Lax")
+        return response
+    return session
+
+
+# ---- the sign-in and sign-out pages ------------------------------------------------------------
+
+def login_view():
+    """GET /auth/login (the form) and POST /auth/login (username, password, csrf, request)."""
+    c = ctx()
+    source = request.form if request.method == "POST" else request.args
+    request_id = source.get("request", "")
+    if not valid_request_id(request_id):
+        request_id = ""
+    app_name = _app_name(c.store, request_id)
+
+    def form(message=None, status=200, username=""):
+        session = ensure(c.store, c.settings)
+        return pages.render("login", status, action="/auth/login", csrf=session.csrf, request_id=request_id,
+                            app_name=app_name, message=message, username=username)
+
+    if request.method == "GET":
+        session = current(c.store)
+        if session is not None and session.username and request_id:
+            return redirect(f"/auth/consent?request={request_id}", 303)
+        return form()
+    if not csrf_ok(current(c.store), request.form.get("csrf")):
+        return form("The sign-in form expired; please try again.", 400)
+    username = (request.form.get("username") or "")[:64]
+    password = (request.form.get("password") or "")[:1024]
+    try:
+        user = Users(c.store).authenticate(username, password)
+    except LoginThrottled as e:
+        return form(f"Too many failed sign-in attempts. Try again in {e.retry_after} seconds.", 429, username)
+    if user is None:
+        return form("Invalid username or password.", 401, username)
+    log_in(c.store, c.settings, user.username)
+    if request_id:
+        return redirect(f"/auth/consent?request={request_id}", 303)
+    return pages.render("message", title="Signed in", message=f"You are signed in as {user.username}.")
+
+
+def logout_view():
+    """GET /auth/logout (a confirmation form) and POST /auth/logout (csrf): ends the session."""
+    c = ctx()
+    session = current(c.store)
+    if request.method == "GET" or not csrf_ok(session, request.form.get("csrf")):
+        if session is None or not session.username:
+            return pages.render("message", title="Signed out", message="You are not signed in.")
+        return pages.render("logout", csrf=session.csrf, action="/auth/logout")
+    log_out(c.store, c.settings)
+    return pages.render("message", title="Signed out", message="You are signed out.")
+
+
+def valid_request_id(request_id) -> bool:
+    return isinstance(request_id, str) and bool(_REQUEST_ID.match(request_id))
+
+
+def _app_name(store, request_id: str) -> str | None:
+    pending = store.get_record(REQUEST_KIND, request_id) if request_id else None
+    client = Clients(store).get(pending["client_id"]) if pending else None
+    return client.name if client else None
