@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from urllib.parse import unquote_plus
 
@@ -154,8 +155,7 @@ def token_view():
         elif not grant_type:
             raise InvalidRequestError(description="grant_type is required")
         else:
-            raise UnsupportedGrantTypeError(description="Supported grant types: authorization_code, "
-                                                        "refresh_token, client_credentials")
+            raise UnsupportedGrantTypeError(re.sub(r"[^A-Za-z0-9_:.\-]", "?", grant_type)[:80])
     except OAuth2Error as e:
         return error_response(e)
     return json_response(body)
