@@ -29,6 +29,7 @@ def install(app) -> None:
         rid = getattr(g, "request_id", None) or uuid.uuid4().hex
         response.headers["X-Request-Id"] = rid
         started = getattr(g, "started", None)
+        claims = getattr(g, "token_claims", None) or {}
         log.info(json.dumps({
             "request_id": rid,
             "method": request.method,
@@ -38,5 +39,8 @@ def install(app) -> None:
             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
             "bytes": response.content_length,
             "remote": request.remote_addr,
+            "client_id": claims.get("client_id"),      # who acted (SMART token), for the audit trail
+            "user": claims.get("sub"),
+            "patient": claims.get("patient"),
         }, separators=(",", ":")))
         return response

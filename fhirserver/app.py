@@ -11,8 +11,8 @@ from werkzeug.routing import BaseConverter
 from . import __version__, accesslog
 from .config import Settings
 from .context import ServerContext
-from .resources import errorhandlers, register
-from .smart_auth import bearer
+from .resources import cors, errorhandlers, register
+from .smart_auth import admin_routes, bearer
 from .smart_auth import routes as smart_routes
 from .storage import open_store
 
@@ -41,8 +41,10 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     register(api)
     errorhandlers.install(app)
     smart_routes.install(app)
+    admin_routes.install(app)
+    cors.install(app)
+    accesslog.install(app)       # first: its request id and timing cover refused requests too
     bearer.install(app)
-    accesslog.install(app)
     _serve_swagger_assets(app)
     return app
 

@@ -83,9 +83,23 @@ def capability_statement(settings, software_date: str) -> dict:
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
+            **({"security": _security(settings.base_url)} if settings.auth != "off" else {}),
             "resource": resources,
             "interaction": [{"code": "history-system"}, {"code": "search-system"}],
             "searchParam": [{"name": "_type", "type": "token",
                              "documentation": "System search: the resource types to search"}],
         }],
+    }
+
+
+def _security(base_url: str) -> dict:
+    """SMART App Launch 2.2 "Conformance": the SMART-on-FHIR service and the oauth-uris extension."""
+    from .smart_auth.discovery import oauth_uris_extension
+    return {
+        "cors": True,
+        "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                 "code": "SMART-on-FHIR"}], "text": "OAuth2 using SMART-on-FHIR profile"}],
+        "extension": [oauth_uris_extension(base_url)],
+        "description": f"SMART App Launch 2.2 and Backend Services; discovery at {base_url}/.well-known/"
+                       "smart-configuration",
     }

@@ -37,14 +37,13 @@ def install(app: Flask) -> None:
 def verify_request(keys: SigningKeys, ctx) -> dict:
     """The verified claims of the request's bearer token, or 401 with a WWW-Authenticate challenge."""
     base = ctx.settings.base_url
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = tokens.bearer(request.headers.get("Authorization"))
+    if token is None:
         raise Unauthorized("This server needs an OAuth 2 bearer token (SMART on FHIR); "
                            f"see {base}/.well-known/smart-configuration",
                            headers={"WWW-Authenticate": f'Bearer realm="{base}"'})
     try:
-        return tokens.verify(keys, ctx.store, token.strip(), base, base)
+        return tokens.verify(keys, ctx.store, token, base, base)
     except Unauthorized as e:
         e.headers = {"WWW-Authenticate": f'Bearer realm="{base}", error="invalid_token"'}
         raise

@@ -1,0 +1,100 @@
+"""The admin API: the same account and client management as `medport user|client`, over HTTP.
+
+    GET  /auth/admin/users                  POST /auth/admin/users          (JSON: username, password,
+    POST /auth/admin/users/<name>/disable                                     role, fhir_user, organization)
+    GET  /auth/admin/clients                POST /auth/admin/clients        (JSON: name, type, redirect_uris,
+    POST /auth/admin/clients/<id>/disable                                     scopes, jwks, jwks_uri, organization)
+
+Callers present a bearer access token of an administrator (a user with role admin). Registering a
+confidential-symmetric client answers its secret once; it is stored only as a hash.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..errors import Forbidden, Unauthorized
+from . import tokens
+from .accounts import Users
+from .clients import Clients
+from .keys import SigningKeys
+from .scopes import ScopeError
+
+blp = Blueprint("smart_admin", __name__, url_prefix="/auth/admin")
+
+
+def install(app) -> None:
+    app.register_blueprint(blp)
+
+
+def _store():
+    return current_app.config["MEDPORT"].store
+
+
+@blp.before_request
+def _administrators_only():
+    ctx = current_app.config["MEDPORT"]
+    base = ctx.settings.base_url
+    token = tokens.bearer(request.headers.get("Authorization"))
+    if not token:
+        raise Unauthorized("The admin API needs an administrator's bearer token",
+                           headers={"WWW-Authenticate": f'Bearer realm="{base}"'})
+    claims = tokens.verify(SigningKeys(ctx.store), ctx.store, token, base, base)
+    if claims.get("role") != "admin":
+        raise Forbidden("The admin API is for administrators")
+
+
+def _error(message: str, status: int = 400):
+    return jsonify({"error": "invalid_request", "error_description": message}), status
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+@blp.get("/users")
+def list_users():
+    return jsonify([u.public() for u in Users(_store()).list()])
+
+
+@blp.post("/users")
+def add_user():
+    b = _body()
+    try:
+        user = Users(_store()).add(str(b.get("username", "")), str(b.get("password", "")), str(b.get("role", "")),
+                                   b.get("fhir_user"), b.get("organization"))
+    except ValueError as e:
+        return _error(str(e))
+    return jsonify(user.public()), 201
+
+
+@blp.post("/users/<name>/disable")
+def disable_user(name):
+    return (jsonify({"disabled": name}), 200) if Users(_store()).disable(name) else _error("unknown user", 404)
+
+
+@blp.get("/clients")
+def list_clients():
+    return jsonify([c.public() for c in Clients(_store()).list()])
+
+
+@blp.post("/clients")
+def add_client():
+    b = _body()
+    try:
+        client, secret = Clients(_store()).add(
+            str(b.get("name", "")), str(b.get("type", "")), b.get("redirect_uris") or (), b.get("scopes") or (),
+            b.get("jwks"), b.get("jwks_uri"), b.get("organization"))
+    except (ValueError, ScopeError, TypeError) as e:
+        return _error(str(e))
+    out = client.public()
+    if secret:
+        out["client_secret"] = secret     # shown once
+    return jsonify(out), 201
+
+
+@blp.post("/clients/<client_id>/disable")
+def disable_client(client_id):
+    if Clients(_store()).disable(client_id):
+        return jsonify({"disabled": client_id}), 200
+    return _error("unknown client", 404)
