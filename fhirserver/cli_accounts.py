@@ -1,4 +1,5 @@
-"""`medport user ...` and `medport client ...`: the accounts and OAuth clients of the SMART server."""
+"""`medport user ...`, `medport client ...` and `medport keys ...`: the accounts, OAuth clients and
+signing keys of the SMART authorization server."""
 from __future__ import annotations
 
 import getpass
@@ -8,6 +9,7 @@ from collections.abc import Callable
 
 from .smart_auth.accounts import ROLES, Users
 from .smart_auth.clients import CLIENT_TYPES, Clients
+from .smart_auth.keys import KIND, SigningKeys
 
 
 def add_parsers(commands, settings_of: Callable) -> None:
@@ -38,6 +40,12 @@ def add_parsers(commands, settings_of: Callable) -> None:
     _leaf(clients, "list", "list clients", settings_of, _client_list)
     p = _leaf(clients, "disable", "refuse a client from now on", settings_of, _client_disable)
     p.add_argument("client_id")
+
+    key = commands.add_parser("keys", help="the server's token signing keys (published at /auth/jwks)")
+    keys_sub = key.add_subparsers(dest="keys_command", required=True)
+    _leaf(keys_sub, "list", "list the signing keys", settings_of, _keys_list)
+    _leaf(keys_sub, "rotate", "sign with a new key; older keys stay published until their tokens expire",
+          settings_of, _keys_rotate)
 
 
 def _leaf(sub, name: str, help_text: str, settings_of: Callable, action: Callable):
@@ -116,6 +124,23 @@ def _client_disable(args, store) -> int:
         print(f"error: no client {args.client_id!r}", file=sys.stderr)
         return 1
     print(f"client {args.client_id} disabled")
+    return 0
+
+
+def _keys_list(args, store) -> int:
+    import datetime
+    records = sorted((v for _k, v in store.list_records(KIND)), key=lambda r: r["created"])
+
+    def when(t):
+        return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="seconds") if t else "-"
+    _table(("kid", "created", "retires"), [(r["jwk"]["kid"], when(r["created"]), when(r.get("retires")))
+                                          for r in records])
+    return 0
+
+
+def _keys_rotate(args, store) -> int:
+    key = SigningKeys(store).rotate()
+    print(f"new signing key {key.kid}; earlier keys stay in the JWKS until tokens they signed expire")
     return 0
 
 

@@ -145,3 +145,23 @@ def test_client_add_errors(url, store, tmp_path, capsys):
               "--jwks-uri", "https://k.example/j", "--store", url])
     assert e.value.code == 2
     assert Clients(store).list() == []
+
+
+def test_keys_rotate_keeps_earlier_tokens_valid(tmp_path, capsys):
+    from fhirserver.smart_auth import tokens
+    from fhirserver.smart_auth.keys import SigningKeys
+    from fhirserver.storage.sqlite import SqliteStore
+    url = f"sqlite:///{tmp_path}/k.db"
+    assert main(["keys", "rotate", "--store", url]) == 0
+    store = SqliteStore(str(tmp_path / "k.db"), synchronous="NORMAL")
+    base = "http://fhir.test/fhir"
+    old, _ = tokens.issue(SigningKeys(store), base, base, "u", "app", "system/*.rs")
+    assert main(["keys", "rotate", "--store", url]) == 0
+    new, _ = tokens.issue(SigningKeys(store), base, base, "u", "app", "system/*.rs")
+    assert old.split(".")[0] != new.split(".")[0]                 # a different kid in the header
+    for token in (old, new):                                      # no downtime: both verify
+        assert tokens.verify(SigningKeys(store), store, token, base, base)["sub"] == "u"
+    capsys.readouterr()
+    assert main(["keys", "list", "--store", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[1].split()[-1] != "-" and lines[2].split()[-1] == "-"
