@@ -94,7 +94,10 @@ def authenticate_client(c, params: dict[str, str]):
         raise InvalidRequestError(description="Use exactly one client authentication method")
     if has_assertion:
         if params.get("client_assertion_type") != client_assertion.ASSERTION_TYPE:
-            raise invalid_client("client_assertion_type must be " + client_assertion.ASSERTION_TYPE)
+            # an unknown assertion type is a malformed request: 400 (RFC 6749 5.2 leaves 401 optional
+            # when no Authorization header was used; Inferno's Backend Services tests require 400)
+            raise InvalidClientError(description="client_assertion_type must be " + client_assertion.ASSERTION_TYPE,
+                                     status_code=400)
         client = client_assertion.verify(c.store, clients, params.get("client_assertion", ""),
                                          endpoints(c.base)["token"])
         if params.get("client_id") not in (None, client.client_id):

@@ -153,7 +153,7 @@ def test_replayed_jti_refused(world, rsa):
 
 def test_bad_assertion_type_and_scope(world, rsa):
     client = _backend(world, rsa)
-    _refused(_token(world, _assertion(client.client_id, rsa), assertion_type="urn:example:other"))
+    _refused(_token(world, _assertion(client.client_id, rsa), assertion_type="urn:example:other"), status=400)
     _refused(_token(world, _assertion(client.client_id, rsa), scope="patient/*.rs system/Encounter.rs"),
              "invalid_scope", 400)
     _refused(_token(world, _assertion(client.client_id, rsa), scope="system/Patient.xyz"), "invalid_scope", 400)
