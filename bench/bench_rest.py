@@ -11,7 +11,7 @@ the two is what HTTP, JSON handling and validation cost.
 Resources are the official R4 Patient and Observation examples
 (tests/data/hl7-examples/) with their ids stripped.
 
-    .venv/bin/python bench/bench_rest.py [--n 2000] [--threads 8] [--workers 2]
+    .venv/bin/python bench/bench_rest.py [--n 2000] [--threads 8] [--workers 2] [--auth on|off]
 
 Prints figures only; nothing here asserts on speed.
 """
@@ -94,8 +94,10 @@ def run_parallel(stats: Stats, jobs: list, work, make_state=lambda: None) -> Sta
 
 # -- HTTP ------------------------------------------------------------------------------------------
 
-def bench_http(bodies: list[tuple[str, bytes]], threads: int, workers: int, workdir: str):
-    server = Server(workdir, workers)
+def bench_http(bodies: list[tuple[str, bytes]], threads: int, workers: int, workdir: str, auth: str = "on"):
+    server = Server(workdir, workers, auth=auth)
+    auth_headers = server.headers()          # a bearer token when authorization is on
+    headers = {**HEADERS, **auth_headers}
     try:
         # warm-up: every distinct example once per worker-ish (validators load lazily per process);
         # also drops any example the server refuses, so the timed runs measure successful creates only
@@ -104,10 +106,10 @@ def bench_http(bodies: list[tuple[str, bytes]], threads: int, workers: int, work
 
         def warm(session, job):
             rtype, body = job
-            r = session.post(f"{server.base}/{rtype}", data=body, headers=HEADERS, timeout=60)
+            r = session.post(f"{server.base}/{rtype}", data=body, headers=headers, timeout=60)
             if r.status_code == 201:
                 accepted.add(body)
-                session.get(f"{server.base}/{rtype}/{r.json()['id']}", headers=HEADERS, timeout=60)
+                session.get(f"{server.base}/{rtype}/{r.json()['id']}", headers=headers, timeout=60)
             return True
 
         run_parallel(Stats("warm-up", "http", threads), [(t, b) for b, t in distinct.items()] * 2, warm,
@@ -123,7 +125,7 @@ def bench_http(bodies: list[tuple[str, bytes]], threads: int, workers: int, work
         def create(session, job):
             rtype, body = job
             r = session.post(f"{server.base}/{rtype}", data=body,
-                             headers={**HEADERS, "Prefer": "return=minimal"}, timeout=60)
+                             headers={**headers, "Prefer": "return=minimal"}, timeout=60)
             if r.status_code != 201:
                 return False
             rid = r.headers["Location"].split("/")[-3]
@@ -133,7 +135,8 @@ def bench_http(bodies: list[tuple[str, bytes]], threads: int, workers: int, work
 
         def read(session, job):
             rtype, rid = job
-            r = session.get(f"{server.base}/{rtype}/{rid}", headers={"Accept": FHIR_JSON}, timeout=60)
+            r = session.get(f"{server.base}/{rtype}/{rid}", headers={"Accept": FHIR_JSON, **auth_headers},
+                            timeout=60)
             return r.status_code == 200 and len(r.content) > 0
 
         c = run_parallel(Stats("create", "http", threads), jobs, create, requests.Session)
@@ -192,7 +195,7 @@ def report(rows: list[Stats], args) -> None:
         h, st = by[(op, "http")], by[(op, "store")]
         print(f"{op:6}: store alone is {st.throughput / h.throughput:5.1f}x the HTTP throughput; "
               f"HTTP p50 is {h.pct(50) / st.pct(50):5.1f}x the store's")
-    print(f"\n(server: {args.workers} workers x 4 threads; HTTP clients: {args.threads} threads; "
+    print(f"\n(server: {args.workers} workers x 4 threads, authorization {args.auth}; HTTP clients: {args.threads} threads; "
           f"store alone: {args.store_threads} thread(s); SQLite synchronous=FULL; "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()})")
 
@@ -202,6 +205,8 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=2000, help="resources to create (and read back), default 2000")
     p.add_argument("--threads", type=int, default=8, help="HTTP client threads, default 8")
     p.add_argument("--workers", type=int, default=2, help="server worker processes, default 2")
+    p.add_argument("--auth", choices=("on", "off"), default="on",
+                   help="serve with SMART authorization (a bearer token on every request), default on")
     p.add_argument("--store-threads", type=int, default=1,
                    help="threads for the in-process store run, default 1 (SQLite has one writer at a time)")
     args = p.parse_args(argv)
@@ -211,7 +216,7 @@ def main(argv=None) -> int:
     print(f"{args.n} resources, mean body {statistics.mean(len(b) for _, b in bodies):.0f} bytes")
     workdir = tempfile.mkdtemp(prefix="medport-bench-")
     try:
-        http_c, http_r = bench_http(bodies, args.threads, args.workers, workdir)
+        http_c, http_r = bench_http(bodies, args.threads, args.workers, workdir, args.auth)
         store_c, store_r = bench_store(bodies, workdir, args.store_threads)
         report([http_c, store_c, http_r, store_r], args)
     finally:

@@ -24,17 +24,20 @@ def free_port() -> int:
 class Server:
     """`medport serve` on a free port and a fresh store in workdir, ready when constructed."""
 
-    def __init__(self, workdir: str, workers: int, sync: str | None = None, serve_prefix: list[str] = ()):
+    def __init__(self, workdir: str, workers: int, sync: str | None = None, serve_prefix: list[str] = (),
+                 auth: str = "off"):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
         suffix = f"-{sync}" if sync else ""
+        self.auth = auth
+        self.store_path = os.path.join(workdir, f"http{suffix}.db")
         self.log_path = os.path.join(workdir, f"server{suffix}.log")
         env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPORT_")}
         if sync:
             env["MEDPORT_SQLITE_SYNCHRONOUS"] = sync
         cmd = list(serve_prefix) + [MEDPORT, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                                    "--store", "sqlite:///" + os.path.join(workdir, f"http{suffix}.db"),
-                                    "--workers", str(workers), "--auth", "off"]
+                                    "--store", "sqlite:///" + self.store_path,
+                                    "--workers", str(workers), "--auth", auth]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          env=env, start_new_session=True)
@@ -49,6 +52,19 @@ class Server:
         self.stop()
         with open(self.log_path, errors="replace") as f:
             sys.exit(f"`{' '.join(cmd)}` did not become ready:\n{f.read()[-4000:]}")
+
+    def headers(self, scope: str = "system/*.cruds") -> dict:
+        """Authorization for the benchmark client: with auth on, a token signed by the server's own key
+        (read from its store), as if from the token endpoint; with auth off, nothing."""
+        if self.auth == "off":
+            return {}
+        from fhirserver.smart_auth import tokens
+        from fhirserver.smart_auth.keys import SigningKeys
+        from fhirserver.storage.sqlite import SqliteStore
+        store = SqliteStore(self.store_path)
+        token, _ = tokens.issue(SigningKeys(store), self.base, self.base, "bench", "bench", scope)
+        store.close()
+        return {"Authorization": f"Bearer {token}"}
 
     def stop(self) -> None:
         if self.proc.poll() is None:

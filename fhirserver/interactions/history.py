@@ -31,4 +31,7 @@ def history(ctx, type: str | None, id: str | None, params: list[tuple[str, str]]
                              limit=count, cursor=args.get("_cursor"), guard=ctx.access.guard(interaction))
     if id is not None and page.total == 0 and ctx.store.read(type, id) is None:
         raise NotFound(f"{type}/{id} is not known")
+    visible = ctx.access.versions(interaction, type, page.items, ctx.base)
+    if len(visible) != len(page.items):   # some versions lie outside the grant: no count that includes them
+        return Page(visible, page.next_cursor, None)
     return page

@@ -19,6 +19,8 @@ def vread(ctx, type: str, id: str, version_id: str) -> Result:
     version = ctx.store.vread(type, id, int(version_id))
     if version is None:
         raise NotFound(f"{type}/{id} has no version {version_id}")
+    if not ctx.access.versions("vread", type, [version], ctx.base):     # its own content is outside
+        raise NotFound(f"{type}/{id} has no version {version_id}")
     if version.deleted:   # http.html#vread: a deleted version answers 410
         raise Gone(f"Version {version_id} of {type}/{id} is a deletion")
     return Result(version)

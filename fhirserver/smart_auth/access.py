@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .. import jsonio
 from ..errors import BadRequest, Forbidden, NotFound
 from ..search import query as q
 from ..search.compartment import members
@@ -90,11 +91,14 @@ class Access:
         return cls(grants, patient, claims)
 
     def confined(self, interaction: str, rtype: str) -> bool:
-        """Whether this interaction on rtype is limited to some resources (a compartment, a query)."""
+        """Whether this interaction on rtype is limited to some resources (a compartment, a query);
+        403 when it is not granted at all."""
         if self.grants is None:
             return False
         decision = self.grants.decide(interaction, rtype)
-        return decision.allowed and (decision.patient_compartment or bool(decision.alternatives))
+        if not decision.allowed:
+            self.allow(interaction, rtype)
+        return decision.patient_compartment or bool(decision.alternatives)
 
     def allow(self, interaction: str, rtype: str) -> None:
         if self.grants is not None and not self.grants.decide(interaction, rtype).allowed:
@@ -120,14 +124,30 @@ class Access:
     def admits(self, interaction: str, resource: dict, base: str) -> None:
         """New content must itself be inside the guard (a patient token writes only into its compartment)."""
         rtype = resource["resourceType"]
-        self.allow(interaction, rtype)
         if not self.confined(interaction, rtype):
             return
-        matcher = Matcher(base)
-        matcher.put({**resource, "id": resource.get("id") or "new"})
-        if not matcher.search(rtype, q.MATCH_ALL, guard=self.guard(interaction)):
+        if not self._content_inside(interaction, resource, base):
             raise Forbidden(f"The access token does not allow writing this {rtype}: it would be outside "
                             "the records the token can reach")
+
+
+    def versions(self, interaction: str, rtype: str | None, versions: list, base: str) -> list:
+        """The versions whose own content is inside the grant. The store's guard selects resources by
+        their current content; a resource that moved into the grant (say, an Observation refiled
+        from one patient to another) must not show the versions from before. Deletion versions carry
+        no content and are left out under a confined grant."""
+        if rtype is not None and not self.confined(interaction, rtype):
+            return versions
+        if self.grants is None:
+            return versions
+        return [v for v in versions if not v.deleted and (
+            not self.confined(interaction, v.type)
+            or self._content_inside(interaction, jsonio.loads(v.body), base))]
+
+    def _content_inside(self, interaction: str, resource: dict, base: str) -> bool:
+        matcher = Matcher(base)
+        matcher.put({**resource, "id": resource.get("id") or "new"})
+        return bool(matcher.search(resource["resourceType"], q.MATCH_ALL, guard=self.guard(interaction)))
 
 
 UNRESTRICTED = Access()

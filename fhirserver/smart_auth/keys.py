@@ -14,6 +14,12 @@ from joserfc.jwk import KeySet, RSAKey
 
 KIND = "signing-key"
 ALG = "RS256"
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
+
+# Importing an RSA key costs milliseconds (cryptography checks it), far more than verifying a
+# signature: imported keys are kept per process, by kid (a kid never changes its key).
+_imported: dict[str, RSAKey] = {}
+_public_sets: dict[tuple[str, ...], KeySet] = {}
 
 
 class SigningKeys:
@@ -26,7 +32,7 @@ class SigningKeys:
         records = self._records()
         if not records:
             return self.rotate()
-        return RSAKey.import_key(max(records, key=lambda r: r["created"])["jwk"])
+        return _import(max(records, key=lambda r: r["created"])["jwk"])
 
     def rotate(self) -> RSAKey:
         kid = secrets.token_hex(8)
@@ -41,12 +47,27 @@ class SigningKeys:
 
     def jwks(self) -> dict:
         """The public JWKS served at jwks_uri."""
-        return {"keys": [RSAKey.import_key(r["jwk"]).as_dict(private=False) for r in self._records()]}
+        return {"keys": [_public(r["jwk"]) for r in self._records()]}
 
     def key_set(self) -> KeySet:
-        """Public keys for verifying tokens (any key still published)."""
-        return KeySet([RSAKey.import_key(RSAKey.import_key(r["jwk"]).as_dict(private=False))
-                       for r in self._records()])
+        """Public keys for verifying tokens (any key still published), imported once per process."""
+        jwks = [_public(r["jwk"]) for r in self._records()]
+        kids = tuple(sorted(k["kid"] for k in jwks))
+        if kids not in _public_sets:
+            _public_sets.clear()      # the published set changed (rotation, retirement)
+            _public_sets[kids] = KeySet([RSAKey.import_key(k) for k in jwks])
+        return _public_sets[kids]
 
     def _records(self) -> list[dict]:
         return [value for _key, value in self.store.list_records(KIND)]
+
+
+def _public(jwk: dict) -> dict:
+    return {k: v for k, v in jwk.items() if k not in _PRIVATE_MEMBERS}
+
+
+def _import(jwk: dict) -> RSAKey:
+    key = _imported.get(jwk["kid"])
+    if key is None:
+        key = _imported[jwk["kid"]] = RSAKey.import_key(jwk)
+    return key
