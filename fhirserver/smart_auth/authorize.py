@@ -189,7 +189,7 @@ def consent_view():
         "client_id": client.client_id, "redirect_uri": pending["redirect_uri"],
         "code_challenge": pending["code_challenge"], "scope": " ".join(granted), "nonce": pending.get("nonce"),
         "username": user.username, "fhir_user": user.fhir_user, "role": user.role, **context,
-        "grant": secrets.token_urlsafe(16), "session_expires": session.expires,
+        "grant": secrets.token_urlsafe(16), "session_id": session.id, "session_expires": session.expires,
         "expires_at": now + CODE_LIFETIME_S}, expires_at=now + CODE_LIFETIME_S)
     params = [("code", code)] + ([("state", pending["state"])] if pending["state"] is not None else [])
     return redirect(add_params_to_uri(pending["redirect_uri"], params), 302)

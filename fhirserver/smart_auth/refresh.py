@@ -3,7 +3,8 @@
 Opaque random strings; the store keeps only their SHA-256 (records of kind "refresh"), with the
 client, the user, the originally granted scope, the launch context, the grant id and whether the
 grant is offline. Issued only when offline_access (lifetime refresh_token_lifetime, renewed on
-each use) or online_access (lives no longer than the login session) was granted. Rotation: each
+each use) or online_access (ends with the user's login session, SMART App Launch 2.2 "Scopes for
+requesting a refresh token") was granted. Rotation: each
 use takes the old token (single use) and issues a new one with the same scope (RFC 6749 6);
 the requested scope may only narrow the original one.
 """
@@ -16,6 +17,7 @@ import time
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
 from . import tokens
+from .sessions import KIND as SESSION_KIND
 
 KIND = "refresh"
 USED_KIND = "refresh-used"      # rotated-away tokens: presenting one again revokes the grant
@@ -36,8 +38,8 @@ def _key(token: str) -> str:
 
 
 def issue(store, settings, *, client_id: str, username: str | None, scope: str, context: dict, grant: str,
-          offline: bool, session_expires: float | None = None) -> str:
-    """A new refresh token. Online tokens expire with the session (or after session_lifetime)."""
+          offline: bool, session_id: str | None = None, session_expires: float | None = None) -> str:
+    """A new refresh token. An online one lives only as long as the login session session_id."""
     now = time.time()
     if offline:
         expires_at = now + settings.refresh_token_lifetime
@@ -47,7 +49,8 @@ def issue(store, settings, *, client_id: str, username: str | None, scope: str, 
     token = secrets.token_urlsafe(32)
     store.put_record(KIND, _key(token), {
         "client_id": client_id, "username": username, "scope": scope, "context": context, "grant": grant,
-        "offline": offline, "expires_at": expires_at}, expires_at=expires_at)
+        "offline": offline, "session_id": None if offline else session_id, "expires_at": expires_at},
+        expires_at=expires_at)
     return token
 
 
@@ -58,6 +61,8 @@ def find(store, token) -> dict | None:
     record = store.get_record(KIND, _key(token))
     if record is None or tokens.grant_revoked(store, record.get("grant")):
         return None
+    if record.get("session_id") and store.get_record(SESSION_KIND, record["session_id"]) is None:
+        return None          # online_access: the user has signed out, or the session expired
     return record
 
 

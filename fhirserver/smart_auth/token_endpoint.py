@@ -191,6 +191,7 @@ def _authorization_code(c, client, params):
         refresh_token = refresh.issue(c.store, c.settings, client_id=client.client_id,
                                       username=record["username"], scope=record["scope"], context=context,
                                       grant=record["grant"], offline=kind == "offline",
+                                      session_id=record.get("session_id"),
                                       session_expires=record.get("session_expires"))
     return user_token_response(c, client, record["scope"], context, record["grant"], refresh_token,
                                nonce=record.get("nonce"))
@@ -202,7 +203,8 @@ def _refresh_token(c, client, params):
     offline = record["offline"]
     new_refresh = refresh.issue(c.store, c.settings, client_id=client.client_id, username=record["username"],
                                 scope=record["scope"], context=record["context"], grant=record["grant"],
-                                offline=offline, session_expires=None if offline else record["expires_at"])
+                                offline=offline, session_id=record.get("session_id"),
+                                session_expires=None if offline else record["expires_at"])
     return user_token_response(c, client, scope, record["context"], record["grant"], new_refresh)
 
 

@@ -104,15 +104,18 @@ def decide(http, request_id: str, scopes=None, decision: str = "approve", **fiel
     return http.post("/auth/consent", data=data)
 
 
-def get_code(world: World, client_id: str, username: str, scope: str, scopes=None, fields=None, **extra):
-    """Browser part of the flow: returns (code, verifier, the final redirect's query)."""
+def get_code(world: World, client_id: str, username: str, scope: str, scopes=None, fields=None, http=None,
+             **extra):
+    """Browser part of the flow (in a fresh browser unless http is given): returns (code, verifier,
+    the final redirect's query)."""
     verifier, challenge = pkce()
-    http = world.browser()
+    http = http or world.browser()
     r = start(http, authorize_params(client_id, challenge, scope, **extra))
     assert r.status_code == 303, r.get_data(as_text=True)
     request_id = query(r.headers["Location"])["request"]
-    r = login(http, request_id, username)
-    assert r.status_code == 303 and "/auth/consent" in r.headers["Location"], r.get_data(as_text=True)
+    if r.headers["Location"].startswith("/auth/login"):          # no session in this browser yet
+        r = login(http, request_id, username)
+        assert r.status_code == 303 and "/auth/consent" in r.headers["Location"], r.get_data(as_text=True)
     r = decide(http, request_id, scopes, **(fields or {}))
     assert r.status_code == 302, r.get_data(as_text=True)
     assert r.headers["Location"].startswith(REDIRECT)

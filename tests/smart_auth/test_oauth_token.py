@@ -9,7 +9,7 @@ import pytest
 
 from fhirserver.smart_auth import refresh, tokens
 from fhirserver.smart_auth.keys import SigningKeys
-from tests.smart_auth.test_oauth_helpers import BASE, full_flow, get_code, make_world, redeem
+from tests.smart_auth.test_oauth_helpers import BASE, csrf, full_flow, get_code, make_world, redeem
 
 
 @pytest.fixture
@@ -162,6 +162,17 @@ def test_offline_and_online_lifetimes(world):
     # an online token never outlives the session, also after rotation
     rotated = _refresh(world, client.client_id, online["refresh_token"]).get_json()
     assert refresh.find(world.store, rotated["refresh_token"])["expires_at"] <= on["expires_at"]
+
+
+def test_online_refresh_ends_with_the_login_session(world):
+    client, _ = world.app_client()
+    browser = world.browser()
+    online = full_flow(world, client.client_id, "drwho", "user/Patient.rs online_access", http=browser)
+    offline = full_flow(world, client.client_id, "drwho", "user/Patient.rs offline_access", http=browser)
+    page = browser.get("/auth/logout").get_data(as_text=True)
+    assert browser.post("/auth/logout", data={"csrf": csrf(page)}).status_code == 200
+    _error(_refresh(world, client.client_id, online["refresh_token"]), 400, "invalid_grant")
+    assert _refresh(world, client.client_id, offline["refresh_token"]).status_code == 200
 
 
 def test_refresh_keeps_launch_context(world):
