@@ -3,8 +3,9 @@
 /fhir/.well-known/smart-configuration and openid-configuration (discovery.py), and under /auth:
 authorize, consent, login, logout (authorize.py, sessions.py), token (token_endpoint.py),
 introspect (introspection.py), revoke (revocation.py), launch (launch.py), jwks (keys.py) and
-smart-style.json. Discovery, token, jwks and introspect allow cross-origin calls (browser apps,
-App Launch 2.2 "Conformance"); the HTML pages do not.
+smart-style.json. Discovery, token, jwks, introspect, revoke and the style allow cross-origin calls
+from browser apps (App Launch 2.2 "Conformance"; none of them uses cookies); the HTML pages and
+/auth/launch do not.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from . import authorize, discovery, introspection, launch, revocation, sessions,
 from .keys import SigningKeys
 
 bp = Blueprint("smart_auth", __name__)
-_CORS_PATHS = ("/fhir/.well-known/", "/auth/token", "/auth/jwks", "/auth/introspect", "/auth/smart-style.json")
+_CORS_PATHS = ("/fhir/.well-known/", "/auth/token", "/auth/jwks", "/auth/introspect", "/auth/revoke",
+               "/auth/smart-style.json")
 
 
 def _json(body: dict, cache: str = "no-cache") -> Response:
