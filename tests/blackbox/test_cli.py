@@ -49,3 +49,26 @@ def test_config_prints_medport_variables():
     assert all(k.startswith("MEDPORT_") for k in lines)
     assert lines["MEDPORT_WORKERS"].split()[1] == "7"
     assert lines["MEDPORT_MAX_BODY_BYTES"].split()[1] == "12345"
+
+
+def test_auth_off_is_refused_beyond_loopback(tmp_path):
+    store = f"sqlite:///{tmp_path}/m.db"
+    for args, env in ((["--auth", "off", "--host", "0.0.0.0"], None), (["--host", "192.0.2.1"], {"MEDPORT_AUTH": "off"})):
+        r = _run(["serve", "--port", str(free_port()), "--store", store, *args], env)
+        assert r.returncode == 2 and "loopback" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_auth_off_warns_loudly(server_factory, tmp_path):
+    srv = server_factory(tmp_path / "s.db", auth="off")
+    assert "AUTHORIZATION IS OFF" in srv.log()
+
+
+def test_plain_serve_requires_tokens_and_seeds_nothing(server_factory, tmp_path):
+    import requests
+    srv = server_factory(tmp_path / "s.db", auth="on")
+    r = requests.get(srv.base + "/Patient", timeout=30)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert requests.get(srv.base + "/metadata", timeout=30).status_code == 200
+    assert not (tmp_path / "demo-credentials.json").exists()
+    users = _run(["user", "list", "--store", srv.store_url])
+    assert users.returncode == 0 and len(users.stdout.strip().splitlines()) <= 1     # a header at most
