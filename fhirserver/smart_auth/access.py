@@ -10,14 +10,14 @@ from __future__ import annotations
 import dataclasses
 
 from .. import jsonio
-from ..errors import BadRequest, Forbidden, NotFound
+from ..errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..search import query as q
 from ..search.compartment import members
 from ..search.kinds.reference_kind import RefCond
 from ..search.matcher import Matcher
 from ..search.parse import parse_search
 from ..search.registry import lookup
-from .scopes import INTERACTION_PERMISSION, Grants
+from .scopes import INTERACTION_PERMISSION, Grants, ScopeError
 
 
 def search_guard(grants: Grants, patient_id: str | None, interaction: str = "search-type"):
@@ -80,8 +80,12 @@ class Access:
 
     @classmethod
     def from_claims(cls, claims: dict) -> "Access":
-        """A patient user's user/ scopes act with that user's own rights: their own compartment."""
-        grants = Grants.parse(claims.get("scope", ""))
+        """A patient user's user/ scopes act with that user's own rights: their own compartment.
+        A scope this server cannot read (a token from an older grammar) makes the token invalid."""
+        try:
+            grants = Grants.parse(str(claims.get("scope", "")))
+        except ScopeError as e:
+            raise Unauthorized(f"The access token's scope cannot be used: {e}") from None
         patient = claims.get("patient")
         own = _own_patient(claims)
         if own is not None:

@@ -29,7 +29,12 @@ def install(app: Flask) -> None:
         if not path.startswith("/fhir") or path.startswith(OPEN_PATHS) or request.method == "OPTIONS":
             return None
         claims = verify_request(keys, ctx)
-        g.medport_ctx = ctx.acting_as(Access.from_claims(claims))
+        try:
+            access = Access.from_claims(claims)
+        except Unauthorized as e:
+            e.headers = {"WWW-Authenticate": f'Bearer realm="{ctx.settings.base_url}", error="invalid_token"'}
+            raise
+        g.medport_ctx = ctx.acting_as(access)
         g.token_claims = claims
         return None
 
