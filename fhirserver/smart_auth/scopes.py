@@ -11,6 +11,7 @@ query), so that no path can return more than the grant.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -49,6 +50,7 @@ class Scope:
         return permission in self.permissions and self.resource_type in ("*", resource_type)
 
 
+@functools.lru_cache(maxsize=4096)     # every request parses its token's scopes: the same few strings
 def parse_scope(raw: str) -> Scope | None:
     """A resource scope, or None for the others (openid, fhirUser, launch, offline_access...)."""
     if "/" not in raw or raw.split("/")[0] not in ("patient", "user", "system"):

@@ -12,7 +12,9 @@ verify() refuses both at once.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from collections import OrderedDict
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -51,12 +53,9 @@ def issue_id_token(keys: SigningKeys, issuer: str, client_id: str, subject: str,
 
 
 def verify(keys: SigningKeys, store, token: str, issuer: str, audience: str) -> dict:
-    """The token's claims, or Unauthorized (forged, expired, revoked, for another server)."""
-    try:
-        decoded = jwt.decode(token, keys.key_set(), algorithms=[ALG])
-    except (JoseError, ValueError, TypeError) as e:
-        raise Unauthorized(f"Invalid access token: {e.__class__.__name__}") from None
-    claims = decoded.claims
+    """The token's claims, or Unauthorized (forged, expired, revoked, for another server).
+    Expiry and revocation are checked on every call; only the signature check is remembered."""
+    claims = _signed_claims(keys, token)
     now = time.time()
     if claims.get("iss") != issuer or claims.get("aud") != audience:
         raise Unauthorized("The access token was not issued for this server")
@@ -67,6 +66,31 @@ def verify(keys: SigningKeys, store, token: str, issuer: str, audience: str) -> 
     if grant_revoked(store, claims.get("grant")):
         raise Unauthorized("The access token has been revoked")
     return claims
+
+
+# A token's signature, once verified against a set of published keys, stays verified: a small
+# per-process memory of verified tokens spares the RSA check on every request of a session.
+_VERIFIED: OrderedDict[tuple, dict] = OrderedDict()
+_VERIFIED_MAX = 4096
+_verified_lock = threading.Lock()
+
+
+def _signed_claims(keys: SigningKeys, token: str) -> dict:
+    key_set = keys.key_set()
+    memo = (tuple(k.kid for k in key_set.keys), token)     # verified against this very set of keys
+    with _verified_lock:
+        claims = _VERIFIED.get(memo)
+    if claims is not None:
+        return dict(claims)
+    try:
+        claims = jwt.decode(token, key_set, algorithms=[ALG]).claims
+    except (JoseError, ValueError, TypeError) as e:
+        raise Unauthorized(f"Invalid access token: {e.__class__.__name__}") from None
+    with _verified_lock:
+        _VERIFIED[memo] = claims
+        while len(_VERIFIED) > _VERIFIED_MAX:
+            _VERIFIED.popitem(last=False)
+    return dict(claims)
 
 
 def revoke(store, claims: dict) -> None:
