@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench bench-search bench-ingest bench-validation lint clean
+.PHONY: run test test-mongo bench bench-search bench-mongo bench-ingest bench-validation lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,19 @@ run: $(STAMP)
 test: $(TESTSTAMP)
 	$(BIN)/python -m pytest -q
 
+test-mongo: $(TESTSTAMP)    # MONGODB_URI=mongodb://host/?replicaSet=rs0: the same suites on a real server
+	@test -n "$(MONGODB_URI)" || (echo "usage: make test-mongo MONGODB_URI=mongodb://host:27017/?replicaSet=rs0"; exit 2)
+	MEDPORT_TEST_STORES=mongo MEDPORT_TEST_MONGODB_URI='$(MONGODB_URI)' $(BIN)/python -m pytest -q
+
 bench: $(TESTSTAMP)
 	$(BIN)/python bench/bench_rest.py
 
 bench-search: $(STAMP)      # SIZES=10k,100k,1M to go to a million (about 10 minutes of loading)
 	$(BIN)/python bench/bench_search.py --sizes $(or $(SIZES),10k,100k) --stats store
+
+bench-mongo: $(TESTSTAMP)   # the search mix on MongoDB: MONGODB_URI=mongodb://host/medport_bench, else mongomock
+	$(BIN)/python bench/bench_search.py --sizes $(or $(SIZES),5k) --stats store --patients 10 --reps 2 \
+		--mongo '$(or $(MONGODB_URI),mongomock://localhost/medport_bench)'
 
 bench-ingest: $(TESTSTAMP)
 	$(BIN)/python bench/bench_ingest.py

@@ -19,6 +19,12 @@ has: SqliteStore refreshes them whenever the store has doubled) and a full ANALY
 
     .venv/bin/python bench/bench_search.py --sizes 10k,100k          # a few minutes
     .venv/bin/python bench/bench_search.py --db var/bench-1m.db --explain   # 10k, 100k, 1M
+    .venv/bin/python bench/bench_search.py --sizes 10k --mongo mongomock://localhost/bench
+
+With --mongo URL the same corpus is also copied into a MongoDB store at each size (a fresh
+database) and the same mix measured there. With mongomock (in memory, in Python, scanning every
+document) the figures only show that the code path works; a real server
+(--mongo mongodb://host/medport_bench) gives real ones.
 
 Prints figures only; nothing here asserts on speed.
 """
@@ -630,14 +636,40 @@ def set_stats(db, state: str) -> float:
     return time.perf_counter() - t0
 
 
-def open_app(db):
+def mirror_to_mongo(db: str, url: str):
+    """A MongoDB store holding the current resources of the SQLite corpus (index rows recomputed)."""
+    from fhirserver.config import Settings
+    from fhirserver.search.extract import extract
+    from fhirserver.storage import open_store
+    from fhirserver.storage.base import Write
+    store = open_store(Settings(store=url))
+    if hasattr(store, "client") and not url.startswith("mongomock://"):
+        store.client.drop_database(store.db.name)
+        store = open_store(Settings(store=url))
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT r.type, r.id, v.version, v.last_updated, v.body FROM resource r JOIN version v "
+                        "ON v.rid = r.rid AND v.version = r.version WHERE r.deleted = 0 ORDER BY r.rid")
+    started, n = time.perf_counter(), 0
+    while batch := rows.fetchmany(1000):
+        with store.transaction() as tx:
+            for rtype, rid, version, stamp, body in batch:
+                tx.write(Write(rtype, rid, 1, stamp, "POST", body, extract(json.loads(body), BASE)))
+        n += len(batch)
+    conn.close()
+    print(f"mongo: {n:,} resources copied to {url} in {time.perf_counter() - started:.0f} s")
+    return store
+
+
+def open_app(db, store=None):
     from fhirserver import create_app
     from fhirserver.config import Settings
     from fhirserver.storage.sqlite import SqliteStore
-    settings = Settings(store=f"sqlite:///{db}", base_url=BASE, sqlite_synchronous="NORMAL", log_level="WARNING")
-    store = SqliteStore(db, synchronous="NORMAL")
+    settings = Settings(store=f"sqlite:///{db}", base_url=BASE, sqlite_synchronous="NORMAL", log_level="WARNING",
+                        auth="off")
+    if store is None:
+        store = SqliteStore(db, synchronous="NORMAL")
+        DEADLINE.install(store._conn())
     app = create_app(settings, store)
-    DEADLINE.install(store._conn())
     logging.getLogger("medport.access").setLevel(logging.WARNING)
     return app, store, app.test_client()
 
@@ -702,6 +734,8 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=20.0,
                    help="interrupt a request's SQL after this many seconds (counted as a timeout), default 20")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--mongo", metavar="URL",
+                   help="also measure on a MongoDB store (mongodb://host/db, or mongomock://localhost/db)")
     args = p.parse_args(argv)
     sizes = sorted(parse_size(s) for s in args.sizes.split(","))
     DEADLINE.seconds = args.timeout
@@ -749,6 +783,11 @@ def main(argv=None) -> int:
                 if args.explain and target == sizes[-1]:
                     plans[label] = explain_mix(db, client, app, store, mix, fx)
                 store.close()
+            if args.mongo:
+                label = "MongoDB (mongomock: code path only)" if args.mongo.startswith("mongomock") else "MongoDB"
+                _app, store, client = open_app(db, mirror_to_mongo(db, args.mongo))
+                print(f"-- {label}")
+                results += measure(client, mix, fx, args.reps, args.budget, size, label)
         pool.close()
         report(results, measured)
         for st in loads:

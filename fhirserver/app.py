@@ -12,6 +12,7 @@ from . import __version__, accesslog
 from .config import Settings
 from .context import ServerContext
 from .resources import cors, errorhandlers, register
+from .resources.retry import RetryingFlask
 from .smart_auth import admin_routes, bearer
 from .smart_auth import routes as smart_routes
 from .storage import open_store
@@ -22,7 +23,7 @@ SWAGGER_STATIC = "/fhir/docs/static/"
 def build_app(settings: Settings | None = None, store=None) -> Flask:
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
-    app = Flask("fhirserver")
+    app = RetryingFlask("fhirserver")
     app.config.update(
         API_TITLE="Med-Port FHIR R4 API",
         API_VERSION=__version__,

@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     reindex.add_argument("--store", help="store URL (MEDPORT_STORE)")
     reindex.set_defaults(run=_reindex)
 
+    db = commands.add_parser("db", help="the store itself")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    init = db_sub.add_parser("init", help="create the store's collections/tables and indexes (idempotent)")
+    init.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    init.set_defaults(run=_db_init)
+
     config = commands.add_parser("config", help="print the effective settings and their environment variables")
     config.add_argument("--markdown", action="store_true", help="print docs/configuration.md instead")
     config.set_defaults(run=_config)
@@ -147,6 +153,18 @@ def _reindex(args) -> int:
     total = store.reindex(lambda _type, body: extract(jsonio.loads(body), settings.base_url), progress=progress)
     store.analyze()
     print(f"\rdone: {total} resources reindexed in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def _db_init(args) -> int:
+    from .storage import open_store
+    store = open_store(_settings(args))     # opening creates what is missing
+    if hasattr(store, "init_db"):
+        for collection, names in store.init_db().items():
+            print(f"{collection}: {len(names)} indexes ({', '.join(names)})")
+        print(f"MongoDB topology: {store.topology}")
+    else:
+        print(f"SQLite store ready at {store.path}")
     return 0
 
 

@@ -1,7 +1,14 @@
-"""Shared fixtures: a fresh app on a temporary SQLite store for each test."""
+"""Shared fixtures: a fresh app on a fresh store for each test, once per backend.
+
+The `backend` fixture runs every test that uses `settings`, `app`, `client` or `store` against
+each store in MEDPORT_TEST_STORES (default "sqlite,mongo"). The MongoDB runs use mongomock, in
+memory, unless MEDPORT_TEST_MONGODB_URI names a real server or replica set (`make test-mongo`):
+then each test gets its own database there, dropped afterwards.
+"""
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 
@@ -12,16 +19,47 @@ FHIR_JSON = "application/fhir+json"
 EXAMPLES_DIR = os.path.join(os.path.dirname(__file__), "data", "hl7-examples")
 
 
-def make_settings(tmp_path, **overrides) -> Settings:
+STORES = [s for s in os.environ.get("MEDPORT_TEST_STORES", "sqlite,mongo").split(",") if s]
+MONGODB_URI = os.environ.get("MEDPORT_TEST_MONGODB_URI", "")
+
+
+def store_url(backend: str, tmp_path) -> str:
+    """A fresh, empty store of this backend."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/medport.db"
+    name = f"medport_test_{uuid.uuid4().hex[:12]}"
+    if MONGODB_URI:
+        head, _, query = MONGODB_URI.partition("?")
+        root = head.split("://", 1)[1].split("/", 1)[0]
+        return f"{head.split('://', 1)[0]}://{root}/{name}" + (f"?{query}" if query else "")
+    return f"mongomock://localhost/{name}"
+
+
+def make_settings(tmp_path, backend: str = "sqlite", **overrides) -> Settings:
     """Settings of a test server; authorization is off unless a test asks for it (tests/smart_auth)."""
     overrides.setdefault("auth", "off")
-    return Settings(store=f"sqlite:///{tmp_path}/medport.db", base_url="http://fhir.test/fhir",
+    return Settings(store=store_url(backend, tmp_path), base_url="http://fhir.test/fhir",
                     sqlite_synchronous="NORMAL", **overrides)
 
 
+@pytest.fixture(params=STORES)
+def backend(request):
+    return request.param
+
+
 @pytest.fixture
-def settings(tmp_path):
-    return make_settings(tmp_path)
+def settings(tmp_path, backend):
+    s = make_settings(tmp_path, backend)
+    yield s
+    if s.store.startswith("mongodb"):
+        drop_database(s.store)
+
+
+def drop_database(url: str) -> None:
+    from pymongo import MongoClient
+    client = MongoClient(url)
+    client.drop_database(client.get_default_database().name)
+    client.close()
 
 
 @pytest.fixture

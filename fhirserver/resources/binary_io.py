@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from werkzeug.wsgi import wrap_file
 
 from ..errors import PayloadTooLarge
@@ -16,7 +16,8 @@ CHUNK = 3 * 64 * 1024   # a multiple of 3, so base64 chunks concatenate cleanly
 
 
 def request_chunks(chunk: int = 64 * 1024):
-    """The raw request body as a stream of chunks."""
+    """The raw request body as a stream of chunks (once read, the request cannot be replayed)."""
+    g.body_streamed = True
     while True:
         data = request.stream.read(chunk)
         if not data:

@@ -11,7 +11,7 @@ def open_store(settings) -> Store:
         from .sqlite import SqliteStore, path_from_url
         return SqliteStore(path_from_url(url), blob_dir=settings.blob_dir,
                            synchronous=settings.sqlite_synchronous)
-    if url.startswith(("mongodb://", "mongodb+srv://")):
-        raise SystemExit("The MongoDB store is not available in this version of Med-Port yet; "
-                         "use the embedded store (--store sqlite:///var/medport.db).")
+    if url.startswith(("mongodb://", "mongodb+srv://", "mongomock://")):
+        from .mongo import open_mongo
+        return open_mongo(url)
     raise SystemExit(f"Unknown store URL {url!r}: use sqlite:///path/to/file.db or mongodb://host/db")

@@ -29,13 +29,18 @@ def test_openapi_and_docs(client):
     assert client.get("/fhir/docs/static/swagger-ui-bundle.js").status_code == 200
 
 
-def test_probes(client, ctx, monkeypatch):
+def test_probes(client, ctx, monkeypatch, backend):
     assert client.get("/healthz").json == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
     import sqlite3
 
-    def broken():
-        raise sqlite3.OperationalError("disk I/O error")
-    monkeypatch.setattr(ctx.store, "_conn", broken)
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    def broken(*_args, **_kw):
+        if backend == "sqlite":
+            raise sqlite3.OperationalError("disk I/O error")
+        raise ServerSelectionTimeoutError("no primary")
+    monkeypatch.setattr(ctx.store, "_conn" if backend == "sqlite" else "db", type("Down", (), {"command": broken})()
+                        if backend != "sqlite" else broken)
     r = client.get("/readyz")
     assert r.status_code == 503 and r.json["resourceType"] == "OperationOutcome"

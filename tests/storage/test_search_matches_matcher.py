@@ -8,14 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fhirserver.config import Settings
 from fhirserver.search.extract import extract
 from fhirserver.search.matcher import Matcher
 from fhirserver.search.parse import parse_search
 from fhirserver.smart_auth.access import search_guard
 from fhirserver.smart_auth.scopes import Grants
-from fhirserver.storage import sqlite_search
+from fhirserver.storage import open_store, sqlite_search
 from fhirserver.storage.base import Write
-from fhirserver.storage.sqlite import SqliteStore
+from tests.conftest import STORES, store_url
 
 FAMILIES = ["Sharma", "Shah", "Álvarez", "alvarez", "Li", "Lin", "O'Brien"]
 SYSTEMS = ["http://a.example/id", "http://b.example/id"]
@@ -103,22 +104,27 @@ def load(store, matcher, resources):
             matcher.put(r)
 
 
-@pytest.fixture(params=["planned", "sort-index walk"])
+@pytest.fixture(params=[p for p in ("sqlite", "sqlite sort-index walk", "mongo") if p.split()[0] in STORES])
 def plan(request, monkeypatch):
-    """Run every example twice: as the planner chooses, and with every sorted search walking its index."""
-    if request.param != "planned":
+    """Every example runs on each store: SQLite as its planner chooses, SQLite with every sorted
+    search walking its index, and MongoDB. Returns the backend."""
+    if request.param.endswith("walk"):
         monkeypatch.setattr(sqlite_search, "WALK_MIN", 0)
-    return request.param
+    return request.param.split()[0]
+
+
+def fresh_store(backend: str, folder: str):
+    return open_store(Settings(store=store_url(backend, folder), sqlite_synchronous="NORMAL"))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_sqlite_agrees_with_matcher(plan, data):
+def test_store_agrees_with_matcher(plan, data):
     ps = data.draw(patients(8))
     obs = data.draw(observations(10, 8))
     with tempfile.TemporaryDirectory() as d:
-        store = SqliteStore(f"{d}/p.db", synchronous="NORMAL")
+        store = fresh_store(plan, d)
         matcher = Matcher("http://fhir.test/fhir")
         load(store, matcher, ps + obs)
         for _ in range(6):
@@ -154,13 +160,14 @@ GRANTS = ["patient/*.rs", "patient/Observation.rs patient/Patient.r", "patient/O
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_guarded_search_agrees_with_matcher(data):
-    """Access control inside the query: under a patient scope, SQLite returns exactly what the matcher
-    returns when every set of each type (chained targets and _has sources too) is restricted."""
+@pytest.mark.parametrize("backend", STORES)
+def test_guarded_search_agrees_with_matcher(backend, data):
+    """Access control inside the query: under a patient scope, the store returns exactly what the
+    matcher returns when every set of each type (chained targets and _has sources too) is restricted."""
     ps = data.draw(patients(6))
     obs = data.draw(observations(10, 6))
     with tempfile.TemporaryDirectory() as d:
-        store = SqliteStore(f"{d}/p.db", synchronous="NORMAL")
+        store = fresh_store(backend, d)
         matcher = Matcher("http://fhir.test/fhir")
         load(store, matcher, ps + obs)
         for _ in range(5):

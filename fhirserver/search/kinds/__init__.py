@@ -1,6 +1,6 @@
 """One module per search parameter type (http://hl7.org/fhir/R4/search.html#ptypes).
 
-Each module provides the same five things, so the engine never special-cases a type:
+Each module provides the same six things, so the engine never special-cases a type:
 
     COLUMNS: tuple[str, ...]
         the kind-specific columns of its index rows (after rid, param, grp)
@@ -14,6 +14,14 @@ Each module provides the same five things, so the engine never special-cases a t
         a SQL boolean over alias.<column>; every value a bound parameter
     match(condition, row) -> bool
         the reference semantics in Python (the matcher); must agree with sql()
+    mongo(condition) -> dict
+        the same test as a MongoDB filter over one index element {p, g, <COLUMNS>}
+        (queried as {"ix.<kind>": {"$elemMatch": {"p": key, **mongo(condition)}}});
+        field names only COLUMNS, values only under $eq/$in/$gt(e)/$lt(e) (joined by
+        $and/$or/$not; string prefixes are ranges) or, for string :contains, an
+        re.escape()d $regex; no $where, no $expr. Exact, except special (near): a
+        bounding box, a superset of match(), so the caller must recheck match() on the
+        rows of each resource found
 
 A condition is a small frozen dataclass of the module's own. Modifiers the engine
 handles for every type (:missing, :not on tokens, :[type] and chains on

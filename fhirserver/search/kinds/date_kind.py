@@ -22,6 +22,7 @@ from datetime import date
 from ...errors import BadRequest
 from ..parse_util import unescape
 from . import ranges
+from .number_kind import mongo_range
 
 SORT_COLUMNS = {"asc": "low", "desc": "high"}   # _sort: ascending by the start, descending by the end
 COLUMNS = ("low", "high")
@@ -171,3 +172,9 @@ def sql(cond: DateCmp, a: str):
 def match(cond: DateCmp, row) -> bool:
     low, high = row
     return ranges.match(cond.prefix, cond.lo, cond.hi, low, high)
+
+
+def mongo(cond: DateCmp) -> dict:
+    """match() as a MongoDB filter on one index element (fields low, high: int64
+    microseconds, beyond 2**53, so they must stay integers, never doubles)."""
+    return mongo_range(cond.prefix, cond.lo, cond.hi)

@@ -66,3 +66,34 @@ def sql(cond: NumberCmp, a: str):
 def match(cond: NumberCmp, row) -> bool:
     low, high = row
     return ranges.match(cond.prefix, cond.lo, cond.hi, low, high)
+
+
+def mongo_range(prefix: str, lo, hi, low: str = "low", high: str = "high") -> dict:
+    """ranges.match() (the rule table in ranges.py) as a MongoDB filter over the fields
+    low/high, which always hold numbers (never null; -inf/+inf for open ends). ne is
+    NOT (lo <= low AND high <= hi) spelled as low < lo OR high > hi (no NaN in rows)."""
+    inside = {low: {"$gte": lo}, high: {"$lte": hi}}
+    if prefix == "eq":
+        return inside
+    if prefix == "ne":
+        return {"$or": [{low: {"$lt": lo}}, {high: {"$gt": hi}}]}
+    if prefix == "gt":
+        return {high: {"$gt": hi}}
+    if prefix == "lt":
+        return {low: {"$lt": lo}}
+    if prefix == "ge":
+        return {"$or": [{high: {"$gt": hi}}, inside]}
+    if prefix == "le":
+        return {"$or": [{low: {"$lt": lo}}, inside]}
+    if prefix == "sa":
+        return {low: {"$gt": hi}}
+    if prefix == "eb":
+        return {high: {"$lt": lo}}
+    if prefix == "ap":
+        return {low: {"$lte": hi}, high: {"$gte": lo}}
+    raise ValueError(prefix)
+
+
+def mongo(cond: NumberCmp) -> dict:
+    """match() as a MongoDB filter on one index element (fields low, high)."""
+    return mongo_range(cond.prefix, cond.lo, cond.hi)

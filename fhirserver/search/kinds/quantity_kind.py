@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ...errors import BadRequest
 from ..parse_util import split_unescaped, unescape
 from . import ranges
-from .number_kind import range_row
+from .number_kind import mongo_range, range_row
 from .ranges import INF
 
 SORT_COLUMNS = {"asc": "low", "desc": "high"}   # _sort: ascending by the start, descending by the end
@@ -124,3 +124,20 @@ def match(cond: QuantityCmp, row) -> bool:
     if cond.code is not None and code != cond.code and not (cond.code_or_unit and unit == cond.code):
         return False
     return ranges.match(cond.prefix, cond.lo, cond.hi, low, high)
+
+
+def mongo(cond: QuantityCmp) -> dict:
+    """match() as a MongoDB filter on one index element (fields system, code, unit, low, high;
+    the units are strings, "" when absent, so $eq never meets a null)."""
+    parts = [mongo_range(cond.prefix, cond.lo, cond.hi)]
+    if cond.system is not None:
+        parts.append({"system": {"$eq": cond.system}})
+    if cond.code is not None:
+        parts.append({"$or": [{"code": {"$eq": cond.code}}, {"unit": {"$eq": cond.code}}]} if cond.code_or_unit
+                     else {"code": {"$eq": cond.code}})
+    merged: dict = {}
+    for part in parts:
+        if merged.keys() & part.keys():     # two $or: keep them apart
+            return {"$and": parts}
+        merged.update(part)
+    return merged

@@ -85,3 +85,12 @@ def match(cond, row) -> bool:
     if cond.url is not None:
         return url == cond.url
     return target_id == cond.target_id and (cond.target_type is None or target_type == cond.target_type)
+
+
+def mongo(cond) -> dict:
+    """match() as a MongoDB filter on one index element (fields target_type, target_id, url)."""
+    if cond.url is not None:
+        return {"url": {"$eq": cond.url}}
+    if cond.target_type is None:
+        return {"target_id": {"$eq": cond.target_id}}
+    return {"target_type": {"$eq": cond.target_type}, "target_id": {"$eq": cond.target_id}}

@@ -74,3 +74,38 @@ def sql(cond, a: str):
 
 def match(cond, row) -> bool:
     return haversine_km(cond.lat, cond.lon, row[0], row[1]) <= cond.km
+
+
+_BOX_MARGIN = 1e-6      # degrees (~11 cm): covers rounding in the bounds and in haversine_km
+
+
+def mongo(cond) -> dict:
+    """A bounding box for `near` as a MongoDB filter on one index element (fields lat, lon):
+    a SUPERSET of match(), never exact. The great-circle distance needs arithmetic on the
+    fields, i.e. $expr, which MongoDB refuses inside $elemMatch ("$expr can only be applied
+    to the top-level document") and mongomock cannot evaluate ($sin, $cos, $asin); so the
+    caller must check match() on the rows of each resource found.
+
+    Every row within cond.km is inside the box: |dlat| <= the angular distance, and, when
+    neither pole is within reach, |dlon| <= asin(sin(distance) / cos(lat)) (the widest
+    point of the circle lies poleward of its centre, so distance / cos(lat) is too narrow
+    for large circles), split in two across the antimeridian. Rows with a latitude or
+    longitude outside [-90, 90] / [-180, 180] (valid FHIR decimals, meaningful to
+    haversine_km) are always candidates."""
+    r = math.degrees(cond.km / EARTH_KM) * (1 + 1e-9) + _BOX_MARGIN      # degrees of arc
+    box: dict = {"lat": {"$gte": cond.lat - r, "$lte": cond.lat + r}}
+    if abs(cond.lat) + r < 90:
+        ratio = math.sin(math.radians(r)) / math.cos(math.radians(cond.lat))
+        dlon = math.degrees(math.asin(ratio)) + _BOX_MARGIN if ratio < 1 else 180.0
+        lo, hi = cond.lon - dlon, cond.lon + dlon
+        if dlon >= 180:
+            pass
+        elif lo < -180:
+            box["$or"] = [{"lon": {"$gte": lo + 360}}, {"lon": {"$lte": hi}}]
+        elif hi > 180:
+            box["$or"] = [{"lon": {"$gte": lo}}, {"lon": {"$lte": hi - 360}}]
+        else:
+            box["lon"] = {"$gte": lo, "$lte": hi}
+    return {"$or": [box,
+                    {"lat": {"$not": {"$gte": -90, "$lte": 90}}},
+                    {"lon": {"$not": {"$gte": -180, "$lte": 180}}}]}

@@ -5,6 +5,7 @@ Rows are (folded, exact).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ...errors import BadRequest
@@ -74,3 +75,43 @@ def match(cond, row) -> bool:
     if cond.mode == "contains":
         return cond.value in folded
     return folded.startswith(cond.value)
+
+
+# ---- MongoDB ----------------------------------------------------------------------
+
+def _successor(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix`, in code point order
+    (MongoDB's simple collation and Python's str order alike): 'ab' -> 'ac'. None when
+    there is none ('' or only U+10FFFF). Unlike prefix_upper_bound (prefix + U+10FFFF),
+    it also keeps strings whose next character is U+10FFFF inside the range. Surrogates
+    are skipped: BSON strings are valid UTF-8, so no stored string holds one."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            nxt = 0xE000 if 0xD800 <= last + 1 <= 0xDFFF else last + 1
+            return prefix[:-1] + chr(nxt)
+        prefix = prefix[:-1]
+    return None
+
+
+def mongo_prefix(prefix: str) -> dict:
+    """Exactly the strings starting with `prefix`, as a range (no regular expression);
+    never null, a missing field or a non-string (MongoDB compares within a type)."""
+    upper = _successor(prefix)
+    return {"$gte": prefix} if upper is None else {"$gte": prefix, "$lt": upper}
+
+
+def mongo_literal_regex(text: str) -> str:
+    """A $regex pattern matching `text` literally anywhere: re.escape() escapes every
+    metacharacter with a backslash, which PCRE (MongoDB) reads as a literal too; NUL,
+    which a BSON regex cannot hold, becomes \\x00."""
+    return re.escape(text).replace("\x00", "\\x00")
+
+
+def mongo(cond) -> dict:
+    """match() as a MongoDB filter on one index element (fields folded, exact)."""
+    if cond.mode == "exact":
+        return {"exact": {"$eq": cond.value}}
+    if cond.mode == "contains":
+        return {"folded": {"$regex": mongo_literal_regex(cond.value)}}
+    return {"folded": mongo_prefix(cond.value)}

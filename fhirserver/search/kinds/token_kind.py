@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from ...errors import BadRequest
 from ..normalize import fold, prefix_upper_bound
 from ..parse_util import split_unescaped, unescape
+from .string_kind import mongo_prefix
 
 COLUMNS = ("system", "code", "text")
 SORT_COLUMNS = {"asc": "code", "desc": "code"}
@@ -132,3 +133,19 @@ def match(cond, row) -> bool:
     if cond.system is not None and system != cond.system:
         return False
     return True
+
+
+def mongo(cond) -> dict:
+    """match() as a MongoDB filter on one index element (fields system, code, text).
+    $eq keeps every value a value; a text of None (null) never starts with a prefix,
+    and a code of None never equals a code."""
+    if isinstance(cond, Text):
+        return {"text": mongo_prefix(cond.prefix)}
+    if isinstance(cond, OfType):
+        return {"system": {"$eq": cond.system}, "code": {"$eq": cond.code}, "text": {"$eq": cond.value}}
+    out = {}
+    if cond.code is not None:
+        out["code"] = {"$eq": cond.code}
+    if cond.system is not None:
+        out["system"] = {"$eq": cond.system}
+    return out

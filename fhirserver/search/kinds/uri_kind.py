@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ...errors import BadRequest
 from ..normalize import prefix_upper_bound
 from ..parse_util import unescape
+from .string_kind import mongo_prefix
 
 COLUMNS = ("value",)
 SORT_COLUMNS = {"asc": "value", "desc": "value"}
@@ -65,3 +66,12 @@ def match(cond, row) -> bool:
     if cond.mode == "above":
         return value in cond.ancestors
     return value == cond.value
+
+
+def mongo(cond) -> dict:
+    """match() as a MongoDB filter on one index element (field value)."""
+    if cond.mode == "below":
+        return {"$or": [{"value": {"$eq": cond.value}}, {"value": mongo_prefix(cond.value.rstrip("/") + "/")}]}
+    if cond.mode == "above":
+        return {"value": {"$in": list(cond.ancestors)}}
+    return {"value": {"$eq": cond.value}}

@@ -1,0 +1,120 @@
+"""How the MongoDB store lays out resources, versions, index entries and records; and its indexes.
+
+resources   one document per logical resource, holding its current version (body included, so a
+            read is one document) and its search index entries:
+              {_id: "Patient/123", type, id, version, deleted, last_updated, method, body, blob,
+               rid: ObjectId (creation order: the tie-breaker of every search),
+               pk: partition key (the patient whose compartment holds the resource, see docs),
+               ix: {token: [{p: "Observation.code", g: 0, system, code, text}, ...],
+                    date: [{p, g, low, high}], ..., composite: [{p, g, c0: [...], c1: [...]}]}}
+versions    every version ever written: {_id: "Patient/123/2", r: "Patient/123", type, id, version, last_updated,
+            method, body, blob, seq: ObjectId (write order: the history paging key)}
+records     small JSON records (auth state, jobs): {_id: "kind/key", kind, key, value, expires_at,
+            expire (a date for the TTL index)}
+blobs       small Binary contents inline; larger ones in GridFS (mongo_blobs.py)
+
+Index rows keep the column names of their kind module (search/kinds), so a query is
+{"ix.<kind>": {"$elemMatch": {"p": key, **kind.mongo(cond)}}} and compound multikey indexes
+led by ix.<kind>.p serve it. Every index is listed in docs/storage-mongodb.md.
+"""
+from __future__ import annotations
+
+import datetime
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from ..search.compartment import members
+from ..search.kinds import KIND_MODULES
+from .base import Version, Write
+from .sqlite_index import LOOKUP_INDEXES
+
+RESOURCES, VERSIONS, RECORDS, BLOBS = "resources", "versions", "records", "blobs"
+VERSION_FIELDS = {"type": 1, "id": 1, "version": 1, "last_updated": 1, "method": 1, "body": 1, "blob": 1}
+
+
+def index_field(kind: str) -> str:
+    return f"ix.{kind}"
+
+
+def index_models() -> dict[str, list[IndexModel]]:
+    """Every index of every collection (created idempotently at start-up and by `medport db init`)."""
+    resources = [
+        IndexModel([("type", ASCENDING), ("deleted", ASCENDING), ("rid", ASCENDING)], name="type_rid"),
+        IndexModel([("pk", ASCENDING)], name="partition"),
+        IndexModel([("ix.composite.p", ASCENDING)], name="ix_composite"),
+    ]
+    for kind, lookups in LOOKUP_INDEXES.items():
+        for cols in lookups:
+            fields = [c.split()[0] for c in cols if c.split()[0] != "rid"]
+            resources.append(IndexModel([(f"ix.{kind}.p", ASCENDING)] + [(f"ix.{kind}.{c}", ASCENDING) for c in fields],
+                                        name=f"ix_{kind}_{'_'.join(fields)}"))
+    versions = [
+        IndexModel([("seq", DESCENDING)], name="seq"),
+        IndexModel([("type", ASCENDING), ("seq", DESCENDING)], name="type_seq"),
+        IndexModel([("r", ASCENDING), ("seq", DESCENDING)], name="resource_seq"),
+        IndexModel([("last_updated", ASCENDING)], name="last_updated"),
+        IndexModel([("blob", ASCENDING)], name="blob", sparse=True),
+    ]
+    records = [
+        IndexModel([("kind", ASCENDING), ("key", ASCENDING)], name="kind_key"),
+        IndexModel([("expire", ASCENDING)], name="ttl", expireAfterSeconds=0),
+    ]
+    return {RESOURCES: resources, VERSIONS: versions, RECORDS: records}
+
+
+def resource_doc(w: Write, rid: ObjectId) -> dict:
+    deleted = w.method == "DELETE"
+    return {"_id": f"{w.type}/{w.id}", "type": w.type, "id": w.id, "version": w.version, "deleted": deleted,
+            "last_updated": w.last_updated, "method": w.method, "body": w.body, "blob": w.blob, "rid": rid,
+            "pk": partition_key(w.type, w.id, {} if deleted else w.index),
+            "ix": {} if deleted else index_doc(w.index)}
+
+
+def version_doc(w: Write) -> dict:
+    return {"_id": f"{w.type}/{w.id}/{w.version}", "r": f"{w.type}/{w.id}", "type": w.type, "id": w.id,
+            "version": w.version,
+            "last_updated": w.last_updated, "method": w.method, "body": w.body, "blob": w.blob, "seq": ObjectId()}
+
+
+def index_doc(index) -> dict:
+    """Index rows (key, group, *columns) as sub-documents per kind; composite components also grouped
+    by element instance, so one $elemMatch finds a group where every component matches."""
+    out: dict[str, list] = {}
+    composites: dict[tuple[str, int], dict] = {}
+    for kind, rows in index.items():
+        columns = KIND_MODULES[kind].COLUMNS
+        for row in rows:
+            key, group = row[0], row[1]
+            element = dict(zip(columns, row[2:], strict=True))
+            out.setdefault(kind, []).append({"p": key, "g": group, **element})
+            if "#" in key:
+                parent, _, i = key.rpartition("#")
+                slot = composites.setdefault((parent, group), {"p": parent, "g": group})
+                slot.setdefault(f"c{i}", []).append(element)
+    if composites:
+        out["composite"] = list(composites.values())
+    return out
+
+
+def partition_key(rtype: str, id: str, index) -> str:
+    """The shard-key value: the patient whose compartment holds the resource (so that a patient's
+    records live together), else the resource itself."""
+    if rtype == "Patient":
+        return f"Patient/{id}"
+    codes = members("Patient").get(rtype, ())
+    keys = {f"{rtype}.{c}" for c in codes}
+    for row in index.get("reference", ()):
+        if row[0] in keys and row[2] == "Patient":
+            return f"Patient/{row[3]}"
+    return f"{rtype}/{id}"
+
+
+def to_version(doc: dict) -> Version:
+    body = doc.get("body")
+    return Version(doc["type"], doc["id"], doc["version"], doc["last_updated"], doc["method"],
+                   bytes(body) if body is not None else None, doc.get("blob"))
+
+
+def expiry(expires_at: float | None):
+    return None if expires_at is None else datetime.datetime.fromtimestamp(expires_at, datetime.timezone.utc)

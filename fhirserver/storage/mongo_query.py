@@ -1,0 +1,90 @@
+"""Compiles the backend-neutral query tree (search/query.py) to MongoDB filter documents.
+
+Every leaf is an $elemMatch over one kind's index entries, its condition built by the kind module
+(search/kinds/*.mongo): field names come from this code, values are data (no $where, no
+JavaScript, no regular expressions; string prefixes are ranges). A chain or _has first selects
+the other side with its own indexed query (server-side, ids only) and feeds the ids to $in; the
+guard (access control) is ANDed into every set of a type the search touches, the other side of
+chains and _has included.
+"""
+from __future__ import annotations
+
+from ..errors import BadRequest
+from ..search import query as q
+from ..search.kinds import KIND_MODULES
+from .mongo_layout import index_field
+
+NOTHING = {"_id": {"$in": []}}
+MAX_LINKED = 10000      # ids a chain or _has may hand on; beyond, the search must be narrowed
+
+
+class Compiler:
+    def __init__(self, resources, guard=None, session=None):
+        self.resources = resources
+        self.guard = guard
+        self.session = session
+
+    def filter(self, rtype: str, node) -> dict:
+        """Current resources of rtype matching node, within the guard."""
+        restriction = self.guard(rtype) if self.guard else None
+        if restriction is q.DENY:
+            return NOTHING
+        clauses = [{"type": rtype, "deleted": False}, self.node(rtype, node)]
+        if restriction is not None:
+            clauses.append(self.node(rtype, restriction))
+        return {"$and": [c for c in clauses if c]}
+
+    def node(self, rtype: str, n) -> dict:
+        if isinstance(n, q.And):
+            parts = [self.node(rtype, p) for p in n.parts]
+            return {"$and": parts} if parts else {}
+        if isinstance(n, q.Or):
+            return {"$or": [self.node(rtype, p) or {"_id": {"$exists": True}} for p in n.parts]} if n.parts \
+                else NOTHING
+        if isinstance(n, q.Not):
+            return {"$nor": [self.node(rtype, n.node) or {"_id": {"$exists": True}}]}
+        if isinstance(n, q.IdIn):
+            return {"id": {"$in": [str(i) for i in n.ids]}}
+        if isinstance(n, q.Match):
+            return {index_field(n.kind): {"$elemMatch": {"p": n.key, **KIND_MODULES[n.kind].mongo(n.cond)}}}
+        if isinstance(n, q.Missing):
+            present = {"$or": [{index_field(kind): {"$elemMatch": {"p": key}}} for kind, key in n.keys]}
+            return {"$nor": [present]} if n.missing else present
+        if isinstance(n, q.Composite):
+            parts = {f"c{i}": {"$elemMatch": KIND_MODULES[kind].mongo(cond)} for i, (kind, cond) in enumerate(n.parts)}
+            return {"ix.composite": {"$elemMatch": {"p": n.key, **parts}}}
+        if isinstance(n, q.Chain):
+            ids = self.ids(n.target_type, n.node, f"the chain through {n.key}")
+            return {"ix.reference": {"$elemMatch": {"p": n.key, "target_type": n.target_type,
+                                                     "target_id": {"$in": ids}}}}
+        if isinstance(n, q.Has):
+            return {"id": {"$in": self.referenced(n, rtype)}}
+        if n is q.DENY:
+            return NOTHING
+        raise TypeError(f"unsupported query node {n!r}")
+
+    def ids(self, rtype: str, node, what: str) -> list[str]:
+        cursor = self.resources.find(self.filter(rtype, node), {"id": 1, "_id": 0}, session=self.session,
+                                     limit=MAX_LINKED + 1)
+        ids = [d["id"] for d in cursor]
+        _cap(ids, what)
+        return ids
+
+    def referenced(self, n: q.Has, rtype: str) -> list[str]:
+        """Ids of rtype resources that some n.source_type resource matching n.node refers to via n.key."""
+        pipeline = [
+            {"$match": self.filter(n.source_type, n.node)},
+            {"$project": {"r": "$ix.reference"}},
+            {"$unwind": "$r"},
+            {"$match": {"r.p": n.key, "r.target_type": rtype}},
+            {"$group": {"_id": "$r.target_id"}},
+            {"$limit": MAX_LINKED + 1},
+        ]
+        ids = [d["_id"] for d in self.resources.aggregate(pipeline, session=self.session)]
+        _cap(ids, f"_has:{n.source_type}")
+        return ids
+
+
+def _cap(ids: list, what: str) -> None:
+    if len(ids) > MAX_LINKED:
+        raise BadRequest(f"{what} selects more than {MAX_LINKED} resources on this store; add criteria to narrow it")

@@ -1,0 +1,143 @@
+"""Units of work for the MongoDB store: the one seam between the store and MongoDB's transactions.
+
+- SessionUnit (a replica set or a sharded cluster): a multi-document transaction in a client
+  session, snapshot reads, majority writes; the commit is retried while its outcome is unknown,
+  and a transient error (a write conflict with a concurrent transaction, an election) aborts it
+  and raises StoreRetry, upon which the whole request is run again (resources/retry.py).
+- StandaloneUnit (a single mongod, no transactions): writes wait until the end of the unit and are
+  then applied in an order that never loses an acknowledged version; a unit that writes more than
+  one resource is refused before anything is applied (transaction Bundles need a replica set).
+- SerialUnit (mongomock, used by the tests: it has no sessions): one unit at a time per process,
+  with an undo journal that restores every touched document if the unit fails.
+"""
+from __future__ import annotations
+
+import threading
+
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from ..errors import BadRequest, ServiceUnavailable, StoreUnavailable
+
+
+class StoreRetry(StoreUnavailable):
+    """A transient conflict: nothing was written; the request may simply run again."""
+    def __init__(self, message: str):
+        super().__init__(message, headers={"Retry-After": "1"})
+
+
+class SessionUnit:
+    holds_writes = False
+
+    def __init__(self, client):
+        self.client = client
+        self.session = None
+
+    def __enter__(self):
+        self.session = self.client.start_session()
+        self.session.start_transaction(read_concern=ReadConcern("snapshot"),
+                                       write_concern=WriteConcern("majority"))
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is not None:
+                if self.session.in_transaction:
+                    self.session.abort_transaction()
+                if isinstance(exc, PyMongoError) and _transient(exc):
+                    raise StoreRetry(f"A concurrent change interrupted this transaction: {exc}") from None
+                return False
+            for _attempt in range(5):
+                try:
+                    self.session.commit_transaction()
+                    return False
+                except PyMongoError as e:
+                    if e.has_error_label("UnknownTransactionCommitResult"):
+                        continue
+                    if _transient(e):
+                        raise StoreRetry(f"The transaction could not commit: {e}") from None
+                    raise
+            raise StoreUnavailable("The transaction's commit could not be confirmed")
+        finally:
+            self.session.end_session()
+
+    def record(self, *_args):
+        pass
+
+
+class StandaloneUnit:
+    """Buffers writes and applies them at the end (see the module docstring)."""
+    holds_writes = True
+
+    def __init__(self, client=None):
+        self.session = None
+        self.pending: list = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            return False
+        if len({(p[0], p[1]) for p in self.pending}) > 1:
+            raise BadRequest("This MongoDB server is a standalone mongod without transactions: a change to "
+                             "several resources at once (a transaction Bundle) needs a replica set. "
+                             "Nothing was written.")
+        for _type, _id, apply in self.pending:
+            apply()
+        return False
+
+    def hold(self, rtype: str, id: str, apply) -> None:
+        self.pending.append((rtype, id, apply))
+
+    def record(self, *_args):
+        pass
+
+
+class SerialUnit:
+    """mongomock: one unit at a time per store, undone from a journal on failure."""
+    holds_writes = False
+    _locks: dict[int, threading.RLock] = {}
+
+    def __init__(self, store):
+        self.store = store
+        self.session = None
+        self.journal: list = []
+        self.lock = SerialUnit._locks.setdefault(id(store), threading.RLock())
+
+    def __enter__(self):
+        self.lock.acquire()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is not None:
+                for collection, _id, before in reversed(self.journal):
+                    if before is None:
+                        collection.delete_one({"_id": _id})
+                    else:
+                        collection.replace_one({"_id": _id}, before, upsert=True)
+            return False
+        finally:
+            self.lock.release()
+
+    def record(self, collection, _id, before) -> None:
+        """Remember a document as it was before this unit changed it (None: it did not exist)."""
+        self.journal.append((collection, _id, before))
+
+
+def _transient(e: PyMongoError) -> bool:
+    return e.has_error_label("TransientTransactionError") or isinstance(e, ConnectionFailure) or (
+        isinstance(e, OperationFailure) and e.code == 112)      # WriteConflict
+
+
+def topology(client) -> str:
+    """replica-set | sharded | standalone, from the server's hello answer."""
+    try:
+        hello = client.admin.command("hello")
+    except PyMongoError as e:
+        raise ServiceUnavailable(f"MongoDB does not answer: {e}") from None
+    if hello.get("msg") == "isdbgrid":
+        return "sharded"
+    return "replica-set" if hello.get("setName") else "standalone"

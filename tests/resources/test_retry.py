@@ -1,0 +1,33 @@
+"""A transient store conflict (a MongoDB write conflict or election) reruns the whole request."""
+from __future__ import annotations
+
+import pytest
+
+from fhirserver.resources import retry
+from fhirserver.storage.mongo_units import StoreRetry
+
+
+@pytest.fixture
+def flaky(app):
+    calls = {"n": 0, "fail": 0}
+
+    @app.route("/fhir/$flaky-test", methods=["POST"])
+    def flaky_view():
+        calls["n"] += 1
+        if calls["n"] <= calls["fail"]:
+            raise StoreRetry("write conflict")
+        return {"attempts": calls["n"]}
+    return calls
+
+
+def test_transient_conflicts_are_retried(client, flaky):
+    flaky["fail"] = retry.ATTEMPTS - 1
+    r = client.post("/fhir/$flaky-test")
+    assert r.status_code == 200 and r.json == {"attempts": retry.ATTEMPTS}
+
+
+def test_a_lasting_conflict_answers_503_with_retry_after(client, flaky):
+    flaky["fail"] = 100
+    r = client.post("/fhir/$flaky-test")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert r.json["resourceType"] == "OperationOutcome" and flaky["n"] == retry.ATTEMPTS
