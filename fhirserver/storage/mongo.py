@@ -198,7 +198,9 @@ class MongoStore(Store):
             raise StoreUnavailable(f"MongoDB store unavailable: {e}") from None
 
     def close(self):
-        pass      # the client pools connections for the whole process
+        """Close the client (its pool serves the whole process; `medport serve` closes the parent's
+        before forking workers, which open their own)."""
+        self.client.close()
 
 
 class _MongoTransaction(Transaction):
