@@ -6,6 +6,7 @@ import sys
 
 from . import __version__
 from .config import Settings, config_markdown, describe
+from .errors import FhirError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +80,15 @@ def _serve(args) -> int:
             return 2
         print("WARNING: AUTHORIZATION IS OFF. Every request may read and change every record.\n"
               "WARNING: for local experiments only; never with real patient data.", file=sys.stderr)
-    store = open_store(settings)   # fail fast (bad URL, unwritable path) before forking workers
+    if settings.store.startswith("mongomock://"):
+        print("error: mongomock:// is the tests' in-memory store; every worker would hold its own. "
+              "Use mongodb://host/dbname.", file=sys.stderr)
+        return 2
+    try:
+        store = open_store(settings)   # fail fast (bad URL, unwritable path, no server) before forking workers
+    except FhirError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.demo:
         _seed_demo(settings, store)
     store.close()

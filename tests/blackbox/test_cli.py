@@ -21,7 +21,7 @@ def test_version():
     assert out.startswith("medport ") and out.split()[1][0].isdigit()
 
 
-def test_serve_with_mongodb_store_fails_clearly():
+def test_serve_with_an_unreachable_mongodb_fails_clearly():
     r = _run(["serve", "--host", "127.0.0.1", "--port", str(free_port()), "--store", "mongodb://localhost/x"])
     assert r.returncode != 0
     assert "MongoDB" in r.stderr + r.stdout
