@@ -15,7 +15,7 @@ from fhirserver import create_app
 from fhirserver.interactions.update import update
 from fhirserver.search.matcher import Matcher
 from fhirserver.search.parse import parse_search
-from tests.conftest import make_settings
+from tests.conftest import STORES, make_settings
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "synthea")
 BASE = "http://fhir.test/fhir"
@@ -47,9 +47,9 @@ def _resources():
     return out
 
 
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    app = create_app(make_settings(tmp_path_factory.mktemp("synthea")))
+@pytest.fixture(scope="module", params=STORES)
+def loaded(tmp_path_factory, request):
+    app = create_app(make_settings(tmp_path_factory.mktemp("synthea"), request.param))
     ctx = app.config["MEDPORT"]
     matcher = Matcher(BASE)
     resources = _resources()
