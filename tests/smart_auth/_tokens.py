@@ -35,8 +35,8 @@ LAB_CODE = {"asha": ("718-7", "Hemoglobin"), "ravi": ("2345-7", "Glucose")}
 VITAL_CODE = ("8867-4", "Heart rate")
 
 
-def make_app(tmp_path, **settings):
-    return create_app(make_settings(tmp_path, auth="on", **settings))
+def make_app(tmp_path, backend: str = "sqlite", **settings):
+    return create_app(make_settings(tmp_path, backend, auth="on", **settings))
 
 
 def mint(app, scope: str, subject: str = "user-1", client_id: str = "app", lifetime_s: int = 3600, **context) -> str:
@@ -174,15 +174,25 @@ def seed(client, system_token: str) -> Seeded:
 
 
 class Template:
-    """A seeded server, made once and copied for each test (sqlite backup + blob files): every test
-    starts from the same records and may change them freely."""
+    """A seeded server, made once and copied for each test (SQLite: a backup and the blob files;
+    MongoDB: every collection): every test starts from the same records and may change them freely."""
 
-    def __init__(self, directory):
-        self.directory = directory
-        app = make_app(directory)
-        self.seeded = seed(app.test_client(), mint(app, "system/*.cruds"))
+    def __init__(self, directory, backend: str = "sqlite"):
+        self.directory, self.backend = directory, backend
+        self.app = make_app(directory, backend)
+        self.seeded = seed(self.app.test_client(), mint(self.app, "system/*.cruds"))
 
     def copy(self, target):
+        if self.backend != "sqlite":
+            source = self.app.config["MEDPORT"].store.db
+            app = make_app(target, self.backend)
+            dest = app.config["MEDPORT"].store.db
+            for name in source.list_collection_names():
+                docs = list(source[name].find())
+                dest[name].delete_many({})
+                if docs:
+                    dest[name].insert_many(docs)
+            return app
         source = sqlite3.connect(os.path.join(self.directory, "medport.db"))
         dest = sqlite3.connect(os.path.join(target, "medport.db"))
         with dest:

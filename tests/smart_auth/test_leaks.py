@@ -37,7 +37,7 @@ from werkzeug.exceptions import HTTPException
 
 from fhirserver.search import query as q
 from fhirserver.search.compartment import compartment_clause
-from tests.conftest import FHIR_JSON
+from tests.conftest import FHIR_JSON, STORES
 from tests.smart_auth._tokens import BIRTH_DATE, LAB_IDS, LOINC, MRN, RAVI_MARK, Template, auth, coding, mint, ref
 
 SCOPES = ("patient/*.rs", "patient/*.cruds")
@@ -909,9 +909,9 @@ def moved_path(h: H):
 
 # ---- running the table ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return Template(tmp_path_factory.mktemp("seeded"))
+@pytest.fixture(scope="module", params=STORES)
+def template(tmp_path_factory, request):
+    return Template(tmp_path_factory.mktemp("seeded"), request.param)
 
 
 @pytest.mark.parametrize("scope", SCOPES)
