@@ -165,3 +165,12 @@ def test_keys_rotate_keeps_earlier_tokens_valid(tmp_path, capsys):
     assert main(["keys", "list", "--store", url]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and lines[1].split()[-1] != "-" and lines[2].split()[-1] == "-"
+
+
+def test_client_ids_never_look_like_options(tmp_path, monkeypatch):
+    monkeypatch.setattr(passwords, "N", 2 ** 10)
+    store = Settings(store=f"sqlite:///{tmp_path}/c.db")
+    from fhirserver.storage import open_store
+    clients = Clients(open_store(store))
+    ids = [clients.add(f"app{i}", "public", ["https://app.example/cb"])[0].client_id for i in range(200)]
+    assert not [i for i in ids if not i[0].isalnum()]

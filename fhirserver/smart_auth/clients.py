@@ -105,7 +105,8 @@ class Clients:
             raise ValueError(f"organization {organization!r} must be a reference like Organization/1")
         secret = secrets.token_urlsafe(32) if type == "confidential-symmetric" else None
         while True:
-            client = Client(secrets.token_urlsafe(16), name, type, uris, scope_list,
+            # hex: an id starting with "-" would read as an option to `medport client disable`
+            client = Client(secrets.token_hex(16), name, type, uris, scope_list,
                             secret_hash=passwords.hash_password(secret) if secret else None,
                             jwks=jwks, jwks_uri=jwks_uri, organization=organization)
             if self.store.add_record(KIND, client.client_id, asdict(client)):
