@@ -12,6 +12,7 @@ import contextlib
 import time
 
 from bson import ObjectId
+from bson.errors import BSONError
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ..errors import BadRequest, StoreUnavailable, VersionConflict
@@ -136,11 +137,13 @@ class MongoStore(Store):
         return keys
 
     def search(self, type, query, *, sort=(), limit=50, cursor=None, total="accurate", guard=None):
-        return mongo_search.search(self.resources, type, query, sort=sort, limit=limit, cursor=cursor, total=total,
-                                   guard=guard)
+        with _query_errors():
+            return mongo_search.search(self.resources, type, query, sort=sort, limit=limit, cursor=cursor,
+                                       total=total, guard=guard)
 
     def includes(self, items, specs, guard=None):
-        return mongo_search.includes(self.resources, items, specs, guard)
+        with _query_errors():
+            return mongo_search.includes(self.resources, items, specs, guard)
 
     # ---- records -----------------------------------------------------------------------------
     def put_record(self, kind, key, value, expires_at=None):
@@ -242,6 +245,17 @@ class _MongoTransaction(Transaction):
             self.unit.record(versions, vdoc["_id"], None)
             apply()
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
+
+
+@contextlib.contextmanager
+def _query_errors():
+    """A value BSON cannot carry (a lone surrogate) is the request's fault; a server away is not."""
+    try:
+        yield
+    except BSONError:
+        raise BadRequest("A search value cannot be encoded for MongoDB (e.g. a lone surrogate character)") from None
+    except PyMongoError as e:
+        raise StoreUnavailable(f"MongoDB store unavailable: {e}") from None
 
 
 def _record(kind, key, value, expires_at) -> dict:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel
 
 from ..search.compartment import members
 from ..search.kinds import KIND_MODULES
@@ -43,6 +43,7 @@ def index_models() -> dict[str, list[IndexModel]]:
         IndexModel([("type", ASCENDING), ("deleted", ASCENDING), ("rid", ASCENDING)], name="type_rid"),
         IndexModel([("pk", ASCENDING)], name="partition"),
         IndexModel([("ix.composite.p", ASCENDING)], name="ix_composite"),
+        IndexModel([("ix.special.p", ASCENDING), ("ix.special.loc", GEOSPHERE)], name="ix_special_geo"),
     ]
     for kind, lookups in LOOKUP_INDEXES.items():
         for cols in lookups:
@@ -87,7 +88,10 @@ def index_doc(index) -> dict:
         for row in rows:
             key, group = row[0], row[1]
             element = dict(zip(columns, row[2:], strict=True))
-            out.setdefault(kind, []).append({"p": key, "g": group, **element})
+            entry = {"p": key, "g": group, **element}
+            if kind == "special" and _on_earth(element):     # a GeoJSON point for the 2dsphere index
+                entry["loc"] = {"type": "Point", "coordinates": [element["lon"], element["lat"]]}
+            out.setdefault(kind, []).append(entry)
             if "#" in key:
                 parent, _, i = key.rpartition("#")
                 slot = composites.setdefault((parent, group), {"p": parent, "g": group})
@@ -95,6 +99,12 @@ def index_doc(index) -> dict:
     if composites:
         out["composite"] = list(composites.values())
     return out
+
+
+def _on_earth(element: dict) -> bool:
+    lat, lon = element.get("lat"), element.get("lon")
+    return isinstance(lat, (int, float)) and isinstance(lon, (int, float)) and -90 <= lat <= 90 \
+        and -180 <= lon <= 180
 
 
 def partition_key(rtype: str, id: str, index) -> str:

@@ -2,16 +2,17 @@
 
 Every leaf is an $elemMatch over one kind's index entries, its condition built by the kind module
 (search/kinds/*.mongo): field names come from this code, values are data (no $where, no
-JavaScript, no regular expressions; string prefixes are ranges). A chain or _has first selects
-the other side with its own indexed query (server-side, ids only) and feeds the ids to $in; the
-guard (access control) is ANDed into every set of a type the search touches, the other side of
-chains and _has included.
+JavaScript; string prefixes are ranges; :contains is a regex of the re.escape()d value). A chain
+or _has first selects the other side with its own indexed query (server-side, ids only) and feeds
+the ids to $in; the guard (access control) is ANDed into every set of a type the search touches,
+the other side of chains and _has included.
 """
 from __future__ import annotations
 
 from ..errors import BadRequest
 from ..search import query as q
 from ..search.kinds import KIND_MODULES
+from ..search.kinds.special_kind import EARTH_KM
 from .mongo_layout import index_field
 
 NOTHING = {"_id": {"$in": []}}
@@ -23,6 +24,9 @@ class Compiler:
         self.resources = resources
         self.guard = guard
         self.session = session
+        # near: $geoWithin on the 2dsphere index (exact great-circle distance). mongomock has no
+        # geo operators; there the kind's bounding box of the circle stands in (a superset).
+        self.geo = not type(resources).__module__.startswith("mongomock")
 
     def filter(self, rtype: str, node) -> dict:
         """Current resources of rtype matching node, within the guard."""
@@ -45,6 +49,9 @@ class Compiler:
             return {"$nor": [self.node(rtype, n.node) or {"_id": {"$exists": True}}]}
         if isinstance(n, q.IdIn):
             return {"id": {"$in": [str(i) for i in n.ids]}}
+        if isinstance(n, q.Match) and n.kind == "special" and self.geo:
+            return {"ix.special": {"$elemMatch": {"p": n.key, "loc": {"$geoWithin": {"$centerSphere": [
+                [n.cond.lon, n.cond.lat], n.cond.km / EARTH_KM]}}}}}
         if isinstance(n, q.Match):
             return {index_field(n.kind): {"$elemMatch": {"p": n.key, **KIND_MODULES[n.kind].mongo(n.cond)}}}
         if isinstance(n, q.Missing):

@@ -58,9 +58,13 @@ def haversine_km(lat1, lon1, lat2, lon2) -> float:
 
 
 def _box(c: Near):
-    dlat = math.degrees(c.km / EARTH_KM)
+    """The circle's bounding box; its widest longitude lies poleward of the centre, so the span is
+    asin(sin d / cos lat), not d / cos lat (too narrow for large circles)."""
+    d = c.km / EARTH_KM
+    dlat = math.degrees(d) + _BOX_MARGIN
     cos = math.cos(math.radians(c.lat))
-    dlon = 180.0 if cos < 1e-9 else min(180.0, math.degrees(c.km / (EARTH_KM * cos)))
+    ratio = math.sin(min(d, math.pi / 2)) / cos if cos > 1e-9 else 2.0
+    dlon = 180.0 if ratio >= 1 or abs(c.lat) + dlat >= 90 else math.degrees(math.asin(ratio)) + _BOX_MARGIN
     return c.lat - dlat, c.lat + dlat, c.lon - dlon, c.lon + dlon
 
 
@@ -68,7 +72,9 @@ def sql(cond, a: str):
     lat0, lat1, lon0, lon1 = _box(cond)
     lon_clause = f"{a}.lon BETWEEN ? AND ?" if lon1 - lon0 < 360 and lon0 >= -180 and lon1 <= 180 else "1"
     args = [lat0, lat1] + ([lon0, lon1] if lon_clause != "1" else [])
-    return (f"({a}.lat BETWEEN ? AND ? AND {lon_clause} AND haversine_km(?, ?, {a}.lat, {a}.lon) <= ?)",
+    # rows off the globe's ranges (valid decimals all the same) are left to the exact distance test
+    return (f"((({a}.lat BETWEEN ? AND ? AND {lon_clause}) OR {a}.lat NOT BETWEEN -90 AND 90 "
+            f"OR {a}.lon NOT BETWEEN -180 AND 180) AND haversine_km(?, ?, {a}.lat, {a}.lon) <= ?)",
             args + [cond.lat, cond.lon, cond.km])
 
 
