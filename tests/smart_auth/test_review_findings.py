@@ -1,0 +1,141 @@
+"""Security review findings on the SMART authorization server (one failing test per confirmed issue).
+
+Each test states the expected secure behaviour; it fails on the current code for the reason named
+in its docstring.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+
+import pytest
+
+from fhirserver.smart_auth import passwords
+from fhirserver.smart_auth.accounts import LoginThrottled, Users
+from fhirserver.storage.sqlite import SqliteStore
+from tests.smart_auth.test_oauth_helpers import (
+    REDIRECT,
+    authorize_params,
+    decide,
+    full_flow,
+    login,
+    make_world,
+    query,
+    redeem,
+    start,
+)
+
+PW = "correct horse battery"
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    return make_world(tmp_path, monkeypatch, auth="on")
+
+
+# ---- 1. admin API ignores the token's scope --------------------------------------------------
+
+def test_admin_api_refuses_an_app_token_that_was_granted_only_openid(world):
+    """admin_routes.py:33-43 checks only claims["role"] == "admin", never the granted scope: any
+    third-party app an administrator signs in to (here it asked for and got only `openid`) can use
+    the admin API with that token, e.g. to create a new administrator account."""
+    world.users.add("root", PW, "admin")
+    app, _ = world.app_client(scopes=["openid"])
+    body = full_flow(world, app.client_id, "root", "openid")
+    assert body["scope"] == "openid"
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+    r = world.http.post("/auth/admin/users", headers=bearer,
+                        json={"username": "mallory", "password": "long enough pw", "role": "admin"})
+    assert r.status_code in (401, 403), r.get_data(as_text=True)
+    assert world.users.get("mallory") is None
+    assert world.http.get("/auth/admin/users", headers=bearer).status_code in (401, 403)
+
+
+# ---- 2. disabling a user leaves their refresh tokens working --------------------------------
+
+def test_refresh_token_of_a_disabled_user_is_refused(world):
+    """accounts.py:86-93 Users.disable only flags the record ("issued tokens are revoked
+    elsewhere" - nowhere does), and refresh.py:69-89 / token_endpoint.py:200-208 never look at the
+    user: an offline_access refresh token keeps minting access tokens for the refresh lifetime
+    (90 days by default) after the account was disabled."""
+    asha = world.patient("Sharma", "Asha")
+    world.users.add("asha", PW, "patient", fhir_user=f"Patient/{asha}")
+    app, _ = world.app_client()
+    body = full_flow(world, app.client_id, "asha", "launch/patient patient/*.rs offline_access")
+    assert world.users.disable("asha")
+    r = world.http.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"],
+                                             "client_id": app.client_id})
+    assert r.status_code == 400 and r.get_json()["error"] == "invalid_grant", r.get_data(as_text=True)
+
+
+# ---- 3. login throttling is a read-modify-write race ----------------------------------------
+
+def test_concurrent_wrong_passwords_are_all_counted_by_the_throttle(tmp_path, monkeypatch):
+    """accounts.py:98-110 reads the failure list, spends one scrypt on the guess, then writes the
+    list back with one more entry: concurrent guesses all pass the check and overwrite each other,
+    so a batch of N parallel guesses is evaluated in full and counts as a single failure. Here ten
+    concurrent wrong guesses are all checked against the hash (max_failures is 5) and the account
+    is not throttled afterwards."""
+    monkeypatch.setattr(passwords, "N", 2 ** 10)
+    store = SqliteStore(str(tmp_path / "t.db"), synchronous="NORMAL")
+    users = Users(store, max_failures=5, window_s=900)
+    users.add("asha", PW, "patient", "Patient/1")
+    attempts = 10
+    barrier = threading.Barrier(attempts)
+    real_verify = passwords.verify_password
+    evaluated = []
+
+    def verify_in_step(password, stored):
+        evaluated.append(password)
+        try:        # every request is inside its scrypt at the same time (a real server's workers)
+            barrier.wait(timeout=2)
+        except threading.BrokenBarrierError:
+            pass
+        return real_verify(password, stored)
+
+    monkeypatch.setattr(passwords, "verify_password", verify_in_step)
+
+    def guess(i):
+        try:
+            users.authenticate("asha", f"wrong guess {i}")
+        except LoginThrottled:
+            pass
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    monkeypatch.setattr(passwords, "verify_password", real_verify)
+    assert len(evaluated) <= users.max_failures, f"{len(evaluated)} guesses were checked against the hash"
+    with pytest.raises(LoginThrottled):
+        users.authenticate("asha", PW)
+
+
+# ---- 4. PKCE code_verifier syntax (RFC 7636 4.1) is not enforced ----------------------------
+
+def _s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("verifier", ["a", "0123456789", "x" * 129, "not unreserved characters! " * 2])
+def test_code_verifier_outside_rfc7636_syntax_is_refused(world, verifier):
+    """token_endpoint.py:183-186 only requires a non-blank verifier whose S256 hash matches. RFC 7636
+    4.1 requires 43-128 characters of [A-Za-z0-9-._~] (authlib's CodeChallenge enforces it): a
+    one-character verifier has an S256 challenge (always 43 chars, so authorize.py:108-112 accepts
+    it) that an eavesdropper of the authorization request can invert by brute force."""
+    world.users.add("drwho", PW, "practitioner", fhir_user="Practitioner/9")
+    app, _ = world.app_client()
+    http = world.browser()
+    r = start(http, authorize_params(app.client_id, _s256(verifier), "user/*.rs"))
+    assert r.status_code == 303, r.get_data(as_text=True)
+    request_id = query(r.headers["Location"])["request"]
+    login(http, request_id, "drwho")
+    r = decide(http, request_id)
+    assert r.status_code == 302 and r.headers["Location"].startswith(REDIRECT)
+    code = query(r.headers["Location"])["code"]
+    r = redeem(world, app.client_id, code, verifier)
+    assert r.status_code == 400, r.get_data(as_text=True)
+    assert r.get_json()["error"] in ("invalid_request", "invalid_grant")
+    assert "access_token" not in r.get_json()
