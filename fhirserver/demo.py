@@ -53,7 +53,7 @@ def seed(ctx: ServerContext, folder: str) -> dict:
         creds["users"][username] = {"password": password, "role": role}
     app, _ = clients.add("Demo SMART app", "public", [APP_REDIRECT],
                          ["launch", "launch/patient", "openid", "fhirUser", "offline_access", "online_access",
-                          "patient/*.cruds", "user/*.cruds"])
+                          "patient/*.cruds", "user/*.cruds", "medport/admin"])
     backend, secret = clients.add("Demo hospital EHR (backend)", "confidential-symmetric", [APP_REDIRECT],
                                   ["system/*.cruds", "user/*.cruds", "launch", "openid", "fhirUser"],
                                   organization="Organization/demo-hospital")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 import time
 from dataclasses import asdict, dataclass
 
@@ -84,7 +85,8 @@ class Users:
         return sorted((User(**value) for _key, value in self.store.list_records(KIND)), key=lambda u: u.username)
 
     def disable(self, username: str) -> bool:
-        """Refuse the user's future logins (issued tokens are revoked elsewhere); False if unknown."""
+        """Refuse the user's future logins; their refresh tokens stop working and their access tokens
+        are refused by the resource server (smart_auth/bearer.py); False if unknown."""
         user = self.get(username)
         if user is None:
             return False
@@ -95,29 +97,30 @@ class Users:
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password is right and the account enabled, else None.
         Raises LoginThrottled after max_failures failures within window_s (checked before the password)."""
-        key = username.lower()
+        kind = f"{FAILURES_KIND}:{username.lower()}"
         now = time.time()
-        recent = self._failures(key, now)
+        recent = [v["at"] for _k, v in self.store.list_records(kind)]
         if len(recent) >= self.max_failures:
             oldest_that_counts = sorted(recent)[-self.max_failures]
             raise LoginThrottled(max(1, math.ceil(oldest_that_counts + self.window_s - now)))
+        # every attempt is counted, atomically and before the password is checked, so that parallel
+        # guesses cannot pass the check together and count once (a success clears them)
+        attempt = secrets.token_hex(8)
+        self.store.add_record(kind, attempt, {"at": now}, expires_at=now + self.window_s)
+        if len(self.store.list_records(kind)) > self.max_failures:
+            self.store.delete_record(kind, attempt)        # over the limit: refused, and not counted twice
+            raise LoginThrottled(max(1, math.ceil(self.window_s)))
         user = self.get(username)
         # an unknown user costs one scrypt hash too, so response time does not reveal existing names
         ok = passwords.verify_password(password, user.password_hash if user else _dummy_hash())
         if not ok or user is None or user.disabled:
-            recent.append(now)
-            self.store.put_record(FAILURES_KIND, key, {"times": recent}, expires_at=now + self.window_s)
             return None
-        if recent:
-            self.store.delete_record(FAILURES_KIND, key)
+        for k, _v in self.store.list_records(kind):
+            self.store.delete_record(kind, k)
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash_password(password)
             self.store.put_record(KIND, user.username, asdict(user))
         return user
-
-    def _failures(self, key: str, now: float) -> list[float]:
-        record = self.store.get_record(FAILURES_KIND, key) or {}
-        return [t for t in record.get("times", []) if t > now - self.window_s]
 
 
 def reference_type(reference: object) -> str | None:

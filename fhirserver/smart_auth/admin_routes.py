@@ -5,7 +5,8 @@
     GET  /auth/admin/clients                POST /auth/admin/clients        (JSON: name, type, redirect_uris,
     POST /auth/admin/clients/<id>/disable                                     scopes, jwks, jwks_uri, organization)
 
-Callers present a bearer access token of an administrator (a user with role admin). Registering a
+Callers present a bearer access token of an administrator (a user with role admin) that was granted
+the `medport/admin` scope: an app an administrator merely signs in to gets no admin rights. Registering a
 confidential-symmetric client answers its secret once; it is stored only as a hash.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .keys import SigningKeys
 from .scopes import ScopeError
 
 blp = Blueprint("smart_admin", __name__, url_prefix="/auth/admin")
+ADMIN_SCOPE = "medport/admin"
 
 
 def install(app) -> None:
@@ -39,8 +41,10 @@ def _administrators_only():
         raise Unauthorized("The admin API needs an administrator's bearer token",
                            headers={"WWW-Authenticate": f'Bearer realm="{base}"'})
     claims = tokens.verify(SigningKeys(ctx.store), ctx.store, token, base, base)
-    if claims.get("role") != "admin":
-        raise Forbidden("The admin API is for administrators")
+    user = Users(ctx.store).get(str(claims.get("sub")))
+    if user is None or user.disabled or user.role != "admin" or claims.get("role") != "admin" \
+            or ADMIN_SCOPE not in str(claims.get("scope", "")).split():
+        raise Forbidden(f"The admin API needs an administrator's token granted the {ADMIN_SCOPE} scope")
 
 
 def _error(message: str, status: int = 400):
@@ -48,7 +52,10 @@ def _error(message: str, status: int = 400):
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None                         # a hostile nesting depth is just a bad body
     return body if isinstance(body, dict) else {}
 
 

@@ -198,6 +198,8 @@ def consent_view():
 def _offered(scopes: list[str], user) -> list[str]:
     """The scopes this user can give: a patient user gives no user/ scopes (they would reach
     beyond their own record); patient/ scopes of a patient user are confined to their record."""
+    if user.role != "admin":
+        scopes = [s for s in scopes if s != "medport/admin"]     # the admin API is for administrators
     if user.role != "patient":
         return list(scopes)
     return [s for s in scopes if not _context_of(s) == "user"]

@@ -12,6 +12,7 @@ from flask import Flask, g, request
 from ..errors import Unauthorized
 from . import tokens
 from .access import Access
+from .accounts import Users
 from .keys import SigningKeys
 
 OPEN_PATHS = ("/fhir/metadata", "/fhir/.well-known/", "/fhir/openapi.json", "/fhir/docs")
@@ -29,6 +30,10 @@ def install(app: Flask) -> None:
         if not path.startswith("/fhir") or path.startswith(OPEN_PATHS) or request.method == "OPTIONS":
             return None
         claims = verify_request(keys, ctx)
+        if claims.get("role") and not _user_active(ctx.store, claims.get("sub")):
+            raise Unauthorized("The user of this access token is disabled",
+                               headers={"WWW-Authenticate": f'Bearer realm="{ctx.settings.base_url}", '
+                                                            'error="invalid_token"'})
         try:
             access = Access.from_claims(claims)
         except Unauthorized as e:
@@ -52,3 +57,8 @@ def verify_request(keys: SigningKeys, ctx) -> dict:
     except Unauthorized as e:
         e.headers = {"WWW-Authenticate": f'Bearer realm="{base}", error="invalid_token"'}
         raise
+
+
+def _user_active(store, username) -> bool:
+    user = Users(store).get(str(username))
+    return user is not None and not user.disabled

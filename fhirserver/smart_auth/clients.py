@@ -24,7 +24,7 @@ KIND = "client"
 CLIENT_TYPES = ("public", "confidential-symmetric", "confidential-asymmetric")
 # scopes that are not resource scopes (App Launch 2.2, "Scopes and Launch Context")
 OTHER_SCOPES = ("openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter",
-                "offline_access", "online_access")
+                "offline_access", "online_access", "medport/admin")
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")     # RFC 7518 6.2.2, 6.3.2, 6.4.1
 _KEY_CLASSES = {"RSA": RSAKey, "EC": ECKey}
 _LOCAL_HOSTS = ("localhost", "127.0.0.1")

@@ -17,6 +17,7 @@ import time
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
 from . import tokens
+from .accounts import Users
 from .sessions import KIND as SESSION_KIND
 
 KIND = "refresh"
@@ -73,7 +74,7 @@ def redeem(store, settings, token, client_id: str, requested_scope: str | None) 
     record = find(store, token)
     if record is None:
         _replayed(store, settings, token)
-    if record is None or record["client_id"] != client_id:
+    if record is None or record["client_id"] != client_id or not _user_active(store, record.get("username")):
         raise InvalidGrantError(description="The refresh token is invalid, expired or revoked")
     original = record["scope"].split()
     scope = record["scope"]
@@ -87,6 +88,14 @@ def redeem(store, settings, token, client_id: str, requested_scope: str | None) 
         raise InvalidGrantError(description="The refresh token is invalid, expired or revoked")
     store.put_record(USED_KIND, _key(token), {"grant": record["grant"]}, expires_at=record["expires_at"])
     return record, scope
+
+
+def _user_active(store, username: str | None) -> bool:
+    """A user's grant lives only as long as the account is enabled (backend grants have no user)."""
+    if username is None:
+        return True
+    user = Users(store).get(username)
+    return user is not None and not user.disabled
 
 
 def _replayed(store, settings, token) -> None:

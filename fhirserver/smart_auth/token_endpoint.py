@@ -42,6 +42,7 @@ from .scopes import ScopeError, parse_scope
 CODE_KIND = "code"
 USED_CODE_KIND = "code-used"       # redeemed codes: a second use revokes what the first one got
 BACKEND_LIFETIME_S = 300
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
 # ---- responses ---------------------------------------------------------------------------------
@@ -181,7 +182,9 @@ def _authorization_code(c, client, params):
     if params.get("redirect_uri") != record["redirect_uri"]:
         raise InvalidGrantError(description="redirect_uri does not match the authorization request")
     verifier = params.get("code_verifier", "")
-    if not verifier.strip() or not hmac.compare_digest(create_s256_code_challenge(verifier).encode(),
+    if not _VERIFIER.fullmatch(verifier):      # RFC 7636 4.1: 43-128 unreserved characters
+        raise InvalidGrantError(description="code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
+    if not hmac.compare_digest(create_s256_code_challenge(verifier).encode(),
                                                        record["code_challenge"].encode()):
         raise InvalidGrantError(description="code_verifier is missing or does not match the code_challenge")
     context = {k: record.get(k) for k in CONTEXT_FIELDS}

@@ -5,6 +5,7 @@ import pytest
 
 from fhirserver import create_app
 from fhirserver.smart_auth import passwords, tokens
+from fhirserver.smart_auth.accounts import Users
 from fhirserver.smart_auth.keys import SigningKeys
 from tests.conftest import make_settings
 
@@ -17,8 +18,12 @@ def app(tmp_path, monkeypatch):
     return create_app(make_settings(tmp_path, auth="on"))
 
 
-def bearer(app, role, scope="user/*.rs"):
-    token, _ = tokens.issue(SigningKeys(app.config["MEDPORT"].store), BASE, BASE, "someone", "app", scope, role=role)
+def bearer(app, role, scope="medport/admin"):
+    store = app.config["MEDPORT"].store
+    if Users(store).get(f"the-{role}") is None:
+        Users(store).add(f"the-{role}", "long enough pw", role, None if role == "admin" else
+                         {"patient": "Patient/1", "practitioner": "Practitioner/1"}[role])
+    token, _ = tokens.issue(SigningKeys(store), BASE, BASE, f"the-{role}", "app", scope, role=role)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -27,7 +32,7 @@ def test_administrators_manage_users_and_clients(app):
     r = c.post("/auth/admin/users", json={"username": "meera", "password": "long enough pw", "role": "practitioner",
                                            "fhir_user": "Practitioner/9"}, headers=admin)
     assert r.status_code == 201 and "password_hash" not in r.json
-    assert [u["username"] for u in c.get("/auth/admin/users", headers=admin).json] == ["meera"]
+    assert [u["username"] for u in c.get("/auth/admin/users", headers=admin).json] == ["meera", "the-admin"]
     r = c.post("/auth/admin/users", json={"username": "meera", "password": "long enough pw", "role": "practitioner",
                                            "fhir_user": "Practitioner/9"}, headers=admin)
     assert r.status_code == 400 and r.json["error"] == "invalid_request"
@@ -47,5 +52,13 @@ def test_others_are_refused(app):
     assert c.get("/auth/admin/users").status_code == 401
     assert c.get("/auth/admin/users", headers={"Authorization": "Bearer forged"}).status_code == 401
     assert c.get("/auth/admin/users", headers=bearer(app, "practitioner")).status_code == 403
+    assert c.get("/auth/admin/users", headers=bearer(app, "admin", scope="openid user/*.cruds")).status_code == 403
+    admin = bearer(app, "admin")
+    assert c.get("/auth/admin/users", headers=admin).status_code == 200
+    Users(app.config["MEDPORT"].store).disable("the-admin")
+    assert c.get("/auth/admin/users", headers=admin).status_code == 403          # disabled: at once
+    nested = "[" * 5000 + "]" * 5000
+    assert c.post("/auth/admin/users", data=nested, content_type="application/json",
+                  headers=bearer(app, "admin")).status_code in (400, 403)
     assert c.post("/auth/admin/users", json={"username": "x", "password": "long enough pw", "role": "admin"},
                   headers=bearer(app, "patient")).status_code == 403

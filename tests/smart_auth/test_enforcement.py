@@ -15,6 +15,7 @@ import pytest
 
 from fhirserver.search import query as q
 from fhirserver.smart_auth import tokens
+from fhirserver.smart_auth.accounts import Users
 from fhirserver.smart_auth.keys import SigningKeys
 from fhirserver.storage.sqlite import SqliteStore
 from tests.conftest import FHIR_JSON
@@ -332,6 +333,7 @@ def test_a_granular_scope_limits_search_and_read_to_its_query(app, client, s):
 
 
 def test_a_practitioners_user_scopes_see_both_patients(app, client, s):
+    Users(app.config["MEDPORT"].store).add("meera", "long enough pw", "practitioner", "Practitioner/prac-1")
     token = mint(app, "user/*.rs", subject="meera", role="practitioner", fhirUser="Practitioner/prac-1")
     r = send(client, token, "GET", "/fhir/Observation")
     assert keys_of(r.get_json()) == s.of("asha", "Observation") | s.of("ravi", "Observation")
@@ -345,6 +347,7 @@ def test_a_practitioners_user_scopes_see_both_patients(app, client, s):
 def test_a_patient_users_user_scopes_are_confined_to_their_own_compartment(app, client, s, context):
     """role patient with fhirUser Patient/asha: user/ scopes act on asha's compartment only (even when
     the token's patient claim names someone else)."""
+    Users(app.config["MEDPORT"].store).add("asha-login", "long enough pw", "patient", "Patient/asha")
     token = mint(app, "user/*.cruds", subject="asha-login", role="patient", fhirUser=f"{BASE}/Patient/asha", **context)
     r = send(client, token, "GET", "/fhir/Observation")
     assert keys_of(r.get_json()) == s.of("asha", "Observation")
@@ -448,3 +451,15 @@ def test_a_batch_answers_each_entry_on_its_own(app, client, s):
     assert r.get_json()["entry"][6]["resource"]["total"] == len(s.of("asha", "Observation")) + 1
     assert observation_count(app) == before + 1
     assert not system_read(app, s.named["ravi.lab"]).deleted
+
+
+def test_a_disabled_users_tokens_stop_working_at_once(app, client, s):
+    users = Users(app.config["MEDPORT"].store)
+    users.add("meera", "long enough pw", "practitioner", "Practitioner/prac-1")
+    token = mint(app, "user/*.rs", subject="meera", role="practitioner", fhirUser="Practitioner/prac-1")
+    assert send(client, token, "GET", "/fhir/Patient").status_code == 200
+    users.disable("meera")
+    r = send(client, token, "GET", "/fhir/Patient")
+    assert r.status_code == 401 and "disabled" in r.get_json()["issue"][0]["diagnostics"]
+    ghost = mint(app, "user/*.rs", subject="nobody", role="practitioner", fhirUser="Practitioner/prac-1")
+    assert send(client, ghost, "GET", "/fhir/Patient").status_code == 401
