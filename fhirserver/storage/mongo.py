@@ -9,17 +9,22 @@ version cannot both win, transactions or not.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import hashlib
+import threading
 import time
 
+import bson
 from bson import ObjectId
 from bson.errors import BSONError
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from ..errors import BadRequest, StoreUnavailable, VersionConflict
+from ..errors import BadRequest, PayloadTooLarge, StoreUnavailable, VersionConflict
 from . import mongo_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
 from .mongo_blobs import MongoBlobStore
 from .mongo_layout import (
+    LOCKS,
     RECORDS,
     RESOURCES,
     VERSION_FIELDS,
@@ -64,6 +69,7 @@ class MongoStore(Store):
         self.blobs = MongoBlobStore(db)
         self.mock = type(client).__module__.startswith("mongomock")
         self.topology = "mock" if self.mock else topology(client)
+        self._local = threading.local()      # the unit of work open on this thread, if any
         self.init_db()
 
     def init_db(self) -> dict[str, list[str]]:
@@ -82,55 +88,74 @@ class MongoStore(Store):
             unit = StandaloneUnit()
         else:
             unit = SessionUnit(self.client)
+        self._local.unit = unit
         try:
             with unit:
                 yield _MongoTransaction(self, unit)
-        except (VersionConflict, BadRequest):
+        except (VersionConflict, BadRequest, PayloadTooLarge):
             raise
         except PyMongoError as e:
             raise StoreUnavailable(f"MongoDB store unavailable: {e}") from None
+        finally:
+            self._local.unit = None
+
+    def _session(self):
+        """Reads inside an open unit of work see its writes (GET entries of a transaction Bundle run
+        inside it): they join its session; a standalone unit applies what it holds first."""
+        unit = getattr(self._local, "unit", None)
+        if unit is None:
+            return None
+        unit.before_read()
+        return unit.session
 
     # ---- reads -------------------------------------------------------------------------------
     def read(self, type, id):
-        doc = self.resources.find_one({"_id": f"{type}/{id}"}, VERSION_FIELDS)
+        with _query_errors():
+            doc = self.resources.find_one({"_id": f"{type}/{id}"}, VERSION_FIELDS, session=self._session())
         return to_version(doc) if doc else None
 
     def vread(self, type, id, version):
-        doc = self.versions.find_one({"_id": f"{type}/{id}/{version}"}, VERSION_FIELDS)
+        with _query_errors():
+            doc = self.versions.find_one({"_id": f"{type}/{id}/{version}", "r": f"{type}/{id}"}, VERSION_FIELDS,
+                                         session=self._session())
         return to_version(doc) if doc else None
 
     def history(self, type=None, id=None, *, since=None, limit=50, cursor=None, guard=None):
+        """Instance history in version order; type and system history in write order (seq: an ObjectId
+        from the writing process, so versions written in the same second by two processes may swap)."""
         clauses = []
+        order = "version" if id is not None else "seq"
         if id is not None:
             clauses.append({"r": f"{type}/{id}"})
         elif type is not None:
             clauses.append({"type": type})
         if since is not None:
             clauses.append({"last_updated": {"$gte": since}})
-        if guard is not None:
-            clauses.append({"r": {"$in": self._admitted(guard, type)}})
-        where = {"$and": clauses} if clauses else {}
-        total = self.versions.count_documents(where)
-        if cursor is not None:
-            try:
-                where = {"$and": clauses + [{"seq": {"$lt": ObjectId(cursor)}}]}
-            except Exception:       # noqa: BLE001 - bson.errors.InvalidId, TypeError
-                raise BadRequest(f"Invalid paging cursor {cursor!r}") from None
-        docs = list(self.versions.find(where, {**VERSION_FIELDS, "seq": 1}, sort=[("seq", -1)], limit=limit + 1))
+        with _query_errors():
+            session = self._session()
+            if guard is not None:
+                clauses.append({"r": {"$in": self._admitted(guard, type, session)}})
+            where = {"$and": clauses} if clauses else {}
+            total = self.versions.count_documents(where, session=session)
+            if cursor is not None:
+                where = {"$and": clauses + [{order: {"$lt": _history_cursor(cursor, order)}}]}
+            docs = list(self.versions.find(where, {**VERSION_FIELDS, "seq": 1}, sort=[(order, -1)], limit=limit + 1,
+                                           session=session))
         items = docs[:limit]
         more = len(docs) > limit and items
-        return Page([to_version(d) for d in items], str(items[-1]["seq"]) if more else None, total)
+        return Page([to_version(d) for d in items], str(items[-1][order]) if more else None, total)
 
-    def _admitted(self, guard, rtype: str | None) -> list[str]:
+    def _admitted(self, guard, rtype: str | None, session=None) -> list[str]:
         """"Type/id" of the current resources the guard admits (history under access control)."""
         from ..definitions import resource_types
         from ..search import query as q
-        c = Compiler(self.resources, guard)
+        c = Compiler(self.resources, guard, session)
         filters = [c.filter(t, q.MATCH_ALL) for t in ([rtype] if rtype else sorted(resource_types()))
                    if guard(t) is not q.DENY]
         if not filters:
             return []
-        keys = [d["_id"] for d in self.resources.find({"$or": filters}, {"_id": 1}, limit=MAX_LINKED + 1)]
+        keys = [d["_id"] for d in self.resources.find({"$or": filters}, {"_id": 1}, limit=MAX_LINKED + 1,
+                                                      session=session)]
         if len(keys) > MAX_LINKED:
             raise BadRequest(f"This history would span more than {MAX_LINKED} resources on this store; "
                              "ask for the history of one type or one resource")
@@ -139,11 +164,11 @@ class MongoStore(Store):
     def search(self, type, query, *, sort=(), limit=50, cursor=None, total="accurate", guard=None):
         with _query_errors():
             return mongo_search.search(self.resources, type, query, sort=sort, limit=limit, cursor=cursor,
-                                       total=total, guard=guard)
+                                       total=total, guard=guard, session=self._session())
 
     def includes(self, items, specs, guard=None):
         with _query_errors():
-            return mongo_search.includes(self.resources, items, specs, guard)
+            return mongo_search.includes(self.resources, items, specs, guard, self._session())
 
     # ---- records -----------------------------------------------------------------------------
     def put_record(self, kind, key, value, expires_at=None):
@@ -177,22 +202,24 @@ class MongoStore(Store):
     def reindex(self, rows_for, batch=500, progress=None):
         done, last = 0, None
         while True:
-            where = {"deleted": False, **({"rid": {"$gt": last}} if last is not None else {})}
-            docs = list(self.resources.find(where, {"type": 1, "id": 1, "body": 1, "rid": 1},
-                                            sort=[("rid", 1)], limit=batch))
+            where = {"deleted": False, **({"_id": {"$gt": last}} if last is not None else {})}
+            docs = list(self.resources.find(where, {"type": 1, "id": 1, "body": 1, "pk": 1, "version": 1},
+                                            sort=[("_id", 1)], limit=batch))
             if not docs:
                 return done
             for d in docs:
                 index = rows_for(d["type"], bytes(d["body"]))
-                self.resources.update_one({"_id": d["_id"]}, {"$set": {
+                # the old shard key in the filter: a change of pk is allowed only so (sharded clusters)
+                self.resources.update_one({"_id": d["_id"], "pk": d.get("pk"), "version": d["version"]}, {"$set": {
                     "ix": index_doc(index), "pk": partition_key(d["type"], d["id"], index)}})
             done += len(docs)
-            last = docs[-1]["rid"]
+            last = docs[-1]["_id"]
             if progress:
                 progress(done)
 
     def referenced_blobs(self) -> set[str]:
-        return {b for b in self.versions.distinct("blob", {"blob": {"$ne": None}}) if b}
+        # a cursor, not distinct(): distinct's answer must fit in one 16 MiB document
+        return {d["blob"] for d in self.versions.find({"blob": {"$type": "string"}}, {"blob": 1, "_id": 0})}
 
     def ping(self):
         try:
@@ -217,6 +244,12 @@ class _MongoTransaction(Transaction):
         return to_version(doc) if doc else None
 
     def search(self, type, query, limit, guard=None):
+        if self.session is not None:
+            # snapshot isolation lets two transactions both find "no match" and both create; a write
+            # to one lock document per criteria makes the second one conflict and run again
+            lock = hashlib.sha256(f"{type}\n{query!r}".encode()).hexdigest()
+            self.store.db[LOCKS].update_one({"_id": lock}, {"$inc": {"n": 1}, "$set": {"at": _utcnow()}},
+                                            upsert=True, session=self.session)
         return mongo_search.matches(self.store.resources, type, query, limit, guard, self.session)
 
     def write(self, w: Write) -> Version:
@@ -225,10 +258,13 @@ class _MongoTransaction(Transaction):
         check_expected(current["version"] if current else 0, w)
         doc = resource_doc(w, current["rid"] if current else ObjectId())
         vdoc = version_doc(w)
+        if len(bson.encode(doc)) > MAX_DOCUMENT:
+            raise PayloadTooLarge(f"{key} with its search index would exceed MongoDB's 16 MiB document limit")
 
         def apply():
-            if current is not None:
-                done = resources.replace_one({"_id": key, "version": current["version"]}, doc, session=self.session)
+            if current is not None:     # the old shard key in the filter: pk may change (sharded clusters)
+                done = resources.replace_one({"_id": key, "pk": current.get("pk"), "version": current["version"]}, doc,
+                                             session=self.session)
                 if done.matched_count != 1:
                     raise VersionConflict(f"{key} was changed concurrently")
             else:
@@ -256,6 +292,20 @@ def _query_errors():
         raise BadRequest("A search value cannot be encoded for MongoDB (e.g. a lone surrogate character)") from None
     except PyMongoError as e:
         raise StoreUnavailable(f"MongoDB store unavailable: {e}") from None
+
+
+def _utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+MAX_DOCUMENT = 16 * 1024 * 1024 - 64 * 1024       # BSON's limit, less room for the write command
+
+
+def _history_cursor(cursor: str, order: str):
+    try:
+        return int(cursor) if order == "version" else ObjectId(cursor)
+    except Exception:       # noqa: BLE001 - bson.errors.InvalidId, TypeError, ValueError
+        raise BadRequest(f"Invalid paging cursor {cursor!r}") from None
 
 
 def _record(kind, key, value, expires_at) -> dict:

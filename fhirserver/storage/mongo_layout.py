@@ -12,6 +12,9 @@ versions    every version ever written: {_id: "Patient/123/2", r: "Patient/123",
 records     small JSON records (auth state, jobs): {_id: "kind/key", kind, key, value, expires_at,
             expire (a date for the TTL index)}
 blobs       small Binary contents inline; larger ones in GridFS (mongo_blobs.py)
+locks       one document per conditional search run in a transaction, so that concurrent
+            conditional creates with the same criteria conflict (snapshot isolation alone would let
+            both create); removed a day later by a TTL index
 
 Index rows keep the column names of their kind module (search/kinds), so a query is
 {"ix.<kind>": {"$elemMatch": {"p": key, **kind.mongo(cond)}}} and compound multikey indexes
@@ -22,14 +25,14 @@ from __future__ import annotations
 import datetime
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel
+from pymongo import ASCENDING, DESCENDING, GEOSPHERE, HASHED, IndexModel
 
 from ..search.compartment import members
 from ..search.kinds import KIND_MODULES
 from .base import Version, Write
 from .sqlite_index import LOOKUP_INDEXES
 
-RESOURCES, VERSIONS, RECORDS, BLOBS = "resources", "versions", "records", "blobs"
+RESOURCES, VERSIONS, RECORDS, BLOBS, LOCKS = "resources", "versions", "records", "blobs", "locks"
 VERSION_FIELDS = {"type": 1, "id": 1, "version": 1, "last_updated": 1, "method": 1, "body": 1, "blob": 1}
 
 
@@ -41,7 +44,7 @@ def index_models() -> dict[str, list[IndexModel]]:
     """Every index of every collection (created idempotently at start-up and by `medport db init`)."""
     resources = [
         IndexModel([("type", ASCENDING), ("deleted", ASCENDING), ("rid", ASCENDING)], name="type_rid"),
-        IndexModel([("pk", ASCENDING)], name="partition"),
+        IndexModel([("pk", ASCENDING), ("_id", ASCENDING)], name="partition"),     # the shard key
         IndexModel([("ix.composite.p", ASCENDING)], name="ix_composite"),
         IndexModel([("ix.special.p", ASCENDING), ("ix.special.loc", GEOSPHERE)], name="ix_special_geo"),
     ]
@@ -53,15 +56,17 @@ def index_models() -> dict[str, list[IndexModel]]:
     versions = [
         IndexModel([("seq", DESCENDING)], name="seq"),
         IndexModel([("type", ASCENDING), ("seq", DESCENDING)], name="type_seq"),
-        IndexModel([("r", ASCENDING), ("seq", DESCENDING)], name="resource_seq"),
+        IndexModel([("r", ASCENDING), ("version", DESCENDING)], name="resource_version"),
+        IndexModel([("r", HASHED)], name="shard"),
         IndexModel([("last_updated", ASCENDING)], name="last_updated"),
-        IndexModel([("blob", ASCENDING)], name="blob", sparse=True),
+        IndexModel([("blob", ASCENDING)], name="blob", partialFilterExpression={"blob": {"$type": "string"}}),
     ]
+    locks = [IndexModel([("at", ASCENDING)], name="ttl", expireAfterSeconds=24 * 3600)]
     records = [
         IndexModel([("kind", ASCENDING), ("key", ASCENDING)], name="kind_key"),
         IndexModel([("expire", ASCENDING)], name="ttl", expireAfterSeconds=0),
     ]
-    return {RESOURCES: resources, VERSIONS: versions, RECORDS: records}
+    return {RESOURCES: resources, VERSIONS: versions, RECORDS: records, LOCKS: locks}
 
 
 def resource_doc(w: Write, rid: ObjectId) -> dict:

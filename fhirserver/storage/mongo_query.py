@@ -47,8 +47,8 @@ class Compiler:
                 else NOTHING
         if isinstance(n, q.Not):
             return {"$nor": [self.node(rtype, n.node) or {"_id": {"$exists": True}}]}
-        if isinstance(n, q.IdIn):
-            return {"id": {"$in": [str(i) for i in n.ids]}}
+        if isinstance(n, q.IdIn):           # by _id ("Type/id"): the primary index
+            return {"_id": {"$in": [f"{rtype}/{i}" for i in n.ids]}}
         if isinstance(n, q.Match) and n.kind == "special" and self.geo:
             return {"ix.special": {"$elemMatch": {"p": n.key, "loc": {"$geoWithin": {"$centerSphere": [
                 [n.cond.lon, n.cond.lat], n.cond.km / EARTH_KM]}}}}}
@@ -65,7 +65,7 @@ class Compiler:
             return {"ix.reference": {"$elemMatch": {"p": n.key, "target_type": n.target_type,
                                                      "target_id": {"$in": ids}}}}
         if isinstance(n, q.Has):
-            return {"id": {"$in": self.referenced(n, rtype)}}
+            return {"_id": {"$in": [f"{rtype}/{i}" for i in self.referenced(n, rtype)]}}
         if n is q.DENY:
             return NOTHING
         raise TypeError(f"unsupported query node {n!r}")

@@ -147,7 +147,7 @@ def _one_include(c: Compiler, spec, frontier) -> list:
                 targets.setdefault(d["_id"]["t"], []).append(d["_id"]["i"])
         out = []
         for ttype, ids in targets.items():
-            out += _fetch(c, ttype, {"id": {"$in": ids}})
+            out += _fetch(c, ttype, {"_id": {"$in": [f"{ttype}/{i}" for i in ids]}})
         return out
     targets = [v for v in frontier if spec.target_type in (None, v.type)]
     if not targets:
@@ -158,7 +158,9 @@ def _one_include(c: Compiler, spec, frontier) -> list:
     refers = {"ix.reference": {"$elemMatch": ref}}
     if spec.source_type != "*":
         return _fetch(c, spec.source_type, refers)
-    types = c.resources.distinct("type", {"$and": [{"deleted": False}, refers]}, session=c.session)
+    # $group, not distinct(): distinct is not allowed in transactions on sharded collections
+    types = [d["_id"] for d in c.resources.aggregate(
+        [{"$match": {"$and": [{"deleted": False}, refers]}}, {"$group": {"_id": "$type"}}], session=c.session)]
     return [v for t in sorted(types) for v in _fetch(c, t, refers)]
 
 

@@ -65,6 +65,9 @@ class SessionUnit:
     def record(self, *_args):
         pass
 
+    def before_read(self):
+        pass
+
 
 class StandaloneUnit:
     """Buffers writes and applies them at the end (see the module docstring)."""
@@ -73,6 +76,7 @@ class StandaloneUnit:
     def __init__(self, client=None):
         self.session = None
         self.pending: list = []
+        self.resources: set = set()         # every resource this unit writes
 
     def __enter__(self):
         return self
@@ -80,15 +84,25 @@ class StandaloneUnit:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
             return False
-        if len({(p[0], p[1]) for p in self.pending}) > 1:
+        self.apply()
+        return False
+
+    def apply(self) -> None:
+        for _type, _id, apply in self.pending:
+            apply()
+        self.pending = []
+
+    def before_read(self):
+        """A read inside the unit (a GET entry after the writes of its Bundle) sees them: what is held
+        is applied now (still refused whole if it spans several resources)."""
+        self.apply()
+
+    def hold(self, rtype: str, id: str, apply) -> None:
+        self.resources.add((rtype, id))
+        if len(self.resources) > 1:        # refused as soon as it shows, before anything is applied
             raise BadRequest("This MongoDB server is a standalone mongod without transactions: a change to "
                              "several resources at once (a transaction Bundle) needs a replica set. "
                              "Nothing was written.")
-        for _type, _id, apply in self.pending:
-            apply()
-        return False
-
-    def hold(self, rtype: str, id: str, apply) -> None:
         self.pending.append((rtype, id, apply))
 
     def record(self, *_args):
@@ -125,6 +139,9 @@ class SerialUnit:
     def record(self, collection, _id, before) -> None:
         """Remember a document as it was before this unit changed it (None: it did not exist)."""
         self.journal.append((collection, _id, before))
+
+    def before_read(self):
+        pass
 
 
 def _transient(e: PyMongoError) -> bool:

@@ -40,7 +40,8 @@ def decode_cursor(cursor: str, n: int) -> list:
     except (ValueError, TypeError):
         raise BadRequest(f"Invalid paging cursor {cursor!r}") from None
     if not isinstance(values, list) or len(values) != n or not all(
-            v is None or isinstance(v, (int, float, str)) for v in values):
+            v is None or isinstance(v, (float, str)) or (isinstance(v, int) and -2 ** 63 <= v < 2 ** 63)
+            for v in values):      # 64-bit integers only: both stores compare them natively
         raise BadRequest("Invalid paging cursor: it does not belong to this search")
     return values
 

@@ -45,7 +45,7 @@ def parse(param, modifier: str, raw: str):
     unit = parts[3] if len(parts) > 3 and parts[3] else "km"
     if unit not in _UNITS_KM:
         raise BadRequest(f"Unknown distance unit {unit!r} for near: use km, m, [mi_i] or [nmi_i]")
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or distance < 0:
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or not distance >= 0:     # NaN too
         raise BadRequest(f"near coordinates or distance out of range: {raw!r}")
     return Near(lat, lon, distance * _UNITS_KM[unit])
 
