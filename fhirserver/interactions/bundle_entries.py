@@ -14,6 +14,7 @@ from .common import ID_RE, Prepared
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _HISTORY = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/?]+)/_history/(?P<vid>[^/?]+)$")
+_HISTORY_LIST = re.compile(r"^(?:(?P<type>[A-Z][A-Za-z]+)/(?:(?P<id>[^/?]+)/)?)?_history$")  # [Type/[id/]]_history
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Entry:
     id: str | None = None
     criteria: str | None = None       # conditional url: Type?criteria
     vid: str | None = None            # GET .../_history/vid
+    history: bool = False             # GET [Type/[id/]]_history
     operation: str | None = None      # [Type/[id]/]$name
     resource: dict | None = None
     if_none_exist: str | None = None
@@ -112,8 +114,11 @@ def _parse_url(e: Entry) -> None:
     if "://" in path:
         raise BadRequest(f"{e.where}: request.url must be relative to the server base, not {e.url!r}")
     m = _HISTORY.match(path)
+    listed = _HISTORY_LIST.match(path)
     if m and e.method in ("GET", "HEAD"):
         e.type, e.id, e.vid = m.group("type"), m.group("id"), m.group("vid")
+    elif listed and e.method in ("GET", "HEAD"):
+        e.type, e.id, e.history, e.criteria = listed.group("type"), listed.group("id"), True, query or None
     else:
         parts = path.split("/") if path else []
         if parts and parts[-1].startswith("$"):

@@ -38,14 +38,15 @@ def run_operation(ctx, e) -> EntryResult:
 
 def run_get(ctx, e) -> EntryResult:
     """GET/HEAD entries: read, vread, search, history (processed after the writes)."""
+    params = parse_qsl(e.criteria or "", keep_blank_values=True)
+    if e.history:
+        page = history_i.history(ctx, e.type, e.id, params)
+        path = "/".join(p for p in (e.type, e.id, "_history") if p)
+        return EntryResult(200, search=page, search_path=path, params=params)
     if e.type is None:
         raise BadRequest(f"{e.where}: GET {e.url!r} is not supported in bundles")
-    params = parse_qsl(e.criteria or "", keep_blank_values=True)
     if e.vid is not None:
         return EntryResult(200, read_i.vread(ctx, e.type, e.id, e.vid).version, is_read=True)
-    if e.id == "_history" or (e.id is None and e.url.split("?")[0].endswith("_history")):
-        page = history_i.history(ctx, e.type, None, params)
-        return EntryResult(200, search=page, search_path=f"{e.type}/_history", params=params)
     if e.id is not None:
         version = read_i.read(ctx, e.type, e.id).version
         return EntryResult(304 if _not_modified(e, version) else 200, version, is_read=True)

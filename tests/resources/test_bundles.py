@@ -156,3 +156,20 @@ def test_prefer_in_bundles(client, prefer, has_resource):
     headers = {"Prefer": prefer} if prefer else {}
     r = send(client, tx([post_entry({"resourceType": "Patient"})]), **headers)
     assert ("resource" in r.json["entry"][0]) == has_resource
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_history_entries_at_every_level(client, kind):
+    """GET [Type/[id/]]_history entries answer history Bundles (http.html#history) inside bundles."""
+    pid = send(client, tx([post_entry(PATIENT)])).json["entry"][0]["response"]["location"].split("/")[1]
+    client.put(f"/fhir/Patient/{pid}", json={**PATIENT, "id": pid, "active": True},
+               headers={"Content-Type": FHIR_JSON})
+    entries = [{"request": {"method": "GET", "url": url}}
+               for url in (f"Patient/{pid}/_history", "Patient/_history?_count=1", "_history")]
+    r = send(client, tx(entries, kind))
+    assert r.status_code == 200, r.json
+    bundles = [e["resource"] for e in r.json["entry"]]
+    assert [b["type"] for b in bundles] == ["history"] * 3
+    assert [e["resource"]["meta"]["versionId"] for e in bundles[0]["entry"]] == ["2", "1"]
+    assert len(bundles[1]["entry"]) == 1 and any(link["relation"] == "next" for link in bundles[1]["link"])
+    assert bundles[2]["total"] == 2
