@@ -84,6 +84,11 @@ class Users:
     def list(self) -> list[User]:
         return sorted((User(**value) for _key, value in self.store.list_records(KIND)), key=lambda u: u.username)
 
+    def active(self, username) -> User | None:
+        """The user if the account exists and is enabled: tokens and grants act only for such users."""
+        user = self.get(str(username)) if username is not None else None
+        return user if user is not None and not user.disabled else None
+
     def disable(self, username: str) -> bool:
         """Refuse the user's future logins; their refresh tokens stop working and their access tokens
         are refused by the resource server (smart_auth/bearer.py); False if unknown."""

@@ -41,8 +41,8 @@ def _administrators_only():
         raise Unauthorized("The admin API needs an administrator's bearer token",
                            headers={"WWW-Authenticate": f'Bearer realm="{base}"'})
     claims = tokens.verify(SigningKeys(ctx.store), ctx.store, token, base, base)
-    user = Users(ctx.store).get(str(claims.get("sub")))
-    if user is None or user.disabled or user.role != "admin" or claims.get("role") != "admin" \
+    user = Users(ctx.store).active(claims.get("sub"))
+    if user is None or user.role != "admin" or claims.get("role") != "admin" \
             or ADMIN_SCOPE not in str(claims.get("scope", "")).split():
         raise Forbidden(f"The admin API needs an administrator's token granted the {ADMIN_SCOPE} scope")
 

@@ -29,23 +29,15 @@ def install(app: Flask) -> None:
         path = request.path
         if not path.startswith("/fhir") or path.startswith(OPEN_PATHS) or request.method == "OPTIONS":
             return None
-        claims = verify_request(keys, ctx)
-        if claims.get("role") and not _user_active(ctx.store, claims.get("sub")):
-            raise Unauthorized("The user of this access token is disabled",
-                               headers={"WWW-Authenticate": f'Bearer realm="{ctx.settings.base_url}", '
-                                                            'error="invalid_token"'})
-        try:
-            access = Access.from_claims(claims)
-        except Unauthorized as e:
-            e.headers = {"WWW-Authenticate": f'Bearer realm="{ctx.settings.base_url}", error="invalid_token"'}
-            raise
+        claims, access = authenticate(keys, ctx)
         g.medport_ctx = ctx.acting_as(access)
         g.token_claims = claims
         return None
 
 
-def verify_request(keys: SigningKeys, ctx) -> dict:
-    """The verified claims of the request's bearer token, or 401 with a WWW-Authenticate challenge."""
+def authenticate(keys: SigningKeys, ctx) -> tuple[dict, Access]:
+    """The verified claims of the request's bearer token and the rights they give, or 401 with a
+    WWW-Authenticate challenge (RFC 6750 3)."""
     base = ctx.settings.base_url
     token = tokens.bearer(request.headers.get("Authorization"))
     if token is None:
@@ -53,12 +45,10 @@ def verify_request(keys: SigningKeys, ctx) -> dict:
                            f"see {base}/.well-known/smart-configuration",
                            headers={"WWW-Authenticate": f'Bearer realm="{base}"'})
     try:
-        return tokens.verify(keys, ctx.store, token, base, base)
+        claims = tokens.verify(keys, ctx.store, token, base, base)
+        if claims.get("role") and Users(ctx.store).active(claims.get("sub")) is None:
+            raise Unauthorized("The user of this access token is disabled")
+        return claims, Access.from_claims(claims)
     except Unauthorized as e:
         e.headers = {"WWW-Authenticate": f'Bearer realm="{base}", error="invalid_token"'}
         raise
-
-
-def _user_active(store, username) -> bool:
-    user = Users(store).get(str(username))
-    return user is not None and not user.disabled

@@ -74,7 +74,8 @@ def redeem(store, settings, token, client_id: str, requested_scope: str | None) 
     record = find(store, token)
     if record is None:
         _replayed(store, settings, token)
-    if record is None or record["client_id"] != client_id or not _user_active(store, record.get("username")):
+    username = record.get("username") if record else None
+    if record is None or record["client_id"] != client_id or (username and Users(store).active(username) is None):
         raise InvalidGrantError(description="The refresh token is invalid, expired or revoked")
     original = record["scope"].split()
     scope = record["scope"]
@@ -88,14 +89,6 @@ def redeem(store, settings, token, client_id: str, requested_scope: str | None) 
         raise InvalidGrantError(description="The refresh token is invalid, expired or revoked")
     store.put_record(USED_KIND, _key(token), {"grant": record["grant"]}, expires_at=record["expires_at"])
     return record, scope
-
-
-def _user_active(store, username: str | None) -> bool:
-    """A user's grant lives only as long as the account is enabled (backend grants have no user)."""
-    if username is None:
-        return True
-    user = Users(store).get(username)
-    return user is not None and not user.disabled
 
 
 def _replayed(store, settings, token) -> None:

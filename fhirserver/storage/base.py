@@ -13,10 +13,12 @@ layer (fhirserver.interactions); backends only enforce `expected_version`.
 from __future__ import annotations
 
 import abc
+import base64
+import json
 from dataclasses import dataclass, field
 from typing import BinaryIO, ContextManager, Iterator, Mapping, Sequence
 
-from ..errors import VersionConflict
+from ..errors import BadRequest, VersionConflict
 
 # Index rows by kind, e.g. {"token": [("identifier", "http://sys", "123"), ...]}.
 # fhirserver.search.extract produces them; each backend lays them out natively.
@@ -196,3 +198,51 @@ def check_expected(have: int, w: Write) -> None:
     if have != w.expected_version:
         raise VersionConflict(
             f"{w.type}/{w.id} is at version {have}, not {w.expected_version}: it was changed concurrently")
+
+
+ESTIMATE_TOTAL_CAP = 10000      # _total=estimate counts this many matches at most
+
+
+def encode_cursor(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, n: int) -> list:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):
+        raise BadRequest(f"Invalid paging cursor {cursor!r}") from None
+    if not isinstance(values, list) or len(values) != n or not all(
+            v is None or isinstance(v, (float, str)) or (isinstance(v, int) and -2 ** 63 <= v < 2 ** 63)
+            for v in values):      # 64-bit integers only: both stores compare them natively
+        raise BadRequest("Invalid paging cursor: it does not belong to this search")
+    return values
+
+
+MAX_INCLUDES = 1000     # resources _include/_revinclude may add to one page
+MAX_ITERATE = 4         # rounds of :iterate after the first
+
+
+def include_rounds(page_items: list[Version], specs, one_include) -> list[Version]:
+    """What _include / _revinclude add to a page (search.html#include), with :iterate: each round
+    applies the specs to what the previous round added (the page itself first), never adding a
+    resource twice, at most MAX_INCLUDES in all. one_include(spec, frontier) -> versions is the
+    store's own query (already within the access guard)."""
+    if not specs or not page_items:
+        return []
+    seen = {(v.type, v.id) for v in page_items}
+    frontier, found = list(page_items), []
+    for round_ in range(MAX_ITERATE + 1):
+        new = []
+        for spec in specs:
+            if round_ > 0 and not spec.iterate:
+                continue
+            for v in one_include(spec, frontier):
+                if (v.type, v.id) not in seen and len(found) + len(new) < MAX_INCLUDES:
+                    seen.add((v.type, v.id))
+                    new.append(v)
+        if not new:
+            break
+        found += new
+        frontier = new
+    return found

@@ -19,7 +19,9 @@ from bson import ObjectId
 from bson.errors import BSONError
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from ..definitions import resource_types
 from ..errors import BadRequest, PayloadTooLarge, StoreUnavailable, VersionConflict
+from ..search import query as q
 from . import mongo_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
 from .mongo_blobs import MongoBlobStore
@@ -70,6 +72,7 @@ class MongoStore(Store):
         self.mock = type(client).__module__.startswith("mongomock")
         self.topology = "mock" if self.mock else topology(client)
         self._local = threading.local()      # the unit of work open on this thread, if any
+        self._serial = threading.RLock()      # mongomock: units run one at a time
         self.init_db()
 
     def init_db(self) -> dict[str, list[str]]:
@@ -83,7 +86,7 @@ class MongoStore(Store):
     @contextlib.contextmanager
     def transaction(self):
         if self.mock:
-            unit = SerialUnit(self)
+            unit = SerialUnit(self._serial)
         elif self.topology == "standalone":
             unit = StandaloneUnit()
         else:
@@ -147,8 +150,6 @@ class MongoStore(Store):
 
     def _admitted(self, guard, rtype: str | None, session=None) -> list[str]:
         """"Type/id" of the current resources the guard admits (history under access control)."""
-        from ..definitions import resource_types
-        from ..search import query as q
         c = Compiler(self.resources, guard, session)
         filters = [c.filter(t, q.MATCH_ALL) for t in ([rtype] if rtype else sorted(resource_types()))
                    if guard(t) is not q.DENY]

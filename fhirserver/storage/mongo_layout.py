@@ -30,7 +30,6 @@ from pymongo import ASCENDING, DESCENDING, GEOSPHERE, HASHED, IndexModel
 from ..search.compartment import members
 from ..search.kinds import KIND_MODULES
 from .base import Version, Write
-from .sqlite_index import LOOKUP_INDEXES
 
 RESOURCES, VERSIONS, RECORDS, BLOBS, LOCKS = "resources", "versions", "records", "blobs", "locks"
 VERSION_FIELDS = {"type": 1, "id": 1, "version": 1, "last_updated": 1, "method": 1, "body": 1, "blob": 1}
@@ -48,8 +47,8 @@ def index_models() -> dict[str, list[IndexModel]]:
         IndexModel([("ix.composite.p", ASCENDING)], name="ix_composite"),
         IndexModel([("ix.special.p", ASCENDING), ("ix.special.loc", GEOSPHERE)], name="ix_special_geo"),
     ]
-    for kind, lookups in LOOKUP_INDEXES.items():
-        for cols in lookups:
+    for kind, module in KIND_MODULES.items():
+        for cols in module.LOOKUP:
             fields = [c.split()[0] for c in cols if c.split()[0] != "rid"]
             resources.append(IndexModel([(f"ix.{kind}.p", ASCENDING)] + [(f"ix.{kind}.{c}", ASCENDING) for c in fields],
                                         name=f"ix_{kind}_{'_'.join(fields)}"))

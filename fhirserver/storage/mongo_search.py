@@ -15,10 +15,9 @@ from bson.errors import InvalidId
 from ..errors import BadRequest
 from ..search import query as q
 from ..search.kinds import KIND_MODULES
-from .base import Page
+from .base import ESTIMATE_TOTAL_CAP, MAX_INCLUDES, Page, decode_cursor, encode_cursor, include_rounds
 from .mongo_layout import VERSION_FIELDS, index_field, to_version
 from .mongo_query import Compiler
-from .sqlite_search import ESTIMATE_TOTAL_CAP, MAX_INCLUDES, MAX_ITERATE, decode_cursor, encode_cursor
 
 
 def search(resources, rtype: str, node, *, sort=(), limit: int, cursor: str | None, total: str,
@@ -108,25 +107,8 @@ def matches(resources, rtype: str, node, limit: int, guard=None, session=None) -
 def includes(resources, page_items, specs, guard=None, session=None) -> list:
     """Resources named by _include / _revinclude (with :iterate), current, not deleted, each
     admitted by the guard for its type."""
-    if not specs or not page_items:
-        return []
     c = Compiler(resources, guard, session)
-    seen = {(v.type, v.id) for v in page_items}
-    frontier, found = list(page_items), []
-    for round_ in range(MAX_ITERATE + 1):
-        new = []
-        for spec in specs:
-            if round_ > 0 and not spec.iterate:
-                continue
-            for v in _one_include(c, spec, frontier):
-                if (v.type, v.id) not in seen and len(found) + len(new) < MAX_INCLUDES:
-                    seen.add((v.type, v.id))
-                    new.append(v)
-        if not new:
-            break
-        found += new
-        frontier = new
-    return found
+    return include_rounds(page_items, specs, lambda spec, frontier: _one_include(c, spec, frontier))
 
 
 def _one_include(c: Compiler, spec, frontier) -> list:

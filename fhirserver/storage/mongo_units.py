@@ -112,13 +112,11 @@ class StandaloneUnit:
 class SerialUnit:
     """mongomock: one unit at a time per store, undone from a journal on failure."""
     holds_writes = False
-    _locks: dict[int, threading.RLock] = {}
 
-    def __init__(self, store):
-        self.store = store
+    def __init__(self, lock: threading.RLock):
         self.session = None
         self.journal: list = []
-        self.lock = SerialUnit._locks.setdefault(id(store), threading.RLock())
+        self.lock = lock
 
     def __enter__(self):
         self.lock.acquire()

@@ -14,18 +14,10 @@ import sqlite3
 from ..search.kinds import KIND_MODULES
 from ..search.registry import all_params
 
-# Indexes led by (param, ...). The sort columns end in rid (DESC for descending sorts, scanned
-# backwards), so a sorted search can walk them in exactly the order it returns, ties included.
-LOOKUP_INDEXES = {
-    "string": [("folded", "rid"), ("exact",)],
-    "token": [("code", "system", "rid"), ("system",), ("text",)],
-    "date": [("low", "rid"), ("high", "rid DESC")],
-    "number": [("low", "rid"), ("high", "rid DESC")],
-    "quantity": [("code", "low"), ("low", "rid"), ("high", "rid DESC")],
-    "reference": [("target_id", "target_type", "rid"), ("url",)],
-    "uri": [("value",)],
-    "special": [("lat", "lon")],
-}
+# Indexes led by (param, ...), from each kind's LOOKUP. The sort columns end in rid (DESC for
+# descending sorts, scanned backwards), so a sorted search can walk them in exactly the order it
+# returns, ties included.
+LOOKUP_INDEXES = {kind: module.LOOKUP for kind, module in KIND_MODULES.items()}
 _AFFINITY = {"low": "NUMERIC", "high": "NUMERIC", "lat": "REAL", "lon": "REAL"}
 
 

@@ -6,44 +6,21 @@ row served, so writes between pages never shift or repeat results
 """
 from __future__ import annotations
 
-import base64
-import json
-
 from ..definitions import resource_types
-from ..errors import BadRequest
 from ..search import query as q
 from ..search.kinds import KIND_MODULES
-from .base import Page
+from .base import ESTIMATE_TOTAL_CAP, MAX_INCLUDES, Page, decode_cursor, encode_cursor, include_rounds
 from .sqlite_index import table
 from .sqlite_query import ESTIMATE_CAP, Compiler
 
 VERSION_COLS = "r.type, r.id, v.version, v.last_updated, v.method, v.body, v.blob"
-MAX_INCLUDES = 1000
 _CONSTANTS = ("0", "1", "NULL")
 WALK_MIN = 1000            # sorted results at least this large walk the sort index (see docs/search.md)
-ESTIMATE_TOTAL_CAP = 10000  # _total=estimate counts this many matches at most
 
 
 def _estimate_or_all(c: Compiler, rtype: str, node) -> int:
     estimate = c.driver_estimate(rtype, node)
     return ESTIMATE_CAP if estimate is None else estimate
-MAX_ITERATE = 4
-
-
-def encode_cursor(values: list) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, n: int) -> list:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError):
-        raise BadRequest(f"Invalid paging cursor {cursor!r}") from None
-    if not isinstance(values, list) or len(values) != n or not all(
-            v is None or isinstance(v, (float, str)) or (isinstance(v, int) and -2 ** 63 <= v < 2 ** 63)
-            for v in values):      # 64-bit integers only: both stores compare them natively
-        raise BadRequest("Invalid paging cursor: it does not belong to this search")
-    return values
 
 
 def _after(terms, values) -> tuple[str, list]:
@@ -163,25 +140,9 @@ def _walk_sort_index(c: Compiler, rtype: str, node, key, terms, values, limit) -
 def includes(conn, ids, page_items, specs, row_to_version, guard=None) -> list:
     """Resources named by _include / _revinclude (with :iterate), current, not deleted, and
     (with a guard) only those the guard lets through for their type."""
-    if not specs or not page_items:
-        return []
     c = Compiler(conn, ids, guard)
-    seen = {(v.type, v.id) for v in page_items}
-    frontier, found = list(page_items), []
-    for round_ in range(MAX_ITERATE + 1):
-        new = []
-        for spec in specs:
-            if round_ > 0 and not spec.iterate:
-                continue
-            for v in _guarded(c, _one_include(conn, c, spec, frontier), row_to_version):
-                if (v.type, v.id) not in seen and len(found) + len(new) < MAX_INCLUDES:
-                    seen.add((v.type, v.id))
-                    new.append(v)
-        if not new:
-            break
-        found += new
-        frontier = new
-    return found
+    return include_rounds(page_items, specs, lambda spec, frontier: _guarded(
+        c, _one_include(conn, c, spec, frontier), row_to_version))
 
 
 def _guarded(c: Compiler, rows: list, row_to_version) -> list:

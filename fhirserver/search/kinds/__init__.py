@@ -1,9 +1,11 @@
 """One module per search parameter type (http://hl7.org/fhir/R4/search.html#ptypes).
 
-Each module provides the same six things, so the engine never special-cases a type:
+Each module provides the same things, so the engine never special-cases a type:
 
     COLUMNS: tuple[str, ...]
         the kind-specific columns of its index rows (after rid, param, grp)
+    LOOKUP: list[tuple[str, ...]]
+        the column sets the stores index, each led by the parameter ("rid" orders ties)
     rows(values, param) -> list[tuple]
         index rows from the values a parameter's expression yielded; values are
         (json value, FHIR type name or None) pairs (search/fhirpath.py)

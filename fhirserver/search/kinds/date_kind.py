@@ -26,6 +26,7 @@ from .number_kind import mongo_range
 
 SORT_COLUMNS = {"asc": "low", "desc": "high"}   # _sort: ascending by the start, descending by the end
 COLUMNS = ("low", "high")
+LOOKUP = [("low", "rid"), ("high", "rid DESC")]   # store indexes: (param, *cols)
 MIN, MAX = -(2 ** 62), 2 ** 62
 
 _US_PER_DAY = 86_400_000_000

@@ -16,6 +16,7 @@ from .ranges import INF
 
 SORT_COLUMNS = {"asc": "low", "desc": "high"}   # _sort: ascending by the start, descending by the end
 COLUMNS = ("low", "high")
+LOOKUP = [("low", "rid"), ("high", "rid DESC")]   # store indexes: (param, *cols)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from .ranges import INF
 
 SORT_COLUMNS = {"asc": "low", "desc": "high"}   # _sort: ascending by the start, descending by the end
 COLUMNS = ("system", "code", "unit", "low", "high")
+LOOKUP = [("code", "low"), ("low", "rid"), ("high", "rid DESC")]   # store indexes: (param, *cols)
 MONEY_SYSTEM = "urn:iso:std:iso:4217"
 
 

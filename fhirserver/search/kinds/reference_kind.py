@@ -15,6 +15,7 @@ from ...errors import BadRequest
 from ..parse_util import unescape
 
 COLUMNS = ("target_type", "target_id", "url")
+LOOKUP = [("target_id", "target_type", "rid"), ("url",)]   # store indexes: (param, *cols)
 SORT_COLUMNS = {"asc": "target_id", "desc": "target_id"}
 IDENTIFIER = ":identifier"
 _LOCAL = re.compile(r"^(?:(?P<base>.*)/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")

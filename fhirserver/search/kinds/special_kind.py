@@ -12,6 +12,7 @@ from ...errors import BadRequest
 from ..parse_util import split_unescaped, unescape
 
 COLUMNS = ("lat", "lon")
+LOOKUP = [("lat", "lon")]   # store indexes: (param, *cols)
 SORT_COLUMNS = {"asc": "lat", "desc": "lat"}
 EARTH_KM = 6371.0088
 _UNITS_KM = {"km": 1.0, "[mi_i]": 1.609344, "mi": 1.609344, "m": 0.001, "[nmi_i]": 1.852}

@@ -13,6 +13,7 @@ from ..normalize import fold, prefix_upper_bound
 from ..parse_util import unescape
 
 COLUMNS = ("folded", "exact")
+LOOKUP = [("folded", "rid"), ("exact",)]   # store indexes: (param, *cols)
 SORT_COLUMNS = {"asc": "folded", "desc": "folded"}
 
 _NAME_PARTS = ("family", "given", "prefix", "suffix", "text")

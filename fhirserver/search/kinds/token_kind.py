@@ -13,6 +13,7 @@ from ..parse_util import split_unescaped, unescape
 from .string_kind import mongo_prefix
 
 COLUMNS = ("system", "code", "text")
+LOOKUP = [("code", "system", "rid"), ("system",), ("text",)]   # store indexes: (param, *cols)
 SORT_COLUMNS = {"asc": "code", "desc": "code"}
 OF_TYPE = ":of-type"
 

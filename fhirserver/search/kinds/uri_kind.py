@@ -12,6 +12,7 @@ from ..parse_util import unescape
 from .string_kind import mongo_prefix
 
 COLUMNS = ("value",)
+LOOKUP = [("value",)]   # store indexes: (param, *cols)
 SORT_COLUMNS = {"asc": "value", "desc": "value"}
 
 
