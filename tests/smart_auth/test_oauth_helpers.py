@@ -85,6 +85,14 @@ def start(http, params: dict, post: bool = False):
     return http.get("/auth/authorize?" + urlencode(params))
 
 
+def begin(world: World, client_id: str, scope: str, **extra):
+    """A new browser that has sent an authorize request (PKCE S256): (browser, request id)."""
+    _verifier, challenge = pkce()
+    http = world.browser()
+    r = start(http, authorize_params(client_id, challenge, scope, **extra))
+    return http, query(r.headers["Location"])["request"]
+
+
 def login(http, request_id: str, username: str, password: str = PASSWORD):
     page = http.get(f"/auth/login?request={request_id}")
     return http.post("/auth/login", data={"csrf": csrf(page.get_data(as_text=True)), "request": request_id,

@@ -13,6 +13,7 @@ from tests.smart_auth.test_oauth_helpers import (
     BASE,
     REDIRECT,
     authorize_params,
+    begin,
     consent_page,
     csrf,
     decide,
@@ -178,10 +179,7 @@ def test_scopes_reduced_to_what_the_client_may_have(world):
 def test_deny_redirects_with_access_denied(world):
     world.users.add("drwho", "correct horse battery", "practitioner", fhir_user="Practitioner/9")
     client, _ = world.app_client()
-    _v, challenge = pkce()
-    http = world.browser()
-    r = start(http, authorize_params(client.client_id, challenge, "user/*.rs"))
-    request_id = query(r.headers["Location"])["request"]
+    http, request_id = begin(world, client.client_id, "user/*.rs")
     login(http, request_id, "drwho")
     r = decide(http, request_id, decision="deny")
     assert r.status_code == 302
@@ -241,10 +239,7 @@ def test_request_errors_go_back_to_the_app(world):
 def test_login_failures_and_throttling_show_on_the_page(world):
     world.users.add("drwho", "correct horse battery", "practitioner", fhir_user="Practitioner/9")
     client, _ = world.app_client()
-    _v, challenge = pkce()
-    http = world.browser()
-    r = start(http, authorize_params(client.client_id, challenge, "user/*.rs"))
-    request_id = query(r.headers["Location"])["request"]
+    http, request_id = begin(world, client.client_id, "user/*.rs")
     r = login(http, request_id, "drwho", "wrong password")
     assert r.status_code == 401 and "Invalid username or password" in r.get_data(as_text=True)
     r = login(http, request_id, "nobody", "wrong password")
@@ -258,10 +253,7 @@ def test_login_failures_and_throttling_show_on_the_page(world):
 def test_forms_need_the_session_csrf_token(world):
     world.users.add("drwho", "correct horse battery", "practitioner", fhir_user="Practitioner/9")
     client, _ = world.app_client()
-    _v, challenge = pkce()
-    http = world.browser()
-    r = start(http, authorize_params(client.client_id, challenge, "user/*.rs"))
-    request_id = query(r.headers["Location"])["request"]
+    http, request_id = begin(world, client.client_id, "user/*.rs")
     page = http.get(f"/auth/login?request={request_id}")
     assert "HttpOnly" in page.headers["Set-Cookie"] and "SameSite=Lax" in page.headers["Set-Cookie"]
     r = http.post("/auth/login", data={"csrf": "forged", "request": request_id, "username": "drwho",
@@ -283,10 +275,7 @@ def test_page_escapes_app_name(world):
     world.users.add("drwho", "correct horse battery", "practitioner", fhir_user="Practitioner/9")
     client, _ = world.clients.add("<script>alert(1)</script>", "public", redirect_uris=[REDIRECT],
                                   scopes=["user/*.rs"])
-    _v, challenge = pkce()
-    http = world.browser()
-    r = start(http, authorize_params(client.client_id, challenge, "user/*.rs"))
-    request_id = query(r.headers["Location"])["request"]
+    http, request_id = begin(world, client.client_id, "user/*.rs")
     login(http, request_id, "drwho")
     page = consent_page(http, request_id).get_data(as_text=True)
     assert "<script>" not in page and "&lt;script&gt;" in page
