@@ -16,6 +16,7 @@ from .resources.retry import RetryingFlask
 from .smart_auth import admin_routes, bearer
 from .smart_auth import routes as smart_routes
 from .storage import open_store
+from .uhid import naming_system
 
 SWAGGER_STATIC = "/fhir/docs/static/"
 
@@ -35,6 +36,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
         MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
         MEDPORT=ServerContext(settings, store or open_store(settings)),
     )
+    naming_system.ensure(app.config["MEDPORT"])
     app.url_map.strict_slashes = False
     app.url_map.converters["rtype"] = ResourceTypeConverter
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 (4.0.1) RESTful API of Med-Port. "

@@ -13,7 +13,7 @@ from . import patch as patch_i
 from . import update as update_i
 from .bundle_results import EntryResult, run_get, run_operation
 from .common import if_match_version
-from .references import is_conditional, references, resolve_conditional, rewrite, store_search
+from .references import resolve_conditionals
 
 
 def batch(ctx, bundle: dict) -> list[EntryResult]:
@@ -31,7 +31,7 @@ def _one(ctx, e: be.Entry) -> EntryResult:
         return run_operation(ctx, e)
     if_match = if_match_version(e.if_match)
     if e.method in ("POST", "PUT"):
-        e.resource = _resolve_conditional_references(ctx, e)
+        e.resource = resolve_conditionals(ctx, e.resource)
     if e.method == "POST":
         r = create_i.create(ctx, e.type, e.resource, e.if_none_exist)
         return EntryResult(r.status, r.version, created=r.status == 201)
@@ -50,10 +50,3 @@ def _one(ctx, e: be.Entry) -> EntryResult:
         return EntryResult(200, r.version)
     return run_get(ctx, e)
 
-
-def _resolve_conditional_references(ctx, e: be.Entry) -> dict:
-    """'Patient?identifier=s|v' references resolve by search, as in a transaction."""
-    search = store_search(ctx)
-    mapping = {ref: resolve_conditional(ctx, search, ref)
-               for ref in set(references(e.resource)) if is_conditional(ref)}
-    return rewrite(e.resource, mapping) if mapping else e.resource

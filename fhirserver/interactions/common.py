@@ -12,6 +12,7 @@ from ..errors import BadRequest, Gone, NotFound, VersionConflict
 from ..search.extract import extract
 from ..search.kinds import date_kind
 from ..storage.base import Transaction, Version, Write
+from ..uhid import patient_rules
 from ..validation import validate
 
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")   # datatypes.html#id
@@ -70,17 +71,22 @@ class Prepared:
     resource: dict
     rows: dict
     blob: str | None = None
+    base: str = ""
+    uhid: patient_rules.Plan | None = None     # Patients: the UHID to keep or claim
 
 
 def prepare(ctx, type: str, resource, blob: str | None = None) -> Prepared:
     """Validate and extract index rows: the expensive, lock-free half of a write."""
     check_body(type, resource)
-    return Prepared(type, resource, extract(resource, ctx.base), blob)
+    uhid = patient_rules.plan(ctx.uhid_system, resource) if type == "Patient" else None
+    return Prepared(type, resource, extract(resource, ctx.base), blob, ctx.base, uhid)
 
 
 def store_new_version(tx: Transaction, p: Prepared, id: str, method: str, current: Version | None) -> Version:
     """Stamp server-owned meta (versionId, lastUpdated) under the write lock and write the next version.
     lastUpdated is taken here, not earlier, so that it never goes back in commit order (_since stays safe)."""
+    if p.uhid is not None and patient_rules.bind(tx, p.uhid, p.resource, id, current):
+        p.rows = extract(p.resource, p.base)
     number = (current.version if current else 0) + 1
     stamp = now_instant()
     resource = p.resource

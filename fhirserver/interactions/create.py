@@ -4,11 +4,13 @@ from __future__ import annotations
 from ..errors import PreconditionFailed
 from .common import Result, check_type, new_id, prepare, store_new_version
 from .conditional import matches
+from .references import resolve_conditionals
 
 
 def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blob: str | None = None) -> Result:
     """Store a new resource under a server-assigned id (a client id in the body is ignored)."""
     check_type(type)
+    resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource, blob)
     ctx.access.admits("create", resource, ctx.base)
     with ctx.store.transaction() as tx:

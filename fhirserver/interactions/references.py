@@ -76,3 +76,14 @@ def store_search(ctx):
     """search(type, query, limit, guard) over committed data, for resolving conditionals outside a
     transaction."""
     return ctx.search_visible
+
+
+def resolve_conditionals(ctx, resource):
+    """A create or update outside a transaction: its 'Patient?identifier=s|v' references resolve by
+    search over committed data as in a transaction (http.html#trules), so that a hospital can send a
+    record for a patient known only by UHID; one that matches none or several is refused."""
+    if not isinstance(resource, dict):
+        return resource
+    mapping = {ref: resolve_conditional(ctx, store_search(ctx), ref)
+               for ref in set(references(resource)) if is_conditional(ref)}
+    return rewrite(resource, mapping) if mapping else resource

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..errors import BadRequest, PreconditionFailed
 from .common import Result, check_id, check_if_match, check_type, new_id, prepare, store_new_version
 from .conditional import matches, tx_visible
+from .references import resolve_conditionals
 
 
 def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None, blob: str | None = None,
@@ -12,6 +13,7 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
     check_id(id)
     if isinstance(resource, dict) and resource.get("id") != id:
         raise BadRequest(f"The id in the body ({resource.get('id')!r}) must equal the id in the URL ('{id}')")
+    resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource, blob)
     ctx.access.admits("update", resource, ctx.base)
     with ctx.store.transaction() as tx:
@@ -27,6 +29,7 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
 def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: int | None = None) -> Result:
     """PUT [type]?criteria: 0 matches create, 1 updates it, more -> 412."""
     check_type(type)
+    resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource)
     ctx.access.admits("update", resource, ctx.base)
     with ctx.store.transaction() as tx:

@@ -113,6 +113,13 @@ class Transaction(abc.ABC):
     def write(self, w: Write) -> Version:
         """Store `w` if the current version is w.version - 1, else raise VersionConflict."""
 
+    @abc.abstractmethod
+    def claim(self, kind: str, key: str, owner: str, over: str | None = None) -> str:
+        """Bind a unique key (a UHID) to an owner for good, as part of this transaction; returns the
+        key's owner afterwards: `owner` if it was free (or already theirs), else whoever holds it.
+        `over`: take the key from that owner only (a claim whose own write never landed).
+        Claims are never released, so a key is never given twice (the unique index of the store)."""
+
 
 class Store(abc.ABC):
     blobs: BlobStore

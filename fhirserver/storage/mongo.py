@@ -26,6 +26,7 @@ from . import mongo_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
 from .mongo_blobs import MongoBlobStore
 from .mongo_layout import (
+    CLAIMS,
     LOCKS,
     RECORDS,
     RESOURCES,
@@ -40,7 +41,7 @@ from .mongo_layout import (
     version_doc,
 )
 from .mongo_query import MAX_LINKED, Compiler
-from .mongo_units import SerialUnit, SessionUnit, StandaloneUnit, topology
+from .mongo_units import SerialUnit, SessionUnit, StandaloneUnit, StoreRetry, topology
 
 
 def open_mongo(url: str) -> "MongoStore":
@@ -282,6 +283,27 @@ class _MongoTransaction(Transaction):
             self.unit.record(versions, vdoc["_id"], None)
             apply()
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
+
+    def claim(self, kind, key, owner, over=None):
+        """The claim document's _id is the unique index. Inside a session a concurrent claim of the same
+        key conflicts (the request reruns and then sees it); a standalone server applies a claim at once,
+        not with the held writes (a claim whose write then fails is taken `over` later)."""
+        claims, _id = self.store.db[CLAIMS], f"{kind}/{key}"
+        doc = claims.find_one({"_id": _id}, session=self.session)
+        if doc is not None and over is not None and doc["owner"] == over:
+            self.unit.record(claims, _id, doc)
+            claims.update_one({"_id": _id, "owner": over}, {"$set": {"owner": owner}}, session=self.session)
+            return owner
+        if doc is not None:
+            return doc["owner"]
+        self.unit.record(claims, _id, None)
+        try:
+            claims.insert_one({"_id": _id, "kind": kind, "key": key, "owner": owner}, session=self.session)
+        except DuplicateKeyError:
+            if self.session is not None:
+                raise StoreRetry(f"{kind} {key} was claimed concurrently") from None
+            return claims.find_one({"_id": _id})["owner"]
+        return owner
 
 
 @contextlib.contextmanager

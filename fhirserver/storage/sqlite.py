@@ -50,6 +50,12 @@ CREATE TABLE IF NOT EXISTS version (
     blob TEXT,
     UNIQUE (rid, version)
 );
+CREATE TABLE IF NOT EXISTS claim (    -- unique keys bound for good (Transaction.claim)
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS version_type_seq ON version (type, seq);
 CREATE INDEX IF NOT EXISTS version_time ON version (last_updated);
 """
@@ -290,6 +296,14 @@ class _SqliteTransaction(Transaction):
         write_rows(self.conn, self.param_ids, rid, {} if deleted else w.index, replace=current is not None)
         self.writes += 1
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
+
+    def claim(self, kind, key, owner, over=None):
+        # the writer lock serialises transactions: no other claim can slip between these statements
+        if over is not None:
+            self.conn.execute("UPDATE claim SET owner = ? WHERE kind = ? AND key = ? AND owner = ?",
+                              (owner, kind, key, over))
+        self.conn.execute("INSERT OR IGNORE INTO claim (kind, key, owner) VALUES (?, ?, ?)", (kind, key, owner))
+        return self.conn.execute("SELECT owner FROM claim WHERE kind = ? AND key = ?", (kind, key)).fetchone()[0]
 
 
 @contextlib.contextmanager

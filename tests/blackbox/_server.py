@@ -17,6 +17,8 @@ import time
 
 import requests
 
+from tests._uhid import TEST_SYSTEM
+
 MEDPORT = os.path.join(os.path.dirname(sys.executable), "medport")
 FHIR_JSON = "application/fhir+json"
 JSON_HEADERS = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
@@ -79,6 +81,7 @@ class MedportServer:
     def _env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPORT_")}
         env["MEDPORT_THREADS"] = str(self.threads)
+        env["MEDPORT_UHID_SYSTEM"] = TEST_SYSTEM     # tests writing a Patient twice carry its UHID (tests/_uhid.py)
         if self.log_level:
             env["MEDPORT_LOG_LEVEL"] = self.log_level
         env.update({k: str(v) for k, v in self.extra_env.items()})

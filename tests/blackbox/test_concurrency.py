@@ -12,6 +12,8 @@ from collections import Counter
 
 import requests
 
+from tests._uhid import with_uhid
+
 from ._server import JSON_HEADERS, TIMEOUT, all_entries, get, put, session
 
 K = 6           # client threads (more than the 4 threads of one worker: both workers are busy)
@@ -20,8 +22,8 @@ ROUNDS = 12     # read-then-PUT rounds per thread in (b)
 
 
 def _patient(pid: str, marker: str) -> dict:
-    return {"resourceType": "Patient", "id": pid, "active": True,
-            "name": [{"family": "Concurrent", "given": [marker]}]}
+    return with_uhid({"resourceType": "Patient", "id": pid, "active": True,
+                      "name": [{"family": "Concurrent", "given": [marker]}]}, pid)
 
 
 def _run_threads(target, k: int = K) -> None:

@@ -31,6 +31,8 @@ from collections import Counter
 
 import requests
 
+from tests._uhid import uhid_identifier
+
 from ._server import JSON_HEADERS, TIMEOUT, all_entries, get, history_total, post, put, session
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,8 +55,9 @@ def _bundle(entries: list[dict], kind: str = "transaction") -> dict:
 def _patient(pid: str | None, marker: str) -> dict:
     r = {"resourceType": "Patient", "active": True, "name": [{"family": "Tx", "given": [marker]}],
          "identifier": [{"system": SYS, "value": marker}]}
-    if pid:
+    if pid:    # a Patient written again keeps its UHID
         r["id"] = pid
+        r["identifier"].append(uhid_identifier(pid))
     return r
 
 

@@ -162,8 +162,8 @@ def test_prefer_in_bundles(client, prefer, has_resource):
 def test_history_entries_at_every_level(client, kind):
     """GET [Type/[id/]]_history entries answer history Bundles (http.html#history) inside bundles."""
     pid = send(client, tx([post_entry(PATIENT)])).json["entry"][0]["response"]["location"].split("/")[1]
-    client.put(f"/fhir/Patient/{pid}", json={**PATIENT, "id": pid, "active": True},
-               headers={"Content-Type": FHIR_JSON})
+    stored = client.get(f"/fhir/Patient/{pid}").json
+    client.put(f"/fhir/Patient/{pid}", json={**stored, "active": True}, headers={"Content-Type": FHIR_JSON})
     entries = [{"request": {"method": "GET", "url": url}}
                for url in (f"Patient/{pid}/_history", "Patient/_history?_count=1", "_history")]
     r = send(client, tx(entries, kind))

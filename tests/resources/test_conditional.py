@@ -1,6 +1,7 @@
 """Conditional create, update and delete with the spec's 0/1/many outcomes (http.html#ccreate, #cond-update, #cdelete)."""
 from __future__ import annotations
 
+from tests._uhid import uhid_identifier
 from tests.conftest import FHIR_JSON, patient, post
 
 SYS = "https://medport.example/sid/uhid"
@@ -8,6 +9,11 @@ SYS = "https://medport.example/sid/uhid"
 
 def ident(value):
     return {"identifier": [{"system": SYS, "value": value}]}
+
+
+def ident_kept(value):
+    """An identifier to match on, and a UHID that stays the same when the Patient is written again."""
+    return {"identifier": [{"system": SYS, "value": value}, uhid_identifier(value)]}
 
 
 def test_conditional_create(client):
@@ -29,15 +35,15 @@ def test_conditional_create_by_id_and_bad_criteria(client):
 
 def test_conditional_update(client):
     url = f"/fhir/Patient?identifier={SYS}|7"
-    r = client.put(url, json=patient(**ident("7")), headers={"Content-Type": FHIR_JSON})
+    r = client.put(url, json=patient(**ident_kept("7")), headers={"Content-Type": FHIR_JSON})
     assert r.status_code == 201
     pid = r.json["id"]
-    r = client.put(url, json=patient(gender="female", **ident("7")), headers={"Content-Type": FHIR_JSON})
+    r = client.put(url, json=patient(gender="female", **ident_kept("7")), headers={"Content-Type": FHIR_JSON})
     assert r.status_code == 200 and r.json["id"] == pid and r.json["meta"]["versionId"] == "2"
-    r = client.put(url, json=patient(id="someone-else", **ident("7")), headers={"Content-Type": FHIR_JSON})
+    r = client.put(url, json=patient(id="someone-else", **ident_kept("7")), headers={"Content-Type": FHIR_JSON})
     assert r.status_code == 400
-    post(client, patient(**ident("7")))
-    r = client.put(url, json=patient(**ident("7")), headers={"Content-Type": FHIR_JSON})
+    post(client, patient(**ident("7")))     # a second patient with that identifier (and its own UHID)
+    r = client.put(url, json=patient(**ident_kept("7")), headers={"Content-Type": FHIR_JSON})
     assert r.status_code == 412
 
 

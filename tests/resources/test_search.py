@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests._uhid import TEST_SYSTEM
 from tests.conftest import FHIR_JSON
 
 LOINC = "http://loinc.org"
@@ -142,9 +143,10 @@ def test_post_search(client, data):
 
 
 def test_conditional_update_with_any_criteria(client, data):
+    uhid = [i for i in client.get(f"/fhir/Patient/{data['asha']}").json["identifier"] if i["system"] == TEST_SYSTEM]
     r = client.put("/fhir/Patient?family=Sharma&birthdate=1950-04-02",
                    json={"resourceType": "Patient", "name": [{"family": "Sharma"}], "birthDate": "1950-04-02",
-                         "active": True}, headers={"Content-Type": FHIR_JSON})
+                         "active": True, "identifier": uhid}, headers={"Content-Type": FHIR_JSON})
     assert r.status_code == 200 and r.json["id"] == data["asha"]
 
 

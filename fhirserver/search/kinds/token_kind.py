@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...errors import BadRequest
+from .. import identifier_forms
 from ..normalize import fold, prefix_upper_bound
 from ..parse_util import split_unescaped, unescape
 from .string_kind import mongo_prefix
@@ -104,7 +105,7 @@ def parse(param, modifier: str, raw: str):
         system, code = unescape(parts[0]), unescape(parts[1])
         if system == "" and code == "":
             raise BadRequest(f"Empty token value for '{param.code}'")
-        return Code(system, code or None)
+        return Code(system, identifier_forms.canonical(system, code or None, param.code))
     raise BadRequest(f"Invalid token {raw!r} for '{param.code}': use [system]|[code]")
 
 

@@ -1,0 +1,38 @@
+"""The UHID as a FHIR Identifier (datatypes.html#Identifier) under the server's UHID system."""
+from __future__ import annotations
+
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+TYPE = {"coding": [{"system": V2_0203, "code": "NI", "display": "National unique individual identifier"}],
+        "text": "UHID"}
+ASSIGNER = {"display": "Med-Port UHID registry"}
+
+
+def uhid_system(settings) -> str:
+    """The identifier system URI: configured, else [base]/sid/uhid."""
+    return settings.uhid_system or f"{settings.base_url}/sid/uhid"
+
+
+def make(system: str, value: str) -> dict:
+    return {"use": "official", "type": TYPE, "system": system, "value": value, "assigner": ASSIGNER}
+
+
+def completed(identifier: dict, value: str) -> dict:
+    """A supplied UHID identifier in canonical form, with the type and assigner it lacks."""
+    out = dict(identifier, value=value)
+    out.setdefault("use", "official")
+    out.setdefault("type", TYPE)
+    out.setdefault("assigner", ASSIGNER)
+    return out
+
+
+def find(resource: dict, system: str) -> list[tuple[int, dict]]:
+    """(position, identifier) of each identifier under the UHID system."""
+    ids = resource.get("identifier")
+    if not isinstance(ids, list):
+        return []
+    return [(i, ident) for i, ident in enumerate(ids) if isinstance(ident, dict) and ident.get("system") == system]
+
+
+def value_of(resource: dict, system: str) -> str | None:
+    found = find(resource, system)
+    return found[0][1].get("value") if found else None

@@ -1,0 +1,42 @@
+"""The NamingSystem resource that documents the UHID (namingsystem.html), served as NamingSystem/uhid.
+
+Written at start-up when missing or out of date (a changed base URL or uhid_system), so that
+`GET [base]/NamingSystem?value=[system]` tells any client what the identifier is."""
+from __future__ import annotations
+
+from .. import jsonio
+from ..errors import PreconditionFailed
+from ..interactions import update as update_i
+from . import identifier
+
+ID = "uhid"
+DEFINED = "2026-11-30"
+
+
+def resource(system: str) -> dict:
+    return {
+        "resourceType": "NamingSystem", "id": ID, "name": "MedPortUHID", "status": "active", "kind": "identifier",
+        "date": DEFINED, "publisher": "Med-Port", "responsible": identifier.ASSIGNER["display"],
+        "type": identifier.TYPE,
+        "description": "Unique Health ID: one number per person, valid at every Med-Port hospital. 14 digits "
+                       "written XX-XXXX-XXXX-XXXX; the last is a Verhoeff check digit over the first 13, so a "
+                       "single mistyped digit or two swapped neighbours are always detected. Numbers are random "
+                       "(not derived from personal data), never reused, and never change.",
+        "usage": "Patient.identifier with this system, identifier.type v2-0203 NI. Search accepts the value "
+                 "with or without dashes or spaces; it is stored as XX-XXXX-XXXX-XXXX.",
+        "uniqueId": [{"type": "uri", "value": system, "preferred": True}],
+    }
+
+
+def ensure(ctx) -> None:
+    """Store NamingSystem/uhid unless the current version already says the same."""
+    wanted = resource(ctx.uhid_system)
+    current = ctx.store.read("NamingSystem", ID)
+    if current is not None and not current.deleted:
+        have = {k: v for k, v in jsonio.loads(current.body).items() if k != "meta"}
+        if have == wanted:
+            return
+    try:
+        update_i.update(ctx, "NamingSystem", ID, wanted)
+    except PreconditionFailed:
+        pass        # another worker wrote it at the same moment
