@@ -11,6 +11,7 @@ from werkzeug.routing import BaseConverter
 from . import __version__, accesslog
 from .config import Settings
 from .context import ServerContext
+from .health_cards import routes as health_card_routes
 from .resources import cors, errorhandlers, register
 from .resources.retry import RetryingFlask
 from .smart_auth import admin_routes, bearer
@@ -45,6 +46,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     errorhandlers.install(app)
     smart_routes.install(app)
     admin_routes.install(app)
+    health_card_routes.install(app)
     cors.install(app)
     accesslog.install(app)       # first: its request id and timing cover refused requests too
     bearer.install(app)

@@ -21,6 +21,7 @@ from . import jsonio
 from .errors import FhirError
 from .interactions import batch as batch_i
 from .interactions import transaction as transaction_i
+from .search.parse_util import escape
 
 NDJSON_CHUNK = 500
 _UUID = re.compile(r"^[0-9a-fA-F-]{36}$")
@@ -57,14 +58,10 @@ def make_idempotent(bundle: dict) -> dict:
             if isinstance(resource.get("identifier"), list) else None
         uuid = (e.get("fullUrl") or "")[len("urn:uuid:"):] if (e.get("fullUrl") or "").startswith("urn:uuid:") else ""
         if ident:
-            request["ifNoneExist"] = f"identifier={_escape(ident['system'])}|{_escape(ident['value'])}"
+            request["ifNoneExist"] = f"identifier={escape(ident['system'])}|{escape(ident['value'])}"
         elif _UUID.match(uuid):
             request["method"], request["url"] = "PUT", f"{resource.get('resourceType')}/{uuid}"
     return bundle
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("|", "\\|").replace(",", "\\,").replace("$", "\\$")
 
 
 def _as_bundle(resource_list: list[dict], kind: str = "transaction") -> dict:

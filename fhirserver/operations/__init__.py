@@ -13,6 +13,13 @@ from .parameters import read_parameters
 
 
 @dataclass(frozen=True)
+class Raw:
+    """An operation answer that is not a FHIR resource (a PNG, a .smart-health-card file)."""
+    data: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
 class Operation:
     name: str
     definition: dict
@@ -22,18 +29,22 @@ class Operation:
 
 @functools.lru_cache(maxsize=1)
 def registry() -> dict[str, Operation]:
+    from .health_card import health_card
     from .lookup import lookup
+    from .match import match
     from .validate import validate_operation
     ops = [
         # the official transaction example posts to ValueSet/$lookup, so it is accepted there too
         Operation("lookup", load_json("operations/CodeSystem-lookup.json"), lookup, ("CodeSystem", "ValueSet")),
         Operation("validate", load_json("operations/Resource-validate.json"), validate_operation, ("Resource",)),
+        Operation("match", load_json("operations/Patient-match.json"), match, ("Patient",)),
+        Operation("health-card", load_json("operations/Patient-health-card.json"), health_card, ("Patient",)),
     ]
     return {op.name: op for op in ops}
 
 
 def invoke(ctx, name: str, rtype: str | None, id: str | None, query: list[tuple[str, str]],
-           body: dict | None) -> dict:
+           body: dict | None) -> dict | Raw:
     op = registry().get(name)
     if op is None or (rtype is not None and "Resource" not in op.types and rtype not in op.types):
         raise NotFound(f"Operation ${name} is not supported" + (f" on {rtype}" if rtype else ""))

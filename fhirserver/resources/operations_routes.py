@@ -1,7 +1,7 @@
 """Operations over HTTP: [base]/$op, [base]/[type]/$op, [base]/[type]/[id]/$op (operations.html)."""
 from __future__ import annotations
 
-from flask import request
+from flask import Response, request
 from flask_smorest import Blueprint
 
 from .. import operations
@@ -9,13 +9,16 @@ from . import ctx
 from .negotiation import json_body, response_type
 from .rendering import json_response
 
-blp = Blueprint("operations", __name__, url_prefix="/fhir", description="Operations ($lookup, $validate)")
+blp = Blueprint("operations", __name__, url_prefix="/fhir",
+                description="Operations ($lookup, $validate, $match, $health-card)")
 
 
 def _run(rtype, id, name):
     media = response_type()
     body = json_body() if request.method == "POST" else None
     result = operations.invoke(ctx(), name, rtype, id, list(request.args.items(multi=True)), body)
+    if isinstance(result, operations.Raw):
+        return Response(result.data, content_type=result.media_type, headers={"Cache-Control": "no-store"})
     return json_response(result, media_type=media)
 
 

@@ -31,3 +31,8 @@ def unescape(value: str) -> str:
             out.append(value[i])
             i += 1
     return "".join(out)
+
+
+def escape(value: str) -> str:
+    """The inverse of unescape: a literal value inside a search parameter (search.html#escaping)."""
+    return value.replace("\\", "\\\\").replace("|", "\\|").replace(",", "\\,").replace("$", "\\$")

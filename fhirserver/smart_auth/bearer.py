@@ -15,7 +15,8 @@ from .access import Access
 from .accounts import Users
 from .keys import SigningKeys
 
-OPEN_PATHS = ("/fhir/metadata", "/fhir/.well-known/", "/fhir/openapi.json", "/fhir/docs")
+OPEN_PATHS = ("/fhir/metadata", "/fhir/.well-known/", "/fhir/openapi.json", "/fhir/docs",
+              "/fhir/$verify-health-card")      # a verifier needs no account (health_cards/routes.py)
 
 
 def install(app: Flask) -> None:

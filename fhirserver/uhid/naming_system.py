@@ -5,8 +5,8 @@ Written at start-up when missing or out of date (a changed base URL or uhid_syst
 from __future__ import annotations
 
 from .. import jsonio
-from ..errors import PreconditionFailed
-from ..interactions import update as update_i
+from ..errors import PreconditionFailed, StoreUnavailable
+from ..interactions.common import prepare, store_new_version
 from . import identifier
 
 ID = "uhid"
@@ -29,14 +29,19 @@ def resource(system: str) -> dict:
 
 
 def ensure(ctx) -> None:
-    """Store NamingSystem/uhid unless the current version already says the same."""
+    """Store NamingSystem/uhid unless the current version already says the same. Several workers
+    starting at once: the first writes it, the others find it written (or lose a write conflict)."""
     wanted = resource(ctx.uhid_system)
-    current = ctx.store.read("NamingSystem", ID)
-    if current is not None and not current.deleted:
-        have = {k: v for k, v in jsonio.loads(current.body).items() if k != "meta"}
-        if have == wanted:
-            return
     try:
-        update_i.update(ctx, "NamingSystem", ID, wanted)
-    except PreconditionFailed:
+        prepared = prepare(ctx, "NamingSystem", dict(wanted))
+        with ctx.store.transaction() as tx:
+            current = tx.read("NamingSystem", ID)
+            if current is not None and not current.deleted and _same(current, wanted):
+                return
+            store_new_version(tx, prepared, ID, "PUT", current)
+    except (PreconditionFailed, StoreUnavailable):
         pass        # another worker wrote it at the same moment
+
+
+def _same(current, wanted: dict) -> bool:
+    return {k: v for k, v in jsonio.loads(current.body).items() if k != "meta"} == wanted

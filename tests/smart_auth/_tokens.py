@@ -170,6 +170,9 @@ def seed(client, system_token: str) -> Seeded:
         "note": [{"text": "ASHA-OWN derived"}]})
     for who, p in PEOPLE.items():
         s.seeded.fingerprints[who] = {p["mark"], p["family"], p["mrn"], f"LAB-{who.upper()}-1", f"Patient/{who}"}
+        stored = client.get(f"/fhir/Patient/{who}", headers=auth(system_token)).get_json()
+        uhid = [i["value"] for i in stored["identifier"] if i["system"].endswith("/sid/uhid")]    # issued on create
+        s.seeded.fingerprints[who] |= set(uhid) | {u.replace("-", "") for u in uhid}
     return s.seeded
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable
@@ -75,6 +76,9 @@ OPEN = {
     "GET /fhir/openapi.json": "the OpenAPI description of the API; no records",
     "GET /fhir/docs": "the Swagger UI page; no records",
     "GET /fhir/docs/static/<path:name>": "the Swagger UI's static files; no records",
+    "GET /fhir/.well-known/jwks.json": "the health card issuer's public keys, public by the SMART Health Cards spec",
+    "POST /fhir/$verify-health-card": "checks the card it is sent and answers only from that card and the issuer "
+                                      "keys: a verifier needs no account (tests/health_cards/test_card_api.py)",
 }
 
 # types seeded for both patients, all in the Patient compartment
@@ -868,6 +872,23 @@ def validate_instance_path(h: H):
     h.same_as_absent(lambda x: h.call("POST", f"/fhir/Patient/{x}/$validate", body={"resourceType": "Parameters"}), "ravi")
 
 
+@path("health cards and $match for ravi", INSTANCE_OP_GET, INSTANCE_OP_POST, TYPE_OP_POST)
+def health_card_and_match_path(h: H):
+    h.get("/fhir/Patient/asha/$health-card", status=200)
+    for fmt in ("json", "png", "file"):
+        h.same_as_absent(lambda x, f=fmt: h.get(f"/fhir/Patient/{x}/$health-card?format={f}"), "ravi")
+    h.same_as_absent(lambda x: h.call("POST", f"/fhir/Patient/{x}/$health-card", body={"resourceType": "Parameters"}),
+                     "ravi")
+    uhids = sorted(u for u in h.s.fingerprints["ravi"] if re.fullmatch(r"\d\d-\d{4}-\d{4}-\d{4}", u))
+    assert uhids
+    probe = {"resourceType": "Patient", "name": [{"family": "Kumar", "given": ["Ravi"]}],
+             "identifier": [{"system": MRN, "value": "MRN-RAVI-002"}] + [
+                 {"system": "http://fhir.test/fhir/sid/uhid", "value": u} for u in uhids]}
+    ex = h.call("POST", "/fhir/Patient/$match", body={"resourceType": "Parameters",
+                                                     "parameter": [{"name": "resource", "resource": probe}]}, status=200)
+    h.expect((ex.json or {}).get("total") == 0, f"{ex}: $match found candidates outside the token's reach")
+
+
 @path("type and system level operations", TYPE_OP_GET, TYPE_OP_POST, SYSTEM_OP_GET, SYSTEM_OP_POST)
 def operations_path(h: H):
     h.call("POST", "/fhir/Observation/$validate", body=observation_for("asha"), status=200)
@@ -946,7 +967,8 @@ def test_open_routes_answer_without_a_token_and_hold_no_records(template, tmp_pa
         method, rule = route.split(" ")
         if "<" in rule:
             continue
-        r = client.open(rule, method=method)
+        body = "shc:/5676" if method == "POST" else None       # $verify-health-card: a card that is not one
+        r = client.open(rule, method=method, data=body)
         assert r.status_code == 200, route
         assert not [t for t in traces if t in r.get_data(as_text=True)], route
     # and a route outside OPEN does need one

@@ -1,0 +1,59 @@
+"""Health cards over HTTP, both open like the CapabilityStatement (a verifier needs no account):
+
+- GET  /fhir/.well-known/jwks.json: the issuer's public keys (https://spec.smarthealth.cards/#protocol-details),
+  with CORS (the .well-known prefix is a CORS path of smart_auth.routes);
+- POST /fhir/$verify-health-card: checks a card sent as {"jws": ...}, {"qr": "shc:/..."}, a
+  .smart-health-card file, a Parameters with jws or qr, or the plain shc:/ text. The answer is a
+  Parameters (valid, issuer, name, birthDate, uhid, each problem in words): 200 whatever the card's
+  verdict, 400 when no card was sent.
+Patient/[id]/$health-card, which needs rights on the patient, is an ordinary operation
+(fhirserver/operations/health_card.py)."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response
+
+from .. import jsonio
+from ..errors import BadRequest
+from ..resources import ctx
+from ..resources.negotiation import read_body
+from ..resources.rendering import json_response
+from .checking import summary, verify_card
+from .issuer_keys import IssuerKeys
+
+bp = Blueprint("health_cards", __name__)
+
+
+@bp.route("/fhir/.well-known/jwks.json", methods=["GET"])
+def jwks():
+    return Response(json.dumps(IssuerKeys(ctx().store).jwks()), content_type="application/json",
+                    headers={"Cache-Control": "max-age=300"})
+
+
+@bp.route("/fhir/$verify-health-card", methods=["POST"])
+def verify_health_card():
+    c = ctx()
+    card = _card(read_body(c.settings.max_body_bytes), c.settings.max_json_depth)
+    return json_response(summary(verify_card(c, card)))
+
+
+def _card(body: bytes, max_depth: int) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text:
+        raise BadRequest("Send a card: {\"jws\": ...}, {\"qr\": \"shc:/...\"}, a .smart-health-card file or shc:/ text")
+    if not text.startswith("{"):
+        return text
+    data = jsonio.loads(body, max_depth)
+    if isinstance(data, dict) and data.get("resourceType") == "Parameters":
+        data = {p.get("name"): p.get("valueString") for p in data.get("parameter") or () if isinstance(p, dict)}
+    if isinstance(data, dict) and "verifiableCredential" in data:
+        return text                     # a .smart-health-card file: verify() reads every card in it
+    card = data.get("jws") or data.get("qr") if isinstance(data, dict) else None
+    if not isinstance(card, str):
+        raise BadRequest("The body names no card: give 'jws' (the compact JWS) or 'qr' (the shc:/ text)")
+    return card
+
+
+def install(app) -> None:
+    app.register_blueprint(bp)
