@@ -12,6 +12,7 @@ from . import __version__, accesslog
 from .config import Settings
 from .context import ServerContext
 from .health_cards import routes as health_card_routes
+from .registration import routes as registration_routes
 from .resources import cors, errorhandlers, register
 from .resources.retry import RetryingFlask
 from .smart_auth import admin_routes, bearer
@@ -47,6 +48,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     smart_routes.install(app)
     admin_routes.install(app)
     health_card_routes.install(app)
+    registration_routes.install(app)
     cors.install(app)
     accesslog.install(app)       # first: its request id and timing cover refused requests too
     bearer.install(app)

@@ -39,10 +39,12 @@ class Settings:
     access_token_lifetime: int = _setting(3600, "Lifetime of access tokens from user launches, in seconds "
                                                 "(at most 3600; backend services tokens live 300).")
     refresh_token_lifetime: int = _setting(90 * 24 * 3600, "Lifetime of offline_access refresh tokens, in seconds.")
-    uhid_system: str = _setting("", "Identifier system URI of the Unique Health ID; default BASE_URL/sid/uhid. "
-                                    "Choose it once: stored UHIDs keep the system they were issued under.")
     session_lifetime: int = _setting(8 * 3600, "Lifetime of login sessions and of online_access refresh tokens, "
                                                "in seconds.")
+    uhid_system: str = _setting("", "Identifier system URI of the Unique Health ID; default BASE_URL/sid/uhid. "
+                                    "Choose it once: stored UHIDs keep the system they were issued under.")
+    self_registration: str = _setting("on", "Self-registration at /register and /api/registrations: on, or off "
+                                            "(patients are then registered by hospitals through the FHIR API).")
 
     def __post_init__(self):
         if not self.base_url:

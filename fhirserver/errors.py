@@ -16,9 +16,12 @@ class Issue:
     code: str = "processing"
     severity: str = "error"
     expression: tuple[str, ...] = field(default_factory=tuple)
+    details: dict | None = None         # a CodeableConcept, for machine-readable detail
 
     def to_json(self) -> dict:
         out = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
+        if self.details:
+            out["details"] = self.details
         if self.expression:
             out["expression"] = list(self.expression)
         return out

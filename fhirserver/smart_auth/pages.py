@@ -11,7 +11,7 @@ from jinja2 import DictLoader, Environment, select_autoescape
 
 from .scopes import ScopeError, parse_scope
 
-_BASE = """<!doctype html>
+BASE_TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{% block title %}Med-Port sign-in{% endblock %}</title>
 <style>
@@ -78,7 +78,7 @@ _LOGOUT = """{% extends "base" %}{% block title %}Sign out{% endblock %}
 {% block body %}<form method="post" action="{{ action }}"><input type="hidden" name="csrf" value="{{ csrf }}">
 <button type="submit">Sign out</button></form>{% endblock %}"""
 
-_env = Environment(loader=DictLoader({"base": _BASE, "error": _ERROR, "message": _MESSAGE, "login": _LOGIN,
+_env = Environment(loader=DictLoader({"base": BASE_TEMPLATE, "error": _ERROR, "message": _MESSAGE, "login": _LOGIN,
                                       "consent": _CONSENT, "logout": _LOGOUT}),
                    autoescape=select_autoescape(default=True, default_for_string=True))
 

@@ -1,0 +1,82 @@
+"""/register (the web page) and POST /api/registrations (JSON), open to anyone unless the
+self_registration setting is off. The page's form is CSRF-protected by a double-submitted token
+(a SameSite=Strict cookie that must equal the form's hidden field)."""
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import secrets
+
+from flask import Blueprint, Response, request
+
+from .. import jsonio
+from ..errors import FhirError, NotFound
+from ..health_cards import qr
+from ..resources import ctx
+from ..resources.negotiation import read_body
+from . import form, pages, service
+
+bp = Blueprint("registration", __name__)
+COOKIE = "medport_register"
+_FIELDS = ("given", "family", "birthDate", "gender", "phone", "email", "uhid", "emergencyContactName",
+           "emergencyContactPhone", "emergencyContactRelationship", "allergies", "conditions", "username")
+
+
+def _enabled():
+    if ctx().settings.self_registration != "on":
+        raise NotFound("Self-registration is switched off on this server; ask your hospital to register you")
+
+
+@bp.route("/api/registrations", methods=["POST"])
+def register_api():
+    """JSON in; 201 with the Patient reference, the UHID, the username and the health card."""
+    _enabled()
+    c = ctx()
+    data = jsonio.loads(read_body(c.settings.max_body_bytes), c.settings.max_json_depth)
+    done = service.register(c, form.parse(data))
+    body = {"patient": f"Patient/{done.patient_id}", "uhid": done.uhid, "username": done.username,
+            "claimed": done.claimed, "healthCard": {"verifiableCredential": [done.card]},
+            "qr": qr.to_numeric(done.card)}
+    return Response(json.dumps(body), status=201, content_type="application/json",
+                    headers={"Location": f"{c.base}/Patient/{done.patient_id}", "Cache-Control": "no-store"})
+
+
+@bp.route("/register", methods=["GET"])
+def register_page():
+    _enabled()
+    token = secrets.token_urlsafe(24)
+    return pages.render("form", csrf=token, v={}, genders=form.GENDERS, messages=[], cookies={COOKIE: token})
+
+
+@bp.route("/register", methods=["POST"])
+def register_submit():
+    _enabled()
+    values = {k: request.form.get(k, "") for k in _FIELDS}
+    cookie, sent = request.cookies.get(COOKIE, ""), request.form.get("csrf", "")
+    if not cookie or not hmac.compare_digest(cookie, sent):
+        return _form(values, ["This form has expired; please submit it again."], 400)
+    try:
+        done = service.register(ctx(), form.parse({**values, "password": request.form.get("password", ""),
+                                                   "confirmNewIdentity": request.form.get("confirmNewIdentity")}))
+    except service.PossibleDuplicate as e:
+        return _form(values, [e.issues[0].diagnostics], 409, duplicate=True,
+                     choices=[i.diagnostics for i in e.issues[1:]])
+    except FhirError as e:
+        return _form(values, [i.diagnostics for i in e.issues], e.status)
+    file = json.dumps({"verifiableCredential": [done.card]}).encode()
+    return pages.render("card", 201, uhid=done.uhid, username=done.username, claimed=done.claimed,
+                        name=f"{values['given']} {values['family']}".strip(),
+                        birth_date=values["birthDate"], issuer=ctx().base,
+                        png=base64.b64encode(qr.png(qr.to_numeric(done.card))).decode(),
+                        file=base64.b64encode(file).decode())
+
+
+def _form(values: dict, messages: list[str], status: int, **extra) -> Response:
+    token = secrets.token_urlsafe(24)
+    return pages.render("form", status, csrf=token, v=values, genders=form.GENDERS, messages=messages,
+                        cookies={COOKIE: token}, **extra)
+
+
+def install(app) -> None:
+    app.register_blueprint(bp)

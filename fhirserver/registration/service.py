@@ -1,0 +1,153 @@
+"""Registering a person: their Patient (with UHID) and self-reported allergies and conditions in one
+transaction, their patient account linked to it, and their first health card.
+
+Order, so that nothing is left half made: the username is reserved first (the account names the
+Patient id chosen up front), then the transaction writes the records; if it fails the account is
+removed again. A possible duplicate (same name, birth date and phone or email) stops the
+registration with a choice instead of making a second identity; a person whose record a hospital
+already made claims it with the UHID on their card (and their name and birth date)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import audit, jsonio
+from ..errors import Conflict, Issue, NotFound
+from ..health_cards import issuance
+from ..interactions import transaction as transaction_i
+from ..interactions.common import new_id
+from ..search.normalize import fold
+from ..search.parse import parse_search
+from ..smart_auth.access import Access
+from ..smart_auth.accounts import KIND as USER_KIND
+from ..smart_auth.accounts import Users
+from ..uhid import identifier, matching
+from .form import Registration
+
+ACCOUNT_KIND = "patient-account"      # Patient id -> username: one account per patient record
+V2_0131 = "http://terminology.hl7.org/CodeSystem/v2-0131"
+CLINICAL = {"AllergyIntolerance": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+            "Condition": "http://terminology.hl7.org/CodeSystem/condition-clinical"}
+VERIFICATION = {"AllergyIntolerance": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                "Condition": "http://terminology.hl7.org/CodeSystem/condition-ver-status"}
+
+
+@dataclass
+class Registered:
+    patient_id: str
+    uhid: str
+    username: str
+    card: str           # the first health card (compact JWS)
+    claimed: bool       # an existing record was claimed, not a new one made
+
+
+class PossibleDuplicate(Conflict):
+    """409 with the choices open to the person (never which record was found)."""
+
+
+def register(ctx, reg: Registration) -> Registered:
+    if reg.uhid:
+        return _claim(ctx, reg)
+    if not reg.confirm_new_identity:
+        probe = patient_resource(reg, None)
+        if any(c.grade == "certain" for c in matching.find(_as_server(ctx), probe, ctx.uhid_system)):
+            raise _duplicate(ctx)
+    pid = new_id()
+    users = Users(ctx.store)
+    try:
+        users.add(reg.username, reg.password, "patient", f"Patient/{pid}")
+    except ValueError as e:
+        raise Conflict(str(e), expression=("username",)) from None
+    try:
+        results = transaction_i.transaction(_as_person(ctx, reg.username, pid), _bundle(reg, pid))
+    except Exception:
+        ctx.store.delete_record(USER_KIND, reg.username)
+        raise
+    patient = jsonio.loads(results[0].version.body)
+    ctx.store.put_record(ACCOUNT_KIND, pid, {"username": reg.username})
+    return _finish(ctx, reg.username, pid, identifier.value_of(patient, ctx.uhid_system), "registration", False)
+
+
+def _claim(ctx, reg: Registration) -> Registered:
+    """The record a hospital made: the UHID, family name and birth date must all agree (one answer
+    for every mismatch, so the form tells nothing about whose UHID it is)."""
+    query = parse_search("Patient", [("identifier", f"{ctx.uhid_system}|{reg.uhid}")]).query
+    found = ctx.store.search("Patient", query, limit=1, total="none").items
+    patient = jsonio.loads(found[0].body) if found else None
+    names = [fold(n.get("family") or "") for n in (patient or {}).get("name") or ()]
+    if patient is None or patient.get("birthDate") != reg.birth_date or fold(reg.family) not in names:
+        raise NotFound("No record has this UHID with this family name and birth date", expression=("uhid",))
+    pid = patient["id"]
+    if not ctx.store.add_record(ACCOUNT_KIND, pid, {"username": reg.username}):
+        raise Conflict("This record already has an account: sign in with it, or ask your hospital to reset it",
+                       expression=("uhid",))
+    try:
+        Users(ctx.store).add(reg.username, reg.password, "patient", f"Patient/{pid}")
+    except ValueError as e:
+        ctx.store.delete_record(ACCOUNT_KIND, pid)
+        raise Conflict(str(e), expression=("username",)) from None
+    return _finish(ctx, reg.username, pid, reg.uhid, "claim", True)
+
+
+def _finish(ctx, username: str, pid: str, uhid: str, how: str, claimed: bool) -> Registered:
+    person = _as_person(ctx, username, pid)
+    audit.record(person, type_code=("110110", "Patient Record"), subtype=(how, f"self-{how}"),
+                 action="C" if not claimed else "U", what=f"Patient/{pid}",
+                 description=f"account {username} {'claimed the record' if claimed else 'registered'}")
+    return Registered(pid, uhid, username, issuance.issue(person, pid), claimed)
+
+
+def patient_resource(reg: Registration, pid: str | None) -> dict:
+    patient = {"resourceType": "Patient", "active": True,
+               "name": [{"use": "official", "family": reg.family, "given": reg.given.split()}],
+               "gender": reg.gender, "birthDate": reg.birth_date,
+               "telecom": [t for t in ({"system": "phone", "value": reg.phone, "use": "mobile"} if reg.phone else None,
+                                       {"system": "email", "value": reg.email} if reg.email else None) if t]}
+    if pid:
+        patient["id"] = pid
+    if reg.emergency_name or reg.emergency_phone:
+        contact = {"relationship": [{"coding": [{"system": V2_0131, "code": "C", "display": "Emergency Contact"}]}]}
+        if reg.emergency_relationship:
+            contact["relationship"].append({"text": reg.emergency_relationship})
+        if reg.emergency_name:
+            contact["name"] = {"text": reg.emergency_name}
+        if reg.emergency_phone:
+            contact["telecom"] = [{"system": "phone", "value": reg.emergency_phone}]
+        patient["contact"] = [contact]
+    return patient
+
+
+def _bundle(reg: Registration, pid: str) -> dict:
+    """The Patient and what the person reports: AllergyIntolerance and Condition, unconfirmed
+    (a clinician confirms them), asserted by the patient."""
+    me = {"reference": f"Patient/{pid}"}
+    entries = [{"resource": patient_resource(reg, pid), "request": {"method": "PUT", "url": f"Patient/{pid}"}}]
+    for rtype, texts, subject in (("AllergyIntolerance", reg.allergies, "patient"),
+                                  ("Condition", reg.conditions, "subject")):
+        for text in texts:
+            entries.append({"request": {"method": "POST", "url": rtype}, "resource": {
+                "resourceType": rtype, subject: me, "asserter": me, "code": {"text": text},
+                "clinicalStatus": {"coding": [{"system": CLINICAL[rtype], "code": "active"}]},
+                "verificationStatus": {"coding": [{"system": VERIFICATION[rtype], "code": "unconfirmed"}]}}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _duplicate(ctx) -> PossibleDuplicate:
+    system = f"{ctx.base}/CodeSystem/registration-choice"
+    choices = [("sign-in", "If you registered before, sign in with that account (no new registration is needed)."),
+               ("claim-with-uhid", "If a hospital registered you, enter the UHID from your card to use that record."),
+               ("confirm-new-identity", "If you are a different person with the same name, birth date and contact, "
+                                        "register again confirming that you are not that person.")]
+    return PossibleDuplicate(issues=[
+        Issue("A person with this name, birth date and phone or email is already registered. "
+              "To keep one record per person, nothing was created.", "duplicate")] + [
+        Issue(text, "informational", "information", details={"coding": [{"system": system, "code": code}]})
+        for code, text in choices])
+
+
+def _as_server(ctx):
+    return ctx.acting_as(Access())
+
+
+def _as_person(ctx, username: str, pid: str):
+    """Unrestricted rights (the server writes on the person's behalf) with their identity for the audit."""
+    return ctx.acting_as(Access(None, None, {"sub": username, "fhirUser": f"Patient/{pid}"}))

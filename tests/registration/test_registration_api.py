@@ -1,0 +1,109 @@
+"""Self-registration through POST /api/registrations, on every store."""
+from __future__ import annotations
+
+import pytest
+
+from fhirserver.health_cards import jws
+from fhirserver.smart_auth.accounts import Users
+from fhirserver.uhid import number
+from tests._uhid import TEST_SYSTEM
+from tests.conftest import make_settings, patient, post
+
+ASHA = {"given": "Asha", "family": "Sharma", "birthDate": "1950-04-02", "gender": "female",
+        "phone": "+91 98100 00000", "email": "asha@example.in", "username": "asha", "password": "correct horse",
+        "allergies": ["Penicillin"], "conditions": ["Type 2 diabetes"], "emergencyContactName": "Ravi Sharma",
+        "emergencyContactPhone": "+91 98100 11111", "emergencyContactRelationship": "son"}
+
+
+def register(client, **fields):
+    return client.post("/api/registrations", json={**ASHA, **fields})
+
+
+def test_registration_creates_patient_account_records_and_card(client, ctx):
+    r = register(client)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    body = r.json
+    pid = body["patient"].split("/")[1]
+    assert r.headers["Location"].endswith(body["patient"]) and number.canonical(body["uhid"]) == body["uhid"]
+    stored = client.get(f"/fhir/{body['patient']}").json
+    assert [i["value"] for i in stored["identifier"] if i["system"] == TEST_SYSTEM] == [body["uhid"]]
+    assert stored["birthDate"] == "1950-04-02" and stored["name"][0]["given"] == ["Asha"]
+    assert stored["contact"][0]["name"]["text"] == "Ravi Sharma"
+    assert stored["contact"][0]["relationship"][0]["coding"][0]["code"] == "C"
+    allergy = client.get("/fhir/AllergyIntolerance", query_string={"patient": pid}).json["entry"][0]["resource"]
+    assert allergy["code"]["text"] == "Penicillin" and allergy["verificationStatus"]["coding"][0]["code"] == "unconfirmed"
+    condition = client.get("/fhir/Condition", query_string={"subject": f"Patient/{pid}"}).json["entry"][0]["resource"]
+    assert condition["code"]["text"] == "Type 2 diabetes" and condition["asserter"] == {"reference": f"Patient/{pid}"}
+    user = Users(ctx.store).authenticate("asha", "correct horse")
+    assert user.role == "patient" and user.fhir_user == f"Patient/{pid}"
+    card = body["healthCard"]["verifiableCredential"][0]
+    subject = jws.parse(card)[1]["vc"]["credentialSubject"]["fhirBundle"]["entry"][0]["resource"]
+    assert subject["identifier"][0]["value"] == body["uhid"] and body["qr"].startswith("shc:/")
+    audit = client.get("/fhir/AuditEvent", query_string={"entity": body["patient"]}).json
+    assert sorted(e["resource"]["subtype"][0]["code"] for e in audit["entry"]) == ["health-card", "registration"]
+    assert all(e["resource"]["agent"][0]["who"] == {"reference": body["patient"]} for e in audit["entry"])
+
+
+def test_a_possible_duplicate_gets_a_choice_and_nothing_is_created(client):
+    first = register(client).json
+    r = register(client, username="asha2", phone="098100-00000", email=None, given="ASHA")
+    assert r.status_code == 409
+    issues = r.json["issue"]
+    assert issues[0]["code"] == "duplicate"
+    assert [i["details"]["coding"][0]["code"] for i in issues[1:]] == ["sign-in", "claim-with-uhid",
+                                                                        "confirm-new-identity"]
+    text = r.get_data(as_text=True)       # the answer does not say whose record it found
+    assert first["uhid"] not in text and first["patient"].split("/")[1] not in text and "asha@" not in text
+    assert client.get("/fhir/Patient").json["total"] == 1
+    # the person says they are someone else: a second identity, made on purpose
+    r = register(client, username="asha2", phone="098100-00000", email=None, confirmNewIdentity=True)
+    assert r.status_code == 201 and client.get("/fhir/Patient").json["total"] == 2
+    # a different birth date is not a duplicate
+    assert register(client, username="asha3", birthDate="1951-04-02").status_code == 201
+
+
+def test_claiming_the_record_a_hospital_made(client):
+    walk_in = post(client, patient(name=[{"family": "Sharma", "given": ["Asha"]}])).json
+    uhid = [i["value"] for i in walk_in["identifier"] if i["system"] == TEST_SYSTEM][0]
+    wrong = register(client, uhid=uhid.replace("-", ""), birthDate="1950-04-03")
+    assert wrong.status_code == 404 and "No record has this UHID" in wrong.json["issue"][0]["diagnostics"]
+    r = register(client, uhid=uhid.replace("-", " "))
+    assert r.status_code == 201 and r.json["claimed"] is True and r.json["patient"] == f"Patient/{walk_in['id']}"
+    assert r.json["uhid"] == uhid and client.get("/fhir/Patient").json["total"] == 1
+    again = register(client, uhid=uhid, username="someone-else")
+    assert again.status_code == 409 and "already has an account" in again.json["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("fields, where", [
+    ({"birthDate": "2999-01-01"}, "birthDate"), ({"birthDate": "02/04/1950"}, "birthDate"),
+    ({"gender": "f"}, "gender"), ({"phone": None, "email": None}, "phone"), ({"email": "not-an-email"}, "email"),
+    ({"password": "short"}, "password"), ({"username": "a b"}, "username"), ({"uhid": "12-3456"}, "uhid"),
+    ({"allergies": [1, 2]}, "allergies"), ({"given": "x" * 101}, "given"), ({"phone": "call me"}, "phone"),
+])
+def test_bad_fields_are_named_and_nothing_is_stored(client, fields, where):
+    r = register(client, **fields)
+    assert r.status_code == 400 and r.json["resourceType"] == "OperationOutcome"
+    assert any(where in i.get("expression", ()) for i in r.json["issue"]), r.json
+    assert client.get("/fhir/Patient").json["total"] == 0
+
+
+def test_malformed_and_hostile_bodies(client):
+    for data, ctype in ((b"{not json", "application/json"), (b"[1]", "application/json"),
+                        (b"[" * 200 + b"]" * 200, "application/json")):
+        r = client.post("/api/registrations", data=data, headers={"Content-Type": ctype})
+        assert r.status_code == 400 and r.json["resourceType"] == "OperationOutcome"
+    assert client.get("/fhir/Patient").json["total"] == 0
+
+
+def test_a_taken_username_stores_nothing(client):
+    assert register(client).status_code == 201
+    r = register(client, given="Ravi", phone="+91 90000 00000", email="ravi@example.in")
+    assert r.status_code == 409 and "already taken" in r.json["issue"][0]["diagnostics"]
+    assert client.get("/fhir/Patient").json["total"] == 1
+
+
+def test_self_registration_can_be_switched_off(tmp_path):
+    from fhirserver import create_app
+    client = create_app(make_settings(tmp_path, self_registration="off")).test_client()
+    assert client.post("/api/registrations", json=ASHA).status_code == 404
+    assert client.get("/register").status_code == 404
