@@ -41,8 +41,9 @@ class Settings:
     refresh_token_lifetime: int = _setting(90 * 24 * 3600, "Lifetime of offline_access refresh tokens, in seconds.")
     session_lifetime: int = _setting(8 * 3600, "Lifetime of login sessions and of online_access refresh tokens, "
                                                "in seconds.")
-    uhid_system: str = _setting("", "Identifier system URI of the Unique Health ID; default BASE_URL/sid/uhid. "
-                                    "Choose it once: stored UHIDs keep the system they were issued under.")
+    uhid_system: str = _setting("", "Identifier system URI of the Unique Health ID; default BASE_URL/sid/uhid as "
+                                    "at the store's first start (then fixed: a store keeps the system its "
+                                    "UHIDs were issued under).")
     self_registration: str = _setting("on", "Self-registration at /register and /api/registrations: on, or off "
                                             "(patients are then registered by hospitals through the FHIR API).")
 

@@ -9,7 +9,7 @@ from .search import identifier_forms
 from .smart_auth.access import UNRESTRICTED, Access
 from .storage.base import Store
 from .uhid import number
-from .uhid.identifier import uhid_system
+from .uhid.identifier import pinned_system
 
 
 @dataclass
@@ -17,9 +17,12 @@ class ServerContext:
     settings: Settings
     store: Store
     access: Access = field(default=UNRESTRICTED)    # the request's rights (smart_auth.access)
+    uhid_system: str = ""        # the store's UHID system (uhid/identifier.py pinned_system), found once
 
     def __post_init__(self):
-        identifier_forms.register(uhid_system(self.settings), number.canonical)
+        if not self.uhid_system:
+            self.uhid_system = pinned_system(self.store, self.settings)
+            identifier_forms.register(self.uhid_system, number.canonical)
 
     def acting_as(self, access: Access) -> "ServerContext":
         """The same server, for one request with these rights."""
@@ -33,7 +36,3 @@ class ServerContext:
     def base(self) -> str:
         """The server's base URL: references under it are local."""
         return self.settings.base_url
-
-    @property
-    def uhid_system(self) -> str:
-        return uhid_system(self.settings)

@@ -19,5 +19,5 @@ def test_reindex_restores_lost_index_rows(tmp_path, monkeypatch, capsys):
     assert client.get("/fhir/Patient?name=sh").json["total"] == 0
     monkeypatch.setenv("MEDPORT_STORE", settings.store)
     assert main(["reindex"]) == 0
-    assert "2 resources reindexed" in capsys.readouterr().out
+    assert "3 resources reindexed" in capsys.readouterr().out     # the two and the server's NamingSystem/uhid
     assert client.get("/fhir/Patient?name=sh").json["total"] == 2

@@ -5,11 +5,24 @@ V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 TYPE = {"coding": [{"system": V2_0203, "code": "NI", "display": "National unique individual identifier"}],
         "text": "UHID"}
 ASSIGNER = {"display": "Med-Port UHID registry"}
+CONFIG_KIND = "config"
 
 
 def uhid_system(settings) -> str:
     """The identifier system URI: configured, else [base]/sid/uhid."""
     return settings.uhid_system or f"{settings.base_url}/sid/uhid"
+
+
+def pinned_system(store, settings) -> str:
+    """The system a store's UHIDs are issued under, fixed by its first start: a later change of the
+    base URL must not make every patient look UHID-less (and so be issued a second one). A different
+    system configured explicitly is refused at start-up."""
+    store.add_record(CONFIG_KIND, "uhid-system", {"system": uhid_system(settings)})
+    pinned = store.get_record(CONFIG_KIND, "uhid-system")["system"]
+    if settings.uhid_system and settings.uhid_system != pinned:
+        raise SystemExit(f"MEDPORT_UHID_SYSTEM is {settings.uhid_system!r}, but this store's UHIDs were issued "
+                         f"under {pinned!r}: unset it (or set it to that value)")
+    return pinned
 
 
 def make(system: str, value: str) -> dict:

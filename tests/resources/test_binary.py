@@ -53,5 +53,5 @@ def test_upload_limit(tmp_path):
     client = create_app(make_settings(tmp_path, max_binary_bytes=1000)).test_client()
     r = client.post("/fhir/Binary", data=b"x" * 5000, headers={"Content-Type": "application/pdf"})
     assert r.status_code == 413 and r.json["resourceType"] == "OperationOutcome"
-    assert client.get("/fhir/_history").json["total"] == 0
+    assert client.get("/fhir/Binary/_history").json["total"] == 0
     assert os.listdir(tmp_path / "blobs" / "tmp") == []
