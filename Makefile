@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-mongo bench bench-search bench-mongo bench-ingest bench-validation lint clean
+.PHONY: run test test-mongo bench bench-search bench-mongo bench-ingest bench-validation bench-uhid lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-ingest: $(TESTSTAMP)
 
 bench-validation: $(STAMP)
 	$(BIN)/python bench/bench_validation.py
+
+bench-uhid: $(STAMP)        # the price of UHID issuance; health cards issued and verified per second
+	$(BIN)/python bench/bench_uhid.py
 
 lint: $(TESTSTAMP)
 	$(BIN)/ruff check fhirserver tests bench

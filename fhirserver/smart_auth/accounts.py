@@ -109,11 +109,12 @@ class Users:
             oldest_that_counts = sorted(recent)[-self.max_failures]
             raise LoginThrottled(max(1, math.ceil(oldest_that_counts + self.window_s - now)))
         # every attempt is counted, atomically and before the password is checked, so that parallel
-        # guesses cannot pass the check together and count once (a success clears them)
+        # guesses cannot pass the check together and count once (a success clears them). The k-th
+        # attempt to be recorded sees at least k records, so at most max_failures reach the hash; a
+        # refused attempt stays counted (removing it could let a burst remove every record).
         attempt = secrets.token_hex(8)
         self.store.add_record(kind, attempt, {"at": now}, expires_at=now + self.window_s)
         if len(self.store.list_records(kind)) > self.max_failures:
-            self.store.delete_record(kind, attempt)        # over the limit: refused, and not counted twice
             raise LoginThrottled(max(1, math.ceil(self.window_s)))
         user = self.get(username)
         # an unknown user costs one scrypt hash too, so response time does not reveal existing names

@@ -113,6 +113,42 @@ def test_concurrent_wrong_passwords_are_all_counted_by_the_throttle(tmp_path, mo
         users.authenticate("asha", PW)
 
 
+def test_a_burst_of_refused_guesses_cannot_erase_the_count(tmp_path, monkeypatch):
+    """Found under load in CI: when every guess of a burst was recorded before any of them counted,
+    each saw more than max_failures records, refused itself and deleted its own record, leaving
+    none: the account was not throttled afterwards. Refused guesses now stay counted."""
+    monkeypatch.setattr(passwords, "N", 2 ** 10)
+    store = SqliteStore(str(tmp_path / "t.db"), synchronous="NORMAL")
+    users = Users(store, max_failures=5, window_s=900)
+    users.add("asha", PW, "patient", "Patient/1")
+    attempts = 8
+    barrier = threading.Barrier(attempts)
+    real_add = store.add_record
+
+    def add_then_wait(kind, key, value, expires_at=None):
+        done = real_add(kind, key, value, expires_at)
+        if kind.startswith("login-failures"):
+            barrier.wait(timeout=5)       # every guess is recorded before any of them is counted
+        return done
+    monkeypatch.setattr(store, "add_record", add_then_wait)
+    refused = []
+
+    def guess(i):
+        try:
+            users.authenticate("asha", f"wrong guess {i}")
+        except LoginThrottled:
+            refused.append(i)
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    monkeypatch.setattr(store, "add_record", real_add)
+    assert len(refused) == attempts          # all saw 8 records: none reached the hash
+    with pytest.raises(LoginThrottled):
+        users.authenticate("asha", PW)
+
+
 # ---- 4. PKCE code_verifier syntax (RFC 7636 4.1) is not enforced ----------------------------
 
 def _s256(verifier: str) -> str:
