@@ -11,10 +11,13 @@ import json
 import os
 import secrets
 
+from . import jsonio
 from .context import ServerContext
 from .interactions import update as update_i
+from .registration.service import ACCOUNT_KIND
 from .smart_auth.accounts import Users
 from .smart_auth.clients import Clients
+from .uhid import identifier
 
 APP_REDIRECT = "http://localhost:9000/callback"
 RESOURCES = [
@@ -44,7 +47,9 @@ def seed(ctx: ServerContext, folder: str) -> dict:
     for resource in RESOURCES:
         update_i.update(ctx, resource["resourceType"], resource["id"], dict(resource))
     users, clients = Users(ctx.store), Clients(ctx.store)
-    creds = {"users": {}, "clients": {}}
+    patient = jsonio.loads(ctx.store.read("Patient", "demo-patient").body)
+    creds = {"users": {}, "clients": {}, "uhid": identifier.value_of(patient, ctx.uhid_system)}
+    ctx.store.put_record(ACCOUNT_KIND, "demo-patient", {"username": "asha"})     # her account: no claim by UHID
     for username, role, fhir_user in (("asha", "patient", "Patient/demo-patient"),
                                       ("dr.iyer", "practitioner", "Practitioner/demo-doctor"),
                                       ("admin", "admin", None)):
@@ -83,4 +88,6 @@ Med-Port demo at {base}  (credentials kept in {path})
       &scope=launch/patient+openid+fhirUser+patient/*.rs&aud={base}&state=...&code_challenge=...
       &code_challenge_method=S256
   Discovery: {base}/.well-known/smart-configuration
+  UHID of the demo patient (asha): {creds.get("uhid")}; her health card: {base}/Patient/demo-patient/$health-card
+  Register a new person (UHID, account and health card): {base.rsplit("/fhir", 1)[0]}/register
 """

@@ -136,6 +136,12 @@ def test_standalone_patient_launch_refresh_introspect_revoke(demo):
     bundle = _fhir(server, access, "Observation").json()
     assert [e["resource"]["subject"]["reference"] for e in bundle["entry"]] == ["Patient/demo-patient"]
     assert _fhir(server, access, "Practitioner/demo-doctor").status_code == 404   # outside the compartment
+    # her UHID (in the demo credentials) and her health card, through her own app's token
+    own = _fhir(server, access, "Patient/demo-patient").json()
+    assert creds["uhid"] in [i["value"] for i in own["identifier"]]
+    card = _fhir(server, access, "Patient/demo-patient/$health-card").json()["parameter"][0]["valueString"]
+    verdict = requests.post(f"{server.base}/$verify-health-card", json={"jws": card}, timeout=30).json()
+    assert {"name": "uhid", "valueString": creds["uhid"]} in verdict["parameter"]
     # refresh: a narrower scope, rotation (the old refresh token is spent)
     old_refresh = token["refresh_token"]
     fresh = sess.refresh_token(server.root + "/auth/token", refresh_token=old_refresh, scope="patient/*.rs")
