@@ -71,16 +71,22 @@ def test_refresh_token_of_a_disabled_user_is_refused(world):
 
 # ---- 3. login throttling is a read-modify-write race ----------------------------------------
 
+def _throttled_users(tmp_path, monkeypatch):
+    """A store with asha's account, 5 failures allowed per 15 minutes, cheap scrypt."""
+    monkeypatch.setattr(passwords, "N", 2 ** 10)
+    store = SqliteStore(str(tmp_path / "t.db"), synchronous="NORMAL")
+    users = Users(store, max_failures=5, window_s=900)
+    users.add("asha", PW, "patient", "Patient/1")
+    return store, users
+
+
 def test_concurrent_wrong_passwords_are_all_counted_by_the_throttle(tmp_path, monkeypatch):
     """accounts.py:98-110 reads the failure list, spends one scrypt on the guess, then writes the
     list back with one more entry: concurrent guesses all pass the check and overwrite each other,
     so a batch of N parallel guesses is evaluated in full and counts as a single failure. Here ten
     concurrent wrong guesses are all checked against the hash (max_failures is 5) and the account
     is not throttled afterwards."""
-    monkeypatch.setattr(passwords, "N", 2 ** 10)
-    store = SqliteStore(str(tmp_path / "t.db"), synchronous="NORMAL")
-    users = Users(store, max_failures=5, window_s=900)
-    users.add("asha", PW, "patient", "Patient/1")
+    store, users = _throttled_users(tmp_path, monkeypatch)
     attempts = 10
     barrier = threading.Barrier(attempts)
     real_verify = passwords.verify_password
@@ -117,10 +123,7 @@ def test_a_burst_of_refused_guesses_cannot_erase_the_count(tmp_path, monkeypatch
     """Found under load in CI: when every guess of a burst was recorded before any of them counted,
     each saw more than max_failures records, refused itself and deleted its own record, leaving
     none: the account was not throttled afterwards. Refused guesses now stay counted."""
-    monkeypatch.setattr(passwords, "N", 2 ** 10)
-    store = SqliteStore(str(tmp_path / "t.db"), synchronous="NORMAL")
-    users = Users(store, max_failures=5, window_s=900)
-    users.add("asha", PW, "patient", "Patient/1")
+    store, users = _throttled_users(tmp_path, monkeypatch)
     attempts = 8
     barrier = threading.Barrier(attempts)
     real_add = store.add_record
