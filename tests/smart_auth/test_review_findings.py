@@ -125,14 +125,22 @@ def test_a_burst_of_refused_guesses_cannot_erase_the_count(tmp_path, monkeypatch
     none: the account was not throttled afterwards. Refused guesses now stay counted."""
     store, users = _throttled_users(tmp_path, monkeypatch)
     attempts = 8
-    barrier = threading.Barrier(attempts)
-    real_add = store.add_record
+    checked, recorded = threading.Barrier(attempts), threading.Barrier(attempts)
+    real_add, real_list, first = store.add_record, store.list_records, threading.local()
+
+    def list_then_wait(kind):
+        found = real_list(kind)
+        if kind.startswith("login-failures") and not getattr(first, "done", False):
+            first.done = True
+            checked.wait(timeout=60)      # every guess passes the first check before any is recorded
+        return found
 
     def add_then_wait(kind, key, value, expires_at=None):
         done = real_add(kind, key, value, expires_at)
         if kind.startswith("login-failures"):
-            barrier.wait(timeout=5)       # every guess is recorded before any of them is counted
+            recorded.wait(timeout=60)     # every guess is recorded before any of them is counted
         return done
+    monkeypatch.setattr(store, "list_records", list_then_wait)
     monkeypatch.setattr(store, "add_record", add_then_wait)
     refused = []
 
@@ -145,8 +153,9 @@ def test_a_burst_of_refused_guesses_cannot_erase_the_count(tmp_path, monkeypatch
     for t in threads:
         t.start()
     for t in threads:
-        t.join(30)
+        t.join(90)
     monkeypatch.setattr(store, "add_record", real_add)
+    monkeypatch.setattr(store, "list_records", real_list)
     assert len(refused) == attempts          # all saw 8 records: none reached the hash
     with pytest.raises(LoginThrottled):
         users.authenticate("asha", PW)
