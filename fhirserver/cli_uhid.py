@@ -69,9 +69,12 @@ def _uhid_check(args) -> int:
 
 def _backfill(args, ctx) -> int:
     from .uhid.backfill import backfill
-    done = backfill(ctx)
+    problems: list = []
+    done = backfill(ctx, problems=problems)
     print(f"{done} patient(s) given a UHID")
-    return 0
+    for pid, why in problems:
+        print(f"Patient/{pid} left as it is: {why}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _verify(args, ctx) -> int:

@@ -14,7 +14,6 @@ import secrets
 from . import jsonio
 from .context import ServerContext
 from .interactions import update as update_i
-from .registration.service import ACCOUNT_KIND
 from .smart_auth.accounts import Users
 from .smart_auth.clients import Clients
 from .uhid import identifier
@@ -49,7 +48,6 @@ def seed(ctx: ServerContext, folder: str) -> dict:
     users, clients = Users(ctx.store), Clients(ctx.store)
     patient = jsonio.loads(ctx.store.read("Patient", "demo-patient").body)
     creds = {"users": {}, "clients": {}, "uhid": identifier.value_of(patient, ctx.uhid_system)}
-    ctx.store.put_record(ACCOUNT_KIND, "demo-patient", {"username": "asha"})     # her account: no claim by UHID
     for username, role, fhir_user in (("asha", "patient", "Patient/demo-patient"),
                                       ("dr.iyer", "practitioner", "Practitioner/demo-doctor"),
                                       ("admin", "admin", None)):

@@ -85,3 +85,16 @@ def test_backfill_gives_old_patients_a_uhid_once(env, capsys):
     assert main(["uhid", "backfill"]) == 0 and "0 patient(s)" in capsys.readouterr().out
     body = json.loads(ctx.store.read("Patient", "legacy").body)
     assert [i["system"] for i in body["identifier"]] == [f"{BASE}/sid/uhid"]
+
+
+def test_backfill_reports_a_patient_it_cannot_fix(env, capsys):
+    ctx, _pid = env
+    with ctx.store.transaction() as tx:      # an identifier under the UHID system that is not a UHID
+        tx.write(Write("Patient", "odd", 1, "2020-01-01T00:00:00.000000Z", "PUT", json.dumps(
+            {"resourceType": "Patient", "id": "odd", "identifier": [{"system": f"{BASE}/sid/uhid", "value": "12"}]}
+        ).encode()))
+        tx.write(Write("Patient", "plain", 1, "2020-01-01T00:00:00.000000Z", "PUT",
+                       b'{"resourceType":"Patient","id":"plain"}'))
+    assert main(["uhid", "backfill"]) == 1
+    out, err = capsys.readouterr()
+    assert "1 patient(s)" in out and "Patient/odd left as it is" in err and "12" in err

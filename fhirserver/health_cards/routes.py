@@ -23,6 +23,7 @@ from .checking import summary, verify_card
 from .issuer_keys import IssuerKeys
 
 bp = Blueprint("health_cards", __name__)
+MAX_BODY = 1 << 20      # cards are a few KiB; a file of ten is far below this (413 above)
 
 
 @bp.route("/fhir/.well-known/jwks.json", methods=["GET"])
@@ -34,7 +35,7 @@ def jwks():
 @bp.route("/fhir/$verify-health-card", methods=["POST"])
 def verify_health_card():
     c = ctx()
-    card = _card(read_body(c.settings.max_body_bytes), c.settings.max_json_depth)
+    card = _card(read_body(min(c.settings.max_body_bytes, MAX_BODY)), c.settings.max_json_depth)
     return json_response(summary(verify_card(c, card)))
 
 
@@ -46,7 +47,9 @@ def _card(body: bytes, max_depth: int) -> str:
         return text
     data = jsonio.loads(body, max_depth)
     if isinstance(data, dict) and data.get("resourceType") == "Parameters":
-        data = {p.get("name"): p.get("valueString") for p in data.get("parameter") or () if isinstance(p, dict)}
+        parameters = data.get("parameter") if isinstance(data.get("parameter"), list) else []
+        data = {p["name"]: p.get("valueString") for p in parameters
+                if isinstance(p, dict) and isinstance(p.get("name"), str)}
     if isinstance(data, dict) and "verifiableCredential" in data:
         return text                     # a .smart-health-card file: verify() reads every card in it
     card = data.get("jws") or data.get("qr") if isinstance(data, dict) else None

@@ -22,6 +22,8 @@ from .qr import PREFIX, from_numeric
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW_S = 60   # a card signed a moment ago by a server whose clock runs a little ahead is valid
+MAX_CARDS = 10      # cards in one .smart-health-card file that are checked (each is checked whole)
+MAX_INFLATED = 256 * 1024   # a card's contents; real cards are a few KiB (a QR code holds 1,195 characters)
 
 
 @dataclass
@@ -86,6 +88,8 @@ def _cards(card) -> list[str]:
             raise CardError("The file is not a health card file (JSON with a verifiableCredential list)")
         if not jwss:
             raise CardError("The health card file holds no cards")
+        if len(jwss) > MAX_CARDS:
+            raise CardError(f"The file holds {len(jwss)} cards; at most {MAX_CARDS} are checked at once")
         return jwss
     if text[:len(PREFIX)].lower() == PREFIX:
         return [from_numeric(text)]
@@ -95,7 +99,7 @@ def _cards(card) -> list[str]:
 def _verify_one(jws: str, keys_for: Callable[[str], dict | None], trusted_issuers: Collection[str] | None,
                 check_bundle: Callable[[dict], list[str]] | None, now: float) -> Verdict:
     try:
-        header, payload, signing_input, signature = parse(jws)
+        header, payload, signing_input, signature = parse(jws, MAX_INFLATED)
     except CardError as e:
         return Verdict(False, [str(e)])
     kid = header.get("kid") if isinstance(header.get("kid"), str) else None

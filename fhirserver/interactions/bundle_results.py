@@ -33,7 +33,11 @@ def run_operation(ctx, e) -> EntryResult:
     from .. import operations
     query = parse_qsl(e.criteria or "", keep_blank_values=True)
     body = e.resource if e.method == "POST" else None
-    return EntryResult(200, resource=operations.invoke(ctx, e.operation, e.type, e.id, query, body))
+    result = operations.invoke(ctx, e.operation, e.type, e.id, query, body, e.method)
+    if isinstance(result, operations.Raw):
+        raise BadRequest(f"{e.where}: ${e.operation} answers {result.media_type} here, which a Bundle entry "
+                         "cannot carry; ask for its FHIR form")
+    return EntryResult(200, resource=result)
 
 
 def run_get(ctx, e) -> EntryResult:

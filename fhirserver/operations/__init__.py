@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..definitions import load_json
-from ..errors import NotFound
+from ..errors import MethodNotAllowed, NotFound
 from .parameters import read_parameters
 
 
@@ -32,6 +32,7 @@ def registry() -> dict[str, Operation]:
     from .health_card import health_card
     from .lookup import lookup
     from .match import match
+    from .registration_code import registration_code
     from .validate import validate_operation
     ops = [
         # the official transaction example posts to ValueSet/$lookup, so it is accepted there too
@@ -39,12 +40,14 @@ def registry() -> dict[str, Operation]:
         Operation("validate", load_json("operations/Resource-validate.json"), validate_operation, ("Resource",)),
         Operation("match", load_json("operations/Patient-match.json"), match, ("Patient",)),
         Operation("health-card", load_json("operations/Patient-health-card.json"), health_card, ("Patient",)),
+        Operation("registration-code", load_json("operations/Patient-registration-code.json"), registration_code,
+                  ("Patient",)),
     ]
     return {op.name: op for op in ops}
 
 
 def invoke(ctx, name: str, rtype: str | None, id: str | None, query: list[tuple[str, str]],
-           body: dict | None) -> dict | Raw:
+           body: dict | None, method: str = "POST") -> dict | Raw:
     op = registry().get(name)
     if op is None or (rtype is not None and "Resource" not in op.types and rtype not in op.types):
         raise NotFound(f"Operation ${name} is not supported" + (f" on {rtype}" if rtype else ""))
@@ -52,6 +55,9 @@ def invoke(ctx, name: str, rtype: str | None, id: str | None, query: list[tuple[
                 else op.definition.get("system"))
     if not level_ok:
         raise NotFound(f"Operation ${name} is not offered at this level")
+    if method != "POST" and op.definition.get("affectsState"):
+        raise MethodNotAllowed(f"${name} changes the server's state: use POST (operations.html#request)",
+                               headers={"Allow": "POST"})
     if id is not None:   # an instance operation reads the instance: same rights as a read
         ctx.access.check_visible(ctx.search_visible, "read", rtype, id)
     return op.handler(ctx, rtype, id, read_parameters(op.definition, query, body))

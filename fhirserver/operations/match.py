@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..errors import BadRequest
 from ..uhid import matching
+from ..validation import validate
 
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 DEFAULT_COUNT = 10
@@ -15,6 +16,7 @@ def match(ctx, rtype, id, params: dict) -> dict:
     probe = params["resource"][0]
     if not isinstance(probe, dict) or probe.get("resourceType") != "Patient":
         raise BadRequest("Patient/$match needs a Patient resource in its 'resource' parameter")
+    validate(probe)         # a malformed probe is a 400 naming its elements
     only_certain = (params.get("onlyCertainMatches") or [False])[0] in (True, "true")
     count = (params.get("count") or [DEFAULT_COUNT])[0]
     try:

@@ -33,6 +33,7 @@ class Registration:
     allergies: list[str] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
     uhid: str | None = None                 # claim the record a hospital made (from the card it gave)
+    claim_code: str | None = None           # ... with the claim code it gave (claim_codes.py)
     confirm_new_identity: bool = False      # "I am not the person you found": register anyway
 
 
@@ -77,17 +78,21 @@ def parse(data: dict) -> Registration:
     if emergency_phone is not None and not _PHONE.fullmatch(emergency_phone):
         problems.append(Issue(f"emergencyContactPhone {emergency_phone!r} is not a phone number", "invalid",
                               expression=("emergencyContactPhone",)))
-    uhid = text("uhid")
+    uhid, claim_code = text("uhid"), text("claimCode", limit=20)
     if uhid is not None:
         try:
             uhid = number.canonical(uhid)
         except number.InvalidUhid as e:
             problems.append(Issue(str(e), "invalid", expression=("uhid",)))
+        if claim_code is None:
+            problems.append(Issue("claimCode is required with uhid: the code your hospital gave you with your UHID",
+                                  "required", expression=("claimCode",)))
     reg = Registration(
         given or "", family or "", birth_date or "", gender or "", phone, email, username or "",
         password if isinstance(password, str) else "", text("emergencyContactName"), emergency_phone,
         text("emergencyContactRelationship"), _items(data, "allergies", problems),
-        _items(data, "conditions", problems), uhid, data.get("confirmNewIdentity") in (True, "true", "on", "yes"))
+        _items(data, "conditions", problems), uhid, claim_code,
+        data.get("confirmNewIdentity") in (True, "true", "on", "yes"))
     if problems:
         raise BadRequest(issues=problems)
     return reg

@@ -29,6 +29,7 @@ I am a different person: register me</label>
 <label>Mobile phone <input type="text" name="phone" value="{{ v.phone }}" autocomplete="tel"></label>
 <label>Email <input type="text" name="email" value="{{ v.email }}" autocomplete="email"></label>
 <label>UHID, if a hospital gave you one <input type="text" name="uhid" value="{{ v.uhid }}"></label>
+<label>and the claim code it gave you with it <input type="text" name="claimCode" value="{{ v.claimCode }}"></label>
 </fieldset>
 <fieldset><legend>Emergency contact (optional)</legend>
 <label>Name <input type="text" name="emergencyContactName" value="{{ v.emergencyContactName }}"></label>

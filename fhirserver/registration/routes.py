@@ -19,7 +19,7 @@ from . import form, pages, service
 
 bp = Blueprint("registration", __name__)
 COOKIE = "medport_register"
-_FIELDS = ("given", "family", "birthDate", "gender", "phone", "email", "uhid", "emergencyContactName",
+_FIELDS = ("given", "family", "birthDate", "gender", "phone", "email", "uhid", "claimCode", "emergencyContactName",
            "emergencyContactPhone", "emergencyContactRelationship", "allergies", "conditions", "username")
 
 

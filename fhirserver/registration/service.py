@@ -5,7 +5,8 @@ Order, so that nothing is left half made: the username is reserved first (the ac
 Patient id chosen up front), then the transaction writes the records; if it fails the account is
 removed again. A possible duplicate (same name, birth date and phone or email) stops the
 registration with a choice instead of making a second identity; a person whose record a hospital
-already made claims it with the UHID on their card (and their name and birth date)."""
+already made claims it with the UHID and the claim code the hospital gave them (claim_codes.py),
+with their family name and birth date."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,12 +19,11 @@ from ..interactions.common import new_id
 from ..search.normalize import fold
 from ..search.parse import parse_search
 from ..smart_auth.access import Access
-from ..smart_auth.accounts import KIND as USER_KIND
 from ..smart_auth.accounts import Users
 from ..uhid import identifier, matching
+from . import claim_codes
 from .form import Registration
 
-ACCOUNT_KIND = "patient-account"      # Patient id -> username: one account per patient record
 V2_0131 = "http://terminology.hl7.org/CodeSystem/v2-0131"
 CLINICAL = {"AllergyIntolerance": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
             "Condition": "http://terminology.hl7.org/CodeSystem/condition-clinical"}
@@ -60,31 +60,32 @@ def register(ctx, reg: Registration) -> Registered:
     try:
         results = transaction_i.transaction(_as_person(ctx, reg.username, pid), _bundle(reg, pid))
     except Exception:
-        ctx.store.delete_record(USER_KIND, reg.username)
+        users.remove(reg.username)
         raise
     patient = jsonio.loads(results[0].version.body)
-    ctx.store.put_record(ACCOUNT_KIND, pid, {"username": reg.username})
     return _finish(ctx, reg.username, pid, identifier.value_of(patient, ctx.uhid_system), "registration", False)
 
 
 def _claim(ctx, reg: Registration) -> Registered:
-    """The record a hospital made: the UHID, family name and birth date must all agree (one answer
-    for every mismatch, so the form tells nothing about whose UHID it is)."""
+    """The record a hospital made: the claim code must be this record's, and the family name and
+    birth date must agree (one answer for every mismatch: the form tells nothing about the UHID)."""
     query = parse_search("Patient", [("identifier", f"{ctx.uhid_system}|{reg.uhid}")]).query
     found = ctx.store.search("Patient", query, limit=1, total="none").items
     patient = jsonio.loads(found[0].body) if found else None
     names = [fold(n.get("family") or "") for n in (patient or {}).get("name") or ()]
-    if patient is None or patient.get("birthDate") != reg.birth_date or fold(reg.family) not in names:
-        raise NotFound("No record has this UHID with this family name and birth date", expression=("uhid",))
+    if (patient is None or not claim_codes.holds(ctx.store, reg.claim_code or "", patient["id"])
+            or patient.get("birthDate") != reg.birth_date or fold(reg.family) not in names):
+        raise NotFound("No record has this UHID with this claim code, family name and birth date",
+                       expression=("claimCode",))
     pid = patient["id"]
-    if not ctx.store.add_record(ACCOUNT_KIND, pid, {"username": reg.username}):
-        raise Conflict("This record already has an account: sign in with it, or ask your hospital to reset it",
-                       expression=("uhid",))
+    users = Users(ctx.store)
     try:
-        Users(ctx.store).add(reg.username, reg.password, "patient", f"Patient/{pid}")
+        users.add(reg.username, reg.password, "patient", f"Patient/{pid}")
     except ValueError as e:
-        ctx.store.delete_record(ACCOUNT_KIND, pid)
-        raise Conflict(str(e), expression=("username",)) from None
+        raise Conflict(f"{e}: sign in with it, or ask your hospital to help", expression=("username",)) from None
+    if not claim_codes.redeem(ctx.store, reg.claim_code, pid):       # used at the same moment by another
+        users.remove(reg.username)
+        raise Conflict("This claim code has just been used", expression=("claimCode",))
     return _finish(ctx, reg.username, pid, reg.uhid, "claim", True)
 
 

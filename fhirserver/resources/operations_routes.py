@@ -15,8 +15,9 @@ blp = Blueprint("operations", __name__, url_prefix="/fhir",
 
 def _run(rtype, id, name):
     media = response_type()
-    body = json_body() if request.method == "POST" else None
-    result = operations.invoke(ctx(), name, rtype, id, list(request.args.items(multi=True)), body)
+    has_body = request.content_length or request.headers.get("Transfer-Encoding")
+    body = json_body() if request.method == "POST" and has_body else None     # an empty POST: no parameters
+    result = operations.invoke(ctx(), name, rtype, id, list(request.args.items(multi=True)), body, request.method)
     if isinstance(result, operations.Raw):
         return Response(result.data, content_type=result.media_type, headers={"Cache-Control": "no-store"})
     return json_response(result, media_type=media)

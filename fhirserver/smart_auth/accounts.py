@@ -20,6 +20,7 @@ from . import passwords
 
 KIND = "user"
 FAILURES_KIND = "login-failures"
+PATIENT_ACCOUNT_KIND = "patient-account"     # Patient id -> username: one account per patient record
 ROLES = ("patient", "practitioner", "admin")
 MIN_PASSWORD = 8
 
@@ -73,9 +74,21 @@ class Users:
         if not isinstance(password, str) or len(password) < MIN_PASSWORD:
             raise ValueError(f"password must be at least {MIN_PASSWORD} characters")
         user = User(username, role, fhir_user, organization, password_hash=passwords.hash_password(password))
+        patient = fhir_user.split("/", 1)[1] if role == "patient" else None
+        if patient is not None and not self.store.add_record(PATIENT_ACCOUNT_KIND, patient, {"username": username}):
+            raise ValueError(f"{fhir_user} already has an account")
         if not self.store.add_record(KIND, username, asdict(user)):
+            if patient is not None:
+                self.store.delete_record(PATIENT_ACCOUNT_KIND, patient)
             raise ValueError(f"username {username!r} is already taken")
         return user
+
+    def remove(self, username: str) -> None:
+        """Undo an add whose other half failed (registration): the account and its patient link."""
+        user = self.get(username)
+        if user is not None and user.role == "patient":
+            self.store.delete_record(PATIENT_ACCOUNT_KIND, user.fhir_user.split("/", 1)[1])
+        self.store.delete_record(KIND, username)
 
     def get(self, username: str) -> User | None:
         record = self.store.get_record(KIND, username)

@@ -105,6 +105,10 @@ class Transaction(abc.ABC):
         """The current version (possibly a delete), or None if the id was never used."""
 
     @abc.abstractmethod
+    def vread(self, type: str, id: str, version: int) -> Version | None:
+        """One version, as this transaction sees it."""
+
+    @abc.abstractmethod
     def search(self, type: str, query, limit: int, guard=None) -> list[Version]:
         """Current, non-deleted versions matching a search query tree (fhirserver.search.query),
         restricted by the guard as in Store.search."""
@@ -114,10 +118,9 @@ class Transaction(abc.ABC):
         """Store `w` if the current version is w.version - 1, else raise VersionConflict."""
 
     @abc.abstractmethod
-    def claim(self, kind: str, key: str, owner: str, over: str | None = None) -> str:
+    def claim(self, kind: str, key: str, owner: str) -> str:
         """Bind a unique key (a UHID) to an owner for good, as part of this transaction; returns the
         key's owner afterwards: `owner` if it was free (or already theirs), else whoever holds it.
-        `over`: take the key from that owner only (a claim whose own write never landed).
         Claims are never released, so a key is never given twice (the unique index of the store)."""
 
 

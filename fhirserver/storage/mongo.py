@@ -245,6 +245,9 @@ class _MongoTransaction(Transaction):
         doc = self.store.resources.find_one({"_id": f"{type}/{id}"}, VERSION_FIELDS, session=self.session)
         return to_version(doc) if doc else None
 
+    def vread(self, type, id, version):
+        return self.store.vread(type, id, version)      # joins this unit's session
+
     def search(self, type, query, limit, guard=None):
         if self.session is not None:
             # snapshot isolation lets two transactions both find "no match" and both create; a write
@@ -284,16 +287,12 @@ class _MongoTransaction(Transaction):
             apply()
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
 
-    def claim(self, kind, key, owner, over=None):
+    def claim(self, kind, key, owner):
         """The claim document's _id is the unique index. Inside a session a concurrent claim of the same
         key conflicts (the request reruns and then sees it); a standalone server applies a claim at once,
-        not with the held writes (a claim whose write then fails is taken `over` later)."""
+        not with the held writes, so a claim whose write then fails stays (the key is never used)."""
         claims, _id = self.store.db[CLAIMS], f"{kind}/{key}"
         doc = claims.find_one({"_id": _id}, session=self.session)
-        if doc is not None and over is not None and doc["owner"] == over:
-            self.unit.record(claims, _id, doc)
-            claims.update_one({"_id": _id, "owner": over}, {"$set": {"owner": owner}}, session=self.session)
-            return owner
         if doc is not None:
             return doc["owner"]
         self.unit.record(claims, _id, None)

@@ -274,6 +274,11 @@ class _SqliteTransaction(Transaction):
         row = self.conn.execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
         return _row(row) if row else None
 
+    def vread(self, type, id, version):
+        row = self.conn.execute(f"SELECT {_VERSION_COLS} FROM resource r JOIN version v ON v.rid = r.rid "
+                                "WHERE r.type = ? AND r.id = ? AND v.version = ?", (type, id, version)).fetchone()
+        return _row(row) if row else None
+
     def search(self, type, query, limit, guard=None):
         return sqlite_search.matches_in_tx(self.conn, self.param_ids, type, query, limit, _row, guard)
 
@@ -297,11 +302,8 @@ class _SqliteTransaction(Transaction):
         self.writes += 1
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
 
-    def claim(self, kind, key, owner, over=None):
+    def claim(self, kind, key, owner):
         # the writer lock serialises transactions: no other claim can slip between these statements
-        if over is not None:
-            self.conn.execute("UPDATE claim SET owner = ? WHERE kind = ? AND key = ? AND owner = ?",
-                              (owner, kind, key, over))
         self.conn.execute("INSERT OR IGNORE INTO claim (kind, key, owner) VALUES (?, ?, ?)", (kind, key, owner))
         return self.conn.execute("SELECT owner FROM claim WHERE kind = ? AND key = ?", (kind, key)).fetchone()[0]
 

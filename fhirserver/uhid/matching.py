@@ -5,7 +5,8 @@ family with the given name), run with the caller's access guard; each is then sc
 evidence it shares with the probe. Grades follow the match-grade extension
 (http://hl7.org/fhir/R4/extension-match-grade.html):
 - certain: the same UHID, or the same name, birth date and phone or email (registration's duplicate rule);
-- probable: score >= 0.75; possible: score >= 0.45; below that a candidate is not returned.
+- probable: score >= 0.6 (e.g. the same name and birth date); possible: score >= 0.4; below that
+  a candidate is not returned.
 """
 from __future__ import annotations
 
@@ -63,31 +64,47 @@ def score(probe: dict, candidate: dict, uhid_system: str) -> Candidate:
             evidence.append(key)
     total = max(0.0, min(1.0, total + sum(_WEIGHTS[e] for e in evidence)))
     same_person = {"family", "given", "birthDate"} <= set(evidence) and ("phone" in evidence or "email" in evidence)
-    grade = ("certain" if same_person else "probable" if total >= 0.75 else "possible" if total >= 0.45
+    grade = ("certain" if same_person else "probable" if total >= 0.6 else "possible" if total >= 0.4
              else "certainly-not")
     return Candidate(candidate["id"], candidate, round(1.0 if same_person else min(total, 0.99), 2), grade, evidence)
 
 
 def _queries(probe: dict) -> list[list[tuple[str, str]]]:
+    """Indexed searches wide enough for the scoring: names as string searches (case- and
+    accent-insensitive), with the birth date when there is one; phone and email as typed and
+    in their usual other forms."""
     f = _features(probe)
     out = [[("identifier", f"{escape(s)}|{escape(v)}")] for s, v in f["identifiers"]]
-    if f["birthDate"]:
-        out.append([("birthdate", f["birthDate"])])
-    out += [[("email", e)] for e in _raw(probe, "email")]
-    out += [[("phone", t)] for t in _raw(probe, "phone")]
-    name = (probe.get("name") or [{}])[0]
-    if name.get("family") and name.get("given"):
-        out.append([("family:exact", name["family"]), ("given", name["given"][0])])
+    name = _first_name(probe)
+    names = [("family", name["family"])] if isinstance(name.get("family"), str) and name["family"].strip() else []
+    given = name.get("given") if isinstance(name.get("given"), list) else []
+    if given and isinstance(given[0], str) and given[0].strip():
+        names.append(("given", given[0]))
+    born = [("birthdate", f["birthDate"])] if f["birthDate"] else []
+    out += [born + [n] for n in names] if born else ([names] if len(names) == 2 else [])
+    for email in _raw(probe, "email"):
+        out += [[("email", escape(e))] for e in dict.fromkeys((email, email.strip().lower()))]
+    for phone in _raw(probe, "phone"):
+        digits = re.sub(r"\D", "", phone)
+        forms = (phone, digits, digits[-10:], f"+91{digits[-10:]}", f"+91 {digits[-10:-5]} {digits[-5:]}")
+        out += [[("phone", escape(p))] for p in dict.fromkeys(forms) if p]
     return out
 
 
+def _first_name(patient: dict) -> dict:
+    names = patient.get("name")
+    return names[0] if isinstance(names, list) and names and isinstance(names[0], dict) else {}
+
+
 def _features(patient: dict) -> dict:
-    name = (patient.get("name") or [{}])[0] if isinstance(patient.get("name"), list) else {}
-    given = name.get("given") or []
+    name = _first_name(patient)
+    given = name.get("given") if isinstance(name.get("given"), list) else []
+    family = name.get("family") if isinstance(name.get("family"), str) else ""
     return {
-        "identifiers": {(i.get("system"), i.get("value")) for i in patient.get("identifier") or ()
-                        if isinstance(i, dict) and i.get("system") and i.get("value")},
-        "family": fold(name.get("family") or "") or None,
+        "identifiers": {(i["system"], i["value"]) for i in patient.get("identifier") or ()
+                        if isinstance(i, dict) and isinstance(i.get("system"), str) and isinstance(i.get("value"), str)
+                        and i["system"] and i["value"]},
+        "family": fold(family) or None,
         "given": fold(given[0]) if given and isinstance(given[0], str) else None,
         "birthDate": patient.get("birthDate") if isinstance(patient.get("birthDate"), str) else None,
         "gender": patient.get("gender"),
@@ -102,5 +119,6 @@ def phone_key(number: str) -> str:
 
 
 def _raw(patient: dict, system: str) -> list[str]:
-    return [t["value"] for t in patient.get("telecom") or ()
+    telecom = patient.get("telecom") if isinstance(patient.get("telecom"), list) else []
+    return [t["value"] for t in telecom
             if isinstance(t, dict) and t.get("system") == system and isinstance(t.get("value"), str)]

@@ -46,10 +46,13 @@ def plan(system: str, resource: dict) -> Plan:
 
 
 def bind(tx, plan: Plan, resource: dict, id: str, current) -> bool:
-    """Apply permanence and uniqueness inside the write transaction. True when the body's UHID was
-    redrawn (its index rows must be computed again)."""
-    have = _current_uhid(current, plan.system)
+    """Apply permanence and uniqueness inside the write transaction. True when the body's UHID
+    changed here (its index rows must be computed again)."""
+    have = _held_uhid(tx, current, plan.system)
     if have is not None:
+        if current.deleted and plan.drawn:      # a deleted patient brought back keeps their UHID
+            _set(resource, plan, have)
+            return True
         if plan.drawn:
             raise Unprocessable(f"The UHID {have} of Patient/{id} is permanent: a new version must keep it",
                                 expression=("Patient.identifier",))
@@ -59,21 +62,26 @@ def bind(tx, plan: Plan, resource: dict, id: str, current) -> bool:
         return False
     redrawn = False
     for _ in range(MAX_DRAWS):
-        owner = tx.claim(CLAIM_KIND, plan.value, id)
-        if owner != id and tx.read("Patient", owner) is None:      # a claim whose write never landed
-            owner = tx.claim(CLAIM_KIND, plan.value, id, over=owner)
-        if owner == id:
+        if tx.claim(CLAIM_KIND, plan.value, id) == id:
             return redrawn
         if not plan.drawn:
             raise Unprocessable(issues=[Issue(f"The UHID {plan.value} is already assigned to another patient",
                                               "duplicate", expression=("Patient.identifier",))])
-        plan.value, redrawn = number.generate(), True
-        _, ident = identifier.find(resource, plan.system)[0]
-        ident["value"] = plan.value
+        _set(resource, plan, number.generate())
+        redrawn = True
     raise ServiceUnavailable("No unused UHID could be drawn; try again")
 
 
-def _current_uhid(current, system: str) -> str | None:
-    if current is None or current.deleted:
+def _set(resource: dict, plan: Plan, value: str) -> None:
+    plan.value = value
+    identifier.find(resource, plan.system)[0][1]["value"] = value
+
+
+def _held_uhid(tx, current, system: str) -> str | None:
+    """The UHID of the current version, or of the last version before a deletion."""
+    if current is None:
         return None
+    if current.deleted:
+        before = tx.vread(current.type, current.id, current.version - 1) if current.version > 1 else None
+        return _held_uhid(tx, before, system) if before is not None else None
     return identifier.value_of(jsonio.loads(current.body), system)

@@ -175,3 +175,33 @@ class _OtherStore:
     def add_record(self, kind, key, value, expires_at=None):
         self.records.setdefault(key, value)
         return True
+
+
+def test_hostile_verification_requests(client, asha):
+    card = card_of(client, asha["id"])["verifiableCredential"]
+    r = client.post("/fhir/$verify-health-card", json={"resourceType": "Parameters",
+                                                        "parameter": [{"name": ["x"], "valueString": "y"}]})
+    assert r.status_code == 400
+    many = {"verifiableCredential": [card] * 11}
+    v = client.post("/fhir/$verify-health-card", json=many)
+    assert v.status_code == 200 and v.json["parameter"][0]["valueBoolean"] is False
+    assert "at most 10" in v.json["parameter"][-1]["valueString"]
+    assert client.post("/fhir/$verify-health-card", json={"verifiableCredential": [card] * 3}).json[
+        "parameter"][0]["valueBoolean"] is True
+    big = client.post("/fhir/$verify-health-card", data=b"x" * (2 << 20), headers={"Content-Type": "text/plain"})
+    assert big.status_code == 413
+    # a card whose contents inflate past 256 KiB: refused without inflating it all
+    bomb = jws.sign({"iss": BASE, "nbf": 1, "pad": "0" * (300 * 1024)}, IssuerKeys(_OtherStore()).active())
+    v = client.post("/fhir/$verify-health-card", json={"jws": bomb})
+    assert v.status_code == 200 and v.json["parameter"][0]["valueBoolean"] is False
+
+
+def test_a_card_in_a_bundle_entry(client, asha):
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": f"Patient/{asha['id']}/$health-card"}},
+        {"request": {"method": "GET", "url": f"Patient/{asha['id']}/$health-card?format=png"}}]}
+    r = client.post("/fhir", json=bundle, headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 200
+    first, second = r.json["entry"]
+    assert first["resource"]["parameter"][0]["name"] == "verifiableCredential"
+    assert second["response"]["status"].startswith("400") and "image/png" in str(second["response"]["outcome"])

@@ -65,19 +65,44 @@ def test_a_possible_duplicate_gets_a_choice_and_nothing_is_created(client):
 def test_claiming_the_record_a_hospital_made(client):
     walk_in = post(client, patient(name=[{"family": "Sharma", "given": ["Asha"]}])).json
     uhid = [i["value"] for i in walk_in["identifier"] if i["system"] == TEST_SYSTEM][0]
-    wrong = register(client, uhid=uhid.replace("-", ""), birthDate="1950-04-03")
-    assert wrong.status_code == 404 and "No record has this UHID" in wrong.json["issue"][0]["diagnostics"]
-    r = register(client, uhid=uhid.replace("-", " "))
+    assert client.get(f"/fhir/Patient/{walk_in['id']}/$registration-code").status_code == 405   # POST only
+    r = client.post(f"/fhir/Patient/{walk_in['id']}/$registration-code")
+    assert r.status_code == 200
+    code = r.json["parameter"][0]["valueString"]
+    assert len(code) == 14 and code.count("-") == 2
+    # what a health card shows (UHID, name, birth date) is not enough
+    r = register(client, uhid=uhid)
+    assert r.status_code == 400 and r.json["issue"][0]["expression"] == ["claimCode"]
+    for wrong in ({"claimCode": "AAAA-AAAA-AAAA"}, {"claimCode": code, "birthDate": "1950-04-03"},
+                  {"claimCode": code, "family": "Other"}):
+        r = register(client, uhid=uhid, **wrong)
+        assert r.status_code == 404 and "No record has this UHID" in r.json["issue"][0]["diagnostics"], wrong
+    r = register(client, uhid=uhid.replace("-", " "), claimCode=code.lower().replace("-", ""))
     assert r.status_code == 201 and r.json["claimed"] is True and r.json["patient"] == f"Patient/{walk_in['id']}"
     assert r.json["uhid"] == uhid and client.get("/fhir/Patient").json["total"] == 1
-    again = register(client, uhid=uhid, username="someone-else")
+    # the code is used up, and the record has its one account
+    again = register(client, uhid=uhid, claimCode=code, username="someone-else")
+    assert again.status_code == 404
+    fresh = client.post(f"/fhir/Patient/{walk_in['id']}/$registration-code").json["parameter"][0]["valueString"]
+    again = register(client, uhid=uhid, claimCode=fresh, username="someone-else")
     assert again.status_code == 409 and "already has an account" in again.json["issue"][0]["diagnostics"]
+
+
+def test_one_account_per_patient_whatever_made_it(client, ctx):
+    """An account made by `medport user add` or the admin API blocks a second one for that Patient."""
+    walk_in = post(client, patient()).json
+    Users(ctx.store).add("mira", "a long password", "patient", f"Patient/{walk_in['id']}")
+    uhid = [i["value"] for i in walk_in["identifier"] if i["system"] == TEST_SYSTEM][0]
+    code = client.post(f"/fhir/Patient/{walk_in['id']}/$registration-code").json["parameter"][0]["valueString"]
+    r = register(client, uhid=uhid, claimCode=code, username="other")
+    assert r.status_code == 409
+    assert [u.username for u in Users(ctx.store).list()] == ["mira"]
 
 
 @pytest.mark.parametrize("fields, where", [
     ({"birthDate": "2999-01-01"}, "birthDate"), ({"birthDate": "02/04/1950"}, "birthDate"),
     ({"gender": "f"}, "gender"), ({"phone": None, "email": None}, "phone"), ({"email": "not-an-email"}, "email"),
-    ({"password": "short"}, "password"), ({"username": "a b"}, "username"), ({"uhid": "12-3456"}, "uhid"),
+    ({"password": "short"}, "password"), ({"username": "a b"}, "username"), ({"uhid": "12-3456", "claimCode": "X"}, "uhid"),
     ({"allergies": [1, 2]}, "allergies"), ({"given": "x" * 101}, "given"), ({"phone": "call me"}, "phone"),
 ])
 def test_bad_fields_are_named_and_nothing_is_stored(client, fields, where):

@@ -879,6 +879,7 @@ def health_card_and_match_path(h: H):
         h.same_as_absent(lambda x, f=fmt: h.get(f"/fhir/Patient/{x}/$health-card?format={f}"), "ravi")
     h.same_as_absent(lambda x: h.call("POST", f"/fhir/Patient/{x}/$health-card", body={"resourceType": "Parameters"}),
                      "ravi")
+    h.same_as_absent(lambda x: h.call("POST", f"/fhir/Patient/{x}/$registration-code"), "ravi")
     uhids = sorted(u for u in h.s.fingerprints["ravi"] if re.fullmatch(r"\d\d-\d{4}-\d{4}-\d{4}", u))
     assert uhids
     probe = {"resourceType": "Patient", "name": [{"family": "Kumar", "given": ["Ravi"]}],

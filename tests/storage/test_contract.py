@@ -127,3 +127,28 @@ def test_records_expire_and_are_single_use(store):
     store.put_record("code", "old", {"v": 3}, expires_at=1.0)         # long expired
     assert store.get_record("code", "old") is None and store.add_record("code", "old", {"v": 4}) is True
     assert [k for k, _v in store.list_records("code")] == ["old"]
+
+
+def test_claims_are_unique_permanent_and_part_of_the_transaction(store):
+    with store.transaction() as tx:
+        assert tx.claim("uhid", "11-1111-1111-1111", "p1") == "p1"
+        assert tx.claim("uhid", "11-1111-1111-1111", "p1") == "p1"        # already theirs
+        assert tx.claim("uhid", "11-1111-1111-1111", "p2") == "p1"        # in the same unit too
+    with store.transaction() as tx:
+        assert tx.claim("uhid", "11-1111-1111-1111", "p2") == "p1"        # never released
+        assert tx.claim("other-kind", "11-1111-1111-1111", "p2") == "p2"  # keys are per kind
+    with pytest.raises(VersionConflict):
+        with store.transaction() as tx:
+            assert tx.claim("uhid", "22-2222-2222-2222", "p3") == "p3"
+            tx.write(Write("Patient", "x", 2, "2026-01-01T00:00:00.000000Z", "PUT", b"{}"))   # fails: no v1
+    with store.transaction() as tx:                                       # the failed unit's claim is gone
+        assert tx.claim("uhid", "22-2222-2222-2222", "p4") == "p4"
+
+
+def test_vread_inside_a_transaction_sees_its_writes(store):
+    write(store, "a", 1)
+    with store.transaction() as tx:
+        tx.write(Write("Patient", "a", 2, "2026-01-01T00:00:02.000000Z", "PUT", b'{"resourceType":"Patient","v":2}'))
+        assert tx.vread("Patient", "a", 1).body == b'{"resourceType":"Patient"}'
+        assert tx.vread("Patient", "a", 2).body == b'{"resourceType":"Patient","v":2}'
+        assert tx.vread("Patient", "a", 3) is None

@@ -97,9 +97,17 @@ def test_a_deleted_patients_uhid_is_never_issued_again(client):
     assert client.delete(f"/fhir/Patient/{created['id']}").status_code in (200, 204)
     r = post(client, patient(identifier=[{"system": TEST_SYSTEM, "value": uhid}]))
     assert r.status_code == 422 and r.json["issue"][0]["code"] == "duplicate"
-    # the same patient id may come back with its own UHID
+    # the same patient brought back keeps their UHID, whether the body carries it or not
     r = client.put(f"/fhir/Patient/{created['id']}", json={k: v for k, v in created.items() if k != "meta"}, headers=H)
     assert r.status_code == 201 and uhid_of(r.json) == uhid
+    assert client.delete(f"/fhir/Patient/{created['id']}").status_code in (200, 204)
+    r = client.put(f"/fhir/Patient/{created['id']}", json={"resourceType": "Patient", "id": created["id"]}, headers=H)
+    assert r.status_code == 201 and uhid_of(r.json) == uhid and find(client, uhid) == [created["id"]]
+    assert client.delete(f"/fhir/Patient/{created['id']}").status_code in (200, 204)
+    other = {"resourceType": "Patient", "id": created["id"], "identifier": [
+        {"system": TEST_SYSTEM, "value": uhid_for("another")}]}
+    r = client.put(f"/fhir/Patient/{created['id']}", json=other, headers=H)
+    assert r.status_code == 422 and "permanent" in r.json["issue"][0]["diagnostics"]
 
 
 def test_a_drawn_number_that_is_taken_is_drawn_again(client, monkeypatch):

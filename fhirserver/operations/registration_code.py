@@ -1,0 +1,22 @@
+"""Patient/[id]/$registration-code: a claim code for the patient's own account
+(profiles/operations/Patient-registration-code.json; fhirserver/registration/claim_codes.py).
+
+Staff who may update the Patient ask for it after registering a walk-in patient and hand it over
+with the UHID; the person then registers with both. A new code does not cancel older ones (each is
+single use and expires after 30 days). Every issuance is an AuditEvent."""
+from __future__ import annotations
+
+import datetime
+
+from .. import audit
+from ..registration import claim_codes
+
+
+def registration_code(ctx, rtype, id, params: dict) -> dict:
+    ctx.access.check_visible(ctx.search_visible, "update", "Patient", id)
+    code, expires = claim_codes.issue(ctx.store, id)
+    audit.record(ctx, type_code=("110110", "Patient Record"), subtype=("registration-code", "claim code issued"),
+                 action="E", what=f"Patient/{id}", description="a claim code for the patient's own account")
+    when = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc).isoformat(timespec="seconds")
+    return {"resourceType": "Parameters", "parameter": [{"name": "code", "valueString": code},
+                                                        {"name": "expires", "valueInstant": when}]}
