@@ -12,7 +12,7 @@ import pytest
 
 from fhirserver.health_cards import credential, jws, qr
 from fhirserver.health_cards.issuer_keys import IssuerKeys
-from fhirserver.health_cards.verify import Verdict, verify
+from fhirserver.health_cards.verify import MAX_INFLATED, Verdict, verify
 from tests.health_cards._cards import ISSUER, FakeStore, card_payload, issue, keys_for, patient
 
 CHANGED = "The signature does not match the card's contents: it was changed after it was signed"
@@ -192,7 +192,7 @@ def test_a_deflate_bomb_is_a_problem(keys):
     bomb = b"".join(c.compress(bytes(1 << 20)) for _ in range(50)) + c.flush()
     header = b64(json.dumps({"alg": "ES256", "zip": "DEF", "kid": keys.active().kid}).encode())
     verdict = verify(f"{header}.{b64(bomb)}.{b64(bytes(64))}", keys_for(keys))
-    assert verdict.problems == ["The card's contents are too large (over 1048576 bytes once uncompressed)"]
+    assert verdict.problems == [f"The card's contents are too large (over {MAX_INFLATED} bytes once uncompressed)"]
 
 
 def test_qr_texts(keys):
