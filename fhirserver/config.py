@@ -46,6 +46,8 @@ class Settings:
                                     "UHIDs were issued under).")
     self_registration: str = _setting("on", "Self-registration at /register and /api/registrations: on, or off "
                                             "(patients are then registered by hospitals through the FHIR API).")
+    registration_limit: int = _setting(20, "Registration attempts accepted per client address per hour "
+                                           "(429 above); 0: no limit. Behind a proxy every client shares its address.")
 
     def __post_init__(self):
         if not self.base_url:

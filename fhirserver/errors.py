@@ -105,6 +105,10 @@ class RangeNotSatisfiable(FhirError):
     status, code = 416, "invalid"
 
 
+class TooManyRequests(FhirError):
+    status, code = 429, "throttled"
+
+
 class ServiceUnavailable(FhirError):
     status, code = 503, "transient"
 

@@ -15,6 +15,7 @@ from ..storage.base import Version
 from .binary_content import externalize_data, pending_blob
 from .common import Result, check_id, check_if_match, check_type, current_or_raise, prepare, store_new_version
 from .conditional import tx_visible
+from .references import resolve_conditionals
 
 
 def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> Result:
@@ -50,6 +51,7 @@ def apply_patch(ctx, tx, current, operations) -> Version:
         raise Unprocessable(f"JSON Patch could not be applied: {e}") from None
     if not isinstance(result, dict) or result.get("id") != id or result.get("resourceType") != type:
         raise Unprocessable("A patch must not change the resource's type or id")
+    result = resolve_conditionals(ctx, result)      # a reference patched in as Patient?identifier=...
     new_blob = externalize_data(ctx, result) if type == "Binary" and "data" in result else None
     with pending_blob(ctx, new_blob):
         try:

@@ -10,7 +10,7 @@ import secrets
 
 from flask import Blueprint, Response, request
 
-from .. import jsonio
+from .. import jsonio, rate_limit
 from ..errors import FhirError, NotFound
 from ..health_cards import qr
 from ..resources import ctx
@@ -28,10 +28,17 @@ def _enabled():
         raise NotFound("Self-registration is switched off on this server; ask your hospital to register you")
 
 
+def _count_attempt():
+    """Registrations (and claims) per client address are limited: bulk sign-ups and guessing."""
+    c = ctx()
+    rate_limit.attempt(c.store, "registration", request.remote_addr or "-", c.settings.registration_limit)
+
+
 @bp.route("/api/registrations", methods=["POST"])
 def register_api():
     """JSON in; 201 with the Patient reference, the UHID, the username and the health card."""
     _enabled()
+    _count_attempt()
     c = ctx()
     data = jsonio.loads(read_body(c.settings.max_body_bytes), c.settings.max_json_depth)
     done = service.register(c, form.parse(data))
@@ -57,6 +64,7 @@ def register_submit():
     if not cookie or not hmac.compare_digest(cookie, sent):
         return _form(values, ["This form has expired; please submit it again."], 400)
     try:
+        _count_attempt()
         done = service.register(ctx(), form.parse({**values, "password": request.form.get("password", ""),
                                                    "confirmNewIdentity": request.form.get("confirmNewIdentity")}))
     except service.PossibleDuplicate as e:

@@ -20,7 +20,8 @@ def _register(root: str, n: int) -> requests.Response:
         "phone": f"+91 90000 {n:05d}", "username": f"person{n}", "password": "a long password"})
 
 
-def test_concurrent_registrations_never_share_a_uhid(server):
+def test_concurrent_registrations_never_share_a_uhid(server_factory, tmp_path):
+    server = server_factory(tmp_path / "reg.db", env={"MEDPORT_REGISTRATION_LIMIT": str(N)})
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda n: _register(server.root, n), range(N)))
     assert [r.status_code for r in answers] == [201] * N, [r.text[:200] for r in answers if r.status_code != 201]

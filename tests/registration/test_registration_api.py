@@ -132,3 +132,13 @@ def test_self_registration_can_be_switched_off(tmp_path):
     client = create_app(make_settings(tmp_path, self_registration="off")).test_client()
     assert client.post("/api/registrations", json=ASHA).status_code == 404
     assert client.get("/register").status_code == 404
+
+
+def test_registrations_per_address_are_limited(tmp_path):
+    from fhirserver import create_app
+    client = create_app(make_settings(tmp_path, registration_limit=3)).test_client()
+    answers = [client.post("/api/registrations", json={**ASHA, "username": f"user{i}", "phone": f"+91 90000 0000{i}",
+                                                       "given": f"G{i}"}) for i in range(4)]
+    assert [r.status_code for r in answers] == [201, 201, 201, 429]
+    assert int(answers[3].headers["Retry-After"]) > 3000 and answers[3].json["issue"][0]["code"] == "throttled"
+    assert client.get("/fhir/Patient").json["total"] == 3

@@ -203,3 +203,12 @@ def test_load_issues_uhids(ctx, tmp_path):
     [v] = ctx.store.search("Patient", parse_search("Patient", [("family", "Loaded")]).query).items
     from fhirserver import jsonio
     assert number.canonical(uhid_of(jsonio.loads(v.body)))
+
+
+def test_a_patch_may_point_a_record_at_a_patient_by_uhid(client):
+    uhid = uhid_for("patched")
+    pid = post(client, patient(identifier=[{"system": TEST_SYSTEM, "value": uhid}])).json["id"]
+    oid = post(client, {"resourceType": "Observation", "status": "final", "code": {"text": "Hb"}}).json["id"]
+    r = client.patch(f"/fhir/Observation/{oid}", headers={"Content-Type": "application/json-patch+json"}, json=[
+        {"op": "add", "path": "/subject", "value": {"reference": f"Patient?identifier={TEST_SYSTEM}|{uhid}"}}])
+    assert r.status_code == 200 and r.json["subject"]["reference"] == f"Patient/{pid}"
