@@ -6,6 +6,7 @@ import os
 
 from flask import Flask, send_from_directory
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from . import __version__, accesslog
@@ -39,6 +40,9 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
         MEDPORT=ServerContext(settings, store or open_store(settings)),
     )
     naming_system.ensure(app.config["MEDPORT"])
+    if settings.proxy_hops > 0:     # the client's address and scheme as the trusted proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
+                                x_host=settings.proxy_hops)
     app.url_map.strict_slashes = False
     app.url_map.converters["rtype"] = ResourceTypeConverter
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 (4.0.1) RESTful API of Med-Port. "

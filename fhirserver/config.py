@@ -47,7 +47,9 @@ class Settings:
     self_registration: str = _setting("on", "Self-registration at /register and /api/registrations: on, or off "
                                             "(patients are then registered by hospitals through the FHIR API).")
     registration_limit: int = _setting(20, "Registration attempts accepted per client address per hour "
-                                           "(429 above); 0: no limit. Behind a proxy every client shares its address.")
+                                           "(429 above); 0: no limit.")
+    proxy_hops: int = _setting(0, "Reverse proxies in front of the server whose X-Forwarded-For, -Proto and -Host "
+                                  "headers are trusted (client addresses in logs and limits); 0: none.")
 
     def __post_init__(self):
         if not self.base_url:

@@ -142,3 +142,13 @@ def test_registrations_per_address_are_limited(tmp_path):
     assert [r.status_code for r in answers] == [201, 201, 201, 429]
     assert int(answers[3].headers["Retry-After"]) > 3000 and answers[3].json["issue"][0]["code"] == "throttled"
     assert client.get("/fhir/Patient").json["total"] == 3
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit(tmp_path):
+    from fhirserver import create_app
+    client = create_app(make_settings(tmp_path, registration_limit=1, proxy_hops=1)).test_client()
+
+    def attempt(n, address):
+        return client.post("/api/registrations", headers={"X-Forwarded-For": address}, json={
+            **ASHA, "username": f"user{n}", "phone": f"+91 90000 0000{n}", "given": f"G{n}"}).status_code
+    assert [attempt(0, "203.0.113.1"), attempt(1, "203.0.113.2"), attempt(2, "203.0.113.1")] == [201, 201, 429]
