@@ -51,8 +51,8 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     errorhandlers.install(app)
     smart_routes.install(app)
     admin_routes.install(app)
-    health_card_routes.install(app)
-    registration_routes.install(app)
+    health_card_routes.install(api)
+    registration_routes.install(app, api)
     cors.install(app)
     accesslog.install(app)       # first: its request id and timing cover refused requests too
     bearer.install(app)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response
+from flask import Response
+from flask_smorest import Blueprint
 
 from .. import jsonio
 from ..errors import BadRequest
@@ -22,18 +23,21 @@ from ..resources.rendering import json_response
 from .checking import summary, verify_card
 from .issuer_keys import IssuerKeys
 
-bp = Blueprint("health_cards", __name__)
+bp = Blueprint("health_cards", __name__, description="SMART Health Cards: issuer keys and verification (open)")
 MAX_BODY = 1 << 20      # cards are a few KiB; a file of ten is far below this (413 above)
 
 
 @bp.route("/fhir/.well-known/jwks.json", methods=["GET"])
 def jwks():
+    """The health card issuer's public keys (JWKS)."""
     return Response(json.dumps(IssuerKeys(ctx().store).jwks()), content_type="application/json",
                     headers={"Cache-Control": "max-age=300"})
 
 
 @bp.route("/fhir/$verify-health-card", methods=["POST"])
 def verify_health_card():
+    """Check a card: {"jws": ...}, {"qr": "shc:/..."}, a .smart-health-card file, a Parameters with jws or
+    qr, or the plain shc:/ text. 200 with a Parameters: valid, issuer, name, birthDate, uhid, problems."""
     c = ctx()
     card = _card(read_body(min(c.settings.max_body_bytes, MAX_BODY)), c.settings.max_json_depth)
     return json_response(summary(verify_card(c, card)))
@@ -58,5 +62,5 @@ def _card(body: bytes, max_depth: int) -> str:
     return card
 
 
-def install(app) -> None:
-    app.register_blueprint(bp)
+def install(api) -> None:
+    api.register_blueprint(bp)

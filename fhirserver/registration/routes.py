@@ -9,6 +9,7 @@ import json
 import secrets
 
 from flask import Blueprint, Response, request
+from flask_smorest import Blueprint as ApiBlueprint
 
 from .. import jsonio, rate_limit
 from ..errors import FhirError, NotFound
@@ -17,7 +18,9 @@ from ..resources import ctx
 from ..resources.negotiation import read_body
 from . import form, pages, service
 
-bp = Blueprint("registration", __name__)
+bp = Blueprint("registration", __name__)        # the web page
+api_bp = ApiBlueprint("registrations", __name__, description="Self-registration: a Patient with a UHID, "
+                      "the patient account and the first health card (docs/uhid.md)")
 COOKIE = "medport_register"
 _FIELDS = ("given", "family", "birthDate", "gender", "phone", "email", "uhid", "claimCode", "emergencyContactName",
            "emergencyContactPhone", "emergencyContactRelationship", "allergies", "conditions", "username")
@@ -34,9 +37,13 @@ def _count_attempt():
     rate_limit.attempt(c.store, "registration", request.remote_addr or "-", c.settings.registration_limit)
 
 
-@bp.route("/api/registrations", methods=["POST"])
+@api_bp.route("/api/registrations", methods=["POST"])
 def register_api():
-    """JSON in; 201 with the Patient reference, the UHID, the username and the health card."""
+    """Register a person. JSON in (given, family, birthDate, gender, phone and/or email, username,
+    password; optional emergencyContactName/Phone/Relationship, allergies, conditions, uhid with
+    claimCode, confirmNewIdentity); 201 with the Patient reference, the UHID, the username and the
+    health card; 400 naming each bad field, 409 for a possible duplicate (with the choices) or a
+    taken username, 429 past the per-address limit."""
     _enabled()
     _count_attempt()
     c = ctx()
@@ -86,5 +93,6 @@ def _form(values: dict, messages: list[str], status: int, **extra) -> Response:
                         cookies={COOKIE: token}, **extra)
 
 
-def install(app) -> None:
+def install(app, api) -> None:
     app.register_blueprint(bp)
+    api.register_blueprint(api_bp)
