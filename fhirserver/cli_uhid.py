@@ -37,6 +37,11 @@ def add_parsers(commands, settings_of: Callable) -> None:
     p.add_argument("--store", help="store URL (MEDPORT_STORE)")
     p.add_argument("--base-url", help="base URL the server runs under (MEDPORT_BASE_URL)")
     p.set_defaults(run=lambda args: _with_ctx(args, settings_of, _issue))
+    p = sub.add_parser("revoke", help="revoke every card of a patient issued until now (recorded as an AuditEvent)")
+    p.add_argument("patient_id")
+    p.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    p.add_argument("--base-url", help="base URL the server runs under (MEDPORT_BASE_URL)")
+    p.set_defaults(run=lambda args: _with_ctx(args, settings_of, _revoke))
     p = sub.add_parser("rotate-key", help="sign new cards with a new key; cards already issued stay valid")
     p.add_argument("--store", help="store URL (MEDPORT_STORE)")
     p.set_defaults(run=lambda args: _with_ctx(args, settings_of, _rotate))
@@ -117,6 +122,13 @@ def _issue(args, ctx) -> int:
     if args.png:
         with open(args.png, "wb") as f:
             f.write(qr.png(qr.to_numeric(card)))
+    return 0
+
+
+def _revoke(args, ctx) -> int:
+    from .operations import invoke
+    out = invoke(ctx, "revoke-health-cards", "Patient", args.patient_id, [], None)
+    print(f"cards of Patient/{args.patient_id} issued before {out['parameter'][0]['valueInstant']} are revoked")
     return 0
 
 

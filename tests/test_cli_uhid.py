@@ -98,3 +98,12 @@ def test_backfill_reports_a_patient_it_cannot_fix(env, capsys):
     assert main(["uhid", "backfill"]) == 1
     out, err = capsys.readouterr()
     assert "1 patient(s)" in out and "Patient/odd left as it is" in err and "12" in err
+
+
+def test_revoke_from_the_cli(env, tmp_path, capsys):
+    ctx, pid = env
+    out = tmp_path / "card.json"
+    assert main(["card", "issue", pid, "--out", str(out)]) == 0
+    assert main(["card", "revoke", pid]) == 0 and "revoked" in capsys.readouterr().out
+    assert main(["card", "verify", str(out)]) == 1 and "revoked by its issuer" in capsys.readouterr().out
+    assert main(["card", "revoke", "nobody"]) == 2

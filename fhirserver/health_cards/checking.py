@@ -3,6 +3,7 @@ given by file (offline, no network fetch), and the UHID's check digit on the car
 from __future__ import annotations
 
 from ..uhid import number
+from . import revocation
 from .issuer_keys import IssuerKeys
 from .verify import Verdict, verify
 
@@ -14,7 +15,10 @@ def verify_card(ctx, card: str, other_issuers: dict[str, dict] | None = None) ->
 
     def keys_for(iss: str) -> dict | None:
         return IssuerKeys(ctx.store).jwks() if iss == own else other_issuers.get(iss)
-    return verify(card, keys_for, trusted_issuers={own, *other_issuers}, check_bundle=uhid_problems(ctx.uhid_system))
+    def own_revocations(_kid: str, claims: dict) -> list[str]:
+        return revocation.problems(ctx.store, claims) if claims.get("iss") == own else []
+    return verify(card, keys_for, trusted_issuers={own, *other_issuers},
+                  check_bundle=uhid_problems(ctx.uhid_system), check_claims=own_revocations)
 
 
 def uhid_problems(system: str):

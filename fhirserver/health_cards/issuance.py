@@ -12,7 +12,7 @@ from .. import audit, jsonio
 from ..errors import NotFound, Unprocessable
 from ..search.parse import parse_search
 from ..uhid import identifier
-from . import credential, jws
+from . import credential, jws, revocation
 from .issuer_keys import IssuerKeys
 
 IMMUNIZATION = "https://smarthealth.cards#immunization"
@@ -31,7 +31,9 @@ def issue(ctx, patient_id: str, immunizations: bool = False) -> str:
     others = _immunizations(ctx, patient_id) if immunizations else []
     bundle = credential.minimal_bundle(card_patient(patient, ctx.uhid_system), others)
     types = (credential.HEALTH_CARD, IMMUNIZATION) if immunizations else (credential.HEALTH_CARD,)
-    card = jws.sign(credential.payload(ctx.base, bundle, int(time.time()), types), IssuerKeys(ctx.store).active())
+    claims = credential.payload(ctx.base, bundle, int(time.time()), types)
+    claims["vc"]["rid"] = revocation.rid(ctx.store, patient_id)
+    card = jws.sign(claims, IssuerKeys(ctx.store).active())
     audit.record(ctx, type_code=("110106", "Export"), subtype=("health-card", "SMART Health Card issued"),
                  action="E", what=f"Patient/{patient_id}",
                  description=f"health card with {len(others)} immunization(s)")

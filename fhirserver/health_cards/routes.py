@@ -16,10 +16,11 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from .. import jsonio
-from ..errors import BadRequest
+from ..errors import BadRequest, NotFound
 from ..resources import ctx
 from ..resources.negotiation import read_body
 from ..resources.rendering import json_response
+from . import revocation
 from .checking import summary, verify_card
 from .issuer_keys import IssuerKeys
 
@@ -29,8 +30,21 @@ MAX_BODY = 1 << 20      # cards are a few KiB; a file of ten is far below this (
 
 @bp.route("/fhir/.well-known/jwks.json", methods=["GET"])
 def jwks():
-    """The health card issuer's public keys (JWKS)."""
-    return Response(json.dumps(IssuerKeys(ctx().store).jwks()), content_type="application/json",
+    """The health card issuer's public keys (JWKS), each with its revocation list's version."""
+    store = ctx().store
+    keys, ctr = IssuerKeys(store).jwks(), revocation.version(store)
+    for key in keys["keys"] if ctr else ():
+        key["crlVersion"] = ctr
+    return Response(json.dumps(keys), content_type="application/json", headers={"Cache-Control": "max-age=300"})
+
+
+@bp.route("/fhir/.well-known/crl/<kid>.json", methods=["GET"])
+def revocation_list(kid):
+    """The revocation list of one issuer key (https://spec.smarthealth.cards/#revocation)."""
+    store = ctx().store
+    if kid not in {k["kid"] for k in IssuerKeys(store).jwks()["keys"]} or not revocation.version(store):
+        raise NotFound(f"No revocation list for key {kid}")
+    return Response(json.dumps(revocation.crl(store, kid)), content_type="application/json",
                     headers={"Cache-Control": "max-age=300"})
 
 

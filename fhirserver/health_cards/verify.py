@@ -39,6 +39,7 @@ class Verdict:
 def verify(card: str, keys_for: Callable[[str], dict | None], *,
            trusted_issuers: Collection[str] | None = None,
            check_bundle: Callable[[dict], list[str]] | None = None,
+           check_claims: Callable[[str, dict], list[str]] | None = None,
            now: float | None = None) -> Verdict:
     """Check a card given as a compact JWS, as the numeric "shc:/" text of its QR code, or as the
     JSON of a .smart-health-card file (every card in it is checked; a problem in any makes the
@@ -46,7 +47,8 @@ def verify(card: str, keys_for: Callable[[str], dict | None], *,
 
     keys_for(iss) returns the issuer's JWKS, or None when it is unknown or unreachable; it is
     called only for trusted issuers when trusted_issuers is given. check_bundle(bundle) adds its
-    own problems about the card's FHIR Bundle."""
+    own problems about the card's FHIR Bundle; check_claims(kid, claims) its problems about a card
+    that is otherwise valid (revocation)."""
     try:
         jwss = _cards(card)
     except CardError as e:
@@ -62,6 +64,11 @@ def verify(card: str, keys_for: Callable[[str], dict | None], *,
         return jwks_by_issuer[iss]
 
     verdicts = [_verify_one(jws, cached_keys, trusted_issuers, check_bundle, now) for jws in jwss]
+    if check_claims is not None:      # e.g. revocation: asked only of cards whose signature holds
+        for v in verdicts:
+            if v.valid:
+                v.problems += _bundle_problems(lambda p, k=v.kid: check_claims(k, p), v.payload)
+                v.valid = not v.problems
     if len(verdicts) == 1:
         return verdicts[0]
     problems = [f"Card {n}: {p}" for n, v in enumerate(verdicts, 1) for p in v.problems]

@@ -33,6 +33,7 @@ def registry() -> dict[str, Operation]:
     from .lookup import lookup
     from .match import match
     from .registration_code import registration_code
+    from .revoke_health_cards import revoke_health_cards
     from .validate import validate_operation
     ops = [
         # the official transaction example posts to ValueSet/$lookup, so it is accepted there too
@@ -42,6 +43,8 @@ def registry() -> dict[str, Operation]:
         Operation("health-card", load_json("operations/Patient-health-card.json"), health_card, ("Patient",)),
         Operation("registration-code", load_json("operations/Patient-registration-code.json"), registration_code,
                   ("Patient",)),
+        Operation("revoke-health-cards", load_json("operations/Patient-revoke-health-cards.json"),
+                  revoke_health_cards, ("Patient",)),
     ]
     return {op.name: op for op in ops}
 

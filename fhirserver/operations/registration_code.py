@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime
 
 from .. import audit
+from ..interactions.common import current_or_raise
 from ..registration import claim_codes
 
 
 def registration_code(ctx, rtype, id, params: dict) -> dict:
     ctx.access.check_visible(ctx.search_visible, "update", "Patient", id)
+    current_or_raise(ctx.store.read("Patient", id), "Patient", id)
     code, expires = claim_codes.issue(ctx.store, id)
     audit.record(ctx, type_code=("110110", "Patient Record"), subtype=("registration-code", "claim code issued"),
                  action="E", what=f"Patient/{id}", description="a claim code for the patient's own account")

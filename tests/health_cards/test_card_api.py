@@ -205,3 +205,30 @@ def test_a_card_in_a_bundle_entry(client, asha):
     first, second = r.json["entry"]
     assert first["resource"]["parameter"][0]["name"] == "verifiableCredential"
     assert second["response"]["status"].startswith("400") and "image/png" in str(second["response"]["outcome"])
+
+
+def test_revoked_cards_stop_verifying_and_new_ones_work(client, asha, monkeypatch):
+    from fhirserver.health_cards import issuance
+    old = card_of(client, asha["id"])["verifiableCredential"]
+    rid = jws.parse(old)[1]["vc"]["rid"]
+    assert len(rid) == 11 and rid == jws.parse(card_of(client, asha["id"])["verifiableCredential"])[1]["vc"]["rid"]
+    assert client.get(f"/fhir/.well-known/crl/{jws.parse(old)[0]['kid']}.json").status_code == 404   # none yet
+    assert "crlVersion" not in client.get("/fhir/.well-known/jwks.json").json["keys"][0]
+    assert client.get(f"/fhir/Patient/{asha['id']}/$revoke-health-cards").status_code == 405
+    r = client.post(f"/fhir/Patient/{asha['id']}/$revoke-health-cards")
+    assert r.status_code == 200 and r.json["parameter"][0]["name"] == "revokedBefore"
+    v = verify(client, jws=old)
+    assert v["valid"] == [False] and "revoked" in v["problem"][0]
+    kid = jws.parse(old)[0]["kid"]
+    assert client.get("/fhir/.well-known/jwks.json").json["keys"][0]["crlVersion"] == 1
+    crl = client.get(f"/fhir/.well-known/crl/{kid}.json").json
+    assert crl["kid"] == kid and crl["method"] == "rid" and crl["ctr"] == 1
+    assert [entry.split(".")[0] for entry in crl["rids"]] == [rid]
+    real = time.time
+    monkeypatch.setattr(issuance.time, "time", lambda: real() + 30)     # a card issued after the revocation
+    fresh = card_of(client, asha["id"])["verifiableCredential"]
+    monkeypatch.undo()
+    assert verify(client, jws=fresh)["valid"] == [True]
+    other = post(client, patient(name=[{"family": "Other"}])).json
+    assert verify(client, jws=card_of(client, other["id"])["verifiableCredential"])["valid"] == [True]
+    assert client.post("/fhir/Patient/nobody/$revoke-health-cards").status_code == 404

@@ -77,6 +77,8 @@ OPEN = {
     "GET /fhir/docs": "the Swagger UI page; no records",
     "GET /fhir/docs/static/<path:name>": "the Swagger UI's static files; no records",
     "GET /fhir/.well-known/jwks.json": "the health card issuer's public keys, public by the SMART Health Cards spec",
+    "GET /fhir/.well-known/crl/<kid>.json": "health card revocation lists: opaque per-patient ids (HMAC) and "
+                                            "timestamps, public by the SMART Health Cards spec",
     "POST /fhir/$verify-health-card": "checks the card it is sent and answers only from that card and the issuer "
                                       "keys: a verifier needs no account (tests/health_cards/test_card_api.py)",
 }
@@ -880,6 +882,7 @@ def health_card_and_match_path(h: H):
     h.same_as_absent(lambda x: h.call("POST", f"/fhir/Patient/{x}/$health-card", body={"resourceType": "Parameters"}),
                      "ravi")
     h.same_as_absent(lambda x: h.call("POST", f"/fhir/Patient/{x}/$registration-code"), "ravi")
+    h.same_as_absent(lambda x: h.call("POST", f"/fhir/Patient/{x}/$revoke-health-cards"), "ravi")
     uhids = sorted(u for u in h.s.fingerprints["ravi"] if re.fullmatch(r"\d\d-\d{4}-\d{4}-\d{4}", u))
     assert uhids
     probe = {"resourceType": "Patient", "name": [{"family": "Kumar", "given": ["Ravi"]}],

@@ -1,0 +1,22 @@
+"""Patient/[id]/$revoke-health-cards: every card of the patient issued until now stops verifying
+(profiles/operations/Patient-revoke-health-cards.json; fhirserver/health_cards/revocation.py).
+
+For staff who may update the Patient: a card issued to the wrong person, a record merged or
+corrected. The patient gets new cards as before. Recorded as an AuditEvent."""
+from __future__ import annotations
+
+import datetime
+
+from .. import audit
+from ..health_cards import revocation
+from ..interactions.common import current_or_raise
+
+
+def revoke_health_cards(ctx, rtype, id, params: dict) -> dict:
+    ctx.access.check_visible(ctx.search_visible, "update", "Patient", id)
+    current_or_raise(ctx.store.read("Patient", id), "Patient", id)
+    stamp = revocation.revoke(ctx.store, id)
+    audit.record(ctx, type_code=("110106", "Export"), subtype=("health-card-revocation", "health cards revoked"),
+                 action="D", what=f"Patient/{id}", description="every health card issued before this moment")
+    when = datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).isoformat(timespec="seconds")
+    return {"resourceType": "Parameters", "parameter": [{"name": "revokedBefore", "valueInstant": when}]}
