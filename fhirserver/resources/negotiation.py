@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from .. import jsonio
 from ..errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
@@ -51,13 +51,18 @@ def is_json_body() -> bool:
 
 
 def read_body(limit: int | None = None) -> bytes:
-    """The request body, refused with 413 past the configured limit without reading it all."""
+    """The request body, refused with 413 past the configured limit without reading it all. Kept for
+    the request, so that a request run again after a transient store conflict (resources/retry.py)
+    reads the same body."""
+    if g.get("medport_body") is not None:
+        return g.medport_body
     limit = limit or current_app.config["MEDPORT"].settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"Request body of {request.content_length} bytes exceeds the limit of {limit}")
     data = request.stream.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes")
+    g.medport_body = data
     return data
 
 

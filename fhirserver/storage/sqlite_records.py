@@ -39,6 +39,7 @@ class Records:
             tx.conn.execute("DELETE FROM record WHERE kind = ? AND key = ? AND expires_at <= ?", (kind, key, now))
             cur = tx.conn.execute("INSERT OR IGNORE INTO record VALUES (?, ?, ?, ?)",
                                   (kind, key, json.dumps(value), expires_at))
+            _sweep(tx.conn)
             return cur.rowcount == 1
 
     def get(self, kind, key):

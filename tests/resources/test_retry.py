@@ -31,3 +31,19 @@ def test_a_lasting_conflict_answers_503_with_retry_after(client, flaky):
     r = client.post("/fhir/$flaky-test")
     assert r.status_code == 503 and r.headers["Retry-After"] == "1"
     assert r.json["resourceType"] == "OperationOutcome" and flaky["n"] == retry.ATTEMPTS
+
+
+def test_a_rerun_request_reads_the_same_body(client, ctx, monkeypatch):
+    """Found in review: the rerun read an exhausted body stream and answered 400 Malformed JSON."""
+    from fhirserver.interactions import common
+    real, calls = common.store_new_version, {"n": 0}
+
+    def conflict_once(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreRetry("write conflict")
+        return real(*args, **kw)
+    monkeypatch.setattr("fhirserver.interactions.create.store_new_version", conflict_once)
+    r = client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "other"},
+                    headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 201 and r.json["gender"] == "other" and calls["n"] == 2
