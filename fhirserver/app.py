@@ -18,6 +18,7 @@ from .resources import cors, errorhandlers, register
 from .resources.retry import RetryingFlask
 from .smart_auth import admin_routes, bearer
 from .smart_auth import routes as smart_routes
+from .smart_auth.accounts import Users
 from .storage import open_store
 from .uhid import naming_system
 
@@ -40,6 +41,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
         MEDPORT=ServerContext(settings, store or open_store(settings)),
     )
     naming_system.ensure(app.config["MEDPORT"])
+    Users(app.config["MEDPORT"].store).link_existing()
     if settings.proxy_hops > 0:     # the client's address and scheme as the trusted proxies saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                                 x_host=settings.proxy_hops)

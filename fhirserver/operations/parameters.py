@@ -13,6 +13,11 @@ def read_parameters(definition: dict, query: list[tuple[str, str]], body: dict |
         if name in ("_format", "_pretty"):
             continue
         values.setdefault(name, []).append(value)
+    if body is not None and not isinstance(body, dict):
+        raise BadRequest("The body of an operation must be a JSON object: a Parameters resource")
+    given = body.get("parameter", []) if body is not None and body.get("resourceType") == "Parameters" else []
+    if not isinstance(given, list) or not all(isinstance(p, dict) for p in given):
+        raise BadRequest("Parameters.parameter must be a list of objects, each with a name")
     if body is not None:
         if body.get("resourceType") != "Parameters":
             if "resource" in inputs:           # e.g. $validate takes the resource itself as the body

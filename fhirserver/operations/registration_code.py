@@ -9,13 +9,19 @@ from __future__ import annotations
 import datetime
 
 from .. import audit
+from ..errors import Conflict
 from ..interactions.common import current_or_raise
 from ..registration import claim_codes
+from ..smart_auth.accounts import PATIENT_ACCOUNT_KIND, Users
 
 
 def registration_code(ctx, rtype, id, params: dict) -> dict:
     ctx.access.check_visible(ctx.search_visible, "update", "Patient", id)
     current_or_raise(ctx.store.read("Patient", id), "Patient", id)
+    holder = ctx.store.get_record(PATIENT_ACCOUNT_KIND, id)
+    if holder is not None and Users(ctx.store).active(holder["username"]) is not None:
+        raise Conflict(f"Patient/{id} already has an account; a claim code would not open another "
+                       "(disable that account first to give the patient a new one)")
     code, expires = claim_codes.issue(ctx.store, id)
     audit.record(ctx, type_code=("110110", "Patient Record"), subtype=("registration-code", "claim code issued"),
                  action="E", what=f"Patient/{id}", description="a claim code for the patient's own account")

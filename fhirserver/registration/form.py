@@ -15,6 +15,7 @@ MAX_ITEMS = 20
 _PHONE = re.compile(r"\+?[0-9 ()\-.]{6,24}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{3,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -49,8 +50,9 @@ def parse(data: dict) -> Registration:
             if required:
                 problems.append(Issue(f"{name} is required", "required", expression=(name,)))
             return None
-        if not isinstance(value, str) or len(value) > limit:
-            problems.append(Issue(f"{name} must be text of at most {limit} characters", "invalid", expression=(name,)))
+        if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value):
+            problems.append(Issue(f"{name} must be text of at most {limit} characters, without control characters",
+                                  "invalid", expression=(name,)))
             return None
         return value.strip()
 
@@ -63,7 +65,7 @@ def parse(data: dict) -> Registration:
     if phone is None and email is None:
         problems.append(Issue("give a phone number or an email address (or both)", "required",
                               expression=("phone", "email")))
-    if phone is not None and not _PHONE.fullmatch(phone):
+    if phone is not None and not (_PHONE.fullmatch(phone) and len(re.sub(r"\D", "", phone)) >= 6):
         problems.append(Issue(f"phone {phone!r} is not a phone number", "invalid", expression=("phone",)))
     if email is not None and not _EMAIL.fullmatch(email):
         problems.append(Issue(f"email {email!r} is not an email address", "invalid", expression=("email",)))
@@ -75,7 +77,8 @@ def parse(data: dict) -> Registration:
         problems.append(Issue(f"password must be {MIN_PASSWORD} to 200 characters", "invalid",
                               expression=("password",)))
     emergency_phone = text("emergencyContactPhone")
-    if emergency_phone is not None and not _PHONE.fullmatch(emergency_phone):
+    if emergency_phone is not None and not (_PHONE.fullmatch(emergency_phone)
+                                            and len(re.sub(r"\D", "", emergency_phone)) >= 6):
         problems.append(Issue(f"emergencyContactPhone {emergency_phone!r} is not a phone number", "invalid",
                               expression=("emergencyContactPhone",)))
     uhid, claim_code = text("uhid"), text("claimCode", limit=20)
@@ -123,8 +126,9 @@ def _items(data: dict, name: str, problems: list[Issue]) -> list[str]:
         problems.append(Issue(f"{name} must be a list of texts", "invalid", expression=(name,)))
         return []
     items = [x.strip() for x in raw if x.strip()]
-    if len(items) > MAX_ITEMS or any(len(x) > MAX_TEXT for x in items):
-        problems.append(Issue(f"{name}: at most {MAX_ITEMS} items of at most {MAX_TEXT} characters", "invalid",
+    if len(items) > MAX_ITEMS or any(len(x) > MAX_TEXT or _CONTROL.search(x) for x in items):
+        problems.append(Issue(f"{name}: at most {MAX_ITEMS} items of at most {MAX_TEXT} characters "
+                              "(no control characters)", "invalid",
                               expression=(name,)))
         return []
     return items

@@ -55,10 +55,12 @@ _CARD = """{% extends "base" %}{% block title %}Your Unique Health ID{% endblock
 Sign in to health apps as <strong>{{ username }}</strong>.</p>
 <p style="font-size:2rem;letter-spacing:.1em"><strong>{{ uhid }}</strong></p>
 <p>{{ name }}, born {{ birth_date }}</p>
+{% if png %}
 <img alt="Health card QR code for {{ uhid }}" src="data:image/png;base64,{{ png }}" width="300" height="300">
 <p class="muted">Any hospital or pharmacy can check this card offline: it is signed by {{ issuer }}.</p>
 <p><a download="health-card.smart-health-card"
 href="data:application/smart-health-card;base64,{{ file }}">Save your health card</a></p>
+{% else %}<p>Your health card could not be made just now; your health apps can fetch it for you.</p>{% endif %}
 {% endblock %}"""
 
 _env = Environment(loader=DictLoader({"base": BASE_TEMPLATE, "form": _FORM, "card": _CARD}),

@@ -50,8 +50,8 @@ def register_api():
     data = jsonio.loads(read_body(c.settings.max_body_bytes), c.settings.max_json_depth)
     done = service.register(c, form.parse(data))
     body = {"patient": f"Patient/{done.patient_id}", "uhid": done.uhid, "username": done.username,
-            "claimed": done.claimed, "healthCard": {"verifiableCredential": [done.card]},
-            "qr": qr.to_numeric(done.card)}
+            "claimed": done.claimed, "healthCard": {"verifiableCredential": [done.card]} if done.card else None,
+            "qr": qr.to_numeric(done.card) if done.card else None}
     return Response(json.dumps(body), status=201, content_type="application/json",
                     headers={"Location": f"{c.base}/Patient/{done.patient_id}", "Cache-Control": "no-store"})
 
@@ -78,19 +78,21 @@ def register_submit():
         return _form(values, [e.issues[0].diagnostics], 409, duplicate=True,
                      choices=[i.diagnostics for i in e.issues[1:]])
     except FhirError as e:
-        return _form(values, [i.diagnostics for i in e.issues], e.status)
-    file = json.dumps({"verifiableCredential": [done.card]}).encode()
+        return _form(values, [i.diagnostics for i in e.issues], e.status, headers=e.headers)
+    file = json.dumps({"verifiableCredential": [done.card]}).encode() if done.card else None
     return pages.render("card", 201, uhid=done.uhid, username=done.username, claimed=done.claimed,
                         name=f"{values['given']} {values['family']}".strip(),
                         birth_date=values["birthDate"], issuer=ctx().base,
-                        png=base64.b64encode(qr.png(qr.to_numeric(done.card))).decode(),
-                        file=base64.b64encode(file).decode())
+                        png=base64.b64encode(qr.png(qr.to_numeric(done.card))).decode() if done.card else None,
+                        file=base64.b64encode(file).decode() if file else None)
 
 
-def _form(values: dict, messages: list[str], status: int, **extra) -> Response:
+def _form(values: dict, messages: list[str], status: int, headers: dict | None = None, **extra) -> Response:
     token = secrets.token_urlsafe(24)
-    return pages.render("form", status, csrf=token, v=values, genders=form.GENDERS, messages=messages,
-                        cookies={COOKIE: token}, **extra)
+    response = pages.render("form", status, csrf=token, v=values, genders=form.GENDERS, messages=messages,
+                            cookies={COOKIE: token}, **extra)
+    response.headers.update(headers or {})      # Retry-After of a 429
+    return response
 
 
 def install(app, api) -> None:

@@ -9,10 +9,13 @@ already made claims it with the UHID and the claim code the hospital gave them (
 with their family name and birth date."""
 from __future__ import annotations
 
+import hashlib
+import logging
+import time
 from dataclasses import dataclass
 
 from .. import audit, jsonio
-from ..errors import Conflict, Issue, NotFound
+from ..errors import Conflict, Issue, NotFound, StoreUnavailable
 from ..health_cards import issuance
 from ..interactions import transaction as transaction_i
 from ..interactions.common import new_id
@@ -24,6 +27,8 @@ from ..uhid import identifier, matching
 from . import claim_codes
 from .form import Registration
 
+log = logging.getLogger("medport.registration")
+IN_FLIGHT_KIND, IN_FLIGHT_S = "registering", 300
 V2_0131 = "http://terminology.hl7.org/CodeSystem/v2-0131"
 CLINICAL = {"AllergyIntolerance": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
             "Condition": "http://terminology.hl7.org/CodeSystem/condition-clinical"}
@@ -36,7 +41,7 @@ class Registered:
     patient_id: str
     uhid: str
     username: str
-    card: str           # the first health card (compact JWS)
+    card: str | None    # the first health card (compact JWS); None if it could not be made just now
     claimed: bool       # an existing record was claimed, not a new one made
 
 
@@ -47,10 +52,32 @@ class PossibleDuplicate(Conflict):
 def register(ctx, reg: Registration) -> Registered:
     if reg.uhid:
         return _claim(ctx, reg)
-    if not reg.confirm_new_identity:
+    if reg.confirm_new_identity:
+        return _create(ctx, reg)
+    # the same person registering twice at once (a double click): the duplicate check sees only what
+    # is committed, so each person key is held while one registration of that person runs
+    keys = _person_keys(reg)
+    held = [k for k in keys if ctx.store.add_record(IN_FLIGHT_KIND, k, {}, expires_at=time.time() + IN_FLIGHT_S)]
+    try:
         probe = patient_resource(reg, None)
-        if any(c.grade == "certain" for c in matching.find(_as_server(ctx), probe, ctx.uhid_system)):
+        if len(held) < len(keys) or any(
+                c.grade == "certain" for c in matching.find(_as_server(ctx), probe, ctx.uhid_system)):
             raise _duplicate(ctx)
+        return _create(ctx, reg)
+    finally:
+        for key in held:
+            ctx.store.delete_record(IN_FLIGHT_KIND, key)
+
+
+def _person_keys(reg: Registration) -> list[str]:
+    """The duplicate rule's keys: name, birth date, and the phone or the email."""
+    who = f"{fold(reg.family)}|{fold(reg.given.split()[0])}|{reg.birth_date}"
+    contacts = ([f"phone:{matching.phone_key(reg.phone)}"] if reg.phone else []) + (
+        [f"email:{reg.email.strip().lower()}"] if reg.email else [])
+    return [hashlib.sha256(f"{who}|{c}".encode()).hexdigest() for c in contacts]
+
+
+def _create(ctx, reg: Registration) -> Registered:
     pid = new_id()
     users = Users(ctx.store)
     try:
@@ -90,11 +117,25 @@ def _claim(ctx, reg: Registration) -> Registered:
 
 
 def _finish(ctx, username: str, pid: str, uhid: str, how: str, claimed: bool) -> Registered:
+    """After the registration is committed: its AuditEvent and the first card. A transient store
+    conflict is retried here, never by running the registration again (it would now be a duplicate)."""
     person = _as_person(ctx, username, pid)
-    audit.record(person, type_code=("110110", "Patient Record"), subtype=(how, f"self-{how}"),
-                 action="C" if not claimed else "U", what=f"Patient/{pid}",
-                 description=f"account {username} {'claimed the record' if claimed else 'registered'}")
-    return Registered(pid, uhid, username, issuance.issue(person, pid), claimed)
+    _after_commit(lambda: audit.record(
+        person, type_code=("110110", "Patient Record"), subtype=(how, f"self-{how}"),
+        action="C" if not claimed else "U", what=f"Patient/{pid}",
+        description=f"account {username} {'claimed the record' if claimed else 'registered'}"))
+    return Registered(pid, uhid, username, _after_commit(lambda: issuance.issue(person, pid)), claimed)
+
+
+def _after_commit(step):
+    for attempt in range(3):
+        try:
+            return step()
+        except StoreUnavailable:
+            if attempt == 2:
+                log.exception("a step after a committed registration failed")
+                return None
+            time.sleep(0.05 * (attempt + 1))
 
 
 def patient_resource(reg: Registration, pid: str | None) -> dict:

@@ -75,13 +75,36 @@ class Users:
             raise ValueError(f"password must be at least {MIN_PASSWORD} characters")
         user = User(username, role, fhir_user, organization, password_hash=passwords.hash_password(password))
         patient = fhir_user.split("/", 1)[1] if role == "patient" else None
-        if patient is not None and not self.store.add_record(PATIENT_ACCOUNT_KIND, patient, {"username": username}):
+        if patient is not None and not self._link(patient, username):
             raise ValueError(f"{fhir_user} already has an account")
         if not self.store.add_record(KIND, username, asdict(user)):
             if patient is not None:
                 self.store.delete_record(PATIENT_ACCOUNT_KIND, patient)
             raise ValueError(f"username {username!r} is already taken")
         return user
+
+    def _link(self, patient: str, username: str) -> bool:
+        """Make username the patient's one account; an account that was disabled (or is gone) gives
+        way, so that a patient whose account was locked can be given a new one."""
+        if self.store.add_record(PATIENT_ACCOUNT_KIND, patient, {"username": username}):
+            return True
+        holder = self.store.get_record(PATIENT_ACCOUNT_KIND, patient)
+        user = self.get(holder["username"]) if holder else None
+        if user is not None and not user.disabled:
+            return False
+        self.store.delete_record(PATIENT_ACCOUNT_KIND, patient)
+        return self.store.add_record(PATIENT_ACCOUNT_KIND, patient, {"username": username})
+
+    def link_existing(self) -> int:
+        """Once per store: record the patient links of accounts made before links existed."""
+        if not self.store.add_record("config", "patient-account-links", {"since": time.time()}):
+            return 0
+        linked = 0
+        for user in self.list():
+            if user.role == "patient" and user.fhir_user and not user.disabled:
+                linked += self.store.add_record(PATIENT_ACCOUNT_KIND, user.fhir_user.split("/", 1)[1],
+                                                {"username": user.username})
+        return linked
 
     def remove(self, username: str) -> None:
         """Undo an add whose other half failed (registration): the account and its patient link."""

@@ -1,6 +1,8 @@
 """$lookup and $validate: parameters checked against their OperationDefinitions."""
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import FHIR_JSON
 
 LOINC = {"resourceType": "CodeSystem", "url": "http://loinc.org", "name": "LOINC", "version": "2.74",
@@ -53,3 +55,12 @@ def test_capability_lists_operations(client):
         in code_system["operation"]
     patient = next(r for r in cs["rest"][0]["resource"] if r["type"] == "Patient")
     assert any(o["name"] == "validate" for o in patient["operation"])
+
+
+@pytest.mark.parametrize("body", [[], "s", 5, {"resourceType": "Parameters", "parameter": ["x"]},
+                                  {"resourceType": "Parameters", "parameter": 5}])
+def test_an_operation_body_that_is_not_parameters_is_a_400(client, body):
+    pid = client.post("/fhir/Patient", json={"resourceType": "Patient"}, headers={"Content-Type": FHIR_JSON}).json["id"]
+    for url in ("/fhir/Patient/$match", f"/fhir/Patient/{pid}/$registration-code", f"/fhir/Patient/{pid}/$validate"):
+        r = client.post(url, json=body, headers={"Content-Type": FHIR_JSON})
+        assert r.status_code == 400 and r.json["resourceType"] == "OperationOutcome", (url, r.json)

@@ -83,20 +83,69 @@ def test_claiming_the_record_a_hospital_made(client):
     # the code is used up, and the record has its one account
     again = register(client, uhid=uhid, claimCode=code, username="someone-else")
     assert again.status_code == 404
-    fresh = client.post(f"/fhir/Patient/{walk_in['id']}/$registration-code").json["parameter"][0]["valueString"]
-    again = register(client, uhid=uhid, claimCode=fresh, username="someone-else")
-    assert again.status_code == 409 and "already has an account" in again.json["issue"][0]["diagnostics"]
+    r = client.post(f"/fhir/Patient/{walk_in['id']}/$registration-code")
+    assert r.status_code == 409 and "already has an account" in r.json["issue"][0]["diagnostics"]
 
 
 def test_one_account_per_patient_whatever_made_it(client, ctx):
-    """An account made by `medport user add` or the admin API blocks a second one for that Patient."""
+    """An account made by `medport user add` or the admin API blocks a second one for that Patient,
+    until it is disabled (a locked-out patient can be given a new account)."""
     walk_in = post(client, patient()).json
-    Users(ctx.store).add("mira", "a long password", "patient", f"Patient/{walk_in['id']}")
+    users = Users(ctx.store)
+    users.add("mira", "a long password", "patient", f"Patient/{walk_in['id']}")
     uhid = [i["value"] for i in walk_in["identifier"] if i["system"] == TEST_SYSTEM][0]
+    code = client.post(f"/fhir/Patient/{walk_in['id']}/$registration-code")
+    assert code.status_code == 409
+    with pytest.raises(ValueError, match="already has an account"):
+        users.add("other", "a long password", "patient", f"Patient/{walk_in['id']}")
+    assert users.disable("mira")
     code = client.post(f"/fhir/Patient/{walk_in['id']}/$registration-code").json["parameter"][0]["valueString"]
     r = register(client, uhid=uhid, claimCode=code, username="other")
-    assert r.status_code == 409
-    assert [u.username for u in Users(ctx.store).list()] == ["mira"]
+    assert r.status_code == 201
+    assert [(u.username, u.disabled) for u in users.list()] == [("mira", True), ("other", False)]
+
+
+def test_accounts_made_before_links_existed_are_linked_at_start(tmp_path):
+    from fhirserver import create_app
+    from fhirserver.storage import open_store
+    settings = make_settings(tmp_path)
+    store = open_store(settings)
+    store.put_record("user", "legacy", {"username": "legacy", "role": "patient", "fhir_user": "Patient/p1",
+                                        "organization": None, "disabled": False, "password_hash": ""})
+    create_app(settings, store)
+    with pytest.raises(ValueError, match="already has an account"):
+        Users(store).add("second", "a long password", "patient", "Patient/p1")
+
+
+def test_the_same_person_registering_twice_at_once_gets_one_record(client, ctx, monkeypatch):
+    """A double click: the second request runs while the first is between its check and its commit."""
+    from fhirserver.registration import service
+    real, inner = service._create, []
+
+    def create_while_another_arrives(c, reg):
+        if not inner:
+            inner.append(register(client, username="asha-again"))     # arrives before this one commits
+        return real(c, reg)
+    monkeypatch.setattr(service, "_create", create_while_another_arrives)
+    first = register(client)
+    assert first.status_code == 201 and inner[0].status_code == 409
+    assert client.get("/fhir/Patient").json["total"] == 1
+    assert register(client, username="asha-3").status_code == 409      # and afterwards, as before
+
+
+def test_a_conflict_after_the_commit_does_not_undo_or_repeat_the_registration(client, ctx, monkeypatch):
+    from fhirserver import audit
+    from fhirserver.storage.mongo_units import StoreRetry
+    real, calls = audit.record, {"n": 0}
+
+    def conflict_once(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreRetry("write conflict")
+        return real(*args, **kw)
+    monkeypatch.setattr("fhirserver.registration.service.audit.record", conflict_once)
+    r = register(client)
+    assert r.status_code == 201 and r.json["healthCard"] and client.get("/fhir/Patient").json["total"] == 1
 
 
 @pytest.mark.parametrize("fields, where", [
@@ -104,6 +153,7 @@ def test_one_account_per_patient_whatever_made_it(client, ctx):
     ({"gender": "f"}, "gender"), ({"phone": None, "email": None}, "phone"), ({"email": "not-an-email"}, "email"),
     ({"password": "short"}, "password"), ({"username": "a b"}, "username"), ({"uhid": "12-3456", "claimCode": "X"}, "uhid"),
     ({"allergies": [1, 2]}, "allergies"), ({"given": "x" * 101}, "given"), ({"phone": "call me"}, "phone"),
+    ({"phone": "------"}, "phone"), ({"family": "Sharma\u0000"}, "family"), ({"allergies": ["a\u0007b"]}, "allergies"),
 ])
 def test_bad_fields_are_named_and_nothing_is_stored(client, fields, where):
     r = register(client, **fields)
@@ -142,6 +192,11 @@ def test_registrations_per_address_are_limited(tmp_path):
     assert [r.status_code for r in answers] == [201, 201, 201, 429]
     assert int(answers[3].headers["Retry-After"]) > 3000 and answers[3].json["issue"][0]["code"] == "throttled"
     assert client.get("/fhir/Patient").json["total"] == 3
+    # refused attempts are not recorded: the window ends, and the records stay bounded
+    for _ in range(20):
+        assert client.post("/api/registrations", json=ASHA).status_code == 429
+    store = client.application.config["MEDPORT"].store
+    assert len(store.list_records("rate:registration:127.0.0.1")) == 3
 
 
 def test_behind_a_trusted_proxy_each_client_has_its_own_limit(tmp_path):
