@@ -136,14 +136,9 @@ def test_the_same_person_registering_twice_at_once_gets_one_record(client, ctx, 
 def test_a_conflict_after_the_commit_does_not_undo_or_repeat_the_registration(client, ctx, monkeypatch):
     from fhirserver import audit
     from fhirserver.storage.mongo_units import StoreRetry
-    real, calls = audit.record, {"n": 0}
-
-    def conflict_once(*args, **kw):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise StoreRetry("write conflict")
-        return real(*args, **kw)
-    monkeypatch.setattr("fhirserver.registration.service.audit.record", conflict_once)
+    from tests._faults import failing_once
+    monkeypatch.setattr("fhirserver.registration.service.audit.record",
+                        failing_once(audit.record, StoreRetry("write conflict")))
     r = register(client)
     assert r.status_code == 201 and r.json["healthCard"] and client.get("/fhir/Patient").json["total"] == 1
 

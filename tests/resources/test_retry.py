@@ -5,6 +5,7 @@ import pytest
 
 from fhirserver.resources import retry
 from fhirserver.storage.mongo_units import StoreRetry
+from tests._faults import failing_once
 
 
 @pytest.fixture
@@ -36,14 +37,8 @@ def test_a_lasting_conflict_answers_503_with_retry_after(client, flaky):
 def test_a_rerun_request_reads_the_same_body(client, ctx, monkeypatch):
     """Found in review: the rerun read an exhausted body stream and answered 400 Malformed JSON."""
     from fhirserver.interactions import common
-    real, calls = common.store_new_version, {"n": 0}
-
-    def conflict_once(*args, **kw):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise StoreRetry("write conflict")
-        return real(*args, **kw)
+    conflict_once = failing_once(common.store_new_version, StoreRetry("write conflict"))
     monkeypatch.setattr("fhirserver.interactions.create.store_new_version", conflict_once)
     r = client.post("/fhir/Patient", json={"resourceType": "Patient", "gender": "other"},
                     headers={"Content-Type": "application/fhir+json"})
-    assert r.status_code == 201 and r.json["gender"] == "other" and calls["n"] == 2
+    assert r.status_code == 201 and r.json["gender"] == "other" and conflict_once.calls == 2
