@@ -17,7 +17,7 @@ import time
 import bson
 from bson import ObjectId
 from bson.errors import BSONError
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
 
 from ..definitions import resource_types
 from ..errors import BadRequest, PayloadTooLarge, StoreUnavailable, VersionConflict
@@ -81,6 +81,11 @@ class MongoStore(Store):
         out = {}
         for name, models in index_models().items():
             out[name] = self.db[name].create_indexes(models)
+        if CLAIMS not in self.db.list_collection_names():     # written inside transactions: made beforehand
+            try:
+                self.db.create_collection(CLAIMS)
+            except (CollectionInvalid, OperationFailure):     # another process made it meanwhile
+                pass
         return out
 
     # ---- writes ------------------------------------------------------------------------------
