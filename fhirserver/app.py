@@ -13,6 +13,7 @@ from . import __version__, accesslog
 from .config import Settings
 from .context import ServerContext
 from .health_cards import routes as health_card_routes
+from .health_cards.issuer_keys import IssuerKeys
 from .registration import routes as registration_routes
 from .resources import cors, errorhandlers, register
 from .resources.retry import RetryingFlask
@@ -42,6 +43,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     )
     naming_system.ensure(app.config["MEDPORT"])
     Users(app.config["MEDPORT"].store).link_existing()
+    IssuerKeys(app.config["MEDPORT"].store).active()      # the JWKS is never empty (verifiers cache it)
     if settings.proxy_hops > 0:     # the client's address and scheme as the trusted proxies saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                                 x_host=settings.proxy_hops)

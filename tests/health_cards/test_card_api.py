@@ -232,3 +232,8 @@ def test_revoked_cards_stop_verifying_and_new_ones_work(client, asha, monkeypatc
     other = post(client, patient(name=[{"family": "Other"}])).json
     assert verify(client, jws=card_of(client, other["id"])["verifiableCredential"])["valid"] == [True]
     assert client.post("/fhir/Patient/nobody/$revoke-health-cards").status_code == 404
+
+
+def test_the_issuer_keys_are_published_before_the_first_card(client):
+    [key] = client.get("/fhir/.well-known/jwks.json").json["keys"]
+    assert key["kty"] == "EC" and key["crv"] == "P-256" and key["alg"] == "ES256" and "d" not in key
