@@ -97,7 +97,8 @@ class Users:
 
     def link_existing(self) -> int:
         """Once per store: record the patient links of accounts made before links existed."""
-        if not self.store.add_record("config", "patient-account-links", {"since": time.time()}):
+        if self.store.get_record("config", "patient-account-links") is not None or not self.store.add_record(
+                "config", "patient-account-links", {"since": time.time()}):
             return 0
         linked = 0
         for user in self.list():

@@ -17,7 +17,8 @@ def pinned_system(store, settings) -> str:
     """The system a store's UHIDs are issued under, fixed by its first start: a later change of the
     base URL must not make every patient look UHID-less (and so be issued a second one). A different
     system configured explicitly is refused at start-up."""
-    store.add_record(CONFIG_KIND, "uhid-system", {"system": uhid_system(settings)})
+    if store.get_record(CONFIG_KIND, "uhid-system") is None:     # read first: start-up takes no write lock
+        store.add_record(CONFIG_KIND, "uhid-system", {"system": uhid_system(settings)})
     pinned = store.get_record(CONFIG_KIND, "uhid-system")["system"]
     if settings.uhid_system and settings.uhid_system != pinned:
         raise SystemExit(f"MEDPORT_UHID_SYSTEM is {settings.uhid_system!r}, but this store's UHIDs were issued "

@@ -32,6 +32,9 @@ def ensure(ctx) -> None:
     """Store NamingSystem/uhid unless the current version already says the same. Several workers
     starting at once: the first writes it, the others find it written (or lose a write conflict)."""
     wanted = resource(ctx.uhid_system)
+    current = ctx.store.read("NamingSystem", ID)
+    if current is not None and not current.deleted and _same(current, wanted):
+        return          # read first: a start-up with nothing to write takes no write lock
     try:
         prepared = prepare(ctx, "NamingSystem", dict(wanted))
         with ctx.store.transaction() as tx:
