@@ -69,7 +69,7 @@ def main() -> None:
                     lambda i: client.post("/fhir/Patient", json=person(i, "Patient"), headers=H).json)
         system = "http://bench.test/fhir/sid/uhid"
         uhids = [next(x["value"] for x in p["identifier"] if x["system"] == system) for p in made]
-        rate("search Patient?identifier=system|XX-XXXX-XXXX-XXXX", n, lambda i: client.get(
+        rate("search Patient?identifier=system|NN-NNNN-NNNN-NNNN", n, lambda i: client.get(
             "/fhir/Patient", query_string={"identifier": f"{system}|{uhids[i]}"}))
         rate("search Patient?identifier=system|14 digits", n, lambda i: client.get(
             "/fhir/Patient", query_string={"identifier": f"{system}|{uhids[i].replace('-', '')}"}))

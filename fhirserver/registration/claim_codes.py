@@ -3,8 +3,8 @@ they) can later open an account on the record the hospital made.
 
 Everything else on a health card (UHID, name, birth date) is readable by whoever sees the card, so
 it cannot prove who is claiming. A code is 12 characters from a 32-letter alphabet without look-alikes
-(60 bits from the OS's cryptographic source), written XXXX-XXXX-XXXX, valid 30 days, single use, and
-stored only as its SHA-256, bound to one Patient. Issued by Patient/[id]/$registration-code."""
+(60 bits from the OS's cryptographic source), written CCCC-CCCC-CCCC (C: a letter or digit), valid
+30 days, single use, and stored only as its SHA-256, bound to one Patient. Issued by Patient/[id]/$registration-code."""
 from __future__ import annotations
 
 import hashlib

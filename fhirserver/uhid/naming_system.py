@@ -19,11 +19,11 @@ def resource(system: str) -> dict:
         "date": DEFINED, "publisher": "Med-Port", "responsible": identifier.ASSIGNER["display"],
         "type": identifier.TYPE,
         "description": "Unique Health ID: one number per person, valid at every Med-Port hospital. 14 digits "
-                       "written XX-XXXX-XXXX-XXXX; the last is a Verhoeff check digit over the first 13, so a "
+                       "written NN-NNNN-NNNN-NNNN; the last is a Verhoeff check digit over the first 13, so a "
                        "single mistyped digit or two swapped neighbours are always detected. Numbers are random "
                        "(not derived from personal data), never reused, and never change.",
         "usage": "Patient.identifier with this system, identifier.type v2-0203 NI. Search accepts the value "
-                 "with or without dashes or spaces; it is stored as XX-XXXX-XXXX-XXXX.",
+                 "with or without dashes or spaces; it is stored as NN-NNNN-NNNN-NNNN.",
         "uniqueId": [{"type": "uri", "value": system, "preferred": True}],
     }
 

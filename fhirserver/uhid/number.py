@@ -22,7 +22,7 @@ def generate() -> str:
 
 
 def format_digits(digits: str) -> str:
-    """14 digits -> XX-XXXX-XXXX-XXXX, the canonical (stored and printed) form."""
+    """14 digits -> NN-NNNN-NNNN-NNNN, the canonical (stored and printed) form."""
     return f"{digits[:2]}-{digits[2:6]}-{digits[6:10]}-{digits[10:]}"
 
 
