@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import abc
 import base64
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import BinaryIO, ContextManager, Iterator, Mapping, Sequence
 
-from ..errors import BadRequest, VersionConflict
+from ..errors import BadRequest, PayloadTooLarge, VersionConflict
 
 # Index rows by kind, e.g. {"token": [("identifier", "http://sys", "123"), ...]}.
 # fhirserver.search.extract produces them; each backend lays them out natively.
@@ -54,6 +55,29 @@ class BlobInfo:
     key: str
     size: int
     sha256: str
+
+
+class Metered:
+    """The chunks of an upload, counted and hashed as they pass: PayloadTooLarge as soon as they
+    exceed max_bytes (every blob store streams through one of these)."""
+
+    def __init__(self, chunks: Iterator[bytes], max_bytes: int):
+        self._chunks, self.max_bytes = iter(chunks), max_bytes
+        self.size, self.digest = 0, hashlib.sha256()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        chunk = next(self._chunks)
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise PayloadTooLarge(f"Binary content exceeds the limit of {self.max_bytes} bytes")
+        self.digest.update(chunk)
+        return chunk
+
+    def info(self, key: str) -> "BlobInfo":
+        return BlobInfo(key, self.size, self.digest.hexdigest())
 
 
 class BlobStore(abc.ABC):

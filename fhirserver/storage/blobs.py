@@ -7,15 +7,14 @@ without touching another request's identical upload.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import tempfile
 import time
 from typing import BinaryIO, Iterator
 
-from ..errors import NotFound, PayloadTooLarge
-from .base import BlobInfo, BlobStore
+from ..errors import NotFound
+from .base import BlobInfo, BlobStore, Metered
 
 
 class FileBlobStore(BlobStore):
@@ -29,15 +28,11 @@ class FileBlobStore(BlobStore):
         return os.path.join(self.root, key[:2], key)
 
     def put(self, chunks: Iterator[bytes], max_bytes: int) -> BlobInfo:
-        digest, size = hashlib.sha256(), 0
+        metered = Metered(chunks, max_bytes)
         fd, tmp = tempfile.mkstemp(dir=os.path.join(self.root, "tmp"))
         try:
             with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise PayloadTooLarge(f"Binary content exceeds the limit of {max_bytes} bytes")
-                    digest.update(chunk)
+                for chunk in metered:
                     f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
@@ -45,7 +40,7 @@ class FileBlobStore(BlobStore):
             final = self._path(key)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
-            return BlobInfo(key, size, digest.hexdigest())
+            return metered.info(key)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)

@@ -7,7 +7,6 @@ write deletes its own upload and nothing else.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import io
 import secrets
 import time
@@ -16,8 +15,8 @@ from typing import BinaryIO, Iterator
 import gridfs
 from bson import Binary
 
-from ..errors import NotFound, PayloadTooLarge
-from .base import BlobInfo, BlobStore
+from ..errors import NotFound
+from .base import BlobInfo, BlobStore, Metered
 from .mongo_layout import BLOBS
 
 INLINE_MAX = 256 * 1024
@@ -31,35 +30,26 @@ class MongoBlobStore(BlobStore):
         self.inline_max = inline_max
 
     def put(self, chunks: Iterator[bytes], max_bytes: int) -> BlobInfo:
-        digest, size, head = hashlib.sha256(), 0, bytearray()
-        chunks = iter(chunks)
-        for chunk in chunks:                       # small contents stay inline
-            size += len(chunk)
-            if size > max_bytes:
-                raise PayloadTooLarge(f"Binary content exceeds the limit of {max_bytes} bytes")
-            digest.update(chunk)
+        metered, head = Metered(chunks, max_bytes), bytearray()
+        for chunk in metered:                      # small contents stay inline
             head += chunk
             if len(head) > self.inline_max:
                 break
         else:
             key = "i" + secrets.token_hex(32)
             self.inline.insert_one({"_id": key, "data": Binary(bytes(head)), "created": _now()})
-            return BlobInfo(key, size, digest.hexdigest())
+            return metered.info(key)
         key = "g" + secrets.token_hex(32)
         stream = self.bucket.open_upload_stream_with_id(key, key)
         try:
             stream.write(bytes(head))
-            for chunk in chunks:
-                size += len(chunk)
-                if size > max_bytes:
-                    raise PayloadTooLarge(f"Binary content exceeds the limit of {max_bytes} bytes")
-                digest.update(chunk)
+            for chunk in metered:                  # the same iterator: it goes on after the head
                 stream.write(chunk)
             stream.close()
         except BaseException:
             stream.abort()
             raise
-        return BlobInfo(key, size, digest.hexdigest())
+        return metered.info(key)
 
     def open(self, key: str) -> BinaryIO:
         if key.startswith("i"):
