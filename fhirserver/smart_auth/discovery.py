@@ -45,39 +45,38 @@ def endpoints(base_url: str) -> dict[str, str]:
         "style": f"{auth}/smart-style.json"}
 
 
-def smart_configuration(base_url: str) -> dict:
+def _common(base_url: str) -> dict:
+    """What both discovery documents say alike."""
     e = endpoints(base_url)
     return {
         "issuer": base_url,
         "jwks_uri": e["jwks"],
         "authorization_endpoint": e["authorize"],
         "token_endpoint": e["token"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+    }
+
+
+def smart_configuration(base_url: str) -> dict:
+    e = endpoints(base_url)
+    return _common(base_url) | {
         "introspection_endpoint": e["introspect"],
         "revocation_endpoint": e["revoke"],
         "grant_types_supported": GRANT_TYPES,
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "scopes_supported": SCOPES,
-        "response_types_supported": ["code"],
-        "code_challenge_methods_supported": ["S256"],
         "capabilities": CAPABILITIES,
     }
 
 
 def openid_configuration(base_url: str) -> dict:
-    e = endpoints(base_url)
-    return {
-        "issuer": base_url,
-        "jwks_uri": e["jwks"],
-        "authorization_endpoint": e["authorize"],
-        "token_endpoint": e["token"],
-        "response_types_supported": ["code"],
+    return _common(base_url) | {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["openid", "fhirUser"],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "grant_types_supported": ["authorization_code", "refresh_token"],
-        "code_challenge_methods_supported": ["S256"],
     }
 
 
