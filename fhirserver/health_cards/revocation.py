@@ -20,8 +20,11 @@ REVOKED_KIND = "shc-revocation"
 
 
 def rid(store, patient_id: str) -> str:
-    store.add_record(SECRET_KIND, "secret", {"key": secrets.token_hex(32)})     # the first one made stays
-    key = bytes.fromhex(store.get_record(SECRET_KIND, "secret")["key"])
+    record = store.get_record(SECRET_KIND, "secret")       # read first: issuing a card writes nothing here
+    if record is None:
+        store.add_record(SECRET_KIND, "secret", {"key": secrets.token_hex(32)})     # the first one made stays
+        record = store.get_record(SECRET_KIND, "secret")
+    key = bytes.fromhex(record["key"])
     digest = hmac.new(key, patient_id.encode(), hashlib.sha256).digest()[:8]
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 

@@ -9,15 +9,16 @@ from .. import jsonio
 from ..errors import BadRequest, Unprocessable
 from ..health_cards import issuance, qr
 from . import Raw
+from .parameters import first, flag
 
 FORMATS = ("json", "file", "qr", "png")
 
 
 def health_card(ctx, rtype, id, params: dict) -> dict | Raw:
-    fmt = (params.get("format") or ["json"])[0]
+    fmt = first(params, "format", "json")
     if fmt not in FORMATS:
         raise BadRequest(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    immunizations = (params.get("immunizations") or [False])[0] in (True, "true")
+    immunizations = flag(params, "immunizations")
     card = issuance.issue(ctx, id, immunizations)
     if fmt == "file":
         return Raw(jsonio.dumps({"verifiableCredential": [card]}), "application/smart-health-card")

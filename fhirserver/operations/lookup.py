@@ -5,13 +5,14 @@ from __future__ import annotations
 from .. import jsonio
 from ..errors import BadRequest, NotFound
 from ..search.parse import parse_search
+from .parameters import first
 
 
 def lookup(ctx, rtype, id, params: dict) -> dict:
-    coding = (params.get("coding") or [None])[0]
-    system = (params.get("system") or [None])[0] or (coding or {}).get("system")
-    code = (params.get("code") or [None])[0] or (coding or {}).get("code")
-    version = (params.get("version") or [None])[0] or (coding or {}).get("version")
+    coding = first(params, "coding")
+    system = first(params, "system") or (coding or {}).get("system")
+    code = first(params, "code") or (coding or {}).get("code")
+    version = first(params, "version") or (coding or {}).get("version")
     if not system or not code:
         raise BadRequest("$lookup needs system and code, or a coding with both")
     criteria = [("url", system)] + ([("version", version)] if version else [])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..errors import BadRequest
 from ..uhid import matching
 from ..validation import validate
+from .parameters import first, flag
 
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 DEFAULT_COUNT = 10
@@ -17,8 +18,8 @@ def match(ctx, rtype, id, params: dict) -> dict:
     if not isinstance(probe, dict) or probe.get("resourceType") != "Patient":
         raise BadRequest("Patient/$match needs a Patient resource in its 'resource' parameter")
     validate(probe)         # a malformed probe is a 400 naming its elements
-    only_certain = (params.get("onlyCertainMatches") or [False])[0] in (True, "true")
-    count = (params.get("count") or [DEFAULT_COUNT])[0]
+    only_certain = flag(params, "onlyCertainMatches")
+    count = first(params, "count", DEFAULT_COUNT)
     try:
         count = int(count)
     except (TypeError, ValueError):

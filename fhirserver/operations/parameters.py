@@ -38,3 +38,13 @@ def read_parameters(definition: dict, query: list[tuple[str, str]], body: dict |
         if spec["min"] > len(values.get(name, ())):
             raise BadRequest(f"Parameter '{name}' is required by ${definition['code']}")
     return values
+
+
+def first(params: dict, name: str, default=None):
+    """The first value of a parameter (the definition has checked its cardinality), or the default."""
+    return (params.get(name) or [default])[0]
+
+
+def flag(params: dict, name: str) -> bool:
+    """A boolean parameter, from a Parameters body (true) or the query string ("true")."""
+    return first(params, name) in (True, "true")

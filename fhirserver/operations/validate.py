@@ -4,13 +4,14 @@ from __future__ import annotations
 from .. import jsonio
 from ..errors import BadRequest, InvalidResource, Issue, operation_outcome
 from ..interactions.common import current_or_raise
+from .parameters import first
 
 
 def validate_operation(ctx, rtype, id, params: dict) -> dict:
     from ..validation import validate
     if params.get("profile"):
         raise BadRequest("$validate against a profile is not supported yet: validation is against R4 itself")
-    resource = (params.get("resource") or [None])[0]
+    resource = first(params, "resource")
     if resource is None and id is not None:
         resource = jsonio.loads(current_or_raise(ctx.store.read(rtype, id), rtype, id).body)
     if not isinstance(resource, dict):
