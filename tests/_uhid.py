@@ -15,6 +15,12 @@ def uhid_for(key: str) -> str:
     return number.format_digits(body + verhoeff.check_digit(body))
 
 
+def uhid_in(resource: dict, system: str = TEST_SYSTEM) -> str:
+    """The one UHID a stored Patient carries."""
+    [value] = [i["value"] for i in resource["identifier"] if i["system"] == system]
+    return value
+
+
 def uhid_identifier(key: str, system: str = TEST_SYSTEM) -> dict:
     return {"system": system, "value": uhid_for(key)}
 

@@ -21,7 +21,7 @@ from ..interactions import transaction as transaction_i
 from ..interactions.common import new_id
 from ..search.normalize import fold
 from ..search.parse import parse_search
-from ..smart_auth.access import Access
+from ..smart_auth.access import UNRESTRICTED, Access
 from ..smart_auth.accounts import Users
 from ..uhid import identifier, matching
 from . import claim_codes
@@ -61,7 +61,7 @@ def register(ctx, reg: Registration) -> Registered:
     try:
         probe = patient_resource(reg, None)
         if len(held) < len(keys) or any(
-                c.grade == "certain" for c in matching.find(_as_server(ctx), probe, ctx.uhid_system)):
+                c.grade == "certain" for c in matching.find(ctx.acting_as(UNRESTRICTED), probe, ctx.uhid_system)):
             raise _duplicate(ctx)
         return _create(ctx, reg)
     finally:
@@ -184,10 +184,6 @@ def _duplicate(ctx) -> PossibleDuplicate:
               "To keep one record per person, nothing was created.", "duplicate")] + [
         Issue(text, "informational", "information", details={"coding": [{"system": system, "code": code}]})
         for code, text in choices])
-
-
-def _as_server(ctx):
-    return ctx.acting_as(Access())
 
 
 def _as_person(ctx, username: str, pid: str):

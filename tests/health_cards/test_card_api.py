@@ -15,8 +15,9 @@ from PIL import Image
 from fhirserver.health_cards import credential, jws
 from fhirserver.health_cards.issuer_keys import IssuerKeys
 from fhirserver.uhid import number
-from tests._uhid import TEST_SYSTEM, uhid_for
+from tests._uhid import TEST_SYSTEM, uhid_for, uhid_in
 from tests.conftest import patient, post
+from tests.health_cards._cards import FakeStore
 
 BASE = "http://fhir.test/fhir"
 CVX = "http://hl7.org/fhir/sid/cvx"
@@ -51,7 +52,7 @@ def test_the_card_verifies_with_an_independent_jws_library(client, asha):
     assert claims["vc"]["type"] == ["https://smarthealth.cards#health-card"]
     [entry] = claims["vc"]["credentialSubject"]["fhirBundle"]["entry"]
     # name, birth date and UHID; not the Aadhaar number, phone or gender
-    uhid = [i["value"] for i in asha["identifier"] if i["system"] == TEST_SYSTEM][0]
+    uhid = uhid_in(asha)
     assert entry["resource"] == {"resourceType": "Patient", "identifier": [{"system": TEST_SYSTEM, "value": uhid}],
                                  "name": [{"family": "Sharma", "given": ["Asha"]}], "birthDate": "1950-04-02"}
 
@@ -106,7 +107,7 @@ def verify(client, **body):
 
 def test_verification_in_every_form_the_card_comes(client, asha):
     card = card_of(client, asha["id"])
-    uhid = [i["value"] for i in asha["identifier"] if i["system"] == TEST_SYSTEM][0]
+    uhid = uhid_in(asha)
     for body in ({"jws": card["verifiableCredential"]}, {"qr": card["qr"]},
                  {"resourceType": "Parameters", "parameter": [{"name": "qr", "valueString": card["qr"]}]}):
         v = verify(client, **body)
@@ -125,11 +126,11 @@ def test_tampered_cards_are_refused_with_the_reason(client, ctx, asha):
     # the payload changed: another name, signed by nobody
     claims = jws.parse(card)[1]
     claims["vc"]["credentialSubject"]["fhirBundle"]["entry"][0]["resource"]["name"] = [{"family": "Impostor"}]
-    forged_body = jws.sign(claims, IssuerKeys(_OtherStore()).active()).split(".")[1]
+    forged_body = jws.sign(claims, IssuerKeys(FakeStore()).active()).split(".")[1]
     v = verify(client, jws=f"{head}.{forged_body}.{sig}")
     assert v["valid"] == [False] and "changed after it was signed" in v["problem"][0] and "name" not in v
     # signed by a key this server never published, and by a foreign issuer
-    v = verify(client, jws=jws.sign(jws.parse(card)[1], IssuerKeys(_OtherStore()).active()))
+    v = verify(client, jws=jws.sign(jws.parse(card)[1], IssuerKeys(FakeStore()).active()))
     assert v["valid"] == [False] and "does not publish" in " ".join(v["problem"])
     other = jws.parse(card)[1] | {"iss": "https://evil.example/fhir"}
     v = verify(client, jws=jws.sign(other, IssuerKeys(ctx.store).active()))
@@ -161,21 +162,6 @@ def test_a_patient_without_a_uhid_gets_a_clear_answer(client, ctx):
     assert client.get("/fhir/Patient/nobody/$health-card").status_code == 404
 
 
-class _OtherStore:
-    """A key store of somebody else's."""
-    def __init__(self):
-        self.records = {}
-
-    def list_records(self, kind):
-        return list(self.records.items())
-
-    def put_record(self, kind, key, value, expires_at=None):
-        self.records[key] = value
-
-    def add_record(self, kind, key, value, expires_at=None):
-        self.records.setdefault(key, value)
-        return True
-
 
 def test_hostile_verification_requests(client, asha):
     card = card_of(client, asha["id"])["verifiableCredential"]
@@ -191,7 +177,7 @@ def test_hostile_verification_requests(client, asha):
     big = client.post("/fhir/$verify-health-card", data=b"x" * (2 << 20), headers={"Content-Type": "text/plain"})
     assert big.status_code == 413
     # a card whose contents inflate past 256 KiB: refused without inflating it all
-    bomb = jws.sign({"iss": BASE, "nbf": 1, "pad": "0" * (300 * 1024)}, IssuerKeys(_OtherStore()).active())
+    bomb = jws.sign({"iss": BASE, "nbf": 1, "pad": "0" * (300 * 1024)}, IssuerKeys(FakeStore()).active())
     v = client.post("/fhir/$verify-health-card", json={"jws": bomb})
     assert v.status_code == 200 and v.json["parameter"][0]["valueBoolean"] is False
 

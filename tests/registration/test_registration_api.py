@@ -6,7 +6,7 @@ import pytest
 from fhirserver.health_cards import jws
 from fhirserver.smart_auth.accounts import Users
 from fhirserver.uhid import number
-from tests._uhid import TEST_SYSTEM
+from tests._uhid import uhid_in
 from tests.conftest import make_settings, patient, post
 
 ASHA = {"given": "Asha", "family": "Sharma", "birthDate": "1950-04-02", "gender": "female",
@@ -26,7 +26,7 @@ def test_registration_creates_patient_account_records_and_card(client, ctx):
     pid = body["patient"].split("/")[1]
     assert r.headers["Location"].endswith(body["patient"]) and number.canonical(body["uhid"]) == body["uhid"]
     stored = client.get(f"/fhir/{body['patient']}").json
-    assert [i["value"] for i in stored["identifier"] if i["system"] == TEST_SYSTEM] == [body["uhid"]]
+    assert uhid_in(stored) == body["uhid"]
     assert stored["birthDate"] == "1950-04-02" and stored["name"][0]["given"] == ["Asha"]
     assert stored["contact"][0]["name"]["text"] == "Ravi Sharma"
     assert stored["contact"][0]["relationship"][0]["coding"][0]["code"] == "C"
@@ -64,7 +64,7 @@ def test_a_possible_duplicate_gets_a_choice_and_nothing_is_created(client):
 
 def test_claiming_the_record_a_hospital_made(client):
     walk_in = post(client, patient(name=[{"family": "Sharma", "given": ["Asha"]}])).json
-    uhid = [i["value"] for i in walk_in["identifier"] if i["system"] == TEST_SYSTEM][0]
+    uhid = uhid_in(walk_in)
     assert client.get(f"/fhir/Patient/{walk_in['id']}/$registration-code").status_code == 405   # POST only
     r = client.post(f"/fhir/Patient/{walk_in['id']}/$registration-code")
     assert r.status_code == 200
@@ -93,7 +93,7 @@ def test_one_account_per_patient_whatever_made_it(client, ctx):
     walk_in = post(client, patient()).json
     users = Users(ctx.store)
     users.add("mira", "a long password", "patient", f"Patient/{walk_in['id']}")
-    uhid = [i["value"] for i in walk_in["identifier"] if i["system"] == TEST_SYSTEM][0]
+    uhid = uhid_in(walk_in)
     code = client.post(f"/fhir/Patient/{walk_in['id']}/$registration-code")
     assert code.status_code == 409
     with pytest.raises(ValueError, match="already has an account"):

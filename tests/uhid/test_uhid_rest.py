@@ -7,15 +7,10 @@ import threading
 import pytest
 
 from fhirserver.uhid import number
-from tests._uhid import TEST_SYSTEM, uhid_for
+from tests._uhid import TEST_SYSTEM, uhid_for, uhid_in
 from tests.conftest import FHIR_JSON, patient, post
 
 H = {"Content-Type": FHIR_JSON}
-
-
-def uhid_of(resource: dict) -> str:
-    [value] = [i["value"] for i in resource["identifier"] if i["system"] == TEST_SYSTEM]
-    return value
 
 
 def find(client, value: str, system: str = TEST_SYSTEM) -> list[str]:
@@ -39,7 +34,7 @@ def test_a_supplied_uhid_in_any_form_is_stored_canonical_and_found_in_any_form(c
     uhid = uhid_for("typed")
     digits = uhid.replace("-", "")
     r = post(client, patient(identifier=[{"system": TEST_SYSTEM, "value": f" {digits[:4]} {digits[4:]} "}]))
-    assert r.status_code == 201 and uhid_of(r.json) == uhid
+    assert r.status_code == 201 and uhid_in(r.json) == uhid
     pid = r.json["id"]
     for typed in (uhid, digits, f"{digits[:2]} {digits[2:6]} {digits[6:10]} {digits[10:]}", uhid.replace("-", "–")):
         assert find(client, typed) == [pid], typed
@@ -74,7 +69,7 @@ def test_a_used_uhid_cannot_be_given_to_a_second_patient(client):
 
 def test_a_uhid_is_permanent(client):
     created = post(client, patient()).json
-    pid, uhid = created["id"], uhid_of(created)
+    pid, uhid = created["id"], uhid_in(created)
     without = {**created, "identifier": [{"system": "urn:mrn", "value": "1"}]}
     r = client.put(f"/fhir/Patient/{pid}", json=without, headers=H)
     assert r.status_code == 422 and uhid in r.json["issue"][0]["diagnostics"] and "permanent" in r.json["issue"][0]["diagnostics"]
@@ -87,22 +82,22 @@ def test_a_uhid_is_permanent(client):
     # the same UHID in another form is no change; other fields may change
     same = {**created, "gender": "female", "identifier": [{"system": TEST_SYSTEM, "value": uhid.replace("-", " ")}]}
     r = client.put(f"/fhir/Patient/{pid}", json=same, headers=H)
-    assert r.status_code == 200 and uhid_of(r.json) == uhid and r.json["meta"]["versionId"] == "2"
+    assert r.status_code == 200 and uhid_in(r.json) == uhid and r.json["meta"]["versionId"] == "2"
     assert client.get(f"/fhir/Patient/{pid}/_history").json["total"] == 2
 
 
 def test_a_deleted_patients_uhid_is_never_issued_again(client):
     created = post(client, patient()).json
-    uhid = uhid_of(created)
+    uhid = uhid_in(created)
     assert client.delete(f"/fhir/Patient/{created['id']}").status_code in (200, 204)
     r = post(client, patient(identifier=[{"system": TEST_SYSTEM, "value": uhid}]))
     assert r.status_code == 422 and r.json["issue"][0]["code"] == "duplicate"
     # the same patient brought back keeps their UHID, whether the body carries it or not
     r = client.put(f"/fhir/Patient/{created['id']}", json={k: v for k, v in created.items() if k != "meta"}, headers=H)
-    assert r.status_code == 201 and uhid_of(r.json) == uhid
+    assert r.status_code == 201 and uhid_in(r.json) == uhid
     assert client.delete(f"/fhir/Patient/{created['id']}").status_code in (200, 204)
     r = client.put(f"/fhir/Patient/{created['id']}", json={"resourceType": "Patient", "id": created["id"]}, headers=H)
-    assert r.status_code == 201 and uhid_of(r.json) == uhid and find(client, uhid) == [created["id"]]
+    assert r.status_code == 201 and uhid_in(r.json) == uhid and find(client, uhid) == [created["id"]]
     assert client.delete(f"/fhir/Patient/{created['id']}").status_code in (200, 204)
     other = {"resourceType": "Patient", "id": created["id"], "identifier": [
         {"system": TEST_SYSTEM, "value": uhid_for("another")}]}
@@ -113,11 +108,11 @@ def test_a_deleted_patients_uhid_is_never_issued_again(client):
 def test_a_drawn_number_that_is_taken_is_drawn_again(client, monkeypatch):
     taken = post(client, patient()).json
     fresh = uhid_for("fresh")
-    draws = iter([uhid_of(taken), uhid_of(taken), fresh])
+    draws = iter([uhid_in(taken), uhid_in(taken), fresh])
     monkeypatch.setattr(number, "generate", lambda: next(draws))
     r = post(client, patient())
-    assert r.status_code == 201 and uhid_of(r.json) == fresh
-    assert find(client, fresh) == [r.json["id"]] and find(client, uhid_of(taken)) == [taken["id"]]
+    assert r.status_code == 201 and uhid_in(r.json) == fresh
+    assert find(client, fresh) == [r.json["id"]] and find(client, uhid_in(taken)) == [taken["id"]]
 
 
 def test_concurrent_creates_never_share_a_uhid(client, monkeypatch):
@@ -141,10 +136,10 @@ def test_concurrent_creates_never_share_a_uhid(client, monkeypatch):
     for t in threads:
         t.join()
     assert [r.status_code for r in results] == [201] * 20
-    uhids = [uhid_of(r.json) for r in results]
+    uhids = [uhid_in(r.json) for r in results]
     assert len(set(uhids)) == 20
     for r in results:
-        assert find(client, uhid_of(r.json)) == [r.json["id"]]
+        assert find(client, uhid_in(r.json)) == [r.json["id"]]
 
 
 def test_transactions_and_conditional_references_by_uhid(client):
@@ -158,7 +153,7 @@ def test_transactions_and_conditional_references_by_uhid(client):
     assert r.status_code == 200, r.json
     pid = r.json["entry"][0]["response"]["location"].split("/")[1]
     other = client.get("/" + "fhir/" + "/".join(r.json["entry"][1]["response"]["location"].split("/")[:2])).json
-    assert uhid_of(other) != uhid
+    assert uhid_in(other) != uhid
     # a hospital pushes a report for the patient by UHID alone, typed its own way
     report = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
               "subject": {"reference": f"Patient?identifier={TEST_SYSTEM}|{digits[:2]} {digits[2:]}"}}
@@ -202,7 +197,7 @@ def test_load_issues_uhids(ctx, tmp_path):
     from fhirserver.search.parse import parse_search
     [v] = ctx.store.search("Patient", parse_search("Patient", [("family", "Loaded")]).query).items
     from fhirserver import jsonio
-    assert number.canonical(uhid_of(jsonio.loads(v.body)))
+    assert number.canonical(uhid_in(jsonio.loads(v.body)))
 
 
 def test_a_patch_may_point_a_record_at_a_patient_by_uhid(client):
