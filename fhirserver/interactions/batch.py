@@ -13,7 +13,6 @@ from . import patch as patch_i
 from . import update as update_i
 from .bundle_results import EntryResult, run_get, run_operation
 from .common import if_match_version
-from .references import resolve_conditionals
 
 
 def batch(ctx, bundle: dict) -> list[EntryResult]:
@@ -30,8 +29,6 @@ def _one(ctx, e: be.Entry) -> EntryResult:
     if e.operation is not None:
         return run_operation(ctx, e)
     if_match = if_match_version(e.if_match)
-    if e.method in ("POST", "PUT"):
-        e.resource = resolve_conditionals(ctx, e.resource)
     if e.method == "POST":
         r = create_i.create(ctx, e.type, e.resource, e.if_none_exist)
         return EntryResult(r.status, r.version, created=r.status == 201)
