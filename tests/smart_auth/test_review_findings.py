@@ -71,6 +71,15 @@ def test_refresh_token_of_a_disabled_user_is_refused(world):
 
 # ---- 3. login throttling is a read-modify-write race ----------------------------------------
 
+def _in_parallel(fn, n: int) -> None:
+    """fn(0) .. fn(n-1), each in its own thread, all awaited."""
+    threads = [threading.Thread(target=fn, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+
+
 def _throttled_users(tmp_path, monkeypatch):
     """A store with asha's account, 5 failures allowed per 15 minutes, cheap scrypt."""
     monkeypatch.setattr(passwords, "N", 2 ** 10)
@@ -108,11 +117,7 @@ def test_concurrent_wrong_passwords_are_all_counted_by_the_throttle(tmp_path, mo
         except LoginThrottled:
             pass
 
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(attempts)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    _in_parallel(guess, attempts)
     monkeypatch.setattr(passwords, "verify_password", real_verify)
     assert len(evaluated) <= users.max_failures, f"{len(evaluated)} guesses were checked against the hash"
     with pytest.raises(LoginThrottled):
@@ -149,11 +154,7 @@ def test_a_burst_of_refused_guesses_cannot_erase_the_count(tmp_path, monkeypatch
             users.authenticate("asha", f"wrong guess {i}")
         except LoginThrottled:
             refused.append(i)
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(attempts)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
+    _in_parallel(guess, attempts)
     monkeypatch.setattr(store, "add_record", real_add)
     monkeypatch.setattr(store, "list_records", real_list)
     assert len(refused) == attempts          # all saw 8 records: none reached the hash
