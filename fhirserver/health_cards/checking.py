@@ -9,7 +9,8 @@ from .verify import Verdict, verify
 
 
 def verify_card(ctx, card: str, other_issuers: dict[str, dict] | None = None) -> Verdict:
-    """other_issuers: {issuer URL: JWKS} trusted besides this server."""
+    """other_issuers: {issuer URL: JWKS} trusted besides this server. This server signs with the low s
+    only (jws.py), so its cards must carry it; other issuers' signers need not normalise s."""
     other_issuers = other_issuers or {}
     own = ctx.base
 
@@ -18,7 +19,8 @@ def verify_card(ctx, card: str, other_issuers: dict[str, dict] | None = None) ->
     def own_revocations(_kid: str, claims: dict) -> list[str]:
         return revocation.problems(ctx.store, claims) if claims.get("iss") == own else []
     return verify(card, keys_for, trusted_issuers={own, *other_issuers},
-                  check_bundle=uhid_problems(ctx.uhid_system), check_claims=own_revocations)
+                  check_bundle=uhid_problems(ctx.uhid_system), check_claims=own_revocations,
+                  high_s_issuers={iss for iss in other_issuers if iss != own})
 
 
 def uhid_problems(system: str):

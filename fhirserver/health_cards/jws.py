@@ -3,6 +3,11 @@
 Spec: https://spec.smarthealth.cards/#health-cards-are-compact (header alg "ES256", zip "DEF",
 kid = RFC 7638 thumbprint; payload minified, then raw DEFLATE without zlib header) and RFC 7515
 (compact serialization; Appendix A.3 for the ES256 signature as the 64 bytes r || s).
+
+ECDSA signatures are malleable: if (r, s) is valid, so is (r, n - s) (n: the order of P-256), so the
+same card would have two valid encodings. Cards are signed with the low s (s <= n/2, as Bitcoin's
+BIP 62 and libsecp256k1 require) and check_signature() refuses a high s unless told otherwise, so a
+card of this server has exactly one valid encoding.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from joserfc.jwk import ECKey
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _COORD = 32   # bytes in a P-256 coordinate, and in each of r and s
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551   # n (SEC 2, secp256r1)
+_HALF_ORDER = P256_ORDER // 2
 
 
 class CardError(ValueError):
@@ -34,6 +41,8 @@ def sign(payload: dict, key: ECKey) -> str:
     body = compressor.compress(_minified(payload)) + compressor.flush()
     signing_input = f"{_b64(_minified(header))}.{_b64(body)}".encode("ascii")
     r, s = decode_dss_signature(key.private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+    if s > _HALF_ORDER:             # the one canonical encoding: low s
+        s = P256_ORDER - s
     return f"{signing_input.decode('ascii')}.{_b64(r.to_bytes(_COORD, 'big') + s.to_bytes(_COORD, 'big'))}"
 
 
@@ -56,10 +65,13 @@ def parse(jws: str, max_inflated: int = 1 << 20) -> tuple[dict, dict, bytes, byt
     return header, payload, f"{parts[0]}.{parts[1]}".encode("ascii"), signature
 
 
-def check_signature(signing_input: bytes, signature: bytes, jwk: dict) -> bool:
+def check_signature(signing_input: bytes, signature: bytes, jwk: dict, low_s_only: bool = True) -> bool:
     """Whether signature (r || s, 64 bytes) is a valid ES256 signature of signing_input by the
-    public P-256 key jwk. Any malformed key or signature is simply not a match."""
+    public P-256 key jwk. Any malformed key or signature is simply not a match. low_s_only: a
+    signature whose s is above n/2 (the malleated twin of a low-s one) is not a match either."""
     if len(signature) != 2 * _COORD:
+        return False
+    if low_s_only and int.from_bytes(signature[_COORD:], "big") > _HALF_ORDER:
         return False
     try:
         public_key = _public_key(jwk.get("x"), jwk.get("y")) if jwk.get("crv") == "P-256" else None

@@ -40,6 +40,7 @@ def verify(card: str, keys_for: Callable[[str], dict | None], *,
            trusted_issuers: Collection[str] | None = None,
            check_bundle: Callable[[dict], list[str]] | None = None,
            check_claims: Callable[[str, dict], list[str]] | None = None,
+           high_s_issuers: Collection[str] = (),
            now: float | None = None) -> Verdict:
     """Check a card given as a compact JWS, as the numeric "shc:/" text of its QR code, or as the
     JSON of a .smart-health-card file (every card in it is checked; a problem in any makes the
@@ -48,7 +49,9 @@ def verify(card: str, keys_for: Callable[[str], dict | None], *,
     keys_for(iss) returns the issuer's JWKS, or None when it is unknown or unreachable; it is
     called only for trusted issuers when trusted_issuers is given. check_bundle(bundle) adds its
     own problems about the card's FHIR Bundle; check_claims(kid, claims) its problems about a card
-    that is otherwise valid (revocation)."""
+    that is otherwise valid (revocation). A signature must have the low s (jws.py: one valid
+    encoding per card) except from high_s_issuers, other issuers whose signers need not normalise it
+    (the SMART Health Cards spec does not require it)."""
     try:
         jwss = _cards(card)
     except CardError as e:
@@ -63,7 +66,7 @@ def verify(card: str, keys_for: Callable[[str], dict | None], *,
             jwks_by_issuer[iss] = _fetch(keys_for, iss)
         return jwks_by_issuer[iss]
 
-    verdicts = [_verify_one(jws, cached_keys, trusted_issuers, check_bundle, now) for jws in jwss]
+    verdicts = [_verify_one(jws, cached_keys, trusted_issuers, check_bundle, now, high_s_issuers) for jws in jwss]
     if check_claims is not None:      # e.g. revocation: asked only of cards whose signature holds
         for v in verdicts:
             if v.valid:
@@ -104,14 +107,16 @@ def _cards(card) -> list[str]:
 
 
 def _verify_one(jws: str, keys_for: Callable[[str], dict | None], trusted_issuers: Collection[str] | None,
-                check_bundle: Callable[[dict], list[str]] | None, now: float) -> Verdict:
+                check_bundle: Callable[[dict], list[str]] | None, now: float,
+                high_s_issuers: Collection[str] = ()) -> Verdict:
     try:
         header, payload, signing_input, signature = parse(jws, MAX_INFLATED)
     except CardError as e:
         return Verdict(False, [str(e)])
     kid = header.get("kid") if isinstance(header.get("kid"), str) else None
     iss = payload.get("iss") if isinstance(payload.get("iss"), str) else None
-    problems = _signature_problems(iss, kid, signing_input, signature, keys_for, trusted_issuers)
+    problems = _signature_problems(iss, kid, signing_input, signature, keys_for, trusted_issuers,
+                                   low_s_only=iss not in high_s_issuers)
     problems += _date_problems(payload, now)
     vc = payload.get("vc") if isinstance(payload.get("vc"), dict) else {}
     types = vc.get("type")
@@ -132,7 +137,7 @@ def _verify_one(jws: str, keys_for: Callable[[str], dict | None], trusted_issuer
 
 def _signature_problems(iss: str | None, kid: str | None, signing_input: bytes, signature: bytes,
                         keys_for: Callable[[str], dict | None],
-                        trusted_issuers: Collection[str] | None) -> list[str]:
+                        trusted_issuers: Collection[str] | None, low_s_only: bool = True) -> list[str]:
     if iss is None:
         return ["The card does not name its issuer (iss), so its signature cannot be checked"]
     if trusted_issuers is not None and iss not in trusted_issuers:
@@ -147,7 +152,7 @@ def _signature_problems(iss: str | None, kid: str | None, signing_input: bytes, 
         if isinstance(keys, list) else None
     if key is None:
         return [f"The card was signed with key {kid}, which {iss} does not publish"]
-    if not check_signature(signing_input, signature, key):
+    if not check_signature(signing_input, signature, key, low_s_only):
         return ["The signature does not match the card's contents: it was changed after it was signed"]
     return []
 

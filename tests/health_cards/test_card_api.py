@@ -2,6 +2,7 @@
 $verify-health-card, by an independent JWS library and an independent QR decoder."""
 from __future__ import annotations
 
+import base64
 import io
 import json
 import time
@@ -140,6 +141,18 @@ def test_tampered_cards_are_refused_with_the_reason(client, ctx, asha):
     i = len(qr) // 2
     v = verify(client, qr=qr[:i] + ("1" if qr[i] != "1" else "2") + qr[i + 1:])
     assert v["valid"] == [False]
+
+
+def test_the_malleated_twin_of_a_card_is_refused(client, asha):
+    """(r, n - s) is as valid under plain ECDSA as (r, s): the server accepts only the low-s encoding it signs."""
+    card = card_of(client, asha["id"])["verifiableCredential"]
+    head, sig = card.rsplit(".", 1)
+    raw = base64.urlsafe_b64decode(sig + "==")
+    twin_s = (jws.P256_ORDER - int.from_bytes(raw[32:], "big")).to_bytes(32, "big")
+    twin = f"{head}.{base64.urlsafe_b64encode(raw[:32] + twin_s).rstrip(b'=').decode()}"
+    assert verify(client, jws=card)["valid"] == [True]
+    v = verify(client, jws=twin)
+    assert v["valid"] == [False] and "changed after it was signed" in v["problem"][0] and "name" not in v
 
 
 def test_a_card_whose_uhid_fails_its_check_digit_is_refused(client, ctx):

@@ -53,7 +53,45 @@ def test_a_card_signed_by_pyjwt_is_valid(keys):
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     body = c.compress(json.dumps(card_payload(), separators=(",", ":")).encode()) + c.flush()
     card = jwt.api_jws.encode(body, private, algorithm="ES256", headers={"zip": "DEF", "kid": jwk["kid"]})
+    # PyJWT does not normalise s: an issuer like it is trusted with either s (high_s_issuers) ...
+    assert problems(card, keys, high_s_issuers={ISSUER}) == []
+    # ... and its card with the low s is valid without that allowance
+    assert problems(malleate(card, low=True), keys) == []
+
+
+def malleate(card: str, low: bool | None = None) -> str:
+    """The card with the signature (r, n - s), which verifies as well under plain ECDSA; low=True/False:
+    the one of the pair with the low/high s."""
+    head, sig = card.rsplit(".", 1)
+    raw = base64.urlsafe_b64decode(sig + "==")
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    twin = jws.P256_ORDER - s
+    if low is not None:
+        twin = min(s, twin) if low else max(s, twin)
+    return f"{head}.{b64(r + twin.to_bytes(32, 'big'))}"
+
+
+def test_a_malleated_signature_is_refused_unless_the_issuer_may_sign_high_s(keys):
+    """ECDSA's (r, n - s) twin of a valid signature checks out mathematically; only the low-s one is the card."""
+    card = issue(keys)
+    s = int.from_bytes(base64.urlsafe_b64decode(card.rsplit(".", 1)[1] + "==")[32:], "big")
+    assert s <= jws.P256_ORDER // 2                        # we sign with the low s
+    twin = malleate(card)
+    assert twin != card and malleate(twin) == card
     assert problems(card, keys) == []
+    assert problems(twin, keys) == [CHANGED]
+    assert problems(twin, keys, high_s_issuers={ISSUER}) == []        # a foreign issuer's card: both
+    # the check itself: the twin is a valid ECDSA signature, refused for its high s only
+    _header, _payload, signing_input, signature = jws.parse(twin)
+    jwk = keys.jwks()["keys"][0]
+    assert not jws.check_signature(signing_input, signature, jwk)
+    assert jws.check_signature(signing_input, signature, jwk, low_s_only=False)
+
+
+def test_every_card_is_signed_with_the_low_s(keys):
+    for _ in range(24):      # a signer that does not normalise gives a high s half the time
+        sig = base64.urlsafe_b64decode(issue(keys).rsplit(".", 1)[1] + "==")
+        assert int.from_bytes(sig[32:], "big") <= jws.P256_ORDER // 2
 
 
 def test_rotation_keeps_old_cards_verifiable(keys):
