@@ -16,7 +16,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 
-from . import passwords
+from . import passwords, standing
 
 KIND = "user"
 FAILURES_KIND = "login-failures"
@@ -127,13 +127,14 @@ class Users:
         return user if user is not None and not user.disabled else None
 
     def disable(self, username: str) -> bool:
-        """Refuse the user's future logins; their refresh tokens stop working and their access tokens
-        are refused by the resource server (smart_auth/bearer.py); False if unknown."""
+        """Refuse the user's future logins; every access and refresh token of theirs is refused
+        wherever it is presented (standing.py, within STANDING_TTL_S seconds); False if unknown."""
         user = self.get(username)
         if user is None:
             return False
         user.disabled = True
         self.store.put_record(KIND, username, asdict(user))
+        standing.forget(self.store, KIND, username)     # at once here; other workers within seconds
         return True
 
     def authenticate(self, username: str, password: str) -> User | None:

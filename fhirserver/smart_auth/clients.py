@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from . import passwords
+from . import passwords, standing
 from .accounts import reference_type
 from .scopes import ScopeError, parse_scope
 
@@ -122,12 +122,14 @@ class Clients:
                       key=lambda c: (c.name, c.client_id))
 
     def disable(self, client_id: str) -> bool:
-        """Refuse the client from now on; False if unknown."""
+        """Refuse the client from now on, and every access and refresh token it holds (standing.py,
+        within STANDING_TTL_S seconds on every worker); False if unknown."""
         client = self.get(client_id)
         if client is None:
             return False
         client.disabled = True
         self.store.put_record(KIND, client_id, asdict(client))
+        standing.forget(self.store, KIND, client_id)    # at once here; other workers within seconds
         return True
 
     def check_secret(self, client: Client, secret: str) -> bool:

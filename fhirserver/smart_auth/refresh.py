@@ -16,8 +16,8 @@ import time
 
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
-from . import tokens
-from .accounts import Users
+from ..errors import Unauthorized
+from . import standing, tokens
 from .sessions import KIND as SESSION_KIND
 
 KIND = "refresh"
@@ -56,7 +56,8 @@ def issue(store, settings, *, client_id: str, username: str | None, scope: str, 
 
 
 def find(store, token) -> dict | None:
-    """The live record of a refresh token (not expired, grant not revoked), or None."""
+    """The live record of a refresh token (not expired, grant not revoked, its client and user not
+    disabled: standing.py, the same check as for access tokens), or None."""
     if not isinstance(token, str) or not token or len(token) > 512:
         return None
     record = store.get_record(KIND, _key(token))
@@ -64,6 +65,10 @@ def find(store, token) -> dict | None:
         return None
     if record.get("session_id") and store.get_record(SESSION_KIND, record["session_id"]) is None:
         return None          # online_access: the user has signed out, or the session expired
+    try:
+        standing.check(store, record.get("client_id"), record.get("username"))
+    except Unauthorized:
+        return None
     return record
 
 
@@ -74,8 +79,7 @@ def redeem(store, settings, token, client_id: str, requested_scope: str | None) 
     record = find(store, token)
     if record is None:
         _replayed(store, settings, token)
-    username = record.get("username") if record else None
-    if record is None or record["client_id"] != client_id or (username and Users(store).active(username) is None):
+    if record is None or record["client_id"] != client_id:
         raise InvalidGrantError(description="The refresh token is invalid, expired or revoked")
     original = record["scope"].split()
     scope = record["scope"]

@@ -32,8 +32,9 @@ from authlib.oauth2.rfc6749.errors import (
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from flask import Response, request
 
+from ..errors import Unauthorized
 from ..resources import ctx
-from . import client_assertion, refresh, tokens
+from . import client_assertion, refresh, standing, tokens
 from .clients import Clients
 from .discovery import endpoints
 from .keys import SigningKeys
@@ -187,6 +188,10 @@ def _authorization_code(c, client, params):
     if not hmac.compare_digest(create_s256_code_challenge(verifier).encode(),
                                                        record["code_challenge"].encode()):
         raise InvalidGrantError(description="code_verifier is missing or does not match the code_challenge")
+    try:          # the user may have been disabled since consenting (the same check as for tokens)
+        standing.check(c.store, client.client_id, record.get("username"))
+    except Unauthorized:
+        raise InvalidGrantError(description="The authorization code is invalid, expired or used") from None
     context = {k: record.get(k) for k in CONTEXT_FIELDS}
     refresh_token = None
     kind = refresh.wanted(record["scope"])

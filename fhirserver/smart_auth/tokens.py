@@ -7,7 +7,9 @@ refresh token of one authorization).
 
 Revocation (App Launch 2.2 "Token revocation", RFC 7009): a revoked jti is recorded until the
 token would have expired anyway; a revoked grant until its refresh tokens would have expired.
-verify() refuses both at once.
+verify() refuses both at once, and refuses a token whose client or user has been disabled
+(standing.py: the one check every consumer of a token goes through; seen within
+standing.STANDING_TTL_S seconds by every worker).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from ..errors import Unauthorized
+from . import standing
 from .keys import ALG, SigningKeys
 
 REVOKED = "revoked-jti"
@@ -53,8 +56,9 @@ def issue_id_token(keys: SigningKeys, issuer: str, client_id: str, subject: str,
 
 
 def verify(keys: SigningKeys, store, token: str, issuer: str, audience: str) -> dict:
-    """The token's claims, or Unauthorized (forged, expired, revoked, for another server).
-    Expiry and revocation are checked on every call; only the signature check is remembered."""
+    """The token's claims, or Unauthorized (forged, expired, revoked, for another server, or its
+    client or user disabled). Expiry, revocation and standing are checked on every call; only the
+    signature check is remembered."""
     claims = _signed_claims(keys, token)
     now = time.time()
     if claims.get("iss") != issuer or claims.get("aud") != audience:
@@ -65,6 +69,8 @@ def verify(keys: SigningKeys, store, token: str, issuer: str, audience: str) -> 
         raise Unauthorized("The access token has been revoked")
     if grant_revoked(store, claims.get("grant")):
         raise Unauthorized("The access token has been revoked")
+    # a user's token carries its role; a backend token (client_credentials) names only its client
+    standing.check(store, claims.get("client_id"), claims.get("sub") if claims.get("role") else None)
     return claims
 
 

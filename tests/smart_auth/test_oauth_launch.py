@@ -130,6 +130,7 @@ def test_launch_endpoint_refusals(world):
     assert world.http.post("/auth/launch", json={"patient": asha}).status_code == 401
     bad = {"Authorization": "Bearer not-a-token"}
     assert world.http.post("/auth/launch", json={"patient": asha}, headers=bad).status_code == 401
+    world.users.add("asha", "correct horse battery", "patient", fhir_user=f"Patient/{asha}")
     patient_token, _ = tokens.issue(SigningKeys(world.store), BASE, BASE, "asha", "app", "patient/*.rs",
                                     role="patient", patient=asha)
     r = world.http.post("/auth/launch", json={"patient": asha}, headers={"Authorization": f"Bearer {patient_token}"})
