@@ -7,7 +7,8 @@ unknown or disabled client and an unregistered redirect_uri get an error page an
 response_type=code, aud = the FHIR base URL, a PKCE S256 code_challenge (every client), the scopes
 (malformed -> invalid_scope; reduced to what the client may have), and a launch id issued by
 /auth/launch when the `launch` scope is asked for. The pending request is stored (kind
-"auth-request", 10 minutes), then the user signs in (sessions.py) and consents.
+"auth-request", 10 minutes) with the hash of the browser's binding cookie (sessions.bind_browser), then
+the user signs in (sessions.py) and consents, in that browser only.
 
 GET /auth/consent shows the app, each scope with a checkbox, and for a standalone launch/patient by
 a practitioner a patient picker; POST /auth/consent (CSRF-checked) issues a single-use code
@@ -91,6 +92,7 @@ def authorize_view():
     except _RedirectError as e:
         return error_redirect(redirect_uri, e.error, e.description, state)
     request_id = secrets.token_urlsafe(24)
+    pending["browser"] = sessions.bind_browser(c.settings)    # only this browser may continue it
     c.store.put_record(REQUEST_KIND, request_id, pending, expires_at=time.time() + REQUEST_LIFETIME_S)
     session = sessions.current(c.store)
     target = "consent" if session is not None and session.username else "login"
@@ -140,6 +142,9 @@ def consent_view():
     request_id = (request.form if request.method == "POST" else request.args).get("request", "")
     if not sessions.valid_request_id(request_id):
         return pages.error_page("This authorization request is unknown or has expired.")
+    pending = c.store.get_record(REQUEST_KIND, request_id)
+    if pending is not None and not sessions.bound_here(pending):     # someone else's link: no code
+        return sessions.foreign_request_page()
     session = sessions.current(c.store)
     if request.method == "POST" and not sessions.csrf_ok(session, request.form.get("csrf")):
         return pages.error_page("The form has expired; start again from the application.", 403)
@@ -149,7 +154,6 @@ def consent_view():
     if user is None or user.disabled:
         sessions.log_out(c.store, c.settings)
         return redirect(f"/auth/login?request={quote(request_id)}", 303)
-    pending = c.store.get_record(REQUEST_KIND, request_id)
     client = Clients(c.store).get(pending["client_id"]) if pending else None
     if pending is None or client is None or client.disabled:
         return pages.error_page("This authorization request is unknown or has expired.")

@@ -5,9 +5,16 @@ SameSite=Lax cookie scoped to /auth (Secure when the server is served over https
 settings.session_lifetime. A session exists before login too (anonymous), so that the login form
 carries a CSRF token; logging in replaces it with a fresh id (no session fixation). Every POSTed
 form must echo the session's CSRF token (OWASP CSRF cheat sheet, synchronizer token pattern).
+
+A pending authorization request is bound to the browser that started it (RFC 9700 4.2.4 and 4.5:
+an authorization request must complete in the user agent that made it): /auth/authorize sets a
+random binding cookie (HttpOnly, SameSite=Lax, Secure over https, path /auth) and stores its
+SHA-256 with the request; the login, consent and patient picker steps refuse a request whose hash
+does not match the caller's cookie, so a link to someone else's pending request issues no code.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import secrets
@@ -25,6 +32,8 @@ KIND = "session"
 COOKIE = "medport_auth"
 ANONYMOUS_LIFETIME_S = 3600
 REQUEST_KIND = "auth-request"         # the pending authorization requests of authorize.py
+BINDING_COOKIE = "medport_authz"     # binds pending authorization requests to this browser
+BINDING_LIFETIME_S = 600             # as long as a pending request lives (authorize.REQUEST_LIFETIME_S)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_\-]{20,64}$")
 
 
@@ -73,6 +82,40 @@ def log_out(store, settings) -> None:
         return response
 
 
+def bind_browser(settings) -> str:
+    """The browser binding of a new pending request: the hash of the caller's binding cookie, set
+    (or renewed) on this response. An existing cookie is kept, so one browser can have several
+    pending requests (several apps, several tabs)."""
+    value = request.cookies.get(BINDING_COOKIE, "")
+    if not re.fullmatch(r"[A-Za-z0-9_\-]{43}", value):
+        value = secrets.token_urlsafe(32)
+    secure = settings.base_url.startswith("https:")
+
+    @after_this_request
+    def _set(response):
+        response.set_cookie(BINDING_COOKIE, value, max_age=BINDING_LIFETIME_S, path="/auth", secure=secure,
+                            httponly=True, samesite="Lax")
+        return response
+    return _binding(value)
+
+
+def bound_here(pending: dict | None) -> bool:
+    """Whether a pending authorization request was started by this browser (its binding cookie)."""
+    value = request.cookies.get(BINDING_COOKIE, "")
+    expected = (pending or {}).get("browser")
+    return bool(value) and isinstance(expected, str) and hmac.compare_digest(_binding(value), expected)
+
+
+def foreign_request_page():
+    """The answer to a pending request opened in a browser that did not start it: no code."""
+    return pages.error_page("This sign-in link was started in another browser or has expired. For your "
+                            "safety it cannot be used here: open the application again and start from it.", 403)
+
+
+def _binding(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
 def csrf_ok(session: Session | None, submitted: str | None) -> bool:
     return (session is not None and isinstance(submitted, str)
             and hmac.compare_digest(session.csrf.encode(), submitted.encode()))
@@ -104,7 +147,10 @@ def login_view():
     request_id = source.get("request", "")
     if not valid_request_id(request_id):
         request_id = ""
-    app_name = _app_name(c.store, request_id)
+    pending = c.store.get_record(REQUEST_KIND, request_id) if request_id else None
+    if pending is not None and not bound_here(pending):
+        return foreign_request_page()
+    app_name = _app_name(c.store, pending)
 
     def form(message=None, status=200, username=""):
         session = ensure(c.store, c.settings)
@@ -148,7 +194,6 @@ def valid_request_id(request_id) -> bool:
     return isinstance(request_id, str) and bool(_REQUEST_ID.match(request_id))
 
 
-def _app_name(store, request_id: str) -> str | None:
-    pending = store.get_record(REQUEST_KIND, request_id) if request_id else None
+def _app_name(store, pending: dict | None) -> str | None:
     client = Clients(store).get(pending["client_id"]) if pending else None
     return client.name if client else None
