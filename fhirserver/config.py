@@ -31,6 +31,20 @@ class Settings:
     max_count: int = _setting(1000, "Largest page size a client may ask for with _count.")
     default_total: str = _setting("estimate", "Bundle.total when the client gives no _total: accurate, "
                                               "estimate (exact up to 10,000 matches, else left out) or none.")
+    search_max_params: int = _setting(50, "Most parameters one search may have, result parameters included "
+                                          "(400 above).")
+    search_max_values: int = _setting(100, "Most comma-separated values one search parameter may have (400 above).")
+    search_max_chain_depth: int = _setting(3, "Most chained and _has links one search parameter may nest "
+                                              "(400 above).")
+    search_max_chain_targets: int = _setting(10, "Most target types a chain without a :Type modifier may try "
+                                                 "(400 above: name the type, e.g. target:Observation.subject).")
+    search_max_nodes: int = _setting(500, "Most query-tree nodes one search may expand to, chains, _has, "
+                                          "values and composites counted (400 above).")
+    bundle_max_search_nodes: int = _setting(2000, "Most query-tree nodes the GET entries of one batch or "
+                                                  "transaction Bundle may expand to in all (400 above).")
+    search_time_limit_ms: int = _setting(10000, "Time the store may spend on the statements of one search "
+                                                "request, in milliseconds (a batch's searches share it); "
+                                                "503 with Retry-After past it; 0: no limit.")
     sqlite_synchronous: str = _setting("FULL", "SQLite synchronous pragma: FULL survives power loss, "
                                                "NORMAL only process crashes.")
     log_level: str = _setting("INFO", "Log level of the access and application logs.")

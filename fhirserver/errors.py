@@ -113,6 +113,16 @@ class ServiceUnavailable(FhirError):
     status, code = 503, "transient"
 
 
+class TooCostly(BadRequest):
+    """A search past the server's cost limits (http://hl7.org/fhir/R4/search.html#errors)."""
+    code = "too-costly"
+
+
+class SearchTimedOut(ServiceUnavailable):
+    """A search the store stopped at its time limit (carries Retry-After)."""
+    code = "too-costly"
+
+
 class VersionConflict(PreconditionFailed):
     """A write's expected version is not the current one (optimistic locking)."""
 

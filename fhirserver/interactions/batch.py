@@ -1,11 +1,13 @@
 """batch: every entry on its own (http://hl7.org/fhir/R4/http.html#transaction).
 
 Each entry goes through the same interaction as a single request; a failure
-is reported in that entry's response and the others are still applied.
+is reported in that entry's response and the others are still applied. The search entries
+share a query-node budget (search entries past it fail) and one time budget (search/limits.py).
 """
 from __future__ import annotations
 
 from ..errors import BadRequest, FhirError
+from ..search import limits
 from . import bundle_entries as be
 from . import create as create_i
 from . import delete as delete_i
@@ -16,12 +18,25 @@ from .common import if_match_version
 
 
 def batch(ctx, bundle: dict) -> list[EntryResult]:
-    results = []
+    entries: list = []
     for index, item in enumerate(be.raw_entries(bundle, "batch", ctx.settings.max_bundle_entries)):
         try:
-            results.append(_one(ctx, be.parse_entry(index, item)))
+            entries.append(be.parse_entry(index, item))
         except FhirError as err:
-            results.append(EntryResult(err.status, error=err))
+            entries.append(err)
+    too_costly = be.search_cost([e for e in entries if isinstance(e, be.Entry)],
+                                limits.SearchLimits.from_settings(ctx.settings))
+    results = []
+    with limits.shared_time_limit(ctx.settings.search_time_limit_ms):
+        for e in entries:
+            try:
+                if isinstance(e, FhirError):
+                    raise e
+                if e.index in too_costly:
+                    raise too_costly[e.index]
+                results.append(_one(ctx, e))
+            except FhirError as err:
+                results.append(EntryResult(err.status, error=err))
     return results
 
 

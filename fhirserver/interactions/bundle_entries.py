@@ -7,9 +7,13 @@ import binascii
 import re
 from dataclasses import dataclass, field
 
+from urllib.parse import parse_qsl
+
 from .. import jsonio
 from ..definitions import resource_types
-from ..errors import BadRequest, FhirError, Issue, MethodNotAllowed, PayloadTooLarge
+from ..errors import BadRequest, FhirError, Issue, MethodNotAllowed, PayloadTooLarge, TooCostly
+from ..search.limits import DEFAULT_LIMITS, NodeBudget, SearchLimits
+from ..search.parse import parse_search
 from .common import ID_RE, Prepared
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -64,12 +68,44 @@ def raw_entries(bundle, kind: str, max_entries: int) -> list:
     return entries
 
 
-def parse_bundle(bundle, kind: str, max_entries: int) -> list[Entry]:
-    """The entries of a transaction Bundle, each checked for shape (not yet for content)."""
+def parse_bundle(bundle, kind: str, max_entries: int, limits: SearchLimits | None = None) -> list[Entry]:
+    """The entries of a transaction Bundle, each checked for shape (not yet for content), and the
+    cost of its searches in all (400 past the limit: the transaction would fail as a whole anyway)."""
     out = [parse_entry(i, e) for i, e in enumerate(raw_entries(bundle, kind, max_entries))]
     _no_duplicate_full_urls(out)
     _no_duplicate_targets(out)
+    over = search_cost(out, limits or DEFAULT_LIMITS)
+    if over:
+        raise next(iter(over.values()))
     return out
+
+
+def is_search(e: Entry) -> bool:
+    """A GET/HEAD entry that searches a type ([Type]?criteria)."""
+    return e.method in ("GET", "HEAD") and e.type is not None and e.id is None and not e.history \
+        and e.vid is None and e.operation is None
+
+
+def search_cost(entries: list[Entry], limits: SearchLimits) -> dict[int, FhirError]:
+    """The search entries past the Bundle's shared node budget (search/limits.py), by entry index,
+    each with the error it answers. The budget counts the query-tree nodes of the search entries in
+    Bundle order; an entry whose own query is refused is left to fail on its own when it runs."""
+    used, over = 0, {}
+    for e in entries:
+        if not is_search(e):
+            continue
+        nodes = NodeBudget(limits.max_nodes)
+        try:
+            parse_search(e.type, parse_qsl(e.criteria or "", keep_blank_values=True), False, "", limits, nodes)
+        except FhirError:
+            continue
+        if used + nodes.used > limits.max_bundle_nodes:
+            over[e.index] = e.fail(TooCostly(
+                f"the search entries of this Bundle expand to more than {limits.max_bundle_nodes} query nodes "
+                "in all; split the Bundle or narrow its searches"))
+        else:
+            used += nodes.used
+    return over
 
 
 def _no_duplicate_full_urls(entries: list[Entry]) -> None:

@@ -1,12 +1,16 @@
 """search (http://hl7.org/fhir/R4/http.html#search, search.html): type, system and
-compartment level. Returns the page, the _include/_revinclude additions and the parsed request."""
+compartment level. Returns the page, the _include/_revinclude additions and the parsed request.
+
+Every search is bounded (search/limits.py): its size while parsed, its time in the store; the
+searches of one system search or batch share one time budget."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..definitions import resource_types
-from ..errors import BadRequest
+from ..errors import BadRequest, TooCostly
 from ..search import query as q
+from ..search import limits
 from ..search.compartment import compartment_clause
 from ..search.parse import ParsedSearch, parse_search
 from ..storage.base import Page, Version
@@ -21,9 +25,11 @@ class SearchResult:
 
 
 def search(ctx, type: str, params: list[tuple[str, str]], lenient: bool = False,
-           compartment: tuple[str, str] | None = None) -> SearchResult:
+           compartment: tuple[str, str] | None = None, budget: limits.NodeBudget | None = None) -> SearchResult:
+    """`budget`: the node budget this search shares with others (the GET entries of a batch)."""
     check_type(type)
-    parsed = parse_search(type, params, lenient, ctx.settings.base_url)
+    parsed = parse_search(type, params, lenient, ctx.settings.base_url,
+                          limits.SearchLimits.from_settings(ctx.settings), budget)
     query = parsed.query
     if compartment is not None:
         query = q.And(query.parts + (compartment_clause(compartment[0], compartment[1], type),))
@@ -37,18 +43,29 @@ def _run(ctx, type, query, parsed: ParsedSearch, interaction: str = "search-type
     total = "accurate" if spec.summary == "count" else (spec.total or ctx.settings.default_total)
     if spec.summary == "count":
         count = 0
-    page = ctx.store.search(type, query, sort=spec.sort, limit=count, cursor=spec.cursor, total=total,
-                            guard=ctx.access.guard(interaction))
-    included = ctx.store.includes(page.items, spec.includes, guard=ctx.access.guard("read")) if spec.includes else []
+    with limits.time_limit(ctx.settings.search_time_limit_ms):
+        page = ctx.store.search(type, query, sort=spec.sort, limit=count, cursor=spec.cursor, total=total,
+                                guard=ctx.access.guard(interaction))
+        included = ctx.store.includes(page.items, spec.includes, guard=ctx.access.guard("read")) \
+            if spec.includes else []
     return SearchResult(page, included, parsed)
 
 
 def system_search(ctx, params: list[tuple[str, str]], lenient: bool = False) -> SearchResult:
     """GET [base]?_type=A,B&... : the common parameters across the listed types (search.html#all).
-    Results come type by type in the order given; the cursor names the type and the position in it."""
+    Results come type by type in the order given; the cursor names the type and the position in it.
+    The types share one time budget."""
+    with limits.shared_time_limit(ctx.settings.search_time_limit_ms):
+        return _system_search(ctx, params, lenient)
+
+
+def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchResult:
     types = [t for name, v in params if name == "_type" for t in v.split(",") if t]
     if not types:
         raise BadRequest("System search needs _type=Type[,Type...] on this server")
+    if len(types) > ctx.settings.search_max_values:
+        raise TooCostly(f"_type names {len(types)} types; this server searches at most "
+                        f"{ctx.settings.search_max_values} at once. Split the search")
     for t in types:
         if t not in resource_types():
             raise BadRequest(f"Unknown resource type '{t}' in _type")

@@ -5,20 +5,23 @@ type's module (search/kinds). Chains (subject:Patient.name), reverse chains
 (_has:Observation:patient:code, nested), :missing, :not, :identifier,
 :of-type, composites ($) and _list are handled here for every type.
 Unknown parameters are a 400 unless Prefer: handling=lenient (search.html#errors).
+
+Every query is bounded while it is parsed (search/limits.py): parameters, values per parameter,
+chain depth, the target types of an untyped chain and the query-tree nodes of the whole query;
+past any of them the search is refused as too costly (400), before anything runs.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from ..definitions import resource_types
-from ..errors import BadRequest
+from ..errors import BadRequest, TooCostly
 from . import query as q
+from .limits import DEFAULT_LIMITS, NodeBudget, SearchLimits, size
 from .kinds import kind, reference_kind, token_kind
 from .parse_util import split_unescaped, unescape
 from .registry import SearchParam, component_param, lookup
 from .results import RESULT_PARAMS, ResultSpec, parse_result_param
-
-MAX_CHAIN_DEPTH = 4
 
 
 @dataclass
@@ -40,10 +43,18 @@ class UnknownParameter(BadRequest):
     pass
 
 
-def parse_search(rtype: str, params: list[tuple[str, str]], lenient: bool = False, base: str = "") -> ParsedSearch:
+def parse_search(rtype: str, params: list[tuple[str, str]], lenient: bool = False, base: str = "",
+                 limits: SearchLimits | None = None, budget: NodeBudget | None = None) -> ParsedSearch:
+    """`budget` is shared when several searches count against one total (the GET entries of a Bundle)."""
+    limits = limits or DEFAULT_LIMITS
+    if len(params) > limits.max_params:
+        raise TooCostly(f"This search has {len(params)} parameters; this server takes at most "
+                        f"{limits.max_params}. Split it into several searches")
+    p = _Parser(base, limits, NodeBudget(limits.max_nodes))
     out = ParsedSearch(q.And(()))
     clauses = []
     for name, value in params:
+        p.check_values(name, value)
         bare = name.split(":")[0]
         if bare in RESULT_PARAMS:
             parse_result_param(rtype, out.results, name, value)
@@ -51,26 +62,91 @@ def parse_search(rtype: str, params: list[tuple[str, str]], lenient: bool = Fals
                 out.used.append((name, value))
             continue
         try:
-            clauses.append(parse_clause(rtype, name, value, base, depth=0))
+            clauses.append(p.clause(rtype, name, value, depth=0))
         except UnknownParameter:
             if lenient:
                 continue
             raise
         out.used.append((name, value))
     out.query = q.And(tuple(clauses))
+    p.budget.charge(1, "the whole query")
+    if budget is not None:
+        budget.charge(p.budget.used, rtype)
     return out
 
 
-def parse_clause(rtype: str, name: str, value: str, base: str, depth: int):
-    if depth > MAX_CHAIN_DEPTH:
-        raise BadRequest(f"Chains and _has may nest at most {MAX_CHAIN_DEPTH} levels")
-    if value == "":
-        raise BadRequest(f"Empty value for search parameter '{name}'")
-    if name.startswith("_has:"):
-        return _has(rtype, name, value, base, depth)
-    head, dot, rest = name.partition(".")
-    if dot:
-        return _chain(rtype, head, rest, value, base, depth)
+class _Parser:
+    def __init__(self, base: str, limits: SearchLimits, budget: NodeBudget):
+        self.base, self.limits, self.budget = base, limits, budget
+
+    def check_values(self, name: str, value: str) -> None:
+        n = len(split_unescaped(value, ","))
+        if n > self.limits.max_values:
+            raise TooCostly(f"'{name}' has {n} comma-separated values; this server takes at most "
+                            f"{self.limits.max_values} per parameter. Split the search")
+
+    def clause(self, rtype: str, name: str, value: str, depth: int, whole: str = ""):
+        whole = whole or name
+        if depth > self.limits.max_chain_depth:
+            raise TooCostly(f"Chains and _has may nest at most {self.limits.max_chain_depth} levels; "
+                            f"'{whole}' goes deeper. Search in steps instead")
+        if value == "":
+            raise BadRequest(f"Empty value for search parameter '{name}'")
+        if name.startswith("_has:"):
+            return self._has(rtype, name, value, depth, whole)
+        head, dot, rest = name.partition(".")
+        if dot:
+            return self._chain(rtype, head, rest, value, depth, whole)
+        node = _leaf(rtype, name, value, self.base)
+        self.budget.charge(size(node), name)
+        return node
+
+    def _chain(self, rtype: str, head: str, rest: str, value: str, depth: int, whole: str):
+        """subject:Patient.name=x (search.html#chaining): a reference parameter, an optional target type,
+        the rest. Without a type the chain tries every target type that has the next parameter; past
+        max_chain_targets of them it must name one."""
+        code, _, target = head.partition(":")
+        param = lookup(rtype, code)
+        if param is None:
+            raise UnknownParameter(f"Unknown search parameter '{code}' for {rtype}")
+        if param.kind != "reference":
+            raise BadRequest(f"Cannot chain through '{code}': it is a {param.kind} parameter, not a reference")
+        if target:
+            if target not in resource_types():
+                raise BadRequest(f"Unknown resource type '{target}' in chain '{head}'")
+            targets = [target]
+        else:
+            targets = [t for t in param.targets if t in resource_types() and _chain_target_ok(t, rest)]
+            if not targets:
+                raise BadRequest(f"No target type of '{code}' has the parameter '{rest.split('.')[0]}'")
+            if len(targets) > self.limits.max_chain_targets:
+                raise TooCostly(
+                    f"The chain '{code}.{rest}' could lead to {len(targets)} resource types; this server "
+                    f"follows at most {self.limits.max_chain_targets} without a type. Name the target type "
+                    f"with the :Type modifier, e.g. '{code}:{targets[0]}.{rest}'")
+        self.budget.charge(len(targets) + (len(targets) > 1), f"{head}.{rest}")
+        chains = tuple(q.Chain(param.key, t, self.clause(t, rest, value, depth + 1, whole)) for t in targets)
+        return chains[0] if len(chains) == 1 else q.Or(chains)
+
+    def _has(self, rtype: str, name: str, value: str, depth: int, whole: str):
+        """_has:Observation:patient:code=x (search.html#has): resources referred to by matching Observations."""
+        parts = name.split(":", 3)
+        if len(parts) < 4 or not all(parts[1:]):
+            raise BadRequest(f"_has needs _has:Type:reference:parameter, got '{name}'")
+        _, source, ref_code, rest = parts
+        if source not in resource_types():
+            raise BadRequest(f"Unknown resource type '{source}' in '{name}'")
+        ref = lookup(source, ref_code)
+        if ref is None or ref.kind != "reference":
+            raise BadRequest(f"'{ref_code}' is not a reference parameter of {source}")
+        if ref.targets and rtype not in ref.targets:
+            raise BadRequest(f"{source}.{ref_code} cannot refer to {rtype}")
+        self.budget.charge(1, name)
+        return q.Has(source, ref.key, self.clause(source, rest, value, depth + 1, whole))
+
+
+def _leaf(rtype: str, name: str, value: str, base: str):
+    """A parameter without chain or _has: an Or of its comma-separated values (or :missing, _id...)."""
     code, _, modifier = name.partition(":")
     if code == "_id":
         if modifier:
@@ -132,42 +208,6 @@ def _composite(param: SearchParam, raw: str, base: str):
     return q.Composite(param.key, tuple(parts))
 
 
-def _chain(rtype: str, head: str, rest: str, value: str, base: str, depth: int):
-    """subject:Patient.name=x (search.html#chaining): a reference parameter, an optional target type, the rest."""
-    code, _, target = head.partition(":")
-    param = lookup(rtype, code)
-    if param is None:
-        raise UnknownParameter(f"Unknown search parameter '{code}' for {rtype}")
-    if param.kind != "reference":
-        raise BadRequest(f"Cannot chain through '{code}': it is a {param.kind} parameter, not a reference")
-    if target:
-        if target not in resource_types():
-            raise BadRequest(f"Unknown resource type '{target}' in chain '{head}'")
-        targets = [target]
-    else:
-        targets = [t for t in param.targets if t in resource_types() and _chain_target_ok(t, rest)]
-        if not targets:
-            raise BadRequest(f"No target type of '{code}' has the parameter '{rest.split('.')[0]}'")
-    chains = tuple(q.Chain(param.key, t, parse_clause(t, rest, value, base, depth + 1)) for t in targets)
-    return chains[0] if len(chains) == 1 else q.Or(chains)
-
-
 def _chain_target_ok(target: str, rest: str) -> bool:
     code = rest.split(".")[0].split(":")[0]
     return code in ("_id", "_has", "_list") or lookup(target, code) is not None or code.startswith("_has")
-
-
-def _has(rtype: str, name: str, value: str, base: str, depth: int):
-    """_has:Observation:patient:code=x (search.html#has): resources referred to by matching Observations."""
-    parts = name.split(":", 3)
-    if len(parts) < 4 or not all(parts[1:]):
-        raise BadRequest(f"_has needs _has:Type:reference:parameter, got '{name}'")
-    _, source, ref_code, rest = parts
-    if source not in resource_types():
-        raise BadRequest(f"Unknown resource type '{source}' in '{name}'")
-    ref = lookup(source, ref_code)
-    if ref is None or ref.kind != "reference":
-        raise BadRequest(f"'{ref_code}' is not a reference parameter of {source}")
-    if ref.targets and rtype not in ref.targets:
-        raise BadRequest(f"{source}.{ref_code} cannot refer to {rtype}")
-    return q.Has(source, ref.key, parse_clause(source, rest, value, base, depth + 1))

@@ -6,10 +6,18 @@ JavaScript; string prefixes are ranges; :contains is a regex of the re.escape()d
 or _has first selects the other side with its own indexed query (server-side, ids only) and feeds
 the ids to $in; the guard (access control) is ANDed into every set of a type the search touches,
 the other side of chains and _has included.
+
+Every command of a search carries maxTimeMS, what is left of the search's time budget
+(search/limits.py); a command the server stops (ExecutionTimeout) is answered 503, like SQLite's.
 """
 from __future__ import annotations
 
+import contextlib
+
+from pymongo.errors import ExecutionTimeout
+
 from ..errors import BadRequest
+from ..search import limits
 from ..search import query as q
 from ..search.kinds import KIND_MODULES
 from ..search.kinds.special_kind import EARTH_KM
@@ -17,6 +25,24 @@ from .mongo_layout import index_field
 
 NOTHING = {"_id": {"$in": []}}
 MAX_LINKED = 10000      # ids a chain or _has may hand on; beyond, the search must be narrowed
+
+
+def max_time(find: bool = False) -> dict:
+    """The maxTimeMS keyword of the next command: `max_time_ms` for find(), `maxTimeMS` for
+    aggregate() and count_documents(); none without a deadline; SearchTimedOut when spent."""
+    ms = limits.remaining_ms()
+    if ms is None:
+        return {}
+    return {"max_time_ms": ms} if find else {"maxTimeMS": ms}
+
+
+@contextlib.contextmanager
+def timeouts():
+    """MongoDB's ExecutionTimeout (maxTimeMS exceeded) as the same error as SQLite's deadline."""
+    try:
+        yield
+    except ExecutionTimeout:
+        raise limits.timed_out() from None
 
 
 class Compiler:
@@ -72,7 +98,7 @@ class Compiler:
 
     def ids(self, rtype: str, node, what: str) -> list[str]:
         cursor = self.resources.find(self.filter(rtype, node), {"id": 1, "_id": 0}, session=self.session,
-                                     limit=MAX_LINKED + 1)
+                                     limit=MAX_LINKED + 1, **max_time(find=True))
         ids = [d["id"] for d in cursor]
         _cap(ids, what)
         return ids
@@ -87,7 +113,7 @@ class Compiler:
             {"$group": {"_id": "$r.target_id"}},
             {"$limit": MAX_LINKED + 1},
         ]
-        ids = [d["_id"] for d in self.resources.aggregate(pipeline, session=self.session)]
+        ids = [d["_id"] for d in self.resources.aggregate(pipeline, session=self.session, **max_time())]
         _cap(ids, f"_has:{n.source_type}")
         return ids
 

@@ -5,7 +5,8 @@ Order: the sort keys (each resource at its smallest value for an ascending key, 
 descending one; resources without a value last), then creation order (rid). Unsorted searches
 walk the (type, deleted, rid) index; sorted ones are one aggregation pipeline that computes the
 sort values server-side. The cursor holds the sort values and rid of the last resource served,
-so writes between pages never shift or repeat results (search.html#paging).
+so writes between pages never shift or repeat results (search.html#paging). Every command carries
+maxTimeMS from the search's time budget (mongo_query.max_time).
 """
 from __future__ import annotations
 
@@ -17,11 +18,18 @@ from ..search import query as q
 from ..search.kinds import KIND_MODULES
 from .base import ESTIMATE_TOTAL_CAP, MAX_INCLUDES, Page, decode_cursor, encode_cursor, include_rounds
 from .mongo_layout import VERSION_FIELDS, index_field, to_version
-from .mongo_query import Compiler
+from .mongo_query import Compiler, max_time, timeouts
 
 
 def search(resources, rtype: str, node, *, sort=(), limit: int, cursor: str | None, total: str,
            guard=None, session=None) -> Page:
+    with timeouts():
+        return _search(resources, rtype, node, sort=sort, limit=limit, cursor=cursor, total=total, guard=guard,
+                       session=session)
+
+
+def _search(resources, rtype: str, node, *, sort, limit: int, cursor: str | None, total: str,
+            guard, session) -> Page:
     c = Compiler(resources, guard, session)
     where = c.filter(rtype, node)
     values_of, terms = sort_terms(list(sort))
@@ -37,7 +45,7 @@ def search(resources, rtype: str, node, *, sort=(), limit: int, cursor: str | No
     order["rid"] = 1
     pipeline += [{"$sort": order}, {"$limit": limit + 1},
                  {"$project": {**VERSION_FIELDS, "rid": 1, **{name: 1 for name, _e, _d in terms}}}]
-    docs = list(resources.aggregate(pipeline, session=session))
+    docs = list(resources.aggregate(pipeline, session=session, **max_time()))
     items = docs[:limit]
     next_cursor = None
     if len(docs) > limit and items:
@@ -92,23 +100,25 @@ def _count(resources, where: dict, total: str, known: int | None, session) -> in
     if known is not None:
         return known
     if total == "accurate":
-        return resources.count_documents(where, session=session)
-    n = resources.count_documents(where, limit=ESTIMATE_TOTAL_CAP + 1, session=session)
+        return resources.count_documents(where, session=session, **max_time())
+    n = resources.count_documents(where, limit=ESTIMATE_TOTAL_CAP + 1, session=session, **max_time())
     return n if n <= ESTIMATE_TOTAL_CAP else None
 
 
 def matches(resources, rtype: str, node, limit: int, guard=None, session=None) -> list:
     """Up to `limit` current matches in creation order (conditional interactions, inside a transaction)."""
-    where = Compiler(resources, guard, session).filter(rtype, node)
-    return [to_version(d) for d in resources.find(where, VERSION_FIELDS, sort=[("rid", 1)], limit=limit,
-                                                   session=session)]
+    with timeouts():
+        where = Compiler(resources, guard, session).filter(rtype, node)
+        return [to_version(d) for d in resources.find(where, VERSION_FIELDS, sort=[("rid", 1)], limit=limit,
+                                                       session=session, **max_time(find=True))]
 
 
 def includes(resources, page_items, specs, guard=None, session=None) -> list:
     """Resources named by _include / _revinclude (with :iterate), current, not deleted, each
     admitted by the guard for its type."""
     c = Compiler(resources, guard, session)
-    return include_rounds(page_items, specs, lambda spec, frontier: _one_include(c, spec, frontier))
+    with timeouts():
+        return include_rounds(page_items, specs, lambda spec, frontier: _one_include(c, spec, frontier))
 
 
 def _one_include(c: Compiler, spec, frontier) -> list:
@@ -124,7 +134,7 @@ def _one_include(c: Compiler, spec, frontier) -> list:
             pipeline.append({"$match": {f"r.{k}": v for k, v in ref.items()}})
         pipeline.append({"$group": {"_id": {"t": "$r.target_type", "i": "$r.target_id"}}})
         targets: dict[str, list[str]] = {}
-        for d in c.resources.aggregate(pipeline, session=c.session):
+        for d in c.resources.aggregate(pipeline, session=c.session, **max_time()):
             if d["_id"].get("t") and d["_id"].get("i"):
                 targets.setdefault(d["_id"]["t"], []).append(d["_id"]["i"])
         out = []
@@ -142,12 +152,13 @@ def _one_include(c: Compiler, spec, frontier) -> list:
         return _fetch(c, spec.source_type, refers)
     # $group, not distinct(): distinct is not allowed in transactions on sharded collections
     types = [d["_id"] for d in c.resources.aggregate(
-        [{"$match": {"$and": [{"deleted": False}, refers]}}, {"$group": {"_id": "$type"}}], session=c.session)]
+        [{"$match": {"$and": [{"deleted": False}, refers]}}, {"$group": {"_id": "$type"}}], session=c.session,
+        **max_time())]
     return [v for t in sorted(types) for v in _fetch(c, t, refers)]
 
 
 def _fetch(c: Compiler, rtype: str, clause: dict) -> list:
     where = c.filter(rtype, q.MATCH_ALL)
     cursor = c.resources.find({"$and": [where, clause]}, VERSION_FIELDS, sort=[("rid", 1)],
-                              limit=MAX_INCLUDES + 1, session=c.session)
+                              limit=MAX_INCLUDES + 1, session=c.session, **max_time(find=True))
     return [to_version(d) for d in cursor]

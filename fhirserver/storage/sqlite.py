@@ -18,6 +18,7 @@ import sqlite3
 import threading
 
 from ..errors import BadRequest, StoreUnavailable
+from ..search import limits as search_limits
 from ..search.kinds.special_kind import haversine_km
 from . import sqlite_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
@@ -130,6 +131,8 @@ class SqliteStore(Store):
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.create_function("haversine_km", 4, haversine_km, deterministic=True)
+            # a search's statements stop at its deadline (search/limits.py); no deadline, no effect
+            conn.set_progress_handler(search_limits.progress_check, search_limits.PROGRESS_STEPS)
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 

@@ -3,10 +3,20 @@
 Paging is keyset-based: the cursor holds the sort values and rid of the last
 row served, so writes between pages never shift or repeat results
 (search.html#paging asks that pages stay consistent).
+
+Statements past the search's deadline are aborted by the connection's progress handler
+(search/limits.py) and answered 503; a query too large for SQLite's parser (nesting, expression
+depth, compound terms) is answered 400 as too costly, never 500.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import sqlite3
+
 from ..definitions import resource_types
+from ..errors import TooCostly
+from ..search import limits
 from ..search import query as q
 from ..search.kinds import KIND_MODULES
 from .base import ESTIMATE_TOTAL_CAP, MAX_INCLUDES, Page, decode_cursor, encode_cursor, include_rounds
@@ -40,6 +50,35 @@ def _after(terms, values) -> tuple[str, list]:
     return ("(" + " OR ".join(ors) + ")" if ors else "0"), args
 
 
+_TOO_LARGE = ("parser stack overflow", "expression tree is too large", "too many terms in compound select",
+              "too many sql variables", "too many from clause terms", "at most 64 tables in a join")
+INCLUDE_CHUNK = 200     # frontier resources per include statement (an OR of pairs: SQLite's expression depth)
+
+
+@contextlib.contextmanager
+def statement_errors():
+    """SQLite's complaints about a query, as the typed errors of a too costly search."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        message = str(e).lower()
+        if "interrupt" in message and limits.expired():
+            raise limits.timed_out() from None
+        if any(m in message for m in _TOO_LARGE):
+            raise TooCostly(f"This search is too complex for the store ({e}); narrow it: fewer values, "
+                            "parameters or chain links") from None
+        raise
+
+
+def _bounded(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with statement_errors():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+@_bounded
 def search(conn, ids, rtype: str, node, *, sort=(), limit: int, cursor: str | None, total: str,
            row_to_version, guard=None) -> Page:
     c = Compiler(conn, ids, guard)
@@ -137,6 +176,7 @@ def _walk_sort_index(c: Compiler, rtype: str, node, key, terms, values, limit) -
                              limit - len(rows))
 
 
+@_bounded
 def includes(conn, ids, page_items, specs, row_to_version, guard=None) -> list:
     """Resources named by _include / _revinclude (with :iterate), current, not deleted, and
     (with a guard) only those the guard lets through for their type."""
@@ -164,7 +204,18 @@ def _guarded(c: Compiler, rows: list, row_to_version) -> list:
 
 
 def _one_include(conn, c: Compiler, spec, frontier) -> list:
-    """(rid, *version columns) of what one _include/_revinclude adds to the frontier."""
+    """(rid, *version columns) of what one _include/_revinclude adds to the frontier, INCLUDE_CHUNK
+    frontier resources per statement."""
+    rows, seen = [], set()
+    for start in range(0, len(frontier), INCLUDE_CHUNK):
+        for row in _one_include_chunk(conn, c, spec, frontier[start:start + INCLUDE_CHUNK]):
+            if row[0] not in seen:
+                seen.add(row[0])
+                rows.append(row)
+    return rows
+
+
+def _one_include_chunk(conn, c: Compiler, spec, frontier) -> list:
     sources = [v for v in frontier if spec.source_type in ("*", v.type)] if not spec.reverse else frontier
     if not sources:
         return []
@@ -200,6 +251,7 @@ def _one_include(conn, c: Compiler, spec, frontier) -> list:
     return conn.execute(sql, args).fetchall()
 
 
+@_bounded
 def matches_in_tx(conn, ids, rtype, node, limit, row_to_version, guard=None) -> list:
     c = Compiler(conn, ids, guard)
     where, args = c.where(rtype, node)
