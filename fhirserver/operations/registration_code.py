@@ -2,20 +2,25 @@
 (profiles/operations/Patient-registration-code.json; fhirserver/registration/claim_codes.py).
 
 Staff who may update the Patient ask for it after registering a walk-in patient and hand it over
-with the UHID; the person then registers with both. A new code does not cancel older ones (each is
+with the UHID; the person then registers with both. A patient's token (or an app acting for a patient)
+is refused (403) whatever its scopes: the code is what proves that a hospital established who the
+person is, so the person cannot issue it to themself. A new code does not cancel older ones (each is
 single use and expires after 30 days). Every issuance is an AuditEvent."""
 from __future__ import annotations
 
 import datetime
 
 from .. import audit
-from ..errors import Conflict
+from ..errors import Conflict, Forbidden
+from ..interactions import write_origin
 from ..interactions.common import current_or_raise
 from ..registration import claim_codes
 from ..smart_auth.accounts import PATIENT_ACCOUNT_KIND, Users
 
 
 def registration_code(ctx, rtype, id, params: dict) -> dict:
+    if write_origin.writer(ctx.access) == "patient":        # the same answer for every id: no oracle
+        raise Forbidden("$registration-code is for hospital staff: a patient's token cannot ask for a claim code")
     ctx.access.check_visible(ctx.search_visible, "update", "Patient", id)
     current_or_raise(ctx.store.read("Patient", id), "Patient", id)
     holder = ctx.store.get_record(PATIENT_ACCOUNT_KIND, id)

@@ -1,8 +1,11 @@
 """Patient/[id]/$revoke-health-cards: every card of the patient issued until now stops verifying
 (profiles/operations/Patient-revoke-health-cards.json; fhirserver/health_cards/revocation.py).
 
-For staff who may update the Patient: a card issued to the wrong person, a record merged or
-corrected. The patient gets new cards as before. Recorded as an AuditEvent."""
+Whoever may update the Patient: staff (a card issued to the wrong person, a record merged or corrected)
+and the patient themself with a token that may update their own record (a lost or stolen phone or
+printout). Revoking harms nobody else: it only withdraws cards that speak for this patient, and the
+patient gets new cards as before. A token that may only read the record cannot revoke (403). Recorded
+as an AuditEvent naming who asked."""
 from __future__ import annotations
 
 import datetime

@@ -3,6 +3,7 @@ $verify-health-card, by an independent JWS library and an independent QR decoder
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import time
@@ -95,6 +96,33 @@ def test_every_issuance_is_recorded(client, asha):
     assert len(events) == 2
     e = events[0]["resource"]
     assert e["type"]["code"] == "110106" and e["subtype"][0]["code"] == "health-card" and e["action"] == "E"
+
+
+def audit_count(client, pid: str) -> int:
+    return len(client.get("/fhir/AuditEvent", query_string={"entity": f"Patient/{pid}"}).json.get("entry", []))
+
+
+def test_only_a_card_handed_out_is_recorded_as_issued(client, asha):
+    """A card too large for the QR code asked for is a 422 and no AuditEvent; GET is allowed (the
+    AuditEvent is not a change of state: OperationDefinition.affectsState), POST too."""
+    for n in range(12):      # lot numbers that do not compress: the card outgrows one QR code
+        post(client, {"resourceType": "Immunization", "status": "completed",
+                      "patient": {"reference": f"Patient/{asha['id']}"},
+                      "vaccineCode": {"coding": [{"system": CVX, "code": "207"}]}, "occurrenceDateTime": "2021-05-01",
+                      "lotNumber": hashlib.sha256(str(n).encode()).hexdigest()})
+    url = f"/fhir/Patient/{asha['id']}/$health-card"
+    for fmt in ("qr", "png"):
+        r = client.get(url, query_string={"format": fmt, "immunizations": "true"})
+        assert r.status_code == 422 and "too large" in r.json["issue"][0]["diagnostics"]
+    assert audit_count(client, asha["id"]) == 0
+    r = client.get(url, query_string={"immunizations": "true"})       # json: the card, without a QR text
+    assert r.status_code == 200 and [p["name"] for p in r.json["parameter"]] == ["verifiableCredential"]
+    assert audit_count(client, asha["id"]) == 1
+    r = client.post(url, json={"resourceType": "Parameters", "parameter": [{"name": "format", "valueCode": "qr"}]})
+    assert r.status_code == 200 and r.get_data(as_text=True).startswith("shc:/")
+    assert audit_count(client, asha["id"]) == 2
+    from fhirserver.operations import registry
+    assert registry()["health-card"].definition["affectsState"] is False
 
 
 def verify(client, **body):
