@@ -11,9 +11,11 @@ from ..definitions import resource_types
 from ..errors import BadRequest, Gone, NotFound, VersionConflict
 from ..search.extract import extract
 from ..search.kinds import date_kind
+from ..smart_auth.access import UNRESTRICTED, Access
 from ..storage.base import Transaction, Version, Write
 from ..uhid import patient_rules
 from ..validation import validate
+from . import write_origin
 
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")   # datatypes.html#id
 
@@ -73,27 +75,34 @@ class Prepared:
     blob: str | None = None
     base: str = ""
     uhid: patient_rules.Plan | None = None     # Patients: the UHID to keep or claim
+    access: Access = UNRESTRICTED              # the writer's rights, judged on what is finally stored
 
 
 def prepare(ctx, type: str, resource, blob: str | None = None) -> Prepared:
     """Validate and extract index rows: the expensive, lock-free half of a write."""
     check_body(type, resource)
+    write_origin.stamp(resource, write_origin.writer(ctx.access))
     uhid = patient_rules.plan(ctx.uhid_system, resource) if type == "Patient" else None
-    return Prepared(type, resource, extract(resource, ctx.base), blob, ctx.base, uhid)
+    return Prepared(type, resource, extract(resource, ctx.base), blob, ctx.base, uhid, ctx.access)
+
+
+WRITE_INTERACTION = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
 
 def store_new_version(tx: Transaction, p: Prepared, id: str, method: str, current: Version | None) -> Version:
-    """Stamp server-owned meta (versionId, lastUpdated) under the write lock and write the next version.
+    """Admit, then stamp server-owned meta (versionId, lastUpdated) under the write lock and write the next
+    version. Admission sees the final id and the version replaced, so it judges exactly what is stored.
     lastUpdated is taken here, not earlier, so that it never goes back in commit order (_since stays safe)."""
+    resource = p.resource
+    resource["id"] = id
+    p.access.admit_write(WRITE_INTERACTION[method], resource, p.base, _replaced(current))
     if p.uhid is not None and patient_rules.bind(tx, p.uhid, p.resource, id, current):
         p.rows = extract(p.resource, p.base)
     number = (current.version if current else 0) + 1
     stamp = now_instant()
-    resource = p.resource
     meta = dict(resource.get("meta") or {})
     meta["versionId"] = str(number)
     meta["lastUpdated"] = stamp
-    resource["id"] = id
     resource["meta"] = meta
     return tx.write(Write(p.type, id, number, stamp, method, jsonio.dumps(resource),
                           restamp(p.rows, p.type, stamp), p.blob))
@@ -107,7 +116,14 @@ def restamp(rows: dict, rtype: str, stamp: str) -> dict:
     return {**rows, "date": dates}
 
 
-def store_delete(tx: Transaction, current: Version) -> Version:
+def _replaced(current: Version | None) -> bytes | None:
+    """The stored content a write replaces (the rights judge it too)."""
+    return None if current is None or current.deleted else current.body
+
+
+def store_delete(ctx, tx: Transaction, current: Version) -> Version:
+    """Delete current: the request's rights must admit removing exactly this content (admission.py)."""
+    ctx.access.admit_write("delete", {"resourceType": current.type, "id": current.id}, ctx.base, current.body)
     return tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
 
 

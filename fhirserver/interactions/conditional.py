@@ -4,6 +4,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from ..errors import BadRequest
+from ..search import query as q
 from ..search.parse import parse_search
 
 
@@ -22,7 +23,32 @@ def matches(ctx, tx, type: str, criteria: str, interaction: str, limit: int = 2)
     """At most `limit` current resources matching the criteria, read inside the transaction, among
     those the request may touch with this interaction (others are as if absent)."""
     return tx.search(type, parse_criteria(type, criteria, ctx.settings.base_url), limit,
-                     ctx.access.guard(interaction))
+                     criteria_guard(ctx.access, type, interaction))
+
+
+def criteria_guard(access, type: str, interaction: str):
+    """The guard of a conditional interaction's search. Running criteria is a search, so it needs search
+    rights as well as the interaction's own (a create- or write-only grant must not probe what exists);
+    If-None-Exist also answers with the match, so it needs read rights too. Only resources inside
+    both grants can match."""
+    access.allow(interaction, type)
+    access.allow("search-type", type)
+    if interaction == "create":
+        access.allow("read", type)
+    own, search = access.guard(interaction), access.guard("search-type")
+    if own is None:
+        return search
+    if search is None:
+        return own
+    return lambda rtype: _both(own(rtype), search(rtype))
+
+
+def _both(a, b):
+    if a is q.DENY or b is q.DENY:
+        return q.DENY
+    if a is None or b is None:
+        return b if a is None else a
+    return q.And((a, b))
 
 
 def tx_visible(tx):

@@ -12,7 +12,6 @@ def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blo
     check_type(type)
     resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource, blob)
-    ctx.access.admits("create", resource, ctx.base)
     with ctx.store.transaction() as tx:
         if if_none_exist:
             found = matches(ctx, tx, type, if_none_exist, "create")

@@ -20,7 +20,7 @@ def delete(ctx, type: str, id: str, if_match: int | None = None) -> Result:
         check_if_match(current, if_match, type, id)
         if current is None or current.deleted:
             return Result(current, 204)
-        return Result(store_delete(tx, current), 204)
+        return Result(store_delete(ctx, tx, current), 204)
 
 
 def conditional_delete(ctx, type: str, criteria: str) -> Result:
@@ -33,4 +33,4 @@ def conditional_delete(ctx, type: str, criteria: str) -> Result:
             raise PreconditionFailed(f"Conditional delete '{criteria}' matches more than one {type}")
         if not found:
             return Result(None, 204)
-        return Result(store_delete(tx, found[0]), 204)
+        return Result(store_delete(ctx, tx, found[0]), 204)

@@ -58,5 +58,4 @@ def apply_patch(ctx, tx, current, operations) -> Version:
             prepared = prepare(ctx, type, result, new_blob or current.blob)
         except InvalidResource as e:
             raise Unprocessable("The patched resource is not valid", issues=e.issues) from None
-        ctx.access.admits("patch", result, ctx.base)
         return store_new_version(tx, prepared, id, "PATCH", current)

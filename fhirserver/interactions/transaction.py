@@ -27,7 +27,7 @@ from .common import (
     store_delete,
     store_new_version,
 )
-from .conditional import parse_criteria, tx_visible
+from .conditional import criteria_guard, parse_criteria, tx_visible
 from .patch import apply_patch
 from .references import is_conditional, references, resolve_conditional, rewrite, store_search, unresolved_placeholders
 
@@ -81,8 +81,7 @@ def _decide(ctx, entries: list[be.Entry], search) -> Decisions:
 def _one(ctx, search, rtype: str, criteria: str, what: str, interaction: str) -> str | None:
     """The one resource the request may touch that matches a conditional entry (None: no match)."""
     check_type(rtype)
-    ctx.access.allow(interaction, rtype)
-    found = search(rtype, parse_criteria(rtype, criteria, ctx.base), 2, ctx.access.guard(interaction))
+    found = search(rtype, parse_criteria(rtype, criteria, ctx.base), 2, criteria_guard(ctx.access, rtype, interaction))
     if len(found) > 1:
         raise PreconditionFailed(f"{what} '{criteria}' matches more than one {rtype}")
     return found[0].id if found else None
@@ -118,7 +117,6 @@ def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict) -> Plan:
             if left:
                 raise PreconditionFailed(f"reference {left[0]!r} names no entry of this transaction")
             e.prepared = prepare(ctx, e.type, resource)
-            ctx.access.admits("create" if e.method == "POST" else "update", resource, ctx.base)
         except FhirError as err:
             raise e.fail(err) from None
     return plan
@@ -155,7 +153,7 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
         check_if_match(current, if_match_version(e.if_match), e.type, target)
         if current is None or current.deleted:
             return EntryResult(204, current)
-        return EntryResult(204, store_delete(tx, current))
+        return EntryResult(204, store_delete(ctx, tx, current))
     if e.method == "POST":
         if existing.get(e.index):
             return EntryResult(200, tx.read(e.type, existing[e.index]))

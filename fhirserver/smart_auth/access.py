@@ -17,6 +17,7 @@ from ..search.kinds.reference_kind import RefCond
 from ..search.matcher import Matcher
 from ..search.parse import parse_search
 from ..search.registry import lookup
+from . import admission
 from .scopes import INTERACTION_PERMISSION, Grants, ScopeError
 
 
@@ -70,7 +71,7 @@ class Access:
     - allow(): may this interaction touch this type at all? (403 if no scope covers it)
     - guard(): the restriction every query of a type is ANDed with (compartment, granular queries)
     - visible(): is this one resource inside the guard? If not, it answers as if it did not exist.
-    - admits(): would this new content be inside the guard? (writes cannot leave the token's reach)
+    - admit_write(): may this exact version be stored? (admission.py: writes cannot leave the token's reach)
     """
 
     def __init__(self, grants: Grants | None = None, patient: str | None = None, claims: dict | None = None):
@@ -125,15 +126,29 @@ class Access:
         if not self.visible(search, interaction, rtype, id):
             raise NotFound(f"{rtype}/{id} is not known")
 
-    def admits(self, interaction: str, resource: dict, base: str) -> None:
-        """New content must itself be inside the guard (a patient token writes only into its compartment)."""
-        rtype = resource["resourceType"]
-        if not self.confined(interaction, rtype):
+    def admit_write(self, interaction: str, resource: dict, base: str, replaced: bytes | None = None) -> None:
+        """The rule every stored version passes (admission.py): the grant covers the interaction, the
+        content and the stored version it replaces (`replaced`, its JSON) stay inside the token's reach,
+        a patient-confined write is about the token's patient alone, and server-written types are never
+        written with a token. A delete passes the resource's type and id and the content it removes."""
+        if self.grants is None:
             return
-        if not self._content_inside(interaction, resource, base):
-            raise Forbidden(f"The access token does not allow writing this {rtype}: it would be outside "
-                            "the records the token can reach")
-
+        rtype = resource["resourceType"]
+        admission.check_server_written(rtype)
+        decision = self.grants.decide(interaction, rtype)
+        if not decision.allowed:
+            self.allow(interaction, rtype)
+        if not (decision.patient_compartment or decision.alternatives):
+            return
+        contents = [jsonio.loads(replaced)] if replaced is not None else []
+        if interaction != "delete":
+            contents.append(resource)
+        for content in contents:
+            if not self._content_inside(interaction, content, base):
+                raise Forbidden(f"The access token does not allow writing this {rtype}: it would be outside "
+                                "the records the token can reach")
+            if decision.patient_compartment:
+                admission.check_patient_write(content, self.patient, base, interaction)
 
     def versions(self, interaction: str, rtype: str | None, versions: list, base: str) -> list:
         """The versions whose own content is inside the grant. The store's guard selects resources by

@@ -1,0 +1,76 @@
+"""Who may write what: the rule every stored version passes (create, update, patch, delete; over
+REST, in Bundles, conditional or not), judged on exactly what is stored, inside the write unit.
+
+Reads confine a patient token to the patient's compartment: a resource is visible when ANY of its
+compartment parameters names the patient (compartmentdefinition-patient.html). That is the wrong
+rule for writes: an Observation about another patient with the caller as performer is in the
+caller's compartment. So a write under a patient-confined grant must be about the token's patient
+alone:
+
+- every Patient reference the resource makes (subject, patient, performer, asserter, recorder,
+  extensions, contained resources: anywhere) names the token's patient, and no other person is
+  named by identifier only, by an absolute URL or as a contained Patient;
+- a Patient resource may be updated only when it is the token's own (never created or deleted);
+- the content (and, for an update, patch or delete, the version it replaces) is inside the grant.
+
+Some types are written by the server alone (SERVER_WRITTEN): no access token writes them.
+"""
+from __future__ import annotations
+
+import re
+
+from ..errors import Forbidden
+
+SERVER_WRITTEN = frozenset({"AuditEvent"})    # the server's own record of what happened
+
+_LOCAL = re.compile(r"^Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
+
+
+def patient_references(resource: dict, base: str) -> tuple[set[str], list[str]]:
+    """(ids of local Patients the resource refers to, descriptions of persons it names otherwise)."""
+    local: set[str] = set()
+    other: list[str] = []
+    prefix = base.rstrip("/") + "/"
+
+    def visit(node, top: bool) -> None:
+        if isinstance(node, dict):
+            if not top and node.get("resourceType") == "Patient":
+                other.append("a contained Patient")
+            ref = node.get("reference")
+            if isinstance(ref, str):
+                target = ref[len(prefix):] if ref.startswith(prefix) else ref
+                m = _LOCAL.match(target)
+                if m:
+                    local.add(m.group(1))
+                elif "/Patient/" in target or target.startswith("Patient"):
+                    other.append(f"the reference {ref!r}")
+            elif node.get("type") == "Patient" and isinstance(node.get("identifier"), dict):
+                other.append("a Patient named by identifier")
+            for value in node.values():
+                visit(value, False)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value, False)
+
+    visit(resource, True)
+    return local, other
+
+
+def check_patient_write(resource: dict, patient: str | None, base: str, interaction: str) -> None:
+    """A patient-confined write is about the token's patient alone (the module's rule)."""
+    rtype = resource["resourceType"]
+    if rtype == "Patient" and (interaction in ("create", "delete") or resource.get("id") != patient):
+        raise Forbidden("A patient's access token cannot create or delete Patient resources, nor change "
+                        "another patient's: only the patient's own Patient record may be updated")
+    local, other = patient_references(resource, base)
+    strangers = sorted(local - {patient}) if patient else sorted(local)
+    if strangers or other:
+        named = ", ".join([f"Patient/{s}" for s in strangers] + other)
+        raise Forbidden(f"A patient's access token writes only records about that patient; this {rtype} "
+                        f"also names {named}")
+
+
+def check_server_written(rtype: str) -> None:
+    if rtype in SERVER_WRITTEN:
+        raise Forbidden(f"{rtype} resources are written by the server alone; no client may create, "
+                        "change or delete them")
