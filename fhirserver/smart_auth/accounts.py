@@ -4,12 +4,25 @@ Users are store records of kind "user" keyed by username; passwords are scrypt h
 (passwords.py). The fhirUser of a patient or practitioner is the resource the SMART
 `fhirUser` claim names (SMART App Launch 2.2, "Scopes for requesting identity data").
 
-Online guessing is throttled per username: failures are counted in records of kind
-"login-failures" (a sliding window, shared by every worker), and unknown usernames cost the
-same scrypt work as known ones, so neither timing nor throttling tells which names exist.
+Online guessing (OWASP Authentication and Credential Stuffing cheat sheets; NIST SP 800-63B
+5.2.2 "Rate limiting") is slowed per (username, client address) and bounded per username:
+
+- per pair: the first FREE_FAILURES failures cost nothing; after that each further attempt from
+  that address must wait a delay that doubles with every failure (1 s, 2 s, 4 s ... capped at
+  MAX_DELAY_S), counted over PAIR_WINDOW_S (records of kind "login-pair:<name>|<address>"). An
+  attempt made too early is refused with Retry-After and not counted; a success clears the pair.
+  An attacker at another address therefore cannot lock the real user out (no hard lockout).
+- per username, across all addresses: ACCOUNT_LIMIT failures within ACCOUNT_WINDOW_S (records of
+  kind "login-failures:<name>"), a bound on distributed guessing far above what a person types.
+
+IPv6 addresses count by their /64 (one host usually holds a whole /64). Every attempt is recorded
+atomically before the password is checked, so parallel guesses are all counted. Unknown usernames
+are counted and cost the same scrypt work as known ones, so neither timing nor throttling tells
+which names exist.
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import secrets
@@ -19,7 +32,13 @@ from dataclasses import asdict, dataclass
 from . import passwords, standing
 
 KIND = "user"
-FAILURES_KIND = "login-failures"
+FAILURES_KIND = "login-failures"          # per username, every address
+PAIR_KIND = "login-pair"                  # per (username, client address)
+FREE_FAILURES = 3
+MAX_DELAY_S = 900
+PAIR_WINDOW_S = 24 * 3600           # long enough that the count cannot decay below the cap
+ACCOUNT_LIMIT = 100
+ACCOUNT_WINDOW_S = 3600
 PATIENT_ACCOUNT_KIND = "patient-account"     # Patient id -> username: one account per patient record
 ROLES = ("patient", "practitioner", "admin")
 MIN_PASSWORD = 8
@@ -48,7 +67,8 @@ class User:
 
 
 class LoginThrottled(Exception):
-    """Too many failed logins for a username recently; retry_after is in seconds."""
+    """Too many failed logins recently (from this address, or for this username from everywhere);
+    retry_after is in seconds."""
 
     def __init__(self, retry_after: int):
         super().__init__(f"too many failed logins; retry in {retry_after} s")
@@ -56,10 +76,12 @@ class LoginThrottled(Exception):
 
 
 class Users:
-    def __init__(self, store, max_failures: int = 5, window_s: int = 900):
+    def __init__(self, store, free_failures: int = FREE_FAILURES, max_delay_s: float = MAX_DELAY_S,
+                 pair_window_s: float = PAIR_WINDOW_S, account_limit: int = ACCOUNT_LIMIT,
+                 account_window_s: float = ACCOUNT_WINDOW_S):
         self.store = store
-        self.max_failures = max_failures
-        self.window_s = window_s
+        self.free_failures, self.max_delay_s, self.pair_window_s = free_failures, max_delay_s, pair_window_s
+        self.account_limit, self.account_window_s = account_limit, account_window_s
 
     def add(self, username: str, password: str, role: str, fhir_user: str | None = None,
             organization: str | None = None) -> User:
@@ -137,34 +159,70 @@ class Users:
         standing.forget(self.store, KIND, username)     # at once here; other workers within seconds
         return True
 
-    def authenticate(self, username: str, password: str) -> User | None:
-        """The user if the password is right and the account enabled, else None.
-        Raises LoginThrottled after max_failures failures within window_s (checked before the password)."""
-        kind = f"{FAILURES_KIND}:{username.lower()}"
+    def authenticate(self, username: str, password: str, address: str | None = None) -> User | None:
+        """The user if the password is right and the account enabled, else None. address is the
+        client's (request.remote_addr). Raises LoginThrottled, checked before the password: while
+        this address must wait before its next try, or past the per-username bound."""
+        name = username.lower()
+        pair_kind = f"{PAIR_KIND}:{name}|{client_key(address)}"
+        account_kind = f"{FAILURES_KIND}:{name}"
         now = time.time()
-        recent = [v["at"] for _k, v in self.store.list_records(kind)]
-        if len(recent) >= self.max_failures:
-            oldest_that_counts = sorted(recent)[-self.max_failures]
-            raise LoginThrottled(max(1, math.ceil(oldest_that_counts + self.window_s - now)))
-        # every attempt is counted, atomically and before the password is checked, so that parallel
-        # guesses cannot pass the check together and count once (a success clears them). The k-th
-        # attempt to be recorded sees at least k records, so at most max_failures reach the hash; a
-        # refused attempt stays counted (removing it could let a burst remove every record).
+        pair = self._times(pair_kind)
+        wait = self._pair_wait(pair, len(pair), now)
+        if wait > 0:                         # too early: refused, and not counted
+            raise LoginThrottled(max(1, math.ceil(wait)))
+        account = self._times(account_kind)
+        if len(account) >= self.account_limit:
+            raise LoginThrottled(max(1, math.ceil(account[-self.account_limit] + self.account_window_s - now)))
+        # every attempt is counted, atomically and before the password is checked, and judged again
+        # against every other recorded attempt (parallel ones included): the k-th to be recorded
+        # sees at least k-1 others, so parallel guesses cannot pass the check together. One that
+        # is refused stays counted (removing it could let a burst erase the count).
         attempt = secrets.token_hex(8)
-        self.store.add_record(kind, attempt, {"at": now}, expires_at=now + self.window_s)
-        if len(self.store.list_records(kind)) > self.max_failures:
-            raise LoginThrottled(max(1, math.ceil(self.window_s)))
+        self.store.add_record(pair_kind, attempt, {"at": now}, expires_at=now + self.pair_window_s)
+        self.store.add_record(account_kind, attempt, {"at": now}, expires_at=now + self.account_window_s)
+        pair = self.store.list_records(pair_kind)
+        others = sorted(v["at"] for k, v in pair if k != attempt)
+        wait = self._pair_wait(others, len(others), now)
+        if wait > 0:
+            raise LoginThrottled(max(1, math.ceil(wait)))
+        if len(self.store.list_records(account_kind)) > self.account_limit:
+            raise LoginThrottled(max(1, math.ceil(self.account_window_s)))
         user = self.get(username)
         # an unknown user costs one scrypt hash too, so response time does not reveal existing names
         ok = passwords.verify_password(password, user.password_hash if user else _dummy_hash())
         if not ok or user is None or user.disabled:
             return None
-        for k, _v in self.store.list_records(kind):
-            self.store.delete_record(kind, k)
+        for k, _v in pair:          # this address may start afresh; others' failures still count
+            self.store.delete_record(pair_kind, k)
+        self.store.delete_record(account_kind, attempt)
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash_password(password)
             self.store.put_record(KIND, user.username, asdict(user))
         return user
+
+    def _times(self, kind: str) -> list[float]:
+        return sorted(v["at"] for _k, v in self.store.list_records(kind))
+
+    def _pair_wait(self, earlier: list[float], failures: int, now: float) -> float:
+        """Seconds the attempt after `failures` earlier ones (their times: `earlier`) must still wait."""
+        if failures < self.free_failures or not earlier:
+            return 0.0
+        delay = min(2.0 ** (failures - self.free_failures), self.max_delay_s)
+        return max(earlier) + delay - now
+
+
+def client_key(address: str | None) -> str:
+    """The client address a throttle counts by: an IPv4 address, or the /64 of an IPv6 one."""
+    try:
+        ip = ipaddress.ip_address((address or "").split("%", 1)[0])
+    except ValueError:
+        return "-"
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def reference_type(reference: object) -> str | None:

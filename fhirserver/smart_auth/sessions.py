@@ -167,9 +167,11 @@ def login_view():
     username = (request.form.get("username") or "")[:64]
     password = (request.form.get("password") or "")[:1024]
     try:
-        user = Users(c.store).authenticate(username, password)
-    except LoginThrottled as e:
-        return form(f"Too many failed sign-in attempts. Try again in {e.retry_after} seconds.", 429, username)
+        user = Users(c.store).authenticate(username, password, request.remote_addr)
+    except LoginThrottled as e:          # the same answer for every username, known or not
+        response = form(f"Too many failed sign-in attempts. Try again in {e.retry_after} seconds.", 429, username)
+        response.headers["Retry-After"] = str(e.retry_after)
+        return response
     if user is None:
         return form("Invalid username or password.", 401, username)
     log_in(c.store, c.settings, user.username)

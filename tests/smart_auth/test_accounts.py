@@ -22,7 +22,7 @@ def store(tmp_path):
 
 @pytest.fixture
 def users(store):
-    return Users(store, max_failures=3, window_s=60)
+    return Users(store, free_failures=3, account_limit=10, account_window_s=60)
 
 
 def test_add_get_list_public(users, store):
@@ -94,28 +94,32 @@ def test_disabled_user_cannot_log_in(users):
 
 def test_throttling_and_reset(users, store, monkeypatch):
     users.add("asha", PW, "patient", "Patient/1")
-    for _ in range(3):
-        assert users.authenticate("asha", "wrong password") is None
-    with pytest.raises(LoginThrottled) as e:
-        users.authenticate("asha", PW)                  # even the right password, while throttled
-    assert 0 < e.value.retry_after <= 60
-    with pytest.raises(LoginThrottled):
-        users.authenticate("ASHA", PW)                  # counted per lower-cased username
     now = accounts.time.time()
-    monkeypatch.setattr(accounts.time, "time", lambda: now + 61)   # the window has passed
-    assert users.authenticate("asha", PW) is not None
+    monkeypatch.setattr(accounts.time, "time", lambda: now)
+    for _ in range(3):
+        assert users.authenticate("asha", "wrong password", "192.0.2.1") is None
+    with pytest.raises(LoginThrottled) as e:
+        users.authenticate("asha", PW, "192.0.2.1")       # even the right password, from that address
+    assert e.value.retry_after == 1
+    with pytest.raises(LoginThrottled):
+        users.authenticate("ASHA", PW, "192.0.2.1")       # counted per lower-cased username
+    assert users.authenticate("asha", PW, "192.0.2.2") is not None       # another address is not slowed
+    monkeypatch.setattr(accounts.time, "time", lambda: now + 1)          # the delay has passed
+    assert users.authenticate("asha", PW, "192.0.2.1") is not None
 
 
 def test_success_clears_failures(users, store):
     users.add("asha", PW, "patient", "Patient/1")
     for _ in range(2):
-        users.authenticate("asha", "wrong password")
+        users.authenticate("asha", "wrong password", "192.0.2.1")
+    assert len(store.list_records("login-pair:asha|192.0.2.1")) == 2
     assert len(store.list_records("login-failures:asha")) == 2
-    assert users.authenticate("asha", PW) is not None
-    assert store.list_records("login-failures:asha") == []
+    assert users.authenticate("asha", PW, "192.0.2.1") is not None
+    assert store.list_records("login-pair:asha|192.0.2.1") == []
+    assert len(store.list_records("login-failures:asha")) == 2        # the per-account bound keeps them
     for _ in range(2):
-        users.authenticate("asha", "wrong password")
-    assert users.authenticate("asha", PW) is not None      # 2 + 2 failures never reached 3 in a row
+        users.authenticate("asha", "wrong password", "192.0.2.1")
+    assert users.authenticate("asha", PW, "192.0.2.1") is not None      # 2 + 2 failures never reached 3 in a row
 
 
 def test_unknown_and_disabled_users_are_throttled_too(users):
@@ -125,19 +129,19 @@ def test_unknown_and_disabled_users_are_throttled_too(users):
         users.authenticate("ghost", PW)
 
 
-def test_failures_slide_out_of_the_window(users, monkeypatch):
+def test_account_failures_slide_out_of_the_window(users, monkeypatch):
     users.add("asha", PW, "patient", "Patient/1")
     t = [1000.0]
     monkeypatch.setattr(accounts.time, "time", lambda: t[0])
-    for step in (0, 30, 40):
-        t[0] = 1000.0 + step
-        users.authenticate("asha", "wrong password")
+    for step in range(10):
+        t[0] = 1000.0 + step * 5
+        users.authenticate("asha", "wrong password", f"192.0.2.{step}")
     t[0] = 1050.0
     with pytest.raises(LoginThrottled) as e:
-        users.authenticate("asha", PW)
+        users.authenticate("asha", PW, "192.0.2.99")
     assert e.value.retry_after == 10                    # the failure at 1000 leaves the window at 1060
     t[0] = 1061.0
-    assert users.authenticate("asha", PW) is not None
+    assert users.authenticate("asha", PW, "192.0.2.99") is not None
 
 
 def test_rehash_on_login_when_cost_raised(users, monkeypatch):
