@@ -6,7 +6,6 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-
 from urllib.parse import parse_qsl
 
 from .. import jsonio
@@ -40,6 +39,7 @@ class Entry:
     if_modified_since: str | None = None
     prepared: Prepared | None = None
     target_id: str | None = None      # the id this entry writes (resolved)
+    patched: object | None = None     # PATCH in a transaction: the patch applied before the lock (patch.Patched)
     response: dict = field(default_factory=dict)
 
     @property

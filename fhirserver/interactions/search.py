@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from ..definitions import resource_types
 from ..errors import BadRequest, TooCostly
-from ..search import query as q
 from ..search import limits
+from ..search import query as q
 from ..search.compartment import compartment_clause
 from ..search.parse import ParsedSearch, parse_search
 from ..storage.base import Page, Version

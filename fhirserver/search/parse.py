@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from ..definitions import resource_types
 from ..errors import BadRequest, TooCostly
 from . import query as q
-from .limits import DEFAULT_LIMITS, NodeBudget, SearchLimits, size
 from .kinds import kind, reference_kind, token_kind
+from .limits import DEFAULT_LIMITS, NodeBudget, SearchLimits, size
 from .parse_util import split_unescaped, unescape
 from .registry import SearchParam, component_param, lookup
 from .results import RESULT_PARAMS, ResultSpec, parse_result_param

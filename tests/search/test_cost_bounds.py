@@ -13,9 +13,9 @@ from fhirserver.errors import TooCostly
 from fhirserver.search import limits
 from fhirserver.search.limits import DEFAULT_LIMITS, size
 from fhirserver.search.parse import parse_search
+from fhirserver.search.results import Include
 from fhirserver.storage.base import Version
 from fhirserver.storage.sqlite_search import statement_errors
-from fhirserver.search.results import Include
 from tests.conftest import FHIR_JSON, post
 
 UNTYPED_ANY = "Provenance?target.based-on.subject.name=x"
