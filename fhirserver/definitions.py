@@ -5,7 +5,10 @@ import functools
 import json
 import os
 
-PROFILES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "profiles")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# installed from a wheel: package data fhirserver/profiles (setup.py); a checkout: the top-level profiles/
+PROFILES_DIR = next((d for d in (os.path.join(_HERE, "profiles"), os.path.join(os.path.dirname(_HERE), "profiles"))
+                     if os.path.isdir(d)), os.path.join(os.path.dirname(_HERE), "profiles"))
 FHIR_VERSION = "4.0.1"
 
 

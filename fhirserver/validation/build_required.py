@@ -21,7 +21,9 @@ import json
 import sys
 from pathlib import Path
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+from ..definitions import PROFILES_DIR
+
+PROFILES = Path(PROFILES_DIR)
 
 # The redistributed definitions carry R5's EvidenceVariable; restore the R4
 # rules from http://hl7.org/fhir/R4/evidencevariable.html (characteristic 1..*,

@@ -36,7 +36,9 @@ import threading
 from pathlib import Path
 from typing import NamedTuple
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+from ..definitions import PROFILES_DIR
+
+PROFILES = Path(PROFILES_DIR)
 
 # Control characters other than TAB, LF, CR are refused in strings.
 STRING_PATTERN = "^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F]+\\Z"
