@@ -15,7 +15,7 @@ from .context import ServerContext
 from .health_cards import routes as health_card_routes
 from .health_cards.issuer_keys import IssuerKeys
 from .registration import routes as registration_routes
-from .resources import cors, errorhandlers, register
+from .resources import cors, errorhandlers, nosniff, register
 from .resources.retry import RetryingFlask
 from .smart_auth import admin_routes, bearer
 from .smart_auth import routes as smart_routes
@@ -58,6 +58,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     health_card_routes.install(api)
     registration_routes.install(app, api)
     cors.install(app)
+    nosniff.install(app)
     accesslog.install(app)       # first: its request id and timing cover refused requests too
     bearer.install(app)
     _serve_swagger_assets(app)

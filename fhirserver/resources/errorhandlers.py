@@ -1,4 +1,8 @@
-"""The one place where errors become OperationOutcome responses."""
+"""The one place where errors become OperationOutcome responses.
+
+An outcome always renders: a diagnostic that quotes hostile input (say a lone surrogate, which UTF-8
+cannot carry) is written with that character escaped, never turned into a second, internal error.
+"""
 from __future__ import annotations
 
 import logging
@@ -16,8 +20,22 @@ _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "
 
 def _outcome_response(outcome: dict, status: int, headers: dict | None = None):
     from flask import Response
-    return Response(jsonio.dumps(outcome), status=status, headers=headers,
-                    content_type="application/fhir+json; charset=utf-8")
+    try:
+        body = jsonio.dumps(outcome)
+    except TypeError:                   # a string UTF-8 cannot encode: escape it
+        body = jsonio.dumps(_encodable(outcome))
+    return Response(body, status=status, headers=headers, content_type="application/fhir+json; charset=utf-8")
+
+
+def _encodable(value):
+    """`value` with every string made UTF-8 encodable (unencodable characters as \\uXXXX escapes)."""
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encodable(v) for v in value]
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def install(app) -> None:

@@ -85,4 +85,4 @@ def vread(type, id, vid):
 
 
 def _binary_content_type(v) -> str:
-    return jsonio.loads(v.body).get("contentType", "application/octet-stream")
+    return jsonio.loads_stored(v.body).get("contentType") or "application/octet-stream"

@@ -64,14 +64,14 @@ def resource_response(v: Version, status: int = 200, media_type: str = FHIR_JSON
         return Response(binary_json_stream(v), status=status, headers=headers, content_type=content_type)
     body = v.body
     if pretty():
-        body = jsonio.dumps(jsonio.loads(body), pretty=True)
+        body = jsonio.dumps(jsonio.loads_stored(body), pretty=True)
     return Response(body, status=status, headers=headers, content_type=content_type)
 
 
 def _entry_resource(v: Version):
     if v.blob is not None:   # Binary in a Bundle: include its data
         return orjson.Fragment(b"".join(binary_json_stream(v)))
-    return jsonio.loads(v.body) if pretty() else orjson.Fragment(v.body)
+    return jsonio.loads_stored(v.body) if pretty() else orjson.Fragment(v.body)
 
 
 def _links(path: str, params: list[tuple[str, str]], page: Page) -> list[dict]:
@@ -122,7 +122,7 @@ def searchset_bundle(path: str, params: list[tuple[str, str]], result) -> dict:
 
 def resource_dict(v: Version) -> dict:
     """A stored version as a parsed resource (a Binary with its data rebuilt from the blob)."""
-    return jsonio.loads(b"".join(binary_json_stream(v)) if v.blob else v.body)
+    return jsonio.loads_stored(b"".join(binary_json_stream(v)) if v.blob else v.body)
 
 
 def _search_entry(v: Version, mode: str, spec) -> dict:

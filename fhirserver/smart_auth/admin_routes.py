@@ -8,12 +8,19 @@
 Callers present a bearer access token of an administrator (a user with role admin) that was granted
 the `medport/admin` scope: an app an administrator merely signs in to gets no admin rights. Registering a
 confidential-symmetric client answers its secret once; it is stored only as a hash.
+
+Bodies are parsed by fhirserver.jsonio (the rules of every client JSON: RFC 8259, no duplicate
+names, finite numbers) and each member's JSON type is checked before anything is stored; a body
+that breaks either is a 400 OperationOutcome naming the member. A well-typed request the
+registry refuses (a taken username, an unknown scope) answers {"error": "invalid_request"}.
 """
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..errors import Forbidden, Unauthorized
+from .. import jsonio
+from ..errors import BadRequest, Forbidden, Unauthorized
+from ..resources.negotiation import read_body
 from . import tokens
 from .accounts import Users
 from .clients import Clients
@@ -51,12 +58,35 @@ def _error(message: str, status: int = 400):
     return jsonify({"error": "invalid_request", "error_description": message}), status
 
 
-def _body() -> dict:
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:
-        body = None                         # a hostile nesting depth is just a bad body
-    return body if isinstance(body, dict) else {}
+MAX_DEPTH = 5                   # the deepest body is a client's jwks: {"keys": [{"x5c": [...]}]}
+_TEXT, _OPTIONAL_TEXT, _TEXTS, _OPTIONAL_OBJECT = "a string", "a string or null", "a list of strings", \
+    "an object or null"
+USER_FIELDS = {"username": _TEXT, "password": _TEXT, "role": _TEXT, "fhir_user": _OPTIONAL_TEXT,
+               "organization": _OPTIONAL_TEXT}
+CLIENT_FIELDS = {"name": _TEXT, "type": _TEXT, "redirect_uris": _TEXTS, "scopes": _TEXTS,
+                 "jwks": _OPTIONAL_OBJECT, "jwks_uri": _OPTIONAL_TEXT, "organization": _OPTIONAL_TEXT}
+_FITS = {
+    _TEXT: lambda v: isinstance(v, str),
+    _OPTIONAL_TEXT: lambda v: v is None or isinstance(v, str),
+    _TEXTS: lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+    _OPTIONAL_OBJECT: lambda v: v is None or isinstance(v, dict),
+}
+
+
+def _body(fields: dict) -> dict:
+    """The JSON object body, each known member of the JSON type `fields` names (400 otherwise)."""
+    body = jsonio.loads(read_body() or b"{}", max_depth=MAX_DEPTH)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object")
+    for name, kind in fields.items():
+        if name in body and not _FITS[kind](body[name]):
+            raise BadRequest(f"'{name}' must be {kind}, not {_json_type(body[name])}", expression=(name,))
+    return body
+
+
+def _json_type(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
 
 
 @blp.get("/users")
@@ -66,9 +96,9 @@ def list_users():
 
 @blp.post("/users")
 def add_user():
-    b = _body()
+    b = _body(USER_FIELDS)
     try:
-        user = Users(_store()).add(str(b.get("username", "")), str(b.get("password", "")), str(b.get("role", "")),
+        user = Users(_store()).add(b.get("username", ""), b.get("password", ""), b.get("role", ""),
                                    b.get("fhir_user"), b.get("organization"))
     except ValueError as e:
         return _error(str(e))
@@ -87,10 +117,10 @@ def list_clients():
 
 @blp.post("/clients")
 def add_client():
-    b = _body()
+    b = _body(CLIENT_FIELDS)
     try:
         client, secret = Clients(_store()).add(
-            str(b.get("name", "")), str(b.get("type", "")), b.get("redirect_uris") or (), b.get("scopes") or (),
+            b.get("name", ""), b.get("type", ""), b.get("redirect_uris") or (), b.get("scopes") or (),
             b.get("jwks"), b.get("jwks_uri"), b.get("organization"))
     except (ValueError, ScopeError, TypeError) as e:
         return _error(str(e))

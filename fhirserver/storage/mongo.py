@@ -19,6 +19,7 @@ from bson import ObjectId
 from bson.errors import BSONError
 from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
 
+from ..bounds import parse_int
 from ..definitions import resource_types
 from ..errors import BadRequest, PayloadTooLarge, StoreUnavailable, VersionConflict
 from ..search import query as q
@@ -329,9 +330,12 @@ MAX_DOCUMENT = 16 * 1024 * 1024 - 64 * 1024       # BSON's limit, less room for 
 
 
 def _history_cursor(cursor: str, order: str):
+    """A history cursor: the last version number (instance history, bounded: bounds.py) or seq shown."""
+    if order == "version":
+        return parse_int(cursor, "The paging cursor _cursor")
     try:
-        return int(cursor) if order == "version" else ObjectId(cursor)
-    except Exception:       # noqa: BLE001 - bson.errors.InvalidId, TypeError, ValueError
+        return ObjectId(cursor)
+    except Exception:       # noqa: BLE001 - bson.errors.InvalidId, TypeError
         raise BadRequest(f"Invalid paging cursor {cursor!r}") from None
 
 

@@ -17,7 +17,8 @@ import os
 import sqlite3
 import threading
 
-from ..errors import BadRequest, StoreUnavailable
+from ..bounds import parse_int
+from ..errors import StoreUnavailable
 from ..search import limits as search_limits
 from ..search.kinds.special_kind import haversine_km
 from . import sqlite_search
@@ -333,7 +334,5 @@ def _page(rows, limit: int, total) -> Page:
 
 
 def _int_cursor(cursor: str) -> int:
-    try:
-        return int(cursor)
-    except (TypeError, ValueError):
-        raise BadRequest(f"Invalid paging cursor {cursor!r}") from None
+    """A history cursor: the seq of the last version shown (bounded: bounds.py)."""
+    return parse_int(cursor, "The paging cursor _cursor")

@@ -55,3 +55,35 @@ def test_upload_limit(tmp_path):
     assert r.status_code == 413 and r.json["resourceType"] == "OperationOutcome"
     assert client.get("/fhir/Binary/_history").json["total"] == 0
     assert os.listdir(tmp_path / "blobs" / "tmp") == []
+
+
+def test_raw_downloads_are_inert(client):
+    """Stored HTML or SVG must never run as this origin's page (security issue 12, binary.html#security)."""
+    html = client.post("/fhir/Binary", data=b"<script>alert(1)</script>", headers={"Content-Type": "text/html"}).json["id"]
+    svg = client.post("/fhir/Binary", json={"resourceType": "Binary", "contentType": "image/svg+xml",
+                                            "data": base64.b64encode(b"<svg onload='alert(1)'/>").decode()},
+                      headers={"Content-Type": FHIR_JSON}).json["id"]
+    png = client.post("/fhir/Binary", data=b"\x89PNG", headers={"Content-Type": "image/png"}).json["id"]
+    for bid, attachment in ((html, True), (svg, True), (png, False)):
+        for url in (f"/fhir/Binary/{bid}", f"/fhir/Binary/{bid}/_history/1"):
+            r = client.get(url, headers={"Accept": "*/*"})
+            assert r.status_code == 200
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+            assert r.headers["Content-Security-Policy"] == "sandbox"
+            assert (r.headers.get("Content-Disposition") == "attachment") is attachment, (url, r.headers)
+    part = client.get(f"/fhir/Binary/{html}", headers={"Accept": "*/*", "Range": "bytes=0-3"})
+    assert part.status_code == 206 and part.headers["Content-Disposition"] == "attachment"
+
+
+def test_content_type_is_sent_as_stored(client):
+    bid = client.post("/fhir/Binary", json={"resourceType": "Binary", "contentType": "text/plain; charset=utf-8",
+                                            "data": base64.b64encode(b"hello").decode()},
+                      headers={"Content-Type": FHIR_JSON}).json["id"]
+    r = client.get(f"/fhir/Binary/{bid}", headers={"Accept": "*/*"})
+    assert r.data == b"hello" and r.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert "Content-Disposition" not in r.headers
+
+
+def test_every_response_says_nosniff(client):
+    for r in (client.get("/fhir/metadata"), client.get("/fhir/Patient/nope"), client.get("/fhir/Nope")):
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
