@@ -62,3 +62,38 @@ def test_others_are_refused(app):
                   headers=bearer(app, "admin")).status_code in (400, 401)     # never a 500
     assert c.post("/auth/admin/users", json={"username": "x", "password": "long enough pw", "role": "admin"},
                   headers=bearer(app, "patient")).status_code == 403
+
+
+@pytest.mark.parametrize("path, body, member", [
+    ("/auth/admin/clients", {"name": "x", "type": "public", "redirect_uris": ["https://a.example/cb"], "scopes": [1]},
+     "scopes"),
+    ("/auth/admin/clients", {"name": "x", "type": "public", "redirect_uris": "https://a.example/cb"}, "redirect_uris"),
+    ("/auth/admin/clients", {"name": ["x"], "type": "public", "redirect_uris": ["https://a.example/cb"]}, "name"),
+    ("/auth/admin/clients", {"name": "x", "type": "confidential-asymmetric", "jwks": [1]}, "jwks"),
+    ("/auth/admin/users", {"username": "u", "password": ["long enough pw"], "role": "admin"}, "password"),
+    ("/auth/admin/users", {"username": 7, "password": "long enough pw", "role": "admin"}, "username"),
+    ("/auth/admin/users", {"username": "u", "password": "long enough pw", "role": "patient", "fhir_user": 5},
+     "fhir_user"),
+])
+def test_wrong_member_types_are_400_outcomes_naming_the_member(app, path, body, member):
+    c, admin = app.test_client(), bearer(app, "admin")
+    before = (c.get("/auth/admin/users", headers=admin).json, c.get("/auth/admin/clients", headers=admin).json)
+    r = c.post(path, json=body, headers=admin)
+    assert r.status_code == 400 and r.json["resourceType"] == "OperationOutcome", r.data
+    assert f"'{member}' must be" in r.json["issue"][0]["diagnostics"]
+    assert (c.get("/auth/admin/users", headers=admin).json, c.get("/auth/admin/clients", headers=admin).json) == before
+
+
+@pytest.mark.parametrize("raw, text", [
+    (b'{"username": "u", "username": "admin2", "password": "long enough pw", "role": "admin"}', "Duplicate"),
+    (b'{"username": "\\ud800", "password": "long enough pw", "role": "admin"}', "surrogate"),
+    (b'{"username": "u", "password": "long enough pw", "role": "admin", "x": 1e999}', "out of range"),
+    (b'["not", "an", "object"]', "JSON object"),
+    (b'{"username": "u", "password": "long enough pw", "role": "admin", "x": NaN}', "NaN"),
+])
+def test_hostile_admin_bodies_are_400_outcomes(app, raw, text):
+    c, admin = app.test_client(), bearer(app, "admin")
+    r = c.post("/auth/admin/users", data=raw, content_type="application/json", headers=admin)
+    assert r.status_code == 400 and r.json["resourceType"] == "OperationOutcome", r.data
+    assert text in r.json["issue"][0]["diagnostics"]
+    assert [u["username"] for u in c.get("/auth/admin/users", headers=admin).json] == ["the-admin"]
