@@ -28,7 +28,7 @@ from .common import (
     store_new_version,
 )
 from .conditional import criteria_guard, parse_criteria, tx_visible
-from .patch import apply_patch
+from .patch import apply_patch, prepare_entries
 from .references import is_conditional, references, resolve_conditional, rewrite, store_search, unresolved_placeholders
 
 
@@ -51,6 +51,7 @@ def transaction(ctx, bundle: dict) -> list[EntryResult]:
     entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries)
     new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT") and e.operation is None}
     plan = _plan(ctx, entries, _decide(ctx, entries, store_search(ctx)), new_ids)
+    prepare_entries(ctx, entries, dict(plan.decisions.put_targets), be.patch_operations)   # patches: before the lock
     with ctx.store.transaction() as tx:
         decisions = _decide(ctx, entries, tx_visible(tx))
         if decisions != plan.decisions:
@@ -177,5 +178,5 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
         ctx.access.check_visible(tx_visible(tx), "patch", e.type, target)
         current = current_or_raise(tx.read(e.type, target), e.type, target)
         check_if_match(current, if_match_version(e.if_match), e.type, target)
-        return EntryResult(200, apply_patch(ctx, tx, current, be.patch_operations(e)))
+        return EntryResult(200, apply_patch(ctx, tx, current, be.patch_operations(e), e.patched))
     return run_get(ctx, e)
