@@ -1,4 +1,5 @@
-"""AuditEvent records of sensitive acts (auditevent.html), written by the server itself.
+"""AuditEvent records of sensitive acts (auditevent.html), written by the server itself, in the
+request's one unit of work: inside a transaction Bundle they commit (or roll back) with it.
 
 Each names who acted (the token's fhirUser, else its client, else the operator of the server),
 what was done, to which resource, and when. They are ordinary resources: a regulator with
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 
-from .interactions import create as create_i
+from .interactions.common import new_id, prepare, store_new_version
 from .smart_auth.access import UNRESTRICTED
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -29,7 +30,10 @@ def record(ctx, *, type_code: tuple[str, str], subtype: tuple[str, str], action:
         "source": {"observer": {"display": "Med-Port"}, "site": ctx.base},
         "entity": [{"what": {"reference": what}, "type": _entity_type(what), "description": description}],
     }
-    create_i.create(ctx.acting_as(UNRESTRICTED), "AuditEvent", event)
+    server = ctx.acting_as(UNRESTRICTED)
+    prepared = prepare(server, "AuditEvent", event)
+    with ctx.store.unit() as tx:        # joins the request's open unit (a Bundle entry), else its own
+        store_new_version(tx, prepared, new_id(), "POST", None)
 
 
 def _entity_type(what: str) -> dict:

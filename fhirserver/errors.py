@@ -128,4 +128,12 @@ class VersionConflict(PreconditionFailed):
 
 
 class StoreUnavailable(ServiceUnavailable):
-    pass
+    def __init__(self, diagnostics: str = "", **kw):
+        kw.setdefault("headers", {"Retry-After": "1"})
+        super().__init__(diagnostics, **kw)
+
+
+class NestedUnitOfWork(FhirError):
+    """A second store transaction opened while this thread's first is still open: a programming error,
+    raised at once (waiting would deadlock on the writer lock). Join the open unit (Store.unit()) instead."""
+    status, code = 500, "exception"

@@ -173,7 +173,7 @@ def _parse_url(e: Entry) -> None:
     needs_id_or_criteria = e.method in ("PUT", "DELETE", "PATCH")
     if needs_id_or_criteria and e.id is None and e.criteria is None:
         raise BadRequest(f"{e.where}: {e.method} needs Type/id or Type?criteria, not {e.url!r}")
-    if e.method == "POST" and (e.id is not None or e.criteria is not None):
+    if e.method == "POST" and e.operation is None and (e.id is not None or e.criteria is not None):
         raise BadRequest(f"{e.where}: POST takes a type url such as 'Patient', not {e.url!r}")
 
 

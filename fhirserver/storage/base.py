@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import base64
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -149,11 +150,28 @@ class Transaction(abc.ABC):
 
 
 class Store(abc.ABC):
+    """One unit of work per request: a thread holds at most one open transaction. Opening a second
+    while the first is open raises NestedUnitOfWork at once; what must be written along with the open
+    unit (records, audit events) joins it through unit()."""
     blobs: BlobStore
 
     @abc.abstractmethod
     def transaction(self) -> ContextManager[Transaction]:
-        """Commit on normal exit, roll back on exception."""
+        """Commit on normal exit, roll back on exception; NestedUnitOfWork if this thread has one open."""
+
+    @abc.abstractmethod
+    def open_unit(self) -> Transaction | None:
+        """The transaction this thread has open, if any."""
+
+    @contextlib.contextmanager
+    def unit(self):
+        """Join this thread's open transaction (it commits or rolls back with it), else open one."""
+        joined = self.open_unit()
+        if joined is not None:
+            yield joined
+            return
+        with self.transaction() as tx:
+            yield tx
 
     @abc.abstractmethod
     def read(self, type: str, id: str) -> Version | None: ...

@@ -21,7 +21,7 @@ from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailur
 
 from ..bounds import parse_int
 from ..definitions import resource_types
-from ..errors import BadRequest, PayloadTooLarge, StoreUnavailable, VersionConflict
+from ..errors import BadRequest, NestedUnitOfWork, PayloadTooLarge, StoreUnavailable, VersionConflict
 from ..search import query as q
 from . import mongo_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
@@ -92,6 +92,8 @@ class MongoStore(Store):
     # ---- writes ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self):
+        if self.open_unit() is not None:
+            raise NestedUnitOfWork("A second store transaction was opened inside an open one")
         if self.mock:
             unit = SerialUnit(self._serial)
         elif self.topology == "standalone":
@@ -101,13 +103,17 @@ class MongoStore(Store):
         self._local.unit = unit
         try:
             with unit:
-                yield _MongoTransaction(self, unit)
+                self._local.tx = _MongoTransaction(self, unit)
+                yield self._local.tx
         except (VersionConflict, BadRequest, PayloadTooLarge):
             raise
         except PyMongoError as e:
             raise StoreUnavailable(f"MongoDB store unavailable: {e}") from None
         finally:
-            self._local.unit = None
+            self._local.unit = self._local.tx = None
+
+    def open_unit(self):
+        return getattr(self._local, "tx", None)
 
     def _session(self):
         """Reads inside an open unit of work see its writes (GET entries of a transaction Bundle run

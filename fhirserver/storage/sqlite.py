@@ -16,9 +16,10 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 
 from ..bounds import parse_int
-from ..errors import StoreUnavailable
+from ..errors import NestedUnitOfWork, StoreUnavailable
 from ..search import limits as search_limits
 from ..search.kinds.special_kind import haversine_km
 from . import sqlite_search
@@ -86,7 +87,7 @@ class SqliteStore(Store):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.blobs = FileBlobStore(blob_dir or os.path.join(os.path.dirname(os.path.abspath(path)), "blobs"))
         self._local = threading.local()
-        self._writer_lock = WriterLock(os.path.abspath(path) + ".writer-lock")
+        self._writer_lock = WriterLock(os.path.abspath(path) + ".writer-lock", busy_timeout_s)
         self._param_ids = ParamIds()
         self._stats = Statistics()
         conn = self._conn()
@@ -139,6 +140,8 @@ class SqliteStore(Store):
 
     @contextlib.contextmanager
     def transaction(self):
+        if self.open_unit() is not None:      # the writer lock is not reentrant: waiting would hang
+            raise NestedUnitOfWork("A second store transaction was opened inside an open one")
         conn = self._conn()
         with self._writer_lock:
             try:
@@ -146,13 +149,20 @@ class SqliteStore(Store):
             except sqlite3.OperationalError as e:
                 raise StoreUnavailable(f"The store is busy: {e}") from None
             tx = _SqliteTransaction(conn, self._param_ids.load(conn))
+            self._local.unit = tx
             try:
                 yield tx
             except BaseException:
+                self._local.unit = None
                 conn.execute("ROLLBACK")
                 raise
+            self._local.unit = None
             conn.execute("COMMIT")
             self._stats.after_write(conn, tx.writes)
+
+    def open_unit(self):
+        unit = getattr(self._local, "unit", None)
+        return unit if unit is not None and self._local.pid == os.getpid() else None
 
     def read(self, type, id):
         row = self._conn().execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
@@ -243,23 +253,39 @@ class WriterLock:
     at once. The kernel drops the lock if its process dies.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, timeout_s: float = 30.0):
         self.path = path
+        self.timeout_s = timeout_s
         self._thread_lock = threading.Lock()
         self._fd = None
         self._pid = None
 
     def __enter__(self):
-        self._thread_lock.acquire()
+        deadline = time.monotonic() + self.timeout_s
+        if not self._thread_lock.acquire(timeout=self.timeout_s):
+            raise StoreUnavailable(f"The store's writer was busy for {self.timeout_s:g} s; try again")
         try:
             if self._pid != os.getpid():   # a forked worker needs its own open file
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
                 self._pid = os.getpid()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._flock(deadline)
         except BaseException:
             self._thread_lock.release()
             raise
         return self
+
+    def _flock(self, deadline: float) -> None:
+        """The cross-process lock, waited for until the deadline (a stuck process answers 503, never a hang)."""
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailable(f"The store's writer was busy for {self.timeout_s:g} s; try again") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.01)
 
     def __exit__(self, *exc):
         try:

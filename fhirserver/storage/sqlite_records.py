@@ -22,19 +22,20 @@ _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 
 
 class Records:
-    """Record operations on an SQLite store; writes go through the store's write transaction."""
+    """Record operations on an SQLite store; writes join the thread's open unit of work (they commit or
+    roll back with it) or run in a transaction of their own."""
 
     def __init__(self, store):
         self.store = store
 
     def put(self, kind, key, value, expires_at=None):
-        with self.store.transaction() as tx:
+        with self.store.unit() as tx:
             tx.conn.execute("INSERT OR REPLACE INTO record VALUES (?, ?, ?, ?)",
                             (kind, key, json.dumps(value), expires_at))
             _sweep(tx.conn)
 
     def add(self, kind, key, value, expires_at=None) -> bool:
-        with self.store.transaction() as tx:
+        with self.store.unit() as tx:
             now = time.time()
             tx.conn.execute("DELETE FROM record WHERE kind = ? AND key = ? AND expires_at <= ?", (kind, key, now))
             cur = tx.conn.execute("INSERT OR IGNORE INTO record VALUES (?, ?, ?, ?)",
@@ -48,14 +49,14 @@ class Records:
         return json.loads(row[0]) if row else None
 
     def take(self, kind, key):
-        with self.store.transaction() as tx:
+        with self.store.unit() as tx:
             row = tx.conn.execute(f"SELECT value FROM record WHERE kind = ? AND key = ? AND {_LIVE}",
                                   (kind, key, time.time())).fetchone()
             tx.conn.execute("DELETE FROM record WHERE kind = ? AND key = ?", (kind, key))
             return json.loads(row[0]) if row else None
 
     def delete(self, kind, key):
-        with self.store.transaction() as tx:
+        with self.store.unit() as tx:
             tx.conn.execute("DELETE FROM record WHERE kind = ? AND key = ?", (kind, key))
 
     def list(self, kind):
