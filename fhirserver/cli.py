@@ -53,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     config.add_argument("--markdown", action="store_true", help="print docs/configuration.md instead")
     config.set_defaults(run=_config)
 
-    from . import cli_accounts, cli_uhid
+    from . import cli_accounts, cli_uhid, outbox
     cli_accounts.add_parsers(commands, _settings)
     cli_uhid.add_parsers(commands, _settings)
+    outbox.add_parsers(commands, _settings)
 
     args = parser.parse_args(argv)
     return args.run(args) or 0

@@ -14,7 +14,6 @@ MAX_TEXT = 100
 MAX_ITEMS = 20
 _PHONE = re.compile(r"\+?[0-9 ()\-.]{6,24}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
-_USERNAME = re.compile(r"[A-Za-z0-9._@-]{3,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -26,7 +25,7 @@ class Registration:
     gender: str
     phone: str | None
     email: str | None
-    username: str
+    username: str                           # unused: the server assigns usernames (never told if taken)
     password: str
     emergency_name: str | None = None
     emergency_phone: str | None = None
@@ -69,9 +68,7 @@ def parse(data: dict) -> Registration:
         problems.append(Issue(f"phone {phone!r} is not a phone number", "invalid", expression=("phone",)))
     if email is not None and not _EMAIL.fullmatch(email):
         problems.append(Issue(f"email {email!r} is not an email address", "invalid", expression=("email",)))
-    username = text("username", True, 64)
-    if username is not None and not _USERNAME.fullmatch(username):
-        problems.append(Issue("username must be 3-64 of A-Z a-z 0-9 . _ @ -", "invalid", expression=("username",)))
+    username = None        # assigned by the server (service._new_account): a chosen one is ignored
     password = data.get("password")
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= 200:
         problems.append(Issue(f"password must be {MIN_PASSWORD} to 200 characters", "invalid",

@@ -1,4 +1,4 @@
-"""The registration pages: the form, the duplicate choice, and the new UHID card.
+"""The registration pages: the form, the code entry (the same for everyone), and the new UHID card.
 
 Same look and the same headers as the sign-in pages (smart_auth/pages.py: no scripts, no framing,
 no caching), plus images from data: URLs for the card's QR code."""
@@ -13,11 +13,6 @@ _FORM = """{% extends "base" %}{% block title %}Register for a Unique Health ID{
 {% block body %}
 <p>One number for all your health records, at every hospital. You get your UHID and your health card at once.</p>
 {% for m in messages %}<p class="error" role="alert">{{ m }}</p>{% endfor %}
-{% if duplicate %}<fieldset><legend>We may know you already</legend>
-{% for c in choices %}<p>{{ c }}</p>{% endfor %}
-<label><input type="checkbox" name="confirmNewIdentity" value="yes" form="reg">
-I am a different person: register me</label>
-</fieldset>{% endif %}
 <form method="post" action="/register" id="reg">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <fieldset><legend>You</legend>
@@ -42,9 +37,11 @@ I am a different person: register me</label>
 <label>Conditions, one per line <textarea name="conditions" rows="2">{{ v.conditions }}</textarea></label>
 </fieldset>
 <fieldset><legend>Your account</legend>
-<label>Username <input type="text" name="username" value="{{ v.username }}" autocomplete="username" required></label>
+<p class="muted">We send your username with your UHID to your phone or email.</p>
 <label>Password (at least 8 characters)
 <input type="password" name="password" autocomplete="new-password" required></label>
+<label><input type="checkbox" name="confirmNewIdentity" value="yes">
+We told you someone with my name, birth date and contact is registered, and I am a different person</label>
 </fieldset>
 <button type="submit">Register</button>
 </form>{% endblock %}"""
@@ -63,7 +60,17 @@ href="data:application/smart-health-card;base64,{{ file }}">Save your health car
 {% else %}<p>Your health card could not be made just now; your health apps can fetch it for you.</p>{% endif %}
 {% endblock %}"""
 
-_env = Environment(loader=DictLoader({"base": BASE_TEMPLATE, "form": _FORM, "card": _CARD}),
+_CONFIRM = """{% extends "base" %}{% block title %}Check your phone or email{% endblock %}
+{% block body %}
+<p>{{ accepted }}</p>
+{% for m in messages %}<p class="error" role="alert">{{ m }}</p>{% endfor %}
+<form method="post" action="/register/confirm">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<label>Code <input type="text" name="code" autocomplete="one-time-code" required></label>
+<button type="submit">Finish registering</button>
+</form>{% endblock %}"""
+
+_env = Environment(loader=DictLoader({"base": BASE_TEMPLATE, "form": _FORM, "card": _CARD, "confirm": _CONFIRM}),
                    autoescape=select_autoescape(default=True, default_for_string=True))
 _HEADERS = HEADERS | {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
                                                 "form-action 'self'; frame-ancestors 'none'"}

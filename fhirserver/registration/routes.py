@@ -1,5 +1,7 @@
-"""/register (the web page) and POST /api/registrations (JSON), open to anyone unless the
-self_registration setting is off. The page's form is CSRF-protected by a double-submitted token
+"""/register and /register/confirm (the web pages) and POST /api/registrations and
+/api/registrations/confirm (JSON), open to anyone unless the self_registration setting is off.
+Registering answers alike for everyone and continues by a code sent to the phone or email
+(service.py, outbox.py). The page's form is CSRF-protected by a double-submitted token
 (a SameSite=Strict cookie that must equal the form's hidden field)."""
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ api_bp = ApiBlueprint("registrations", __name__, description="Self-registration:
                       "the patient account and the first health card (docs/uhid.md)")
 COOKIE = "medport_register"
 _FIELDS = ("given", "family", "birthDate", "gender", "phone", "email", "uhid", "claimCode", "emergencyContactName",
-           "emergencyContactPhone", "emergencyContactRelationship", "allergies", "conditions", "username")
+           "emergencyContactPhone", "emergencyContactRelationship", "allergies", "conditions")
 
 
 def _enabled():
@@ -37,18 +39,44 @@ def _count_attempt():
     rate_limit.attempt(c.store, "registration", request.remote_addr or "-", c.settings.registration_limit)
 
 
+ACCEPTED = ("If these details can be registered, a message with a confirmation code has been sent to the "
+            "phone or email you gave (and if you are registered already, a message saying so). Enter the "
+            "code to finish; it is valid for 30 minutes.")
+
+
 @api_bp.route("/api/registrations", methods=["POST"])
 def register_api():
-    """Register a person. JSON in (given, family, birthDate, gender, phone and/or email, username,
-    password; optional emergencyContactName/Phone/Relationship, allergies, conditions, uhid with
-    claimCode, confirmNewIdentity); 201 with the Patient reference, the UHID, the username and the
-    health card; 400 naming each bad field, 409 for a possible duplicate (with the choices) or a
-    taken username, 429 past the per-address limit."""
+    """Register a person. JSON in (given, family, birthDate, gender, phone and/or email, password;
+    optional emergencyContactName/Phone/Relationship, allergies, conditions, confirmNewIdentity):
+    202 with the same body whoever is or is not registered already; the outcome goes to the phone
+    or email (the outbox), with a code for POST /api/registrations/confirm. A claim (uhid with
+    claimCode) is answered at once: 201 as for a confirmation. 400 naming each bad field, 429 past
+    the per-address limit."""
     _enabled()
     _count_attempt()
     c = ctx()
     data = jsonio.loads(read_body(c.settings.max_body_bytes), c.settings.max_json_depth)
     done = service.register(c, form.parse(data))
+    if done is None:
+        return Response(json.dumps({"status": "pending", "message": ACCEPTED}), status=202,
+                        content_type="application/json", headers={"Cache-Control": "no-store"})
+    return _registered(c, done)
+
+
+@api_bp.route("/api/registrations/confirm", methods=["POST"])
+def confirm_api():
+    """Finish a registration with the code sent to the person's phone or email: JSON {"code"}; 201
+    with the Patient reference, the UHID, the username and the health card; 404 for an unknown,
+    used or expired code; 409 if the same person was registered meanwhile; 429 past the limit."""
+    _enabled()
+    _count_attempt()
+    c = ctx()
+    data = jsonio.loads(read_body(c.settings.max_body_bytes), c.settings.max_json_depth)
+    code = data.get("code") if isinstance(data, dict) else None
+    return _registered(c, service.confirm(c, code if isinstance(code, str) else ""))
+
+
+def _registered(c, done) -> Response:
     body = {"patient": f"Patient/{done.patient_id}", "uhid": done.uhid, "username": done.username,
             "claimed": done.claimed, "healthCard": {"verifiableCredential": [done.card]} if done.card else None,
             "qr": qr.to_numeric(done.card) if done.card else None}
@@ -67,24 +95,52 @@ def register_page():
 def register_submit():
     _enabled()
     values = {k: request.form.get(k, "") for k in _FIELDS}
-    cookie, sent = request.cookies.get(COOKIE, ""), request.form.get("csrf", "")
-    if not cookie or not hmac.compare_digest(cookie, sent):
+    if not _csrf_ok():
         return _form(values, ["This form has expired; please submit it again."], 400)
     try:
         _count_attempt()
         done = service.register(ctx(), form.parse({**values, "password": request.form.get("password", ""),
                                                    "confirmNewIdentity": request.form.get("confirmNewIdentity")}))
-    except service.PossibleDuplicate as e:
-        return _form(values, [e.issues[0].diagnostics], 409, duplicate=True,
-                     choices=[i.diagnostics for i in e.issues[1:]])
     except FhirError as e:
         return _form(values, [i.diagnostics for i in e.issues], e.status, headers=e.headers)
+    if done is None:           # the same page for everyone: the outcome is in the message
+        return _confirm_form([], 200)
+    return _card(done, values)
+
+
+@bp.route("/register/confirm", methods=["POST"])
+def confirm_submit():
+    _enabled()
+    if not _csrf_ok():
+        return _confirm_form(["This form has expired; please submit it again."], 400)
+    try:
+        _count_attempt()
+        done = service.confirm(ctx(), request.form.get("code", ""))
+    except FhirError as e:
+        return _confirm_form([i.diagnostics for i in e.issues], e.status, headers=e.headers)
+    return _card(done, {})
+
+
+def _csrf_ok() -> bool:
+    cookie, sent = request.cookies.get(COOKIE, ""), request.form.get("csrf", "")
+    return bool(cookie) and hmac.compare_digest(cookie, sent)
+
+
+def _card(done, values: dict) -> Response:
     file = json.dumps({"verifiableCredential": [done.card]}).encode() if done.card else None
     return pages.render("card", 201, uhid=done.uhid, username=done.username, claimed=done.claimed,
-                        name=f"{values['given']} {values['family']}".strip(),
-                        birth_date=values["birthDate"], issuer=ctx().base,
+                        name=f"{values.get('given', '')} {values.get('family', '')}".strip(),
+                        birth_date=values.get("birthDate", ""), issuer=ctx().base,
                         png=base64.b64encode(qr.png(qr.to_numeric(done.card))).decode() if done.card else None,
                         file=base64.b64encode(file).decode() if file else None)
+
+
+def _confirm_form(messages: list[str], status: int, headers: dict | None = None) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = pages.render("confirm", status, csrf=token, messages=messages, accepted=ACCEPTED,
+                            cookies={COOKIE: token})
+    response.headers.update(headers or {})
+    return response
 
 
 def _form(values: dict, messages: list[str], status: int, headers: dict | None = None, **extra) -> Response:

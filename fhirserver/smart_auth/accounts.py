@@ -84,8 +84,9 @@ class Users:
         self.account_limit, self.account_window_s = account_limit, account_window_s
 
     def add(self, username: str, password: str, role: str, fhir_user: str | None = None,
-            organization: str | None = None) -> User:
-        """Create a user; ValueError says what is wrong (including a taken username)."""
+            organization: str | None = None, *, password_hash: str | None = None) -> User:
+        """Create a user; ValueError says what is wrong (including a taken username). password_hash:
+        an scrypt hash made earlier (a registration confirmed later), used instead of password."""
         if not isinstance(username, str) or not _USERNAME.fullmatch(username):
             raise ValueError(f"username {username!r} must be 1-64 of A-Z a-z 0-9 . _ @ -")
         if role not in ROLES:
@@ -93,9 +94,10 @@ class Users:
         _check_fhir_user(role, fhir_user)
         if organization is not None and reference_type(organization) != "Organization":
             raise ValueError(f"organization {organization!r} must be a reference like Organization/1")
-        if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        if password_hash is None and (not isinstance(password, str) or len(password) < MIN_PASSWORD):
             raise ValueError(f"password must be at least {MIN_PASSWORD} characters")
-        user = User(username, role, fhir_user, organization, password_hash=passwords.hash_password(password))
+        user = User(username, role, fhir_user, organization,
+                    password_hash=password_hash or passwords.hash_password(password))
         patient = fhir_user.split("/", 1)[1] if role == "patient" else None
         if patient is not None and not self._link(patient, username):
             raise ValueError(f"{fhir_user} already has an account")

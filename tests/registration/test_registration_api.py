@@ -1,8 +1,11 @@
 """Self-registration through POST /api/registrations, on every store."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from fhirserver import outbox
 from fhirserver.health_cards import jws
 from fhirserver.smart_auth.accounts import Users
 from fhirserver.uhid import number
@@ -19,8 +22,31 @@ def register(client, **fields):
     return client.post("/api/registrations", json={**ASHA, **fields})
 
 
+def store_of(client):
+    return client.application.config["MEDPORT"].store
+
+
+def messages_to(client, to: str) -> list[str]:
+    """The bodies of the outbox messages to one phone or email, oldest first."""
+    store = client.application.config["MEDPORT"].store
+    return [m["body"] for _id, m in outbox.messages(store, include_sent=True) if m["to"] == to]
+
+
+def code_in(body: str) -> str:
+    return re.search(r"code is ([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{2})", body).group(1)
+
+
+def enrol(client, **fields):
+    """Register and confirm with the code sent to the phone (or the email): the confirmation's answer."""
+    reg = {**ASHA, **fields}
+    r = register(client, **fields)
+    assert r.status_code == 202, r.get_data(as_text=True)
+    code = code_in(messages_to(client, reg.get("phone") or reg.get("email"))[-1])
+    return client.post("/api/registrations/confirm", json={"code": code})
+
+
 def test_registration_creates_patient_account_records_and_card(client, ctx):
-    r = register(client)
+    r = enrol(client)
     assert r.status_code == 201, r.get_data(as_text=True)
     body = r.json
     pid = body["patient"].split("/")[1]
@@ -34,7 +60,9 @@ def test_registration_creates_patient_account_records_and_card(client, ctx):
     assert allergy["code"]["text"] == "Penicillin" and allergy["verificationStatus"]["coding"][0]["code"] == "unconfirmed"
     condition = client.get("/fhir/Condition", query_string={"subject": f"Patient/{pid}"}).json["entry"][0]["resource"]
     assert condition["code"]["text"] == "Type 2 diabetes" and condition["asserter"] == {"reference": f"Patient/{pid}"}
-    user = Users(ctx.store).authenticate("asha", "correct horse")
+    user = Users(ctx.store).authenticate(body["username"], "correct horse")
+    assert body["username"].startswith("asha-") and f"username {body['username']}" in messages_to(
+        client, ASHA["phone"])[-1] and body["uhid"] in messages_to(client, ASHA["email"])[-1]
     assert user.role == "patient" and user.fhir_user == f"Patient/{pid}"
     card = body["healthCard"]["verifiableCredential"][0]
     subject = jws.parse(card)[1]["vc"]["credentialSubject"]["fhirBundle"]["entry"][0]["resource"]
@@ -44,22 +72,54 @@ def test_registration_creates_patient_account_records_and_card(client, ctx):
     assert all(e["resource"]["agent"][0]["who"] == {"reference": body["patient"]} for e in audit["entry"])
 
 
-def test_a_possible_duplicate_gets_a_choice_and_nothing_is_created(client):
-    first = register(client).json
-    r = register(client, username="asha2", phone="098100-00000", email=None, given="ASHA")
-    assert r.status_code == 409
-    issues = r.json["issue"]
-    assert issues[0]["code"] == "duplicate"
-    assert [i["details"]["coding"][0]["code"] for i in issues[1:]] == ["sign-in", "claim-with-uhid",
-                                                                        "confirm-new-identity"]
-    text = r.get_data(as_text=True)       # the answer does not say whose record it found
-    assert first["uhid"] not in text and first["patient"].split("/")[1] not in text and "asha@" not in text
-    assert client.get("/fhir/Patient").json["total"] == 1
-    # the person says they are someone else: a second identity, made on purpose
-    r = register(client, username="asha2", phone="098100-00000", email=None, confirmNewIdentity=True)
-    assert r.status_code == 201 and client.get("/fhir/Patient").json["total"] == 2
+def test_registering_answers_alike_whoever_is_registered(client):
+    """Security issue 12, finding 9: no answer tells whether a person (or a username) is registered;
+    the outcome goes to the phone or email (the outbox)."""
+    fresh = register(client, given="Ravi", phone="+91 90000 22222", email="ravi@example.in")
+    assert enrol(client).status_code == 201                          # asha is registered now
+    again = register(client, given="ASHA", phone="098100-00000", email=None, username="admin")
+    walk_in = post(client, patient(name=[{"family": "Iyer", "given": ["Meera"]}], birthDate="1960-01-01",
+                                   telecom=[{"system": "email", "value": "meera@example.in"}]))
+    hospital_made = register(client, given="Meera", family="Iyer", birthDate="1960-01-01", phone=None,
+                             email="meera@example.in")
+    answers = [fresh, again, hospital_made]
+    assert {r.status_code for r in answers} == {202} and len({r.get_data() for r in answers}) == 1
+    assert "already" not in fresh.get_data(as_text=True).split("(")[0]
+    # out of band: the contact on record hears that it is registered; nothing is created
+    assert "already exists" in messages_to(client, "098100-00000")[-1]
+    assert "already exists" in messages_to(client, "meera@example.in")[-1]
+    assert "code is" in messages_to(client, "+91 90000 22222")[-1]
+    assert client.get("/fhir/Patient").json["total"] == 2 and walk_in.status_code == 201
+    # the person says they are someone else: a second identity, made on purpose, once they confirm
+    r = enrol(client, phone="098100-00000", email=None, confirmNewIdentity=True)
+    assert r.status_code == 201 and client.get("/fhir/Patient").json["total"] == 3
     # a different birth date is not a duplicate
-    assert register(client, username="asha3", birthDate="1951-04-02").status_code == 201
+    assert enrol(client, birthDate="1951-04-02").status_code == 201
+
+
+def test_a_code_registers_only_the_contacts_it_reached(client):
+    """An attacker who types a victim's email beside their own phone learns nothing: the email gets
+    'already registered', the phone a code that registers the person with the phone only."""
+    assert enrol(client).status_code == 201
+    r = register(client, phone="+91 90000 33333", email=ASHA["email"])
+    assert r.status_code == 202 and "already exists" in messages_to(client, ASHA["email"])[-1]
+    code = code_in(messages_to(client, "+91 90000 33333")[-1])
+    r = client.post("/api/registrations/confirm", json={"code": code})
+    assert r.status_code == 201
+    stored = client.get(f"/fhir/{r.json['patient']}").json
+    assert [t["value"] for t in stored["telecom"]] == ["+91 90000 33333"]
+
+
+def test_confirmation_codes_are_single_use_and_unguessable_answers_alike(client):
+    register(client)
+    code = code_in(messages_to(client, ASHA["phone"])[-1])
+    for wrong in ("AAAA-AAAA-AA", "", 5):
+        r = client.post("/api/registrations/confirm", json={"code": wrong})
+        assert r.status_code == 404 and r.json["issue"][0]["expression"] == ["code"]
+    assert client.post("/api/registrations/confirm", json={"code": code.lower()}).status_code == 201
+    assert client.post("/api/registrations/confirm", json={"code": code}).status_code == 404
+    pending = client.application.config["MEDPORT"].store.list_records("registration-pending")
+    assert pending == []
 
 
 def test_claiming_the_record_a_hospital_made(client):
@@ -102,7 +162,7 @@ def test_one_account_per_patient_whatever_made_it(client, ctx):
     code = client.post(f"/fhir/Patient/{walk_in['id']}/$registration-code").json["parameter"][0]["valueString"]
     r = register(client, uhid=uhid, claimCode=code, username="other")
     assert r.status_code == 201
-    assert [(u.username, u.disabled) for u in users.list()] == [("mira", True), ("other", False)]
+    assert sorted((u.username, u.disabled) for u in users.list()) == sorted([("mira", True), (r.json["username"], False)])
 
 
 def test_accounts_made_before_links_existed_are_linked_at_start(tmp_path):
@@ -118,19 +178,27 @@ def test_accounts_made_before_links_existed_are_linked_at_start(tmp_path):
 
 
 def test_the_same_person_registering_twice_at_once_gets_one_record(client, ctx, monkeypatch):
-    """A double click: the second request runs while the first is between its check and its commit."""
+    """Two codes confirmed at once (a double click): the second runs while the first is between its
+    check and its commit."""
     from fhirserver.registration import service
-    real, inner = service._create, []
+    register(client)
+    register(client)
+    first, second = (code_in(m) for m in messages_to(client, ASHA["phone"])[-2:])
+    real, inner, started = service._create, [], []
 
-    def create_while_another_arrives(c, reg):
-        if not inner:
-            inner.append(register(client, username="asha-again"))     # arrives before this one commits
-        return real(c, reg)
+    def create_while_another_arrives(c, reg, password_hash):
+        if not started:        # (called directly: a nested test request would share the outer's g)
+            started.append(True)
+            with pytest.raises(service.PossibleDuplicate) as e:
+                service.confirm(c, second)
+            inner.append(e.value)
+        return real(c, reg, password_hash)
     monkeypatch.setattr(service, "_create", create_while_another_arrives)
-    first = register(client)
-    assert first.status_code == 201 and inner[0].status_code == 409
+    r = client.post("/api/registrations/confirm", json={"code": first})
+    assert r.status_code == 201 and inner[0].status == 409 and inner[0].issues[0].code == "duplicate"
     assert client.get("/fhir/Patient").json["total"] == 1
-    assert register(client, username="asha-3").status_code == 409      # and afterwards, as before
+    assert register(client).status_code == 202                         # and afterwards: "already registered"
+    assert "already exists" in messages_to(client, ASHA["phone"])[-1]
 
 
 def test_a_conflict_after_the_commit_does_not_undo_or_repeat_the_registration(client, ctx, monkeypatch):
@@ -139,14 +207,14 @@ def test_a_conflict_after_the_commit_does_not_undo_or_repeat_the_registration(cl
     from tests._faults import failing_once
     monkeypatch.setattr("fhirserver.registration.service.audit.record",
                         failing_once(audit.record, StoreRetry("write conflict")))
-    r = register(client)
+    r = enrol(client)
     assert r.status_code == 201 and r.json["healthCard"] and client.get("/fhir/Patient").json["total"] == 1
 
 
 @pytest.mark.parametrize("fields, where", [
     ({"birthDate": "2999-01-01"}, "birthDate"), ({"birthDate": "02/04/1950"}, "birthDate"),
     ({"gender": "f"}, "gender"), ({"phone": None, "email": None}, "phone"), ({"email": "not-an-email"}, "email"),
-    ({"password": "short"}, "password"), ({"username": "a b"}, "username"), ({"uhid": "12-3456", "claimCode": "X"}, "uhid"),
+    ({"password": "short"}, "password"), ({"uhid": "12-3456", "claimCode": "X"}, "uhid"),
     ({"allergies": [1, 2]}, "allergies"), ({"given": "x" * 101}, "given"), ({"phone": "call me"}, "phone"),
     ({"phone": "------"}, "phone"), ({"family": "Sharma\u0000"}, "family"), ({"allergies": ["a\u0007b"]}, "allergies"),
 ])
@@ -165,11 +233,12 @@ def test_malformed_and_hostile_bodies(client):
     assert client.get("/fhir/Patient").json["total"] == 0
 
 
-def test_a_taken_username_stores_nothing(client):
-    assert register(client).status_code == 201
-    r = register(client, given="Ravi", phone="+91 90000 00000", email="ravi@example.in")
-    assert r.status_code == 409 and "already taken" in r.json["issue"][0]["diagnostics"]
-    assert client.get("/fhir/Patient").json["total"] == 1
+def test_usernames_are_assigned_so_a_taken_one_is_never_told(client, ctx):
+    Users(ctx.store).add("admin", "a long password", "admin")
+    r = enrol(client, username="admin")
+    assert r.status_code == 201 and r.json["username"] != "admin" and r.json["username"].startswith("asha-")
+    assert "admin" not in r.get_data(as_text=True)
+    assert Users(ctx.store).get("admin").role == "admin"
 
 
 def test_self_registration_can_be_switched_off(tmp_path):
@@ -184,14 +253,13 @@ def test_registrations_per_address_are_limited(tmp_path):
     client = create_app(make_settings(tmp_path, registration_limit=3)).test_client()
     answers = [client.post("/api/registrations", json={**ASHA, "username": f"user{i}", "phone": f"+91 90000 0000{i}",
                                                        "given": f"G{i}"}) for i in range(4)]
-    assert [r.status_code for r in answers] == [201, 201, 201, 429]
+    assert [r.status_code for r in answers] == [202, 202, 202, 429]
     assert int(answers[3].headers["Retry-After"]) > 3000 and answers[3].json["issue"][0]["code"] == "throttled"
-    assert client.get("/fhir/Patient").json["total"] == 3
+    assert len(store_of(client).list_records("registration-pending")) == 3
     # refused attempts are not recorded: the window ends, and the records stay bounded
     for _ in range(20):
         assert client.post("/api/registrations", json=ASHA).status_code == 429
-    store = client.application.config["MEDPORT"].store
-    assert len(store.list_records("rate:registration:127.0.0.1")) == 3
+    assert len(store_of(client).list_records("rate:registration:127.0.0.1")) == 3
 
 
 def test_behind_a_trusted_proxy_each_client_has_its_own_limit(tmp_path):
@@ -201,4 +269,4 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_limit(tmp_path):
     def attempt(n, address):
         return client.post("/api/registrations", headers={"X-Forwarded-For": address}, json={
             **ASHA, "username": f"user{n}", "phone": f"+91 90000 0000{n}", "given": f"G{n}"}).status_code
-    assert [attempt(0, "203.0.113.1"), attempt(1, "203.0.113.2"), attempt(2, "203.0.113.1")] == [201, 201, 429]
+    assert [attempt(0, "203.0.113.1"), attempt(1, "203.0.113.2"), attempt(2, "203.0.113.1")] == [202, 202, 429]
