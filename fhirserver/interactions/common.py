@@ -6,7 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from .. import jsonio
+from .. import bounds, jsonio
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, NotFound, VersionConflict
 from ..search.extract import extract
@@ -135,9 +135,9 @@ def if_match_version(header: str | None) -> int | None:
     if tag.startswith("W/"):
         tag = tag[2:]
     tag = tag.strip('"')
-    if not tag.isdigit():
+    if not bounds.is_digits(tag):
         raise BadRequest(f"Invalid If-Match header {header!r}: expected W/\"<versionId>\"")
-    return int(tag)
+    return bounds.parse_int(tag, "The If-Match version")
 
 
 def check_if_match(current: Version | None, if_match: int | None, type: str, id: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import bounds
 from ..definitions import resource_types
 from ..errors import BadRequest, TooCostly
 from ..search import limits
@@ -78,8 +79,8 @@ def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchR
     cursor = next((v for n, v in params if n == "_cursor"), None)
     rest = [(n, v) for n, v in params if n not in ("_type", "_cursor", "_count")]
     counts = [v for n, v in params if n == "_count"]
-    count = ctx.settings.default_count if not counts or not counts[-1].isdigit() \
-        else min(int(counts[-1]), ctx.settings.max_count)
+    count = ctx.settings.default_count if not counts or not bounds.is_digits(counts[-1]) \
+        else min(bounds.parse_int(counts[-1], "_count"), ctx.settings.max_count)
     start, inner = _split_cursor(cursor, len(types))
     items, included, next_cursor, first = [], [], None, None
     for i in range(start, len(types)):
@@ -107,7 +108,7 @@ def _split_cursor(cursor: str | None, n_types: int) -> tuple[int, str | None]:
     if cursor is None:
         return 0, None
     index, _, inner = cursor.partition(".")
-    if not index.isdigit() or int(index) >= n_types:
+    if not bounds.is_digits(index) or len(index) > 6 or int(index) >= n_types:
         raise BadRequest(f"Invalid paging cursor {cursor!r}")
     return int(index), inner or None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import FhirError, PreconditionFailed
+from ..search.limits import SearchLimits
 from ..storage.base import Version
 from . import bundle_entries as be
 from .bundle_results import EntryResult, run_get, run_operation
@@ -48,7 +49,8 @@ class Plan:
 
 
 def transaction(ctx, bundle: dict) -> list[EntryResult]:
-    entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries)
+    entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries,
+                              SearchLimits.from_settings(ctx.settings))
     new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT") and e.operation is None}
     plan = _plan(ctx, entries, _decide(ctx, entries, store_search(ctx)), new_ids)
     prepare_entries(ctx, entries, dict(plan.decisions.put_targets), be.patch_operations)   # patches: before the lock

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .. import bounds
 from ..definitions import resource_types
 from ..errors import BadRequest
 from .registry import lookup
@@ -50,9 +51,7 @@ def parse_result_param(rtype: str, spec: ResultSpec, name: str, value: str) -> N
     if modifier and bare not in ("_include", "_revinclude"):
         raise BadRequest(f"{bare} takes no modifier")
     if bare == "_count":
-        if not value.isdigit():
-            raise BadRequest(f"_count must be a non-negative integer, got {value!r}")
-        spec.count = int(value)
+        spec.count = bounds.parse_int(value, "_count")
     elif bare == "_cursor":
         spec.cursor = value
     elif bare == "_sort":

@@ -140,7 +140,7 @@ class Access:
             self.allow(interaction, rtype)
         if not (decision.patient_compartment or decision.alternatives):
             return
-        contents = [jsonio.loads(replaced)] if replaced is not None else []
+        contents = [jsonio.loads_stored(replaced)] if replaced is not None else []
         if interaction != "delete":
             contents.append(resource)
         for content in contents:
@@ -159,9 +159,8 @@ class Access:
             return versions
         if self.grants is None:
             return versions
-        return [v for v in versions if not v.deleted and (
-            not self.confined(interaction, v.type)
-            or self._content_inside(interaction, jsonio.loads(v.body), base))]
+        return [v for v in versions if not self.confined(interaction, v.type) or (
+            not v.deleted and self._content_inside(interaction, jsonio.loads_stored(v.body), base))]
 
     def _content_inside(self, interaction: str, resource: dict, base: str) -> bool:
         matcher = Matcher(base)
