@@ -8,8 +8,8 @@ from fhirserver.search.extract import extract
 from fhirserver.search.parse import parse_search
 from fhirserver.smart_auth.access import search_guard
 from fhirserver.smart_auth.scopes import Grants
+from fhirserver.storage import open_store
 from fhirserver.storage.base import Write
-from fhirserver.storage.sqlite import SqliteStore
 
 BASE = "http://fhir.test/fhir"
 RESOURCES = [
@@ -24,8 +24,8 @@ RESOURCES = [
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(str(tmp_path / "a.db"), synchronous="NORMAL")
+def store(settings):          # each store in turn (the `backend` fixture, tests/conftest.py)
+    s = open_store(settings)
     with s.transaction() as tx:
         for r in RESOURCES:
             tx.write(Write(r["resourceType"], r["id"], 1, "2026-01-01T00:00:00.000000Z", "PUT", b"{}", extract(r, BASE)))

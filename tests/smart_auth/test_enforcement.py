@@ -4,7 +4,8 @@ v1 and granular scopes; patient/, user/ and system/ contexts; writes stay inside
 token, transaction entries are checked one by one).
 
 Records and tokens come from tests/smart_auth/_tokens.py: asha and ravi, each with a laboratory and
-a vital-signs Observation (and more), seeded with a system/*.cruds token.
+a vital-signs Observation (and more), seeded with a system/*.cruds token. Both stores (the module's
+template is parametrized over STORES).
 """
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from fhirserver.search import query as q
 from fhirserver.smart_auth import tokens
 from fhirserver.smart_auth.accounts import Users
 from fhirserver.smart_auth.keys import SigningKeys
-from fhirserver.storage.sqlite import SqliteStore
-from tests.conftest import FHIR_JSON
+from fhirserver.storage import open_store
+from tests.conftest import FHIR_JSON, STORES, make_settings
 from tests.smart_auth._tokens import BASE, CATEGORY, LOINC, Template, auth, coding, mint, ref
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return Template(tmp_path_factory.mktemp("seeded"))
+@pytest.fixture(scope="module", params=STORES)
+def template(request, tmp_path_factory):
+    return Template(tmp_path_factory.mktemp(f"seeded-{request.param}"), request.param)
 
 
 @pytest.fixture
@@ -117,7 +118,8 @@ def forged(app, tmp_path, how: str) -> str:
     if how == "expired":
         return tokens.issue(keys, BASE, BASE, lifetime_s=-60, **good)[0]
     if how == "another server's key":
-        other = SigningKeys(SqliteStore(str(tmp_path / "other" / "other.db"), synchronous="NORMAL"))
+        backend = "sqlite" if app.config["MEDPORT"].settings.store.startswith("sqlite") else "mongo"
+        other = SigningKeys(open_store(make_settings(tmp_path / "other", backend)))
         return tokens.issue(other, BASE, BASE, **good)[0]
     if how == "wrong audience":
         return tokens.issue(keys, BASE, "http://other.test/fhir", **good)[0]

@@ -20,9 +20,9 @@ JWKS_URL = "https://backend.example/.well-known/jwks.json"
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
+def world(tmp_path, monkeypatch, backend):
     client_assertion.clear_cache()
-    return make_world(tmp_path, monkeypatch)
+    return make_world(tmp_path, monkeypatch, backend)
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from tests.smart_auth.test_oauth_helpers import AUTH, BASE, make_world
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
-    return make_world(tmp_path, monkeypatch)
+def world(tmp_path, monkeypatch, backend):
+    return make_world(tmp_path, monkeypatch, backend)
 
 
 def test_smart_configuration(world):

@@ -52,10 +52,12 @@ class World:
         return self.app.test_client()
 
 
-def make_world(tmp_path, monkeypatch, **settings) -> World:
-    """A fresh app (cheap password hashing); each test module wraps it in a `world` fixture."""
+def make_world(tmp_path, monkeypatch, backend: str = "sqlite", **settings) -> World:
+    """A fresh app (cheap password hashing) on a fresh store of `backend`; each test module wraps it
+    in a `world` fixture that takes the `backend` fixture (tests/conftest.py), so that the OAuth
+    suites run on every store."""
     monkeypatch.setattr(passwords, "N", 2 ** 10)
-    return World(create_app(make_settings(tmp_path, **settings)))
+    return World(create_app(make_settings(tmp_path, backend, **settings)))
 
 
 def pkce() -> tuple[str, str]:

@@ -27,8 +27,8 @@ from tests.smart_auth.test_oauth_helpers import (
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
-    return make_world(tmp_path, monkeypatch)
+def world(tmp_path, monkeypatch, backend):
+    return make_world(tmp_path, monkeypatch, backend)
 
 
 STANDALONE = "openid fhirUser launch/patient patient/*.rs offline_access"

@@ -12,8 +12,8 @@ from tests.smart_auth.test_oauth_helpers import BASE, full_flow, make_world
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
-    w = make_world(tmp_path, monkeypatch)
+def world(tmp_path, monkeypatch, backend):
+    w = make_world(tmp_path, monkeypatch, backend)
     w.users.add("drwho", "correct horse battery", "practitioner", fhir_user="Practitioner/9")
     return w
 

@@ -13,8 +13,8 @@ from tests.smart_auth.test_oauth_helpers import BASE, csrf, full_flow, get_code,
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
-    w = make_world(tmp_path, monkeypatch, refresh_token_lifetime=10 * 24 * 3600, session_lifetime=3600)
+def world(tmp_path, monkeypatch, backend):
+    w = make_world(tmp_path, monkeypatch, backend, refresh_token_lifetime=10 * 24 * 3600, session_lifetime=3600)
     w.users.add("drwho", "correct horse battery", "practitioner", fhir_user="Practitioner/9")
     return w
 

@@ -1,4 +1,5 @@
-"""Signed access tokens: verification, forgery, expiry, audience, revocation, key rotation."""
+"""Signed access tokens: verification, forgery, expiry, audience, revocation, key rotation; the keys
+and revocations live in the store, so each test runs on every store (the `backend` fixture)."""
 from __future__ import annotations
 
 import pytest
@@ -6,14 +7,23 @@ import pytest
 from fhirserver.errors import Unauthorized
 from fhirserver.smart_auth import tokens
 from fhirserver.smart_auth.keys import SigningKeys
-from fhirserver.storage.sqlite import SqliteStore
+from fhirserver.storage import open_store
+from tests.conftest import make_settings
 
 BASE = "http://fhir.test/fhir"
 
 
 @pytest.fixture
-def store(tmp_path):
-    return SqliteStore(str(tmp_path / "t.db"), synchronous="NORMAL")
+def store(settings):
+    s = open_store(settings)
+    yield s
+    s.close()
+
+
+def another_store(tmp_path, backend: str, name: str):
+    """A second server's store, of the same kind."""
+    (tmp_path / name).mkdir()
+    return open_store(make_settings(tmp_path / name, backend))
 
 
 def issue(keys, **kw):
@@ -27,7 +37,7 @@ def test_round_trip_and_context(store):
     assert claims["patient"] == "asha" and claims["scope"] == "patient/*.rs" and claims["exp"] - claims["iat"] <= 3600
 
 
-def test_refusals(store, tmp_path):
+def test_refusals(store, tmp_path, backend):
     keys = SigningKeys(store)
     token, claims = issue(keys)
     head, body, sig = token.split(".")
@@ -37,7 +47,7 @@ def test_refusals(store, tmp_path):
         tokens.verify(keys, store, "not-a-token", BASE, BASE)
     with pytest.raises(Unauthorized):
         tokens.verify(keys, store, token, BASE, "http://other.example/fhir")          # another audience
-    other = SigningKeys(SqliteStore(str(tmp_path / "other.db"), synchronous="NORMAL"))
+    other = SigningKeys(another_store(tmp_path, backend, "other"))
     foreign, _ = issue(other)
     with pytest.raises(Unauthorized):
         tokens.verify(keys, store, foreign, BASE, BASE)                              # another server's key
@@ -49,14 +59,14 @@ def test_refusals(store, tmp_path):
         tokens.verify(keys, store, token, BASE, BASE)
 
 
-def test_rotation_keeps_old_tokens_valid_until_retired(store, tmp_path):
+def test_rotation_keeps_old_tokens_valid_until_retired(store, tmp_path, backend):
     keys = SigningKeys(store, retire_after_s=3600)
     old, _ = issue(keys)
     keys.rotate()
     new, _ = issue(keys)
     assert len(keys.jwks()["keys"]) == 2 and all("d" not in k for k in keys.jwks()["keys"])   # public parts only
     assert tokens.verify(keys, store, old, BASE, BASE) and tokens.verify(keys, store, new, BASE, BASE)
-    other = SqliteStore(str(tmp_path / "r.db"), synchronous="NORMAL")
+    other = another_store(tmp_path, backend, "r")
     quick = SigningKeys(other, retire_after_s=-1)      # retired at once: its tokens stop working
     first, _ = issue(quick)
     quick.rotate()
