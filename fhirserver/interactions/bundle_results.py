@@ -2,9 +2,7 @@
 (http://hl7.org/fhir/R4/bundle.html#transaction-response)."""
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl
 
 from ..errors import BadRequest, FhirError
@@ -12,7 +10,6 @@ from ..storage.base import Version
 from . import history as history_i
 from . import read as read_i
 from . import search as search_i
-from .common import if_match_version
 
 
 @dataclass
@@ -49,27 +46,14 @@ def run_get(ctx, e) -> EntryResult:
         return EntryResult(200, search=page, search_path=path, params=params)
     if e.type is None:
         raise BadRequest(f"{e.where}: GET {e.url!r} is not supported in bundles")
-    if e.vid is not None:
-        return EntryResult(200, read_i.vread(ctx, e.type, e.id, e.vid).version, is_read=True)
     if e.id is not None:
-        version = read_i.read(ctx, e.type, e.id).version
+        got = read_i.vread(ctx, e.type, e.id, e.vid) if e.vid is not None else read_i.read(ctx, e.type, e.id)
+        version = got.version
         return EntryResult(304 if _not_modified(e, version) else 200, version, is_read=True)
     result = search_i.search(ctx, e.type, params)
     return EntryResult(200, search=result, search_path=e.type, params=params)
 
 
 def _not_modified(e, version: Version) -> bool:
-    if e.if_none_match and if_match_version(e.if_none_match) == version.version:
-        return True
-    if e.if_modified_since:
-        try:
-            since = datetime.datetime.fromisoformat(e.if_modified_since.replace("Z", "+00:00"))
-        except ValueError:
-            try:
-                since = parsedate_to_datetime(e.if_modified_since)
-            except (TypeError, ValueError):
-                raise BadRequest(f"{e.where}: invalid ifModifiedSince {e.if_modified_since!r}") from None
-        stored = datetime.datetime.strptime(version.last_updated, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-            tzinfo=datetime.timezone.utc)
-        return stored.replace(microsecond=0) <= since
-    return False
+    """request.ifNoneMatch / ifModifiedSince of a GET entry, as the HTTP headers (read.not_modified)."""
+    return read_i.not_modified(version, e.if_none_match, e.if_modified_since)

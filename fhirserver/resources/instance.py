@@ -1,7 +1,7 @@
 """Instance level: [base]/[type]/[id] read, update, patch, delete, history, vread."""
 from __future__ import annotations
 
-from flask import request
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -17,7 +17,7 @@ from ..interactions.common import if_match_version
 from . import ctx
 from .binary_io import is_raw_upload, raw_binary_response, upload_raw_body
 from .negotiation import JSON_PATCH, json_body, prefer, request_media_type, response_type
-from .rendering import history_bundle, json_response, no_content, resource_response
+from .rendering import history_bundle, json_response, no_content, resource_response, version_headers
 
 blp = Blueprint("instance", __name__, url_prefix="/fhir", description="Instance-level interactions")
 
@@ -29,8 +29,8 @@ class Instance(MethodView):
         media = response_type(allow_raw=(type == "Binary"))
         result = read_i.read(ctx(), type, id)
         v = result.version
-        if request.headers.get("If-None-Match", "").strip() == f'W/"{v.version}"':
-            return "", 304, {"ETag": f'W/"{v.version}"'}
+        if _not_modified(v):
+            return _304(v)
         if media is None:
             return raw_binary_response(v, _binary_content_type(v))
         return resource_response(v, 200, media)
@@ -79,9 +79,34 @@ def vread(type, id, vid):
     """vread: one version of a resource."""
     media = response_type(allow_raw=(type == "Binary"))
     v = read_i.vread(ctx(), type, id, vid).version
+    if _not_modified(v):
+        return _304(v)
     if media is None:
         return raw_binary_response(v, _binary_content_type(v))
     return resource_response(v, 200, media)
+
+
+def _not_modified(v) -> bool:
+    """Conditional read (http.html#cread; RFC 9110 13.1.2, 13.1.3)."""
+    return read_i.not_modified(v, request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"))
+
+
+class _NotModified(Response):
+    """Werkzeug drops Last-Modified from a 304 (an RFC 2616 rule); it is kept here to refresh the
+    client's stored validators (RFC 9110 15.4.5)."""
+
+    def get_wsgi_headers(self, environ):
+        headers = super().get_wsgi_headers(environ)
+        if "Last-Modified" in self.headers and "Last-Modified" not in headers:
+            headers["Last-Modified"] = self.headers["Last-Modified"]
+        return headers
+
+
+def _304(v):
+    """304 Not Modified: no body, the validators of the version the client holds (ETag, Last-Modified)."""
+    response = _NotModified(status=304, headers=version_headers(v))
+    del response.headers["Content-Type"]
+    return response
 
 
 def _binary_content_type(v) -> str:
