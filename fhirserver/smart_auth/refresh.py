@@ -6,7 +6,12 @@ grant is offline. Issued only when offline_access (lifetime refresh_token_lifeti
 each use) or online_access (ends with the user's login session, SMART App Launch 2.2 "Scopes for
 requesting a refresh token") was granted. Rotation: each
 use takes the old token (single use) and issues a new one with the same scope (RFC 6749 6);
-the requested scope may only narrow the original one.
+the requested scope may only narrow the original one, judged by meaning (scopes.within: a v1
+`.read` is `.rs`, `patient/Patient.rs` is inside `patient/*.rs`, a granular query only narrows).
+
+SMART App Launch 2.2 lists only grant_type, refresh_token and scope for a refresh request, and
+public apps (the SMART JS library among them) send no client_id: the token endpoint then takes the
+client from the refresh token (client_of), for public clients only.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
 from ..errors import Unauthorized
 from . import standing, tokens
+from .scopes import within
 from .sessions import KIND as SESSION_KIND
 
 KIND = "refresh"
@@ -72,10 +78,20 @@ def find(store, token) -> dict | None:
     return record
 
 
+def client_of(store, settings, token) -> str:
+    """The client a live refresh token was issued to (a request that names no client), or
+    InvalidGrantError; a rotated-away token presented again revokes its grant, as in redeem."""
+    record = find(store, token)
+    if record is None:
+        _replayed(store, settings, token)
+        raise InvalidGrantError(description="The refresh token is invalid, expired or revoked")
+    return record["client_id"]
+
+
 def redeem(store, settings, token, client_id: str, requested_scope: str | None) -> tuple[dict, str]:
     """Use a refresh token once: (its record, the scope of the new access token).
     InvalidGrantError if unknown, expired, revoked, already used or another client's;
-    InvalidScopeError if the requested scope is not a subset of the original one."""
+    InvalidScopeError if the requested scope is not within the original one (by meaning)."""
     record = find(store, token)
     if record is None:
         _replayed(store, settings, token)
@@ -85,7 +101,7 @@ def redeem(store, settings, token, client_id: str, requested_scope: str | None) 
     scope = record["scope"]
     if requested_scope is not None and requested_scope.strip():
         asked = requested_scope.split()
-        if not set(asked) <= set(original):
+        if not within(asked, original):
             raise InvalidScopeError(description="The requested scope exceeds the scope originally granted")
         scope = " ".join(dict.fromkeys(asked))
     if store.take_record(KIND, _key(token)) is None:      # a concurrent use won the race

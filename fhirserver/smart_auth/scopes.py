@@ -109,3 +109,32 @@ class Grants:
 
     def granted(self) -> str:
         return " ".join(s.raw for s in self.scopes)
+
+
+def covers_scope(granted: Scope, asked: Scope) -> bool:
+    """Whether the granted scope gives everything the asked one does, by meaning and not by string:
+    the same context, the type or "*", every permission letter (v1 .read is v2 .rs), and a granular
+    query only narrows (the asked scope keeps every parameter of the granted one's query)."""
+    return (granted.context == asked.context
+            and granted.resource_type in ("*", asked.resource_type)
+            and set(asked.permissions) <= set(granted.permissions)
+            and set(granted.query) <= set(asked.query))
+
+
+def within(asked: list[str], granted: list[str]) -> bool:
+    """Whether every asked scope is covered by the granted ones (a refresh may only narrow, RFC 6749
+    section 6, SMART App Launch 2.2 "Refresh access token"): a resource scope when some granted
+    resource scope covers it (covers_scope), any other scope (openid, launch/patient,
+    offline_access...) only when it was granted as such. A malformed asked scope is not within."""
+    try:
+        resources = [s for s in (parse_scope(raw) for raw in granted) if s is not None]
+        for raw in asked:
+            scope = parse_scope(raw)
+            if scope is None:
+                if raw not in granted:
+                    return False
+            elif not any(covers_scope(g, scope) for g in resources):
+                return False
+    except ScopeError:
+        return False
+    return True

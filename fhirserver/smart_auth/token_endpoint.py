@@ -2,10 +2,11 @@
 token", "Refresh access token"; SMART Backend Services "Obtaining an access token").
 
 Client authentication (RFC 6749 2.3, App Launch 2.2 "Client Authentication"): public clients send
-client_id only; confidential-symmetric ones HTTP Basic or client_secret_post; confidential-
-asymmetric ones a private_key_jwt assertion (RFC 7523, client_assertion.py). Grants:
-authorization_code (with PKCE S256, RFC 7636 4.6), refresh_token (refresh.py) and
-client_credentials (Backend Services: system/ scopes, 5-minute tokens, no refresh token).
+client_id only (or, for a refresh, nothing: the refresh token names its public client);
+confidential-symmetric ones HTTP Basic or client_secret_post; confidential-asymmetric ones a
+private_key_jwt assertion (RFC 7523, client_assertion.py). Grants: authorization_code (with PKCE
+S256, RFC 7636 4.6), refresh_token (refresh.py) and client_credentials (Backend Services: system/
+scopes, 5-minute tokens, no refresh token).
 Responses are JSON with Cache-Control: no-store and Pragma: no-cache (RFC 6749 5.1); errors
 follow RFC 6749 5.2.
 """
@@ -121,6 +122,25 @@ def authenticate_client(c, params: dict[str, str]):
     return client
 
 
+def _names_client(params: dict[str, str]) -> bool:
+    """Whether the request identifies or authenticates a client by itself (RFC 6749 2.3)."""
+    return (request.headers.get("Authorization") is not None
+            or any(name in params for name in ("client_id", "client_secret", "client_assertion",
+                                               "client_assertion_type")))
+
+
+def refresh_client(c, params: dict[str, str]):
+    """The client of a refresh request that names none (SMART App Launch 2.2 "Refresh access token"
+    lists only grant_type, refresh_token and scope; the SMART JS library sends no client_id): the
+    public client the refresh token was issued to. A confidential client must still authenticate."""
+    client = _client(Clients(c.store), refresh.client_of(c.store, c.settings, params.get("refresh_token", "")))
+    if client is None:
+        raise InvalidGrantError(description="The refresh token is invalid, expired or revoked")
+    if client.type != "public":
+        raise invalid_client("This client must authenticate (client secret or client_assertion)")
+    return client
+
+
 def _client(clients, client_id: str):
     if not client_id or len(client_id) > 256:
         return None
@@ -149,8 +169,11 @@ def token_view():
     c = ctx()
     try:
         params = form_params()
-        client = authenticate_client(c, params)
         grant_type = params.get("grant_type")
+        if grant_type == "refresh_token" and not _names_client(params):
+            client = refresh_client(c, params)
+        else:
+            client = authenticate_client(c, params)
         if grant_type == "authorization_code":
             body = _authorization_code(c, client, params)
         elif grant_type == "refresh_token":
