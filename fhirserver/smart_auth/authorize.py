@@ -164,6 +164,8 @@ def consent_view():
     picker = "launch/patient" in offered and not (ehr and "launch" in offered) and user.role != "patient"
     if request.method == "GET":
         return _page(c, session, user, client, request_id, offered, picker)
+    if request.form.get("decision") == "search":      # the picker's search: the same form, nothing decided
+        return _page(c, session, user, client, request_id, offered, picker)
     if request.form.get("decision") != "approve":
         c.store.take_record(REQUEST_KIND, request_id)
         return error_redirect(pending["redirect_uri"], "access_denied", "The user denied access", pending["state"])
@@ -231,16 +233,22 @@ def _own_patient(user) -> str | None:
 
 
 def _page(c, session, user, client, request_id, offered, picker, status=200, message=None):
-    search = (request.args.get("patient_search") or "").strip()[:100] if request.method == "GET" else ""
+    """The consent page. Re-shown after a POST (the picker's search, a missing patient) it keeps
+    what the user chose: the ticked scopes (an unticked one stays unticked), the search and the
+    chosen patient; first shown (GET), every offered scope is ticked."""
+    source = request.args if request.method == "GET" else request.form
+    search = (source.get("patient_search") or "").strip()[:100]
+    ticked = set(offered) if request.method == "GET" else set(request.form.getlist("scope"))
+    chosen = request.form.get("patient") if request.method == "POST" else None
     patients = _search_patients(c, search) if picker and search else []
     if picker and search and not patients and not message:
         message = "No patient matches that name."
     own = _own_patient(user) if user.role == "patient" else None
     return pages.render("consent", status, action="/auth/consent", csrf=session.csrf, request_id=request_id,
                         app_name=client.name, username=user.username, message=message, picker=picker,
-                        search=search, patients=patients,
+                        search=search, patients=patients, chosen=chosen,
                         patient_label=f"Patient/{own}" if own and "launch/patient" in offered else None,
-                        scopes=[{"raw": s, "text": pages.describe_scope(s)} for s in offered])
+                        scopes=[{"raw": s, "text": pages.describe_scope(s), "ticked": s in ticked} for s in offered])
 
 
 def _search_patients(c, text: str) -> list[dict]:

@@ -49,25 +49,21 @@ _CONSENT = """{% extends "base" %}{% block title %}Allow access?{% endblock %}
 <p><strong>{{ app_name }}</strong> asks for the access below. You are signed in as
 <strong>{{ username }}</strong>.</p>
 {% if message %}<p class="error" role="alert">{{ message }}</p>{% endif %}
-{% if picker %}
-<form method="get" action="{{ action }}">
-<input type="hidden" name="request" value="{{ request_id }}">
-<label>Find a patient by name <input type="text" name="patient_search" value="{{ search }}"></label>
-<button type="submit">Search</button>
-</form>
-{% endif %}
 <form method="post" action="{{ action }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="request" value="{{ request_id }}">
 {% if picker %}<fieldset><legend>Patient</legend>
-{% for p in patients %}<label><input type="radio" name="patient" value="{{ p.id }}">
+<label>Find a patient by name <input type="text" name="patient_search" value="{{ search }}"></label>
+<button type="submit" name="decision" value="search" formnovalidate>Search</button>
+{% for p in patients %}<label><input type="radio" name="patient" value="{{ p.id }}"
+{%- if p.id == chosen %} checked{% endif %}>
 {{ p.name }}{% if p.birth_date %} (born {{ p.birth_date }}){% endif %}
 <span class="muted">Patient/{{ p.id }}</span></label>
 {% endfor %}
 <label>or Patient id <input type="text" name="patient_id" value=""></label>
 </fieldset>{% elif patient_label %}<p>Patient: <strong>{{ patient_label }}</strong></p>{% endif %}
 <fieldset><legend>Permissions (untick any you do not want to give)</legend>
-{% for s in scopes %}<label><input type="checkbox" name="scope" value="{{ s.raw }}" checked>
+{% for s in scopes %}<label><input type="checkbox" name="scope" value="{{ s.raw }}"{% if s.ticked %} checked{% endif %}>
 {{ s.text }} <span class="muted">{{ s.raw }}</span></label>
 {% endfor %}</fieldset>
 <button type="submit" name="decision" value="approve">Allow</button>
