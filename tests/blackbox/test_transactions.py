@@ -542,6 +542,7 @@ def test_entries_that_resolve_to_the_same_resource_fail_the_transaction(base):
         {"resource": {**_patient(None, pid), "active": False}, "request": {"method": "PUT", "url": criteria}},
     ]
     r = post(s, base, _bundle(two_updates))
+    # http.html#trules: overlapping identities SHALL fail the transaction; no status is fixed for it
     assert r.status_code in (400, 409, 412), f"{r.status_code}: both conditional PUTs were applied to Patient/{pid}"
     update_and_delete = [
         {"resource": _patient(pid, "put"), "request": {"method": "PUT", "url": f"Patient/{pid}"}},

@@ -99,13 +99,17 @@ def test_prefer_return(client):
 
 
 def test_decimal_precision_is_kept(client):
-    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "Hb"},
-           "valueQuantity": {"value": 12.50, "unit": "g/dL"}}
-    raw = b'{"resourceType":"Observation","status":"final","code":{"text":"Hb"},"valueQuantity":{"value":12.50,"unit":"g/dL"}}'
+    """A decimal keeps its precision (datatypes.html#decimal: 12.50 and 12.5 differ; json.html: the
+    JSON number is written as given), in every place the server writes the resource back."""
+    raw = (b'{"resourceType":"Observation","status":"final","code":{"text":"Hb"},'
+           b'"valueQuantity":{"value":12.50,"unit":"g/dL"}}')
     r = client.post("/fhir/Observation", data=raw, headers={"Content-Type": FHIR_JSON})
     assert r.status_code == 201, r.json
-    assert b'"value":12.50' in client.get(f"/fhir/Observation/{r.json['id']}").data
-    assert obs
+    oid = r.json["id"]
+    for body in (r.data, client.get(f"/fhir/Observation/{oid}").data,
+                 client.get(f"/fhir/Observation/{oid}/_history/1").data,
+                 client.get(f"/fhir/Observation?_id={oid}").data):
+        assert b'"value":12.50' in body.replace(b" ", b"")
 
 
 def test_pretty_and_format(client):

@@ -86,7 +86,7 @@ class Seeder:
     def put(self, role: str, owner: str, resource: dict) -> str:
         key = f"{resource['resourceType']}/{resource['id']}"
         r = self.client.put(f"/fhir/{key}", json=resource, headers={**self.headers, "Content-Type": FHIR_JSON})
-        assert r.status_code in (200, 201), r.get_data(as_text=True)
+        assert r.status_code == 201, r.get_data(as_text=True)     # a fresh store: update as create
         return self._remember(role, owner, key)
 
     def post(self, role: str, owner: str, resource: dict) -> str:

@@ -51,6 +51,8 @@ def test_a_disabled_clients_tokens_stop_everywhere(world):
     assert _introspect(world, access) == {"active": False} and _introspect(world, refresh) == {"active": False}
     r = world.http.post("/auth/introspect", data={"token": access}, headers={"Authorization": f"Bearer {access}"})
     assert r.status_code == 401                     # nor does the token authenticate a caller any more
+    # a disabled client is invalid_client (this server) or its grant invalid_grant: RFC 6749 5.2 lets a
+    # client that did not authenticate by the Authorization header have either 400 or 401
     assert _refresh(world, app.client_id, refresh).status_code in (400, 401)
 
 

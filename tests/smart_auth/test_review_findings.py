@@ -1,7 +1,8 @@
-"""Security review findings on the SMART authorization server (one failing test per confirmed issue).
+"""Security review findings on the SMART authorization server: one regression test per confirmed issue.
 
-Each test states the expected secure behaviour; it fails on the current code for the reason named
-in its docstring.
+Each test states the expected secure behaviour. Its docstring records the defect as the review found
+it (file:line references are to the code of that time, since fixed); the tests pass on the fixed code
+and fail if the defect comes back.
 """
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def world(tmp_path, monkeypatch):
 # ---- 1. admin API ignores the token's scope --------------------------------------------------
 
 def test_admin_api_refuses_an_app_token_that_was_granted_only_openid(world):
-    """admin_routes.py:33-43 checks only claims["role"] == "admin", never the granted scope: any
-    third-party app an administrator signs in to (here it asked for and got only `openid`) can use
+    """Found: admin_routes.py:33-43 checked only claims["role"] == "admin", never the granted scope: any
+    third-party app an administrator signed in to (here it asked for and got only `openid`) could use
     the admin API with that token, e.g. to create a new administrator account."""
     world.users.add("root", PW, "admin")
     app, _ = world.app_client(scopes=["openid"])
@@ -47,17 +48,17 @@ def test_admin_api_refuses_an_app_token_that_was_granted_only_openid(world):
     bearer = {"Authorization": f"Bearer {body['access_token']}"}
     r = world.http.post("/auth/admin/users", headers=bearer,
                         json={"username": "mallory", "password": "long enough pw", "role": "admin"})
-    assert r.status_code in (401, 403), r.get_data(as_text=True)
+    assert r.status_code == 403, r.get_data(as_text=True)     # RFC 6750 3.1: valid token, scope lacking
     assert world.users.get("mallory") is None
-    assert world.http.get("/auth/admin/users", headers=bearer).status_code in (401, 403)
+    assert world.http.get("/auth/admin/users", headers=bearer).status_code == 403
 
 
 # ---- 2. disabling a user leaves their refresh tokens working --------------------------------
 
 def test_refresh_token_of_a_disabled_user_is_refused(world):
-    """accounts.py:86-93 Users.disable only flags the record ("issued tokens are revoked
-    elsewhere" - nowhere does), and refresh.py:69-89 / token_endpoint.py:200-208 never look at the
-    user: an offline_access refresh token keeps minting access tokens for the refresh lifetime
+    """Found: accounts.py:86-93 Users.disable only flagged the record ("issued tokens are revoked
+    elsewhere" - nowhere did), and refresh.py:69-89 / token_endpoint.py:200-208 never looked at the
+    user: an offline_access refresh token kept minting access tokens for the refresh lifetime
     (90 days by default) after the account was disabled."""
     asha = world.patient("Sharma", "Asha")
     world.users.add("asha", PW, "patient", fhir_user=f"Patient/{asha}")
@@ -90,11 +91,11 @@ def _throttled_users(tmp_path, monkeypatch):
 
 
 def test_concurrent_wrong_passwords_are_all_counted_by_the_throttle(tmp_path, monkeypatch):
-    """accounts.py:98-110 reads the failure list, spends one scrypt on the guess, then writes the
-    list back with one more entry: concurrent guesses all pass the check and overwrite each other,
-    so a batch of N parallel guesses is evaluated in full and counts as a single failure. Here ten
-    concurrent wrong guesses are all checked against the hash (max_failures is 5) and the account
-    is not throttled afterwards."""
+    """Found: accounts.py:98-110 read the failure list, spent one scrypt on the guess, then wrote the
+    list back with one more entry: concurrent guesses all passed the check and overwrote each other,
+    so a batch of N parallel guesses was evaluated in full and counted as a single failure. Here ten
+    concurrent wrong guesses are checked against the hash (max_failures is 5): the account must be
+    throttled afterwards."""
     store, users = _throttled_users(tmp_path, monkeypatch)
     now = accounts.time.time()
     monkeypatch.setattr(accounts.time, "time", lambda: now)    # the barrier's wait must not age the delay
@@ -172,9 +173,9 @@ def _s256(verifier: str) -> str:
 
 @pytest.mark.parametrize("verifier", ["a", "0123456789", "x" * 129, "not unreserved characters! " * 2])
 def test_code_verifier_outside_rfc7636_syntax_is_refused(world, verifier):
-    """token_endpoint.py:183-186 only requires a non-blank verifier whose S256 hash matches. RFC 7636
-    4.1 requires 43-128 characters of [A-Za-z0-9-._~] (authlib's CodeChallenge enforces it): a
-    one-character verifier has an S256 challenge (always 43 chars, so authorize.py:108-112 accepts
+    """Found: token_endpoint.py:183-186 only required a non-blank verifier whose S256 hash matches. RFC
+    7636 4.1 requires 43-128 characters of [A-Za-z0-9-._~] (authlib's CodeChallenge enforces it): a
+    one-character verifier has an S256 challenge (always 43 chars, so authorize.py:108-112 accepted
     it) that an eavesdropper of the authorization request can invert by brute force."""
     world.users.add("drwho", PW, "practitioner", fhir_user="Practitioner/9")
     app, _ = world.app_client()
