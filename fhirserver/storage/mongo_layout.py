@@ -23,9 +23,10 @@ led by ix.<kind>.p serve it. Every index is listed in docs/storage-mongodb.md.
 from __future__ import annotations
 
 import datetime
+import math
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, GEOSPHERE, HASHED, IndexModel
+from pymongo import ASCENDING, DESCENDING, HASHED, IndexModel
 
 from ..search.compartment import members
 from ..search.kinds import KIND_MODULES
@@ -46,7 +47,6 @@ def index_models() -> dict[str, list[IndexModel]]:
         IndexModel([("type", ASCENDING), ("deleted", ASCENDING), ("rid", ASCENDING)], name="type_rid"),
         IndexModel([("pk", ASCENDING), ("_id", ASCENDING)], name="partition"),     # the shard key
         IndexModel([("ix.composite.p", ASCENDING)], name="ix_composite"),
-        IndexModel([("ix.special.p", ASCENDING), ("ix.special.loc", GEOSPHERE)], name="ix_special_geo"),
     ]
     for kind, module in KIND_MODULES.items():
         for cols in module.LOOKUP:
@@ -94,8 +94,8 @@ def index_doc(index) -> dict:
             key, group = row[0], row[1]
             element = dict(zip(columns, row[2:], strict=True))
             entry = {"p": key, "g": group, **element}
-            if kind == "special" and _on_earth(element):     # a GeoJSON point for the 2dsphere index
-                entry["loc"] = {"type": "Point", "coordinates": [element["lon"], element["lat"]]}
+            if kind == "special":       # the point as a unit vector: near's exact distance test (mongo_query)
+                entry.update(unit_vector(element.get("lat"), element.get("lon")))
             out.setdefault(kind, []).append(entry)
             if "#" in key:
                 parent, _, i = key.rpartition("#")
@@ -106,10 +106,16 @@ def index_doc(index) -> dict:
     return out
 
 
-def _on_earth(element: dict) -> bool:
-    lat, lon = element.get("lat"), element.get("lon")
-    return isinstance(lat, (int, float)) and isinstance(lon, (int, float)) and -90 <= lat <= 90 \
-        and -180 <= lon <= 180
+def unit_vector(lat, lon) -> dict:
+    """{ux, uy, uz}: the point (degrees) on the unit sphere; {} if it is not a finite number pair. The
+    haversine of two points is a quarter of the squared distance between their unit vectors, so the
+    exact great-circle test of `near` is arithmetic on these fields (no trigonometry on the server).
+    Latitudes and longitudes off the usual ranges are points all the same, as for haversine_km."""
+    if not (isinstance(lat, (int, float)) and isinstance(lon, (int, float))
+            and math.isfinite(lat) and math.isfinite(lon)):
+        return {}
+    p, lam = math.radians(lat), math.radians(lon)
+    return {"ux": math.cos(p) * math.cos(lam), "uy": math.cos(p) * math.sin(lam), "uz": math.sin(p)}
 
 
 def partition_key(rtype: str, id: str, index) -> str:

@@ -13,6 +13,7 @@ Every command of a search carries maxTimeMS, what is left of the search's time b
 from __future__ import annotations
 
 import contextlib
+import math
 
 from pymongo.errors import ExecutionTimeout
 
@@ -21,7 +22,7 @@ from ..search import limits
 from ..search import query as q
 from ..search.kinds import KIND_MODULES
 from ..search.kinds.special_kind import EARTH_KM
-from .mongo_layout import index_field
+from .mongo_layout import index_field, unit_vector
 
 NOTHING = {"_id": {"$in": []}}
 MAX_LINKED = 10000      # ids a chain or _has may hand on; beyond, the search must be narrowed
@@ -50,9 +51,6 @@ class Compiler:
         self.resources = resources
         self.guard = guard
         self.session = session
-        # near: $geoWithin on the 2dsphere index (exact great-circle distance). mongomock has no
-        # geo operators; there the kind's bounding box of the circle stands in (a superset).
-        self.geo = not type(resources).__module__.startswith("mongomock")
 
     def filter(self, rtype: str, node) -> dict:
         """Current resources of rtype matching node, within the guard."""
@@ -75,9 +73,8 @@ class Compiler:
             return {"$nor": [self.node(rtype, n.node) or {"_id": {"$exists": True}}]}
         if isinstance(n, q.IdIn):           # by _id ("Type/id"): the primary index
             return {"_id": {"$in": [f"{rtype}/{i}" for i in n.ids]}}
-        if isinstance(n, q.Match) and n.kind == "special" and self.geo:
-            return {"ix.special": {"$elemMatch": {"p": n.key, "loc": {"$geoWithin": {"$centerSphere": [
-                [n.cond.lon, n.cond.lat], n.cond.km / EARTH_KM]}}}}}
+        if isinstance(n, q.Match) and n.kind == "special":
+            return near(n.key, n.cond)
         if isinstance(n, q.Match):
             return {index_field(n.kind): {"$elemMatch": {"p": n.key, **KIND_MODULES[n.kind].mongo(n.cond)}}}
         if isinstance(n, q.Missing):
@@ -116,6 +113,27 @@ class Compiler:
         ids = [d["_id"] for d in self.resources.aggregate(pipeline, session=self.session, **max_time())]
         _cap(ids, f"_has:{n.source_type}")
         return ids
+
+
+def near(key: str, cond) -> dict:
+    """`near` exactly, the same on every MongoDB server and on mongomock: the kind's bounding box
+    (a superset, served by the ix_special_lat_lon index) and the great-circle test on the unit
+    vectors of the rows (mongo_layout.unit_vector): the haversine h of two points is a quarter of
+    their squared chord, so `distance <= km` is `chord^2 <= 4 sin^2(km / 2R)`: arithmetic only
+    (MongoDB refuses $expr inside $elemMatch, mongomock has neither geo operators nor $sin), at the
+    top level over the rows of the parameter. A row without a unit vector (written before it was
+    laid out so: `medport reindex`) is never near anything."""
+    box = {index_field("special"): {"$elemMatch": {"p": key, **KIND_MODULES["special"].mongo(cond)}}}
+    half_angle = cond.km / (2 * EARTH_KM)
+    if not half_angle < math.pi / 2:        # half the globe's circumference or more: every point
+        return box
+    limit = 4 * math.sin(half_angle) ** 2
+    centre = unit_vector(cond.lat, cond.lon)
+    chord2 = {"$add": [{"$multiply": [d, d]} for d in (
+        {"$subtract": [{"$ifNull": [f"$$r.{f}", 9.0]}, centre[f]]} for f in ("ux", "uy", "uz"))]}
+    rows = {"$filter": {"input": {"$ifNull": [f"${index_field('special')}", []]}, "as": "r",
+                        "cond": {"$and": [{"$eq": ["$$r.p", key]}, {"$lte": [chord2, limit]}]}}}
+    return {"$and": [box, {"$expr": {"$gt": [{"$size": rows}, 0]}}]}
 
 
 def _cap(ids: list, what: str) -> None:

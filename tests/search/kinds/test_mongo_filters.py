@@ -5,7 +5,8 @@ compared with those where some row satisfies match(). Every filter is also walke
 names only COLUMNS, operators only from an allow-list, every value plain data.
 
 special (near) is the exception by design: mongo() is a bounding box, a superset of
-match() (the store rechecks match()); its test proves the superset.
+match(); its test proves the superset, and test_store_near_is_exact that the store's filter
+(the box and the exact distance test of storage/mongo_query.near) finds exactly what match() does.
 
 Runs on mongomock; MEDPORT_TEST_MONGODB_URI runs it on a real server instead.
 """
@@ -31,6 +32,8 @@ from fhirserver.search.kinds import special_kind as SP
 from fhirserver.search.kinds import string_kind as S
 from fhirserver.search.kinds import token_kind as T
 from fhirserver.search.kinds import uri_kind as U
+from fhirserver.storage.mongo_layout import index_doc
+from fhirserver.storage.mongo_query import near as mongo_near
 from tests.search.kinds import test_date_kind as date_tests
 from tests.search.kinds import test_number_kind as number_tests
 from tests.search.kinds import test_quantity_kind as quantity_tests
@@ -359,8 +362,53 @@ def test_near_box_is_a_superset_of_match(coll, case):
     got = found(coll, SP, docs, cond)
     want = expected(SP, docs, cond)
     assert want <= got, (cond, SP.mongo(cond), docs)
-    # with the store's recheck, exact
-    assert {i for i in got if any(SP.match(cond, r) for r in docs[i])} == want
+
+
+def found_by_store(coll, docs: list[list[tuple]], cond) -> set[int]:
+    """The MongoDB store's own filter for near (mongo_query.near: the box and the exact test), over
+    documents laid out as the store lays them out (mongo_layout.index_doc)."""
+    coll.delete_many({})
+    coll.insert_many([{"_id": i, "ix": index_doc({"special": [("Other.param", 0, *r) for r in docs[(i + 1) % len(docs)]]
+                                                  + [(KEY, 0, *r) for r in rows]})}
+                      for i, rows in enumerate(docs)])
+    return {d["_id"] for d in coll.find(mongo_near(KEY, cond), {"_id": 1})}
+
+
+def half_chord(cond, row) -> float:
+    """sqrt(haversine), the quantity both match() and the store compare: well conditioned everywhere."""
+    p1, p2 = math.radians(cond.lat), math.radians(row[0])
+    dp, dl = p2 - p1, math.radians(row[1] - cond.lon)
+    return math.sqrt(max(0.0, math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=near_cases())
+def test_store_near_is_exact(coll, case):
+    """What the store's query finds is exactly what match() accepts: no recheck after it. Points
+    within 1e-12 of the circle (in half-chord units: 13 micrometres on the Earth) may fall either
+    way in floating point, for match() as for any other formula; they are left out."""
+    cond, docs = case
+    limit = math.sin(min(cond.km / (2 * SP.EARTH_KM), math.pi / 2))
+    if any(abs(half_chord(cond, r) - limit) < 1e-12 for rows in docs for r in rows):
+        reject()
+    assert found_by_store(coll, docs, cond) == expected(SP, docs, cond), (cond, docs)
+
+
+@pytest.mark.parametrize("query, inside, outside", [
+    ("0|0|10|km", (0.06, 0.06), (0.08, 0.08)),                  # the corners of the box are outside
+    ("0|179.99|10|km", (0.0, -179.995), (0.085, -179.925)),      # across the antimeridian
+    ("89.99|0|10|km", (89.99, 170.0), (89.92, 90.0)),           # the pole within reach
+    ("0|0|0|km", (0.0, 0.0), (0.0, 1e-7)),
+    ("0|0|20015.1|km", (0.0, 179.99), (400.0, 1000.0)),         # (nearly) half the globe
+])
+def test_store_near_drops_the_corners_of_the_box(coll, query, inside, outside):
+    cond = SP.parse(NEAR_P, "", query)
+    assert SP.match(cond, inside)
+    if not SP.match(cond, outside):
+        assert found(coll, SP, [[inside], [outside]], cond) == {0, 1}       # the box alone keeps it
+        assert found_by_store(coll, [[inside], [outside]], cond) == {0}
+    else:
+        assert found_by_store(coll, [[inside], [outside]], cond) == {0, 1}
 
 
 @pytest.mark.parametrize("query, inside, outside", [
