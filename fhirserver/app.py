@@ -9,7 +9,7 @@ from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from . import __version__, accesslog
+from . import __version__, accesslog, openapi_auth
 from .config import Settings
 from .context import ServerContext
 from .health_cards import routes as health_card_routes
@@ -50,7 +50,8 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     app.url_map.strict_slashes = False
     app.url_map.converters["rtype"] = ResourceTypeConverter
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 (4.0.1) RESTful API of Med-Port. "
-                                         "Every error body is a FHIR OperationOutcome."}})
+                                         "Every error body is a FHIR OperationOutcome."},
+                                "extra_plugins": [openapi_auth.install(app, settings, SWAGGER_STATIC)]})
     register(api)
     errorhandlers.install(app)
     smart_routes.install(app)
