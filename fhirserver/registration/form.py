@@ -10,11 +10,13 @@ from ..smart_auth.accounts import MIN_PASSWORD
 from ..uhid import number
 
 GENDERS = ("female", "male", "other", "unknown")
+GENDER_NAMES = {"female": "Female", "male": "Male", "other": "Other", "unknown": "Unknown"}   # shown on the page
 MAX_TEXT = 100
 MAX_ITEMS = 20
 _PHONE = re.compile(r"\+?[0-9 ()\-.]{6,24}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_IMPOSSIBLE = "is not a possible birth date"
 
 
 @dataclass
@@ -108,7 +110,7 @@ def _date(value: str | None, problems: list[Issue]) -> str | None:
                               expression=("birthDate",)))
         return None
     if not datetime.date(1890, 1, 1) <= day <= datetime.date.today() or len(value) != 10:
-        problems.append(Issue(f"birthDate {value!r} is not a possible birth date", "invalid",
+        problems.append(Issue(f"birthDate {value!r} {_IMPOSSIBLE}", "invalid",
                               expression=("birthDate",)))
         return None
     return value
@@ -129,3 +131,47 @@ def _items(data: dict, name: str, problems: list[Issue]) -> list[str]:
                               expression=(name,)))
         return []
     return items
+
+
+# ---- the web page's words: each problem in plain words, next to its field ----------------------
+
+CONTACT = "contact"          # the phone-or-email rule: shown by the phone and email fields together
+_PLAIN = {
+    ("given", "required"): "Enter your given name",
+    ("family", "required"): "Enter your family name",
+    ("birthDate", "required"): "Enter your date of birth",
+    ("birthDate", "invalid"): "Enter your date of birth as day, month and year",
+    ("gender", "required"): "Choose your gender",
+    ("gender", "code-invalid"): "Choose your gender from the list",
+    (CONTACT, "required"): "Enter a mobile phone number or an email address (or both), so we can send you a code",
+    ("phone", "invalid"): "Enter a phone number, like +91 98100 00000",
+    ("email", "invalid"): "Enter an email address, like name@example.com",
+    ("password", "invalid"): f"Choose a password of {MIN_PASSWORD} to 200 characters",
+    ("emergencyContactPhone", "invalid"): "Enter your emergency contact's phone number, like +91 98100 11111",
+    ("uhid", "invalid"): "Enter the UHID as it is on your card: 14 digits, like 12-3456-7890-1234",
+    ("claimCode", "required"): "Enter the claim code your hospital gave you with your UHID",
+    ("claimCode", "invalid"): "Enter the claim code as your hospital wrote it, like ABCD-EFGH-JKLM",
+    ("allergies", "invalid"): f"List at most {MAX_ITEMS} allergies, one per line, each under {MAX_TEXT} characters",
+    ("conditions", "invalid"): f"List at most {MAX_ITEMS} conditions, one per line, each under {MAX_TEXT} characters",
+}
+
+
+def page_errors(issues) -> tuple[dict[str, str], list[str]]:
+    """The problems of a refused registration for the web page: {field: message in plain words}
+    (the first problem of each field) and the messages that belong to no field."""
+    fields: dict[str, str] = {}
+    general: list[str] = []
+    for issue in issues:
+        where = issue.expression
+        name = CONTACT if tuple(where) == ("phone", "email") else (where[0] if where else None)
+        if name is None:
+            general.append(issue.diagnostics)
+            continue
+        if name == "birthDate" and _IMPOSSIBLE in issue.diagnostics:
+            message = "Enter your real date of birth: it cannot be in the future or before 1890"
+        elif issue.code == "invalid" and (name, "invalid") not in _PLAIN and "characters" in issue.diagnostics:
+            message = f"Use at most {MAX_TEXT} characters here, on one line"
+        else:
+            message = _PLAIN.get((name, issue.code), issue.diagnostics)
+        fields.setdefault(name, message)
+    return fields, general

@@ -101,8 +101,9 @@ def register_submit():
         _count_attempt()
         done = service.register(ctx(), form.parse({**values, "password": request.form.get("password", ""),
                                                    "confirmNewIdentity": request.form.get("confirmNewIdentity")}))
-    except FhirError as e:
-        return _form(values, [i.diagnostics for i in e.issues], e.status, headers=e.headers)
+    except FhirError as e:          # each problem next to its field, in plain words
+        fields, general = form.page_errors(e.issues)
+        return _form(values, general, e.status, headers=e.headers, errors=fields)
     if done is None:           # the same page for everyone: the outcome is in the message
         return _confirm_form([], 200)
     return _card(done, values)
