@@ -14,6 +14,7 @@ from ..errors import BadRequest, FhirError, Issue, MethodNotAllowed, PayloadTooL
 from ..search.limits import DEFAULT_LIMITS, NodeBudget, SearchLimits
 from ..search.parse import parse_search
 from .common import ID_RE, Prepared
+from .search import lenient
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _HISTORY = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/?]+)/_history/(?P<vid>[^/?]+)$")
@@ -96,7 +97,7 @@ def search_cost(entries: list[Entry], limits: SearchLimits) -> dict[int, FhirErr
             continue
         nodes = NodeBudget(limits.max_nodes)
         try:
-            parse_search(e.type, parse_qsl(e.criteria or "", keep_blank_values=True), False, "", limits, nodes)
+            parse_search(e.type, parse_qsl(e.criteria or "", keep_blank_values=True), lenient(), "", limits, nodes)
         except FhirError:
             continue
         if used + nodes.used > limits.max_bundle_nodes:

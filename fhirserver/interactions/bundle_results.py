@@ -41,6 +41,7 @@ def run_get(ctx, e) -> EntryResult:
     """GET/HEAD entries: read, vread, search, history (processed after the writes)."""
     params = parse_qsl(e.criteria or "", keep_blank_values=True)
     if e.history:
+        params = search_i.history_params(params)
         page = history_i.history(ctx, e.type, e.id, params)
         path = "/".join(p for p in (e.type, e.id, "_history") if p)
         return EntryResult(200, search=page, search_path=path, params=params)
@@ -50,8 +51,9 @@ def run_get(ctx, e) -> EntryResult:
         got = read_i.vread(ctx, e.type, e.id, e.vid) if e.vid is not None else read_i.read(ctx, e.type, e.id)
         version = got.version
         return EntryResult(304 if _not_modified(e, version) else 200, version, is_read=True)
-    result = search_i.search(ctx, e.type, params)
-    return EntryResult(200, search=result, search_path=e.type, params=params)
+    result = search_i.search(ctx, e.type, params, search_i.lenient())
+    used = result.parsed.used + ([("_cursor", result.parsed.cursor)] if result.parsed.cursor else [])
+    return EntryResult(200, search=result, search_path=e.type, params=used)
 
 
 def _not_modified(e, version: Version) -> bool:

@@ -2,9 +2,17 @@
 compartment level. Returns the page, the _include/_revinclude additions and the parsed request.
 
 Every search is bounded (search/limits.py): its size while parsed, its time in the store; the
-searches of one system search or batch share one time budget."""
+searches of one system search or batch share one time budget.
+
+Unknown parameters are ignored (search.html#errors: "Servers SHALL ignore unknown parameters")
+unless the client asks for strict handling (Prefer: handling=strict), which answers 400. What was
+ignored is listed in ParsedSearch.ignored, reported by an OperationOutcome entry of the searchset,
+and left out of the self link. The HTTP layer sets the request's handling for the searches a Bundle
+runs (`handling`); history parameters follow the same rule (`history_params`)."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass
 
 from .. import bounds
@@ -16,6 +24,33 @@ from ..search.compartment import compartment_clause
 from ..search.parse import ParsedSearch, parse_search
 from ..storage.base import Page, Version
 from .common import check_type
+from .history import HISTORY_PARAMS
+
+_STRICT = contextvars.ContextVar("medport_strict_handling", default=False)
+_HISTORY_KNOWN = HISTORY_PARAMS | {"_at", "_list"}      # known to R4 history; unsupported ones stay a 400
+
+
+@contextlib.contextmanager
+def handling(strict: bool):
+    """The request's Prefer: handling, for the searches of the Bundle it carries."""
+    token = _STRICT.set(strict)
+    try:
+        yield
+    finally:
+        _STRICT.reset(token)
+
+
+def lenient() -> bool:
+    """Unknown parameters are ignored unless the request asked for strict handling."""
+    return not _STRICT.get()
+
+
+def history_params(params: list[tuple[str, str]], strict: bool | None = None) -> list[tuple[str, str]]:
+    """The parameters a history interaction uses: unknown ones dropped unless strict (then history
+    answers 400 for them). _at and _list, and modifiers on known names, are kept, to be refused."""
+    if strict if strict is not None else not lenient():
+        return params
+    return [(n, v) for n, v in params if n.split(":")[0] in _HISTORY_KNOWN]
 
 
 @dataclass
@@ -61,6 +96,8 @@ def system_search(ctx, params: list[tuple[str, str]], lenient: bool = False) -> 
 
 
 def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchResult:
+    """With several types, a parameter must be common to all of them (search.html#all): one that
+    some of the types know is a 400; one that none knows is ignored like any unknown parameter."""
     types = [t for name, v in params if name == "_type" for t in v.split(",") if t]
     if not types:
         raise BadRequest("System search needs _type=Type[,Type...] on this server")
@@ -78,6 +115,8 @@ def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchR
         raise BadRequest("_sort across several types is not supported; search one type")
     cursor = next((v for n, v in params if n == "_cursor"), None)
     rest = [(n, v) for n, v in params if n not in ("_type", "_cursor", "_count")]
+    if lenient:
+        _common_or_unknown(ctx, types, rest)
     counts = [v for n, v in params if n == "_count"]
     count = ctx.settings.default_count if not counts or not bounds.is_digits(counts[-1]) \
         else min(bounds.parse_int(counts[-1], "_count"), ctx.settings.max_count)
@@ -99,9 +138,20 @@ def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchR
     total = _total_across(ctx, types, rest, lenient)
     used = [("_type", ",".join(types))] + [(n, v) for n, v in first.parsed.used if n != "_count"] + \
         [("_count", str(count))]
-    merged = ParsedSearch(q.MATCH_ALL, first.parsed.results, used)
+    merged = ParsedSearch(q.MATCH_ALL, first.parsed.results, used, first.parsed.ignored)
     merged.results.cursor = cursor
     return SearchResult(Page(items, next_cursor, total), included, merged)
+
+
+def _common_or_unknown(ctx, types, rest) -> None:
+    ignored = [set(parse_search(t, rest, True, ctx.settings.base_url,
+                                limits.SearchLimits.from_settings(ctx.settings)).ignored) for t in types]
+    some = set.union(*ignored) - set.intersection(*ignored)
+    if some:
+        name = sorted(some)[0]
+        knows = [t for t, i in zip(types, ignored, strict=True) if name not in i]
+        raise BadRequest(f"'{name}' is not a parameter common to every type in _type (only "
+                         f"{', '.join(knows)} know it); search those types separately")
 
 
 def _split_cursor(cursor: str | None, n_types: int) -> tuple[int, str | None]:

@@ -11,6 +11,7 @@ from ..interactions import delete as delete_i
 from ..interactions import history as history_i
 from ..interactions import patch as patch_i
 from ..interactions import read as read_i
+from ..interactions import search as search_i
 from ..interactions import update as update_i
 from ..interactions.binary_content import externalize_data, pending_blob
 from ..interactions.common import if_match_version
@@ -69,7 +70,7 @@ class Instance(MethodView):
 def instance_history(type, id):
     """history of one resource, newest first (_since, _count, paging)."""
     media = response_type()
-    params = list(request.args.items(multi=True))
+    params = search_i.history_params(list(request.args.items(multi=True)), prefer().strict)
     page = history_i.history(ctx(), type, id, params)
     return json_response(history_bundle(f"{type}/{id}/_history", params, page), media_type=media)
 

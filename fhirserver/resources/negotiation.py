@@ -81,19 +81,24 @@ def json_body(allowed=JSON_TYPES):
 class Prefer:
     """The Prefer header (http.html#ops, search.html#errors)."""
     ret: str = "representation"       # minimal | representation | OperationOutcome
-    lenient: bool = False
+    strict: bool = False              # handling=strict: unknown search parameters are a 400
+
+    @property
+    def lenient(self) -> bool:
+        """Unknown search parameters are ignored (the default, search.html#errors)."""
+        return not self.strict
 
 
 def prefer() -> Prefer:
-    ret, lenient = "representation", False
+    ret, strict = "representation", False
     for part in request.headers.get("Prefer", "").replace(";", ",").split(","):
         key, _, value = part.strip().partition("=")
         value = value.strip().strip('"')
         if key == "return" and value in ("minimal", "representation", "OperationOutcome"):
             ret = value
         elif key == "handling":
-            lenient = value == "lenient"
-    return Prefer(ret, lenient)
+            strict = value == "strict"
+    return Prefer(ret, strict)
 
 
 def pretty() -> bool:

@@ -117,7 +117,15 @@ def searchset_bundle(path: str, params: list[tuple[str, str]], result) -> dict:
     page = result.page
     entries = [_search_entry(v, "match", spec) for v in page.items]
     entries += [_search_entry(v, "include", spec) for v in result.included]
+    if result.parsed.ignored:
+        entries.append({"resource": ignored_outcome(result.parsed.ignored), "search": {"mode": "outcome"}})
     return _bundle("searchset", path, params, page, entries)
+
+
+def ignored_outcome(ignored: list[str]) -> dict:
+    """search.html#errors: the unknown parameters a search ignored, one warning each (search.mode outcome)."""
+    return operation_outcome([Issue(f"Unknown search parameter '{name}' was ignored", "not-supported", "warning",
+                                    details={"text": name}) for name in ignored])
 
 
 def resource_dict(v: Version) -> dict:

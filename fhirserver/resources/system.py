@@ -39,7 +39,8 @@ def batch_or_transaction():
     if kind not in ("batch", "transaction"):
         raise BadRequest(f"Bundle.type must be batch or transaction, not {kind!r}")
     # entries are validated one by one, so that errors name the entry (and a batch keeps going)
-    results = (transaction_i.transaction if kind == "transaction" else batch_i.batch)(ctx(), bundle)
+    with search_i.handling(prefer().strict):     # for the searches and history of its GET entries
+        results = (transaction_i.transaction if kind == "transaction" else batch_i.batch)(ctx(), bundle)
     ret = prefer().ret if "return=" in request.headers.get("Prefer", "") else "minimal"
     return json_response(response_bundle(kind, results, ret), media_type=media)
 
@@ -68,6 +69,6 @@ def _system_search(params):
 def system_history():
     """history of every resource on the server, newest first."""
     media = response_type()
-    params = list(request.args.items(multi=True))
+    params = search_i.history_params(list(request.args.items(multi=True)), prefer().strict)
     page = history_i.history(ctx(), None, None, params)
     return json_response(history_bundle("_history", params, page), media_type=media)

@@ -79,7 +79,7 @@ def compartment_search(type, id, target):
 def type_history(type):
     """history of every resource of one type, newest first."""
     media = response_type()
-    params = list(request.args.items(multi=True))
+    params = search_i.history_params(list(request.args.items(multi=True)), prefer().strict)
     page = history_i.history(ctx(), type, None, params)
     return json_response(history_bundle(f"{type}/_history", params, page), media_type=media)
 

@@ -4,7 +4,10 @@ Parameter names are data from the registry; each value is parsed by its
 type's module (search/kinds). Chains (subject:Patient.name), reverse chains
 (_has:Observation:patient:code, nested), :missing, :not, :identifier,
 :of-type, composites ($) and _list are handled here for every type.
-Unknown parameters are a 400 unless Prefer: handling=lenient (search.html#errors).
+Unknown parameters (search.html#errors) are a 400 when strict, or else left out of the query and
+listed in ParsedSearch.ignored (the search interaction decides which: lenient unless the client
+sends Prefer: handling=strict). Only an unknown parameter is ignored: an unknown modifier or a
+malformed value of a known parameter changes what the search means, so it is always a 400.
 
 Every query is bounded while it is parsed (search/limits.py): parameters, values per parameter,
 chain depth, the target types of an untyped chain and the query-tree nodes of the whole query;
@@ -29,6 +32,7 @@ class ParsedSearch:
     query: q.And
     results: ResultSpec = field(default_factory=ResultSpec)
     used: list[tuple[str, str]] = field(default_factory=list)   # echoed in the self link
+    ignored: list[str] = field(default_factory=list)            # unknown parameters left out (lenient)
 
     @property
     def count(self):
@@ -40,12 +44,13 @@ class ParsedSearch:
 
 
 class UnknownParameter(BadRequest):
-    pass
+    """A parameter this server does not know for the type (ignored when lenient)."""
 
 
 def parse_search(rtype: str, params: list[tuple[str, str]], lenient: bool = False, base: str = "",
                  limits: SearchLimits | None = None, budget: NodeBudget | None = None) -> ParsedSearch:
-    """`budget` is shared when several searches count against one total (the GET entries of a Bundle)."""
+    """`budget` is shared when several searches count against one total (the GET entries of a Bundle).
+    Every parameter given counts toward max_params, ignored or not; the other limits bound what is used."""
     limits = limits or DEFAULT_LIMITS
     if len(params) > limits.max_params:
         raise TooCostly(f"This search has {len(params)} parameters; this server takes at most "
@@ -54,9 +59,9 @@ def parse_search(rtype: str, params: list[tuple[str, str]], lenient: bool = Fals
     out = ParsedSearch(q.And(()))
     clauses = []
     for name, value in params:
-        p.check_values(name, value)
         bare = name.split(":")[0]
         if bare in RESULT_PARAMS:
+            p.check_values(name, value)
             parse_result_param(rtype, out.results, name, value)
             if bare not in ("_cursor", "_format", "_pretty"):
                 out.used.append((name, value))
@@ -65,6 +70,8 @@ def parse_search(rtype: str, params: list[tuple[str, str]], lenient: bool = Fals
             clauses.append(p.clause(rtype, name, value, depth=0))
         except UnknownParameter:
             if lenient:
+                if name not in out.ignored:
+                    out.ignored.append(name)
                 continue
             raise
         out.used.append((name, value))
@@ -90,13 +97,17 @@ class _Parser:
         if depth > self.limits.max_chain_depth:
             raise TooCostly(f"Chains and _has may nest at most {self.limits.max_chain_depth} levels; "
                             f"'{whole}' goes deeper. Search in steps instead")
-        if value == "":
-            raise BadRequest(f"Empty value for search parameter '{name}'")
         if name.startswith("_has:"):
             return self._has(rtype, name, value, depth, whole)
         head, dot, rest = name.partition(".")
         if dot:
             return self._chain(rtype, head, rest, value, depth, whole)
+        code = name.partition(":")[0]
+        if code not in ("_id", "_list") and lookup(rtype, code) is None:
+            raise UnknownParameter(f"Unknown search parameter '{code}' for {rtype}")
+        if value == "":
+            raise BadRequest(f"Empty value for search parameter '{name}'")
+        self.check_values(whole, value)
         node = _leaf(rtype, name, value, self.base)
         self.budget.charge(size(node), name)
         return node
@@ -118,7 +129,7 @@ class _Parser:
         else:
             targets = [t for t in param.targets if t in resource_types() and _chain_target_ok(t, rest)]
             if not targets:
-                raise BadRequest(f"No target type of '{code}' has the parameter '{rest.split('.')[0]}'")
+                raise UnknownParameter(f"No target type of '{code}' has the parameter '{rest.split('.')[0]}'")
             if len(targets) > self.limits.max_chain_targets:
                 raise TooCostly(
                     f"The chain '{code}.{rest}' could lead to {len(targets)} resource types; this server "

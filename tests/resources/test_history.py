@@ -31,5 +31,6 @@ def test_since(client):
 def test_bad_history_parameters(client):
     assert client.get("/fhir/_history?_since=yesterday").status_code == 400
     assert client.get("/fhir/_history?_count=-1").status_code == 400
-    assert client.get("/fhir/_history?foo=1").status_code == 400
+    assert client.get("/fhir/_history?foo=1", headers={"Prefer": "handling=strict"}).status_code == 400
+    assert client.get("/fhir/_history?_at=2020").status_code == 400          # known to R4, not supported
     assert client.get("/fhir/Patient/none/_history").status_code == 404
