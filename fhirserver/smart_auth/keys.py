@@ -17,9 +17,12 @@ ALG = "RS256"
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
 
 # Importing an RSA key costs milliseconds (cryptography checks it), far more than verifying a
-# signature: imported keys are kept per process, by kid (a kid never changes its key).
+# signature: imported keys are kept per process, by kid (a kid never changes its key, and kids are
+# random, so apps sharing a process share these caches harmlessly). The public set is one immutable
+# (kids, KeySet) pair: a change builds the new pair, then replaces the reference in one step, so a
+# concurrent request reads the old pair or the new one, never a cache being refilled.
 _imported: dict[str, RSAKey] = {}
-_public_sets: dict[tuple[str, ...], KeySet] = {}
+_public_set: tuple[tuple[str, ...], KeySet] | None = None
 
 
 class SigningKeys:
@@ -51,12 +54,14 @@ class SigningKeys:
 
     def key_set(self) -> KeySet:
         """Public keys for verifying tokens (any key still published), imported once per process."""
+        global _public_set
         jwks = [_public(r["jwk"]) for r in self._records()]
         kids = tuple(sorted(k["kid"] for k in jwks))
-        if kids not in _public_sets:
-            _public_sets.clear()      # the published set changed (rotation, retirement)
-            _public_sets[kids] = KeySet([RSAKey.import_key(k) for k in jwks])
-        return _public_sets[kids]
+        cached = _public_set        # one read of the reference: the pair cannot change under us
+        if cached is None or cached[0] != kids:     # the published set changed (rotation, retirement)
+            cached = (kids, KeySet([RSAKey.import_key(k) for k in jwks]))
+            _public_set = cached
+        return cached[1]
 
     def _records(self) -> list[dict]:
         return [value for _key, value in self.store.list_records(KIND)]
