@@ -16,6 +16,7 @@ from .context import ServerContext
 from .interactions import update as update_i
 from .smart_auth.accounts import Users
 from .smart_auth.clients import Clients
+from .smart_auth.token_endpoint import BACKEND_LIFETIME_S
 from .uhid import identifier
 
 APP_REDIRECT = "http://localhost:9000/callback"
@@ -77,10 +78,10 @@ def instructions(base: str, creds: dict, path: str) -> str:
 Med-Port demo at {base}  (credentials kept in {path})
   Users (log in at the authorize page):
 {users}
-  Backend token (client_credentials):
-    curl -s -u '{backend['client_id']}:{backend['client_secret']}' -d grant_type=client_credentials \\
-         -d scope='system/*.rs' {auth}/token
-    then: curl -H "Authorization: Bearer $TOKEN" {base}/Patient
+  Backend token (client_credentials; it lasts {BACKEND_LIFETIME_S // 60} minutes, then run TOKEN=... again):
+    TOKEN=$(curl -s -u '{backend['client_id']}:{backend['client_secret']}' -d grant_type=client_credentials \\
+         -d scope='system/*.rs' {auth}/token | jq -r .access_token)
+    curl -s -H "Authorization: Bearer $TOKEN" {base}/Patient
   SMART app (public client {app['client_id']}, redirect {app['redirect_uri']}, PKCE S256):
     {auth}/authorize?response_type=code&client_id={app['client_id']}&redirect_uri={app['redirect_uri']}
       &scope=launch/patient+openid+fhirUser+patient/*.rs&aud={base}&state=...&code_challenge=...
