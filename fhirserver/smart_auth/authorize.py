@@ -30,6 +30,8 @@ from flask import redirect, request
 from ..errors import BadRequest
 from ..resources import ctx
 from ..search.parse import parse_search
+from ..uhid import identifier as uhid_identifier
+from ..uhid import number as uhid_number
 from . import launch as launches
 from . import pages, sessions
 from .accounts import Users
@@ -179,7 +181,7 @@ def consent_view():
         chosen = (request.form.get("patient_id") or "").strip() or request.form.get("patient") or ""
         if not launches.exists(c.store, "Patient", chosen):
             return _page(c, session, user, client, request_id, offered, picker, status=400,
-                         message="Choose a patient (search by name, or enter an existing Patient id).")
+                         picker_message="Choose a patient: search by name or UHID, then pick one.")
         context.update(patient=chosen, need_patient_banner=True)
     if context["patient"] is None:          # patient/ scopes need a patient context
         granted = [s for s in granted if not _is_patient_scope(s)]
@@ -232,36 +234,79 @@ def _own_patient(user) -> str | None:
     return rid if rtype == "Patient" and rid else None
 
 
-def _page(c, session, user, client, request_id, offered, picker, status=200, message=None):
+def _page(c, session, user, client, request_id, offered, picker, status=200, message=None, picker_message=None):
     """The consent page. Re-shown after a POST (the picker's search, a missing patient) it keeps
     what the user chose: the ticked scopes (an unticked one stays unticked), the search and the
     chosen patient; first shown (GET), every offered scope is ticked."""
     source = request.args if request.method == "GET" else request.form
     search = (source.get("patient_search") or "").strip()[:100]
     ticked = set(offered) if request.method == "GET" else set(request.form.getlist("scope"))
-    chosen = request.form.get("patient") if request.method == "POST" else None
-    patients = _search_patients(c, search) if picker and search else []
-    if picker and search and not patients and not message:
-        message = "No patient matches that name."
+    chosen_id = request.form.get("patient") if request.method == "POST" else None
+    chosen = _patient_summary(c, chosen_id) if picker and chosen_id else None
+    patients = []
+    if picker and search:
+        patients, problem = _search_patients(c, search)
+        picker_message = picker_message or problem
+        if not patients and not picker_message:
+            picker_message = "No patient matches that name or UHID."
+    if chosen is not None and all(p["id"] != chosen["id"] for p in patients):
+        patients.insert(0, chosen)          # the chosen patient stays on the page, by name
     own = _own_patient(user) if user.role == "patient" else None
+    label = None
+    if own and "launch/patient" in offered:
+        label = _patient_summary(c, own)
+    elif pending_launch := (c.store.get_record(REQUEST_KIND, request_id) or {}).get("launch"):
+        label = _patient_summary(c, pending_launch.get("patient")) if "launch" in offered else None
     return pages.render("consent", status, action="/auth/consent", csrf=session.csrf, request_id=request_id,
-                        app_name=client.name, username=user.username, message=message, picker=picker,
-                        search=search, patients=patients, chosen=chosen,
-                        patient_label=f"Patient/{own}" if own and "launch/patient" in offered else None,
+                        app_name=client.name, username=user.username, signed_in_as=user.username,
+                        message=message, picker=picker, picker_message=picker_message,
+                        search=search, patients=patients, chosen=chosen["id"] if chosen else None,
+                        chosen_patient=chosen,
+                        patient_label=_label(label) if label else None,
                         scopes=[{"raw": s, "text": pages.describe_scope(s), "ticked": s in ticked} for s in offered])
 
 
-def _search_patients(c, text: str) -> list[dict]:
+def _label(summary: dict) -> str:
+    return summary["name"] + (f" (UHID {summary['uhid']})" if summary.get("uhid") else "")
+
+
+def _patient_summary(c, patient_id) -> dict | None:
+    """{id, name, birth_date, uhid} of an existing Patient, or None."""
+    if not launches.exists(c.store, "Patient", patient_id):
+        return None
+    return _summary(c, patient_id, json.loads(c.store.read("Patient", patient_id).body))
+
+
+def _summary(c, patient_id: str, body: dict) -> dict:
+    return {"id": patient_id, "name": _display_name(body), "birth_date": body.get("birthDate"),
+            "uhid": uhid_identifier.value_of(body, c.uhid_system)}
+
+
+def _search_patients(c, text: str) -> tuple[list[dict], str | None]:
+    """Patients matching the picker's text, and a problem to show beside the picker: a UHID in any
+    typed form (with or without dashes or spaces), else every word of a name ("Asha Sharma": each
+    word must match some part of the name), plus a Patient whose id is the text."""
+    digits_only = re.fullmatch(r"[\d\s\-‐‑‒–—.]+", text) is not None
+    if digits_only:
+        try:
+            value = uhid_number.canonical(text)
+        except uhid_number.InvalidUhid as e:
+            return [], str(e)
+        params = [("identifier", f"{c.uhid_system}|{value}")]
+    else:
+        words = text.split()[:5]
+        params = [("name", w) for w in words]
     try:
-        query = parse_search("Patient", [("name", text)]).query
+        query = parse_search("Patient", params).query
         page = c.store.search("Patient", query, limit=PICKER_RESULTS, total="none")
     except BadRequest:
-        return []
-    found = []
-    for version in page.items:
-        body = json.loads(version.body)
-        found.append({"id": version.id, "name": _display_name(body), "birth_date": body.get("birthDate")})
-    return found
+        return [], "That search could not be understood; type a name or a UHID."
+    found = [_summary(c, v.id, json.loads(v.body)) for v in page.items]
+    if not digits_only and all(p["id"] != text for p in found):
+        by_id = _patient_summary(c, text)
+        if by_id is not None:
+            found.insert(0, by_id)
+    return found, None
 
 
 def _display_name(patient: dict) -> str:

@@ -13,15 +13,22 @@ from .scopes import ScopeError, parse_scope
 
 BASE_TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{% block title %}Med-Port sign-in{% endblock %}</title>
+<title>{% block title %}Sign in{% endblock %} · Med-Port</title>
 <style>
 body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}
-.error{color:#9e2d2d;font-weight:bold} .muted{color:#666;font-size:.9em}
+header{display:flex;justify-content:space-between;align-items:baseline;border-bottom:1px solid #ccc;margin-bottom:1rem}
+.brand{font-weight:bold;font-size:1.2em} .error{color:#9e2d2d;font-weight:bold} .muted{color:#666;font-size:.9em}
 fieldset{margin:1rem 0;border:1px solid #ccc;border-radius:6px} label{display:block;margin:.3rem 0}
 button{margin-right:.5rem;padding:.4rem 1rem} input[type=text],input[type=password]{padding:.3rem;width:16rem}
 </style></head><body>
+<header><span class="brand">Med-Port</span>
+{% if signed_in_as %}<nav><span class="muted">Signed in as {{ signed_in_as }}</span> ·
+<a href="/auth/logout{% if request_id %}?request={{ request_id }}{% endif %}">Sign out</a></nav>{% endif %}
+</header>
+<main>
 <h1>{{ self.title() }}</h1>
 {% block body %}{% endblock %}
+</main>
 </body></html>"""
 
 _ERROR = """{% extends "base" %}{% block title %}Authorization error{% endblock %}
@@ -46,21 +53,24 @@ _LOGIN = """{% extends "base" %}{% block title %}Sign in{% endblock %}
 
 _CONSENT = """{% extends "base" %}{% block title %}Allow access?{% endblock %}
 {% block body %}
-<p><strong>{{ app_name }}</strong> asks for the access below. You are signed in as
+<p><strong>{{ app_name }}</strong> asks for the access below to Med-Port. You are signed in as
 <strong>{{ username }}</strong>.</p>
 {% if message %}<p class="error" role="alert">{{ message }}</p>{% endif %}
 <form method="post" action="{{ action }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="request" value="{{ request_id }}">
 {% if picker %}<fieldset><legend>Patient</legend>
-<label>Find a patient by name <input type="text" name="patient_search" value="{{ search }}"></label>
+{% if chosen_patient %}<p>Chosen: <strong>{{ chosen_patient.name }}</strong>
+{% if chosen_patient.uhid %}<span class="muted">UHID {{ chosen_patient.uhid }}</span>{% endif %}</p>{% endif %}
+<label>Find a patient by name or UHID <input type="text" name="patient_search" value="{{ search }}"
+ aria-describedby="picker-message"></label>
 <button type="submit" name="decision" value="search" formnovalidate>Search</button>
+{% if picker_message %}<p class="error" id="picker-message" role="alert">{{ picker_message }}</p>{% endif %}
 {% for p in patients %}<label><input type="radio" name="patient" value="{{ p.id }}"
 {%- if p.id == chosen %} checked{% endif %}>
 {{ p.name }}{% if p.birth_date %} (born {{ p.birth_date }}){% endif %}
-<span class="muted">Patient/{{ p.id }}</span></label>
+<span class="muted">{% if p.uhid %}UHID {{ p.uhid }}{% else %}Patient/{{ p.id }}{% endif %}</span></label>
 {% endfor %}
-<label>or Patient id <input type="text" name="patient_id" value=""></label>
 </fieldset>{% elif patient_label %}<p>Patient: <strong>{{ patient_label }}</strong></p>{% endif %}
 <fieldset><legend>Permissions (untick any you do not want to give)</legend>
 {% for s in scopes %}<label><input type="checkbox" name="scope" value="{{ s.raw }}"{% if s.ticked %} checked{% endif %}>
@@ -72,6 +82,7 @@ _CONSENT = """{% extends "base" %}{% block title %}Allow access?{% endblock %}
 
 _LOGOUT = """{% extends "base" %}{% block title %}Sign out{% endblock %}
 {% block body %}<form method="post" action="{{ action }}"><input type="hidden" name="csrf" value="{{ csrf }}">
+<input type="hidden" name="request" value="{{ request_id }}">
 <button type="submit">Sign out</button></form>{% endblock %}"""
 
 _env = Environment(loader=DictLoader({"base": BASE_TEMPLATE, "error": _ERROR, "message": _MESSAGE, "login": _LOGIN,

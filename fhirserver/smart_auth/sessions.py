@@ -177,18 +177,27 @@ def login_view():
     log_in(c.store, c.settings, user.username)
     if request_id:
         return redirect(f"/auth/consent?request={request_id}", 303)
-    return pages.render("message", title="Signed in", message=f"You are signed in as {user.username}.")
+    return pages.render("message", title="Signed in", message=f"You are signed in to Med-Port as {user.username}.",
+                        signed_in_as=user.username)
 
 
 def logout_view():
-    """GET /auth/logout (a confirmation form) and POST /auth/logout (csrf): ends the session."""
+    """GET /auth/logout (a confirmation form) and POST /auth/logout (csrf): ends the session. Given
+    the pending authorization request (?request=, the consent page's sign-out link), signing out
+    leads back to the sign-in page for it (another person may sign in at this computer)."""
     c = ctx()
     session = current(c.store)
+    source = request.form if request.method == "POST" else request.args
+    request_id = source.get("request", "")
+    request_id = request_id if valid_request_id(request_id) else ""
     if request.method == "GET" or not csrf_ok(session, request.form.get("csrf")):
         if session is None or not session.username:
             return pages.render("message", title="Signed out", message="You are not signed in.")
-        return pages.render("logout", csrf=session.csrf, action="/auth/logout")
+        return pages.render("logout", csrf=session.csrf, action="/auth/logout", request_id=request_id,
+                            signed_in_as=session.username)
     log_out(c.store, c.settings)
+    if request_id:
+        return redirect(f"/auth/login?request={request_id}", 303)
     return pages.render("message", title="Signed out", message="You are signed out.")
 
 
