@@ -169,13 +169,10 @@ def _reindex(args) -> int:
 
 def _db_init(args) -> int:
     from .storage import open_store
-    store = open_store(_settings(args))     # opening creates what is missing
-    if hasattr(store, "init_db"):
-        for collection, names in store.init_db().items():
-            print(f"{collection}: {len(names)} indexes ({', '.join(names)})")
-        print(f"MongoDB topology: {store.topology}")
-    else:
-        print(f"SQLite store ready at {store.path}")
+    store = open_store(_settings(args))
+    store.init()            # idempotent: indexes, collections
+    for line in store.describe():
+        print(line)
     return 0
 
 

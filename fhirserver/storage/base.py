@@ -17,46 +17,13 @@ import base64
 import contextlib
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import BinaryIO, ContextManager, Iterator, Mapping, Sequence
+from typing import BinaryIO, ContextManager, Iterator
 
 from ..errors import BadRequest, PayloadTooLarge, VersionConflict
+from .types import BlobInfo, IndexEntries, Page, Version, Write
 
-# Index rows by kind, e.g. {"token": [("identifier", "http://sys", "123"), ...]}.
-# fhirserver.search.extract produces them; each backend lays them out natively.
-IndexEntries = Mapping[str, Sequence[tuple]]
-
-
-@dataclass(frozen=True)
-class Version:
-    """One stored version of one resource."""
-    type: str
-    id: str
-    version: int
-    last_updated: str          # FHIR instant, UTC
-    method: str                # POST | PUT | PATCH | DELETE: how it was written
-    body: bytes | None         # compact JSON; None for a delete
-    blob: str | None = None    # key in the BlobStore (Binary contents)
-
-    @property
-    def deleted(self) -> bool:
-        return self.method == "DELETE"
-
-
-@dataclass(frozen=True)
-class Page:
-    """A page of versions plus an opaque cursor for the next page (None: last page)."""
-    items: list[Version]
-    next_cursor: str | None = None
-    total: int | None = None
-
-
-@dataclass(frozen=True)
-class BlobInfo:
-    key: str
-    size: int
-    sha256: str
-
+__all__ = ["BlobInfo", "BlobStore", "IndexEntries", "Metered", "Page", "Store", "Transaction", "Version", "Write",
+           "check_expected", "decode_cursor", "encode_cursor", "include_rounds"]
 
 class Metered:
     """The chunks of an upload, counted and hashed as they pass: PayloadTooLarge as soon as they
@@ -102,24 +69,6 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def keys(self, min_age_s: float = 0) -> Iterator[str]:
         """Keys of stored blobs at least min_age_s seconds old."""
-
-
-@dataclass
-class Write:
-    """A new version to store: the interaction has already set id, meta and validated it."""
-    type: str
-    id: str
-    version: int
-    last_updated: str
-    method: str
-    body: bytes | None
-    index: IndexEntries = field(default_factory=dict)
-    blob: str | None = None
-
-    @property
-    def expected_version(self) -> int:
-        """Versions are consecutive: the new version n requires n-1 to be current (0: none)."""
-        return self.version - 1
 
 
 class Transaction(abc.ABC):
@@ -172,6 +121,22 @@ class Store(abc.ABC):
             return
         with self.transaction() as tx:
             yield tx
+
+    @abc.abstractmethod
+    def snapshot(self) -> ContextManager[None]:
+        """A read unit: every read on this thread inside it (search, includes, read, history) sees one
+        committed state, so what _include adds matches the page its search returned. Inside an open
+        transaction it joins it; a write unit opened inside it raises NestedUnitOfWork (reads only)."""
+
+    @abc.abstractmethod
+    def init(self) -> None:
+        """Create what the store needs beyond its tables (indexes, collections): idempotent, safe to run
+        from several processes at once. `medport db init` and `medport serve` run it (with the app's own
+        init step, context.initialize); opening a store never writes beyond creating its SQLite schema."""
+
+    @abc.abstractmethod
+    def describe(self) -> list[str]:
+        """Lines saying what the store is and holds (`medport db init` prints them)."""
 
     @abc.abstractmethod
     def read(self, type: str, id: str) -> Version | None: ...

@@ -42,64 +42,72 @@ from .mongo_layout import (
     version_doc,
 )
 from .mongo_query import MAX_LINKED, Compiler
-from .mongo_units import SerialUnit, SessionUnit, StandaloneUnit, StoreRetry, topology
+from .mongo_units import SerialUnits, StoreRetry, unavailable, units_for
 
 
 def open_mongo(url: str) -> "MongoStore":
-    """mongodb://host[:port]/dbname?replicaSet=... (the database comes from the URI). The tests use
-    mongomock://localhost/dbname (in-memory, from the mongomock test dependency)."""
+    """mongodb://host[:port]/dbname?replicaSet=... (the database comes from the URI): its units of work
+    follow the server's topology. The tests use mongomock://localhost/dbname (in-memory, from the
+    mongomock test dependency), which runs units one at a time (SerialUnits)."""
     if url.startswith("mongomock://"):
         import mongomock
         import mongomock.gridfs
         mongomock.gridfs.enable_gridfs_integration()
         client = mongomock.MongoClient("mongodb://" + url[len("mongomock://"):])
+        units = SerialUnits()
     else:
         from pymongo import MongoClient
         client = MongoClient(url, retryWrites=True, serverSelectionTimeoutMS=10000)
+        units = None
     try:
         db = client.get_default_database()
     except Exception:       # noqa: BLE001 - pymongo raises ConfigurationError, mongomock others
         raise SystemExit(f"The MongoDB URL {url!r} names no database: use mongodb://host/dbname") from None
-    return MongoStore(client, db)
+    return MongoStore(client, db, units or units_for(client))
 
 
 class MongoStore(Store):
-    def __init__(self, client, db):
+    def __init__(self, client, db, units):
+        """units: the kind of unit of work (mongo_units: SessionUnits, StandaloneUnits, SerialUnits),
+        chosen by whoever knows the client (open_mongo); the store never asks what its client is."""
         self.client = client
         self.db = db
         self.resources = db[RESOURCES]
         self.versions = db[VERSIONS]
         self.records = db[RECORDS]
         self.blobs = MongoBlobStore(db)
-        self.mock = type(client).__module__.startswith("mongomock")
-        self.topology = "mock" if self.mock else topology(client)
-        self._local = threading.local()      # the unit of work open on this thread, if any
-        self._serial = threading.RLock()      # mongomock: units run one at a time
-        self.init_db()
+        self.units = units
+        self._local = threading.local()      # the unit of work (or read snapshot) open on this thread
 
-    def init_db(self) -> dict[str, list[str]]:
-        """Create every index (idempotent); returns their names by collection (`medport db init`)."""
-        out = {}
-        for name, models in index_models().items():
-            out[name] = self.db[name].create_indexes(models)
-        if CLAIMS not in self.db.list_collection_names():     # written inside transactions: made beforehand
-            try:
-                self.db.create_collection(CLAIMS)
-            except (CollectionInvalid, OperationFailure):     # another process made it meanwhile
-                pass
-        return out
+    @property
+    def topology(self) -> str:
+        return self.units.topology
+
+    def init(self) -> None:
+        """Create every index (idempotent) and the collections written inside transactions."""
+        with unavailable():
+            for name, models in index_models().items():
+                self.db[name].create_indexes(models)
+            if CLAIMS not in self.db.list_collection_names():     # written inside transactions: made beforehand
+                try:
+                    self.db.create_collection(CLAIMS)
+                except (CollectionInvalid, OperationFailure):     # another process made it meanwhile
+                    pass
+
+    def describe(self) -> list[str]:
+        with unavailable():
+            lines = [f"{name}: {len(names)} indexes ({', '.join(names)})" for name, names in
+                     ((name, sorted(self.db[name].index_information())) for name in index_models())]
+        return lines + [f"MongoDB topology: {self.topology}"]
 
     # ---- writes ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self):
         if self.open_unit() is not None:
             raise NestedUnitOfWork("A second store transaction was opened inside an open one")
-        if self.mock:
-            unit = SerialUnit(self._serial)
-        elif self.topology == "standalone":
-            unit = StandaloneUnit()
-        else:
-            unit = SessionUnit(self.client)
+        if getattr(self._local, "snapshot", False):
+            raise NestedUnitOfWork("A store transaction was opened inside a read snapshot (reads only)")
+        unit = self.units.open()
         self._local.unit = unit
         try:
             with unit:
@@ -115,12 +123,28 @@ class MongoStore(Store):
     def open_unit(self):
         return getattr(self._local, "tx", None)
 
+    @contextlib.contextmanager
+    def snapshot(self):
+        """A replica set or cluster: one session with snapshot=True for every read inside (one point in
+        time). mongomock: no unit commits meanwhile (SerialUnits' lock). A standalone mongod has no
+        snapshot reads: each read sees the latest writes (docs/storage-mongodb.md)."""
+        if self.open_unit() is not None or getattr(self._local, "snapshot", False):
+            yield
+            return
+        with _query_errors(), self.units.snapshot() as session:
+            self._local.snapshot, self._local.read_session = True, session
+            try:
+                yield
+            finally:
+                self._local.snapshot, self._local.read_session = False, None
+
     def _session(self):
         """Reads inside an open unit of work see its writes (GET entries of a transaction Bundle run
-        inside it): they join its session; a standalone unit applies what it holds first."""
+        inside it): they join its session; a standalone unit applies what it holds first. Reads inside
+        a read snapshot use its session."""
         unit = getattr(self._local, "unit", None)
         if unit is None:
-            return None
+            return getattr(self._local, "read_session", None)
         unit.before_read()
         return unit.session
 
@@ -184,33 +208,39 @@ class MongoStore(Store):
         with _query_errors():
             return mongo_search.includes(self.resources, items, specs, guard, self._session())
 
-    # ---- records -----------------------------------------------------------------------------
+    # ---- records (a server away is a 503, as for resources) -----------------------------------
     def put_record(self, kind, key, value, expires_at=None):
-        self.records.replace_one({"_id": f"{kind}/{key}"}, _record(kind, key, value, expires_at), upsert=True)
+        with unavailable():
+            self.records.replace_one({"_id": f"{kind}/{key}"}, _record(kind, key, value, expires_at), upsert=True)
 
     def add_record(self, kind, key, value, expires_at=None):
-        self.records.delete_one({"_id": f"{kind}/{key}", "expires_at": {"$ne": None, "$lte": time.time()}})
-        try:
-            self.records.insert_one(_record(kind, key, value, expires_at))
-        except DuplicateKeyError:
-            return False
-        return True
+        with unavailable():
+            self.records.delete_one({"_id": f"{kind}/{key}", "expires_at": {"$ne": None, "$lte": time.time()}})
+            try:
+                self.records.insert_one(_record(kind, key, value, expires_at))
+            except DuplicateKeyError:
+                return False
+            return True
 
     def get_record(self, kind, key):
-        doc = self.records.find_one({"_id": f"{kind}/{key}", **_live()})
+        with unavailable():
+            doc = self.records.find_one({"_id": f"{kind}/{key}", **_live()})
         return doc["value"] if doc else None
 
     def take_record(self, kind, key):
-        doc = self.records.find_one_and_delete({"_id": f"{kind}/{key}"})
+        with unavailable():
+            doc = self.records.find_one_and_delete({"_id": f"{kind}/{key}"})
         if doc is None or (doc.get("expires_at") is not None and doc["expires_at"] <= time.time()):
             return None
         return doc["value"]
 
     def delete_record(self, kind, key):
-        self.records.delete_one({"_id": f"{kind}/{key}"})
+        with unavailable():
+            self.records.delete_one({"_id": f"{kind}/{key}"})
 
     def list_records(self, kind):
-        return [(d["key"], d["value"]) for d in self.records.find({"kind": kind, **_live()}, sort=[("key", 1)])]
+        with unavailable():
+            return [(d["key"], d["value"]) for d in self.records.find({"kind": kind, **_live()}, sort=[("key", 1)])]
 
     # ---- maintenance -------------------------------------------------------------------------
     def reindex(self, rows_for, batch=500, progress=None):
@@ -236,10 +266,8 @@ class MongoStore(Store):
         return {d["blob"] for d in self.versions.find({"blob": {"$type": "string"}}, {"blob": 1, "_id": 0})}
 
     def ping(self):
-        try:
+        with unavailable():
             self.db.command("ping")
-        except PyMongoError as e:
-            raise StoreUnavailable(f"MongoDB store unavailable: {e}") from None
 
     def close(self):
         """Close the client (its pool serves the whole process; `medport serve` closes the parent's

@@ -18,6 +18,7 @@ from bson import Binary
 from ..errors import NotFound
 from .base import BlobInfo, BlobStore, Metered
 from .mongo_layout import BLOBS
+from .mongo_units import unavailable
 
 INLINE_MAX = 256 * 1024
 
@@ -30,6 +31,10 @@ class MongoBlobStore(BlobStore):
         self.inline_max = inline_max
 
     def put(self, chunks: Iterator[bytes], max_bytes: int) -> BlobInfo:
+        with unavailable():
+            return self._put(chunks, max_bytes)
+
+    def _put(self, chunks: Iterator[bytes], max_bytes: int) -> BlobInfo:
         metered, head = Metered(chunks, max_bytes), bytearray()
         for chunk in metered:                      # small contents stay inline
             head += chunk
@@ -52,36 +57,41 @@ class MongoBlobStore(BlobStore):
         return metered.info(key)
 
     def open(self, key: str) -> BinaryIO:
-        if key.startswith("i"):
-            doc = self.inline.find_one({"_id": key})
-            if doc is None:
-                raise NotFound(f"Binary content {key} is missing from the blob store")
-            return io.BytesIO(bytes(doc["data"]))
-        try:
-            return self.bucket.open_download_stream(key)      # seekable, read in chunks
-        except gridfs.errors.NoFile:
-            raise NotFound(f"Binary content {key} is missing from the blob store") from None
+        """(A server lost later, while the stream is read, ends the response early: its status is sent.)"""
+        with unavailable():
+            if key.startswith("i"):
+                doc = self.inline.find_one({"_id": key})
+                if doc is None:
+                    raise NotFound(f"Binary content {key} is missing from the blob store")
+                return io.BytesIO(bytes(doc["data"]))
+            try:
+                return self.bucket.open_download_stream(key)      # seekable, read in chunks
+            except gridfs.errors.NoFile:
+                raise NotFound(f"Binary content {key} is missing from the blob store") from None
 
     def size(self, key: str) -> int:
-        if key.startswith("i"):
-            doc = self.inline.find_one({"_id": key}, {"data": 1})
-            return len(doc["data"]) if doc else 0
-        doc = self.files.find_one({"_id": key}, {"length": 1})
-        return doc["length"] if doc else 0
+        with unavailable():
+            if key.startswith("i"):
+                doc = self.inline.find_one({"_id": key}, {"data": 1})
+                return len(doc["data"]) if doc else 0
+            doc = self.files.find_one({"_id": key}, {"length": 1})
+            return doc["length"] if doc else 0
 
     def delete(self, key: str) -> None:
-        if key.startswith("i"):
-            self.inline.delete_one({"_id": key})
-            return
-        self.files.delete_one({"_id": key})              # what GridFSBucket.delete does, file then chunks
-        self.chunks.delete_many({"files_id": key})
+        with unavailable():
+            if key.startswith("i"):
+                self.inline.delete_one({"_id": key})
+                return
+            self.files.delete_one({"_id": key})              # what GridFSBucket.delete does, file then chunks
+            self.chunks.delete_many({"files_id": key})
 
     def keys(self, min_age_s: float = 0) -> Iterator[str]:
         cutoff = datetime.datetime.fromtimestamp(time.time() - min_age_s, datetime.timezone.utc)
-        for doc in self.inline.find({"created": {"$lte": cutoff}}, {"_id": 1}):
-            yield doc["_id"]
-        for doc in self.files.find({"uploadDate": {"$lte": cutoff}}, {"_id": 1}):
-            yield doc["_id"]
+        with unavailable():
+            for doc in self.inline.find({"created": {"$lte": cutoff}}, {"_id": 1}):
+                yield doc["_id"]
+            for doc in self.files.find({"uploadDate": {"$lte": cutoff}}, {"_id": 1}):
+                yield doc["_id"]
 
 
 def _now():

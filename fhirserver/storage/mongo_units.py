@@ -9,22 +9,74 @@
   one resource is refused before anything is applied (transaction Bundles need a replica set).
 - SerialUnit (mongomock, used by the tests: it has no sessions): one unit at a time per process,
   with an undo journal that restores every touched document if the unit fails.
+
+The store is given its kind of unit by whoever opens it (storage.open_store: the topology of a real
+server picks SessionUnits or StandaloneUnits, a mongomock:// URL SerialUnits): the store itself
+never asks what its client is. Each kind also says what a read snapshot is (Store.snapshot()).
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from ..errors import BadRequest, ServiceUnavailable, StoreUnavailable
+from ..errors import BadRequest, ServiceUnavailable, StoreRetry, StoreUnavailable
+
+__all__ = ["SerialUnits", "SessionUnits", "StandaloneUnits", "StoreRetry", "unavailable", "units_for"]
 
 
-class StoreRetry(StoreUnavailable):
-    """A transient conflict: nothing was written; the request may simply run again."""
-    def __init__(self, message: str):
-        super().__init__(message, headers={"Retry-After": "1"})
+class SessionUnits:
+    """A replica set or a sharded cluster: transactions in sessions; snapshot reads in a session with
+    snapshot=True (one point in time for every read, MongoDB 5.0+)."""
+
+    def __init__(self, client, topology: str = "replica-set"):
+        self.client, self.topology = client, topology
+
+    def open(self):
+        return SessionUnit(self.client)
+
+    @contextlib.contextmanager
+    def snapshot(self):
+        with self.client.start_session(snapshot=True) as session:
+            yield session
+
+
+class StandaloneUnits:
+    """A single mongod: no transactions, no snapshot reads (each read sees the latest writes)."""
+    topology = "standalone"
+
+    def open(self):
+        return StandaloneUnit()
+
+    @contextlib.contextmanager
+    def snapshot(self):
+        yield None
+
+
+class SerialUnits:
+    """mongomock (the tests): units one at a time in the process. A read snapshot holds the same lock,
+    so no unit commits while it reads: the one isolation mongomock can show."""
+    topology = "serial (in-memory, tests)"
+
+    def __init__(self):
+        self.lock = threading.RLock()
+
+    def open(self):
+        return SerialUnit(self.lock)
+
+    @contextlib.contextmanager
+    def snapshot(self):
+        with self.lock:
+            yield None
+
+
+def units_for(client):
+    """The kind of unit of a real server, from its topology."""
+    kind = topology(client)
+    return StandaloneUnits() if kind == "standalone" else SessionUnits(client, kind)
 
 
 class SessionUnit:
@@ -140,6 +192,16 @@ class SerialUnit:
 
     def before_read(self):
         pass
+
+
+@contextlib.contextmanager
+def unavailable():
+    """The MongoDB server away (or refusing) as the store's 503 with Retry-After: records, blobs and
+    resources alike."""
+    try:
+        yield
+    except PyMongoError as e:
+        raise StoreUnavailable(f"MongoDB store unavailable: {e}") from None
 
 
 def _transient(e: PyMongoError) -> bool:

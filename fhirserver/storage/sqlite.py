@@ -94,8 +94,21 @@ class SqliteStore(Store):
         conn.executescript(SCHEMA + index_schema() + STATS_SCHEMA + RECORDS_SCHEMA)
         self._records = Records(self)
         self._param_ids.load(conn)
+
+    def init(self) -> None:
+        """The schema is created when the store is opened (CREATE ... IF NOT EXISTS, idempotent); the
+        statistics the planner needs are refreshed here."""
+        conn = self._conn()
+        conn.executescript(SCHEMA + index_schema() + STATS_SCHEMA + RECORDS_SCHEMA)
         with self._writer_lock:
             self._stats.refresh_if_grown(conn)
+
+    def describe(self) -> list[str]:
+        conn = self._conn()
+        resources = conn.execute("SELECT count(*) FROM resource").fetchone()[0]
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        return [f"SQLite store ready at {self.path} ({mode}, synchronous={self.synchronous}, "
+                f"{resources} resources)", f"blobs: {self.blobs.root}"]
 
     def put_record(self, kind, key, value, expires_at=None):
         self._records.put(kind, key, value, expires_at)
@@ -142,6 +155,8 @@ class SqliteStore(Store):
     def transaction(self):
         if self.open_unit() is not None:      # the writer lock is not reentrant: waiting would hang
             raise NestedUnitOfWork("A second store transaction was opened inside an open one")
+        if getattr(self._local, "snapshot", False):
+            raise NestedUnitOfWork("A store transaction was opened inside a read snapshot (reads only)")
         conn = self._conn()
         with self._writer_lock:
             try:
@@ -163,6 +178,23 @@ class SqliteStore(Store):
     def open_unit(self):
         unit = getattr(self._local, "unit", None)
         return unit if unit is not None and self._local.pid == os.getpid() else None
+
+    @contextlib.contextmanager
+    def snapshot(self):
+        """BEGIN ... COMMIT on this thread's connection: WAL gives every statement inside one state
+        (the first read fixes it); inside a write transaction, its own state."""
+        conn = self._conn()
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        self._local.snapshot = True
+        try:
+            yield
+        finally:
+            self._local.snapshot = False
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     def read(self, type, id):
         row = self._conn().execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
@@ -211,7 +243,8 @@ class SqliteStore(Store):
 
     def includes(self, items, specs, guard=None):
         conn = self._conn()
-        return sqlite_search.includes(conn, self._param_ids.load(conn), items, specs, _row, guard)
+        with _snapshot(conn):      # every round of :iterate sees one state (the search's, inside snapshot())
+            return sqlite_search.includes(conn, self._param_ids.load(conn), items, specs, _row, guard)
 
     def reindex(self, rows_for, batch=500, progress=None):
         conn, done, last = self._conn(), 0, 0

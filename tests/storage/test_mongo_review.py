@@ -18,6 +18,7 @@ from fhirserver.search.registry import all_params
 from fhirserver.storage import open_store
 from fhirserver.storage.base import Write
 from fhirserver.storage.mongo_query import Compiler
+from fhirserver.storage.mongo_units import StandaloneUnits
 from tests.conftest import FHIR_JSON, make_settings
 
 BSON_MAX = 16 * 1024 * 1024          # MongoDB's maximum document size (16 MiB)
@@ -57,7 +58,7 @@ def test_transaction_bundle_get_sees_the_bundles_writes_on_a_standalone_mongod(m
     path (what topology() answers for a single mongod) runs on mongomock's collections."""
     app = create_app(mongo_settings)
     store = app.config["MEDPORT"].store
-    store.mock, store.topology = False, "standalone"     # the path a real standalone mongod takes
+    store.units = StandaloneUnits()     # the path a real standalone mongod takes
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": {"resourceType": "Patient", "id": "new", "active": True},
          "request": {"method": "PUT", "url": "Patient/new"}},

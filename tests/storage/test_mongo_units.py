@@ -12,7 +12,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 from fhirserver.errors import BadRequest
 from fhirserver.storage import open_store
 from fhirserver.storage.base import Write
-from fhirserver.storage.mongo_units import SessionUnit, StandaloneUnit, StoreRetry
+from fhirserver.storage.mongo_units import SessionUnit, StandaloneUnit, StandaloneUnits, StoreRetry
 from tests.conftest import make_settings
 
 
@@ -92,7 +92,7 @@ def patient(id, version=1):
 @pytest.fixture
 def standalone(tmp_path):
     store = open_store(make_settings(tmp_path, "mongo"))
-    store.mock, store.topology = False, "standalone"      # as if talking to a single mongod
+    store.units = StandaloneUnits()      # as if talking to a single mongod (open_mongo picks it from the topology)
     return store
 
 
