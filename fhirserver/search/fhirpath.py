@@ -187,7 +187,8 @@ def _apply(steps, root: dict):
 @functools.lru_cache(maxsize=None)
 def compile_expression(expression: str, resource_type: str):
     """A function resource -> [(value, type or None)] for this type's part of the expression."""
-    parts = [p.strip() for p in split_union(expression)]
+    # a part that starts with an element name is relative to the resource (InsurancePlan.name is 'name | alias')
+    parts = [p if not re.match(r"^[a-z]", p) else f"{resource_type}.{p}" for p in map(str.strip, split_union(expression))]
     mine = [p for p in parts if _starts_with_type(p, resource_type)]
     try:
         compiled = [_Parser(_tokens(p), resource_type).union() for p in mine]

@@ -46,14 +46,10 @@ Differences found on the sample (and on all 782 examples) and what they are:
   is a scheduledString that reads like a dateTime; a string is not a date type (search.html#date:
   date, dateTime, instant, Period, Timing), so no row is right. fhirpathpy returns bare JSON values
   and cannot tell the oracle that the value is a string.
-- BUG (xfail strict): InsurancePlan.name. Its official expression is "name | alias", with no type
-  prefix; the extractor yields no InsurancePlan.name row at all, so GET InsurancePlan?name=foo finds
-  nothing. Reproduction:
-      from fhirserver.search.extract import extract
-      extract({"resourceType": "InsurancePlan", "name": "foo", "alias": ["bar"]}, "")
-      # only ('InsurancePlan.phonetic', 0, 'foo', 'foo'): no 'InsurancePlan.name' rows for foo or bar
-  and over HTTP: POST InsurancePlan {"status": "active", "name": "foo", "alias": ["bar"]} (201), then
-  GET InsurancePlan?name=foo has total 0 (InsurancePlan?phonetic=foo finds it).
+- FIXED: InsurancePlan.name. Its official expression is "name | alias", with no type prefix; the
+  extractor yielded no InsurancePlan.name rows (GET InsurancePlan?name=foo found nothing). A part that
+  starts with an element name is now read as relative to the resource (search/fhirpath.py), and
+  test_expressions_without_a_type_prefix_are_indexed keeps it so.
 """
 from __future__ import annotations
 
@@ -103,13 +99,6 @@ LEGITIMATE = {
     ("CarePlan-f001.json", "CarePlan.activity-date"):
         "scheduledString is a string, not a date type (search.html#date); fhirpathpy does not say it is one",
 }
-# (example, parameter key): extraction bugs, reported; each has its own strict xfail below
-BUGS = {
-    ("InsurancePlan-example.json", "InsurancePlan.name"):
-        "the expression 'name | alias' has no type prefix and the extractor yields no rows for it",
-}
-
-
 def _load(name: str) -> dict:
     with open(name, encoding="utf-8") as f:
         return json.load(f)
@@ -298,7 +287,7 @@ def test_the_index_holds_what_the_official_expressions_select(name):
     found = compare(name)
     differ = {key: {"oracle only": sorted(map(str, e - h)), "index only": sorted(map(str, h - e))}
               for key, (e, h) in found.items()
-              if e != h and (name, key) not in LEGITIMATE and (name, key) not in BUGS}
+              if e != h and (name, key) not in LEGITIMATE}
     assert differ == {}, f"{name}: {differ}"
 
 
@@ -319,9 +308,8 @@ def test_legitimate_differences_are_still_what_they_were(name, key):
     assert expected and held == set()
 
 
-@pytest.mark.xfail(strict=True, reason="extraction bug: InsurancePlan.name ('name | alias', no type prefix) "
-                                       "yields no index rows; fhirserver/search/extract.py")
-@pytest.mark.parametrize("name, key", sorted(BUGS))
-def test_reported_extraction_bugs(name, key):
+@pytest.mark.parametrize("name, key", [("InsurancePlan-example.json", "InsurancePlan.name")])
+def test_expressions_without_a_type_prefix_are_indexed(name, key):
+    """'name | alias' (no type prefix) was not indexed at all."""
     expected, held = compare(name)[key]
-    assert expected == held
+    assert expected and expected == held
