@@ -188,7 +188,8 @@ def _apply(steps, root: dict):
 def compile_expression(expression: str, resource_type: str):
     """A function resource -> [(value, type or None)] for this type's part of the expression."""
     # a part that starts with an element name is relative to the resource (InsurancePlan.name is 'name | alias')
-    parts = [p if not re.match(r"^[a-z]", p) else f"{resource_type}.{p}" for p in map(str.strip, split_union(expression))]
+    parts = [p.strip() for p in split_union(expression)]
+    parts = [f"{resource_type}.{p}" if re.match(r"^[a-z]", p) else p for p in parts]
     mine = [p for p in parts if _starts_with_type(p, resource_type)]
     try:
         compiled = [_Parser(_tokens(p), resource_type).union() for p in mine]
