@@ -197,12 +197,15 @@ def check_resolved_targets(entries: list[Entry], resolved: dict) -> None:
 
 
 def patch_operations(e: Entry):
-    """A PATCH entry carries a JSON Patch as a Binary resource (http.html#patch)."""
+    """A PATCH entry carries a JSON Patch as a Binary resource, or a FHIRPath Patch as a Parameters
+    resource (http.html#patch, fhirpatch.html)."""
     r = e.resource
+    if isinstance(r, dict) and r.get("resourceType") == "Parameters":
+        return r
     if not isinstance(r, dict) or r.get("resourceType") != "Binary" \
             or r.get("contentType") != "application/json-patch+json":
-        raise BadRequest(f"{e.where}: PATCH entries need a Binary with contentType "
-                         "application/json-patch+json (FHIRPath Patch is not supported)")
+        raise BadRequest(f"{e.where}: PATCH entries need a FHIRPath Patch (a Parameters resource) or a JSON "
+                         "Patch (a Binary with contentType application/json-patch+json)")
     try:
         return jsonio.loads(base64.b64decode(r.get("data", ""), validate=True))
     except (binascii.Error, ValueError):

@@ -1,4 +1,5 @@
-"""patch with JSON Patch (http://hl7.org/fhir/R4/http.html#patch, RFC 6902).
+"""patch with JSON Patch (http://hl7.org/fhir/R4/http.html#patch, RFC 6902) or FHIRPath Patch
+(a Parameters resource, http://hl7.org/fhir/R4/fhirpatch.html; interactions/fhirpath_patch.py).
 
 The patch is applied, and the result validated and indexed, BEFORE the write lock is taken, to the
 version current at that moment; under the lock the write goes ahead only if that version is still
@@ -14,6 +15,9 @@ request growing: `add /x ["a"]` then N times `copy /x -> /x/-` doubles it each t
   made), so a patched document is at most the current one + the request + that (422, too-costly);
 - no operation may nest the document deeper than max_json_depth (422, too-costly);
 - the result is at most max_body_bytes as JSON (or the current version's size, if larger) (422).
+A FHIRPath Patch takes the same path and limits: at most MAX_OPERATIONS operations (413), every
+value it adds comes from the request (it has no copy), no deeper than max_json_depth (422) and the
+same size bound on the result (422).
 A result that is not a valid resource is refused with 422 (http.html#patch), a malformed patch with 400.
 """
 from __future__ import annotations
@@ -40,6 +44,7 @@ from .common import (
     store_new_version,
 )
 from .conditional import tx_visible
+from .fhirpath_patch import FhirpathPatch, compile_parameters, is_parameters
 from .references import resolve_conditionals
 
 MAX_OPERATIONS = 1000
@@ -88,7 +93,13 @@ def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> R
     raise Conflict(f"{type}/{id} kept changing while the patch was applied ({ATTEMPTS} times): send it again")
 
 
-def compile_patch(operations) -> jsonpatch.JsonPatch:
+def compile_patch(operations) -> jsonpatch.JsonPatch | FhirpathPatch:
+    """A JSON Patch (an array of operations) or a FHIRPath Patch (a Parameters resource), checked for
+    shape and size (400, 413)."""
+    if isinstance(operations, FhirpathPatch):
+        return operations
+    if is_parameters(operations):
+        return compile_parameters(operations, MAX_OPERATIONS)
     if isinstance(operations, jsonpatch.JsonPatch):
         operations = operations.patch
     if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
@@ -103,12 +114,15 @@ def compile_patch(operations) -> jsonpatch.JsonPatch:
 
 
 def prepare_patch(ctx, current: Version, operations) -> Patched:
-    """Apply a JSON Patch to `current` (bounded), then validate and index the result: the costly,
+    """Apply a JSON Patch or FHIRPath Patch to `current` (bounded), then validate and index the result: the costly,
     lock-free half of a patch. The caller writes it only if `current` is still the current version."""
     type, id = current.type, current.id
     compiled = compile_patch(operations)
     limit = max(ctx.settings.max_body_bytes, len(current.body or b""))
-    result = apply_bounded(jsonio.loads(current.body), compiled.patch, ctx.settings.max_json_depth)
+    if isinstance(compiled, FhirpathPatch):
+        result = compiled.apply(jsonio.loads(current.body), ctx.settings.max_json_depth)
+    else:
+        result = apply_bounded(jsonio.loads(current.body), compiled.patch, ctx.settings.max_json_depth)
     if not isinstance(result, dict) or result.get("id") != id or result.get("resourceType") != type:
         raise Unprocessable("A patch must not change the resource's type or id")
     size = len(jsonio.dumps(result))

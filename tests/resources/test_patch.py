@@ -37,6 +37,8 @@ def test_patch_errors(client):
     assert do_patch(client, pid, [{"op": "test", "path": "/birthDate", "value": "2000-01-01"}]).status_code == 422
     assert do_patch(client, pid, [], **{"If-Match": 'W/"9"'}).status_code == 412
     r = client.patch(f"/fhir/Patient/{pid}", json=[], headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 400             # FHIR JSON is a FHIRPath Patch: a Parameters resource
+    r = client.patch(f"/fhir/Patient/{pid}", data="[]", headers={"Content-Type": "text/plain"})
     assert r.status_code == 415
     assert client.get(f"/fhir/Patient/{pid}").json["meta"]["versionId"] == "1"
     assert do_patch(client, "missing", []).status_code == 404
