@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, send_from_directory
+from flask import Flask, g, send_from_directory
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
@@ -13,15 +13,13 @@ from . import __version__, accesslog, openapi_auth
 from .config import Settings
 from .context import ServerContext
 from .health_cards import routes as health_card_routes
-from .health_cards.issuer_keys import IssuerKeys
 from .registration import routes as registration_routes
 from .resources import cors, errorhandlers, nosniff, register
 from .resources.retry import RetryingFlask
+from .search import identifier_forms
 from .smart_auth import admin_routes, bearer
 from .smart_auth import routes as smart_routes
-from .smart_auth.accounts import Users
 from .storage import open_store
-from .uhid import naming_system
 
 SWAGGER_STATIC = "/fhir/docs/static/"
 
@@ -41,9 +39,9 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
         MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
         MEDPORT=ServerContext(settings, store or open_store(settings)),
     )
-    naming_system.ensure(app.config["MEDPORT"])
-    Users(app.config["MEDPORT"].store).link_existing()
-    IssuerKeys(app.config["MEDPORT"].store).active()      # the JWKS is never empty (verifiers cache it)
+    # nothing is written here: the init step (context.initialize) ran before (`medport serve`,
+    # `medport db init`) or, on a fresh store, once when the ServerContext was made
+    _activate_identifier_forms(app)
     if settings.proxy_hops > 0:     # the client's address and scheme as the trusted proxies saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                                 x_host=settings.proxy_hops)
@@ -64,6 +62,19 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     bearer.install(app)
     _serve_swagger_assets(app)
     return app
+
+
+def _activate_identifier_forms(app: Flask) -> None:
+    """This app's identifier forms (its UHID system) for the requests it serves, and no other app's."""
+    @app.before_request
+    def _forms_on():
+        g.medport_forms_token = identifier_forms.activate(app.config["MEDPORT"].identifier_forms)
+
+    @app.teardown_request
+    def _forms_off(_exc=None):
+        token = g.pop("medport_forms_token", None)
+        if token is not None:
+            identifier_forms.deactivate(token)
 
 
 class ResourceTypeConverter(BaseConverter):

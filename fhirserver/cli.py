@@ -88,6 +88,8 @@ def _serve(args) -> int:
         return 2
     try:
         store = open_store(settings)   # fail fast (bad URL, unwritable path, no server) before forking workers
+        from .context import initialize
+        initialize(settings, store)    # the init step, once: the workers only read
     except FhirError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -168,9 +170,11 @@ def _reindex(args) -> int:
 
 
 def _db_init(args) -> int:
+    from .context import initialize
     from .storage import open_store
-    store = open_store(_settings(args))
-    store.init()            # idempotent: indexes, collections
+    settings = _settings(args)
+    store = open_store(settings)
+    initialize(settings, store)     # idempotent: indexes, collections, the app's own records
     for line in store.describe():
         print(line)
     return 0

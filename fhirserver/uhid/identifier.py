@@ -19,7 +19,14 @@ def pinned_system(store, settings) -> str:
     system configured explicitly is refused at start-up."""
     if store.get_record(CONFIG_KIND, "uhid-system") is None:     # read first: start-up takes no write lock
         store.add_record(CONFIG_KIND, "uhid-system", {"system": uhid_system(settings)})
-    pinned = store.get_record(CONFIG_KIND, "uhid-system")["system"]
+    return read_pinned_system(store, settings)
+
+
+def read_pinned_system(store, settings) -> str:
+    """The pinned system, read only (pinned_system, part of the init step, writes it first); a
+    store not initialised yet answers the system the settings name."""
+    record = store.get_record(CONFIG_KIND, "uhid-system")
+    pinned = record["system"] if record else uhid_system(settings)
     if settings.uhid_system and settings.uhid_system != pinned:
         raise SystemExit(f"MEDPORT_UHID_SYSTEM is {settings.uhid_system!r}, but this store's UHIDs were issued "
                          f"under {pinned!r}: unset it (or set it to that value)")
