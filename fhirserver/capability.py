@@ -80,7 +80,7 @@ def capability_statement(settings, software_date: str) -> dict:
                            "url": settings.base_url},
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
-        "patchFormat": ["application/json-patch+json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json"],   # JSON Patch, FHIRPath Patch
         "rest": [{
             "mode": "server",
             **({"security": _security(settings.base_url)} if settings.auth != "off" else {}),
