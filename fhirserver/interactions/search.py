@@ -79,7 +79,10 @@ def _run(ctx, type, query, parsed: ParsedSearch, interaction: str = "search-type
     total = "accurate" if spec.summary == "count" else (spec.total or ctx.settings.default_total)
     if spec.summary == "count":
         count = 0
-    with limits.time_limit(ctx.settings.search_time_limit_ms):
+    # the page and what it includes come from one committed state (a write in between could make an
+    # include point at a version the page never saw)
+    snapshot = ctx.store.snapshot() if spec.includes else contextlib.nullcontext()
+    with limits.time_limit(ctx.settings.search_time_limit_ms), snapshot:
         page = ctx.store.search(type, query, sort=spec.sort, limit=count, cursor=spec.cursor, total=total,
                                 guard=ctx.access.guard(interaction))
         included = ctx.store.includes(page.items, spec.includes, guard=ctx.access.guard("read")) \

@@ -12,7 +12,7 @@ import time
 
 from flask import Flask, g
 
-from ..storage.mongo_units import StoreRetry
+from ..errors import StoreRetry
 
 ATTEMPTS = 4
 

@@ -203,7 +203,7 @@ def test_the_same_person_registering_twice_at_once_gets_one_record(client, ctx, 
 
 def test_a_conflict_after_the_commit_does_not_undo_or_repeat_the_registration(client, ctx, monkeypatch):
     from fhirserver import audit
-    from fhirserver.storage.mongo_units import StoreRetry
+    from fhirserver.errors import StoreRetry
     from tests._faults import failing_once
     monkeypatch.setattr("fhirserver.registration.service.audit.record",
                         failing_once(audit.record, StoreRetry("write conflict")))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from fhirserver.errors import StoreRetry
 from fhirserver.resources import retry
-from fhirserver.storage.mongo_units import StoreRetry
 from tests._faults import failing_once
 
 
