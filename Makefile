@@ -27,7 +27,7 @@ test: $(TESTSTAMP)
 	$(BIN)/python -m pytest -q
 
 fuzz: $(TESTSTAMP)          # tests/fuzz with a long budget and fresh random examples (about 10 minutes; `make test` runs a short, fixed one)
-	MEDPORT_FUZZ_EXAMPLES=$(or $(EXAMPLES),600) MEDPORT_FUZZ_SEED=$(or $(SEED),random) $(BIN)/python -m pytest -q tests/fuzz
+	MEDPORT_FUZZ_EXAMPLES=$(or $(EXAMPLES),1200) MEDPORT_FUZZ_SEED=$(or $(SEED),random) $(BIN)/python -m pytest -q tests/fuzz
 
 test-mongo: $(TESTSTAMP)    # MONGODB_URI=mongodb://host/?replicaSet=rs0: the same suites on a real server
 	@test -n "$(MONGODB_URI)" || (echo "usage: make test-mongo MONGODB_URI=mongodb://host:27017/?replicaSet=rs0"; exit 2)

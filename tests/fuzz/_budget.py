@@ -6,7 +6,7 @@
                             an integer: that seed, to replay a `make fuzz` run
     MEDPORT_FUZZ_TIMEOUT    seconds a single request may take before it counts as a hang (default 10)
 
-`make fuzz` runs the same tests with MEDPORT_FUZZ_EXAMPLES=400 MEDPORT_FUZZ_SEED=random (about ten
+`make fuzz` runs the same tests with MEDPORT_FUZZ_EXAMPLES=1200 MEDPORT_FUZZ_SEED=random (estimated ten
 minutes on two cores).
 """
 from __future__ import annotations
