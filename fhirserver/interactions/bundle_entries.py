@@ -130,6 +130,10 @@ def parse_entry(index: int, raw) -> Entry:
     method = request["method"].upper()
     if method not in METHODS:
         raise BadRequest(f"{where}: unknown method {request['method']!r}")
+    for name, value in (("fullUrl", raw.get("fullUrl")), *((f"request.{k}", request.get(k)) for k in
+                        ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince"))):
+        if value is not None and not isinstance(value, str):      # Bundle.entry: these are uri/string
+            raise BadRequest(f"{where}: {name} must be a string")
     e = Entry(index, raw.get("fullUrl"), method, request["url"], resource=raw.get("resource"),
               if_none_exist=request.get("ifNoneExist"), if_match=request.get("ifMatch"),
               if_none_match=request.get("ifNoneMatch"), if_modified_since=request.get("ifModifiedSince"))
