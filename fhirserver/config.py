@@ -64,6 +64,11 @@ class Settings:
                                            "(429 above); 0: no limit.")
     proxy_hops: int = _setting(0, "Reverse proxies in front of the server whose X-Forwarded-For, -Proto and -Host "
                                   "headers are trusted (client addresses in logs and limits); 0: none.")
+    default_custodian: str = _setting("", "Organization/ID that holds what the server writes without a token (the CLI, "
+                                          "medport load, authorization off); empty: none (docs/governance.md).")
+    sharing_default: str = _setting("opt-in", "What a hospital sees of a patient who has no Consent about it: "
+                                              "opt-in (nothing it does not hold) or opt-out (shared unless the "
+                                              "patient denies).")
 
     def __post_init__(self):
         if not self.base_url:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from .. import bounds, jsonio
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, NotFound, VersionConflict
+from ..governance import custodian
 from ..search.extract import extract
 from ..search.kinds import date_kind
 from ..smart_auth.access import UNRESTRICTED, Access
@@ -76,14 +77,17 @@ class Prepared:
     base: str = ""
     uhid: patient_rules.Plan | None = None     # Patients: the UHID to keep or claim
     access: Access = UNRESTRICTED              # the writer's rights, judged on what is finally stored
+    keeps_custodian: bool = False              # a writer without an organisation keeps the record's custodian
 
 
 def prepare(ctx, type: str, resource, blob: str | None = None) -> Prepared:
     """Validate and extract index rows: the expensive, lock-free half of a write."""
     check_body(type, resource)
     write_origin.stamp(resource, write_origin.writer(ctx.access))
+    custodian.stamp(resource, custodian.of_writer(ctx.access, ctx.settings.default_custodian))
     uhid = patient_rules.plan(ctx.uhid_system, resource) if type == "Patient" else None
-    return Prepared(type, resource, extract(resource, ctx.base), blob, ctx.base, uhid, ctx.access)
+    return Prepared(type, resource, extract(resource, ctx.base), blob, ctx.base, uhid, ctx.access,
+                    ctx.access.organization is None)
 
 
 WRITE_INTERACTION = {"POST": "create", "PUT": "update", "PATCH": "patch"}
@@ -95,6 +99,11 @@ def store_new_version(tx: Transaction, p: Prepared, id: str, method: str, curren
     lastUpdated is taken here, not earlier, so that it never goes back in commit order (_since stays safe)."""
     resource = p.resource
     resource["id"] = id
+    if p.keeps_custodian and _replaced(current) is not None:
+        held = custodian.of(jsonio.loads_stored(current.body))
+        if held and held != custodian.of(resource):      # a patient's edit leaves the hospital's custody
+            custodian.stamp(resource, held)
+            p.rows = extract(resource, p.base)
     p.access.admit_write(WRITE_INTERACTION[method], resource, p.base, _replaced(current))
     if p.uhid is not None and patient_rules.bind(tx, p.uhid, p.resource, id, current):
         p.rows = extract(p.resource, p.base)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from ..errors import BadRequest
-from ..search import query as q
 from ..search.parse import parse_search
+from ..smart_auth.access import intersect
 
 
 def parse_criteria(type: str, criteria: str, base: str = ""):
@@ -40,15 +40,7 @@ def criteria_guard(access, type: str, interaction: str):
         return search
     if search is None:
         return own
-    return lambda rtype: _both(own(rtype), search(rtype))
-
-
-def _both(a, b):
-    if a is q.DENY or b is q.DENY:
-        return q.DENY
-    if a is None or b is None:
-        return b if a is None else a
-    return q.And((a, b))
+    return lambda rtype: intersect(own(rtype), search(rtype))
 
 
 def tx_visible(tx):

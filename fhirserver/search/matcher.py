@@ -7,6 +7,7 @@ returns, in the same order; it is not used to serve requests.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
 from . import query as q
@@ -78,6 +79,12 @@ class Matcher:
             return not present if node.missing else present
         if isinstance(node, q.Composite):
             return self._composite(node, e)
+        if isinstance(node, (q.Chain, q.Has)) and not node.guarded:     # the access policy's own: no guard
+            saved, self.guard = self.guard, None
+            try:
+                return self.matches(dataclasses.replace(node, guarded=True), e)
+            finally:
+                self.guard = saved
         if isinstance(node, q.Chain):
             for _k, _g, (ttype, tid, _url) in e.by_key.get(node.key, ()):
                 target = self.entries.get((ttype, tid))

@@ -45,10 +45,13 @@ class Composite:
 
 @dataclass(frozen=True)
 class Chain:
-    """A reference of parameter `key` points at a `target_type` resource matching `node`."""
+    """A reference of parameter `key` points at a `target_type` resource matching `node`. The access
+    guard applies to the targets too, unless `guarded` is False: the access policy's own nodes
+    (governance/policy.py) look at Patients and Consents the caller may not see."""
     key: str
     target_type: str
     node: object
+    guarded: bool = True
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Has:
     source_type: str
     key: str
     node: object
+    guarded: bool = True               # False: the sources are not restricted by the guard (see Chain)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """Search parameters are data: every one comes from the official R4 SearchParameter
-Bundle (profiles/search-parameters.json); none is written by hand per resource.
+Bundle (profiles/search-parameters.json) or from Med-Port's own few
+(profiles/medport-search-parameters.json: `_custodian` on every type, the provisions of a
+Consent); none is written by hand per resource.
 
 Parameters the server cannot support are listed with the reason in
 profiles/search-unsupported.json; they are left out of the CapabilityStatement
@@ -45,9 +47,14 @@ def unsupported() -> dict[str, str]:
     return {row["url"]: row["reason"] for row in load_json("search-unsupported.json")["parameters"]}
 
 
+MEDPORT_PARAMETERS = "medport-search-parameters.json"
+
+
 @functools.lru_cache(maxsize=1)
 def _by_url() -> dict[str, dict]:
-    return {e["resource"]["url"]: e["resource"] for e in load_json("search-parameters.json")["entry"]}
+    official = load_json("search-parameters.json")["entry"]
+    own = load_json(MEDPORT_PARAMETERS)["entry"]      # Med-Port's own (custodian, consent provisions)
+    return {e["resource"]["url"]: e["resource"] for e in official + own}
 
 
 @functools.lru_cache(maxsize=1)

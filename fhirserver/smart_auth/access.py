@@ -11,6 +11,8 @@ import dataclasses
 
 from .. import jsonio
 from ..errors import BadRequest, Forbidden, NotFound, Unauthorized
+from ..governance import custodian
+from ..governance.policy import organization_guard
 from ..search import query as q
 from ..search.compartment import members
 from ..search.kinds.reference_kind import RefCond
@@ -69,18 +71,28 @@ class Access:
     access token. Interactions ask it before acting (SMART App Launch 2.2, "Scopes and Launch Context"):
 
     - allow(): may this interaction touch this type at all? (403 if no scope covers it)
-    - guard(): the restriction every query of a type is ANDed with (compartment, granular queries)
+    - guard(): the restriction every query of a type is ANDed with (compartment, granular queries, and
+      for a hospital's token its organisation's records plus what patients consented to share:
+      governance/policy.py)
     - visible(): is this one resource inside the guard? If not, it answers as if it did not exist.
     - admit_write(): may this exact version be stored? (admission.py: writes cannot leave the token's reach)
     """
 
-    def __init__(self, grants: Grants | None = None, patient: str | None = None, claims: dict | None = None):
+    def __init__(self, grants: Grants | None = None, patient: str | None = None, claims: dict | None = None,
+                 sharing_default: str = "opt-in"):
         self.grants = grants
         self.patient = patient
         self.claims = claims or {}
+        # the organisation the writer acts for (a patient acts for themselves, whatever app they use)
+        patient_user = self.claims.get("role") == "patient"
+        self.organization = _organization(self.claims) if grants is not None and not patient_user else None
+        # a hospital's client or staff sees what its organisation holds plus what patients share with it;
+        # administrators are not held to one (every use is audited)
+        hospital = self.organization is not None and self.claims.get("role") != "admin"
+        self._hospital = organization_guard(self.organization, sharing_default) if hospital else None
 
     @classmethod
-    def from_claims(cls, claims: dict) -> "Access":
+    def from_claims(cls, claims: dict, sharing_default: str = "opt-in") -> "Access":
         """A patient user's user/ scopes act with that user's own rights: their own compartment.
         A scope this server cannot read (a token from an older grammar) makes the token invalid."""
         try:
@@ -93,7 +105,7 @@ class Access:
             grants = Grants([dataclasses.replace(s, context="patient") if s.context == "user" else s
                              for s in grants.scopes])
             patient = patient if patient == own else own
-        return cls(grants, patient, claims)
+        return cls(grants, patient, claims, sharing_default)
 
     def confined(self, interaction: str, rtype: str) -> bool:
         """Whether this interaction on rtype is limited to some resources (a compartment, a query);
@@ -103,7 +115,10 @@ class Access:
         decision = self.grants.decide(interaction, rtype)
         if not decision.allowed:
             self.allow(interaction, rtype)
-        return decision.patient_compartment or bool(decision.alternatives)
+        return decision.patient_compartment or bool(decision.alternatives) or self._held_to_organization(rtype)
+
+    def _held_to_organization(self, rtype: str) -> bool:
+        return self._hospital is not None and self._hospital(rtype) is not None
 
     def allow(self, interaction: str, rtype: str) -> None:
         if self.grants is not None and not self.grants.decide(interaction, rtype).allowed:
@@ -111,8 +126,15 @@ class Access:
                             f"({interaction}) on {rtype}")
 
     def guard(self, interaction: str):
-        """guard(rtype) for the store, or None when nothing is restricted."""
-        return None if self.grants is None else search_guard(self.grants, self.patient, interaction)
+        """guard(rtype) for the store, or None when nothing is restricted: the scopes' restriction, and
+        for a hospital's token the organisation policy too (the answer is their intersection)."""
+        if self.grants is None:
+            return None
+        scoped = search_guard(self.grants, self.patient, interaction)
+        if self._hospital is None:
+            return scoped
+        hospital = self._hospital
+        return lambda rtype: intersect(scoped(rtype), hospital(rtype))
 
     def visible(self, search, interaction: str, rtype: str, id: str) -> bool:
         """Whether rtype/id is current and inside the guard; search(type, query, limit, guard) runs it."""
@@ -138,13 +160,22 @@ class Access:
         decision = self.grants.decide(interaction, rtype)
         if not decision.allowed:
             self.allow(interaction, rtype)
+        if rtype == "Consent" and self.claims.get("role") not in ("patient", "admin"):
+            admission.check_consent_write(resource if interaction != "delete" else None,
+                                          jsonio.loads_stored(replaced) if replaced is not None else None)
+        if self._hospital is not None and replaced is not None:
+            held = custodian.of(jsonio.loads_stored(replaced))
+            if held != self.organization:
+                raise Forbidden(f"This {rtype} is held by {held or 'no organisation'}: only its custodian "
+                                "organisation may change or delete it (docs/governance.md)")
         if not (decision.patient_compartment or decision.alternatives):
             return
         contents = [jsonio.loads_stored(replaced)] if replaced is not None else []
         if interaction != "delete":
             contents.append(resource)
+        scoped = search_guard(self.grants, self.patient, interaction)
         for content in contents:
-            if not self._content_inside(interaction, content, base):
+            if not self._content_inside(content, base, scoped):
                 raise Forbidden(f"The access token does not allow writing this {rtype}: it would be outside "
                                 "the records the token can reach")
             if decision.patient_compartment:
@@ -159,16 +190,37 @@ class Access:
             return versions
         if self.grants is None:
             return versions
+        scoped = search_guard(self.grants, self.patient, interaction)
         return [v for v in versions if not self.confined(interaction, v.type) or (
-            not v.deleted and self._content_inside(interaction, jsonio.loads_stored(v.body), base))]
+            not v.deleted and self._content_inside(jsonio.loads_stored(v.body), base, scoped))]
 
-    def _content_inside(self, interaction: str, resource: dict, base: str) -> bool:
+    @staticmethod
+    def _content_inside(resource: dict, base: str, guard) -> bool:
+        """Whether this content alone is inside the scopes' guard (the organisation policy is applied
+        by the store to current resources, and to writes by custodian)."""
         matcher = Matcher(base)
         matcher.put({**resource, "id": resource.get("id") or "new"})
-        return bool(matcher.search(resource["resourceType"], q.MATCH_ALL, guard=self.guard(interaction)))
+        return bool(matcher.search(resource["resourceType"], q.MATCH_ALL, guard=guard))
 
 
 UNRESTRICTED = Access()
+
+
+def intersect(a, b):
+    """Both guard nodes (None: no restriction; DENY: nothing)."""
+    if a is q.DENY or b is q.DENY:
+        return q.DENY
+    if a is None or b is None:
+        return b if a is None else a
+    return q.And((a, b))
+
+
+def _organization(claims: dict) -> str | None:
+    """The token's Organization ('Organization/<id>', from claim `organization`), else None."""
+    org = claims.get("organization")
+    if isinstance(org, str) and org.startswith("Organization/") and org.count("/") == 1 and len(org) > 13:
+        return org
+    return None
 
 
 def _own_patient(claims: dict) -> str | None:

@@ -70,6 +70,20 @@ def check_patient_write(resource: dict, patient: str | None, base: str, interact
                         f"also names {named}")
 
 
+HOSPITAL_CONSENT_STATUSES = ("draft", "proposed")
+
+
+def check_consent_write(resource: dict | None, replaced: dict | None) -> None:
+    """Only the patient (or the server) makes a Consent active: a hospital or its staff may write a consent
+    request (draft or proposed, naming purpose, types and period) and change it while it is one, but
+    never grant itself access (consent.html#status; IHE PCF: the patient is the consenter)."""
+    for content, what in ((replaced, "change a Consent that is"), (resource, "write a Consent with status")):
+        status = (content or {}).get("status")
+        if content is not None and status not in HOSPITAL_CONSENT_STATUSES:
+            raise Forbidden(f"A hospital's token may not {what} {status!r}: only the patient activates, "
+                            "narrows or revokes a Consent; a hospital proposes one (status proposed)")
+
+
 def check_server_written(rtype: str) -> None:
     if rtype in SERVER_WRITTEN:
         raise Forbidden(f"{rtype} resources are written by the server alone; no client may create, "

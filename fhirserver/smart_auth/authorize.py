@@ -196,7 +196,8 @@ def consent_view():
     c.store.put_record(CODE_KIND, hashlib.sha256(code.encode()).hexdigest(), {
         "client_id": client.client_id, "redirect_uri": pending["redirect_uri"],
         "code_challenge": pending["code_challenge"], "scope": " ".join(granted), "nonce": pending.get("nonce"),
-        "username": user.username, "fhir_user": user.fhir_user, "role": user.role, **context,
+        "username": user.username, "fhir_user": user.fhir_user, "role": user.role,
+        "organization": user.organization, **context,
         "grant": secrets.token_urlsafe(16), "session_id": session.id, "session_expires": session.expires,
         "expires_at": now + CODE_LIFETIME_S}, expires_at=now + CODE_LIFETIME_S)
     params = [("code", code)] + ([("state", pending["state"])] if pending["state"] is not None else [])

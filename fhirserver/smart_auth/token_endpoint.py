@@ -255,12 +255,14 @@ def _client_credentials(c, client, params):
     scope = " ".join(granted)
     lifetime = min(BACKEND_LIFETIME_S, c.settings.access_token_lifetime)
     access, _claims = tokens.issue(SigningKeys(c.store), c.base, c.base, client.client_id, client.client_id, scope,
-                                   lifetime_s=lifetime, grant=secrets.token_urlsafe(16))
+                                   lifetime_s=lifetime, grant=secrets.token_urlsafe(16),
+                                   organization=client.organization)    # the hospital it acts for
     return {"access_token": access, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
 
 
 # the launch context a code (and its refresh tokens) carries
-CONTEXT_FIELDS = ("username", "fhir_user", "role", "patient", "encounter", "fhirContext", "need_patient_banner")
+CONTEXT_FIELDS = ("username", "fhir_user", "role", "organization", "patient", "encounter", "fhirContext",
+                  "need_patient_banner")
 
 
 def user_token_response(c, client, scope: str, context: dict, grant: str, refresh_token: str | None,
@@ -272,6 +274,7 @@ def user_token_response(c, client, scope: str, context: dict, grant: str, refres
     access, _claims = tokens.issue(
         keys, c.base, c.base, username or client.client_id, client.client_id, scope, lifetime_s=lifetime,
         grant=grant, fhirUser=context.get("fhir_user"), role=context.get("role"), patient=context.get("patient"),
+        organization=context.get("organization") or client.organization,
         encounter=context.get("encounter"), fhirContext=context.get("fhirContext") or None)
     body = {"access_token": access, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
     if refresh_token:

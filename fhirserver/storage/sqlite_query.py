@@ -8,6 +8,7 @@ correlated EXISTS probes on the (rid, param) indexes.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 from ..search import query as q
@@ -53,6 +54,17 @@ class Compiler:
 
     def pid(self, key: str) -> int:
         return self.ids.get(key, -1)
+
+    @contextlib.contextmanager
+    def unguarded(self, node):
+        """Compile a Chain or Has whose `guarded` is False without the guard (the access policy's own)."""
+        saved = self.guard
+        if not node.guarded:
+            self.guard = None
+        try:
+            yield
+        finally:
+            self.guard = saved
 
     # ---- top level -------------------------------------------------------------
     def where(self, rtype: str, node, r: str = "r", use_driver: bool = True) -> tuple[str, list]:
@@ -140,19 +152,21 @@ class Compiler:
             return self._composite(node)
         if isinstance(node, q.Chain):
             t = self.alias("t")
-            inner, inner_args = self.where(node.target_type, node.node, t)
+            with self.unguarded(node):
+                inner, inner_args = self.where(node.target_type, node.node, t)
             i = self.alias()
             return (f"SELECT {i}.rid FROM {table('reference')} {i} WHERE {i}.param = ? AND {i}.target_type = ? "
                     f"AND {i}.target_id IN (SELECT {t}.id FROM resource {t} WHERE {inner})",
                     [self.pid(node.key), node.target_type] + inner_args)
         if isinstance(node, q.Has):
             i, src = self.alias(), self.alias("s")
-            leaf = None if self.guard else self.leaf_set(node.source_type, node.node)
+            leaf = None if self.guard and node.guarded else self.leaf_set(node.source_type, node.node)
             if leaf is not None:     # the sources are one index leaf: no need to visit them
                 return (f"SELECT h.rid FROM resource h WHERE h.type = ? AND h.id IN (SELECT {i}.target_id FROM "
                         f"{table('reference')} {i} WHERE {i}.param = ? AND {i}.target_type = ? "
                         f"AND {i}.rid IN ({leaf[0]}))", [rtype, self.pid(node.key), rtype] + leaf[1])
-            inner, inner_args = self.where(node.source_type, node.node, src)
+            with self.unguarded(node):
+                inner, inner_args = self.where(node.source_type, node.node, src)
             return (f"SELECT h.rid FROM resource h WHERE h.type = ? AND h.id IN (SELECT {i}.target_id FROM "
                     f"{table('reference')} {i} JOIN resource {src} ON {src}.rid = {i}.rid WHERE {i}.param = ? "
                     f"AND {i}.target_type = ? AND {inner})",

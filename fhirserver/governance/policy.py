@@ -1,0 +1,106 @@
+"""What a hospital sees: the records its organisation holds, plus those of patients who consented to
+share with it (docs/governance.md). The decision is a query node that the store ANDs into every query
+of the token (smart_auth/access.py), so reads, searches, chains, `_has`, includes, history, paging,
+totals and everything built on search obey it inside the query, and a revoked or expired Consent
+stops sharing on the very next request.
+
+For a resource of type T and the organisation O of the token:
+
+    custodian(T) = O                                         what O holds (governance/custodian.py)
+    OR T is about a patient p (a Patient-compartment link) with
+       opt-in  (the default): an active Consent of p that permits O for T
+       opt-out: no active Consent of p that denies O for T
+
+A Consent permits O for T (IHE PCF, LEAP decision rules, R4 consent.html) when it is `active`; its
+top-level provision is `permit`; provision.actor names O or is empty (the whole exchange; the
+actor's role is not examined); provision.class lists T or is empty (every type); no nested `deny`
+provision lists T; provision.period (if any) covers now; provision.purpose (if any) includes the
+requester's purpose (treatment, v3-ActReason TREAT, unless the token says otherwise). A Consent
+denies O for T on the same terms with a top-level `deny` provision. Several permitting Consents
+add up; nested deny provisions take types out again. Not yet evaluated (documented limits):
+provision.dataPeriod, provision.data, provision.securityLabel, provision.action.
+
+Directory and conformance resources (DIRECTORY) are readable by every authenticated client.
+"""
+from __future__ import annotations
+
+import datetime
+import functools
+
+from ..search import query as q
+from ..search.compartment import members
+from ..search.kinds.reference_kind import RefCond
+from ..search.parse import parse_search
+from ..search.registry import lookup
+
+RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+DIRECTORY = frozenset({
+    # who offers care where (Da Vinci Plan-Net's public directory)
+    "Organization", "Location", "HealthcareService", "PractitionerRole", "Practitioner", "Endpoint",
+    "Schedule", "Slot", "ChargeItemDefinition", "InsurancePlan",
+    # conformance and terminology
+    "CapabilityStatement", "StructureDefinition", "SearchParameter", "OperationDefinition",
+    "CompartmentDefinition", "ImplementationGuide", "StructureMap", "GraphDefinition", "MessageDefinition",
+    "TerminologyCapabilities", "CodeSystem", "ValueSet", "ConceptMap", "NamingSystem"})
+SHARING_DEFAULTS = ("opt-in", "opt-out")
+
+
+def organization_guard(organization: str, sharing_default: str = "opt-in", purpose: str = "TREAT"):
+    """guard(rtype) -> the node every query of rtype is ANDed with for a hospital's token (None: open)."""
+    if sharing_default not in SHARING_DEFAULTS:
+        raise ValueError(f"sharing default must be one of {SHARING_DEFAULTS}, not {sharing_default!r}")
+    now = _now()
+    return lambda rtype: hospital_node(rtype, organization, sharing_default, purpose, now)
+
+
+@functools.lru_cache(maxsize=4096)
+def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: str, now: str):
+    if rtype in DIRECTORY:
+        return None
+    org_id = organization.split("/", 1)[1]
+    own = q.Match("reference", f"{rtype}._custodian", RefCond("Organization", org_id))
+    links = patient_links(rtype)
+    if not links:
+        return q.Or((own,))
+    if sharing_default == "opt-in":
+        on_patient = q.Has("Consent", "Consent.patient", consent_node(rtype, organization, "permit", purpose, now),
+                           guarded=False)
+    else:
+        on_patient = q.Not(q.Has("Consent", "Consent.patient", consent_node(rtype, organization, "deny", purpose, now),
+                                 guarded=False))
+    # the policy looks at the patient and their Consents whether or not the caller may see them
+    shared = [on_patient if key is None else q.Chain(key, "Patient", on_patient, guarded=False) for key in links]
+    return q.Or((own, *shared))
+
+
+@functools.lru_cache(maxsize=None)
+def patient_links(rtype: str) -> tuple[str | None, ...]:
+    """How a resource of rtype is about a patient: its Patient-compartment reference parameters
+    (None stands for the Patient resource itself)."""
+    out: list[str | None] = [None] if rtype == "Patient" else []
+    for code in members("Patient").get(rtype, ()):
+        param = lookup(rtype, code)
+        if param is not None and param.kind == "reference" and ("Patient" in param.targets or not param.targets):
+            out.append(param.key)
+    return tuple(out)
+
+
+def consent_node(rtype: str, organization: str, effect: str, purpose: str, now: str):
+    """Consents that `effect` (permit | deny) `organization` for `rtype` now (the module's rule)."""
+    def one(*pairs):
+        return parse_search("Consent", list(pairs)).query
+
+    parts = [one(("status", "active"), ("provision-type", effect)),
+             q.Or((one(("actor", organization)), one(("actor:missing", "true")))),
+             q.Or((one(("provision-class", f"{RESOURCE_TYPES}|{rtype}")), one(("provision-class:missing", "true")))),
+             q.Or((one(("period:missing", "true")), one(("period", f"le{now}"), ("period", f"ge{now}")))),
+             q.Or((one(("purpose", f"{ACT_REASON}|{purpose}")), one(("purpose:missing", "true"))))]
+    if effect == "permit":
+        parts.append(q.Not(one(("deny-class", f"{RESOURCE_TYPES}|{rtype}"))))
+    return q.And(tuple(parts))
+
+
+def _now() -> str:
+    """Now to the second (consent periods are compared with it)."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
