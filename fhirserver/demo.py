@@ -1,12 +1,15 @@
 """`medport serve --demo`: a demo deployment to try Med-Port with real SMART flows.
 
-Seeds, once and idempotently, a hospital (Organization), a doctor (Practitioner), a patient with a
-few records, their accounts, a public SMART app and a confidential backend client, then prints how
-to log in and how to obtain a token. Passwords and the secret are random, made at first seeding
+Seeds, once and idempotently, two hospitals (Organizations), a doctor (Practitioner), a patient at
+each with a few records held by that hospital (docs/governance.md), one Consent (Asha shares her
+Observations with the clinic), their accounts, a public SMART app and a confidential backend client
+per hospital, then prints how to log in, how to obtain a token and how to see the difference.
+Passwords and the secret are random, made at first seeding
 and kept in <store folder>/demo-credentials.json (mode 0600). Plain `medport serve` seeds nothing.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -35,7 +38,36 @@ RESOURCES = [
      "code": {"coding": [{"system": "http://loinc.org", "code": "718-7", "display": "Hemoglobin"}]},
      "subject": {"reference": "Patient/demo-patient"}, "effectiveDateTime": "2026-11-01",
      "valueQuantity": {"value": 12.9, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"}},
+    {"resourceType": "Organization", "id": "demo-clinic", "active": True, "name": "Med-Port Demo Clinic",
+     "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov"}]}],
+     "address": [{"city": "Chennai", "country": "IN"}]},
 ]
+CLINIC_RESOURCES = [       # held by the clinic
+    {"resourceType": "Patient", "id": "demo-patient-2", "active": True, "gender": "male", "birthDate": "1949-08-02",
+     "name": [{"given": ["Ravi"], "family": "Kumar"}],
+     "managingOrganization": {"reference": "Organization/demo-clinic"}},
+    {"resourceType": "Observation", "id": "demo-bp", "status": "final",
+     "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6", "display": "Systolic blood pressure"}]},
+     "subject": {"reference": "Patient/demo-patient-2"}, "effectiveDateTime": "2026-11-20",
+     "valueQuantity": {"value": 142, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+]
+# Asha shares her Observations with the clinic (an active Consent; docs/governance.md)
+CONSENT = {
+    "resourceType": "Consent", "id": "demo-consent", "status": "active",
+    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+    "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+    "patient": {"reference": "Patient/demo-patient"},
+    "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+    "provision": {"type": "permit",
+                  "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                                  "code": "IRCP"}]},
+                             "reference": {"reference": "Organization/demo-clinic"}}],
+                  "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Observation"}]}}
+
+
+def _held_by(ctx: ServerContext, organization: str) -> ServerContext:
+    """The server writing on a hospital's behalf: what it seeds is held by that hospital."""
+    return dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, default_custodian=organization))
 
 
 def seed(ctx: ServerContext, folder: str) -> dict:
@@ -44,8 +76,11 @@ def seed(ctx: ServerContext, folder: str) -> dict:
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f)
-    for resource in RESOURCES:
-        update_i.update(ctx, resource["resourceType"], resource["id"], dict(resource))
+    for resources, holder in ((RESOURCES, "Organization/demo-hospital"), (CLINIC_RESOURCES, "Organization/demo-clinic"),
+                              ([CONSENT], None)):
+        for resource in resources:
+            update_i.update(_held_by(ctx, holder or ""), resource["resourceType"], resource["id"],
+                            json.loads(json.dumps(resource)))
     users, clients = Users(ctx.store), Clients(ctx.store)
     patient = jsonio.loads(ctx.store.read("Patient", "demo-patient").body)
     creds = {"users": {}, "clients": {}, "uhid": identifier.value_of(patient, ctx.uhid_system)}
@@ -61,8 +96,11 @@ def seed(ctx: ServerContext, folder: str) -> dict:
     backend, secret = clients.add("Demo hospital EHR (backend)", "confidential-symmetric", [APP_REDIRECT],
                                   ["system/*.cruds", "user/*.cruds", "launch", "openid", "fhirUser"],
                                   organization="Organization/demo-hospital")
+    clinic, clinic_secret = clients.add("Demo clinic EHR (backend)", "confidential-symmetric", [APP_REDIRECT],
+                                        ["system/*.cruds"], organization="Organization/demo-clinic")
     creds["clients"] = {"app": {"client_id": app.client_id, "redirect_uri": APP_REDIRECT},
-                        "backend": {"client_id": backend.client_id, "client_secret": secret}}
+                        "backend": {"client_id": backend.client_id, "client_secret": secret},
+                        "clinic": {"client_id": clinic.client_id, "client_secret": clinic_secret}}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(creds, f, indent=2)
@@ -72,6 +110,7 @@ def seed(ctx: ServerContext, folder: str) -> dict:
 def instructions(base: str, creds: dict, path: str) -> str:
     auth = base.rsplit("/fhir", 1)[0] + "/auth"
     backend = creds["clients"]["backend"]
+    clinic = creds["clients"].get("clinic", {})
     app = creds["clients"]["app"]
     users = "\n".join(f"    {name:10} {u['password']:20} ({u['role']})" for name, u in creds["users"].items())
     return f"""
@@ -82,6 +121,13 @@ Med-Port demo at {base}  (credentials kept in {path})
     TOKEN=$(curl -s -u '{backend['client_id']}:{backend['client_secret']}' -d grant_type=client_credentials \\
          -d scope='system/*.rs' {auth}/token | jq -r .access_token)
     curl -s -H "Authorization: Bearer $TOKEN" {base}/Patient
+  Each hospital sees what it holds plus what patients share with it (docs/governance.md):
+    CLINIC=$(curl -s -u '{clinic.get('client_id')}:{clinic.get('client_secret')}' -d grant_type=client_credentials \\
+         -d scope='system/*.rs' {auth}/token | jq -r .access_token)
+    curl -s -H "Authorization: Bearer $CLINIC" '{base}/Observation?_elements=subject,code' | jq .total
+      # 2: its own patient's and Asha's Observation (her Consent demo-consent shares Observations)
+    curl -s -H "Authorization: Bearer $CLINIC" {base}/Patient/demo-patient | jq .issue
+      # not found: the Consent shares Observations only
   SMART app (public client {app['client_id']}, redirect {app['redirect_uri']}, PKCE S256):
     {auth}/authorize?response_type=code&client_id={app['client_id']}&redirect_uri={app['redirect_uri']}
       &scope=launch/patient+openid+fhirUser+patient/*.rs&aud={base}&state=...&code_challenge=...
