@@ -29,6 +29,7 @@ class Operation:
 
 @functools.lru_cache(maxsize=1)
 def registry() -> dict[str, Operation]:
+    from .consents import consents
     from .health_card import health_card
     from .lookup import lookup
     from .match import match
@@ -43,6 +44,7 @@ def registry() -> dict[str, Operation]:
         Operation("health-card", load_json("operations/Patient-health-card.json"), health_card, ("Patient",)),
         Operation("registration-code", load_json("operations/Patient-registration-code.json"), registration_code,
                   ("Patient",)),
+        Operation("consents", load_json("operations/Patient-consents.json"), consents, ("Patient",)),
         Operation("revoke-health-cards", load_json("operations/Patient-revoke-health-cards.json"),
                   revoke_health_cards, ("Patient",)),
     ]

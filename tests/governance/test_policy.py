@@ -194,3 +194,23 @@ def test_opt_out_shares_until_the_patient_denies(tmp_path):
     deny["provision"]["type"] = "deny"
     assert w.send(w.p1_token, "POST", "/fhir/Consent", deny).status_code == 201
     assert w.ids(w.b, "Observation")[1] == {w.obs2}
+
+
+def test_a_patient_sees_who_may_see_their_records(w):
+    w.send(w.p1_token, "POST", "/fhir/Consent", w.consent(classes=("Observation",), deny=("Condition",),
+                                                          period={"start": "2020-01-01", "end": "2999-12-31"}))
+    w.send(w.p1_token, "POST", "/fhir/Consent", w.consent(status="inactive", actor="Organization/hosp-c"))
+    r = w.send(w.p1_token, "GET", f"/fhir/Patient/{w.p1}/$consents")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    params = r.get_json()["parameter"]
+    assert params[0] == {"name": "default", "valueCode": "opt-in"}
+    explained = [{p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in c["part"]}
+                 for c in params[1:]]
+    by_status = {e["status"]: e for e in explained}
+    assert by_status["active"]["inForce"] is True and by_status["active"]["type"] == "Observation"
+    assert by_status["active"]["except"] == "Condition"
+    assert by_status["active"]["organization"] == {"reference": B}
+    assert by_status["inactive"]["inForce"] is False
+    # another hospital cannot read p1's Consents, so it learns nothing from the operation
+    other = w.send(w.b, "GET", f"/fhir/Patient/{w.p1}/$consents")
+    assert other.status_code == 404
