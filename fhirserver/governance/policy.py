@@ -29,7 +29,7 @@ import functools
 
 from ..search import query as q
 from ..search.compartment import members
-from ..search.kinds.reference_kind import RefCond
+from ..search.kinds.reference_kind import RefCond, RefIn
 from ..search.parse import parse_search
 from ..search.registry import lookup
 
@@ -46,32 +46,56 @@ DIRECTORY = frozenset({
 SHARING_DEFAULTS = ("opt-in", "opt-out")
 
 
-def organization_guard(organization: str, sharing_default: str = "opt-in", purpose: str = "TREAT"):
-    """guard(rtype) -> the node every query of rtype is ANDed with for a hospital's token (None: open)."""
+MAX_LISTED = 10_000      # patients a per-request list may hold; past it the policy runs as a subquery
+
+
+def organization_guard(organization: str, consenting, sharing_default: str = "opt-in", purpose: str = "TREAT"):
+    """guard(rtype) -> the node every query of rtype is ANDed with for a hospital's token (None: open).
+
+    consenting(node) -> the ids of the Patients matching `node` (a query on Patient, run unguarded by
+    the caller's store), or None when there are more than MAX_LISTED: the patients whose Consents
+    permit (opt-in) or deny (opt-out) the organisation are looked up once per type and request, so the
+    guard is a flat IN list on the reference index (a revoked Consent is gone at the next request)."""
     if sharing_default not in SHARING_DEFAULTS:
         raise ValueError(f"sharing default must be one of {SHARING_DEFAULTS}, not {sharing_default!r}")
-    now = _now()
-    return lambda rtype: hospital_node(rtype, organization, sharing_default, purpose, now)
+    now, memo = _now(), {}
+
+    def guard(rtype: str):
+        if rtype in DIRECTORY:
+            return None
+        if rtype not in memo:
+            memo[rtype] = hospital_node(rtype, organization, sharing_default, purpose, now, consenting)
+        return memo[rtype]
+    return guard
 
 
-@functools.lru_cache(maxsize=4096)
-def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: str, now: str):
-    if rtype in DIRECTORY:
-        return None
+def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: str, now: str, consenting):
     org_id = organization.split("/", 1)[1]
     own = q.Match("reference", f"{rtype}._custodian", RefCond("Organization", org_id))
     links = patient_links(rtype)
     if not links:
         return q.Or((own,))
-    if sharing_default == "opt-in":
-        on_patient = q.Has("Consent", "Consent.patient", consent_node(rtype, organization, "permit", purpose, now),
-                           guarded=False)
+    effect = "permit" if sharing_default == "opt-in" else "deny"
+    decided = q.Has("Consent", "Consent.patient", consent_node(rtype, organization, effect, purpose, now),
+                    guarded=False)
+    ids = consenting(decided)
+    if ids is None:          # very many: the same decision as a subquery (the policy looks past the guard)
+        about = [decided if key is None else q.Chain(key, "Patient", decided, guarded=False) for key in links]
     else:
-        on_patient = q.Not(q.Has("Consent", "Consent.patient", consent_node(rtype, organization, "deny", purpose, now),
-                                 guarded=False))
-    # the policy looks at the patient and their Consents whether or not the caller may see them
-    shared = [on_patient if key is None else q.Chain(key, "Patient", on_patient, guarded=False) for key in links]
-    return q.Or((own, *shared))
+        about = [_about(key, tuple(ids)) for key in links] if ids else []
+    if sharing_default == "opt-in":
+        return q.Or((own, *about))
+    any_patient = q.Or(tuple(_about(key, None) for key in links))
+    shared = q.And((any_patient, q.Not(q.Or(tuple(about))))) if about else any_patient
+    return q.Or((own, shared))
+
+
+def _about(key: str | None, ids: tuple[str, ...] | None):
+    """Resources whose `key` reference names one of these Patients (None: any Patient); key None: the
+    Patient resources themselves."""
+    if key is None:
+        return q.IdIn(ids) if ids is not None else q.MATCH_ALL
+    return q.Match("reference", key, RefIn("Patient", ids))
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,7 +12,7 @@ import dataclasses
 from .. import jsonio
 from ..errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..governance import custodian
-from ..governance.policy import organization_guard
+from ..governance.policy import MAX_LISTED, organization_guard
 from ..search import query as q
 from ..search.compartment import members
 from ..search.kinds.reference_kind import RefCond
@@ -79,7 +79,7 @@ class Access:
     """
 
     def __init__(self, grants: Grants | None = None, patient: str | None = None, claims: dict | None = None,
-                 sharing_default: str = "opt-in"):
+                 sharing_default: str = "opt-in", store=None):
         self.grants = grants
         self.patient = patient
         self.claims = claims or {}
@@ -89,10 +89,11 @@ class Access:
         # a hospital's client or staff sees what its organisation holds plus what patients share with it;
         # administrators are not held to one (every use is audited)
         hospital = self.organization is not None and self.claims.get("role") != "admin"
-        self._hospital = organization_guard(self.organization, sharing_default) if hospital else None
+        self._hospital = organization_guard(self.organization, _patients_of(store), sharing_default) \
+            if hospital else None
 
     @classmethod
-    def from_claims(cls, claims: dict, sharing_default: str = "opt-in") -> "Access":
+    def from_claims(cls, claims: dict, sharing_default: str = "opt-in", store=None) -> "Access":
         """A patient user's user/ scopes act with that user's own rights: their own compartment.
         A scope this server cannot read (a token from an older grammar) makes the token invalid."""
         try:
@@ -105,7 +106,7 @@ class Access:
             grants = Grants([dataclasses.replace(s, context="patient") if s.context == "user" else s
                              for s in grants.scopes])
             patient = patient if patient == own else own
-        return cls(grants, patient, claims, sharing_default)
+        return cls(grants, patient, claims, sharing_default, store)
 
     def confined(self, interaction: str, rtype: str) -> bool:
         """Whether this interaction on rtype is limited to some resources (a compartment, a query);
@@ -204,6 +205,19 @@ class Access:
 
 
 UNRESTRICTED = Access()
+
+
+def _patients_of(store):
+    """consenting(node) for the organisation policy: the ids of the Patients matching node, unguarded
+    (the policy's own look at Consents), or None past policy.MAX_LISTED. Without a store nobody has
+    consented (fail closed: the organisation sees what it holds)."""
+    def consenting(node):
+        if store is None:
+            return []
+        page = store.search("Patient", q.And((node,)), limit=MAX_LISTED + 1, total="none")
+        ids = [v.id for v in page.items]
+        return None if len(ids) > MAX_LISTED or page.next_cursor else ids
+    return consenting
 
 
 def intersect(a, b):

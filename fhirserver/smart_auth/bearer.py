@@ -46,7 +46,7 @@ def authenticate(keys: SigningKeys, ctx) -> tuple[dict, Access]:
                            headers={"WWW-Authenticate": f'Bearer realm="{base}"'})
     try:
         claims = tokens.verify(keys, ctx.store, token, base, base)     # disabled client or user: refused
-        return claims, Access.from_claims(claims, ctx.settings.sharing_default)
+        return claims, Access.from_claims(claims, ctx.settings.sharing_default, ctx.store)
     except Unauthorized as e:
         e.headers = {"WWW-Authenticate": f'Bearer realm="{base}", error="invalid_token"'}
         raise

@@ -28,6 +28,14 @@ class RefCond:
     url: str | None = None
 
 
+@dataclass(frozen=True)
+class RefIn:
+    """A reference to a `target_type` resource whose id is one of `target_ids` (None: any id of that type).
+    Not written by clients: the access policy's lists (governance/policy.py), one IN (...) in SQL."""
+    target_type: str
+    target_ids: tuple[str, ...] | None
+
+
 def split_reference(ref: str, base: str) -> tuple[str | None, str | None, str | None]:
     """'Patient/1' -> ('Patient', '1', None); an external URL -> (None, None, url)."""
     m = _LOCAL.match(ref)
@@ -74,6 +82,11 @@ def parse(param, modifier: str, raw: str, base: str = ""):
 
 
 def sql(cond, a: str):
+    if isinstance(cond, RefIn):
+        if cond.target_ids is None:
+            return f"{a}.target_type = ?", [cond.target_type]
+        return (f"({a}.target_type = ? AND {a}.target_id IN ({', '.join('?' * len(cond.target_ids))}))",
+                [cond.target_type, *cond.target_ids])
     if cond.url is not None:
         return f"{a}.url = ?", [cond.url]
     if cond.target_type is None:
@@ -83,6 +96,8 @@ def sql(cond, a: str):
 
 def match(cond, row) -> bool:
     target_type, target_id, url = row
+    if isinstance(cond, RefIn):
+        return target_type == cond.target_type and (cond.target_ids is None or target_id in cond.target_ids)
     if cond.url is not None:
         return url == cond.url
     return target_id == cond.target_id and (cond.target_type is None or target_type == cond.target_type)
@@ -90,6 +105,10 @@ def match(cond, row) -> bool:
 
 def mongo(cond) -> dict:
     """match() as a MongoDB filter on one index element (fields target_type, target_id, url)."""
+    if isinstance(cond, RefIn):
+        if cond.target_ids is None:
+            return {"target_type": {"$eq": cond.target_type}}
+        return {"target_type": {"$eq": cond.target_type}, "target_id": {"$in": list(cond.target_ids)}}
     if cond.url is not None:
         return {"url": {"$eq": cond.url}}
     if cond.target_type is None:
