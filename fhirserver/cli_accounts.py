@@ -19,7 +19,8 @@ def add_parsers(commands, settings_of: Callable) -> None:
     p = _leaf(users, "add", "add a user", settings_of, _user_add)
     p.add_argument("username")
     p.add_argument("--role", required=True, choices=ROLES)
-    p.add_argument("--fhir-user", help="the user's resource: Patient/1 (patient), Practitioner/1 (practitioner)")
+    p.add_argument("--fhir-user", help="the user's resource: Patient/1 (patient), Practitioner/1 (practitioner), "
+                   "RelatedPerson/1 (related-person: a family proxy, docs/auth.md)")
     p.add_argument("--organization", help="Organization/1 (practitioners)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
     _leaf(users, "list", "list users", settings_of, _user_list)

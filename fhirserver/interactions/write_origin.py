@@ -5,11 +5,15 @@ wrote that version; a tag of this system sent by the client is always dropped fi
 can claim another origin or remove its own. Versions written by the server itself (the CLI,
 `medport load`, self-registration, authorization off) carry no tag.
 
-    patient  a patient user (or an app acting for one): self-reported data
+    patient  a patient user (or an app acting for one), or a family proxy acting for the patient
+             (role related-person, governance/proxy.py): self-reported data, never attested
     staff    a practitioner or administrator user of a hospital
     system   a backend service (a hospital system's client, no user)
 
 What the server attests (health cards) is what a hospital or the server wrote: `attested()`.
+A proxy's writes are the patient's side, so they carry `patient` too (a separate code would let a
+proxy pass the checks that refuse the patient's side, e.g. $registration-code, and enter health
+cards); which person wrote them is in the access log (`user`, `patient` of the token).
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ def writer(access) -> str | None:
         return None
     claims = access.claims
     user = str(claims.get("fhirUser") or "").rsplit("/", 2)[-2:]
-    if claims.get("role") == "patient" or (len(user) == 2 and user[0] in ("Patient", "RelatedPerson")):
+    if claims.get("role") in ("patient", "related-person") or (
+            len(user) == 2 and user[0] in ("Patient", "RelatedPerson")):
         return "patient"
     if claims.get("role") or claims.get("fhirUser"):
         return "staff"

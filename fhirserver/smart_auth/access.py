@@ -11,7 +11,7 @@ import dataclasses
 
 from .. import jsonio
 from ..errors import BadRequest, Forbidden, NotFound, Unauthorized
-from ..governance import custodian
+from ..governance import custodian, proxy
 from ..governance.policy import MAX_LISTED, organization_guard
 from ..search import query as q
 from ..search.compartment import members
@@ -95,11 +95,15 @@ class Access:
     @classmethod
     def from_claims(cls, claims: dict, sharing_default: str = "opt-in", store=None) -> "Access":
         """A patient user's user/ scopes act with that user's own rights: their own compartment.
+        A family proxy (role related-person) acts with the rights of the patient its token names,
+        while that patient's delegation is live (checked here, on every request: _proxy).
         A scope this server cannot read (a token from an older grammar) makes the token invalid."""
         try:
             grants = Grants.parse(str(claims.get("scope", "")))
         except ScopeError as e:
             raise Unauthorized(f"The access token's scope cannot be used: {e}") from None
+        if claims.get("role") == proxy.ROLE:
+            return cls._proxy(claims, grants, sharing_default, store)
         patient = claims.get("patient")
         own = _own_patient(claims)
         if own is not None:
@@ -107,6 +111,22 @@ class Access:
                              for s in grants.scopes])
             patient = patient if patient == own else own
         return cls(grants, patient, claims, sharing_default, store)
+
+    @classmethod
+    def _proxy(cls, claims: dict, grants: Grants, sharing_default: str, store) -> "Access":
+        """A proxy has the patient's own rights (user/ scopes become patient/ ones, the patient's
+        compartment, the patient-confined write rule), held to no organisation, and only while the
+        patient's delegation is live (governance/proxy.py); otherwise the token acts for nobody: 401."""
+        patient = claims.get("patient")
+        related = proxy.related_person_of(claims.get("fhirUser"))
+        if store is None or not isinstance(patient, str) or proxy.live_delegation(store, related, patient) is None:
+            raise Unauthorized("This token acts for a patient whose delegation to you is no longer active "
+                               "(revoked, expired or never given): sign in again")
+        grants = Grants([dataclasses.replace(s, context="patient") if s.context == "user" else s
+                         for s in grants.scopes if s.context in ("patient", "user")])
+        access = cls(grants, patient, claims, sharing_default)
+        access.organization, access._hospital = None, None      # acts for the patient, not a hospital
+        return access
 
     def confined(self, interaction: str, rtype: str) -> bool:
         """Whether this interaction on rtype is limited to some resources (a compartment, a query);
@@ -161,6 +181,9 @@ class Access:
         decision = self.grants.decide(interaction, rtype)
         if not decision.allowed:
             self.allow(interaction, rtype)
+        if self.claims.get("role") == proxy.ROLE:       # who acts for the patient is hers to decide
+            admission.check_proxy_write(rtype, resource if interaction != "delete" else None,
+                                        jsonio.loads_stored(replaced) if replaced is not None else None)
         if rtype == "Consent" and self.claims.get("role") not in ("patient", "admin"):
             admission.check_consent_write(resource if interaction != "delete" else None,
                                           jsonio.loads_stored(replaced) if replaced is not None else None)

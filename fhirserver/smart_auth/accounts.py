@@ -40,12 +40,12 @@ PAIR_WINDOW_S = 24 * 3600           # long enough that the count cannot decay be
 ACCOUNT_LIMIT = 100
 ACCOUNT_WINDOW_S = 3600
 PATIENT_ACCOUNT_KIND = "patient-account"     # Patient id -> username: one account per patient record
-ROLES = ("patient", "practitioner", "admin")
+ROLES = ("patient", "practitioner", "admin", "related-person")   # related-person: a family proxy
 MIN_PASSWORD = 8
 
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _REFERENCE = re.compile(r"(?P<type>[A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}")   # FHIR R4 id syntax
-_ROLE_TYPE = {"patient": "Patient", "practitioner": "Practitioner"}
+_ROLE_TYPE = {"patient": "Patient", "practitioner": "Practitioner", "related-person": "RelatedPerson"}
 # fhirUser names a Patient, Practitioner, PractitionerRole, RelatedPerson or Person (App Launch 2.2)
 _FHIR_USER_TYPES = ("Patient", "Practitioner", "PractitionerRole", "RelatedPerson", "Person")
 

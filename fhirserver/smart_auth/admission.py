@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from ..errors import Forbidden
+from ..governance import proxy
 
 SERVER_WRITTEN = frozenset({"AuditEvent"})    # the server's own record of what happened
 
@@ -82,6 +83,32 @@ def check_consent_write(resource: dict | None, replaced: dict | None) -> None:
         if content is not None and status not in HOSPITAL_CONSENT_STATUSES:
             raise Forbidden(f"A hospital's token may not {what} {status!r}: only the patient activates, "
                             "narrows or revokes a Consent; a hospital proposes one (status proposed)")
+
+
+PROXY_CONSENT_STATUSES = ("draft", "proposed")
+
+
+def check_proxy_write(rtype: str, resource: dict | None, replaced: dict | None) -> None:
+    """A family proxy (governance/proxy.py) writes as the patient would, except who may act for the
+    patient: that is the patient's own decision. So a proxy writes no RelatedPerson (create, change
+    or delete), and no Consent other than a draft or proposed one that is not a delegation: it cannot
+    create, activate, widen, extend or revoke a delegation (its own or anyone's), nor activate a Consent
+    that shares the patient's records."""
+    if rtype == "RelatedPerson":
+        raise Forbidden("A family proxy's token cannot write RelatedPerson resources: only the patient "
+                        "decides who acts for them")
+    if rtype != "Consent":
+        return
+    for content in (replaced, resource):
+        if content is None:
+            continue
+        if proxy.is_delegation_consent(content):
+            raise Forbidden("A family proxy's token cannot write a delegation Consent: only the patient "
+                            "grants, changes or revokes a delegation")
+        if content.get("status") not in PROXY_CONSENT_STATUSES:
+            raise Forbidden(f"A family proxy's token may not write or change a Consent with status "
+                            f"{content.get('status')!r}: only the patient activates, narrows or revokes a "
+                            "Consent; a proxy may propose one (status proposed)")
 
 
 def check_server_written(rtype: str) -> None:

@@ -28,6 +28,7 @@ from authlib.common.urls import add_params_to_uri
 from flask import redirect, request
 
 from ..errors import BadRequest
+from ..governance import proxy
 from ..resources import ctx
 from ..search.parse import parse_search
 from ..uhid import identifier as uhid_identifier
@@ -163,7 +164,11 @@ def consent_view():
     ehr = pending.get("launch")
     if ehr and "launch" in offered and user.role == "patient" and user.fhir_user != f"Patient/{ehr['patient']}":
         return pages.error_page("This launch is for another patient's record.", 403)
+    if ehr and "launch" in offered and user.role == proxy.ROLE and ehr["patient"] not in _delegating(c, user):
+        return pages.error_page("This launch is for a patient who has not given you access to their record.", 403)
     picker = "launch/patient" in offered and not (ehr and "launch" in offered) and user.role != "patient"
+    if user.role == proxy.ROLE:         # a family proxy picks among the patients who delegated to them
+        picker = not (ehr and "launch" in offered) and ("launch/patient" in offered or _has_patient_scope(offered))
     if request.method == "GET":
         return _page(c, session, user, client, request_id, offered, picker)
     if request.form.get("decision") == "search":      # the picker's search: the same form, nothing decided
@@ -177,6 +182,14 @@ def consent_view():
         context.update(patient=ehr["patient"], encounter=ehr.get("encounter"), fhirContext=ehr.get("fhirContext"))
     elif user.role == "patient" and ("launch/patient" in granted or _has_patient_scope(granted)):
         context.update(patient=_own_patient(user), need_patient_banner=True)
+    elif user.role == proxy.ROLE and ("launch/patient" in granted or _has_patient_scope(granted)):
+        chosen = request.form.get("patient") or ""
+        if chosen not in _delegating(c, user):       # only a patient whose delegation is live now
+            return _page(c, session, user, client, request_id, offered, picker, status=400,
+                         picker_message="Choose whose record the application may use.")
+        context.update(patient=chosen, need_patient_banner=True)
+    elif user.role == proxy.ROLE:
+        pass                                 # no patient context: patient/ scopes are dropped below
     elif "launch/patient" in granted:
         chosen = (request.form.get("patient_id") or "").strip() or request.form.get("patient") or ""
         if not launches.exists(c.store, "Patient", chosen):
@@ -209,7 +222,7 @@ def _offered(scopes: list[str], user) -> list[str]:
     beyond their own record); patient/ scopes of a patient user are confined to their record."""
     if user.role != "admin":
         scopes = [s for s in scopes if s != "medport/admin"]     # the admin API is for administrators
-    if user.role != "patient":
+    if user.role not in ("patient", proxy.ROLE):     # a proxy has a patient's rights, no user/ ones
         return list(scopes)
     return [s for s in scopes if not _context_of(s) == "user"]
 
@@ -240,6 +253,8 @@ def _page(c, session, user, client, request_id, offered, picker, status=200, mes
     what the user chose: the ticked scopes (an unticked one stays unticked), the search and the
     chosen patient; first shown (GET), every offered scope is ticked."""
     source = request.args if request.method == "GET" else request.form
+    if user.role == proxy.ROLE:
+        return _proxy_page(c, session, user, client, request_id, offered, picker, status, message, picker_message)
     search = (source.get("patient_search") or "").strip()[:100]
     ticked = set(offered) if request.method == "GET" else set(request.form.getlist("scope"))
     chosen_id = request.form.get("patient") if request.method == "POST" else None
@@ -264,6 +279,29 @@ def _page(c, session, user, client, request_id, offered, picker, status=200, mes
                         search=search, patients=patients, chosen=chosen["id"] if chosen else None,
                         chosen_patient=chosen,
                         patient_label=_label(label) if label else None,
+                        scopes=[{"raw": s, "text": pages.describe_scope(s), "ticked": s in ticked} for s in offered])
+
+
+def _delegating(c, user) -> list[str]:
+    """The Patients whose delegation to this proxy is live now (governance/proxy.py)."""
+    return proxy.delegating_patients(c.store, proxy.related_person_of(user.fhir_user))
+
+
+def _proxy_page(c, session, user, client, request_id, offered, picker, status, message, picker_message):
+    """The consent page of a family proxy: the picker lists exactly the patients who delegated to
+    them (no search: a proxy cannot look for anyone else)."""
+    ticked = set(offered) if request.method == "GET" else set(request.form.getlist("scope"))
+    summaries = (_patient_summary(c, pid) for pid in _delegating(c, user)) if picker else ()
+    patients = [p for p in summaries if p is not None]
+    chosen_id = request.form.get("patient") if request.method == "POST" else None
+    chosen = next((p for p in patients if p["id"] == chosen_id), None)
+    if picker and not patients and not picker_message:
+        picker_message = "Nobody has given you access to their record (a delegation) at the moment."
+    return pages.render("consent", status, action="/auth/consent", csrf=session.csrf, request_id=request_id,
+                        app_name=client.name, username=user.username, signed_in_as=user.username,
+                        message=message, picker=picker, proxy_picker=True, picker_message=picker_message,
+                        search="", patients=patients, chosen=chosen["id"] if chosen else None,
+                        chosen_patient=chosen, patient_label=None,
                         scopes=[{"raw": s, "text": pages.describe_scope(s), "ticked": s in ticked} for s in offered])
 
 

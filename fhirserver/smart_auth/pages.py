@@ -59,12 +59,13 @@ _CONSENT = """{% extends "base" %}{% block title %}Allow access?{% endblock %}
 <form method="post" action="{{ action }}">
 <input type="hidden" name="csrf" value="{{ csrf }}">
 <input type="hidden" name="request" value="{{ request_id }}">
-{% if picker %}<fieldset><legend>Patient</legend>
+{% if picker %}<fieldset><legend>{% if proxy_picker %}Whose record?{% else %}Patient{% endif %}</legend>
 {% if chosen_patient %}<p>Chosen: <strong>{{ chosen_patient.name }}</strong>
 {% if chosen_patient.uhid %}<span class="muted">UHID {{ chosen_patient.uhid }}</span>{% endif %}</p>{% endif %}
-<label>Find a patient by name or UHID <input type="text" name="patient_search" value="{{ search }}"
+{% if proxy_picker %}<p class="muted">The people who have given you access to their record:</p>
+{% else %}<label>Find a patient by name or UHID <input type="text" name="patient_search" value="{{ search }}"
  aria-describedby="picker-message"></label>
-<button type="submit" name="decision" value="search" formnovalidate>Search</button>
+<button type="submit" name="decision" value="search" formnovalidate>Search</button>{% endif %}
 {% if picker_message %}<p class="error" id="picker-message" role="alert">{{ picker_message }}</p>{% endif %}
 {% for p in patients %}<label><input type="radio" name="patient" value="{{ p.id }}"
 {%- if p.id == chosen %} checked{% endif %}>

@@ -34,6 +34,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from flask import Response, request
 
 from ..errors import Unauthorized
+from ..governance import proxy
 from ..resources import ctx
 from . import client_assertion, refresh, standing, tokens
 from .clients import Clients
@@ -216,6 +217,7 @@ def _authorization_code(c, client, params):
     except Unauthorized:
         raise InvalidGrantError(description="The authorization code is invalid, expired or used") from None
     context = {k: record.get(k) for k in CONTEXT_FIELDS}
+    check_delegation(c, context)
     refresh_token = None
     kind = refresh.wanted(record["scope"])
     if kind:
@@ -232,6 +234,7 @@ def _refresh_token(c, client, params):
     record, scope = refresh.redeem(c.store, c.settings, params.get("refresh_token", ""), client.client_id,
                                    params.get("scope"))
     offline = record["offline"]
+    check_delegation(c, record["context"])
     new_refresh = refresh.issue(c.store, c.settings, client_id=client.client_id, username=record["username"],
                                 scope=record["scope"], context=record["context"], grant=record["grant"],
                                 offline=offline, session_id=record.get("session_id"),
@@ -258,6 +261,15 @@ def _client_credentials(c, client, params):
                                    lifetime_s=lifetime, grant=secrets.token_urlsafe(16),
                                    organization=client.organization)    # the hospital it acts for
     return {"access_token": access, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
+
+
+def check_delegation(c, context: dict) -> None:
+    """A family proxy's code or refresh token gives tokens only while the patient's delegation is live
+    (governance/proxy.py; the FHIR API checks it again on every request)."""
+    if context.get("role") != proxy.ROLE or not context.get("patient"):
+        return
+    if proxy.live_delegation(c.store, proxy.related_person_of(context.get("fhir_user")), context["patient"]) is None:
+        raise InvalidGrantError(description="The patient's delegation to this user is no longer active")
 
 
 # the launch context a code (and its refresh tokens) carries
