@@ -12,6 +12,7 @@ from werkzeug.routing import BaseConverter
 from . import __version__, accesslog, openapi_auth
 from .config import Settings
 from .context import ServerContext
+from .governance import break_glass
 from .health_cards import routes as health_card_routes
 from .registration import routes as registration_routes
 from .resources import cors, errorhandlers, nosniff, register
@@ -60,6 +61,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     nosniff.install(app)
     accesslog.install(app)       # first: its request id and timing cover refused requests too
     bearer.install(app)
+    break_glass.install(app)     # audits each request that used an emergency session
     _serve_swagger_assets(app)
     return app
 

@@ -23,6 +23,8 @@ def add_parsers(commands, settings_of: Callable) -> None:
                    "RelatedPerson/1 (related-person: a family proxy, docs/auth.md)")
     p.add_argument("--organization", help="Organization/1 (practitioners)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    p.add_argument("--break-glass", action="store_true",
+                   help="may open emergency access to one patient (practitioners; docs/governance.md)")
     _leaf(users, "list", "list users", settings_of, _user_list)
     p = _leaf(users, "disable", "refuse a user's logins from now on", settings_of, _user_disable)
     p.add_argument("username")
@@ -38,6 +40,8 @@ def add_parsers(commands, settings_of: Callable) -> None:
     keys.add_argument("--jwks-uri", help="URL of the client's JWKS (confidential-asymmetric)")
     keys.add_argument("--jwks", metavar="FILE", help="file with the client's public JWKS (confidential-asymmetric)")
     p.add_argument("--organization", help="Organization/1 (hospital backend clients)")
+    p.add_argument("--regulator", action="store_true",
+                   help="a regulator's backend: reads AuditEvent, Provenance and Consent (docs/governance.md)")
     _leaf(clients, "list", "list clients", settings_of, _client_list)
     p = _leaf(clients, "disable", "refuse a client from now on", settings_of, _client_disable)
     p.add_argument("client_id")
@@ -76,7 +80,8 @@ def _user_add(args, store) -> int:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Repeat password: ") != password:
             raise ValueError("the passwords do not match")
-    user = Users(store).add(args.username, password, args.role, args.fhir_user, args.organization)
+    user = Users(store).add(args.username, password, args.role, args.fhir_user, args.organization,
+                            break_glass=args.break_glass)
     print(f"user {user.username} added ({user.role}{', ' + user.fhir_user if user.fhir_user else ''})")
     return 0
 
@@ -105,7 +110,8 @@ def _client_add(args, store) -> int:
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"cannot read a JWKS from {args.jwks}: {e}") from None
     client, secret = Clients(store).add(args.name, args.type, args.redirect_uri, args.scope, jwks=jwks,
-                                        jwks_uri=args.jwks_uri, organization=args.organization)
+                                        jwks_uri=args.jwks_uri, organization=args.organization,
+                                        regulator=args.regulator)
     print(f"client_id: {client.client_id}")
     if secret:
         print(f"client_secret: {secret}")

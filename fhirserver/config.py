@@ -69,6 +69,8 @@ class Settings:
     sharing_default: str = _setting("opt-in", "What a hospital sees of a patient who has no Consent about it: "
                                               "opt-in (nothing it does not hold) or opt-out (shared unless the "
                                               "patient denies).")
+    break_glass_minutes: int = _setting(60, "Longest emergency access session (Patient/[id]/$break-glass), in "
+                                            "minutes; a shorter duration may be asked (docs/governance.md).")
 
     def __post_init__(self):
         if not self.base_url:

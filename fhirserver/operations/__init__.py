@@ -25,10 +25,12 @@ class Operation:
     definition: dict
     handler: Callable            # handler(ctx, rtype, id, params: dict) -> dict (a resource)
     types: tuple[str, ...]       # resource types it is offered on ("Resource": every type)
+    reads_instance: bool = True  # the instance must be visible to the caller (False: the handler decides)
 
 
 @functools.lru_cache(maxsize=1)
 def registry() -> dict[str, Operation]:
+    from .break_glass import break_glass_operation
     from .consents import consents
     from .health_card import health_card
     from .lookup import lookup
@@ -45,6 +47,9 @@ def registry() -> dict[str, Operation]:
         Operation("registration-code", load_json("operations/Patient-registration-code.json"), registration_code,
                   ("Patient",)),
         Operation("consents", load_json("operations/Patient-consents.json"), consents, ("Patient",)),
+        # the patient is outside the caller's view by design: the handler checks the privilege first
+        Operation("break-glass", load_json("operations/Patient-break-glass.json"), break_glass_operation,
+                  ("Patient",), reads_instance=False),
         Operation("revoke-health-cards", load_json("operations/Patient-revoke-health-cards.json"),
                   revoke_health_cards, ("Patient",)),
     ]
@@ -63,6 +68,6 @@ def invoke(ctx, name: str, rtype: str | None, id: str | None, query: list[tuple[
     if method != "POST" and op.definition.get("affectsState"):
         raise MethodNotAllowed(f"${name} changes the server's state: use POST (operations.html#request)",
                                headers={"Allow": "POST"})
-    if id is not None:   # an instance operation reads the instance: same rights as a read
+    if id is not None and op.reads_instance:   # an instance operation reads the instance: same rights as a read
         ctx.access.check_visible(ctx.search_visible, "read", rtype, id)
     return op.handler(ctx, rtype, id, read_parameters(op.definition, query, body))

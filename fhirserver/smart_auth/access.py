@@ -11,7 +11,7 @@ import dataclasses
 
 from .. import jsonio
 from ..errors import BadRequest, Forbidden, NotFound, Unauthorized
-from ..governance import custodian, proxy
+from ..governance import break_glass, custodian, proxy
 from ..governance.policy import MAX_LISTED, organization_guard
 from ..search import query as q
 from ..search.compartment import members
@@ -64,6 +64,8 @@ def _granular(rtype: str, query: tuple[tuple[str, str], ...]):
 
 
 READS = ("read", "vread", "history-instance")
+# what a regulator reads across the exchange: the audit trail, provenance and consents, not care
+REGULATED = frozenset({"AuditEvent", "Provenance", "Consent"})
 
 
 class Access:
@@ -88,9 +90,29 @@ class Access:
         self.organization = _organization(self.claims) if grants is not None and not patient_user else None
         # a hospital's client or staff sees what its organisation holds plus what patients share with it;
         # administrators are not held to one (every use is audited)
-        hospital = self.organization is not None and self.claims.get("role") != "admin"
+        self.regulator = grants is not None and _regulator(self.claims, store)
+        hospital = self.organization is not None and self.claims.get("role") != "admin" and not self.regulator
         self._hospital = organization_guard(self.organization, _patients_of(store), sharing_default) \
             if hospital else None
+        # break the glass (governance/break_glass.py): a practitioner's live emergency sessions add
+        # those patients' compartments to the hospital's view; the request is audited if it used them
+        self.emergency, self.emergency_expired, self.emergency_used = {}, {}, False
+        if self._hospital is not None and store is not None and self.claims.get("role") == "practitioner":
+            self.emergency, self.emergency_expired = break_glass.sessions(store, self.claims.get("sub"))
+            if self.emergency:
+                self._hospital = self._widened(self._hospital, tuple(self.emergency))
+
+    def _widened(self, hospital, patients: tuple[str, ...]):
+        def guard(rtype: str):
+            node = hospital(rtype)
+            if node is None:
+                return None
+            extra = [c for c in (patient_compartment(rtype, p) for p in patients) if c is not None]
+            if not extra:
+                return node
+            self.emergency_used = True
+            return q.Or((node, *extra))
+        return guard
 
     @classmethod
     def from_claims(cls, claims: dict, sharing_default: str = "opt-in", store=None) -> "Access":
@@ -136,7 +158,8 @@ class Access:
         decision = self.grants.decide(interaction, rtype)
         if not decision.allowed:
             self.allow(interaction, rtype)
-        return decision.patient_compartment or bool(decision.alternatives) or self._held_to_organization(rtype)
+        return decision.patient_compartment or bool(decision.alternatives) or self._held_to_organization(rtype) \
+            or (self.regulator and rtype not in REGULATED)
 
     def _held_to_organization(self, rtype: str) -> bool:
         return self._hospital is not None and self._hospital(rtype) is not None
@@ -152,6 +175,8 @@ class Access:
         if self.grants is None:
             return None
         scoped = search_guard(self.grants, self.patient, interaction)
+        if self.regulator:
+            return lambda rtype: intersect(scoped(rtype), None if rtype in REGULATED else q.DENY)
         if self._hospital is None:
             return scoped
         hospital = self._hospital
@@ -178,6 +203,8 @@ class Access:
             return
         rtype = resource["resourceType"]
         admission.check_server_written(rtype)
+        if self.regulator:
+            raise Forbidden("A regulator's token reads; it does not write (docs/governance.md, Regulators)")
         decision = self.grants.decide(interaction, rtype)
         if not decision.allowed:
             self.allow(interaction, rtype)
@@ -258,6 +285,17 @@ def _organization(claims: dict) -> str | None:
     if isinstance(org, str) and org.startswith("Organization/") and org.count("/") == 1 and len(org) > 13:
         return org
     return None
+
+
+def _regulator(claims: dict, store) -> bool:
+    """A regulator user's token, or a backend token of a client registered as a regulator
+    (clients.Client.regulator; one read by key)."""
+    if claims.get("role") == "regulator":
+        return True
+    if claims.get("role") or store is None or not claims.get("client_id"):
+        return False
+    record = store.get_record("client", str(claims["client_id"]))      # clients.KIND
+    return bool(record and record.get("regulator"))
 
 
 def _own_patient(claims: dict) -> str | None:

@@ -41,6 +41,7 @@ ACCOUNT_LIMIT = 100
 ACCOUNT_WINDOW_S = 3600
 PATIENT_ACCOUNT_KIND = "patient-account"     # Patient id -> username: one account per patient record
 ROLES = ("patient", "practitioner", "admin", "related-person")   # related-person: a family proxy
+ROLES += ("regulator",)     # reads AuditEvent, Provenance and Consent of the whole exchange (access.py)
 MIN_PASSWORD = 8
 
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -58,11 +59,14 @@ class User:
     organization: str | None       # "Organization/5" (practitioners, optional)
     disabled: bool = False
     password_hash: str = ""
+    break_glass: bool = False      # may open emergency access to a patient (governance/break_glass.py)
 
     def public(self) -> dict:
         """JSON view, without the password hash."""
         view = asdict(self)
         del view["password_hash"]
+        if not view["break_glass"]:           # shown when held
+            del view["break_glass"]
         return view
 
 
@@ -84,9 +88,11 @@ class Users:
         self.account_limit, self.account_window_s = account_limit, account_window_s
 
     def add(self, username: str, password: str, role: str, fhir_user: str | None = None,
-            organization: str | None = None, *, password_hash: str | None = None) -> User:
+            organization: str | None = None, *, password_hash: str | None = None,
+            break_glass: bool = False) -> User:
         """Create a user; ValueError says what is wrong (including a taken username). password_hash:
-        an scrypt hash made earlier (a registration confirmed later), used instead of password."""
+        an scrypt hash made earlier (a registration confirmed later), used instead of password.
+        break_glass: the privilege of emergency access (practitioners only)."""
         if not isinstance(username, str) or not _USERNAME.fullmatch(username):
             raise ValueError(f"username {username!r} must be 1-64 of A-Z a-z 0-9 . _ @ -")
         if role not in ROLES:
@@ -94,10 +100,12 @@ class Users:
         _check_fhir_user(role, fhir_user)
         if organization is not None and reference_type(organization) != "Organization":
             raise ValueError(f"organization {organization!r} must be a reference like Organization/1")
+        if break_glass and role != "practitioner":
+            raise ValueError("only a practitioner may hold the break-glass privilege")
         if password_hash is None and (not isinstance(password, str) or len(password) < MIN_PASSWORD):
             raise ValueError(f"password must be at least {MIN_PASSWORD} characters")
         user = User(username, role, fhir_user, organization,
-                    password_hash=password_hash or passwords.hash_password(password))
+                    password_hash=password_hash or passwords.hash_password(password), break_glass=bool(break_glass))
         patient = fhir_user.split("/", 1)[1] if role == "patient" else None
         if patient is not None and not self._link(patient, username):
             raise ValueError(f"{fhir_user} already has an account")

@@ -1,9 +1,11 @@
 """The admin API: the same account and client management as `medport user|client`, over HTTP.
 
     GET  /auth/admin/users                  POST /auth/admin/users          (JSON: username, password,
-    POST /auth/admin/users/<name>/disable                                     role, fhir_user, organization)
+    POST /auth/admin/users/<name>/disable                                     role, fhir_user, organization,
+                                                                              break_glass)
     GET  /auth/admin/clients                POST /auth/admin/clients        (JSON: name, type, redirect_uris,
-    POST /auth/admin/clients/<id>/disable                                     scopes, jwks, jwks_uri, organization)
+    POST /auth/admin/clients/<id>/disable                                     scopes, jwks, jwks_uri, organization,
+                                                                              regulator)
 
 Callers present a bearer access token of an administrator (a user with role admin) that was granted
 the `medport/admin` scope: an app an administrator merely signs in to gets no admin rights. Registering a
@@ -61,15 +63,18 @@ def _error(message: str, status: int = 400):
 MAX_DEPTH = 5                   # the deepest body is a client's jwks: {"keys": [{"x5c": [...]}]}
 _TEXT, _OPTIONAL_TEXT, _TEXTS, _OPTIONAL_OBJECT = "a string", "a string or null", "a list of strings", \
     "an object or null"
+_FLAG = "a boolean"
 USER_FIELDS = {"username": _TEXT, "password": _TEXT, "role": _TEXT, "fhir_user": _OPTIONAL_TEXT,
-               "organization": _OPTIONAL_TEXT}
+               "organization": _OPTIONAL_TEXT, "break_glass": _FLAG}
 CLIENT_FIELDS = {"name": _TEXT, "type": _TEXT, "redirect_uris": _TEXTS, "scopes": _TEXTS,
-                 "jwks": _OPTIONAL_OBJECT, "jwks_uri": _OPTIONAL_TEXT, "organization": _OPTIONAL_TEXT}
+                 "jwks": _OPTIONAL_OBJECT, "jwks_uri": _OPTIONAL_TEXT, "organization": _OPTIONAL_TEXT,
+                 "regulator": _FLAG}
 _FITS = {
     _TEXT: lambda v: isinstance(v, str),
     _OPTIONAL_TEXT: lambda v: v is None or isinstance(v, str),
     _TEXTS: lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
     _OPTIONAL_OBJECT: lambda v: v is None or isinstance(v, dict),
+    _FLAG: lambda v: isinstance(v, bool),
 }
 
 
@@ -99,7 +104,7 @@ def add_user():
     b = _body(USER_FIELDS)
     try:
         user = Users(_store()).add(b.get("username", ""), b.get("password", ""), b.get("role", ""),
-                                   b.get("fhir_user"), b.get("organization"))
+                                   b.get("fhir_user"), b.get("organization"), break_glass=b.get("break_glass", False))
     except ValueError as e:
         return _error(str(e))
     return jsonify(user.public()), 201
@@ -121,7 +126,7 @@ def add_client():
     try:
         client, secret = Clients(_store()).add(
             b.get("name", ""), b.get("type", ""), b.get("redirect_uris") or (), b.get("scopes") or (),
-            b.get("jwks"), b.get("jwks_uri"), b.get("organization"))
+            b.get("jwks"), b.get("jwks_uri"), b.get("organization"), regulator=b.get("regulator", False))
     except (ValueError, ScopeError, TypeError) as e:
         return _error(str(e))
     out = client.public()

@@ -42,6 +42,7 @@ class Client:
     jwks_uri: str | None = None                           # ... or where to fetch them
     organization: str | None = None                       # "Organization/id" of a hospital backend
     disabled: bool = False
+    regulator: bool = False           # a regulator's backend: reads AuditEvent, Provenance, Consent (access.py)
 
     def public(self) -> dict:
         """JSON view, without the secret hash."""
@@ -76,7 +77,7 @@ class Clients:
 
     def add(self, name: str, type: str, redirect_uris: Iterable[str] = (), scopes: Iterable[str] = (),
             jwks: dict | None = None, jwks_uri: str | None = None,
-            organization: str | None = None) -> tuple[Client, str | None]:
+            organization: str | None = None, regulator: bool = False) -> tuple[Client, str | None]:
         """Register a client. Returns it and, for a confidential-symmetric client, its secret: the
         only time it is available (only its hash is kept). ValueError says what is wrong."""
         if not isinstance(name, str) or not name.strip():
@@ -103,12 +104,14 @@ class Clients:
                 raise ScopeError(f"unknown scope {scope!r}: not a resource scope nor one of {' '.join(OTHER_SCOPES)}")
         if organization is not None and reference_type(organization) != "Organization":
             raise ValueError(f"organization {organization!r} must be a reference like Organization/1")
+        if regulator and organization is not None:
+            raise ValueError("a regulator's client oversees the whole exchange: it belongs to no organization")
         secret = secrets.token_urlsafe(32) if type == "confidential-symmetric" else None
         while True:
             # hex: an id starting with "-" would read as an option to `medport client disable`
             client = Client(secrets.token_hex(16), name, type, uris, scope_list,
                             secret_hash=passwords.hash_password(secret) if secret else None,
-                            jwks=jwks, jwks_uri=jwks_uri, organization=organization)
+                            jwks=jwks, jwks_uri=jwks_uri, organization=organization, regulator=bool(regulator))
             if self.store.add_record(KIND, client.client_id, asdict(client)):
                 return client, secret
 
