@@ -175,8 +175,9 @@ def explain(app, store, client, mix, fx, token) -> None:
             if not sql.lstrip().upper().startswith("SELECT"):
                 continue
             plan = bs.plan_text(real, sql, args)
-            scans += [line.strip() for line in plan.splitlines()
-                      if line.strip().startswith("SCAN") and "USING" not in line and "CONSTANT" not in line]
+            scans += [line.strip() for line in plan.splitlines()     # a table read whole (not a subquery's rows)
+                      if line.strip().startswith("SCAN") and "USING" not in line and "CONSTANT" not in line
+                      and "(subquery" not in line]
             print(plan)
         print(f"   full scans: {scans or 'none'}")
 

@@ -264,10 +264,24 @@ def _patients_of(store):
     def consenting(node):
         if store is None:
             return []
+        written = store.last_write("Consent")      # read first: a Consent committed meanwhile is seen next time
+        key = (id(store), node)                    # the node holds the second it was made for (periods)
+        hit = _CONSENTING.get(key)
+        if hit is not None and hit[0] == written:
+            return hit[1]
         page = store.search("Patient", q.And((node,)), limit=MAX_LISTED + 1, total="none")
         ids = [v.id for v in page.items]
-        return None if len(ids) > MAX_LISTED or page.next_cursor else ids
+        ids = None if len(ids) > MAX_LISTED or page.next_cursor else ids
+        if len(_CONSENTING) > 4096:
+            _CONSENTING.clear()
+        _CONSENTING[key] = (written, ids)
+        return ids
     return consenting
+
+
+# (store, decision node) -> (Store.last_write("Consent") when computed, patient ids): a decision is reused
+# while no Consent was written and within the second its node names (consent periods are in seconds)
+_CONSENTING: dict = {}
 
 
 def intersect(a, b):

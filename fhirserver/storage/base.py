@@ -112,6 +112,12 @@ class Store(abc.ABC):
     def open_unit(self) -> Transaction | None:
         """The transaction this thread has open, if any."""
 
+    @abc.abstractmethod
+    def last_write(self, type: str) -> int | None:
+        """A number that grows with every committed write of a `type` resource (create, update, delete),
+        None before the first: whoever caches something derived from those resources checks it (one
+        index lookup)."""
+
     @contextlib.contextmanager
     def unit(self):
         """Join this thread's open transaction (it commits or rolls back with it), else open one."""

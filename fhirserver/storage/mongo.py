@@ -123,6 +123,11 @@ class MongoStore(Store):
     def open_unit(self):
         return getattr(self._local, "tx", None)
 
+    def last_write(self, type):
+        with _query_errors():
+            doc = self.versions.find_one({"type": type}, {"seq": 1}, sort=[("seq", -1)], session=self._session())
+        return None if doc is None else doc.get("seq")
+
     @contextlib.contextmanager
     def snapshot(self):
         """A replica set or cluster: one session with snapshot=True for every read inside (one point in

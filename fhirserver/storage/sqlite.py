@@ -175,6 +175,9 @@ class SqliteStore(Store):
             conn.execute("COMMIT")
             self._stats.after_write(conn, tx.writes)
 
+    def last_write(self, type):
+        return self._conn().execute("SELECT max(seq) FROM version WHERE type = ?", (type,)).fetchone()[0]
+
     def open_unit(self):
         unit = getattr(self._local, "unit", None)
         return unit if unit is not None and self._local.pid == os.getpid() else None
