@@ -7,6 +7,13 @@ is already there is found instead of created again; a POST entry without an
 identifier but with a urn:uuid: fullUrl is stored under that uuid (PUT), so a
 second load updates it instead of duplicating it; NDJSON lines with an id
 become PUTs.
+
+Provenance (governance/provenance.py): each transaction Bundle (and each chunk of NDJSON_CHUNK NDJSON
+lines) is one unit of work, so it gets one Provenance per patient it touches (and one for what is
+about no patient), written in that same transaction: the import as a whole, split per patient, at
+the cost of a few writes per Bundle rather than one per resource. The agent is the server (Device
+"Med-Port"); the entity, role source, names the file. The entries of a batch Bundle are each their
+own unit, so each gets its own.
 """
 from __future__ import annotations
 
@@ -110,8 +117,9 @@ def load(ctx, paths: list[str], idempotent: bool = True, out=None) -> Report:
     report, done_bytes, started = Report(), 0, time.monotonic()
     for path in files:
         try:
+            source = {"entity": [{"role": "source", "what": {"display": f"medport load {os.path.basename(path)}"}}]}
             for bundle, n in bundles_of(path):
-                _load_one(ctx, bundle, idempotent)
+                _load_one(ctx, bundle, idempotent, source)
                 report.resources += n
                 _progress(out, report, done_bytes / total_bytes, started)
             report.files += 1
@@ -127,13 +135,13 @@ def load(ctx, paths: list[str], idempotent: bool = True, out=None) -> Report:
     return report
 
 
-def _load_one(ctx, bundle: dict, idempotent: bool) -> None:
+def _load_one(ctx, bundle: dict, idempotent: bool, provenance: dict | None = None) -> None:
     if idempotent:
         make_idempotent(bundle)
     if bundle.get("type") == "transaction":
-        transaction_i.transaction(ctx, bundle)
+        transaction_i.transaction(ctx, bundle, provenance)
         return
-    failed = [r for r in batch_i.batch(ctx, bundle) if r.error is not None]
+    failed = [r for r in batch_i.batch(ctx, bundle, provenance) if r.error is not None]
     if failed:
         first = failed[0].error
         raise type(first)(f"{len(failed)} batch entries failed, e.g. {first.issues[0].diagnostics}")

@@ -7,7 +7,9 @@ import json
 import os
 import sqlite3
 
+from fhirserver import jsonio
 from fhirserver.cli import main
+from fhirserver.governance.provenance import SERVER_NAME
 from fhirserver.uhid.naming_system import ID as NAMING_SYSTEM_ID
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
@@ -15,10 +17,23 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 
 def counts(db):
     """What was loaded: current resources by type, less the store's own UHID NamingSystem (the init
-    step every new store gets, context.initialize)."""
+    step every new store gets, context.initialize) and the Provenance the server wrote of the load."""
     with sqlite3.connect(db) as c:
-        return dict(c.execute("SELECT type, count(*) FROM resource WHERE deleted = 0 AND NOT "
-                              "(type = 'NamingSystem' AND id = ?) GROUP BY type", (NAMING_SYSTEM_ID,)).fetchall())
+        out = dict(c.execute("SELECT type, count(*) FROM resource WHERE deleted = 0 AND NOT "
+                             "(type = 'NamingSystem' AND id = ?) GROUP BY type", (NAMING_SYSTEM_ID,)).fetchall())
+    if server_provenance(db):
+        out["Provenance"] -= len(server_provenance(db))
+        out = {k: v for k, v in out.items() if v}
+    return out
+
+
+def server_provenance(db) -> list[dict]:
+    """The Provenance the server wrote of what it loaded (governance/provenance.py)."""
+    with sqlite3.connect(db) as c:
+        bodies = [jsonio.loads_stored(b) for (b,) in c.execute(
+            "SELECT v.body FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version "
+            "WHERE r.type = 'Provenance' AND r.deleted = 0")]
+    return [p for p in bodies if any(a.get("who", {}).get("display") == SERVER_NAME for a in p.get("agent", ()))]
 
 
 def expected_counts(folder, dedupe_types=()):

@@ -17,7 +17,8 @@ from .bundle_results import EntryResult, run_get, run_operation
 from .common import if_match_version
 
 
-def batch(ctx, bundle: dict) -> list[EntryResult]:
+def batch(ctx, bundle: dict, provenance: dict | None = None) -> list[EntryResult]:
+    """provenance: the checked X-Provenance header, merged into each entry's own Provenance."""
     entries: list = []
     for index, item in enumerate(be.raw_entries(bundle, "batch", ctx.settings.max_bundle_entries)):
         try:
@@ -34,31 +35,32 @@ def batch(ctx, bundle: dict) -> list[EntryResult]:
                     raise e
                 if e.index in too_costly:
                     raise too_costly[e.index]
-                results.append(_one(ctx, e))
+                results.append(_one(ctx, e, provenance))
             except FhirError as err:
                 results.append(EntryResult(err.status, error=err))
     return results
 
 
-def _one(ctx, e: be.Entry) -> EntryResult:
+def _one(ctx, e: be.Entry, provenance: dict | None = None) -> EntryResult:
     if e.operation is not None:
         return run_operation(ctx, e)
     if_match = if_match_version(e.if_match)
     if e.method == "POST":
-        r = create_i.create(ctx, e.type, e.resource, e.if_none_exist)
+        r = create_i.create(ctx, e.type, e.resource, e.if_none_exist, provenance=provenance)
         return EntryResult(r.status, r.version, created=r.status == 201)
     if e.method == "PUT":
-        r = (update_i.update(ctx, e.type, e.id, {**e.resource, "id": e.resource.get("id", e.id)}, if_match)
-             if e.id else update_i.conditional_update(ctx, e.type, e.criteria, e.resource, if_match))
+        r = (update_i.update(ctx, e.type, e.id, {**e.resource, "id": e.resource.get("id", e.id)}, if_match,
+                             provenance=provenance)
+             if e.id else update_i.conditional_update(ctx, e.type, e.criteria, e.resource, if_match, provenance))
         return EntryResult(r.status, r.version, created=r.status == 201)
     if e.method == "DELETE":
-        r = (delete_i.delete(ctx, e.type, e.id, if_match) if e.id
-             else delete_i.conditional_delete(ctx, e.type, e.criteria))
+        r = (delete_i.delete(ctx, e.type, e.id, if_match, provenance) if e.id
+             else delete_i.conditional_delete(ctx, e.type, e.criteria, provenance))
         return EntryResult(204, r.version)
     if e.method == "PATCH":
         if e.id is None:
             raise BadRequest(f"{e.where}: conditional PATCH is supported in transactions only")
-        r = patch_i.patch(ctx, e.type, e.id, be.patch_operations(e), if_match)
+        r = patch_i.patch(ctx, e.type, e.id, be.patch_operations(e), if_match, provenance)
         return EntryResult(200, r.version)
     return run_get(ctx, e)
 

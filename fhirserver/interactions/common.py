@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from .. import bounds, jsonio
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, NotFound, VersionConflict
-from ..governance import custodian
+from ..governance import custodian, provenance
 from ..search.extract import extract
 from ..search.kinds import date_kind
 from ..smart_auth.access import UNRESTRICTED, Access
@@ -113,8 +113,10 @@ def store_new_version(tx: Transaction, p: Prepared, id: str, method: str, curren
     meta["versionId"] = str(number)
     meta["lastUpdated"] = stamp
     resource["meta"] = meta
-    return tx.write(Write(p.type, id, number, stamp, method, jsonio.dumps(resource),
-                          restamp(p.rows, p.type, stamp), p.blob))
+    version = tx.write(Write(p.type, id, number, stamp, method, jsonio.dumps(resource),
+                             restamp(p.rows, p.type, stamp), p.blob))
+    provenance.note(tx, version, "CREATE" if _replaced(current) is None else "UPDATE", p.rows)
+    return version
 
 
 def restamp(rows: dict, rtype: str, stamp: str) -> dict:
@@ -133,7 +135,9 @@ def _replaced(current: Version | None) -> bytes | None:
 def store_delete(ctx, tx: Transaction, current: Version) -> Version:
     """Delete current: the request's rights must admit removing exactly this content (admission.py)."""
     ctx.access.admit_write("delete", {"resourceType": current.type, "id": current.id}, ctx.base, current.body)
-    return tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
+    version = tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
+    provenance.note(tx, version, "DELETE", body=current.body)
+    return version
 
 
 def if_match_version(header: str | None) -> int | None:

@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 from ..errors import PreconditionFailed
+from ..governance import provenance as prov
 from .common import Result, check_type, new_id, prepare, store_new_version
 from .conditional import matches
 from .references import resolve_conditionals
 
 
-def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blob: str | None = None) -> Result:
-    """Store a new resource under a server-assigned id (a client id in the body is ignored)."""
+def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blob: str | None = None,
+           provenance: dict | None = None) -> Result:
+    """Store a new resource under a server-assigned id (a client id in the body is ignored), with its
+    Provenance in the same transaction (provenance: the checked X-Provenance header, if any)."""
     check_type(type)
     resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource, blob)
-    with ctx.store.transaction() as tx:
+    with prov.unit(ctx, provenance) as tx:
         if if_none_exist:
             found = matches(ctx, tx, type, if_none_exist, "create")
             if len(found) > 1:

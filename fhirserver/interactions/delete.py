@@ -6,14 +6,15 @@ Deleting something absent or already deleted succeeds (204), as the spec allows.
 from __future__ import annotations
 
 from ..errors import PreconditionFailed
+from ..governance import provenance as prov
 from .common import Result, check_id, check_if_match, check_type, store_delete
 from .conditional import matches, tx_visible
 
 
-def delete(ctx, type: str, id: str, if_match: int | None = None) -> Result:
+def delete(ctx, type: str, id: str, if_match: int | None = None, provenance: dict | None = None) -> Result:
     check_type(type)
     check_id(id)
-    with ctx.store.transaction() as tx:
+    with prov.unit(ctx, provenance) as tx:
         if ctx.access.confined("delete", type):
             ctx.access.check_visible(tx_visible(tx), "delete", type, id)
         current = tx.read(type, id)
@@ -23,10 +24,10 @@ def delete(ctx, type: str, id: str, if_match: int | None = None) -> Result:
         return Result(store_delete(ctx, tx, current), 204)
 
 
-def conditional_delete(ctx, type: str, criteria: str) -> Result:
+def conditional_delete(ctx, type: str, criteria: str, provenance: dict | None = None) -> Result:
     """DELETE [type]?criteria: this server supports single matches (conditionalDelete = single)."""
     check_type(type)
-    with ctx.store.transaction() as tx:
+    with prov.unit(ctx, provenance) as tx:
         ctx.access.allow("delete", type)
         found = matches(ctx, tx, type, criteria, "delete")
         if len(found) > 1:

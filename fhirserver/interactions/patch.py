@@ -30,6 +30,7 @@ import jsonpointer
 
 from .. import jsonio
 from ..errors import BadRequest, Conflict, FhirError, InvalidResource, Issue, PayloadTooLarge, Unprocessable
+from ..governance import provenance as prov
 from ..storage.base import Version
 from .binary_content import externalize_data, pending_blob
 from .common import (
@@ -71,7 +72,7 @@ class Patched:
             self.new_blob = None
 
 
-def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> Result:
+def patch(ctx, type: str, id: str, operations, if_match: int | None = None, provenance: dict | None = None) -> Result:
     check_type(type)
     check_id(id)
     compiled = compile_patch(operations)
@@ -82,7 +83,7 @@ def patch(ctx, type: str, id: str, operations, if_match: int | None = None) -> R
         check_if_match(current, if_match, type, id)
         patched = prepare_patch(ctx, current, compiled)
         with pending_blob(ctx, patched.new_blob):
-            with ctx.store.transaction() as tx:
+            with prov.unit(ctx, provenance) as tx:
                 ctx.access.check_visible(tx_visible(tx), "patch", type, id)
                 now = current_or_raise(tx.read(type, id), type, id)
                 check_if_match(now, if_match, type, id)

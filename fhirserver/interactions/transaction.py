@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import FhirError, PreconditionFailed
+from ..governance import provenance as prov
 from ..search.limits import SearchLimits
 from ..storage.base import Version
 from . import bundle_entries as be
@@ -48,13 +49,14 @@ class Plan:
     ids: dict = field(default_factory=dict)      # entry index -> id it writes
 
 
-def transaction(ctx, bundle: dict) -> list[EntryResult]:
+def transaction(ctx, bundle: dict, provenance: dict | None = None) -> list[EntryResult]:
+    """provenance: the checked X-Provenance header, merged into the Provenance of every patient touched."""
     entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries,
                               SearchLimits.from_settings(ctx.settings))
     new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT") and e.operation is None}
     plan = _plan(ctx, entries, _decide(ctx, entries, store_search(ctx)), new_ids)
     prepare_entries(ctx, entries, dict(plan.decisions.put_targets), be.patch_operations)   # patches: before the lock
-    with ctx.store.transaction() as tx:
+    with prov.unit(ctx, provenance) as tx:
         decisions = _decide(ctx, entries, tx_visible(tx))
         if decisions != plan.decisions:
             plan = _plan(ctx, entries, decisions, new_ids)

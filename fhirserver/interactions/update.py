@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 from ..errors import BadRequest, PreconditionFailed
+from ..governance import provenance as prov
 from .common import Result, check_id, check_if_match, check_type, new_id, prepare, store_new_version
 from .conditional import matches, tx_visible
 from .references import resolve_conditionals
 
 
 def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None, blob: str | None = None,
-           method: str = "PUT") -> Result:
+           method: str = "PUT", provenance: dict | None = None) -> Result:
     check_type(type)
     check_id(id)
     if isinstance(resource, dict) and resource.get("id") != id:
         raise BadRequest(f"The id in the body ({resource.get('id')!r}) must equal the id in the URL ('{id}')")
     resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource, blob)
-    with ctx.store.transaction() as tx:
+    with prov.unit(ctx, provenance) as tx:
         if ctx.access.confined("update", type):   # no update-as-create outside the reach, and no oracle
             ctx.access.check_visible(tx_visible(tx), "update", type, id)
         current = tx.read(type, id)
@@ -25,12 +26,13 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
     return Result(version, 201 if created else 200, resource)
 
 
-def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: int | None = None) -> Result:
+def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: int | None = None,
+                       provenance: dict | None = None) -> Result:
     """PUT [type]?criteria: 0 matches create, 1 updates it, more -> 412."""
     check_type(type)
     resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource)
-    with ctx.store.transaction() as tx:
+    with prov.unit(ctx, provenance) as tx:
         found = matches(ctx, tx, type, criteria, "update")
         if len(found) > 1:
             raise PreconditionFailed(f"Conditional update '{criteria}' matches more than one {type}")

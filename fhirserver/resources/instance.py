@@ -19,6 +19,7 @@ from . import ctx
 from .binary_io import is_raw_upload, raw_binary_response, upload_raw_body
 from .negotiation import FHIR_JSON, JSON_PATCH, JSON_TYPES, json_body, prefer, request_media_type, response_type
 from .rendering import history_bundle, json_response, no_content, resource_response, version_headers
+from .type_level import x_provenance
 
 blp = Blueprint("instance", __name__, url_prefix="/fhir", description="Instance-level interactions")
 
@@ -40,6 +41,7 @@ class Instance(MethodView):
         """update (or update-as-create with a client-chosen id); If-Match for optimistic locking."""
         media = response_type()
         if_match = if_match_version(request.headers.get("If-Match"))
+        provenance = x_provenance()
         if type == "Binary" and is_raw_upload():
             resource = {"resourceType": "Binary", "id": id, "contentType": request.mimetype}
             blob = upload_raw_body(ctx())
@@ -47,7 +49,7 @@ class Instance(MethodView):
             resource = json_body()
             blob = externalize_data(ctx(), resource) if type == "Binary" and isinstance(resource, dict) else None
         with pending_blob(ctx(), blob):
-            result = update_i.update(ctx(), type, id, resource, if_match, blob=blob)
+            result = update_i.update(ctx(), type, id, resource, if_match, blob=blob, provenance=provenance)
         return resource_response(result.version, result.status, media, prefer().ret,
                                  location=result.status == 201)
 
@@ -55,6 +57,7 @@ class Instance(MethodView):
         """patch with JSON Patch (application/json-patch+json) or FHIRPath Patch (a Parameters resource,
         application/fhir+json)."""
         media = response_type()
+        provenance = x_provenance()
         content_type = request_media_type()
         if content_type == JSON_PATCH:
             operations = json_body(allowed=(JSON_PATCH,))
@@ -67,12 +70,14 @@ class Instance(MethodView):
             raise UnsupportedMediaType(f"PATCH takes a JSON Patch (Content-Type {JSON_PATCH}) or a FHIRPath Patch "
                                        f"(a Parameters resource, Content-Type {FHIR_JSON}), not "
                                        f"{content_type or 'a body without Content-Type'}")
-        result = patch_i.patch(ctx(), type, id, operations, if_match_version(request.headers.get("If-Match")))
+        result = patch_i.patch(ctx(), type, id, operations, if_match_version(request.headers.get("If-Match")),
+                               provenance)
         return resource_response(result.version, 200, media, prefer().ret)
 
     def delete(self, type, id):
         """delete: later reads answer 410 Gone; history keeps every version."""
-        result = delete_i.delete(ctx(), type, id, if_match_version(request.headers.get("If-Match")))
+        provenance = x_provenance()
+        result = delete_i.delete(ctx(), type, id, if_match_version(request.headers.get("If-Match")), provenance)
         return no_content({"ETag": f'W/"{result.version.version}"'} if result.version else {})
 
 

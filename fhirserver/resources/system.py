@@ -16,7 +16,7 @@ from . import ctx
 from .bundle_response import response_bundle
 from .negotiation import json_body, prefer, response_type
 from .rendering import history_bundle, json_response, searchset_bundle
-from .type_level import self_params
+from .type_level import self_params, x_provenance
 
 blp = Blueprint("system", __name__, url_prefix="/fhir", description="System-level interactions")
 _STARTED = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -32,6 +32,7 @@ def metadata():
 def batch_or_transaction():
     """batch or transaction: POST a Bundle of type batch or transaction to the base."""
     media = response_type()
+    provenance = x_provenance()
     bundle = json_body()
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise BadRequest("POST to the base URL takes a Bundle of type batch or transaction")
@@ -40,7 +41,7 @@ def batch_or_transaction():
         raise BadRequest(f"Bundle.type must be batch or transaction, not {kind!r}")
     # entries are validated one by one, so that errors name the entry (and a batch keeps going)
     with search_i.handling(prefer().strict):     # for the searches and history of its GET entries
-        results = (transaction_i.transaction if kind == "transaction" else batch_i.batch)(ctx(), bundle)
+        results = (transaction_i.transaction if kind == "transaction" else batch_i.batch)(ctx(), bundle, provenance)
     ret = prefer().ret if "return=" in request.headers.get("Prefer", "") else "minimal"
     return json_response(response_bundle(kind, results, ret), media_type=media)
 

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..errors import BadRequest, UnsupportedMediaType
+from ..governance import provenance as prov
 from ..interactions import create as create_i
 from ..interactions import delete as delete_i
 from ..interactions import history as history_i
@@ -30,6 +31,7 @@ class TypeLevel(MethodView):
     def post(self, type):
         """create with a server-assigned id; If-None-Exist makes it conditional. Binary accepts raw bytes."""
         media = response_type()
+        provenance = x_provenance()
         if_none_exist = request.headers.get("If-None-Exist")
         if type == "Binary" and is_raw_upload():
             resource, blob = {"resourceType": "Binary", "contentType": request.mimetype}, upload_raw_body(ctx())
@@ -37,7 +39,7 @@ class TypeLevel(MethodView):
             resource = json_body()
             blob = externalize_data(ctx(), resource) if type == "Binary" and isinstance(resource, dict) else None
         with pending_blob(ctx(), blob):
-            result = create_i.create(ctx(), type, resource, if_none_exist, blob=blob)
+            result = create_i.create(ctx(), type, resource, if_none_exist, blob=blob, provenance=provenance)
             if result.status != 201 and blob is not None:   # If-None-Exist matched: the upload is not needed
                 ctx().store.blobs.delete(blob)
         return resource_response(result.version, result.status, media, prefer().ret,
@@ -47,14 +49,16 @@ class TypeLevel(MethodView):
         """conditional update: PUT [type]?criteria (0 matches create, 1 updates, several 412)."""
         media = response_type()
         criteria = _criteria()
+        provenance = x_provenance()
         result = update_i.conditional_update(ctx(), type, criteria, json_body(),
-                                             if_match_version(request.headers.get("If-Match")))
+                                             if_match_version(request.headers.get("If-Match")), provenance)
         return resource_response(result.version, result.status, media, prefer().ret,
                                  location=result.status == 201)
 
     def delete(self, type):
         """conditional delete: DELETE [type]?criteria (one match at most)."""
-        result = delete_i.conditional_delete(ctx(), type, _criteria())
+        provenance = x_provenance()
+        result = delete_i.conditional_delete(ctx(), type, _criteria(), provenance)
         return no_content({"ETag": f'W/"{result.version.version}"'} if result.version else {})
 
 
@@ -94,6 +98,12 @@ def self_params(result) -> list[tuple[str, str]]:
     """The parameters the server used, for the self link (unknown ones dropped when lenient)."""
     cursor = result.parsed.cursor
     return result.parsed.used + ([("_cursor", cursor)] if cursor else [])
+
+
+def x_provenance() -> dict | None:
+    """The request's X-Provenance header, checked (400 before anything is stored), for the write's
+    Provenance (governance/provenance.py)."""
+    return prov.from_header(ctx(), request.headers.get(prov.HEADER))
 
 
 def _criteria() -> str:

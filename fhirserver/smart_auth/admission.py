@@ -22,7 +22,7 @@ import re
 from ..errors import Forbidden
 from ..governance import proxy
 
-SERVER_WRITTEN = frozenset({"AuditEvent"})    # the server's own record of what happened
+SERVER_WRITTEN = frozenset({"AuditEvent", "Provenance"})    # the server's own records of what happened
 
 _LOCAL = re.compile(r"^Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 

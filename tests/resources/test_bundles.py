@@ -181,4 +181,4 @@ def test_history_entries_at_every_level(client, kind):
     assert [b["type"] for b in bundles] == ["history"] * 3
     assert [e["resource"]["meta"]["versionId"] for e in bundles[0]["entry"]] == ["2", "1"]
     assert len(bundles[1]["entry"]) == 1 and any(link["relation"] == "next" for link in bundles[1]["link"])
-    assert bundles[2]["total"] == 2 + 1       # and the server's NamingSystem/uhid
+    assert bundles[2]["total"] == 2 + 2 + 1   # the Provenance of each write and the server's NamingSystem/uhid

@@ -11,13 +11,14 @@ def test_levels_and_paging(client):
     assert client.get(f"/fhir/Patient/{p['id']}/_history").json["total"] == 2
     assert client.get("/fhir/Patient/_history").json["total"] == 2
     system = client.get("/fhir/_history").json
-    assert system["type"] == "history" and system["total"] == 3 + 1     # and the server's NamingSystem/uhid
-    assert system["entry"][0]["resource"]["resourceType"] == "Organization"   # newest first
-    page = client.get("/fhir/_history?_count=1").json
-    assert len(page["entry"]) == 1
+    # each write's Provenance (governance/provenance.py) and the server's NamingSystem/uhid
+    assert system["type"] == "history" and system["total"] == 3 + 3 + 1
+    assert [e["resource"]["resourceType"] for e in system["entry"][:2]] == ["Provenance", "Organization"]  # newest first
+    page = client.get("/fhir/_history?_count=2").json
+    assert len(page["entry"]) == 2
     nxt = next(link["url"] for link in page["link"] if link["relation"] == "next")
     page2 = client.get(nxt.replace("http://fhir.test", "")).json
-    assert page2["entry"][0]["resource"]["id"] == p["id"] and page2["entry"][0]["resource"]["meta"]["versionId"] == "2"
+    assert page2["entry"][1]["resource"]["id"] == p["id"] and page2["entry"][1]["resource"]["meta"]["versionId"] == "2"
 
 
 def test_since(client):

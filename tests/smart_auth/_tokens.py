@@ -1,6 +1,8 @@
 """Shared by the access control tests over HTTP (test_leaks.py, test_enforcement.py): a server with
 authorization on, access tokens minted directly with the server's signing keys, and two patients'
-records (asha and ravi) seeded with a system/*.cruds token.
+records (asha and ravi) seeded by the server itself (no Provenance), except each patient's lab
+Observation, written over HTTP with a system/*.cruds token and an X-Provenance header: its Provenance,
+the server's (governance/provenance.py), is the one Provenance each patient has.
 
 Everything of ravi's carries the marker RAVI-PRIVATE (and his names, identifiers and ids), so that a
 response can be searched for any trace of his records.
@@ -8,12 +10,15 @@ response can be searched for any trace of his records.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import sqlite3
 from dataclasses import dataclass, field
 
 from fhirserver import create_app
+from fhirserver.interactions.binary_content import externalize_data
+from fhirserver.interactions.common import new_id, prepare, store_new_version
 from fhirserver.smart_auth import tokens
 from fhirserver.smart_auth.keys import SigningKeys
 from tests.conftest import FHIR_JSON, make_settings
@@ -33,6 +38,7 @@ PEOPLE = {
 }
 LAB_CODE = {"asha": ("718-7", "Hemoglobin"), "ravi": ("2345-7", "Glucose")}
 VITAL_CODE = ("8867-4", "Heart rate")
+PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 
 
 def make_app(tmp_path, backend: str = "sqlite", **settings):
@@ -76,24 +82,53 @@ class Seeded:
 
 
 class Seeder:
-    """Stores resources with a system/*.cruds token over HTTP and remembers who owns them."""
+    """Stores resources with a token over HTTP (each write gets its Provenance), or, direct=True, as the
+    server's own writes through the same write path (validation, custodian, UHID, Binary data in the
+    blob store) but without Provenance, and remembers who owns them. post_with_provenance writes over
+    HTTP with an X-Provenance header and remembers the Provenance the server wrote."""
 
-    def __init__(self, client, headers: dict):
+    def __init__(self, client, headers: dict, direct: bool = False):
         self.client = client
         self.headers = headers
+        self.direct = direct
+        self.ctx = client.application.config["MEDPORT"]
         self.seeded = Seeded()
+
+    def _store(self, resource: dict, id: str) -> None:
+        blob = externalize_data(self.ctx, resource) if resource["resourceType"] == "Binary" else None
+        prepared = prepare(self.ctx, resource["resourceType"], {**resource, "id": id}, blob)
+        with self.ctx.store.transaction() as tx:
+            store_new_version(tx, prepared, id, "PUT", tx.read(resource["resourceType"], id))
 
     def put(self, role: str, owner: str, resource: dict) -> str:
         key = f"{resource['resourceType']}/{resource['id']}"
+        if self.direct:
+            self._store(dict(resource), resource["id"])
+            return self._remember(role, owner, key)
         r = self.client.put(f"/fhir/{key}", json=resource, headers={**self.headers, "Content-Type": FHIR_JSON})
         assert r.status_code == 201, r.get_data(as_text=True)     # a fresh store: update as create
         return self._remember(role, owner, key)
 
     def post(self, role: str, owner: str, resource: dict) -> str:
+        if self.direct:
+            id = new_id()
+            self._store(dict(resource), id)
+            return self._remember(role, owner, f"{resource['resourceType']}/{id}")
         r = self.client.post(f"/fhir/{resource['resourceType']}", json=resource,
                              headers={**self.headers, "Content-Type": FHIR_JSON})
         assert r.status_code == 201, r.get_data(as_text=True)
         return self._remember(role, owner, f"{resource['resourceType']}/{r.get_json()['id']}")
+
+    def post_with_provenance(self, role: str, owner: str, resource: dict, provenance_role: str,
+                             provenance: dict) -> str:
+        r = self.client.post(f"/fhir/{resource['resourceType']}", json=resource,
+                             headers={**self.headers, "Content-Type": FHIR_JSON, "X-Provenance": json.dumps(provenance)})
+        assert r.status_code == 201, r.get_data(as_text=True)
+        key = self._remember(role, owner, f"{resource['resourceType']}/{r.get_json()['id']}")
+        found = self.client.get(f"/fhir/Provenance?target={key}", headers=self.headers).get_json()
+        assert found["total"] == 1, found
+        self._remember(provenance_role, owner, f"Provenance/{found['entry'][0]['resource']['id']}")
+        return key
 
     def _remember(self, role: str, owner: str, key: str) -> str:
         self.seeded.owner[key] = owner
@@ -103,11 +138,12 @@ class Seeder:
 
 def seed(client, system_token: str) -> Seeded:
     """Two patients, each with Observations (laboratory, vital-signs), an Encounter, a Condition, a
-    MedicationRequest, a DiagnosticReport (result -> the lab Observation), a Provenance, a
+    MedicationRequest, a DiagnosticReport (result -> the lab Observation), a Provenance (the server's,
+    of the lab Observation: targets the lab Observation and Patient), a
     RelatedPerson and a Binary; an Organization and a Practitioner referenced by both. Edge cases:
     ravi's 'linked' Observation has focus Patient/asha and is derived from asha's vital signs; asha's
     'derived' Observation is derived from ravi's lab Observation."""
-    s = Seeder(client, auth(system_token))
+    s = Seeder(client, auth(system_token), direct=True)     # each patient's one Provenance: post_with_provenance
     s.put("org", "shared", {"resourceType": "Organization", "id": "org-city", "name": "City Hospital"})
     s.put("prac", "shared", {"resourceType": "Practitioner", "id": "prac-1",
                              "name": [{"family": "Iyer", "given": ["Meera"]}]})
@@ -124,14 +160,16 @@ def seed(client, system_token: str) -> Seeded:
             "subject": ref(pat), "serviceProvider": ref("Organization/org-city"),
             "participant": [{"individual": ref("Practitioner/prac-1")}],
             "reasonCode": [{"text": f"{mark} check-up"}]})
-        lab = s.post(f"{who}.lab", who, {
+        lab = s.post_with_provenance(f"{who}.lab", who, {
             "resourceType": "Observation", "status": "final",
             "identifier": [{"system": LAB_IDS, "value": f"LAB-{who.upper()}-1"}],
             "category": [coding(CATEGORY, "laboratory", "Laboratory")],
             "code": coding(LOINC, *LAB_CODE[who]), "subject": ref(pat), "encounter": ref(enc),
             "performer": [ref("Practitioner/prac-1")],
             "valueQuantity": {"value": 13.5 if who == "asha" else 182, "unit": "g/dL" if who == "asha" else "mg/dL"},
-            "note": [{"text": f"{mark} lab result"}]})
+            "note": [{"text": f"{mark} lab result"}]}, f"{who}.provenance", {
+            "resourceType": "Provenance", "agent": [{"type": coding(PARTICIPANT, "verifier"), "who": ref("Practitioner/prac-1")}],
+            "reason": [{"text": f"{mark} provenance"}]})
         s.post(f"{who}.vital", who, {
             "resourceType": "Observation", "status": "final",
             "category": [coding(CATEGORY, "vital-signs", "Vital Signs")],
@@ -150,9 +188,6 @@ def seed(client, system_token: str) -> Seeded:
             "resourceType": "DiagnosticReport", "status": "final", "code": coding(LOINC, "58410-2", "CBC panel"),
             "subject": ref(pat), "encounter": ref(enc), "performer": [ref("Organization/org-city")],
             "result": [ref(lab)], "conclusion": f"{mark} report"})
-        s.post(f"{who}.provenance", who, {
-            "resourceType": "Provenance", "target": [ref(lab), ref(pat)], "recorded": "2026-01-02T03:04:05Z",
-            "agent": [{"who": ref("Practitioner/prac-1")}], "reason": [{"text": f"{mark} provenance"}]})
         s.post(f"{who}.related", who, {
             "resourceType": "RelatedPerson", "patient": ref(pat),
             "name": [{"family": p["family"], "given": [f"{mark} relative"]}]})
