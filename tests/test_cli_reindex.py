@@ -19,5 +19,6 @@ def test_reindex_restores_lost_index_rows(tmp_path, monkeypatch, capsys):
     assert client.get("/fhir/Patient?name=sh").json["total"] == 0
     monkeypatch.setenv("MEDPORT_STORE", settings.store)
     assert main(["reindex"]) == 0
-    assert "3 resources reindexed" in capsys.readouterr().out     # the two and the server's NamingSystem/uhid
+    # the two, their two Provenance (governance/provenance.py) and the server's NamingSystem/uhid
+    assert "5 resources reindexed" in capsys.readouterr().out
     assert client.get("/fhir/Patient?name=sh").json["total"] == 2

@@ -7,6 +7,7 @@ from that parameter type's module (search/kinds).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 
@@ -84,3 +85,16 @@ class _Deny:
 
 
 DENY = _Deny()
+
+
+@contextlib.contextmanager
+def unguarded(compiler, node):
+    """Compile or evaluate a Chain or Has whose `guarded` is False with the compiler's guard switched
+    off (the access policy's own nodes look past it); any other node as it is."""
+    saved = compiler.guard
+    if not getattr(node, "guarded", True):
+        compiler.guard = None
+    try:
+        yield
+    finally:
+        compiler.guard = saved

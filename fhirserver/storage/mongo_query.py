@@ -52,17 +52,6 @@ class Compiler:
         self.guard = guard
         self.session = session
 
-    @contextlib.contextmanager
-    def unguarded(self, node):
-        """Evaluate a Chain or Has whose `guarded` is False without the guard (the access policy's own)."""
-        saved = self.guard
-        if not node.guarded:
-            self.guard = None
-        try:
-            yield
-        finally:
-            self.guard = saved
-
     def filter(self, rtype: str, node) -> dict:
         """Current resources of rtype matching node, within the guard."""
         restriction = self.guard(rtype) if self.guard else None
@@ -95,12 +84,12 @@ class Compiler:
             parts = {f"c{i}": {"$elemMatch": KIND_MODULES[kind].mongo(cond)} for i, (kind, cond) in enumerate(n.parts)}
             return {"ix.composite": {"$elemMatch": {"p": n.key, **parts}}}
         if isinstance(n, q.Chain):
-            with self.unguarded(n):
+            with q.unguarded(self, n):
                 ids = self.ids(n.target_type, n.node, f"the chain through {n.key}")
             return {"ix.reference": {"$elemMatch": {"p": n.key, "target_type": n.target_type,
                                                      "target_id": {"$in": ids}}}}
         if isinstance(n, q.Has):
-            with self.unguarded(n):
+            with q.unguarded(self, n):
                 return {"_id": {"$in": [f"{rtype}/{i}" for i in self.referenced(n, rtype)]}}
         if n is q.DENY:
             return NOTHING

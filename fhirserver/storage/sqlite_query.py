@@ -8,7 +8,6 @@ correlated EXISTS probes on the (rid, param) indexes.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 
 from ..search import query as q
@@ -55,16 +54,6 @@ class Compiler:
     def pid(self, key: str) -> int:
         return self.ids.get(key, -1)
 
-    @contextlib.contextmanager
-    def unguarded(self, node):
-        """Compile a Chain or Has whose `guarded` is False without the guard (the access policy's own)."""
-        saved = self.guard
-        if not node.guarded:
-            self.guard = None
-        try:
-            yield
-        finally:
-            self.guard = saved
 
     # ---- top level -------------------------------------------------------------
     def where(self, rtype: str, node, r: str = "r", use_driver: bool = True) -> tuple[str, list]:
@@ -152,7 +141,7 @@ class Compiler:
             return self._composite(node)
         if isinstance(node, q.Chain):
             t = self.alias("t")
-            with self.unguarded(node):
+            with q.unguarded(self, node):
                 inner, inner_args = self.where(node.target_type, node.node, t)
             i = self.alias()
             return (f"SELECT {i}.rid FROM {table('reference')} {i} WHERE {i}.param = ? AND {i}.target_type = ? "
@@ -165,7 +154,7 @@ class Compiler:
                 return (f"SELECT h.rid FROM resource h WHERE h.type = ? AND h.id IN (SELECT {i}.target_id FROM "
                         f"{table('reference')} {i} WHERE {i}.param = ? AND {i}.target_type = ? "
                         f"AND {i}.rid IN ({leaf[0]}))", [rtype, self.pid(node.key), rtype] + leaf[1])
-            with self.unguarded(node):
+            with q.unguarded(self, node):
                 inner, inner_args = self.where(node.source_type, node.node, src)
             return (f"SELECT h.rid FROM resource h WHERE h.type = ? AND h.id IN (SELECT {i}.target_id FROM "
                     f"{table('reference')} {i} JOIN resource {src} ON {src}.rid = {i}.rid WHERE {i}.param = ? "
