@@ -7,18 +7,23 @@ stops sharing on the very next request.
 For a resource of type T and the organisation O of the token:
 
     custodian(T) = O                                         what O holds (governance/custodian.py)
-    OR T is about a patient p (a Patient-compartment link) with
-       opt-in  (the default): an active Consent of p that permits O for T
-       opt-out: no active Consent of p that denies O for T
+    OR T is about patients (its Patient-compartment links) and
+       opt-in  (the default): one of them has an active Consent that permits O for T
+       opt-out: none of them has an active Consent that denies O for T (deny overrides)
 
 A Consent permits O for T (IHE PCF, LEAP decision rules, R4 consent.html) when it is `active`; its
 top-level provision is `permit`; provision.actor names O or is empty (the whole exchange; the
-actor's role is not examined); provision.class lists T or is empty (every type); no nested `deny`
-provision lists T; provision.period (if any) covers now; provision.purpose (if any) includes the
-requester's purpose (treatment, v3-ActReason TREAT, unless the token says otherwise). A Consent
-denies O for T on the same terms with a top-level `deny` provision. Several permitting Consents
-add up; nested deny provisions take types out again. Not yet evaluated (documented limits):
-provision.dataPeriod, provision.data, provision.securityLabel, provision.action.
+actor's role is not examined); provision.class lists T or is empty (every type); provision.period
+(if any) covers now; provision.purpose (if any) includes the requester's purpose (treatment,
+v3-ActReason TREAT); and no nested provision of the opposite type applies to O and T (a nested
+provision applies when its actors name O or are empty and its classes list T or are empty). A
+Consent denies O for T on the same terms with a top-level `deny` provision. Several permitting
+Consents add up. Not yet evaluated (documented limits): provision.dataPeriod, provision.data,
+provision.securityLabel, provision.action, nested provisions' own periods and purposes.
+
+Per request, the Consents of the exchange that may apply to O (status, top-level type and actor,
+period, purpose: an indexed query) are read once; which patients they cover for each type is worked
+out from them, and the guard is a flat IN list on the reference index.
 
 Directory and conformance resources (DIRECTORY) are readable by every authenticated client.
 """
@@ -46,48 +51,94 @@ DIRECTORY = frozenset({
 SHARING_DEFAULTS = ("opt-in", "opt-out")
 
 
-MAX_LISTED = 10_000      # patients a per-request list may hold; past it the policy runs as a subquery
+MAX_LISTED = 10_000      # Consents a request reads at most; past it the policy runs as a subquery
 
 
-def organization_guard(organization: str, consenting, sharing_default: str = "opt-in", purpose: str = "TREAT"):
+def organization_guard(organization: str, consents_of, sharing_default: str = "opt-in", purpose: str = "TREAT"):
     """guard(rtype) -> the node every query of rtype is ANDed with for a hospital's token (None: open).
 
-    consenting(node) -> the ids of the Patients matching `node` (a query on Patient, run unguarded by
-    the caller's store), or None when there are more than MAX_LISTED: the patients whose Consents
-    permit (opt-in) or deny (opt-out) the organisation are looked up once per type and request, so the
-    guard is a flat IN list on the reference index (a revoked Consent is gone at the next request)."""
+    consents_of(node) -> the Consent resources (dicts) matching `node` (read unguarded by the caller's
+    store), or None when there are more than MAX_LISTED."""
     if sharing_default not in SHARING_DEFAULTS:
         raise ValueError(f"sharing default must be one of {SHARING_DEFAULTS}, not {sharing_default!r}")
     now, memo = _now(), {}
+    effect = "permit" if sharing_default == "opt-in" else "deny"
+
+    def consents():
+        if "consents" not in memo:
+            memo["consents"] = consents_of(applicable_consents(organization, effect, purpose, now))
+        return memo["consents"]
 
     def guard(rtype: str):
         if rtype in DIRECTORY:
             return None
         if rtype not in memo:
-            memo[rtype] = hospital_node(rtype, organization, sharing_default, purpose, now, consenting)
+            memo[rtype] = hospital_node(rtype, organization, sharing_default, purpose, now, consents)
         return memo[rtype]
     return guard
 
 
-def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: str, now: str, consenting):
+def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: str, now: str, consents):
     org_id = organization.split("/", 1)[1]
     own = q.Match("reference", f"{rtype}._custodian", RefCond("Organization", org_id))
     links = patient_links(rtype)
     if not links:
         return q.Or((own,))
     effect = "permit" if sharing_default == "opt-in" else "deny"
-    decided = q.Has("Consent", "Consent.patient", consent_node(rtype, organization, effect, purpose, now),
-                    guarded=False)
-    ids = consenting(decided)
-    if ids is None:          # very many: the same decision as a subquery (the policy looks past the guard)
+    found = consents()
+    if found is None:        # very many: the decision as a subquery (nested provisions by class only)
+        decided = q.Has("Consent", "Consent.patient", consent_node(rtype, organization, effect, purpose, now),
+                        guarded=False)
         about = [decided if key is None else q.Chain(key, "Patient", decided, guarded=False) for key in links]
     else:
-        about = [_about(key, tuple(ids)) for key in links] if ids else []
+        ids = tuple(sorted({p for c in found if applies(c, organization, rtype) for p in _patient_of(c)}))
+        about = [_about(key, ids) for key in links] if ids else []
     if sharing_default == "opt-in":
         return q.Or((own, *about))
     any_patient = q.Or(tuple(_about(key, None) for key in links))
     shared = q.And((any_patient, q.Not(q.Or(tuple(about))))) if about else any_patient
     return q.Or((own, shared))
+
+
+def applicable_consents(organization: str, effect: str, purpose: str, now: str):
+    """Consents that may `effect` (permit | deny) `organization` now, whatever the type: active, that
+    top-level provision type, naming the organisation or no actor, in period, for the purpose."""
+    def one(*pairs):
+        return parse_search("Consent", list(pairs)).query
+
+    return q.And((one(("status", "active"), ("provision-type", effect)),
+                  q.Or((one(("actor", organization)), one(("actor:missing", "true")))),
+                  q.Or((one(("period:missing", "true")), one(("period", f"le{now}"), ("period", f"ge{now}")))),
+                  q.Or((one(("purpose", f"{ACT_REASON}|{purpose}")), one(("purpose:missing", "true"))))))
+
+
+def applies(consent: dict, organization: str, rtype: str) -> bool:
+    """Whether this Consent (already known to apply to the organisation) decides for rtype: its
+    top-level classes cover rtype and no nested provision of the opposite type applies to both."""
+    top = consent.get("provision") or {}
+    if not _covers(top, organization, rtype, check_actor=False):
+        return False
+    return not any(isinstance(p, dict) and p.get("type") != top.get("type", "permit")
+                   and _covers(p, organization, rtype, check_actor=True) for p in top.get("provision") or ())
+
+
+def _covers(provision: dict, organization: str, rtype: str, check_actor: bool) -> bool:
+    classes = [c for c in provision.get("class") or () if isinstance(c, dict)]
+    if classes and not any(c.get("system") == RESOURCE_TYPES and c.get("code") == rtype for c in classes):
+        return False
+    if check_actor:
+        actors = [(a.get("reference") or {}).get("reference") for a in provision.get("actor") or ()
+                  if isinstance(a, dict)]
+        if actors and not any(isinstance(r, str) and (r == organization or r.endswith("/" + organization))
+                              for r in actors):
+            return False
+    return True
+
+
+def _patient_of(consent: dict) -> list[str]:
+    ref = (consent.get("patient") or {}).get("reference")
+    parts = ref.rsplit("/", 2)[-2:] if isinstance(ref, str) else []
+    return [parts[1]] if len(parts) == 2 and parts[0] == "Patient" else []
 
 
 def _about(key: str | None, ids: tuple[str, ...] | None):
@@ -111,7 +162,8 @@ def patient_links(rtype: str) -> tuple[str | None, ...]:
 
 
 def consent_node(rtype: str, organization: str, effect: str, purpose: str, now: str):
-    """Consents that `effect` (permit | deny) `organization` for `rtype` now (the module's rule)."""
+    """Consents that `effect` (permit | deny) `organization` for `rtype` now, as one query (the fallback
+    past MAX_LISTED: nested provisions are read by their classes only)."""
     def one(*pairs):
         return parse_search("Consent", list(pairs)).query
 

@@ -92,7 +92,7 @@ class Access:
         # administrators are not held to one (every use is audited)
         self.regulator = grants is not None and _regulator(self.claims, store)
         hospital = self.organization is not None and self.claims.get("role") != "admin" and not self.regulator
-        self._hospital = organization_guard(self.organization, _patients_of(store), sharing_default) \
+        self._hospital = organization_guard(self.organization, _consents_of(store), sharing_default) \
             if hospital else None
         # break the glass (governance/break_glass.py): a practitioner's live emergency sessions add
         # those patients' compartments to the hospital's view; the request is audited if it used them
@@ -241,9 +241,12 @@ class Access:
             return versions
         if self.grants is None:
             return versions
-        scoped = search_guard(self.grants, self.patient, interaction)
+        # each version is judged by the whole guard: the scopes and, for a hospital, the organisation
+        # policy (an earlier version held by another hospital about a patient who shares nothing stays
+        # hidden once the record is moved to one who does)
+        guard = self.guard(interaction)
         return [v for v in versions if not self.confined(interaction, v.type) or (
-            not v.deleted and self._content_inside(jsonio.loads_stored(v.body), base, scoped))]
+            not v.deleted and self._content_inside(jsonio.loads_stored(v.body), base, guard))]
 
     @staticmethod
     def _content_inside(resource: dict, base: str, guard) -> bool:
@@ -257,31 +260,31 @@ class Access:
 UNRESTRICTED = Access()
 
 
-def _patients_of(store):
-    """consenting(node) for the organisation policy: the ids of the Patients matching node, unguarded
-    (the policy's own look at Consents), or None past policy.MAX_LISTED. Without a store nobody has
-    consented (fail closed: the organisation sees what it holds)."""
-    def consenting(node):
+def _consents_of(store):
+    """consents_of(node) for the organisation policy: the Consents matching node, read unguarded (the
+    policy's own look), or None past policy.MAX_LISTED. Reused while no Consent was written and within
+    the second the node names (Store.last_write: one index lookup). Without a store there are none (fail
+    closed: the organisation sees what it holds)."""
+    def consents_of(node):
         if store is None:
             return []
         written = store.last_write("Consent")      # read first: a Consent committed meanwhile is seen next time
-        key = (id(store), node)                    # the node holds the second it was made for (periods)
-        hit = _CONSENTING.get(key)
+        key = (id(store), node)
+        hit = _CONSENTS.get(key)
         if hit is not None and hit[0] == written:
             return hit[1]
-        page = store.search("Patient", q.And((node,)), limit=MAX_LISTED + 1, total="none")
-        ids = [v.id for v in page.items]
-        ids = None if len(ids) > MAX_LISTED or page.next_cursor else ids
-        if len(_CONSENTING) > 4096:
-            _CONSENTING.clear()
-        _CONSENTING[key] = (written, ids)
-        return ids
-    return consenting
+        page = store.search("Consent", node, limit=MAX_LISTED + 1, total="none")
+        found = None if len(page.items) > MAX_LISTED or page.next_cursor else \
+            [jsonio.loads_stored(v.body) for v in page.items]
+        if len(_CONSENTS) > 4096:
+            _CONSENTS.clear()
+        _CONSENTS[key] = (written, found)
+        return found
+    return consents_of
 
 
-# (store, decision node) -> (Store.last_write("Consent") when computed, patient ids): a decision is reused
-# while no Consent was written and within the second its node names (consent periods are in seconds)
-_CONSENTING: dict = {}
+# (store, query node) -> (Store.last_write("Consent") when read, the Consents)
+_CONSENTS: dict = {}
 
 
 def intersect(a, b):
