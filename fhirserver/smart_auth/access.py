@@ -8,6 +8,7 @@ compartment are not visible through patient/ scopes (user/ or system/ scopes gra
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from .. import jsonio
 from ..errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -311,8 +312,22 @@ def _regulator(claims: dict, store) -> bool:
         return True
     if claims.get("role") or store is None or not claims.get("client_id"):
         return False
-    record = store.get_record("client", str(claims["client_id"]))      # clients.KIND
-    return bool(record and record.get("regulator"))
+    key, now = (id(store), str(claims["client_id"])), time.monotonic()
+    hit = _REGULATOR.get(key)
+    if hit is not None and now - hit[1] < REGULATOR_TTL_S:
+        return hit[0]
+    record = store.get_record("client", key[1])      # clients.KIND
+    flag = bool(record and record.get("regulator"))
+    if len(_REGULATOR) > 4096:
+        _REGULATOR.clear()
+    _REGULATOR[key] = (flag, now)
+    return flag
+
+
+# (store, client_id) -> (registered as a regulator, when read): the flag is read at most every
+# REGULATOR_TTL_S seconds per process (it runs on every request of a backend token)
+REGULATOR_TTL_S = 2.0
+_REGULATOR: dict = {}
 
 
 def _own_patient(claims: dict) -> str | None:
