@@ -65,8 +65,8 @@ def live_delegation(store, related_person: str | None, patient: str | None) -> d
     """The live delegation Consent of Patient/patient to RelatedPerson/related_person, else None."""
     if not related_person or not patient:
         return None
-    delegate = _related_person(store, related_person)
-    if delegate is None or _patient_of(delegate) != patient:
+    delegate = live_related_person(store, related_person)
+    if delegate is None or patient_of(delegate) != patient:
         return None
     for version in store.search("Consent", delegation_query(related_person, patient), limit=5, total="none").items:
         consent = json.loads(version.body)
@@ -81,8 +81,8 @@ def delegating_patients(store, related_person: str | None) -> list[str]:
     or nobody; a person who acts for several patients has one RelatedPerson (and one account) each."""
     if not related_person:
         return []
-    delegate = _related_person(store, related_person)
-    patient = _patient_of(delegate) if delegate is not None else None
+    delegate = live_related_person(store, related_person)
+    patient = patient_of(delegate) if delegate is not None else None
     if patient is None:
         return []
     page = store.search("Consent", delegation_query(related_person), limit=MAX_CANDIDATES, total="none")
@@ -117,7 +117,7 @@ def is_delegation_consent(consent: dict | None) -> bool:
                    for a in _list(provision.get("actor")) if isinstance(a, dict)))
 
 
-def _related_person(store, rid: str) -> dict | None:
+def live_related_person(store, rid: str) -> dict | None:
     version = store.read("RelatedPerson", rid)
     if version is None or version.deleted:
         return None
@@ -127,7 +127,7 @@ def _related_person(store, rid: str) -> dict | None:
     return body
 
 
-def _patient_of(related: dict) -> str | None:
+def patient_of(related: dict) -> str | None:
     ref = _ref(related.get("patient"))
     return ref.split("/", 1)[1] if ref and ref.startswith("Patient/") and ref.count("/") == 1 else None
 

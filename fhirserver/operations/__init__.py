@@ -33,6 +33,7 @@ def registry() -> dict[str, Operation]:
     from .break_glass import break_glass_operation
     from .consents import consents
     from .health_card import health_card
+    from .invite_family import invite_family
     from .lookup import lookup
     from .match import match
     from .registration_code import registration_code
@@ -47,6 +48,7 @@ def registry() -> dict[str, Operation]:
         Operation("registration-code", load_json("operations/Patient-registration-code.json"), registration_code,
                   ("Patient",)),
         Operation("consents", load_json("operations/Patient-consents.json"), consents, ("Patient",)),
+        Operation("invite-family", load_json("operations/Patient-invite-family.json"), invite_family, ("Patient",)),
         # the patient is outside the caller's view by design: the handler checks the privilege first
         Operation("break-glass", load_json("operations/Patient-break-glass.json"), break_glass_operation,
                   ("Patient",), reads_instance=False),

@@ -15,6 +15,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 
 from .. import jsonio, rate_limit
 from ..errors import FhirError, NotFound
+from ..governance import family_invite
 from ..health_cards import qr
 from ..resources import ctx
 from ..resources.negotiation import read_body
@@ -74,6 +75,22 @@ def confirm_api():
     data = jsonio.loads(read_body(c.settings.max_body_bytes), c.settings.max_json_depth)
     code = data.get("code") if isinstance(data, dict) else None
     return _registered(c, service.confirm(c, code if isinstance(code, str) else ""))
+
+
+@api_bp.route("/api/registrations/family", methods=["POST"])
+def family_api():
+    """Redeem a family invitation (Patient/[id]/$invite-family, docs/auth.md "Family proxy"): JSON
+    {"code", "password"}; 201 with the username of the new related-person account, which acts for the
+    patient while her delegation stays live; 404 for an unknown, used or expired code; 429 past the
+    per-address limit."""
+    _enabled()
+    _count_attempt()
+    c = ctx()
+    data = jsonio.loads(read_body(c.settings.max_body_bytes), c.settings.max_json_depth)
+    data = data if isinstance(data, dict) else {}
+    username = family_invite.redeem(c.store, data.get("code"), data.get("password"))
+    return Response(json.dumps({"username": username}), status=201, content_type="application/json",
+                    headers={"Cache-Control": "no-store"})
 
 
 def _registered(c, done) -> Response:
