@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .config import Settings
+from .repository import Repository
 from .search import identifier_forms
 from .smart_auth.access import UNRESTRICTED, Access
 from .storage.base import Store
@@ -45,6 +47,17 @@ class ServerContext:
     def acting_as(self, access: Access) -> "ServerContext":
         """The same server, for one request with these rights."""
         return dataclasses.replace(self, access=access)
+
+    @functools.cached_property
+    def repo(self) -> Repository:
+        """The request's repository: every resource read, search and write of an interaction or an
+        operation goes through it, with this context's access applied (repository.py). The store
+        itself (ServerContext.store) is for infrastructure: records, blobs, init, the CLI."""
+        return Repository(self.store, self.access, self.base, unit=self._unit)
+
+    def _unit(self, provenance):
+        from .governance.provenance import unit
+        return unit(self, provenance)
 
     @contextlib.contextmanager
     def forms(self):

@@ -10,6 +10,7 @@ from .. import bounds, jsonio
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, NotFound, VersionConflict
 from ..governance import custodian, provenance
+from ..repository import GuardedTransaction
 from ..search.extract import extract
 from ..search.kinds import date_kind
 from ..smart_auth.access import UNRESTRICTED, Access
@@ -93,10 +94,13 @@ def prepare(ctx, type: str, resource, blob: str | None = None) -> Prepared:
 WRITE_INTERACTION = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
 
-def store_new_version(tx: Transaction, p: Prepared, id: str, method: str, current: Version | None) -> Version:
-    """Admit, then stamp server-owned meta (versionId, lastUpdated) under the write lock and write the next
+def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str, method: str,
+                      current: Version | None) -> Version:
+    """The one write path (a request's guarded transaction, or the raw one of server-side work). Admit,
+    then stamp server-owned meta (versionId, lastUpdated) under the write lock and write the next
     version. Admission sees the final id and the version replaced, so it judges exactly what is stored.
     lastUpdated is taken here, not earlier, so that it never goes back in commit order (_since stays safe)."""
+    tx = _raw(tx)
     resource = p.resource
     resource["id"] = id
     if p.keeps_custodian and _replaced(current) is not None:
@@ -132,12 +136,19 @@ def _replaced(current: Version | None) -> bytes | None:
     return None if current is None or current.deleted else current.body
 
 
-def store_delete(ctx, tx: Transaction, current: Version) -> Version:
+def store_delete(ctx, tx: Transaction | GuardedTransaction, current: Version) -> Version:
     """Delete current: the request's rights must admit removing exactly this content (admission.py)."""
+    tx = _raw(tx)
     ctx.access.admit_write("delete", {"resourceType": current.type, "id": current.id}, ctx.base, current.body)
     version = tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
     provenance.note(tx, version, "DELETE", body=current.body)
     return version
+
+
+def _raw(tx):
+    """The store transaction under a request's guarded one (repository.py): its reads and matches are
+    judged by the request's rights; the write itself is admitted here, by Prepared.access."""
+    return tx.raw if isinstance(tx, GuardedTransaction) else tx
 
 
 def if_match_version(header: str | None) -> int | None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from ..errors import PreconditionFailed
-from ..governance import provenance as prov
 from .common import Result, check_type, new_id, prepare, store_new_version
 from .conditional import matches
 from .references import resolve_conditionals
@@ -15,7 +14,7 @@ def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blo
     check_type(type)
     resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource, blob)
-    with prov.unit(ctx, provenance) as tx:
+    with ctx.repo.transaction(provenance) as tx:
         if if_none_exist:
             found = matches(ctx, tx, type, if_none_exist, "create")
             if len(found) > 1:

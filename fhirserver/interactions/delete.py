@@ -6,18 +6,15 @@ Deleting something absent or already deleted succeeds (204), as the spec allows.
 from __future__ import annotations
 
 from ..errors import PreconditionFailed
-from ..governance import provenance as prov
 from .common import Result, check_id, check_if_match, check_type, store_delete
-from .conditional import matches, tx_visible
+from .conditional import matches
 
 
 def delete(ctx, type: str, id: str, if_match: int | None = None, provenance: dict | None = None) -> Result:
     check_type(type)
     check_id(id)
-    with prov.unit(ctx, provenance) as tx:
-        if ctx.access.confined("delete", type):
-            ctx.access.check_visible(tx_visible(tx), "delete", type, id)
-        current = tx.read(type, id)
+    with ctx.repo.transaction(provenance) as tx:
+        current = tx.read(type, id, "delete")
         check_if_match(current, if_match, type, id)
         if current is None or current.deleted:
             return Result(current, 204)
@@ -27,8 +24,8 @@ def delete(ctx, type: str, id: str, if_match: int | None = None, provenance: dic
 def conditional_delete(ctx, type: str, criteria: str, provenance: dict | None = None) -> Result:
     """DELETE [type]?criteria: this server supports single matches (conditionalDelete = single)."""
     check_type(type)
-    with prov.unit(ctx, provenance) as tx:
-        ctx.access.allow("delete", type)
+    with ctx.repo.transaction(provenance) as tx:
+        ctx.repo.allow("delete", type)      # 403 before the criteria are read
         found = matches(ctx, tx, type, criteria, "delete")
         if len(found) > 1:
             raise PreconditionFailed(f"Conditional delete '{criteria}' matches more than one {type}")

@@ -30,7 +30,6 @@ import jsonpointer
 
 from .. import jsonio
 from ..errors import BadRequest, Conflict, FhirError, InvalidResource, Issue, PayloadTooLarge, Unprocessable
-from ..governance import provenance as prov
 from ..storage.base import Version
 from .binary_content import externalize_data, pending_blob
 from .common import (
@@ -44,7 +43,6 @@ from .common import (
     prepare,
     store_new_version,
 )
-from .conditional import tx_visible
 from .fhirpath_patch import FhirpathPatch, compile_parameters, is_parameters
 from .references import resolve_conditionals
 
@@ -78,14 +76,12 @@ def patch(ctx, type: str, id: str, operations, if_match: int | None = None, prov
     compiled = compile_patch(operations)
     for _attempt in range(ATTEMPTS):
         # visibility first: what a patch does to a resource out of reach must tell nothing (no oracle)
-        ctx.access.check_visible(ctx.search_visible, "patch", type, id)
-        current = current_or_raise(ctx.store.read(type, id), type, id)
+        current = current_or_raise(ctx.repo.read(type, id, "patch"), type, id)
         check_if_match(current, if_match, type, id)
         patched = prepare_patch(ctx, current, compiled)
         with pending_blob(ctx, patched.new_blob):
-            with prov.unit(ctx, provenance) as tx:
-                ctx.access.check_visible(tx_visible(tx), "patch", type, id)
-                now = current_or_raise(tx.read(type, id), type, id)
+            with ctx.repo.transaction(provenance) as tx:
+                now = current_or_raise(tx.read(type, id, "patch"), type, id)
                 check_if_match(now, if_match, type, id)
                 version = store_new_version(tx, patched.prepared, id, "PATCH", now) if patched.fits(now) else None
         if version is not None:
@@ -162,8 +158,7 @@ def prepare_entries(ctx, entries, targets: dict, operations_of) -> None:
         if target is None:
             continue
         try:
-            ctx.access.check_visible(ctx.search_visible, "patch", e.type, target)
-            current = ctx.store.read(e.type, target)
+            current = ctx.repo.read(e.type, target, "patch")
             if current is None or current.deleted:
                 continue
             check_if_match(current, if_match_version(e.if_match), e.type, target)

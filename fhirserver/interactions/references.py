@@ -58,24 +58,19 @@ def unresolved_placeholders(resource: dict) -> list[str]:
     return [r for r in references(resource) if r.startswith(("urn:uuid:", "urn:oid:"))]
 
 
-def resolve_conditional(ctx, search, ref: str) -> str:
-    """'Patient?identifier=s|v' -> 'Patient/<id>' using search(type, query, limit, guard)."""
+def resolve_conditional(ctx, reader, ref: str) -> str:
+    """'Patient?identifier=s|v' -> 'Patient/<id>' among what the request may search: reader is the
+    request's repository (committed data) or its guarded transaction (repository.py)."""
     rtype, _, criteria = ref.partition("?")
     try:
         query = parse_criteria(rtype, criteria, ctx.base)
     except BadRequest as e:
         raise BadRequest(f"invalid conditional reference {ref!r}: {e}") from None
-    found = search(rtype, query, 2, ctx.access.guard("search-type"))   # only what the request may see
+    found = reader.resolve(rtype, query, 2)     # only what the request may see
     if len(found) != 1:
         raise PreconditionFailed(f"conditional reference {ref!r} matches "
                                  f"{'no' if not found else 'more than one'} {rtype}")
     return f"{rtype}/{found[0].id}"
-
-
-def store_search(ctx):
-    """search(type, query, limit, guard) over committed data, for resolving conditionals outside a
-    transaction."""
-    return ctx.search_visible
 
 
 def resolve_conditionals(ctx, resource):
@@ -84,6 +79,6 @@ def resolve_conditionals(ctx, resource):
     record for a patient known only by UHID; one that matches none or several is refused."""
     if not isinstance(resource, dict):
         return resource
-    mapping = {ref: resolve_conditional(ctx, store_search(ctx), ref)
+    mapping = {ref: resolve_conditional(ctx, ctx.repo, ref)
                for ref in set(references(resource)) if is_conditional(ref)}
     return rewrite(resource, mapping) if mapping else resource

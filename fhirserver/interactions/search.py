@@ -73,7 +73,6 @@ def search(ctx, type: str, params: list[tuple[str, str]], lenient: bool = False,
 
 
 def _run(ctx, type, query, parsed: ParsedSearch, interaction: str = "search-type") -> SearchResult:
-    ctx.access.allow(interaction, type)
     spec = parsed.results
     count = ctx.settings.default_count if spec.count is None else min(spec.count, ctx.settings.max_count)
     total = "accurate" if spec.summary == "count" else (spec.total or ctx.settings.default_total)
@@ -81,12 +80,12 @@ def _run(ctx, type, query, parsed: ParsedSearch, interaction: str = "search-type
         count = 0
     # the page and what it includes come from one committed state (a write in between could make an
     # include point at a version the page never saw)
-    snapshot = ctx.store.snapshot() if spec.includes else contextlib.nullcontext()
+    repo = ctx.repo
+    snapshot = repo.snapshot() if spec.includes else contextlib.nullcontext()
     with limits.time_limit(ctx.settings.search_time_limit_ms), snapshot:
-        page = ctx.store.search(type, query, sort=spec.sort, limit=count, cursor=spec.cursor, total=total,
-                                guard=ctx.access.guard(interaction))
-        included = ctx.store.includes(page.items, spec.includes, guard=ctx.access.guard("read")) \
-            if spec.includes else []
+        page = repo.search(type, query, sort=spec.sort, limit=count, cursor=spec.cursor, total=total,
+                           interaction=interaction)
+        included = repo.includes(page.items, spec.includes) if spec.includes else []
     return SearchResult(page, included, parsed)
 
 

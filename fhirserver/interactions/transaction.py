@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import FhirError, PreconditionFailed
-from ..governance import provenance as prov
 from ..search.limits import SearchLimits
 from ..storage.base import Version
 from . import bundle_entries as be
@@ -29,9 +28,9 @@ from .common import (
     store_delete,
     store_new_version,
 )
-from .conditional import criteria_guard, parse_criteria, tx_visible
+from .conditional import parse_criteria
 from .patch import apply_patch, prepare_entries
-from .references import is_conditional, references, resolve_conditional, rewrite, store_search, unresolved_placeholders
+from .references import is_conditional, references, resolve_conditional, rewrite, unresolved_placeholders
 
 
 @dataclass(frozen=True)
@@ -54,39 +53,40 @@ def transaction(ctx, bundle: dict, provenance: dict | None = None) -> list[Entry
     entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries,
                               SearchLimits.from_settings(ctx.settings))
     new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT") and e.operation is None}
-    plan = _plan(ctx, entries, _decide(ctx, entries, store_search(ctx)), new_ids)
+    plan = _plan(ctx, entries, _decide(ctx, entries, ctx.repo), new_ids)
     prepare_entries(ctx, entries, dict(plan.decisions.put_targets), be.patch_operations)   # patches: before the lock
-    with prov.unit(ctx, provenance) as tx:
-        decisions = _decide(ctx, entries, tx_visible(tx))
+    with ctx.repo.transaction(provenance) as tx:
+        decisions = _decide(ctx, entries, tx)
         if decisions != plan.decisions:
             plan = _plan(ctx, entries, decisions, new_ids)
         results = _apply(ctx, tx, entries, plan)
     return results
 
 
-def _decide(ctx, entries: list[be.Entry], search) -> Decisions:
+def _decide(ctx, entries: list[be.Entry], reader) -> Decisions:
+    """reader: the request's repository (the plan) or its guarded transaction (under the lock)."""
     existing, puts, deletes, refs = [], [], [], {}
     for e in entries:
         try:
             if e.method == "POST" and e.if_none_exist:
-                existing.append((e.index, _one(ctx, search, e.type, e.if_none_exist, "If-None-Exist", "create")))
+                existing.append((e.index, _one(ctx, reader, e.type, e.if_none_exist, "If-None-Exist", "create")))
             elif e.method in ("PUT", "PATCH") and e.criteria:
-                puts.append((e.index, _one(ctx, search, e.type, e.criteria, "conditional update", "update")))
+                puts.append((e.index, _one(ctx, reader, e.type, e.criteria, "conditional update", "update")))
             elif e.method == "DELETE" and e.criteria:
-                deletes.append((e.index, _one(ctx, search, e.type, e.criteria, "conditional delete", "delete")))
+                deletes.append((e.index, _one(ctx, reader, e.type, e.criteria, "conditional delete", "delete")))
             if e.method in ("POST", "PUT") and e.operation is None:
                 for ref in references(e.resource):
                     if is_conditional(ref) and ref not in refs:
-                        refs[ref] = resolve_conditional(ctx, search, ref)
+                        refs[ref] = resolve_conditional(ctx, reader, ref)
         except FhirError as err:
             raise e.fail(err) from None
     return Decisions(tuple(existing), tuple(puts), tuple(deletes), tuple(sorted(refs.items())))
 
 
-def _one(ctx, search, rtype: str, criteria: str, what: str, interaction: str) -> str | None:
+def _one(ctx, reader, rtype: str, criteria: str, what: str, interaction: str) -> str | None:
     """The one resource the request may touch that matches a conditional entry (None: no match)."""
     check_type(rtype)
-    found = search(rtype, parse_criteria(rtype, criteria, ctx.base), 2, criteria_guard(ctx.access, rtype, interaction))
+    found = reader.matches(rtype, parse_criteria(rtype, criteria, ctx.base), 2, interaction)
     if len(found) > 1:
         raise PreconditionFailed(f"{what} '{criteria}' matches more than one {rtype}")
     return found[0].id if found else None
@@ -152,22 +152,18 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
         return run_operation(ctx, e)
     if e.method == "DELETE":
         target = e.id if e.criteria is None else deletes.get(e.index)
-        if target and ctx.access.confined("delete", e.type):
-            ctx.access.check_visible(tx_visible(tx), "delete", e.type, target)
-        current = tx.read(e.type, target) if target else None
+        current = tx.read(e.type, target, "delete") if target else None
         check_if_match(current, if_match_version(e.if_match), e.type, target)
         if current is None or current.deleted:
             return EntryResult(204, current)
         return EntryResult(204, store_delete(ctx, tx, current))
     if e.method == "POST":
         if existing.get(e.index):
-            return EntryResult(200, tx.read(e.type, existing[e.index]))
+            return EntryResult(200, tx.read(e.type, existing[e.index], None))   # matched under the guard
         return EntryResult(201, store_new_version(tx, e.prepared, plan.ids[e.index], "POST", None), created=True)
     if e.method == "PUT":
         target = plan.ids[e.index]
-        if ctx.access.confined("update", e.type):
-            ctx.access.check_visible(tx_visible(tx), "update", e.type, target)
-        current = tx.read(e.type, target)
+        current = tx.read(e.type, target, "update")
         if e.criteria and current is not None and not current.deleted and \
                 dict(plan.decisions.put_targets).get(e.index) != target:
             raise PreconditionFailed(f"{e.type}/{target} exists but does not match '{e.criteria}'")
@@ -179,8 +175,7 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
         target = e.id or dict(plan.decisions.put_targets).get(e.index)
         if target is None:
             raise PreconditionFailed(f"conditional patch '{e.criteria}' matches no {e.type}")
-        ctx.access.check_visible(tx_visible(tx), "patch", e.type, target)
-        current = current_or_raise(tx.read(e.type, target), e.type, target)
+        current = current_or_raise(tx.read(e.type, target, "patch"), e.type, target)
         check_if_match(current, if_match_version(e.if_match), e.type, target)
         return EntryResult(200, apply_patch(ctx, tx, current, be.patch_operations(e), e.patched))
     return run_get(ctx, e)

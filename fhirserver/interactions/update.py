@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from ..errors import BadRequest, PreconditionFailed
-from ..governance import provenance as prov
 from .common import Result, check_id, check_if_match, check_type, new_id, prepare, store_new_version
-from .conditional import matches, tx_visible
+from .conditional import matches
 from .references import resolve_conditionals
 
 
@@ -16,10 +15,8 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
         raise BadRequest(f"The id in the body ({resource.get('id')!r}) must equal the id in the URL ('{id}')")
     resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource, blob)
-    with prov.unit(ctx, provenance) as tx:
-        if ctx.access.confined("update", type):   # no update-as-create outside the reach, and no oracle
-            ctx.access.check_visible(tx_visible(tx), "update", type, id)
-        current = tx.read(type, id)
+    with ctx.repo.transaction(provenance) as tx:
+        current = tx.read(type, id, "update")     # no update-as-create outside the reach, and no oracle
         check_if_match(current, if_match, type, id)
         version = store_new_version(tx, prepared, id, method, current)
     created = current is None or current.deleted
@@ -32,7 +29,7 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
     check_type(type)
     resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource)
-    with prov.unit(ctx, provenance) as tx:
+    with ctx.repo.transaction(provenance) as tx:
         found = matches(ctx, tx, type, criteria, "update")
         if len(found) > 1:
             raise PreconditionFailed(f"Conditional update '{criteria}' matches more than one {type}")
@@ -45,9 +42,7 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
             return Result(store_new_version(tx, prepared, current.id, "PUT", current), 200, resource)
         if body_id is not None:
             check_id(body_id)
-            if ctx.access.confined("update", type):
-                ctx.access.check_visible(tx_visible(tx), "update", type, body_id)
-            existing = tx.read(type, body_id)
+            existing = tx.read(type, body_id, "update")
             if existing is not None and not existing.deleted:
                 raise PreconditionFailed(f"{type}/{body_id} exists but does not match '{criteria}'")
             return Result(store_new_version(tx, prepared, body_id, "PUT", existing), 201, resource)
