@@ -66,10 +66,6 @@ class ServerContext:
         with identifier_forms.active(self.identifier_forms):
             yield
 
-    def search_visible(self, rtype, query, limit, guard):
-        """search(type, query, limit, guard) over committed data (for Access.visible)."""
-        return self.store.search(rtype, query, limit=limit, total="none", guard=guard).items
-
     @property
     def base(self) -> str:
         """The server's base URL: references under it are local."""

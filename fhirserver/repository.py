@@ -60,7 +60,7 @@ class Repository:
             return None
         return found
 
-    def search(self, rtype: str, query, *, sort=None, limit: int, cursor: str | None = None,
+    def search(self, rtype: str, query, *, sort=(), limit: int, cursor: str | None = None,
                total: str = "none", interaction: str = "search-type") -> Page:
         """A page of the current resources matching query, inside the guard (403 if not granted)."""
         self.access.allow(interaction, rtype)

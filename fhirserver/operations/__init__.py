@@ -71,5 +71,5 @@ def invoke(ctx, name: str, rtype: str | None, id: str | None, query: list[tuple[
         raise MethodNotAllowed(f"${name} changes the server's state: use POST (operations.html#request)",
                                headers={"Allow": "POST"})
     if id is not None and op.reads_instance:   # an instance operation reads the instance: same rights as a read
-        ctx.access.check_visible(ctx.search_visible, "read", rtype, id)
+        ctx.repo.check(rtype, id, "read")
     return op.handler(ctx, rtype, id, read_parameters(op.definition, query, body))

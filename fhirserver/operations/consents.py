@@ -16,9 +16,9 @@ MAX_CONSENTS = 200
 
 
 def consents(ctx, rtype, id, params: dict) -> dict:
-    ctx.access.allow("search-type", "Consent")
+    ctx.repo.allow("search-type", "Consent")
     query = parse_search("Consent", [("patient", f"Patient/{id}"), ("_sort", "-_lastUpdated")]).query
-    found = ctx.search_visible("Consent", query, MAX_CONSENTS, ctx.access.guard("search-type"))
+    found = ctx.repo.search("Consent", query, limit=MAX_CONSENTS).items
     out = [{"name": "default", "valueCode": ctx.settings.sharing_default}]
     out += [{"name": "consent", "part": explain(jsonio.loads_stored(v.body))} for v in found]
     return {"resourceType": "Parameters", "parameter": out}

@@ -22,7 +22,7 @@ def invite_family(ctx, rtype, id, params: dict) -> dict:
     delegate = proxy.live_related_person(ctx.store, related)
     if delegate is None or proxy.patient_of(delegate) != id:
         raise NotFound(f"RelatedPerson/{related} is not an active RelatedPerson of Patient/{id}")
-    patient = jsonio.loads_stored(current_or_raise(ctx.store.read("Patient", id), "Patient", id).body)
+    patient = jsonio.loads_stored(current_or_raise(ctx.repo.read("Patient", id), "Patient", id).body)
     consent = proxy.live_delegation(ctx.store, related, id)
     if consent is None:
         consent = create_i.create(ctx, "Consent", family_invite.delegation(id, related)).resource

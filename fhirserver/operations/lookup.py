@@ -16,9 +16,8 @@ def lookup(ctx, rtype, id, params: dict) -> dict:
     if not system or not code:
         raise BadRequest("$lookup needs system and code, or a coding with both")
     criteria = [("url", system)] + ([("version", version)] if version else [])
-    ctx.access.allow("search-type", "CodeSystem")
-    found = ctx.search_visible("CodeSystem", parse_search("CodeSystem", criteria).query, 1,
-                               ctx.access.guard("search-type"))
+    ctx.repo.allow("search-type", "CodeSystem")
+    found = ctx.repo.search("CodeSystem", parse_search("CodeSystem", criteria).query, limit=1).items
     if not found:
         raise NotFound(f"No CodeSystem {system}" + (f" version {version}" if version else "") + " on this server")
     code_system = jsonio.loads(found[0].body)

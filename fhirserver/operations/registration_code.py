@@ -21,8 +21,7 @@ from ..smart_auth.accounts import PATIENT_ACCOUNT_KIND, Users
 def registration_code(ctx, rtype, id, params: dict) -> dict:
     if write_origin.writer(ctx.access) == "patient":        # the same answer for every id: no oracle
         raise Forbidden("$registration-code is for hospital staff: a patient's token cannot ask for a claim code")
-    ctx.access.check_visible(ctx.search_visible, "update", "Patient", id)
-    current_or_raise(ctx.store.read("Patient", id), "Patient", id)
+    current_or_raise(ctx.repo.read("Patient", id, "update"), "Patient", id)
     holder = ctx.store.get_record(PATIENT_ACCOUNT_KIND, id)
     if holder is not None and Users(ctx.store).active(holder["username"]) is not None:
         raise Conflict(f"Patient/{id} already has an account; a claim code would not open another "

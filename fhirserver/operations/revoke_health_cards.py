@@ -16,8 +16,7 @@ from ..interactions.common import current_or_raise
 
 
 def revoke_health_cards(ctx, rtype, id, params: dict) -> dict:
-    ctx.access.check_visible(ctx.search_visible, "update", "Patient", id)
-    current_or_raise(ctx.store.read("Patient", id), "Patient", id)
+    current_or_raise(ctx.repo.read("Patient", id, "update"), "Patient", id)
     stamp = revocation.revoke(ctx.store, id)
     audit.record(ctx, type_code=("110106", "Export"), subtype=("health-card-revocation", "health cards revoked"),
                  action="D", what=f"Patient/{id}", description="every health card issued before this moment")

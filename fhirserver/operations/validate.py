@@ -13,7 +13,7 @@ def validate_operation(ctx, rtype, id, params: dict) -> dict:
         raise BadRequest("$validate against a profile is not supported yet: validation is against R4 itself")
     resource = first(params, "resource")
     if resource is None and id is not None:
-        resource = jsonio.loads(current_or_raise(ctx.store.read(rtype, id), rtype, id).body)
+        resource = jsonio.loads(current_or_raise(ctx.repo.read(rtype, id), rtype, id).body)
     if not isinstance(resource, dict):
         raise BadRequest("$validate needs a resource (the body, or a 'resource' parameter)")
     if rtype and resource.get("resourceType") != rtype:
