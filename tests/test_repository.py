@@ -32,6 +32,7 @@ GUARDED = sorted([*ROOT.glob("interactions/*.py"), *ROOT.glob("operations/*.py")
 STORE_MEMBERS = {"blobs", "get_record"}
 STORE_HELPERS = {"Users", "IssuerKeys", "revocation.rid", "revocation.revoke", "claim_codes.issue",
                  "family_invite.issue", "proxy.live_related_person", "proxy.live_delegation"}
+WRITE_PATH = ROOT / "interactions" / "common.py"     # store_new_version / store_delete unwrap tx.raw
 # the access idioms live in the repository; these modules only call it
 # (write admission stays in the single write path, interactions/common.py: store_new_version, store_delete)
 IDIOMS = {"check_visible", "visible", "guard", "versions", "confined", "search_visible"}
@@ -61,6 +62,8 @@ def _violations(path: pathlib.Path) -> list[str]:
             found.append(f"{where}: {_dotted(node)} (use ctx.repo)")
         elif isinstance(node, ast.Attribute) and node.attr in IDIOMS and _dotted(node.value).endswith("access"):
             found.append(f"{where}: {_dotted(node)} (the repository applies the access)")
+        elif isinstance(node, ast.Attribute) and node.attr == "raw" and path != WRITE_PATH:
+            found.append(f"{where}: {_dotted(node)} (the raw transaction is for the write path alone)")
         elif isinstance(node, ast.Attribute) and node.attr == "search_visible":
             found.append(f"{where}: {_dotted(node)} (use ctx.repo.search)")
         elif isinstance(node, ast.Attribute) and node.attr == "unit" and _dotted(node.value) in ("prov", "provenance"):
@@ -79,10 +82,10 @@ def test_the_check_finds_raw_store_access(tmp_path):
     bad = tmp_path / "probe.py"
     bad.write_text("def f(ctx, access):\n    ctx.store.read('Patient', '1')\n    store = ctx.store\n"
                    "    access.guard('read')\n    ctx.search_visible\n    ctx.store.blobs.put\n"
-                   "    Users(ctx.store)\n    helper(ctx.store)\n")
+                   "    Users(ctx.store)\n    helper(ctx.store)\n    tx.raw.read('Patient', '1')\n")
     found = _violations(bad)
     assert [v.split(": ", 1)[1].split(" ")[0] for v in found] == \
-        ["ctx.store", "ctx.store", "access.guard", "ctx.search_visible", "ctx.store"]
+        ["ctx.store", "ctx.store", "access.guard", "ctx.search_visible", "ctx.store", "tx.raw"]
 
 
 # -- the repository on both stores ----------------------------------------------------------------
