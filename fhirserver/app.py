@@ -63,7 +63,19 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     bearer.install(app)
     break_glass.install(app)     # audits each request that used an emergency session
     _serve_swagger_assets(app)
+    _start_audit_log(app, api, settings)
     return app
+
+
+def _start_audit_log(app: Flask, api, settings: Settings) -> None:
+    """The audit log's endpoints, and its integrator thread (docs/audit.md): on unless
+    MEDPORT_AUDIT_INTEGRATOR=off; `auto` (the default) leaves it off under pytest."""
+    from .audit_log import log as audit_log
+    from .audit_log import routes as audit_log_routes
+    audit_log_routes.install(api)
+    mode = settings.audit_integrator
+    if mode == "on" or (mode == "auto" and "PYTEST_CURRENT_TEST" not in os.environ):
+        app.config["MEDPORT_AUDIT_INTEGRATOR"] = audit_log.start_thread(app.config["MEDPORT"].store, settings)
 
 
 def _activate_identifier_forms(app: Flask) -> None:

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     config.add_argument("--markdown", action="store_true", help="print docs/configuration.md instead")
     config.set_defaults(run=_config)
 
+    _audit_parsers(commands)
+
     from . import cli_accounts, cli_uhid, outbox
     cli_accounts.add_parsers(commands, _settings)
     cli_uhid.add_parsers(commands, _settings)
@@ -187,6 +189,74 @@ def _config(args) -> int:
     settings = _settings(args)
     for name, env, _default, help_text in describe():
         print(f"{env:28} {getattr(settings, name)!s:40} {help_text}")
+    return 0
+
+
+def _audit_parsers(commands) -> None:
+    audit = commands.add_parser("audit", help="the tamper-evident audit log (docs/audit.md)")
+    sub = audit.add_subparsers(dest="audit_command", required=True)
+    p = sub.add_parser("checkpoint", help="integrate pending AuditEvents and print the latest signed checkpoint")
+    p.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    p.set_defaults(run=_audit_checkpoint)
+    p = sub.add_parser("verify", help="recompute the audit log from the stored AuditEvents; exit 1 at the first "
+                                      "bad index")
+    p.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint kept outside: the log must extend it")
+    p.set_defaults(run=_audit_verify)
+    p = sub.add_parser("rotate-key", help="make a new Ed25519 key sign the audit log's checkpoints")
+    p.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    p.set_defaults(run=_audit_rotate_key)
+    p = sub.add_parser("integrate", help="integrate pending AuditEvents into the audit log now")
+    p.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    p.set_defaults(run=_audit_integrate)
+
+
+def _audit_checkpoint(args) -> int:
+    from .audit_log import log as audit_log
+    from .storage import open_store
+    settings = _settings(args)
+    store = open_store(settings)
+    audit_log.integrate(store, settings)
+    text = audit_log.latest_checkpoint(store)
+    if text is None:
+        text = audit_log.Integrator(store, settings).sign(*audit_log.tail(store), None)
+    print(text, end="")
+    return 0
+
+
+def _audit_verify(args) -> int:
+    from .audit_log.verify import verify
+    from .storage import open_store
+    external = None
+    if args.checkpoint:
+        with open(args.checkpoint, encoding="utf-8") as f:
+            external = f.read()
+    report = verify(open_store(_settings(args)), external)
+    rate = report.size / report.seconds if report.seconds else 0
+    if report.ok:
+        print(f"OK: {report.size} entries verified in {report.seconds:.1f} s ({rate:.0f} entries/s)")
+        return 0
+    first = report.first
+    print(f"FAILED at index {first.index}: {first.kind}: {first.detail}")
+    for p in sorted(report.problems, key=lambda p: p.index)[1:10]:
+        print(f"  also at index {p.index}: {p.kind}: {p.detail}", file=sys.stderr)
+    return 1
+
+
+def _audit_rotate_key(args) -> int:
+    from .audit_log.keys import AuditKeys
+    from .storage import open_store
+    _key, kid = AuditKeys(open_store(_settings(args))).rotate()
+    print(f"audit log signing key {kid} is now active; the older keys stay to verify older checkpoints")
+    return 0
+
+
+def _audit_integrate(args) -> int:
+    from .audit_log import log as audit_log
+    from .storage import open_store
+    settings = _settings(args)
+    n = audit_log.integrate(open_store(settings), settings)
+    print(f"{n} entries appended")
     return 0
 
 

@@ -71,6 +71,15 @@ class Settings:
                                               "patient denies).")
     break_glass_minutes: int = _setting(60, "Longest emergency access session (Patient/[id]/$break-glass), in "
                                             "minutes; a shorter duration may be asked (docs/governance.md).")
+    audit_integrator: str = _setting("auto", "The audit log's integrator thread in each server process "
+                                             "(docs/audit.md): on, off, or auto (on, except under pytest).")
+    audit_integration_s: float = _setting(1.0, "Seconds between two integrations of new AuditEvents into the "
+                                               "audit log: the log's lag is at most about this.")
+    audit_checkpoint_entries: int = _setting(1000, "The audit log signs a checkpoint once it grew by this many "
+                                                   "entries...")
+    audit_checkpoint_s: int = _setting(60, "... or once this many seconds passed since the last one (if it grew).")
+    audit_origin: str = _setting("", "Origin line of the audit log's checkpoints; default: the base URL's host "
+                                     "followed by /audit (e.g. fhir.example.org/audit).")
 
     def __post_init__(self):
         if not self.base_url:
@@ -100,6 +109,11 @@ def _coerce(f: dataclasses.Field, raw: str):
             return int(raw)
         except ValueError:
             raise SystemExit(f"{env_name(f.name)} must be an integer, got {raw!r}") from None
+    if f.type in (float, "float"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise SystemExit(f"{env_name(f.name)} must be a number, got {raw!r}") from None
     return raw
 
 

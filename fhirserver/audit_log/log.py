@@ -1,0 +1,360 @@
+"""The append-only audit log: every stored AuditEvent becomes a leaf of one RFC 9162 Merkle tree
+(docs/audit.md).
+
+State, all in store records (both stores, no new table):
+
+- kind "audit-log-batch", key = the batch's first index (12 digits, so keys sort by index):
+  {"start": s, "entries": [[id, version, leaf hex, lastUpdated], ...], "range": [...hex]}: the entries
+  s..s+len-1 and the compact range (the roots of the perfect subtrees, merkle.root's stack) of the
+  tree after the batch. A batch is one record, written with add_record (create if absent): it is
+  all or nothing, and two integrators can never both write index s.
+- kind "audit-log", key "head": {"size": n} a hint of the tree size (the integrator probes forward);
+  key "lease": the integrator's lease (one at a time across processes, like Trillian's signer).
+- kind "audit-checkpoint", key = the tree size (12 digits): {"text": signed checkpoint, "size",
+  "root", "kid"}; kind "audit-log", key "checkpoint": the latest one.
+- kind "audit-log-key": the Ed25519 signing keys (keys.py).
+
+leaf hash = merkle.leaf_hash(canonical JSON of the stored AuditEvent body: sorted keys, no spaces,
+UTF-8). The integrator appends the AuditEvents written since the last integration, in write order
+(Store.history of AuditEvent, oldest first), at most BATCH per batch.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from . import checkpoint as cp
+from . import merkle
+from .keys import AuditKeys
+
+log = logging.getLogger("medport.audit_log")
+
+BATCH_KIND = "audit-log-batch"
+STATE_KIND = "audit-log"
+CHECKPOINT_KIND = "audit-checkpoint"
+BATCH = 1000                 # entries per batch record
+LEASE_S = 10.0               # an integrator that stops renewing loses the lease after this
+# events of one store may commit out of their write order (MongoDB: seq is an ObjectId of the writing
+# process); the integrator looks back this far behind the newest entry for late commits
+GRACE_S = 5.0
+HISTORY_PAGE = 500
+
+
+def canonical(body: bytes) -> bytes:
+    """The canonical JSON of a stored resource body: sorted keys, no spaces, UTF-8."""
+    return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def leaf_of(body: bytes) -> bytes:
+    return merkle.leaf_hash(canonical(body))
+
+
+def key_of(index: int) -> str:
+    return f"{index:012d}"
+
+
+@dataclass
+class Entry:
+    index: int
+    id: str
+    version: int
+    leaf: bytes
+    at: str
+
+    def as_json(self) -> dict:
+        import base64
+        return {"index": self.index, "reference": f"AuditEvent/{self.id}/_history/{self.version}",
+                "leafHash": base64.b64encode(self.leaf).decode(), "lastUpdated": self.at}
+
+
+# ---- the compact range: roots of the perfect subtrees of a tree, left to right -------------------------
+def extend(rng: list[tuple[int, bytes]], leaves) -> list[tuple[int, bytes]]:
+    stack = list(rng)
+    for leaf in leaves:
+        height, h = 0, leaf
+        while stack and stack[-1][0] == height:
+            h = merkle.node_hash(stack.pop()[1], h)
+            height += 1
+        stack.append((height, h))
+    return stack
+
+
+def range_root(rng: list[tuple[int, bytes]]) -> bytes:
+    if not rng:
+        return merkle.EMPTY_ROOT
+    acc = rng[-1][1]
+    for _height, h in reversed(rng[:-1]):
+        acc = merkle.node_hash(h, acc)
+    return acc
+
+
+def _range_json(rng) -> list:
+    return [[h, v.hex()] for h, v in rng]
+
+
+def _range_of(value) -> list[tuple[int, bytes]]:
+    return [(int(h), bytes.fromhex(v)) for h, v in value]
+
+
+# ---- reading the log -----------------------------------------------------------------------------------
+def batches(store, start: int = 0):
+    """The batch records from the one that starts at `start`, following each other (one read by key)."""
+    while True:
+        value = store.get_record(BATCH_KIND, key_of(start))
+        if value is None:
+            return
+        yield value
+        start += len(value["entries"])
+
+
+def tail(store) -> tuple[int, dict | None]:
+    """(tree size, the last batch record) as stored: from the head hint, probing forward."""
+    head = store.get_record(STATE_KIND, "head") or {}
+    start = head.get("last_start", 0)
+    last = None
+    for b in batches(store, start):
+        last = b
+    if last is None and start:          # the hint names a batch that is gone (tampering): scan
+        records = [v for _k, v in store.list_records(BATCH_KIND)]
+        last = records[-1] if records else None
+    return (last["start"] + len(last["entries"]), last) if last else (0, None)
+
+
+def size(store) -> int:
+    return tail(store)[0]
+
+
+def all_entries(store) -> list[Entry]:
+    """Every entry as stored, in index order (verify reads the records themselves, not the chain)."""
+    out = []
+    for _key, b in store.list_records(BATCH_KIND):
+        for k, (id_, version, leaf, at) in enumerate(b["entries"]):
+            out.append(Entry(b["start"] + k, id_, version, bytes.fromhex(leaf), at))
+    return out
+
+
+class Leaves:
+    """The log's entries, cached per process (the log only grows): proofs and entry ranges read
+    the new batches only."""
+    _lock = threading.Lock()
+    _cache: dict[int, list[Entry]] = {}
+
+    @classmethod
+    def get(cls, store) -> list[Entry]:
+        with cls._lock:
+            entries = cls._cache.setdefault(id(store), [])
+            for b in batches(store, len(entries)):
+                for k, (id_, version, leaf, at) in enumerate(b["entries"]):
+                    entries.append(Entry(b["start"] + k, id_, version, bytes.fromhex(leaf), at))
+            return list(entries)
+
+
+# ---- the integrator ------------------------------------------------------------------------------------
+def origin(settings) -> str:
+    if settings.audit_origin:
+        return settings.audit_origin
+    return f"{urlsplit(settings.base_url).netloc or 'medport'}/audit"
+
+
+class LogInconsistent(RuntimeError):
+    """The log would sign a checkpoint inconsistent with the previous one: it refuses."""
+
+
+class Integrator:
+    def __init__(self, store, settings, owner: str | None = None):
+        self.store, self.settings = store, settings
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    # the lease: add if free, renew if ours; whoever holds an unexpired one integrates
+    def acquire(self) -> bool:
+        now = time.time()
+        value = {"owner": self.owner, "until": now + LEASE_S}
+        if self.store.add_record(STATE_KIND, "lease", value, expires_at=now + LEASE_S):
+            return True
+        held = self.store.get_record(STATE_KIND, "lease")
+        if held is None:
+            return self.store.add_record(STATE_KIND, "lease", value, expires_at=now + LEASE_S)
+        if held.get("owner") == self.owner and held.get("until", 0) - now > LEASE_S / 3:
+            return True
+        if held.get("owner") == self.owner:     # renew well before it runs out
+            self.store.put_record(STATE_KIND, "lease", value, expires_at=now + LEASE_S)
+            return True
+        return False
+
+    def release(self) -> None:
+        held = self.store.get_record(STATE_KIND, "lease")
+        if held and held.get("owner") == self.owner:
+            self.store.delete_record(STATE_KIND, "lease")
+
+    def run_once(self) -> int:
+        """Integrate what was written since the last integration; sign a checkpoint if one is due.
+        Returns how many entries were appended (0 if another process holds the lease)."""
+        if not self.acquire():
+            return 0
+        appended = 0
+        while True:
+            n = self._one_batch()
+            appended += n
+            if n < BATCH:
+                break
+        self._maybe_sign()
+        return appended
+
+    def _one_batch(self) -> int:
+        size, last = tail(self.store)
+        rng = _range_of(last["range"]) if last else []
+        new = self._new_events(size, last)[:BATCH]
+        if not new:
+            return 0
+        entries = [[v.id, v.version, leaf_of(v.body).hex(), v.last_updated] for v in new]
+        rng = extend(rng, (bytes.fromhex(e[2]) for e in entries))
+        record = {"start": size, "prev": last["start"] if last else None, "entries": entries,
+                  "range": _range_json(rng)}
+        if not self.store.add_record(BATCH_KIND, key_of(size), record):
+            return 0                                   # another integrator wrote this index: next round
+        self.store.put_record(STATE_KIND, "head", {"last_start": size, "size": size + len(entries)})
+        return len(entries)
+
+    def _new_events(self, size: int, last: dict | None) -> list:
+        """AuditEvent versions not in the log yet, oldest first: the history newest first, down to
+        GRACE_S before the newest logged entry."""
+        known, horizon = set(), ""
+        if last is not None:
+            newest = max(e[3] for e in last["entries"])
+            horizon = _minus(newest, GRACE_S)
+            start = last["start"]
+            b = last
+            while True:                                 # the logged entries in the look-back window
+                known.update((e[0], e[1]) for e in b["entries"])
+                if start == 0 or min(e[3] for e in b["entries"]) < horizon:
+                    break
+                prev = _previous_batch(self.store, b)
+                if prev is None:
+                    break
+                b, start = prev, prev["start"]
+        found, cursor = [], None
+        while True:
+            page = self.store.history("AuditEvent", limit=HISTORY_PAGE, cursor=cursor)
+            stop = False
+            for v in page.items:
+                if v.last_updated < horizon:
+                    stop = True
+                    break
+                if v.body is not None and (v.id, v.version) not in known:
+                    found.append(v)
+            if stop or page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        found.reverse()                                 # oldest first
+        return found
+
+    # ---- checkpoints -----------------------------------------------------------------------------------
+    def _maybe_sign(self) -> str | None:
+        size, last = tail(self.store)
+        latest = self.store.get_record(STATE_KIND, "checkpoint")
+        if latest is not None:
+            grown = size - latest["size"]
+            due = grown >= self.settings.audit_checkpoint_entries or (
+                grown > 0 and time.time() - latest["signed"] >= self.settings.audit_checkpoint_s)
+            if not due:
+                return None
+        return self.sign(size, last, latest)
+
+    def sign(self, size: int, last: dict | None, latest: dict | None) -> str:
+        root = range_root(_range_of(last["range"])) if last else merkle.EMPTY_ROOT
+        keys = AuditKeys(self.store)
+        if latest is not None:
+            check_consistent(self.store, keys, latest, size, root)
+        name = origin(self.settings)
+        key, kid = keys.active()
+        text = cp.sign(cp.Checkpoint(name, size, root), key, name)
+        value = {"text": text, "size": size, "root": root.hex(), "kid": kid, "signed": time.time(),
+                 "batch": last["start"] if last else None}
+        self.store.add_record(CHECKPOINT_KIND, key_of(size), value)
+        self.store.put_record(STATE_KIND, "checkpoint", value)
+        return text
+
+
+def check_consistent(store, keys, latest: dict, size: int, root: bytes) -> None:
+    """Refuse (LogInconsistent) unless the tree of `size` with `root` extends the latest checkpoint:
+    its signature holds, and the stored batches, from the compact range at its size, extend to `root`."""
+    old_size = latest["size"]
+    checked = keys.verify(latest["text"])
+    if checked.size != old_size or checked.root.hex() != latest["root"]:
+        raise LogInconsistent("the latest checkpoint record does not match its signed text")
+    if size < old_size:
+        raise LogInconsistent(f"the log shrank from {old_size} to {size} entries: refusing to sign")
+    rng: list = []
+    if old_size:
+        at = store.get_record(BATCH_KIND, key_of(latest["batch"])) if latest.get("batch") is not None else None
+        if at is None or at["start"] + len(at["entries"]) != old_size:
+            raise LogInconsistent(f"no batch ends at the checkpointed size {old_size}")
+        before = _previous_batch(store, at)
+        rng = extend(_range_of(before["range"]) if before else [], (bytes.fromhex(e[2]) for e in at["entries"]))
+        if rng != _range_of(at["range"]):
+            raise LogInconsistent(f"the entries of the batch at {at['start']} do not match its stored tree")
+    if range_root(rng) != checked.root:
+        raise LogInconsistent(f"the stored tree at size {old_size} is not the signed one")
+    for b in batches(store, old_size):
+        if b["start"] >= size:
+            break
+        rng = extend(rng, (bytes.fromhex(e[2]) for e in b["entries"]))
+    if range_root(rng) != root:
+        raise LogInconsistent(f"the tree of {size} entries does not extend the checkpoint of {old_size}")
+
+
+def _previous_batch(store, batch: dict) -> dict | None:
+    return store.get_record(BATCH_KIND, key_of(batch["prev"])) if batch.get("prev") is not None else None
+
+
+def _minus(instant: str, seconds: float) -> str:
+    """An instant `seconds` earlier, in the store's fixed-width form (interactions.common.now_instant)."""
+    import datetime
+    t = datetime.datetime.fromisoformat(instant.replace("Z", "+00:00")) - datetime.timedelta(seconds=seconds)
+    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def integrate(store, settings) -> int:
+    """One integration round (tests, the CLI): entries appended (0 while a server's integrator holds
+    the lease: it integrates within MEDPORT_AUDIT_INTEGRATION_S anyway)."""
+    integrator = Integrator(store, settings)
+    try:
+        return integrator.run_once()
+    finally:
+        integrator.release()
+
+
+def latest_checkpoint(store) -> str | None:
+    value = store.get_record(STATE_KIND, "checkpoint")
+    return value["text"] if value else None
+
+
+def checkpoints(store) -> list[dict]:
+    return [v for _k, v in store.list_records(CHECKPOINT_KIND)]
+
+
+# ---- the background thread -----------------------------------------------------------------------------
+def start_thread(store, settings) -> threading.Thread:
+    """Integrate every MEDPORT_AUDIT_INTEGRATION_S seconds, for the life of the process (a daemon)."""
+    integrator = Integrator(store, settings)
+
+    def loop():
+        while True:
+            try:
+                integrator.run_once()
+            except Exception:               # noqa: BLE001 - the log catches up at the next round
+                log.exception("audit log integration failed")
+            finally:
+                store.close()
+            time.sleep(settings.audit_integration_s)
+
+    thread = threading.Thread(target=loop, name="medport-audit-integrator", daemon=True)
+    thread.start()
+    return thread

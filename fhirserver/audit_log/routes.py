@@ -1,0 +1,118 @@
+"""The audit log over HTTP (plain routes, not FHIR operations: their answers are a checkpoint note and
+proofs; docs/audit.md):
+
+- GET [base]/$audit-checkpoint: the latest signed checkpoint (text/plain, C2SP tlog-checkpoint);
+- GET [base]/$audit-proof?index=N&size=S: inclusion proof of entry N in the tree of S entries;
+- GET [base]/$audit-consistency?from=M&to=N: consistency proof between two tree sizes;
+- GET [base]/$audit-entries?start=&end=: entries [start, end) with their leaf hashes (for mirrors).
+
+Proofs and entries are JSON Parameters with base64 hashes. Who may call them: a regulator (user role or
+regulator client), an administrator, or anyone when authorization is off. A patient's own entries
+are not offered here yet (docs/audit.md, "What is left").
+"""
+from __future__ import annotations
+
+import base64
+
+from flask import Response, request
+from flask_smorest import Blueprint
+
+from ..errors import BadRequest, Forbidden, NotFound
+from ..resources import ctx
+from ..resources.rendering import json_response
+from . import log as audit_log
+from . import merkle
+
+bp = Blueprint("audit_log", __name__, description="The tamper-evident audit log: checkpoints, proofs, entries")
+MAX_ENTRIES = 1000
+
+
+def _allowed():
+    c = ctx()
+    access = c.access
+    if access.grants is None or access.regulator or access.claims.get("role") == "admin":
+        return c
+    raise Forbidden("The audit log's checkpoints, proofs and entries are for regulators and administrators")
+
+
+def _int(name: str, default: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        if default is None:
+            raise BadRequest(f"Parameter {name} is required")
+        return default
+    if not raw.isdigit():
+        raise BadRequest(f"Parameter {name} must be a non-negative integer, not {raw!r}")
+    return int(raw)
+
+
+def _b64(h: bytes) -> str:
+    return base64.b64encode(h).decode()
+
+
+def _parameters(*params) -> dict:
+    return {"resourceType": "Parameters", "parameter": list(params)}
+
+
+@bp.route("/fhir/$audit-checkpoint", methods=["GET"])
+def checkpoint():
+    """The latest signed checkpoint of the audit log (text/plain; C2SP tlog-checkpoint)."""
+    c = _allowed()
+    text = audit_log.latest_checkpoint(c.store)
+    if text is None:
+        raise NotFound("The audit log has signed no checkpoint yet")
+    return Response(text, content_type="text/plain; charset=utf-8")
+
+
+@bp.route("/fhir/$audit-proof", methods=["GET"])
+def proof():
+    """Inclusion proof of entry `index` in the tree of `size` entries (default: the whole log)."""
+    c = _allowed()
+    leaves = [e.leaf for e in audit_log.Leaves.get(c.store)]
+    index, size = _int("index"), _int("size", len(leaves))
+    if not 0 <= index < size <= len(leaves):
+        raise BadRequest(f"No entry {index} in a tree of {size} (the log has {len(leaves)} entries)")
+    path = merkle.inclusion_proof(leaves[:size], index)
+    return json_response(_parameters(
+        {"name": "index", "valueInteger": index}, {"name": "size", "valueInteger": size},
+        {"name": "leafHash", "valueBase64Binary": _b64(leaves[index])},
+        {"name": "rootHash", "valueBase64Binary": _b64(merkle.root(leaves[:size]))},
+        *({"name": "hash", "valueBase64Binary": _b64(h)} for h in path)))
+
+
+@bp.route("/fhir/$audit-consistency", methods=["GET"])
+def consistency():
+    """Consistency proof from the tree of `from` entries to the tree of `to` (default: the whole log)."""
+    c = _allowed()
+    leaves = [e.leaf for e in audit_log.Leaves.get(c.store)]
+    old, new = _int("from"), _int("to", len(leaves))
+    if not 0 < old <= new <= len(leaves):
+        raise BadRequest(f"No consistency proof from {old} to {new} (the log has {len(leaves)} entries)")
+    path = merkle.consistency_proof(leaves[:new], old)
+    return json_response(_parameters(
+        {"name": "from", "valueInteger": old}, {"name": "to", "valueInteger": new},
+        {"name": "fromRoot", "valueBase64Binary": _b64(merkle.root(leaves[:old]))},
+        {"name": "toRoot", "valueBase64Binary": _b64(merkle.root(leaves[:new]))},
+        *({"name": "hash", "valueBase64Binary": _b64(h)} for h in path)))
+
+
+@bp.route("/fhir/$audit-entries", methods=["GET"])
+def entries():
+    """Entries [start, end) with their AuditEvent version and leaf hash (at most 1000 at a time)."""
+    c = _allowed()
+    log_entries = audit_log.Leaves.get(c.store)
+    start = _int("start", 0)
+    end = min(_int("end", start + MAX_ENTRIES), start + MAX_ENTRIES, len(log_entries))
+    if start > len(log_entries):
+        raise BadRequest(f"The log has {len(log_entries)} entries")
+    return json_response(_parameters(
+        {"name": "size", "valueInteger": len(log_entries)},
+        *({"name": "entry", "part": [
+            {"name": "index", "valueInteger": e.index},
+            {"name": "auditEvent", "valueReference": {"reference": f"AuditEvent/{e.id}/_history/{e.version}"}},
+            {"name": "leafHash", "valueBase64Binary": _b64(e.leaf)},
+            {"name": "recorded", "valueInstant": e.at}]} for e in log_entries[start:end])))
+
+
+def install(api) -> None:
+    api.register_blueprint(bp)

@@ -1,0 +1,159 @@
+"""`medport audit verify`: recompute the log from the stored AuditEvents and report the first bad index.
+
+What it checks, in one pass over the log (in index order) and one over the AuditEvent history:
+- the batch records follow each other with no gap or overlap (else: deleted entry);
+- each entry's AuditEvent exists (else: deleted entry) and hashes to the stored leaf (else: changed
+  entry, or swapped entries when its hash is the stored leaf of another index);
+- no AuditEvent older than the log's newest entry (by more than the grace of late commits) is missing
+  from the log (else: entry inserted in the middle, at the index where its time puts it);
+- every stored batch's compact range, every stored checkpoint, the latest and the one held outside
+  (--checkpoint) carry a signature of the log's keys and the root of the recomputed tree at their
+  size (else: the first index past the last good checkpoint); a log shorter than any of them has a
+  truncated tail.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from . import log as audit_log
+from . import merkle
+from .keys import AuditKeys
+
+
+@dataclass
+class Problem:
+    index: int
+    kind: str
+    detail: str
+
+
+@dataclass
+class Report:
+    size: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        return min(self.problems, key=lambda p: p.index) if self.problems else None
+
+
+def verify(store, external: str | None = None, grace_s: float = audit_log.GRACE_S) -> Report:
+    started = time.monotonic()
+    report = Report()
+    problems = report.problems
+    keys = AuditKeys(store)
+
+    # the entries, batch by batch: contiguous, and each batch's stored compact range right
+    entries: list[audit_log.Entry] = []
+    rng: list = []
+    range_bad = None
+    for _key, b in store.list_records(audit_log.BATCH_KIND):
+        if b["start"] != len(entries):
+            kind = "deleted entry" if b["start"] > len(entries) else "entry inserted in the middle"
+            problems.append(Problem(min(b["start"], len(entries)), kind,
+                                    f"the log jumps from index {len(entries) - 1} to {b['start']}"))
+        for k, (id_, version, leaf, at) in enumerate(b["entries"]):
+            entries.append(audit_log.Entry(len(entries), id_, version, bytes.fromhex(leaf), at))
+            del k
+        rng = audit_log.extend(rng, (bytes.fromhex(e[2]) for e in b["entries"]))
+        if range_bad is None and audit_log._range_json(rng) != [list(x) for x in b["range"]]:
+            range_bad = b["start"]
+    report.size = size = len(entries)
+    if range_bad is not None:
+        problems.append(Problem(range_bad, "changed entry", "a batch's stored tree state does not match its entries"))
+
+    # the AuditEvents as stored, in write order
+    events: dict[tuple[str, int], tuple[bytes, str]] = {}
+    cursor = None
+    while True:
+        page = store.history("AuditEvent", limit=1000, cursor=cursor)
+        for v in page.items:
+            if v.body is not None:
+                events[(v.id, v.version)] = (audit_log.leaf_of(v.body), v.last_updated)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    where_leaf = {}
+    for e in entries:
+        where_leaf.setdefault(e.leaf, e.index)
+    logged = set()
+    for e in entries:
+        logged.add((e.id, e.version))
+        found = events.get((e.id, e.version))
+        if found is None:
+            problems.append(Problem(e.index, "deleted entry", f"AuditEvent/{e.id}/_history/{e.version} is gone"))
+            break
+        if found[0] != e.leaf:
+            j = where_leaf.get(found[0])
+            if j is not None and j != e.index:
+                problems.append(Problem(e.index, "swapped entries",
+                                        f"AuditEvent/{e.id} holds the content logged at index {j}"))
+            else:
+                problems.append(Problem(e.index, "changed entry",
+                                        f"AuditEvent/{e.id}/_history/{e.version} no longer hashes to its leaf"))
+            break
+
+    # AuditEvents the log should hold but does not
+    if entries:
+        newest = max(e.at for e in entries)
+        horizon = audit_log._minus(newest, grace_s)
+        for (id_, version), (_leaf, at) in events.items():
+            if (id_, version) not in logged and at < horizon:
+                index = next((e.index for e in entries if e.at > at), size)
+                problems.append(Problem(index, "entry inserted in the middle",
+                                        f"AuditEvent/{id_}/_history/{version} ({at}) is not in the log"))
+
+    # checkpoints: signature, size, root of the recomputed tree
+    leaves = [e.leaf for e in entries]
+    claimed = [("stored checkpoint", v["text"]) for v in audit_log.checkpoints(store)]
+    latest = audit_log.latest_checkpoint(store)
+    if latest:
+        claimed.append(("latest checkpoint", latest))
+    if external:
+        claimed.append(("checkpoint held outside", external))
+    good = []
+    for what, text in claimed:
+        try:
+            c = keys.verify(text)
+        except ValueError as e:
+            problems.append(Problem(0, "bad checkpoint", f"{what}: {e}"))
+            continue
+        if c.size > size:
+            problems.append(Problem(size, "truncated tail",
+                                    f"the log has {size} entries; the {what} has {c.size}"))
+            continue
+        good.append((c.size, c.root, what))
+    roots = _prefix_roots(leaves, {s for s, _r, _w in good})
+    last_ok = 0
+    for s, root, what in sorted(good, key=lambda g: g[0]):
+        if roots[s] != root:
+            problems.append(Problem(last_ok, "changed entry",
+                                    f"the tree at size {s} is not the one the {what} signed "
+                                    f"(the change lies in indexes {last_ok}..{s - 1})"))
+            break
+        last_ok = s
+    if external and not problems:       # and a consistency proof, as a mirror would check it
+        c = keys.verify(external)
+        if 0 < c.size < size and not merkle.verify_consistency(
+                c.size, size, c.root, merkle.root(leaves), merkle.consistency_proof(leaves, c.size)):
+            problems.append(Problem(c.size, "inconsistent", "the log does not extend the checkpoint held outside"))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _prefix_roots(leaves: list[bytes], sizes: set[int]) -> dict[int, bytes]:
+    out, rng = {}, []
+    if 0 in sizes:
+        out[0] = merkle.EMPTY_ROOT
+    for i, leaf in enumerate(leaves):
+        rng = audit_log.extend(rng, (leaf,))
+        if i + 1 in sizes:
+            out[i + 1] = audit_log.range_root(rng)
+    return out

@@ -1,0 +1,284 @@
+"""The append-only audit log (issue 15): integration, checkpoints, tamper detection, endpoints."""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+
+import pytest
+
+from fhirserver import audit
+from fhirserver.audit_log import checkpoint as cp
+from fhirserver.audit_log import log as audit_log
+from fhirserver.audit_log import merkle
+from fhirserver.audit_log.keys import AuditKeys
+from fhirserver.audit_log.verify import verify
+
+
+def write_events(ctx, n, start=0):
+    for i in range(start, start + n):
+        audit.record(ctx, type_code=("110100", "Application Activity"), subtype=("test", "Test"), action="E",
+                     what=f"Patient/p{i}", description=f"event {i}")
+
+
+def stored_events(store):
+    out, cursor = [], None
+    while True:
+        page = store.history("AuditEvent", limit=1000, cursor=cursor)
+        out += page.items
+        if page.next_cursor is None:
+            return list(reversed(out))
+        cursor = page.next_cursor
+
+
+def test_integration_appends_every_event_once_in_write_order(ctx):
+    store, settings = ctx.store, ctx.settings
+    write_events(ctx, 7)
+    assert audit_log.integrate(store, settings) == 7
+    assert audit_log.integrate(store, settings) == 0
+    write_events(ctx, 5, 7)
+    assert audit_log.integrate(store, settings) == 5
+    entries = audit_log.all_entries(store)
+    events = stored_events(store)
+    assert [(e.id, e.version) for e in entries] == [(v.id, v.version) for v in events]
+    assert [e.leaf for e in entries] == [audit_log.leaf_of(v.body) for v in events]
+    assert [e.index for e in entries] == list(range(12))
+    # the leaf is the hash of the canonical JSON of the body
+    body = json.loads(events[0].body)
+    assert entries[0].leaf == merkle.leaf_hash(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    report = verify(store)
+    assert report.ok, report.problems
+    assert report.size == 12
+
+
+def test_batches_are_bounded(ctx, monkeypatch):
+    monkeypatch.setattr(audit_log, "BATCH", 4)
+    write_events(ctx, 10)
+    assert audit_log.integrate(ctx.store, ctx.settings) == 10
+    assert [v["start"] for _k, v in ctx.store.list_records(audit_log.BATCH_KIND)] == [0, 4, 8]
+    assert verify(ctx.store).ok
+
+
+def test_concurrent_integrators_give_one_log(ctx):
+    store, settings = ctx.store, ctx.settings
+    stop = threading.Event()
+    errors = []
+
+    def integrator(k):
+        it = audit_log.Integrator(store, settings, owner=f"worker-{k}")
+        try:
+            while not stop.is_set():
+                it.run_once()
+                if k % 2:                   # half of them give the lease up at once: it changes hands
+                    it.release()
+        except Exception as e:              # noqa: BLE001
+            errors.append(e)
+        finally:
+            it.release()
+            store.close()
+    threads = [threading.Thread(target=integrator, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    write_events(ctx, 60)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors
+    audit_log.integrate(store, settings)
+    entries = audit_log.all_entries(store)
+    keys = [(e.id, e.version) for e in entries]
+    assert len(keys) == len(set(keys)) == 60
+    assert [e.index for e in entries] == list(range(60))
+    assert verify(store).ok
+
+
+def test_checkpoints_are_signed_consistent_and_survive_key_rotation(ctx):
+    store, settings = ctx.store, ctx.settings
+    settings.audit_checkpoint_entries = 5
+    write_events(ctx, 5)
+    audit_log.integrate(store, settings)
+    first = audit_log.latest_checkpoint(store)
+    c1 = AuditKeys(store).verify(first)
+    assert c1.size == 5 and c1.origin == "fhir.test/audit"
+    AuditKeys(store).rotate()
+    write_events(ctx, 6, 5)
+    audit_log.integrate(store, settings)
+    second = audit_log.latest_checkpoint(store)
+    c2 = AuditKeys(store).verify(second)
+    assert c2.size == 11 and second != first
+    leaves = [e.leaf for e in audit_log.all_entries(store)]
+    assert merkle.verify_consistency(5, 11, c1.root, c2.root, merkle.consistency_proof(leaves, 5))
+    assert len(audit_log.checkpoints(store)) == 2
+    assert verify(store, external=first).ok
+
+
+def test_the_log_refuses_to_sign_an_inconsistent_checkpoint(ctx):
+    store, settings = ctx.store, ctx.settings
+    settings.audit_checkpoint_entries = 1
+    write_events(ctx, 3)
+    audit_log.integrate(store, settings)
+    key = store.get_record(audit_log.BATCH_KIND, audit_log.key_of(0))
+    key["entries"][1][2] = "00" * 32               # someone rewrote an entry of the signed tree
+    store.put_record(audit_log.BATCH_KIND, audit_log.key_of(0), key)
+    write_events(ctx, 1, 3)
+    with pytest.raises(audit_log.LogInconsistent):
+        audit_log.integrate(store, settings)
+    assert AuditKeys(store).verify(audit_log.latest_checkpoint(store)).size == 3
+
+
+# ---- tampering, directly in the store --------------------------------------------------------------
+def _tamper(store, backend, kind, events):
+    """Change the stored AuditEvents behind the server's back."""
+    a, b = events[3], events[6]
+    if backend == "sqlite":
+        conn = store._conn()
+        rid = lambda v: conn.execute("SELECT rid FROM resource WHERE type='AuditEvent' AND id=?",  # noqa: E731
+                                     (v.id,)).fetchone()[0]
+        if kind == "changed":
+            body = json.loads(a.body)
+            body["outcome"] = "8"
+            conn.execute("UPDATE version SET body=? WHERE rid=? AND version=?", (json.dumps(body).encode(), rid(a), 1))
+        elif kind == "deleted":
+            conn.execute("DELETE FROM version WHERE rid=?", (rid(a),))
+        elif kind == "swapped":
+            conn.execute("UPDATE version SET body=? WHERE rid=?", (b.body, rid(a)))
+            conn.execute("UPDATE version SET body=? WHERE rid=?", (a.body, rid(b)))
+        elif kind == "inserted":
+            body = json.loads(a.body)
+            body["id"] = "forged"
+            conn.execute("INSERT INTO resource (type, id, version, deleted, last_updated) "
+                         "VALUES ('AuditEvent', 'forged', 1, 0, ?)", (a.last_updated,))
+            conn.execute("INSERT INTO version (rid, version, type, last_updated, method, body) "
+                         "VALUES (?, 1, 'AuditEvent', ?, 'POST', ?)",
+                         (rid(type("V", (), {"id": "forged"})), "2000-01-01T00:00:00.000000Z",
+                          json.dumps(body).encode()))
+        conn.commit()
+        return
+    versions = store.versions
+    key = lambda v: {"r": f"AuditEvent/{v.id}", "version": v.version}  # noqa: E731
+    if kind == "changed":
+        body = json.loads(a.body)
+        body["outcome"] = "8"
+        versions.update_one(key(a), {"$set": {"body": json.dumps(body).encode()}})
+    elif kind == "deleted":
+        versions.delete_one(key(a))
+    elif kind == "swapped":
+        versions.update_one(key(a), {"$set": {"body": b.body}})
+        versions.update_one(key(b), {"$set": {"body": a.body}})
+    elif kind == "inserted":
+        doc = dict(versions.find_one(key(a)))
+        body = json.loads(a.body)
+        body["id"] = "forged"
+        from bson import ObjectId
+        doc.update(_id=ObjectId(), r="AuditEvent/forged", id="forged", body=json.dumps(body).encode(),
+                   last_updated="2000-01-01T00:00:00.000000Z", seq=ObjectId())
+        versions.insert_one(doc)
+
+
+@pytest.mark.parametrize("kind,index,what", [("changed", 3, "changed entry"), ("deleted", 3, "deleted entry"),
+                                             ("swapped", 3, "swapped entries"),
+                                             ("inserted", 0, "entry inserted in the middle")])
+def test_each_tamper_is_found_at_its_index(ctx, backend, kind, index, what):
+    store, settings = ctx.store, ctx.settings
+    write_events(ctx, 10)
+    audit_log.integrate(store, settings)
+    assert verify(store).ok
+    _tamper(store, backend, kind, stored_events(store))
+    report = verify(store)
+    assert not report.ok
+    assert (report.first.index, report.first.kind) == (index, what), report.problems
+
+
+def test_a_truncated_tail_is_found_against_a_checkpoint_held_outside(ctx, backend):
+    store, settings = ctx.store, ctx.settings
+    write_events(ctx, 10)
+    audit_log.integrate(store, settings)
+    held = audit_log.latest_checkpoint(store)
+    # the last batch, its events and the checkpoints are removed: the store alone looks whole
+    for k, _v in store.list_records(audit_log.CHECKPOINT_KIND):
+        store.delete_record(audit_log.CHECKPOINT_KIND, k)
+    store.delete_record(audit_log.STATE_KIND, "checkpoint")
+    store.delete_record(audit_log.STATE_KIND, "head")
+    last = store.get_record(audit_log.BATCH_KIND, audit_log.key_of(0))
+    last["entries"] = last["entries"][:7]
+    rng = audit_log.extend([], (bytes.fromhex(e[2]) for e in last["entries"]))
+    last["range"] = audit_log._range_json(rng)
+    store.put_record(audit_log.BATCH_KIND, audit_log.key_of(0), last)
+    events = stored_events(store)
+    if backend == "sqlite":
+        conn = store._conn()
+        for v in events[7:]:
+            conn.execute("DELETE FROM version WHERE seq IN (SELECT v.seq FROM version v JOIN resource r "
+                         "ON r.rid = v.rid WHERE r.id = ?)", (v.id,))
+        conn.commit()
+    else:
+        for v in events[7:]:
+            store.versions.delete_one({"r": f"AuditEvent/{v.id}"})
+    assert verify(store).ok                      # nothing inside the store shows it
+    report = verify(store, external=held)
+    assert (report.first.index, report.first.kind) == (7, "truncated tail"), report.problems
+
+
+def test_a_forged_checkpoint_is_refused(ctx):
+    write_events(ctx, 3)
+    audit_log.integrate(ctx.store, ctx.settings)
+    text = audit_log.latest_checkpoint(ctx.store)
+    body, _, sig = text.partition("\n\n")
+    forged = body.replace("\n3\n", "\n4\n") + "\n\n" + sig
+    report = verify(ctx.store, external=forged)
+    assert report.first.kind == "bad checkpoint"
+
+
+# ---- the CLI ----------------------------------------------------------------------------------------
+def test_cli_checkpoint_and_verify(tmp_path, capsys):
+    from fhirserver import create_app
+    from fhirserver.cli import main
+    from tests.conftest import make_settings
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    write_events(app.config["MEDPORT"], 4)
+    url = settings.store
+    assert main(["audit", "checkpoint", "--store", url]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[1] == "4"
+    held = tmp_path / "held.txt"
+    held.write_text(text)
+    assert main(["audit", "verify", "--store", url, "--checkpoint", str(held)]) == 0
+    assert capsys.readouterr().out.startswith("OK: 4 entries")
+    assert main(["audit", "rotate-key", "--store", url]) == 0
+    conn = app.config["MEDPORT"].store._conn()
+    conn.execute("UPDATE version SET body = replace(body, 'event 2', 'event X') WHERE type = 'AuditEvent'")
+    conn.commit()
+    assert main(["audit", "verify", "--store", url]) == 1
+    assert "FAILED at index 2: changed entry" in capsys.readouterr().out
+
+
+# ---- the endpoints ----------------------------------------------------------------------------------
+def test_endpoints_serve_checkpoint_proofs_and_entries(app, client, ctx):
+    write_events(ctx, 9)
+    audit_log.integrate(ctx.store, ctx.settings)
+    r = client.get("/fhir/$audit-checkpoint")
+    assert r.status_code == 200 and r.mimetype == "text/plain"
+    c = AuditKeys(ctx.store).verify(r.get_data(as_text=True))
+    assert c.size == 9
+    p = _params(client.get("/fhir/$audit-proof?index=4&size=9").get_json())
+    assert merkle.verify_inclusion(4, 9, p["leafHash"][0], p["hash"], c.root)
+    p = _params(client.get("/fhir/$audit-consistency?from=3&to=9").get_json())
+    assert merkle.verify_consistency(3, 9, p["fromRoot"][0], c.root, p["hash"])
+    r = client.get("/fhir/$audit-entries?start=2&end=5").get_json()
+    entries = [e for e in r["parameter"] if e["name"] == "entry"]
+    assert [e["part"][0]["valueInteger"] for e in entries] == [2, 3, 4]
+    assert client.get("/fhir/$audit-proof?index=9&size=9").status_code == 400
+
+
+def _params(parameters):
+    out = {}
+    for p in parameters["parameter"]:
+        v = p.get("valueBase64Binary")
+        out.setdefault(p["name"], []).append(base64.b64decode(v) if v else p.get("valueInteger"))
+    return out
+
+
+def test_cp_module_is_the_one_used():
+    assert cp.DASH == "\u2014"
