@@ -1120,6 +1120,17 @@ def health_card_and_match_path(h: H):
         h.expect((ex.json or {}).get("total") == 0, f"{ex}: $match found candidates outside B's reach")
 
 
+AUDIT_LOG = ("GET /fhir/$audit-checkpoint", "GET /fhir/$audit-proof", "GET /fhir/$audit-consistency",
+             "GET /fhir/$audit-entries")
+
+
+@path("the audit log's checkpoint, proofs and entries: regulators and administrators only", *AUDIT_LOG)
+def audit_log_path(h):
+    for url in ("/fhir/$audit-checkpoint", "/fhir/$audit-proof?index=0&size=1", "/fhir/$audit-consistency?from=1&to=2",
+                "/fhir/$audit-entries?start=0&end=10"):
+        h.get(url, status=403)
+
+
 @path("type and system level operations", TYPE_OP_GET, TYPE_OP_POST, SYSTEM_OP_GET, SYSTEM_OP_POST)
 def operations_path(h: H):
     h.call("POST", "/fhir/Observation/$validate", body=mine(h), status=200)

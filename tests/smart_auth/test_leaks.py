@@ -901,6 +901,17 @@ def operations_path(h: H):
     h.call("POST", "/fhir/$validate", body={"resourceType": "Parameters"}, status=404)
 
 
+AUDIT_LOG = ("GET /fhir/$audit-checkpoint", "GET /fhir/$audit-proof", "GET /fhir/$audit-consistency",
+             "GET /fhir/$audit-entries")
+
+
+@path("the audit log's checkpoint, proofs and entries: regulators and administrators only", *AUDIT_LOG)
+def audit_log_path(h):
+    for url in ("/fhir/$audit-checkpoint", "/fhir/$audit-proof?index=0&size=1", "/fhir/$audit-consistency?from=1&to=2",
+                "/fhir/$audit-entries?start=0&end=10"):
+        h.get(url, status=403)
+
+
 @path("ravi's deleted resources", READ, VREAD, INSTANCE_HISTORY)
 def deleted_path(h: H):
     for role in ("ravi.lab", "ravi.condition"):
