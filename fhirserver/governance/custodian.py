@@ -10,6 +10,8 @@ a patient's own writes have none.
 """
 from __future__ import annotations
 
+from ..interactions import server_meta
+
 CUSTODIAN_URL = "https://medport.health/fhir/StructureDefinition/custodian"
 
 
@@ -23,20 +25,11 @@ def of_writer(access, default: str | None) -> str | None:
 
 def stamp(resource: dict, organization: str | None) -> None:
     """Replace any custodian extension in meta by the writer's own (or none)."""
-    meta = resource.get("meta")
-    extensions = [x for x in (meta or {}).get("extension", ())
-                  if not (isinstance(x, dict) and x.get("url") == CUSTODIAN_URL)]
-    if organization:
-        extensions.append({"url": CUSTODIAN_URL, "valueReference": {"reference": organization}})
-    if extensions:
-        resource["meta"] = {**(meta or {}), "extension": extensions}
-    elif meta and "extension" in meta:
-        resource["meta"] = {k: v for k, v in meta.items() if k != "extension"}
+    item = {"url": CUSTODIAN_URL, "valueReference": {"reference": organization}} if organization else None
+    server_meta.replace(resource, "extension", "url", CUSTODIAN_URL, item)
 
 
 def of(resource: dict) -> str | None:
     """'Organization/<id>' that holds this version, or None."""
-    for x in (resource.get("meta") or {}).get("extension", ()):
-        if isinstance(x, dict) and x.get("url") == CUSTODIAN_URL:
-            return (x.get("valueReference") or {}).get("reference")
-    return None
+    found = server_meta.find(resource, "extension", "url", CUSTODIAN_URL)
+    return (found.get("valueReference") or {}).get("reference") if found else None

@@ -17,6 +17,8 @@ cards); which person wrote them is in the access log (`user`, `patient` of the t
 """
 from __future__ import annotations
 
+from . import server_meta
+
 ORIGIN_SYSTEM = "https://medport.health/fhir/CodeSystem/write-origin"
 DISPLAY = {"patient": "Written by the patient", "staff": "Written by hospital staff",
            "system": "Written by a hospital system"}
@@ -38,22 +40,14 @@ def writer(access) -> str | None:
 
 def stamp(resource: dict, code: str | None) -> None:
     """Replace any tag of ORIGIN_SYSTEM by the writer's own (none for the server)."""
-    meta = resource.get("meta")
-    tags = [t for t in (meta or {}).get("tag", ()) if not (isinstance(t, dict) and t.get("system") == ORIGIN_SYSTEM)]
-    if code is not None:
-        tags.append({"system": ORIGIN_SYSTEM, "code": code, "display": DISPLAY[code]})
-    if tags:
-        resource["meta"] = {**(meta or {}), "tag": tags}
-    elif meta and "tag" in meta:
-        resource["meta"] = {k: v for k, v in meta.items() if k != "tag"}
+    item = {"system": ORIGIN_SYSTEM, "code": code, "display": DISPLAY[code]} if code is not None else None
+    server_meta.replace(resource, "tag", "system", ORIGIN_SYSTEM, item)
 
 
 def of(resource: dict) -> str | None:
     """The origin code of a stored version (None: written by the server)."""
-    for t in (resource.get("meta") or {}).get("tag", ()):
-        if isinstance(t, dict) and t.get("system") == ORIGIN_SYSTEM:
-            return t.get("code")
-    return None
+    found = server_meta.find(resource, "tag", "system", ORIGIN_SYSTEM)
+    return found.get("code") if found else None
 
 
 def attested(resource: dict) -> bool:
