@@ -51,6 +51,15 @@ DIRECTORY = frozenset({
 SHARING_DEFAULTS = ("opt-in", "opt-out")
 
 
+class ConsentSet(list):
+    """The Consents one query read (reused across requests while no Consent is written: smart_auth/access.py),
+    remembering which patients they cover for each type."""
+
+    def __init__(self, consents):
+        super().__init__(consents)
+        self.patients: dict[str, tuple[str, ...]] = {}
+
+
 MAX_LISTED = 10_000      # Consents a request reads at most; past it the policy runs as a subquery
 
 
@@ -91,7 +100,11 @@ def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: 
                         guarded=False)
         about = [decided if key is None else q.Chain(key, "Patient", decided, guarded=False) for key in links]
     else:
-        ids = tuple(sorted({p for c in found if applies(c, organization, rtype) for p in _patient_of(c)}))
+        ids = found.patients.get(rtype) if isinstance(found, ConsentSet) else None
+        if ids is None:
+            ids = tuple(sorted({p for c in found if applies(c, organization, rtype) for p in _patient_of(c)}))
+            if isinstance(found, ConsentSet):
+                found.patients[rtype] = ids
         about = [_about(key, ids) for key in links] if ids else []
     if sharing_default == "opt-in":
         return q.Or((own, *about))
@@ -100,6 +113,7 @@ def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: 
     return q.Or((own, shared))
 
 
+@functools.lru_cache(maxsize=1024)      # the same query for every request within a second
 def applicable_consents(organization: str, effect: str, purpose: str, now: str):
     """Consents that may `effect` (permit | deny) `organization` now, whatever the type: active, that
     top-level provision type, naming the organisation or no actor, in period, for the purpose."""

@@ -13,7 +13,7 @@ import time
 from .. import jsonio
 from ..errors import BadRequest, Forbidden, NotFound, Unauthorized
 from ..governance import break_glass, custodian, proxy
-from ..governance.policy import MAX_LISTED, organization_guard
+from ..governance.policy import MAX_LISTED, ConsentSet, organization_guard
 from ..search import query as q
 from ..search.compartment import members
 from ..search.kinds.reference_kind import RefCond
@@ -276,7 +276,7 @@ def _consents_of(store):
             return hit[1]
         page = store.search("Consent", node, limit=MAX_LISTED + 1, total="none")
         found = None if len(page.items) > MAX_LISTED or page.next_cursor else \
-            [jsonio.loads_stored(v.body) for v in page.items]
+            ConsentSet(jsonio.loads_stored(v.body) for v in page.items)
         if len(_CONSENTS) > 4096:
             _CONSENTS.clear()
         _CONSENTS[key] = (written, found)
