@@ -28,7 +28,7 @@ def _outcome_response(outcome: dict, status: int, headers: dict | None = None):
 
 
 def _encodable(value):
-    """`value` with every string made UTF-8 encodable (unencodable characters as \\uXXXX escapes)."""
+    """`value` with every string made UTF-8 encodable (unencodable characters as \\u escapes, e.g. \\ud800)."""
     if isinstance(value, dict):
         return {_encodable(k): _encodable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

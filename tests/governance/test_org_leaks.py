@@ -503,15 +503,14 @@ class Path:
     routes: tuple[str, ...]
     run: Callable[[H], None] = field(compare=False)
     phases: tuple[str, ...] = PHASES
-    xfail: dict = field(default_factory=dict, compare=False)     # phase -> reason (a known product bug)
 
 
 PATHS: list[Path] = []
 
 
-def path(name: str, *routes: str, phases: tuple[str, ...] = PHASES, xfail: dict | None = None):
+def path(name: str, *routes: str, phases: tuple[str, ...] = PHASES):
     def register(fn):
-        PATHS.append(Path(name, routes, fn, phases, xfail or {}))
+        PATHS.append(Path(name, routes, fn, phases))
         return fn
     return register
 
@@ -1182,8 +1181,7 @@ def cases():
     for p in PATHS:
         for phase in p.phases:
             for who in TOKENS:
-                marks = [pytest.mark.xfail(strict=True, reason=p.xfail[phase])] if phase in p.xfail else []
-                yield pytest.param(p, phase, who, id=f"{p.name}-{phase}-{who}", marks=marks)
+                yield pytest.param(p, phase, who, id=f"{p.name}-{phase}-{who}")
 
 
 @pytest.mark.parametrize("leak_path,phase,who", list(cases()))

@@ -10,9 +10,9 @@ from fhirserver.storage import open_store
 from tests.conftest import make_settings
 
 
-def test_messages_are_recorded_listed_and_marked_sent(tmp_path, backend, capsys):
-    if backend != "sqlite":
-        pytest.skip("the CLI opens the store by URL: an in-memory mongomock store is per process")
+def test_messages_are_recorded_listed_and_marked_sent(tmp_path, capsys):
+    """Through the CLI, on the SQLite store a separate process opens by URL (an in-memory mongomock
+    store exists in one process only; the store functions run on both stores below)."""
     settings = make_settings(tmp_path)
     store = open_store(settings)
     first = outbox.send(store, "sms", "+91 98100 00000", "Your code", "Your code is ABCD.\nSecond line")

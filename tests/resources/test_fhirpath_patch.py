@@ -19,7 +19,6 @@ from tests.conftest import FHIR_JSON, patient, post
 CASES_FILE = os.path.join(os.path.dirname(__file__), "..", "data", "fhirpath-patch", "fhir-patch-tests.xml")
 FHIR = "{http://hl7.org/fhir}"
 XHTML = "http://www.w3.org/1999/xhtml"
-UNSUPPORTED: dict[str, str] = {}      # case name -> why this server cannot pass it (none so far)
 
 
 # ---- FHIR XML -> FHIR JSON, driven by the official R4 JSON schema -------------------------------
@@ -109,9 +108,7 @@ def _cases():
         out.append(pytest.param(resource_json(first["input"]), resource_json(first["diff"]),
                                 resource_json(first["output"]) if "output" in first else None,
                                 error.get("msg") if error is not None else None,
-                                id=case.get("name"),
-                                marks=[pytest.mark.skip(UNSUPPORTED[case.get("name")])]
-                                if case.get("name") in UNSUPPORTED else []))
+                                id=case.get("name")))
     return out
 
 

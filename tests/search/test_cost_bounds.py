@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 from pymongo.errors import ExecutionTimeout
 
+from fhirserver import create_app
 from fhirserver.errors import TooCostly
 from fhirserver.search import limits
 from fhirserver.search.limits import DEFAULT_LIMITS, size
@@ -16,7 +17,7 @@ from fhirserver.search.parse import parse_search
 from fhirserver.search.results import Include
 from fhirserver.storage.base import Version
 from fhirserver.storage.sqlite_search import statement_errors
-from tests.conftest import FHIR_JSON, post
+from tests.conftest import FHIR_JSON, make_settings, post
 
 UNTYPED_ANY = "Provenance?target.based-on.subject.name=x"
 FOUR_LINKS = "Observation?subject:Patient.link:Patient.link:Patient.link:Patient.name=x"
@@ -223,9 +224,8 @@ def test_sqlite_progress_handler_aborts_a_running_statement(tmp_path, fast_clock
     assert conn.execute(slow).fetchone() == (1000000,)      # no deadline: runs to the end
 
 
-def test_mongo_commands_carry_max_time_ms_and_a_timeout_is_a_503(app, backend, monkeypatch):
-    if backend != "mongo":
-        pytest.skip("MongoDB only")
+def test_mongo_commands_carry_max_time_ms_and_a_timeout_is_a_503(tmp_path, monkeypatch):
+    app = create_app(make_settings(tmp_path, "mongo"))        # MongoDB's own time limit (maxTimeMS)
     c = app.test_client()
     resources = app.config["MEDPORT"].store.resources
     seen = []
