@@ -85,7 +85,7 @@ def patch(ctx, type: str, id: str, operations, if_match: int | None = None, prov
                 check_if_match(now, if_match, type, id)
                 version = store_new_version(tx, patched.prepared, id, "PATCH", now) if patched.fits(now) else None
         if version is not None:
-            return Result(version, 200, jsonio.loads(version.body))
+            return Result(version, 200, jsonio.loads_stored(version.body))
         patched.discard(ctx)        # someone wrote a newer version meanwhile: patch that one
     raise Conflict(f"{type}/{id} kept changing while the patch was applied ({ATTEMPTS} times): send it again")
 
@@ -117,9 +117,9 @@ def prepare_patch(ctx, current: Version, operations) -> Patched:
     compiled = compile_patch(operations)
     limit = max(ctx.settings.max_body_bytes, len(current.body or b""))
     if isinstance(compiled, FhirpathPatch):
-        result = compiled.apply(jsonio.loads(current.body), ctx.settings.max_json_depth)
+        result = compiled.apply(jsonio.loads_stored(current.body), ctx.settings.max_json_depth)
     else:
-        result = apply_bounded(jsonio.loads(current.body), compiled.patch, ctx.settings.max_json_depth)
+        result = apply_bounded(jsonio.loads_stored(current.body), compiled.patch, ctx.settings.max_json_depth)
     if not isinstance(result, dict) or result.get("id") != id or result.get("resourceType") != type:
         raise Unprocessable("A patch must not change the resource's type or id")
     size = len(jsonio.dumps(result))
