@@ -342,7 +342,9 @@ def checkpoints(store) -> list[dict]:
 
 # ---- the background thread -----------------------------------------------------------------------------
 def start_thread(store, settings) -> threading.Thread:
-    """Integrate every MEDPORT_AUDIT_INTEGRATION_S seconds, for the life of the process (a daemon)."""
+    """Integrate every MEDPORT_AUDIT_INTEGRATION_S seconds, for the life of the process (a daemon).
+    The thread keeps its connection, as request threads do: it never calls store.close(), which on
+    MongoDB closes the client the whole process shares."""
     integrator = Integrator(store, settings)
 
     def loop():
@@ -351,8 +353,6 @@ def start_thread(store, settings) -> threading.Thread:
                 integrator.run_once()
             except Exception:               # noqa: BLE001 - the log catches up at the next round
                 log.exception("audit log integration failed")
-            finally:
-                store.close()
             time.sleep(settings.audit_integration_s)
 
     thread = threading.Thread(target=loop, name="medport-audit-integrator", daemon=True)
