@@ -103,18 +103,18 @@ def env_name(field_name: str) -> str:
     return "MEDPORT_" + field_name.upper()
 
 
+_NUMBERS = {"int": (int, "an integer"), "float": (float, "a number")}     # field type: (parse, what it must be)
+
+
 def _coerce(f: dataclasses.Field, raw: str):
-    if f.type in (int, "int"):
-        try:
-            return int(raw)
-        except ValueError:
-            raise SystemExit(f"{env_name(f.name)} must be an integer, got {raw!r}") from None
-    if f.type in (float, "float"):
-        try:
-            return float(raw)
-        except ValueError:
-            raise SystemExit(f"{env_name(f.name)} must be a number, got {raw!r}") from None
-    return raw
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    if kind not in _NUMBERS:
+        return raw
+    parse, what = _NUMBERS[kind]
+    try:
+        return parse(raw)
+    except ValueError:
+        raise SystemExit(f"{env_name(f.name)} must be {what}, got {raw!r}") from None
 
 
 def describe() -> list[tuple[str, str, object, str]]:
