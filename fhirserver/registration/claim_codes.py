@@ -19,24 +19,36 @@ ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 def issue(store, patient_id: str) -> tuple[str, float]:
     """A new code for the patient, and when it expires."""
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(12))
+    raw = draw(12)
     expires = time.time() + LIFETIME_S
     store.put_record(KIND, _digest(raw), {"patient": patient_id}, expires_at=expires)
-    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}", expires
+    return grouped(raw), expires
 
 
 def holds(store, code: str, patient_id: str) -> bool:
-    record = store.get_record(KIND, _digest(_normal(code)))
+    record = store.get_record(KIND, _digest(normal(code)))
     return record is not None and record["patient"] == patient_id
 
 
 def redeem(store, code: str, patient_id: str) -> bool:
     """Use the code up; False if it is not (or no longer) this patient's."""
-    record = store.take_record(KIND, _digest(_normal(code)))
+    record = store.take_record(KIND, _digest(normal(code)))
     return record is not None and record["patient"] == patient_id
 
 
-def _normal(code: str) -> str:
+def draw(length: int, alphabet: str = ALPHABET) -> str:
+    """`length` characters of `alphabet` from the OS's cryptographic source (also the registration
+    confirmation codes and server-assigned usernames)."""
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def grouped(raw: str) -> str:
+    """The code as written for people: groups of four, CCCC-CCCC-CC..."""
+    return "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
+
+
+def normal(code: str) -> str:
+    """A code as typed (any case, spaces or dashes) back to its raw characters."""
     return re.sub(r"[\s-]", "", code).upper()
 
 

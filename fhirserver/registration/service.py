@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import secrets
 import time
 from dataclasses import asdict, dataclass, replace
 
@@ -86,9 +85,9 @@ def start(ctx, reg: Registration) -> None:
     email = next((v for c, v in fresh if c == "email"), None)
     pending = asdict(replace(reg, phone=phone, email=email, password="", username=""))
     pending["password_hash"] = passwords.hash_password(reg.password)
-    code = "".join(secrets.choice(claim_codes.ALPHABET) for _ in range(CODE_LENGTH))
+    code = claim_codes.draw(CODE_LENGTH)
     ctx.store.put_record(PENDING_KIND, _code_key(code), pending, expires_at=time.time() + PENDING_S)
-    shown = f"{code[:4]}-{code[4:8]}-{code[8:]}"
+    shown = claim_codes.grouped(code)
     for channel, value in fresh:
         outbox.send(ctx.store, channel, value, "Your Unique Health ID registration code", CODE_MESSAGE.format(
             code=shown, minutes=PENDING_S // 60))
@@ -141,7 +140,7 @@ def _on_record(ctx, reg: Registration, channel: str, value: str) -> bool:
 
 
 def _code_key(code: str) -> str:
-    return hashlib.sha256(("registration:" + re.sub(r"[\s-]", "", code).upper()).encode()).hexdigest()
+    return hashlib.sha256(("registration:" + claim_codes.normal(code)).encode()).hexdigest()
 
 
 def _new_account(users: Users, reg: Registration, pid: str, password_hash: str | None = None) -> str:
@@ -149,7 +148,7 @@ def _new_account(users: Users, reg: Registration, pid: str, password_hash: str |
     no answer can tell which usernames are taken; a collision is simply drawn again."""
     stem = re.sub(r"[^a-z]", "", fold(reg.given.split()[0]) if reg.given.split() else "")[:20] or "patient"
     for _ in range(8):
-        username = f"{stem}-{''.join(secrets.choice(claim_codes.ALPHABET.lower()) for _ in range(6))}"
+        username = f"{stem}-{claim_codes.draw(6, claim_codes.ALPHABET.lower())}"
         if users.get(username) is not None:
             continue
         try:
