@@ -86,11 +86,13 @@ class _Parser:
     def __init__(self, base: str, limits: SearchLimits, budget: NodeBudget):
         self.base, self.limits, self.budget = base, limits, budget
 
-    def check_values(self, name: str, value: str) -> None:
-        n = len(split_unescaped(value, ","))
-        if n > self.limits.max_values:
-            raise TooCostly(f"'{name}' has {n} comma-separated values; this server takes at most "
+    def check_values(self, name: str, value: str) -> list[str]:
+        """The comma-separated values of `value` (escapes kept), refused past max_values."""
+        alts = split_unescaped(value, ",")
+        if len(alts) > self.limits.max_values:
+            raise TooCostly(f"'{name}' has {len(alts)} comma-separated values; this server takes at most "
                             f"{self.limits.max_values} per parameter. Split the search")
+        return alts
 
     def clause(self, rtype: str, name: str, value: str, depth: int, whole: str = ""):
         whole = whole or name
@@ -107,8 +109,7 @@ class _Parser:
             raise UnknownParameter(f"Unknown search parameter '{code}' for {rtype}")
         if value == "":
             raise BadRequest(f"Empty value for search parameter '{name}'")
-        self.check_values(whole, value)
-        node = _leaf(rtype, name, value, self.base)
+        node = _leaf(rtype, name, value, self.check_values(whole, value), self.base)
         self.budget.charge(size(node), name)
         return node
 
@@ -156,15 +157,15 @@ class _Parser:
         return q.Has(source, ref.key, self.clause(source, rest, value, depth + 1, whole))
 
 
-def _leaf(rtype: str, name: str, value: str, base: str):
-    """A parameter without chain or _has: an Or of its comma-separated values (or :missing, _id...)."""
+def _leaf(rtype: str, name: str, value: str, alts: list[str], base: str):
+    """A parameter without chain or _has: an Or of its comma-separated values `alts` (or :missing, _id...)."""
     code, _, modifier = name.partition(":")
     if code == "_id":
         if modifier:
             raise BadRequest(f"Unknown modifier :{modifier} for _id")
-        return q.IdIn(tuple(unescape(v) for v in split_unescaped(value, ",")))
+        return q.IdIn(tuple(unescape(v) for v in alts))
     if code == "_list":
-        ids = tuple(unescape(v) for v in split_unescaped(value, ","))
+        ids = tuple(unescape(v) for v in alts)
         return q.Has("List", "List.item", q.IdIn(ids))
     param = lookup(rtype, code)
     if param is None:
@@ -174,18 +175,18 @@ def _leaf(rtype: str, name: str, value: str, base: str):
     if param.kind == "composite":
         if modifier:
             raise BadRequest(f"Composite parameter '{code}' takes no modifier")
-        return q.Or(tuple(_composite(param, alt, base) for alt in split_unescaped(value, ",")))
+        return q.Or(tuple(_composite(param, alt, base) for alt in alts))
     if param.kind == "reference" and modifier == "identifier":
         return q.Or(tuple(q.Match("token", param.key + reference_kind.IDENTIFIER, token_kind.parse(param, "", alt))
-                          for alt in split_unescaped(value, ",")))
+                          for alt in alts))
     if param.kind == "token" and modifier == "not":
         return q.Not(q.Or(tuple(q.Match("token", param.key, token_kind.parse(param, "", alt))
-                                for alt in split_unescaped(value, ","))))
+                                for alt in alts)))
     if param.kind == "token" and modifier == "of-type":
         return q.Or(tuple(q.Match("token", param.key + token_kind.OF_TYPE, token_kind.parse(param, modifier, alt))
-                          for alt in split_unescaped(value, ",")))
+                          for alt in alts))
     return q.Or(tuple(q.Match(param.kind, param.key, _parse_value(param, modifier, alt, base))
-                      for alt in split_unescaped(value, ",")))
+                      for alt in alts))
 
 
 def _parse_value(param: SearchParam, modifier: str, raw: str, base: str):
