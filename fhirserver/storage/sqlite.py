@@ -99,7 +99,6 @@ class SqliteStore(Store):
         """The schema is created when the store is opened (CREATE ... IF NOT EXISTS, idempotent); the
         statistics the planner needs are refreshed here."""
         conn = self._conn()
-        conn.executescript(SCHEMA + index_schema() + STATS_SCHEMA + RECORDS_SCHEMA)
         with self._writer_lock:
             self._stats.refresh_if_grown(conn)
 
