@@ -137,8 +137,6 @@ class StoreRetry(StoreUnavailable):
     """A transient conflict in the store (a write conflict between concurrent transactions, an
     election): nothing was written, and the whole request may simply run again (resources/retry.py);
     503 with Retry-After once the retries are spent. Any store may raise it."""
-    def __init__(self, message: str):
-        super().__init__(message, headers={"Retry-After": "1"})
 
 
 class NestedUnitOfWork(FhirError):

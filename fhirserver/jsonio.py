@@ -28,9 +28,10 @@ import re
 
 import orjson
 
+from .bounds import INT64_MAX
 from .errors import BadRequest
 
-INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
+INT64_MIN = -2 ** 63
 
 
 class FhirDecimal(float):

@@ -48,7 +48,9 @@ def lenient() -> bool:
 def history_params(params: list[tuple[str, str]], strict: bool | None = None) -> list[tuple[str, str]]:
     """The parameters a history interaction uses: unknown ones dropped unless strict (then history
     answers 400 for them). _at and _list, and modifiers on known names, are kept, to be refused."""
-    if strict if strict is not None else not lenient():
+    if strict is None:
+        strict = not lenient()
+    if strict:
         return params
     return [(n, v) for n, v in params if n.split(":")[0] in _HISTORY_KNOWN]
 
@@ -160,9 +162,8 @@ def _split_cursor(cursor: str | None, n_types: int) -> tuple[int, str | None]:
     if cursor is None:
         return 0, None
     index, _, inner = cursor.partition(".")
-    if not bounds.is_digits(index) or len(index) > 6 or int(index) >= n_types:
-        raise BadRequest(f"Invalid paging cursor {cursor!r}")
-    return int(index), inner or None
+    return bounds.parse_int(index, f"The type index of paging cursor {cursor[:40]!r}", high=n_types - 1), \
+        inner or None
 
 
 def _total_across(ctx, types, rest, lenient) -> int | None:

@@ -54,7 +54,6 @@ class Compiler:
     def pid(self, key: str) -> int:
         return self.ids.get(key, -1)
 
-
     # ---- top level -------------------------------------------------------------
     def where(self, rtype: str, node, r: str = "r", use_driver: bool = True) -> tuple[str, list]:
         """WHERE clause for current resources of `rtype` matching `node`; with use_driver=False every
