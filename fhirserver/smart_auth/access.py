@@ -8,6 +8,7 @@ compartment are not visible through patient/ scopes (user/ or system/ scopes gra
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 from .. import jsonio
@@ -209,20 +210,20 @@ class Access:
         decision = self.grants.decide(interaction, rtype)
         if not decision.allowed:
             self.allow(interaction, rtype)
+        # the replaced version, parsed at most once (and only if a rule needs it); the rules only read it
+        old = functools.cache(lambda: jsonio.loads_stored(replaced) if replaced is not None else None)
         if self.claims.get("role") == proxy.ROLE:       # who acts for the patient is hers to decide
-            admission.check_proxy_write(rtype, resource if interaction != "delete" else None,
-                                        jsonio.loads_stored(replaced) if replaced is not None else None)
+            admission.check_proxy_write(rtype, resource if interaction != "delete" else None, old())
         if rtype == "Consent" and self.claims.get("role") not in ("patient", "admin"):
-            admission.check_consent_write(resource if interaction != "delete" else None,
-                                          jsonio.loads_stored(replaced) if replaced is not None else None)
+            admission.check_consent_write(resource if interaction != "delete" else None, old())
         if self._hospital is not None and replaced is not None:
-            held = custodian.of(jsonio.loads_stored(replaced))
+            held = custodian.of(old())
             if held != self.organization:
                 raise Forbidden(f"This {rtype} is held by {held or 'no organisation'}: only its custodian "
                                 "organisation may change or delete it (docs/governance.md)")
         if not (decision.patient_compartment or decision.alternatives):
             return
-        contents = [jsonio.loads_stored(replaced)] if replaced is not None else []
+        contents = [old()] if replaced is not None else []
         if interaction != "delete":
             contents.append(resource)
         scoped = search_guard(self.grants, self.patient, interaction)
