@@ -60,14 +60,14 @@ class ConsentSet(list):
         self.patients: dict[str, tuple[str, ...]] = {}
 
 
-MAX_LISTED = 10_000      # Consents a request reads at most; past it the policy runs as a subquery
+MAX_LISTED = 100_000     # Consents a decision reads at most (past it: 503, never a partial decision)
 
 
 def organization_guard(organization: str, consents_of, sharing_default: str = "opt-in", purpose: str = "TREAT"):
     """guard(rtype) -> the node every query of rtype is ANDed with for a hospital's token (None: open).
 
     consents_of(node) -> the Consent resources (dicts) matching `node` (read unguarded by the caller's
-    store), or None when there are more than MAX_LISTED."""
+    store; at most MAX_LISTED)."""
     if sharing_default not in SHARING_DEFAULTS:
         raise ValueError(f"sharing default must be one of {SHARING_DEFAULTS}, not {sharing_default!r}")
     now, memo = _now(), {}
@@ -93,19 +93,13 @@ def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: 
     links = patient_links(rtype)
     if not links:
         return q.Or((own,))
-    effect = "permit" if sharing_default == "opt-in" else "deny"
     found = consents()
-    if found is None:        # very many: the decision as a subquery (nested provisions by class only)
-        decided = q.Has("Consent", "Consent.patient", consent_node(rtype, organization, effect, purpose, now),
-                        guarded=False)
-        about = [decided if key is None else q.Chain(key, "Patient", decided, guarded=False) for key in links]
-    else:
-        ids = found.patients.get(rtype) if isinstance(found, ConsentSet) else None
-        if ids is None:
-            ids = tuple(sorted({p for c in found if applies(c, organization, rtype) for p in _patient_of(c)}))
-            if isinstance(found, ConsentSet):
-                found.patients[rtype] = ids
-        about = [_about(key, ids) for key in links] if ids else []
+    ids = found.patients.get(rtype) if isinstance(found, ConsentSet) else None
+    if ids is None:
+        ids = tuple(sorted({p for c in found if applies(c, organization, rtype) for p in _patient_of(c)}))
+        if isinstance(found, ConsentSet):
+            found.patients[rtype] = ids
+    about = [_about(key, ids) for key in links] if ids else []
     if sharing_default == "opt-in":
         return q.Or((own, *about))
     any_patient = q.Or(tuple(_about(key, None) for key in links))
@@ -173,22 +167,6 @@ def patient_links(rtype: str) -> tuple[str | None, ...]:
         if param is not None and param.kind == "reference" and ("Patient" in param.targets or not param.targets):
             out.append(param.key)
     return tuple(out)
-
-
-def consent_node(rtype: str, organization: str, effect: str, purpose: str, now: str):
-    """Consents that `effect` (permit | deny) `organization` for `rtype` now, as one query (the fallback
-    past MAX_LISTED: nested provisions are read by their classes only)."""
-    def one(*pairs):
-        return parse_search("Consent", list(pairs)).query
-
-    parts = [one(("status", "active"), ("provision-type", effect)),
-             q.Or((one(("actor", organization)), one(("actor:missing", "true")))),
-             q.Or((one(("provision-class", f"{RESOURCE_TYPES}|{rtype}")), one(("provision-class:missing", "true")))),
-             q.Or((one(("period:missing", "true")), one(("period", f"le{now}"), ("period", f"ge{now}")))),
-             q.Or((one(("purpose", f"{ACT_REASON}|{purpose}")), one(("purpose:missing", "true"))))]
-    if effect == "permit":
-        parts.append(q.Not(one(("deny-class", f"{RESOURCE_TYPES}|{rtype}"))))
-    return q.And(tuple(parts))
 
 
 def _now() -> str:

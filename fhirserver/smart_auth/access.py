@@ -12,7 +12,7 @@ import functools
 import time
 
 from .. import jsonio
-from ..errors import BadRequest, Forbidden, NotFound, Unauthorized
+from ..errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from ..governance import break_glass, custodian, proxy
 from ..governance.policy import MAX_LISTED, ConsentSet, organization_guard
 from ..search import query as q
@@ -264,9 +264,9 @@ UNRESTRICTED = Access()
 
 def _consents_of(store):
     """consents_of(node) for the organisation policy: the Consents matching node, read unguarded (the
-    policy's own look), or None past policy.MAX_LISTED. Reused while no Consent was written and within
-    the second the node names (Store.last_write: one index lookup). Without a store there are none (fail
-    closed: the organisation sees what it holds)."""
+    policy's own look), page by page; past policy.MAX_LISTED a 503 (never a partial decision). Reused
+    while no Consent was written and within the second the node names (Store.last_write: one index
+    lookup). Without a store there are none (fail closed: the organisation sees what it holds)."""
     def consents_of(node):
         if store is None:
             return []
@@ -275,9 +275,17 @@ def _consents_of(store):
         hit = _CONSENTS.get(key)
         if hit is not None and hit[0] == written:
             return hit[1]
-        page = store.search("Consent", node, limit=MAX_LISTED + 1, total="none")
-        found = None if len(page.items) > MAX_LISTED or page.next_cursor else \
-            ConsentSet(jsonio.loads_stored(v.body) for v in page.items)
+        bodies, cursor = [], None
+        while True:
+            page = store.search("Consent", node, limit=CONSENT_PAGE, cursor=cursor, total="none")
+            bodies += [jsonio.loads_stored(v.body) for v in page.items]
+            if len(bodies) > MAX_LISTED:
+                raise ServiceUnavailable(f"More than {MAX_LISTED} Consents apply to this organisation; the "
+                                         "server does not decide on part of them")
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        found = ConsentSet(bodies)
         if len(_CONSENTS) > 4096:
             _CONSENTS.clear()
         _CONSENTS[key] = (written, found)
@@ -285,6 +293,7 @@ def _consents_of(store):
     return consents_of
 
 
+CONSENT_PAGE = 1000
 # (store, query node) -> (Store.last_write("Consent") when read, the Consents)
 _CONSENTS: dict = {}
 

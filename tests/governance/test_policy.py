@@ -214,3 +214,23 @@ def test_a_patient_sees_who_may_see_their_records(w):
     # another hospital cannot read p1's Consents, so it learns nothing from the operation
     other = w.send(w.b, "GET", f"/fhir/Patient/{w.p1}/$consents")
     assert other.status_code == 404
+
+
+def test_consents_are_read_page_by_page_and_never_decided_in_part(w, monkeypatch):
+    """Every applicable Consent counts, however many pages they take; past the limit, a 503 rather than
+    a decision on part of them."""
+    from fhirserver.governance import policy
+    from fhirserver.smart_auth import access
+    Users(w.app.config["MEDPORT"].store).add("p2", "correct horse battery", "patient", f"Patient/{w.p2}")
+    p2_token = mint(w.app, "patient/*.cruds", subject="p2", patient=w.p2, role="patient",
+                    fhirUser=f"{BASE}/Patient/{w.p2}")
+    assert w.send(w.p1_token, "POST", "/fhir/Consent", w.consent()).status_code == 201
+    assert w.send(p2_token, "POST", "/fhir/Consent", w.consent(patient=w.p2)).status_code == 201
+    monkeypatch.setattr(access, "CONSENT_PAGE", 1)
+    access._CONSENTS.clear()
+    assert w.ids(w.b, "Observation")[1] == {w.obs1, w.obs2}
+    monkeypatch.setattr(access, "MAX_LISTED", 1)
+    monkeypatch.setattr(policy, "MAX_LISTED", 1)
+    access._CONSENTS.clear()
+    r = w.send(w.b, "GET", "/fhir/Observation")
+    assert r.status_code == 503 and r.get_json()["resourceType"] == "OperationOutcome"
