@@ -80,6 +80,11 @@ class Settings:
     audit_checkpoint_s: int = _setting(60, "... or once this many seconds passed since the last one (if it grew).")
     audit_origin: str = _setting("", "Origin line of the audit log's checkpoints; default: the base URL's host "
                                      "followed by /audit (e.g. fhir.example.org/audit).")
+    audit_access: str = _setting("on", "Record a BALP AuditEvent for every FHIR interaction and auth event, durably "
+                                       "before the response (docs/audit.md): on, or off (only the sensitive acts "
+                                       "are recorded; for benchmarks and experiments).")
+    audit_retention_days: int = _setting(0, "Days AuditEvents are kept (docs/audit.md, Retention); 0: keep them "
+                                            "forever (the default; HIPAA asks for at least six years).")
 
     def __post_init__(self):
         if not self.base_url:
