@@ -202,7 +202,27 @@ def _audit_parsers(commands) -> None:
                                       "bad index")
     p.add_argument("--store", help="store URL (MEDPORT_STORE)")
     p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint kept outside: the log must extend it")
+    p.add_argument("--from-export", metavar="OUT", help="verify an export (medport audit export) against "
+                                                        "--checkpoint instead of the store")
+    p.add_argument("--proof", metavar="FILE", help="the export's proof (default OUT.proof)")
+    p.add_argument("--public-key", metavar="FILE", help="verifier keys (medport audit public-key) to check "
+                                                        "the checkpoint's signature; default: the store's keys")
     p.set_defaults(run=_audit_verify)
+    p = sub.add_parser("export", help="integrate, then write the log's AuditEvents (NDJSON, index order), its "
+                                      "proof and the signed checkpoint that covers them")
+    p.add_argument("out", metavar="OUT.ndjson")
+    p.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    p.add_argument("--checkpoint-out", metavar="FILE", help="where to write the checkpoint (default OUT.checkpoint)")
+    p.add_argument("--start", type=int, help="first index (default 0, or the first not pruned)")
+    p.add_argument("--end", type=int, help="index after the last (default the checkpoint's size)")
+    p.set_defaults(run=_audit_export)
+    p = sub.add_parser("public-key", help="print the log's public keys as signed-note verifier keys")
+    p.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    p.set_defaults(run=_audit_public_key)
+    p = sub.add_parser("prune", help="remove AuditEvents older than MEDPORT_AUDIT_RETENTION_DAYS that a signed "
+                                     "checkpoint covers (the log keeps their leaf hashes)")
+    p.add_argument("--store", help="store URL (MEDPORT_STORE)")
+    p.set_defaults(run=_audit_prune)
     p = sub.add_parser("rotate-key", help="make a new Ed25519 key sign the audit log's checkpoints")
     p.add_argument("--store", help="store URL (MEDPORT_STORE)")
     p.set_defaults(run=_audit_rotate_key)
@@ -231,16 +251,69 @@ def _audit_verify(args) -> int:
     if args.checkpoint:
         with open(args.checkpoint, encoding="utf-8") as f:
             external = f.read()
-    report = verify(open_store(_settings(args)), external)
+    if args.from_export:
+        from .audit_log.export import verify_export
+        if external is None:
+            print("error: --from-export needs --checkpoint FILE (written by medport audit export)", file=sys.stderr)
+            return 2
+        keys = None
+        if args.public_key:
+            with open(args.public_key, encoding="utf-8") as f:
+                keys = [line for line in f.read().splitlines() if line.strip()]
+        store = None if keys is not None else open_store(_settings(args))
+        report = verify_export(args.from_export, external, keys, store, args.proof)
+    else:
+        report = verify(open_store(_settings(args)), external)
     rate = report.size / report.seconds if report.seconds else 0
     if report.ok:
-        print(f"OK: {report.size} entries verified in {report.seconds:.1f} s ({rate:.0f} entries/s)")
+        pruned = f" ({report.pruned} pruned by retention: leaf hashes only)" if report.pruned else ""
+        print(f"OK: {report.size} entries verified{pruned} in {report.seconds:.1f} s ({rate:.0f} entries/s)")
         return 0
     first = report.first
     print(f"FAILED at index {first.index}: {first.kind}: {first.detail}")
     for p in sorted(report.problems, key=lambda p: p.index)[1:10]:
         print(f"  also at index {p.index}: {p.kind}: {p.detail}", file=sys.stderr)
     return 1
+
+
+def _audit_export(args) -> int:
+    from .audit_log.export import ExportError, export
+    from .storage import open_store
+    settings = _settings(args)
+    checkpoint_out = args.checkpoint_out or args.out + ".checkpoint"
+    try:
+        start, end, size = export(open_store(settings), settings, args.out, checkpoint_out, args.start, args.end)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    print(f"exported entries {start}..{end - 1} of {size} to {args.out} (proof {args.out}.proof, "
+          f"checkpoint {checkpoint_out})")
+    return 0
+
+
+def _audit_public_key(args) -> int:
+    from .audit_log.export import verifier_keys
+    from .audit_log.keys import AuditKeys
+    from .storage import open_store
+    settings = _settings(args)
+    store = open_store(settings)
+    AuditKeys(store).active()           # created on first use, as the first checkpoint would
+    for line in verifier_keys(store, settings):
+        print(line)
+    return 0
+
+
+def _audit_prune(args) -> int:
+    from .audit_log.retention import RetentionError, prune
+    from .storage import open_store
+    settings = _settings(args)
+    try:
+        n, below = prune(open_store(settings), settings)
+    except RetentionError as e:
+        print(f"error: {e}" if e.code == 2 else str(e), file=sys.stderr if e.code == 2 else sys.stdout)
+        return e.code
+    print(f"{n} AuditEvents pruned; entries below index {below} keep only their leaf hashes")
+    return 0
 
 
 def _audit_rotate_key(args) -> int:

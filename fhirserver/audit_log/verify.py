@@ -10,6 +10,10 @@ What it checks, in one pass over the log (in index order) and one over the Audit
   (--checkpoint) carry a signature of the log's keys and the root of the recomputed tree at their
   size (else: the first index past the last good checkpoint); a log shorter than any of them has a
   truncated tail.
+
+Retention (retention.py): entries below the marker `audit-log`/`pruned` whose AuditEvent is gone and
+whose logged time is before the marker's horizon are counted as pruned, not deleted; their stored leaf
+hashes still enter every tree and checkpoint root above.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ class Report:
     size: int = 0
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    pruned: int = 0             # entries whose AuditEvent retention removed (leaf hash kept)
 
     @property
     def ok(self) -> bool:
@@ -43,11 +48,20 @@ class Report:
         return min(self.problems, key=lambda p: p.index) if self.problems else None
 
 
+def pruned_marker(store) -> dict:
+    return store.get_record(audit_log.STATE_KIND, "pruned") or {"below": 0, "horizon": ""}
+
+
+def pruned_below(store) -> int:
+    return pruned_marker(store)["below"]
+
+
 def verify(store, external: str | None = None, grace_s: float = audit_log.GRACE_S) -> Report:
     started = time.monotonic()
     report = Report()
     problems = report.problems
     keys = AuditKeys(store)
+    marker = pruned_marker(store)
 
     # the entries, batch by batch: contiguous, and each batch's stored compact range right
     entries: list[audit_log.Entry] = []
@@ -87,6 +101,9 @@ def verify(store, external: str | None = None, grace_s: float = audit_log.GRACE_
     for e in entries:
         logged.add((e.id, e.version))
         found = events.get((e.id, e.version))
+        if found is None and e.index < marker["below"] and e.at < marker["horizon"]:
+            report.pruned += 1
+            continue
         if found is None:
             problems.append(Problem(e.index, "deleted entry", f"AuditEvent/{e.id}/_history/{e.version} is gone"))
             break

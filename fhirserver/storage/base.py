@@ -196,6 +196,12 @@ class Store(abc.ABC):
         """(key, value) of every unexpired record of a kind, by key."""
 
     @abc.abstractmethod
+    def expunge(self, type: str, versions: list[tuple[str, int]]) -> int:
+        """Remove these (id, version) of `type` for good, and a resource (with its index rows) once no
+        version of it is left; returns how many versions went. Server maintenance only (audit retention,
+        fhirserver/audit_log/retention.py): no request reaches it."""
+
+    @abc.abstractmethod
     def reindex(self, rows_for, batch: int = 500, progress=None) -> int:
         """Recompute the index rows of every current resource with rows_for(type, body_json)
         (after a search-parameter change); returns how many resources were reindexed."""

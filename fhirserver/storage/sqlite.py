@@ -127,6 +127,19 @@ class SqliteStore(Store):
     def list_records(self, kind):
         return self._records.list(kind)
 
+    def expunge(self, type, versions):
+        n = 0
+        with self.transaction() as tx:
+            for id_, version in versions:
+                row = tx.conn.execute("SELECT rid FROM resource WHERE type = ? AND id = ?", (type, id_)).fetchone()
+                if row is None:
+                    continue
+                n += tx.conn.execute("DELETE FROM version WHERE rid = ? AND version = ?", (row[0], version)).rowcount
+                if tx.conn.execute("SELECT 1 FROM version WHERE rid = ? LIMIT 1", (row[0],)).fetchone() is None:
+                    write_rows(tx.conn, tx.param_ids, row[0], {}, replace=True)
+                    tx.conn.execute("DELETE FROM resource WHERE rid = ?", (row[0],))
+        return n
+
     def referenced_blobs(self) -> set[str]:
         return {k for (k,) in self._conn().execute("SELECT DISTINCT blob FROM version WHERE blob IS NOT NULL")}
 
