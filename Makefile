@@ -52,6 +52,10 @@ bench-validation: $(STAMP)
 bench-uhid: $(STAMP)        # the price of UHID issuance; health cards issued and verified per second
 	$(BIN)/python bench/bench_uhid.py
 
+.PHONY: bench-audit-verify
+bench-audit-verify: $(STAMP)   # ENTRIES=100000 for a quick run; integration and verify entries/s (docs/audit.md)
+	$(BIN)/python bench/bench_audit_verify.py --entries $(or $(ENTRIES),1000000)
+
 lint: $(TESTSTAMP)
 	$(BIN)/ruff check fhirserver tests bench
 
