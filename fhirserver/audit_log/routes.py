@@ -7,8 +7,9 @@ proofs; docs/audit.md):
 - GET [base]/$audit-entries?start=&end=: entries [start, end) with their leaf hashes (for mirrors).
 
 Proofs and entries are JSON Parameters with base64 hashes. Who may call them: a regulator (user role or
-regulator client), an administrator, or anyone when authorization is off. A patient's own entries
-are not offered here yet (docs/audit.md, "What is left").
+regulator client), an administrator, or anyone when authorization is off. A patient (or a proxy acting
+for them) may also ask $audit-proof for an entry whose AuditEvent their token can read, i.e. one in
+their compartment (docs/audit.md, "Reading the log"); any other entry is refused (403).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from ..errors import BadRequest, Forbidden, NotFound
+from ..governance import proxy
 from ..resources import ctx
 from ..resources.rendering import json_response
 from . import log as audit_log
@@ -27,12 +29,28 @@ bp = Blueprint("audit_log", __name__, description="The tamper-evident audit log:
 MAX_ENTRIES = 1000
 
 
+def _overseer(access) -> bool:
+    return access.grants is None or access.regulator or access.claims.get("role") == "admin"
+
+
 def _allowed():
     c = ctx()
-    access = c.access
-    if access.grants is None or access.regulator or access.claims.get("role") == "admin":
+    if _overseer(c.access):
         return c
     raise Forbidden("The audit log's checkpoints, proofs and entries are for regulators and administrators")
+
+
+def _about_caller(c, entry) -> None:
+    """A patient's (or their proxy's) proof: only of an AuditEvent their own token can read (the patient
+    compartment, through the request's repository); anything else 403, whether it exists or not."""
+    if c.access.claims.get("role") in ("patient", proxy.ROLE) and c.access.patient:
+        try:
+            c.repo.check("AuditEvent", entry.id, "read")
+            return
+        except (NotFound, Forbidden):
+            pass
+    raise Forbidden("This entry's AuditEvent is not about you: a patient may prove only the entries about "
+                    "themselves; the audit log is otherwise for regulators and administrators")
 
 
 def _int(name: str, default: int | None = None) -> int:
@@ -67,9 +85,14 @@ def checkpoint():
 @bp.route("/fhir/$audit-proof", methods=["GET"])
 def proof():
     """Inclusion proof of entry `index` in the tree of `size` entries (default: the whole log)."""
-    c = _allowed()
-    leaves = [e.leaf for e in audit_log.Leaves.get(c.store)]
-    index, size = _int("index"), _int("size", len(leaves))
+    c = ctx()
+    log_entries = audit_log.Leaves.get(c.store)
+    index, size = _int("index"), _int("size", len(log_entries))
+    if not _overseer(c.access):
+        if index >= len(log_entries):
+            raise Forbidden("No entry about you at this index")
+        _about_caller(c, log_entries[index])
+    leaves = [e.leaf for e in log_entries]
     if not 0 <= index < size <= len(leaves):
         raise BadRequest(f"No entry {index} in a tree of {size} (the log has {len(leaves)} entries)")
     path = merkle.inclusion_proof(leaves[:size], index)

@@ -30,6 +30,7 @@ class Operation:
 
 @functools.lru_cache(maxsize=1)
 def registry() -> dict[str, Operation]:
+    from .access_report import access_report
     from .break_glass import break_glass_operation
     from .consents import consents
     from .health_card import health_card
@@ -51,6 +52,9 @@ def registry() -> dict[str, Operation]:
         Operation("invite-family", load_json("operations/Patient-invite-family.json"), invite_family, ("Patient",)),
         # the patient is outside the caller's view by design: the handler checks the privilege first
         Operation("break-glass", load_json("operations/Patient-break-glass.json"), break_glass_operation,
+                  ("Patient",), reads_instance=False),
+        # a regulator reads no Patient: the handler decides who may ask, the search applies the guard
+        Operation("access-report", load_json("operations/Patient-access-report.json"), access_report,
                   ("Patient",), reads_instance=False),
         Operation("revoke-health-cards", load_json("operations/Patient-revoke-health-cards.json"),
                   revoke_health_cards, ("Patient",)),
