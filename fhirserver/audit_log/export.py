@@ -38,7 +38,9 @@ class ExportError(RuntimeError):
 
 # ---- verifier keys (signed-note) -------------------------------------------------------------------
 def verifier_keys(store, settings) -> list[str]:
-    name = audit_log.origin(settings)
+    """Under the name the log signs with: the latest checkpoint's origin, else the configured one."""
+    latest = audit_log.latest_checkpoint(store)
+    name = latest.split("\n", 1)[0] if latest else audit_log.origin(settings)
     out = []
     for _kid, public in AuditKeys(store).public_keys():
         raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
