@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 
+from .smart_auth import auth_audit
 from .smart_auth.accounts import ROLES, Users
 from .smart_auth.clients import CLIENT_TYPES, Clients
 from .smart_auth.keys import KIND, SigningKeys
@@ -63,7 +64,9 @@ def _leaf(sub, name: str, help_text: str, settings_of: Callable, action: Callabl
 def _run(args, settings_of: Callable, action: Callable) -> int:
     """Open the store, run the action; a ValueError is a usage error (exit 2)."""
     from .storage import open_store
-    store = open_store(settings_of(args))
+    settings = settings_of(args)
+    args.base_url = settings.base_url          # the AuditEvents of administration name this server
+    store = open_store(settings)
     try:
         return action(args, store)
     except ValueError as e:
@@ -82,6 +85,7 @@ def _user_add(args, store) -> int:
             raise ValueError("the passwords do not match")
     user = Users(store).add(args.username, password, args.role, args.fhir_user, args.organization,
                             break_glass=args.break_glass)
+    auth_audit.cli_event(store, args.base_url, "user-create", ("user", user.username), auth_audit.user_text(user))
     print(f"user {user.username} added ({user.role}{', ' + user.fhir_user if user.fhir_user else ''})")
     return 0
 
@@ -97,6 +101,7 @@ def _user_disable(args, store) -> int:
     if not Users(store).disable(args.username):
         print(f"error: no user {args.username!r}", file=sys.stderr)
         return 1
+    auth_audit.cli_event(store, args.base_url, "user-disable", ("user", args.username), "disabled")
     print(f"user {args.username} disabled")
     return 0
 
@@ -112,6 +117,8 @@ def _client_add(args, store) -> int:
     client, secret = Clients(store).add(args.name, args.type, args.redirect_uri, args.scope, jwks=jwks,
                                         jwks_uri=args.jwks_uri, organization=args.organization,
                                         regulator=args.regulator)
+    auth_audit.cli_event(store, args.base_url, "client-create", ("client", client.client_id),
+                         auth_audit.client_text(client))
     print(f"client_id: {client.client_id}")
     if secret:
         print(f"client_secret: {secret}")
@@ -130,6 +137,7 @@ def _client_disable(args, store) -> int:
     if not Clients(store).disable(args.client_id):
         print(f"error: no client {args.client_id!r}", file=sys.stderr)
         return 1
+    auth_audit.cli_event(store, args.base_url, "client-disable", ("client", args.client_id), "disabled")
     print(f"client {args.client_id} disabled")
     return 0
 

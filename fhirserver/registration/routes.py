@@ -19,6 +19,7 @@ from ..governance import family_invite
 from ..health_cards import qr
 from ..resources import ctx
 from ..resources.negotiation import read_body
+from ..smart_auth import auth_audit
 from . import form, pages, service
 
 bp = Blueprint("registration", __name__)        # the web page
@@ -89,6 +90,7 @@ def family_api():
     data = jsonio.loads(read_body(c.settings.max_body_bytes), c.settings.max_json_depth)
     data = data if isinstance(data, dict) else {}
     username = family_invite.redeem(c.store, data.get("code"), data.get("password"))
+    auth_audit.family_registered(c.store, username)
     return Response(json.dumps({"username": username}), status=201, content_type="application/json",
                     headers={"Cache-Control": "no-store"})
 

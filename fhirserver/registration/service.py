@@ -29,7 +29,7 @@ from ..interactions import transaction as transaction_i
 from ..interactions.common import new_id
 from ..search.normalize import fold
 from ..search.parse import parse_search
-from ..smart_auth import passwords
+from ..smart_auth import auth_audit, passwords
 from ..smart_auth.access import UNRESTRICTED, Access
 from ..smart_auth.accounts import Users
 from ..uhid import identifier, matching
@@ -217,6 +217,7 @@ def _finish(ctx, username: str, pid: str, uhid: str, how: str, claimed: bool) ->
         person, type_code=("110110", "Patient Record"), subtype=(how, f"self-{how}"),
         action="C" if not claimed else "U", what=f"Patient/{pid}",
         description=f"account {username} {'claimed the record' if claimed else 'registered'}"))
+    auth_audit.registered(username, f"Patient/{pid}", pid, how)
     return Registered(pid, uhid, username, _after_commit(lambda: issuance.issue(person, pid)), claimed)
 
 

@@ -18,12 +18,12 @@ registry refuses (a taken username, an unknown scope) answers {"error": "invalid
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from .. import jsonio
 from ..errors import BadRequest, Forbidden, Unauthorized
 from ..resources.negotiation import read_body
-from . import tokens
+from . import auth_audit, tokens
 from .accounts import Users
 from .clients import Clients
 from .keys import SigningKeys
@@ -49,11 +49,20 @@ def _administrators_only():
     if not token:
         raise Unauthorized("The admin API needs an administrator's bearer token",
                            headers={"WWW-Authenticate": f'Bearer realm="{base}"'})
-    claims = tokens.verify(SigningKeys(ctx.store), ctx.store, token, base, base)
+    claims = g.medport_admin_claims = tokens.verify(SigningKeys(ctx.store), ctx.store, token, base, base)
     user = Users(ctx.store).active(claims.get("sub"))
     if user is None or user.role != "admin" or claims.get("role") != "admin" \
             or ADMIN_SCOPE not in str(claims.get("scope", "")).split():
         raise Forbidden(f"The admin API needs an administrator's token granted the {ADMIN_SCOPE} scope")
+
+
+@blp.after_request
+def _audit_refused(response):
+    """A caller the admin API turned away (no, a bad or a non-administrator's token)."""
+    if response.status_code in (401, 403):
+        auth_audit.administration("admin-refused", None, f"{request.method} {request.path[:200]}",
+                                  response.status_code)
+    return response
 
 
 def _error(message: str, status: int = 400):
@@ -106,13 +115,18 @@ def add_user():
         user = Users(_store()).add(b.get("username", ""), b.get("password", ""), b.get("role", ""),
                                    b.get("fhir_user"), b.get("organization"), break_glass=b.get("break_glass", False))
     except ValueError as e:
+        auth_audit.administration("user-create", auth_audit.user_about(b.get("username")), str(e), 400)
         return _error(str(e))
+    auth_audit.administration("user-create", auth_audit.user_about(user.username), auth_audit.user_text(user))
     return jsonify(user.public()), 201
 
 
 @blp.post("/users/<name>/disable")
 def disable_user(name):
-    return (jsonify({"disabled": name}), 200) if Users(_store()).disable(name) else _error("unknown user", 404)
+    done = Users(_store()).disable(name)
+    auth_audit.administration("user-disable", auth_audit.user_about(name), None if done else "unknown user",
+                              200 if done else 404)
+    return (jsonify({"disabled": name}), 200) if done else _error("unknown user", 404)
 
 
 @blp.get("/clients")
@@ -128,7 +142,10 @@ def add_client():
             b.get("name", ""), b.get("type", ""), b.get("redirect_uris") or (), b.get("scopes") or (),
             b.get("jwks"), b.get("jwks_uri"), b.get("organization"), regulator=b.get("regulator", False))
     except (ValueError, ScopeError, TypeError) as e:
+        auth_audit.administration("client-create", None, str(e), 400)
         return _error(str(e))
+    auth_audit.administration("client-create", auth_audit.client_about(client.client_id),
+                              auth_audit.client_text(client))
     out = client.public()
     if secret:
         out["client_secret"] = secret     # shown once
@@ -137,6 +154,9 @@ def add_client():
 
 @blp.post("/clients/<client_id>/disable")
 def disable_client(client_id):
-    if Clients(_store()).disable(client_id):
+    done = Clients(_store()).disable(client_id)
+    auth_audit.administration("client-disable", auth_audit.client_about(client_id), None if done else "unknown client",
+                              200 if done else 404)
+    if done:
         return jsonify({"disabled": client_id}), 200
     return _error("unknown client", 404)

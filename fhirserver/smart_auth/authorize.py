@@ -33,8 +33,8 @@ from ..resources import ctx
 from ..search.parse import parse_search
 from ..uhid import identifier as uhid_identifier
 from ..uhid import number as uhid_number
+from . import auth_audit, pages, sessions
 from . import launch as launches
-from . import pages, sessions
 from .accounts import Users
 from .clients import Clients
 from .scopes import ScopeError, parse_scope
@@ -175,6 +175,8 @@ def consent_view():
         return _page(c, session, user, client, request_id, offered, picker)
     if request.form.get("decision") != "approve":
         c.store.take_record(REQUEST_KIND, request_id)
+        auth_audit.consent(user, client.client_id, [], (ehr or {}).get("patient") or _own_patient(user),
+                           refused="the user denied access")
         return error_redirect(pending["redirect_uri"], "access_denied", "The user denied access", pending["state"])
     granted = [s for s in offered if s in set(request.form.getlist("scope"))]
     context = {"patient": None, "encounter": None, "fhirContext": None, "need_patient_banner": False}
@@ -200,6 +202,7 @@ def consent_view():
         granted = [s for s in granted if not _is_patient_scope(s)]
     if not granted:
         c.store.take_record(REQUEST_KIND, request_id)
+        auth_audit.consent(user, client.client_id, [], context["patient"], refused="no permission was granted")
         return error_redirect(pending["redirect_uri"], "access_denied", "No permission was granted",
                               pending["state"])
     if c.store.take_record(REQUEST_KIND, request_id) is None:
@@ -211,8 +214,9 @@ def consent_view():
         "code_challenge": pending["code_challenge"], "scope": " ".join(granted), "nonce": pending.get("nonce"),
         "username": user.username, "fhir_user": user.fhir_user, "role": user.role,
         "organization": user.organization, **context,
-        "grant": secrets.token_urlsafe(16), "session_id": session.id, "session_expires": session.expires,
+        "grant": (grant := secrets.token_urlsafe(16)), "session_id": session.id, "session_expires": session.expires,
         "expires_at": now + CODE_LIFETIME_S}, expires_at=now + CODE_LIFETIME_S)
+    auth_audit.consent(user, client.client_id, granted, context["patient"], grant)
     params = [("code", code)] + ([("state", pending["state"])] if pending["state"] is not None else [])
     return redirect(add_params_to_uri(pending["redirect_uri"], params), 302)
 

@@ -22,7 +22,7 @@ import time
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 
 from ..errors import Unauthorized
-from . import standing, tokens
+from . import auth_audit, standing, tokens
 from .scopes import within
 from .sessions import KIND as SESSION_KIND
 
@@ -118,6 +118,7 @@ def _replayed(store, settings, token) -> None:
         used = store.get_record(USED_KIND, _key(token))
         if used is not None:
             tokens.revoke_grant(store, used.get("grant"), settings.refresh_token_lifetime)
+            auth_audit.replayed("refresh token", used.get("grant"))
 
 
 def delete(store, token: str) -> None:

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error
 
 from ..errors import Unauthorized
 from ..resources import ctx
-from . import refresh, tokens
+from . import auth_audit, refresh, tokens
 from .keys import SigningKeys
 from .token_endpoint import authenticate_client, error_response, form_params, json_response
 
@@ -31,6 +31,8 @@ def _access(c, client_id, token) -> bool:
         return False
     tokens.revoke(c.store, claims)
     tokens.revoke_grant(c.store, claims.get("grant"), c.settings.refresh_token_lifetime)
+    auth_audit.revoked(client_id, "access token", claims.get("grant"),
+                       claims.get("sub") if claims.get("role") else None, claims.get("patient"), claims.get("jti"))
     return True
 
 
@@ -40,12 +42,15 @@ def _refresh(c, client_id, token) -> bool:
         return False
     refresh.delete(c.store, token)
     tokens.revoke_grant(c.store, record.get("grant"), c.settings.refresh_token_lifetime)
+    auth_audit.revoked(client_id, "refresh token", record.get("grant"), record.get("username"),
+                       (record.get("context") or {}).get("patient"))
     return True
 
 
 def revoke_view():
     """POST /auth/revoke."""
     c = ctx()
+    params = client = None
     try:
         params = form_params()
         client = authenticate_client(c, params)
@@ -53,6 +58,7 @@ def revoke_view():
         if not token:
             raise InvalidRequestError(description="token is required")
     except OAuth2Error as e:
+        auth_audit.token_failed(e, params, client, endpoint="revocation")
         return error_response(e)
     if len(token) <= 16 * 1024:
         revoke(c, client.client_id, token, params.get("token_type_hint"))

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from flask import after_this_request, g, redirect, request
 
 from ..resources import ctx
-from . import pages
+from . import auth_audit, pages
 from .accounts import LoginThrottled, Users
 from .clients import Clients
 
@@ -169,9 +169,14 @@ def login_view():
     try:
         user = Users(c.store).authenticate(username, password, request.remote_addr)
     except LoginThrottled as e:          # the same answer for every username, known or not
+        auth_audit.login(username, status=429, description=f"throttled: retry in {e.retry_after} s",
+                         client_id=(pending or {}).get("client_id"))
         response = form(f"Too many failed sign-in attempts. Try again in {e.retry_after} seconds.", 429, username)
         response.headers["Retry-After"] = str(e.retry_after)
         return response
+    auth_audit.login(username, user, status=200 if user else 401,
+                     description=None if user else "invalid username or password, or account disabled",
+                     client_id=(pending or {}).get("client_id"))
     if user is None:
         return form("Invalid username or password.", 401, username)
     log_in(c.store, c.settings, user.username)
@@ -196,6 +201,7 @@ def logout_view():
         return pages.render("logout", csrf=session.csrf, action="/auth/logout", request_id=request_id,
                             signed_in_as=session.username)
     log_out(c.store, c.settings)
+    auth_audit.logout(session.username)
     if request_id:
         return redirect(f"/auth/login?request={request_id}", 303)
     return pages.render("message", title="Signed out", message="You are signed out.")

@@ -36,7 +36,7 @@ from flask import Response, request
 from ..errors import Unauthorized
 from ..governance import proxy
 from ..resources import ctx
-from . import client_assertion, refresh, standing, tokens
+from . import auth_audit, client_assertion, refresh, standing, tokens
 from .clients import Clients
 from .discovery import endpoints
 from .keys import SigningKeys
@@ -168,6 +168,7 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
 def token_view():
     """POST /auth/token."""
     c = ctx()
+    params = client = None
     try:
         params = form_params()
         grant_type = params.get("grant_type")
@@ -186,6 +187,7 @@ def token_view():
         else:
             raise UnsupportedGrantTypeError(re.sub(r"[^A-Za-z0-9_:.\-]", "?", grant_type)[:80])
     except OAuth2Error as e:
+        auth_audit.token_failed(e, params, client)
         return error_response(e)
     return json_response(body)
 
@@ -200,6 +202,7 @@ def _authorization_code(c, client, params):
         used = c.store.get_record(USED_CODE_KIND, key)
         if used is not None:          # RFC 6749 4.1.2: a reused code revokes the tokens it gave
             tokens.revoke_grant(c.store, used["grant"], c.settings.refresh_token_lifetime)
+            auth_audit.replayed("authorization code", used["grant"])
         raise InvalidGrantError(description="The authorization code is invalid, expired or used")
     c.store.put_record(USED_CODE_KIND, key, {"grant": record["grant"]}, expires_at=record["expires_at"] + 600)
     if record["client_id"] != client.client_id:
@@ -257,9 +260,10 @@ def _client_credentials(c, client, params):
         raise InvalidScopeError(description="No requested system/ scope is permitted for this client")
     scope = " ".join(granted)
     lifetime = min(BACKEND_LIFETIME_S, c.settings.access_token_lifetime)
-    access, _claims = tokens.issue(SigningKeys(c.store), c.base, c.base, client.client_id, client.client_id, scope,
-                                   lifetime_s=lifetime, grant=secrets.token_urlsafe(16),
-                                   organization=client.organization)    # the hospital it acts for
+    access, claims = tokens.issue(SigningKeys(c.store), c.base, c.base, client.client_id, client.client_id, scope,
+                                  lifetime_s=lifetime, grant=secrets.token_urlsafe(16),
+                                  organization=client.organization)    # the hospital it acts for
+    auth_audit.token_issued(claims)
     return {"access_token": access, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
 
 
@@ -283,11 +287,12 @@ def user_token_response(c, client, scope: str, context: dict, grant: str, refres
     keys = SigningKeys(c.store)
     lifetime = min(c.settings.access_token_lifetime, tokens.MAX_LIFETIME_S)
     username = context.get("username")
-    access, _claims = tokens.issue(
+    access, claims = tokens.issue(
         keys, c.base, c.base, username or client.client_id, client.client_id, scope, lifetime_s=lifetime,
         grant=grant, fhirUser=context.get("fhir_user"), role=context.get("role"), patient=context.get("patient"),
         organization=context.get("organization") or client.organization,
         encounter=context.get("encounter"), fhirContext=context.get("fhirContext") or None)
+    auth_audit.token_issued(claims, refresh_token=bool(refresh_token))
     body = {"access_token": access, "token_type": "Bearer", "expires_in": lifetime, "scope": scope}
     if refresh_token:
         body["refresh_token"] = refresh_token
