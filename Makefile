@@ -33,8 +33,9 @@ test-mongo: $(TESTSTAMP)    # MONGODB_URI=mongodb://host/?replicaSet=rs0: the sa
 	@test -n "$(MONGODB_URI)" || (echo "usage: make test-mongo MONGODB_URI=mongodb://host:27017/?replicaSet=rs0"; exit 2)
 	MEDPORT_TEST_STORES=mongo MEDPORT_TEST_MONGODB_URI='$(MONGODB_URI)' $(BIN)/python -m pytest -q
 
-bench: $(TESTSTAMP)
+bench: $(TESTSTAMP)           # REST throughput, then the price of the audit trail (audited vs not, side by side)
 	$(BIN)/python bench/bench_rest.py
+	$(BIN)/python bench/bench_audit.py
 
 bench-search: $(STAMP)      # SIZES=10k,100k,1M to go to a million (about 10 minutes of loading)
 	$(BIN)/python bench/bench_search.py --sizes $(or $(SIZES),10k,100k) --stats store

@@ -25,16 +25,18 @@ class Server:
     """`medport serve` on a free port and a fresh store in workdir, ready when constructed."""
 
     def __init__(self, workdir: str, workers: int, sync: str | None = None, serve_prefix: list[str] = (),
-                 auth: str = "off"):
+                 auth: str = "off", env_extra: dict | None = None, name: str = ""):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
         suffix = f"-{sync}" if sync else ""
+        suffix += f"-{name}" if name else ""
         self.auth = auth
         self.store_path = os.path.join(workdir, f"http{suffix}.db")
         self.log_path = os.path.join(workdir, f"server{suffix}.log")
         env = {k: v for k, v in os.environ.items() if not k.startswith("MEDPORT_")}
         if sync:
             env["MEDPORT_SQLITE_SYNCHRONOUS"] = sync
+        env.update(env_extra or {})
         cmd = list(serve_prefix) + [MEDPORT, "serve", "--host", "127.0.0.1", "--port", str(self.port),
                                     "--store", "sqlite:///" + self.store_path,
                                     "--workers", str(workers), "--auth", auth]

@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from . import __version__, accesslog, openapi_auth
+from .audit_log import middleware as audit_middleware
 from .config import Settings
 from .context import ServerContext
 from .governance import break_glass
@@ -60,6 +61,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     cors.install(app)
     nosniff.install(app)
     accesslog.install(app)       # first: its request id and timing cover refused requests too
+    audit_middleware.install(app)   # then the audit trail: refused tokens are recorded too
     bearer.install(app)
     break_glass.install(app)     # audits each request that used an emergency session
     _serve_swagger_assets(app)

@@ -6,8 +6,10 @@ import functools
 
 from . import __version__
 from .definitions import FHIR_VERSION, resource_types
+from .interactions.common import APPEND_ONLY
 from .search.registry import ENGINE_PARAMS, all_params
 
+CHANGES = ("update", "patch", "delete")
 TYPE_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance",
                      "history-type", "create", "search-type"]
 MODIFIERS = {
@@ -52,17 +54,18 @@ def _search_params(rtype: str) -> list[dict]:
 def capability_statement(settings, software_date: str) -> dict:
     resources = []
     for rtype in sorted(resource_types()):
+        append_only = rtype in APPEND_ONLY          # the audit trail: created by the server, never changed
         resources.append({
             "type": rtype,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
-            "interaction": [{"code": c} for c in TYPE_INTERACTIONS],
+            "interaction": [{"code": c} for c in TYPE_INTERACTIONS if not (append_only and c in CHANGES)],
             "versioning": "versioned-update",
             "readHistory": True,
-            "updateCreate": True,
+            "updateCreate": not append_only,
             "conditionalCreate": True,
             "conditionalRead": "not-supported",
-            "conditionalUpdate": True,
-            "conditionalDelete": "single",
+            "conditionalUpdate": not append_only,
+            "conditionalDelete": "not-supported" if append_only else "single",
             "searchInclude": ["*"] + sorted(f"{rtype}:{c}" for c, p in all_params().get(rtype, {}).items()
                                             if p.kind == "reference"),
             "searchRevInclude": _rev_includes().get(rtype, []),

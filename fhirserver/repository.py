@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 from typing import Callable
 
+from .audit_log import trail
 from .errors import NotFound
 from .interactions.instants import parse_instant
 from .smart_auth.access import Access, intersect
@@ -50,7 +51,9 @@ class Repository:
     def read(self, rtype: str, id: str, interaction: str = "read") -> Version | None:
         """The current version (None: never stored; a deletion version when deleted), after check()."""
         self.check(rtype, id, interaction)
-        return self._store.read(rtype, id)
+        found = self._store.read(rtype, id)
+        trail.touched((found,))
+        return found
 
     def vread(self, rtype: str, id: str, version: int, interaction: str = "vread") -> Version | None:
         """One version, or None when it does not exist or its own content is outside the grant."""
@@ -58,18 +61,23 @@ class Repository:
         found = self._store.vread(rtype, id, version)
         if found is None or not self.access.versions(interaction, rtype, [found], self.base):
             return None
+        trail.touched((found,))
         return found
 
     def search(self, rtype: str, query, *, sort=(), limit: int, cursor: str | None = None,
                total: str = "none", interaction: str = "search-type") -> Page:
         """A page of the current resources matching query, inside the guard (403 if not granted)."""
         self.access.allow(interaction, rtype)
-        return self._store.search(rtype, query, sort=sort, limit=limit, cursor=cursor, total=total,
+        page = self._store.search(rtype, query, sort=sort, limit=limit, cursor=cursor, total=total,
                                   guard=self.access.guard(interaction))
+        trail.touched(page.items)
+        return page
 
     def includes(self, items: list[Version], includes) -> list[Version]:
         """_include/_revinclude targets of a page, each inside the read guard."""
-        return self._store.includes(items, includes, guard=self.access.guard("read"))
+        found = self._store.includes(items, includes, guard=self.access.guard("read"))
+        trail.touched(found)
+        return found
 
     def snapshot(self):
         """One committed state for several reads (a page and its includes)."""
@@ -108,6 +116,7 @@ class Repository:
         if id is not None and page.total == 0 and self._store.read(rtype, id) is None:
             raise NotFound(f"{rtype}/{id} is not known")
         if guard is None or (rtype is not None and not access.confined(interaction, rtype)):
+            trail.touched(page.items)
             return page         # nothing can be hidden: the store's page, total and cursor stand
         admitted = page.total
         items, next_cursor, end = self._visible_page(interaction, rtype, page, cursor, limit, fetch)
@@ -118,6 +127,7 @@ class Repository:
             total = len(access.versions(interaction, rtype, everything.items, self.base))
         else:
             total = None
+        trail.touched(items)
         return Page(items, next_cursor, total)
 
     def _visible_page(self, interaction, rtype, page: Page, cursor, count: int, fetch):

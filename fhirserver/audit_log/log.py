@@ -44,7 +44,7 @@ LEASE_S = 10.0               # an integrator that stops renewing loses the lease
 # events of one store may commit out of their write order (MongoDB: seq is an ObjectId of the writing
 # process); the integrator looks back this far behind the newest entry for late commits
 GRACE_S = 5.0
-HISTORY_PAGE = 500
+HISTORY_PAGE = 10000        # versions per history page (each page also counts its window)
 
 
 def canonical(body: bytes) -> bytes:
@@ -198,33 +198,36 @@ class Integrator:
         Returns how many entries were appended (0 if another process holds the lease)."""
         if not self.acquire():
             return 0
+        size, last = tail(self.store)
+        new = self._new_events(size, last)          # read once per round, appended in batches
         appended = 0
-        while True:
-            n = self._one_batch()
-            appended += n
-            if n < BATCH:
-                break
+        for at in range(0, len(new), BATCH):
+            batch = self._append(size, last, new[at:at + BATCH])
+            if batch is None:
+                break                                  # another integrator wrote this index: next round
+            size, last = size + len(batch["entries"]), batch
+            appended += len(batch["entries"])
         self._maybe_sign()
         return appended
 
-    def _one_batch(self) -> int:
-        size, last = tail(self.store)
+    def _append(self, size: int, last: dict | None, new: list) -> dict | None:
+        """The batch of `new` entries ([id, version, leaf hex, lastUpdated]) at index `size` after `last`, or None if that index is taken: a batch
+        is only ever added where none is, so two integrators never log one event twice (the second
+        one's batch at an index the first took fails, and it re-reads the log next round)."""
         rng = _range_of(last["range"]) if last else []
-        new = self._new_events(size, last)[:BATCH]
-        if not new:
-            return 0
-        entries = [[v.id, v.version, leaf_of(v.body).hex(), v.last_updated] for v in new]
+        entries = list(new)
         rng = extend(rng, (bytes.fromhex(e[2]) for e in entries))
         record = {"start": size, "prev": last["start"] if last else None, "entries": entries,
                   "range": _range_json(rng)}
         if not self.store.add_record(BATCH_KIND, key_of(size), record):
-            return 0                                   # another integrator wrote this index: next round
+            return None
         self.store.put_record(STATE_KIND, "head", {"last_start": size, "size": size + len(entries)})
-        return len(entries)
+        return record
 
     def _new_events(self, size: int, last: dict | None) -> list:
-        """AuditEvent versions not in the log yet, oldest first: the history newest first, down to
-        GRACE_S before the newest logged entry."""
+        """Entries [id, version, leaf hex, lastUpdated] of the AuditEvent versions not in the log yet,
+        oldest first: the history newest first, down to GRACE_S before the newest logged entry (leaves
+        hashed as it goes: a backlog is held as hashes, not bodies)."""
         known, horizon = set(), ""
         if last is not None:
             newest = max(e[3] for e in last["entries"])
@@ -241,14 +244,15 @@ class Integrator:
                 b, start = prev, prev["start"]
         found, cursor = [], None
         while True:
-            page = self.store.history("AuditEvent", limit=HISTORY_PAGE, cursor=cursor)
+            # since: the window alone is read and counted (the store counts what a history matches)
+            page = self.store.history("AuditEvent", since=horizon or None, limit=HISTORY_PAGE, cursor=cursor)
             stop = False
             for v in page.items:
                 if v.last_updated < horizon:
                     stop = True
                     break
                 if v.body is not None and (v.id, v.version) not in known:
-                    found.append(v)
+                    found.append([v.id, v.version, leaf_of(v.body).hex(), v.last_updated])
             if stop or page.next_cursor is None:
                 break
             cursor = page.next_cursor

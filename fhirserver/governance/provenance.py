@@ -36,6 +36,7 @@ import functools
 from dataclasses import dataclass, field
 
 from .. import jsonio
+from ..audit_log import trail
 from ..errors import BadRequest, FhirError
 from . import custodian
 
@@ -76,6 +77,9 @@ def unit(ctx, template: dict | None = None):
     writes the Provenance of those versions in the same transaction (before it commits). A body that
     raises stores nothing, Provenance included."""
     alone = getattr(ctx.store, "topology", None) == "standalone"
+    audit = trail.current()         # the request's audit trail: its writes' AuditEvents join the unit
+    if audit is not None:
+        audit.unit_started()
     with ctx.store.transaction() as tx:
         recorder = _Recorder(ctx, tx, template)
         token = _active.set(recorder)
@@ -85,10 +89,17 @@ def unit(ctx, template: dict | None = None):
             _active.reset(token)
         if not alone:
             _write(recorder)
+            if audit is not None:
+                audit.persist(tx)
     if alone:       # a standalone mongod has no transactions: one resource per unit, each Provenance right after
         for resource in _resources(recorder):
             with ctx.store.transaction() as tx:
                 store(tx, ctx, resource, _new_id())
+        if audit is not None:
+            with ctx.store.transaction() as tx:
+                audit.persist(tx)
+    if audit is not None:
+        audit.unit_committed()
 
 
 def note(tx, version, operation: str, rows: dict | None = None, body: bytes | None = None) -> None:
@@ -100,8 +111,10 @@ def note(tx, version, operation: str, rows: dict | None = None, body: bytes | No
     if rows is None:
         from ..search.extract import extract
         rows = extract(jsonio.loads_stored(body), recorder.ctx.base) if body else {}
-    recorder.written.append(Written(version.type, version.id, version.version, version.last_updated, operation,
-                                    patients_of(version.type, version.id, rows)))
+    written = Written(version.type, version.id, version.version, version.last_updated, operation,
+                      patients_of(version.type, version.id, rows))
+    recorder.written.append(written)
+    trail.wrote(f"{version.type}/{version.id}/_history/{version.version}", written.patients)
 
 
 def patients_of(rtype: str, id: str, rows: dict) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ share a query-node budget (search entries past it fail) and one time budget (sea
 """
 from __future__ import annotations
 
+from ..audit_log import trail
 from ..errors import BadRequest, FhirError
 from ..search import limits
 from . import bundle_entries as be
@@ -30,14 +31,18 @@ def batch(ctx, bundle: dict, provenance: dict | None = None) -> list[EntryResult
     results = []
     with limits.shared_time_limit(ctx.settings.search_time_limit_ms):
         for e in entries:
-            try:
-                if isinstance(e, FhirError):
-                    raise e
-                if e.index in too_costly:
-                    raise too_costly[e.index]
-                results.append(_one(ctx, e, provenance))
-            except FhirError as err:
-                results.append(EntryResult(err.status, error=err))
+            parsed = isinstance(e, be.Entry)
+            with trail.entry(e.method if parsed else "POST", e.url if parsed else "") as audited:
+                try:
+                    if not parsed:
+                        raise e
+                    if e.index in too_costly:
+                        raise too_costly[e.index]
+                    results.append(_one(ctx, e, provenance))
+                    audited.status = results[-1].status
+                except FhirError as err:
+                    results.append(EntryResult(err.status, error=err))
+                    audited.fail(err.status, err.issues[0].diagnostics if err.issues else None)
     return results
 
 

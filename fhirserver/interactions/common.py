@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .. import bounds, jsonio
 from ..definitions import resource_types
-from ..errors import BadRequest, Gone, NotFound, VersionConflict
+from ..errors import BadRequest, Gone, MethodNotAllowed, NotFound, VersionConflict
 from ..governance import custodian, provenance
 from ..repository import GuardedTransaction
 from ..search.extract import extract
@@ -92,6 +92,14 @@ def prepare(ctx, type: str, resource, blob: str | None = None) -> Prepared:
 
 
 WRITE_INTERACTION = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+# the audit trail is append-only (docs/audit.md): its versions are only ever created, whoever asks,
+# authorization on or off, over HTTP or from the CLI
+APPEND_ONLY = frozenset({"AuditEvent"})
+
+
+def _append_only(rtype: str, method: str) -> MethodNotAllowed:
+    return MethodNotAllowed(f"{rtype} is append-only: {method} is refused (the audit trail is never "
+                            "changed or deleted)", headers={"Allow": "GET, HEAD, POST"})
 
 
 def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str, method: str,
@@ -101,6 +109,8 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
     version. Admission sees the final id and the version replaced, so it judges exactly what is stored.
     lastUpdated is taken here, not earlier, so that it never goes back in commit order (_since stays safe)."""
     tx = _raw(tx)
+    if p.type in APPEND_ONLY and method != "POST":
+        raise _append_only(p.type, method)
     resource = p.resource
     resource["id"] = id
     if p.keeps_custodian and _replaced(current) is not None:
@@ -139,6 +149,8 @@ def _replaced(current: Version | None) -> bytes | None:
 def store_delete(ctx, tx: Transaction | GuardedTransaction, current: Version) -> Version:
     """Delete current: the request's rights must admit removing exactly this content (admission.py)."""
     tx = _raw(tx)
+    if current.type in APPEND_ONLY:
+        raise _append_only(current.type, "DELETE")
     ctx.access.admit_write("delete", {"resourceType": current.type, "id": current.id}, ctx.base, current.body)
     version = tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
     provenance.note(tx, version, "DELETE", body=current.body)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..audit_log import trail
 from ..errors import FhirError, PreconditionFailed
 from ..search.limits import SearchLimits
 from ..storage.base import Version
@@ -140,10 +141,14 @@ def _apply(ctx, tx, entries: list[be.Entry], plan: Plan) -> list[EntryResult]:
     deletes = dict(plan.decisions.delete_targets)
     existing = dict(plan.decisions.existing)
     for e in sorted(entries, key=lambda x: (_order(x), x.index)):
-        try:
-            results[e.index] = _apply_one(ctx, tx, e, plan, deletes, existing)
-        except FhirError as err:
-            raise e.fail(err) from None
+        with trail.entry(e.method, e.url) as audited:
+            try:
+                results[e.index] = _apply_one(ctx, tx, e, plan, deletes, existing)
+                audited.status = results[e.index].status
+            except FhirError as err:
+                failed = e.fail(err)
+                audited.fail(err.status, failed.issues[0].diagnostics if failed.issues else None)
+                raise failed from None
     return [results[e.index] for e in entries]
 
 

@@ -12,6 +12,7 @@ from ..interactions import batch as batch_i
 from ..interactions import history as history_i
 from ..interactions import search as search_i
 from ..interactions import transaction as transaction_i
+from ..audit_log import trail
 from . import ctx
 from .bundle_response import response_bundle
 from .negotiation import json_body, prefer, response_type
@@ -39,6 +40,7 @@ def batch_or_transaction():
     kind = bundle.get("type")
     if kind not in ("batch", "transaction"):
         raise BadRequest(f"Bundle.type must be batch or transaction, not {kind!r}")
+    trail.set_interaction(kind)
     # entries are validated one by one, so that errors name the entry (and a batch keeps going)
     with search_i.handling(prefer().strict):     # for the searches and history of its GET entries
         results = (transaction_i.transaction if kind == "transaction" else batch_i.batch)(ctx(), bundle, provenance)

@@ -95,7 +95,7 @@ def test_start_access_and_stop_are_audited_in_the_patients_compartment(g):
 
     started = g.events(f"subtype={DCM}|110127")
     stopped = g.events(f"subtype={DCM}|110128")
-    accessed = g.events("subtype=http://hl7.org/fhir/restful-interaction|search-type")
+    accessed = g.events(f"type={DCM}|110113&subtype=http://hl7.org/fhir/restful-interaction|search-type")
     assert len(started) == 1 and len(stopped) == 1 and len(accessed) == 3
     for event in started + stopped + accessed:
         assert event["type"]["code"] == "110113"

@@ -58,6 +58,7 @@ from tests.smart_auth.test_leaks import (
     TYPE_SEARCH_POST,
     UPDATE,
     VREAD,
+    LEAK_SETTINGS,
     Exchange,
     bundle,
     check_total,
@@ -266,15 +267,15 @@ class OrgTemplate:
     """Seeded once per store; copied for each test (SQLite: a backup and the blob files; MongoDB: every
     collection), as tests/smart_auth/_tokens.py's Template does."""
 
-    def __init__(self, directory, backend: str = "sqlite"):
-        self.directory, self.backend = directory, backend
-        self.app = make_app(directory, backend)
+    def __init__(self, directory, backend: str = "sqlite", **settings):
+        self.directory, self.backend, self.settings = directory, backend, settings
+        self.app = make_app(directory, backend, **settings)
         self.seeded = seed(self.app)
 
     def copy(self, target):
         if self.backend != "sqlite":
             source = self.app.config["MEDPORT"].store.db
-            app = make_app(target, self.backend)
+            app = make_app(target, self.backend, **self.settings)
             dest = app.config["MEDPORT"].store.db
             for name in source.list_collection_names():
                 docs = list(source[name].find())
@@ -289,7 +290,7 @@ class OrgTemplate:
         source.close()
         dest.close()
         shutil.copytree(os.path.join(self.directory, "blobs"), os.path.join(target, "blobs"))
-        return make_app(target)
+        return make_app(target, **self.settings)
 
 
 # ---- the harness ----------------------------------------------------------------------------------
@@ -1174,7 +1175,7 @@ def moved_path(h: H):
 
 @pytest.fixture(scope="module", params=STORES)
 def template(tmp_path_factory, request):
-    return OrgTemplate(tmp_path_factory.mktemp("orgs"), request.param)
+    return OrgTemplate(tmp_path_factory.mktemp("orgs"), request.param, **LEAK_SETTINGS)
 
 
 def cases():

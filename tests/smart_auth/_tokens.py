@@ -215,15 +215,15 @@ class Template:
     """A seeded server, made once and copied for each test (SQLite: a backup and the blob files;
     MongoDB: every collection): every test starts from the same records and may change them freely."""
 
-    def __init__(self, directory, backend: str = "sqlite"):
-        self.directory, self.backend = directory, backend
-        self.app = make_app(directory, backend)
+    def __init__(self, directory, backend: str = "sqlite", **settings):
+        self.directory, self.backend, self.settings = directory, backend, settings
+        self.app = make_app(directory, backend, **settings)
         self.seeded = seed(self.app.test_client(), mint(self.app, "system/*.cruds"))
 
     def copy(self, target):
         if self.backend != "sqlite":
             source = self.app.config["MEDPORT"].store.db
-            app = make_app(target, self.backend)
+            app = make_app(target, self.backend, **self.settings)
             dest = app.config["MEDPORT"].store.db
             for name in source.list_collection_names():
                 docs = list(source[name].find())
@@ -238,4 +238,4 @@ class Template:
         source.close()
         dest.close()
         shutil.copytree(os.path.join(self.directory, "blobs"), os.path.join(target, "blobs"))
-        return make_app(target)
+        return make_app(target, **self.settings)

@@ -42,6 +42,10 @@ from tests.conftest import FHIR_JSON, STORES
 from tests.smart_auth._tokens import BIRTH_DATE, LAB_IDS, LOINC, MRN, RAVI_MARK, Template, auth, coding, mint, ref
 
 SCOPES = ("patient/*.rs", "patient/*.cruds")
+# every request of a path leaves the requester's own AuditEvents (echoing its own queries, visible to it):
+# the table knows only what was seeded, so these servers record only the sensitive acts; who sees which
+# AuditEvents is proven in tests/audit_log/test_auditevent_search.py
+LEAK_SETTINGS = {"audit_access": "off"}
 
 # the FHIR routes of the app, as "METHOD rule"
 READ = "GET /fhir/<rtype:type>/<id>"
@@ -947,7 +951,7 @@ def moved_path(h: H):
 
 @pytest.fixture(scope="module", params=STORES)
 def template(tmp_path_factory, request):
-    return Template(tmp_path_factory.mktemp("seeded"), request.param)
+    return Template(tmp_path_factory.mktemp("seeded"), request.param, **LEAK_SETTINGS)
 
 
 @pytest.mark.parametrize("scope", SCOPES)

@@ -1,0 +1,122 @@
+#!/usr/bin/env python
+"""The price of the audit trail: the same server with every interaction audited (MEDPORT_AUDIT_ACCESS=on,
+the default) and without (off), side by side in one run, and the audit log's integration lag.
+
+Two `medport serve` processes (fresh SQLite stores, same settings, authorization on with a backend
+token) get the same creates; then rounds of reads alternate between them (on, off, off, on, ...), so
+both see the same machine load. Each read with auditing on stores a BALP AuditEvent before answering
+(group commit: many requests' events per transaction). Then, on the audited server, how long the
+integrator takes to sequence every stored event into the Merkle log.
+
+    .venv/bin/python bench/bench_audit.py [--n 1000] [--rounds 6] [--threads 8] [--workers 2]
+
+Prints figures only; nothing here asserts on speed.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_rest import FHIR_JSON, HEADERS, load_examples  # noqa: E402
+from served import Server, run_jobs  # noqa: E402
+
+
+def create_all(server: Server, headers: dict, bodies, threads: int) -> tuple[float, list[tuple[str, str]]]:
+    created = []
+
+    def create(session, job):
+        rtype, body = job
+        r = session.post(f"{server.base}/{rtype}", data=body, headers={**headers, "Prefer": "return=minimal"},
+                         timeout=60)
+        if r.status_code == 201:
+            created.append((rtype, r.headers["Location"].split("/")[-3]))
+        return r.status_code == 201
+
+    wall, _lat, _ok = run_jobs(threads, bodies, create, requests.Session)
+    return len(created) / wall, created
+
+
+def read_all(server: Server, headers: dict, ids, threads: int) -> float:
+    def read(session, job):
+        rtype, rid = job
+        r = session.get(f"{server.base}/{rtype}/{rid}", headers=headers, timeout=60)
+        return r.status_code == 200
+
+    wall, _lat, ok = run_jobs(threads, ids, read, requests.Session)
+    if not all(ok):
+        sys.exit(f"{ok.count(False)} reads failed on {server.base}")
+    return len(ids) / wall
+
+
+def integration_lag(store_path: str, timeout_s: float = 120) -> tuple[int, float]:
+    """(AuditEvents stored, seconds until the log holds them all), measured from now."""
+    from fhirserver.audit_log import log
+    from fhirserver.storage.sqlite import SqliteStore
+    store = SqliteStore(store_path)
+    try:
+        total = store.history("AuditEvent", limit=0).total
+        started = time.perf_counter()
+        while log.size(store) < total and time.perf_counter() - started < timeout_s:
+            time.sleep(0.05)
+        return total, time.perf_counter() - started
+    finally:
+        store.close()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=1000, help="resources created on each server, default 1000")
+    p.add_argument("--rounds", type=int, default=6, help="read rounds per server, default 6")
+    p.add_argument("--threads", type=int, default=8, help="HTTP client threads, default 8")
+    p.add_argument("--workers", type=int, default=2, help="server worker processes, default 2")
+    args = p.parse_args(argv)
+
+    examples = load_examples()
+    bodies = [(r["resourceType"], json.dumps(r).encode()) for r in itertools.islice(itertools.cycle(examples), args.n)]
+    workdir = tempfile.mkdtemp(prefix="medport-bench-audit-")
+    servers = {mode: Server(workdir, args.workers, auth="on", env_extra={"MEDPORT_AUDIT_ACCESS": mode}, name=mode)
+               for mode in ("on", "off")}
+    try:
+        heads = {m: {**HEADERS, **s.headers()} for m, s in servers.items()}
+        reads = {m: {"Accept": FHIR_JSON, **s.headers()} for m, s in servers.items()}
+        creates, ids = {}, {}
+        for mode in ("on", "off"):
+            create_all(servers[mode], heads[mode], bodies[: max(20, args.n // 10)], args.threads)   # warm-up
+            creates[mode], ids[mode] = create_all(servers[mode], heads[mode], bodies, args.threads)
+        rates: dict[str, list[float]] = {"on": [], "off": []}
+        for k in range(args.rounds):
+            for mode in (("on", "off") if k % 2 == 0 else ("off", "on")):
+                rates[mode].append(read_all(servers[mode], reads[mode], ids[mode], args.threads))
+        events, lag = integration_lag(servers["on"].store_path)
+
+        ratios = [a / b for a, b in zip(rates["on"], rates["off"])]
+        print(f"{args.n} resources per server; {args.rounds} read rounds of {len(ids['on'])} reads each, alternating")
+        print(f"{'':18} {'audited':>10} {'not audited':>12} {'ratio':>7}")
+        print(f"{'create /s':18} {creates['on']:10.0f} {creates['off']:12.0f} {creates['on'] / creates['off']:7.2f}")
+        print(f"{'read /s (median)':18} {statistics.median(rates['on']):10.0f} {statistics.median(rates['off']):12.0f} "
+              f"{statistics.median(rates['on']) / statistics.median(rates['off']):7.2f}")
+        print(f"read ratio per round: {', '.join(f'{r:.2f}' for r in ratios)}")
+        print(f"integration: {events} AuditEvents in the store; the log held them all {lag:.2f} s after the load "
+              "ended")
+        print(f"(server: {args.workers} workers, authorization on, backend token; clients: {args.threads} threads; "
+              f"{os.cpu_count()} CPUs, Python {platform.python_version()})")
+    finally:
+        for s in servers.values():
+            s.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

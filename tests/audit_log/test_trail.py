@@ -1,0 +1,238 @@
+"""Every FHIR interaction, success or failure, leaves BALP AuditEvents (audit_log/trail.py), one per
+patient touched, stored before the response; a failing audit write fails the request."""
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import unquote
+
+import pytest
+
+from fhirserver.audit_log import group_commit
+from tests.audit_log.balp_profile import assert_balp
+from tests.conftest import FHIR_JSON, patient, post
+
+BASE = "http://fhir.test/fhir"
+INTERACTION = "http://hl7.org/fhir/restful-interaction"
+
+
+def events(ctx) -> list[dict]:
+    """Every stored AuditEvent, oldest first."""
+    page = ctx.store.history("AuditEvent", limit=10000)
+    return [json.loads(v.body) for v in reversed(page.items) if v.body]
+
+
+def new_events(ctx, before: int) -> list[dict]:
+    return events(ctx)[before:]
+
+
+def code(event: dict) -> str:
+    return next(c["code"] for c in event["subtype"] if c["system"] == INTERACTION)
+
+
+def patients(event: dict) -> list[str]:
+    return [e["what"]["reference"] for e in event["entity"] if e.get("role", {}).get("code") == "1"]
+
+
+def data(event: dict) -> list[str]:
+    return [e["what"]["reference"] for e in event["entity"] if e.get("role", {}).get("code") == "4"]
+
+
+def query(event: dict) -> str | None:
+    found = [e["query"] for e in event["entity"] if e.get("role", {}).get("code") == "24"]
+    return unquote(base64.b64decode(found[0]).decode()) if found else None
+
+
+def request_ids(event: dict) -> list[str]:
+    return [e["what"]["identifier"]["value"] for e in event["entity"]
+            if e.get("type", {}).get("code") == "XrequestId"]
+
+
+def one_call(client, ctx, method: str, url: str, **kw) -> tuple[object, list[dict]]:
+    """The response of one request and the AuditEvents it left, each checked against BALP."""
+    before = len(events(ctx))
+    r = client.open(url, method=method, **kw)
+    found = new_events(ctx, before)
+    for e in found:
+        assert_balp(e, BASE)
+    return r, found
+
+
+@pytest.fixture
+def asha(client):
+    return post(client, patient()).json["id"]
+
+
+def obs(pid: str, value: str = "1") -> dict:
+    return {"resourceType": "Observation", "status": "final", "code": {"text": "hb"},
+            "subject": {"reference": f"Patient/{pid}"}, "valueString": value}
+
+
+def test_every_interaction_kind_is_recorded(client, ctx, asha):
+    oid = post(client, obs(asha)).json["id"]
+    cases = [
+        ("GET", f"/fhir/Observation/{oid}", {}, "read", "R", 200),
+        ("GET", f"/fhir/Observation/{oid}/_history/1", {}, "vread", "R", 200),
+        ("GET", f"/fhir/Observation/{oid}/_history", {}, "history-instance", "R", 200),
+        ("GET", "/fhir/Observation/_history", {}, "history-type", "R", 200),
+        ("GET", "/fhir/_history", {}, "history-system", "R", 200),
+        ("GET", f"/fhir/Observation?subject=Patient/{asha}", {}, "search-type", "E", 200),
+        ("POST", "/fhir/Observation/_search", {"data": {"subject": f"Patient/{asha}"}}, "search-type", "E", 200),
+        ("GET", "/fhir?_type=Observation", {}, "search-system", "E", 200),
+        ("GET", "/fhir/metadata", {}, "capabilities", "R", 200),
+        ("PUT", f"/fhir/Observation/{oid}", {"json": {**obs(asha, "2"), "id": oid}}, "update", "U", 200),
+        ("PATCH", f"/fhir/Observation/{oid}", {"json": [{"op": "replace", "path": "/valueString", "value": "3"}],
+                                               "headers": {"Content-Type": "application/json-patch+json"}},
+         "patch", "U", 200),
+        ("DELETE", f"/fhir/Observation/{oid}", {}, "delete", "D", 204),
+        ("POST", "/fhir/Observation", {"json": obs(asha)}, "create", "C", 201),
+    ]
+    for method, url, kw, expected, action, status in cases:
+        r, found = one_call(client, ctx, method, url, **kw)
+        assert r.status_code == status, (url, r.get_data(as_text=True))
+        mine = [e for e in found if code(e) == expected]
+        assert mine, (method, url, [code(e) for e in found])
+        for e in mine:
+            assert e["action"] == action and e["outcome"] == "0"
+            assert request_ids(e) == [r.headers["X-Request-Id"]]
+        if expected not in ("capabilities", "history-system", "history-type"):
+            assert any(patients(e) == [f"Patient/{asha}"] for e in mine), (url, mine)
+        if expected == "search-type":
+            assert f"Patient/{asha}" in query(mine[0])
+        if expected in ("read", "vread", "update", "patch", "create"):
+            assert data(mine[0])[0].startswith("Observation/") and "/_history/" in data(mine[0])[0]
+
+
+def test_failures_are_recorded_with_their_outcome(client, ctx, asha):
+    r, found = one_call(client, ctx, "GET", "/fhir/Observation/nope")
+    assert r.status_code == 404
+    [e] = found
+    assert (code(e), e["outcome"]) == ("read", "4") and "nope" in e["outcomeDesc"]
+    assert data(e) == ["Observation/nope"]
+    r, found = one_call(client, ctx, "POST", "/fhir/Observation", json={**obs(asha), "status": "bogus"},
+                        headers={"Content-Type": FHIR_JSON})
+    assert r.status_code == 400
+    [e] = found
+    assert (code(e), e["action"], e["outcome"]) == ("create", "C", "4")
+    r, found = one_call(client, ctx, "GET", "/fhir/Observation?bogus-param=1",
+                        headers={"Prefer": "handling=strict"})
+    assert r.status_code == 400 and [(code(e), e["outcome"]) for e in found] == [("search-type", "4")]
+
+
+def test_one_event_per_patient_touched(client, ctx, asha):
+    ravi = post(client, patient(name=[{"family": "Kumar"}])).json["id"]
+    post(client, obs(asha))
+    post(client, obs(ravi))
+    _r, found = one_call(client, ctx, "GET", "/fhir/Observation")
+    assert sorted(p for e in found for p in patients(e)) == sorted([f"Patient/{asha}", f"Patient/{ravi}"])
+    assert all(len(patients(e)) == 1 for e in found)
+    assert len({request_ids(e)[0] for e in found}) == 1
+
+
+def test_batch_entries_are_each_recorded(client, ctx, asha):
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "POST", "url": "Observation"}, "resource": obs(asha)},
+        {"request": {"method": "GET", "url": f"Patient/{asha}"}},
+        {"request": {"method": "GET", "url": "Observation/missing"}},
+    ]}
+    r, found = one_call(client, ctx, "POST", "/fhir", json=bundle, headers={"Content-Type": FHIR_JSON})
+    assert r.status_code == 200
+    summary = sorted((code(e), e["outcome"]) for e in found)
+    assert summary == [("batch", "0"), ("create", "0"), ("read", "0"), ("read", "4")]
+
+
+def test_transaction_entries_commit_with_their_events(client, ctx, asha):
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "POST", "url": "Observation"}, "resource": obs(asha)},
+        {"request": {"method": "GET", "url": f"Patient/{asha}"}},
+    ]}
+    r, found = one_call(client, ctx, "POST", "/fhir", json=bundle, headers={"Content-Type": FHIR_JSON})
+    assert r.status_code == 200
+    assert sorted(code(e) for e in found) == ["create", "read", "transaction"]
+    bad = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "POST", "url": "Observation"}, "resource": obs(asha)},
+        {"request": {"method": "POST", "url": "Observation"}, "resource": {**obs(asha), "status": "bogus"}},
+    ]}
+    r, found = one_call(client, ctx, "POST", "/fhir", json=bad, headers={"Content-Type": FHIR_JSON})
+    assert r.status_code == 400
+    # nothing of the transaction happened: only its failure (and the failing entry) are recorded
+    assert all(e["outcome"] == "4" for e in found) and "transaction" in [code(e) for e in found]
+
+
+def test_a_failing_audit_write_fails_a_read(client, ctx, asha, monkeypatch):
+    def broken(*_a, **_k):
+        raise RuntimeError("audit store down")
+    monkeypatch.setattr(group_commit, "store_events", broken)
+    r = client.get(f"/fhir/Patient/{asha}")
+    assert r.status_code == 503 and r.json["resourceType"] == "OperationOutcome"
+    assert "audit" in r.json["issue"][0]["diagnostics"]
+
+
+def test_a_failing_audit_write_commits_no_write(client, ctx, monkeypatch):
+    from fhirserver.audit_log import trail
+
+    def broken(self, tx):
+        raise RuntimeError("audit store down")
+    monkeypatch.setattr(trail.Trail, "persist", broken)
+    r = post(client, patient(name=[{"family": "Never"}]))
+    assert r.status_code in (500, 503) and r.json["resourceType"] == "OperationOutcome"
+    monkeypatch.undo()
+    assert client.get("/fhir/Patient?family=Never").json.get("total", 0) == 0
+    assert ctx.store.history("Patient", limit=100).items == [] or all(
+        b"Never" not in (v.body or b"") for v in ctx.store.history("Patient", limit=100).items)
+
+
+def test_group_commit_shares_one_transaction_and_each_waits_for_its_own(ctx):
+    import threading
+    committer = group_commit.GroupCommit(ctx.store, ctx.base)
+    writes = []
+    real = committer._write
+
+    def counting(evs):
+        writes.append(len(evs))
+        real(evs)
+    committer._write = counting
+    from fhirserver.audit_log import balp
+    one = balp.event(ctx.base, balp.Actor(), balp.Interaction("read", 200, "Patient/x"), "x", "r1")
+    before = len(events(ctx))
+    threads = [threading.Thread(target=committer.submit, args=([dict(one)],)) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(events(ctx)) - before == 20 and sum(writes) == 20
+
+
+def test_group_commit_fails_only_the_requests_whose_events_fail(ctx):
+    committer = group_commit.GroupCommit(ctx.store, ctx.base)
+    from fhirserver.audit_log import balp
+    good = balp.event(ctx.base, balp.Actor(), balp.Interaction("read", 200, "Patient/x"), "x", "r1")
+    tickets = [group_commit._Ticket([dict(good)]), group_commit._Ticket([{"resourceType": "AuditEvent",
+                                                                           "type": object()}])]
+    committer._commit(tickets)
+    assert tickets[0].error is None and tickets[1].error is not None
+
+
+def test_a_patient_probing_another_patient_leaves_no_event_shown_to_them(tmp_path, backend):
+    from tests.smart_auth._tokens import auth, make_app, mint
+    app = make_app(tmp_path, backend)
+    c, ctx = app.test_client(), app.config["MEDPORT"]
+    admin = auth(mint(app, "system/*.cruds", client_id="ehr"))
+    p1 = c.post("/fhir/Patient", json=patient(), headers={**admin, "Content-Type": FHIR_JSON}).json["id"]
+    p2 = c.post("/fhir/Patient", json=patient(), headers={**admin, "Content-Type": FHIR_JSON}).json["id"]
+    from fhirserver.smart_auth.accounts import Users
+    Users(ctx.store).add("p1-user", "correct horse battery", "patient", f"Patient/{p1}")
+    mine = auth(mint(app, "patient/*.rs", subject="p1-user", client_id="phone", patient=p1, role="patient",
+                     fhirUser=f"{BASE}/Patient/{p1}"))
+    before = len(events(ctx))
+    for url in (f"/fhir/Observation?subject=Patient/{p2}", f"/fhir/Patient/{p2}", f"/fhir/AuditEvent?patient={p2}"):
+        c.get(url, headers=mine)
+    probes = new_events(ctx, before)
+    assert len(probes) == 3, [(code(e), e["outcome"], patients(e)) for e in probes]
+    for e in probes:
+        assert_balp(e, BASE)
+        assert patients(e) == [f"Patient/{p1}"], (e["subtype"], e["agent"])  # recorded as p1's own query, not shown to p2
+        user = next(a for a in e["agent"] if a["type"]["coding"][0]["code"] == "IRCP")
+        assert user["who"] == {"reference": f"Patient/{p1}"} and user["altId"] == "p1-user"
+        client_agent = next(a for a in e["agent"] if a["type"]["coding"][0]["code"] == "110153")
+        assert client_agent["who"]["identifier"]["value"] == "phone"
