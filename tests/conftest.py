@@ -90,3 +90,10 @@ def put(client, resource, **headers):
 def patient(**fields):
     return {"resourceType": "Patient", "name": [{"family": "Sharma", "given": ["Asha"]}],
             "birthDate": "1950-04-02", **fields}
+
+
+def data_versions(ctx) -> int:
+    """Versions stored, the audit trail left out: every request, refused ones included, leaves its own
+    AuditEvents (docs/audit.md), so "stores nothing" means no other version. Read from the store
+    itself (a request to count would add its own events)."""
+    return ctx.store.history(None, limit=0).total - ctx.store.history("AuditEvent", limit=0).total
