@@ -184,6 +184,32 @@ def _apply(steps, root: dict):
     return items
 
 
+def _plain_path(steps):
+    """A faster walker for a path of plain element names (no function, no choice element: most search
+    parameters), with _apply's results: every value reached, arrays expanded, each typed None."""
+    names = [step[1] for step in steps if step[0] == "child"]
+    choices = _choice_names()
+    if len(names) != len(steps) or any(n in choices for n in names):
+        return None
+
+    def walk(resource: dict):
+        items = [resource]
+        for name in names:
+            reached = []
+            for value in items:
+                if isinstance(value, dict) and name in value:
+                    found = value[name]
+                    if isinstance(found, list):
+                        reached.extend(found)
+                    else:
+                        reached.append(found)
+            if not reached:
+                return []
+            items = reached
+        return [(v, None) for v in items]
+    return walk
+
+
 @functools.lru_cache(maxsize=None)
 def compile_expression(expression: str, resource_type: str):
     """A function resource -> [(value, type or None)] for this type's part of the expression."""
@@ -194,7 +220,10 @@ def compile_expression(expression: str, resource_type: str):
     try:
         compiled = [_Parser(_tokens(p), resource_type).union() for p in mine]
         paths = [steps for union in compiled for steps in union]
-        return lambda resource: [it for steps in paths for it in _apply(steps, resource)]
+        runs = [_plain_path(steps) or functools.partial(_apply, steps) for steps in paths]
+        if len(runs) == 1:
+            return runs[0]
+        return lambda resource: [it for run in runs for it in run(resource)]
     except Unsupported:
         return _fhirpathpy(" | ".join(mine) or expression)
 
