@@ -207,6 +207,13 @@ def _audit_parsers(commands) -> None:
     p.add_argument("--proof", metavar="FILE", help="the export's proof (default OUT.proof)")
     p.add_argument("--public-key", metavar="FILE", help="verifier keys (medport audit public-key) to check "
                                                         "the checkpoint's signature; default: the store's keys")
+    p.add_argument("--from-url", metavar="URL", help="verify a running server's log over HTTP ([base] URL, e.g. "
+                                                     "https://fhir.example.org/fhir) up to its latest checkpoint; "
+                                                     "needs --public-key (or --trust-server-key)")
+    p.add_argument("--token", help="with --from-url: a regulator's or administrator's access token "
+                                   "(default MEDPORT_TOKEN)")
+    p.add_argument("--trust-server-key", action="store_true",
+                   help="with --from-url and no --public-key: verify without checking the checkpoint's signature")
     p.set_defaults(run=_audit_verify)
     p = sub.add_parser("export", help="integrate, then write the log's AuditEvents (NDJSON, index order), its "
                                       "proof and the signed checkpoint that covers them")
@@ -251,7 +258,12 @@ def _audit_verify(args) -> int:
     if args.checkpoint:
         with open(args.checkpoint, encoding="utf-8") as f:
             external = f.read()
-    if args.from_export:
+    if args.from_url:
+        from .audit_log.remote import from_url
+        report = from_url(args, external)
+        if isinstance(report, int):
+            return report
+    elif args.from_export:
         from .audit_log.export import verify_export
         if external is None:
             print("error: --from-export needs --checkpoint FILE (written by medport audit export)", file=sys.stderr)
@@ -267,7 +279,8 @@ def _audit_verify(args) -> int:
     rate = report.size / report.seconds if report.seconds else 0
     if report.ok:
         pruned = f" ({report.pruned} pruned by retention: leaf hashes only)" if report.pruned else ""
-        print(f"OK: {report.size} entries verified{pruned} in {report.seconds:.1f} s ({rate:.0f} entries/s)")
+        print(f"OK: {report.size} entries verified{pruned} in {report.seconds:.1f} s ({rate:.0f} entries/s)"
+              + getattr(report, "note", ""))
         return 0
     first = report.first
     print(f"FAILED at index {first.index}: {first.kind}: {first.detail}")
