@@ -17,8 +17,10 @@ def test_reindex_restores_lost_index_rows(tmp_path, monkeypatch, capsys):
     store = app.config["MEDPORT"].store
     store._conn().execute("DELETE FROM idx_string")           # simulate an index from older parameters
     assert client.get("/fhir/Patient?name=sh").json["total"] == 0
+    audit_events = store.history("AuditEvent", limit=0).total   # the requests' own (docs/audit.md), one version each
     monkeypatch.setenv("MEDPORT_STORE", settings.store)
     assert main(["reindex"]) == 0
-    # the two, their two Provenance (governance/provenance.py) and the server's NamingSystem/uhid
-    assert "5 resources reindexed" in capsys.readouterr().out
+    # the two, their two Provenance (governance/provenance.py), the server's NamingSystem/uhid and the
+    # AuditEvents the requests above left: every current resource
+    assert f"{5 + audit_events} resources reindexed" in capsys.readouterr().out
     assert client.get("/fhir/Patient?name=sh").json["total"] == 2
