@@ -63,6 +63,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     accesslog.install(app)       # first: its request id and timing cover refused requests too
     audit_middleware.install(app)   # then the audit trail: refused tokens are recorded too
     bearer.install(app)
+    audit_middleware.install_drain(app)     # after authentication: readers of the trail see it whole
     break_glass.install(app)     # audits each request that used an emergency session
     _serve_swagger_assets(app)
     _start_audit_log(app, api, settings)

@@ -1,5 +1,6 @@
-"""Group commit of AuditEvents: many requests' events in one store transaction, each request waiting
-until its own are durable (the technique of database logs; docs/audit.md, "Throughput").
+"""Group commit of AuditEvents: many requests' events in one append to the audit journal (journal.py),
+each request waiting until its own are durable (the technique of database logs; docs/audit.md,
+"Throughput").
 
 No thread of its own: a request that finds no write in progress leads, writing every event queued so
 far (its own included) in one transaction; requests arriving meanwhile queue and wait; when the leader
@@ -9,12 +10,15 @@ events are retried alone, so only the requests whose events cannot be stored fai
 from __future__ import annotations
 
 import threading
+import time
 
 from ..interactions.common import Prepared, new_id, store_new_version
 from ..search.extract import extract
 from ..smart_auth.access import UNRESTRICTED
+from . import journal
 
 MAX_BATCH = 2000            # events per transaction (a bounded transaction; the rest lead next)
+COMMIT_DELAY_S = 0.002      # the longest a leader waits for requests in progress to queue their events
 
 
 class _Ticket:
@@ -30,17 +34,34 @@ class GroupCommit:
         self._cond = threading.Condition()
         self._queue: list[_Ticket] = []
         self._busy = False
+        self._active = 0            # requests in progress that have not queued their events yet
 
-    def submit(self, events: list[dict]) -> None:
-        """Store events durably; returns once they are committed, raises what failed them."""
+    def begin(self) -> None:
+        """A request started that will submit its events (submit(began=True) or end() un-counts it):
+        a leader may wait a moment for them."""
+        with self._cond:
+            self._active += 1
+
+    def end(self) -> None:
+        with self._cond:
+            self._active -= 1
+
+    def submit(self, events: list[dict], began: bool = False) -> None:
+        """Store events durably; returns once they are committed, raises what failed them.
+        began: the submitting request was counted by begin() (it stops being waited for now)."""
         ticket = _Ticket(events)
         with self._cond:
+            if began:
+                self._active -= 1
             self._queue.append(ticket)
+            self._cond.notify_all()
             while not ticket.done:
                 if self._busy:
                     self._cond.wait()
                     continue
-                self._busy, batch = True, self._take()
+                self._busy = True           # leading from here: others queue and wait
+                self._gather()
+                batch = self._take()
                 self._cond.release()
                 try:
                     self._commit(batch)
@@ -50,6 +71,16 @@ class GroupCommit:
                     self._cond.notify_all()
         if ticket.error is not None:
             raise ticket.error
+
+    def _gather(self) -> None:
+        """Commit delay (PostgreSQL's commit_delay/commit_siblings): while requests in progress have
+        not queued yet, wait up to COMMIT_DELAY_S for them, so one commit carries more events."""
+        deadline = time.monotonic() + COMMIT_DELAY_S
+        while self._active > 0 and len(self._queue) < MAX_BATCH:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
 
     def _take(self) -> list[_Ticket]:
         batch, count = [], 0
@@ -77,8 +108,7 @@ class GroupCommit:
                 t.done = True
 
     def _write(self, events: list[dict]) -> None:
-        with self.store.transaction() as tx:
-            store_events(tx, self.base, events)
+        journal.append(self.store, events)
 
 
 def store_events(tx, base: str, events: list[dict]) -> None:

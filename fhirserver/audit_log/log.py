@@ -198,6 +198,8 @@ class Integrator:
         Returns how many entries were appended (0 if another process holds the lease)."""
         if not self.acquire():
             return 0
+        from .journal import drain
+        drain(self.store, self.settings.base_url)   # the journal's events become AuditEvents first
         size, last = tail(self.store)
         new = self._new_events(size, last)          # read once per round, appended in batches
         appended = 0

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from flask import Flask, g, request
 
 from ..errors import Issue, operation_outcome
-from . import balp, trail
+from . import balp, journal, trail
 from .group_commit import committer
 
 log = logging.getLogger("medport.audit_trail")
@@ -36,6 +36,8 @@ def install(app: Flask) -> None:
         rid = g.get("request_id")
         g.medport_audit_trail = trail._current.set(
             trail.Trail(base, request.method, path[len("/fhir"):] if fhir else None, query, rid, actor_now))
+        committer(ctx.store, base).begin()
+        g.medport_audit_counted = True
 
     @app.after_request
     def _store_trail(response):
@@ -51,7 +53,8 @@ def install(app: Flask) -> None:
         if not events:
             return response
         try:
-            committer(ctx.store, base).submit(events)
+            counted = g.pop("medport_audit_counted", False)
+            committer(ctx.store, base).submit(events, began=counted)
         except Exception:                   # noqa: BLE001 - the answer must not leave unaudited
             log.exception("audit write failed (request id %s)", g.get("request_id"))
             return _unavailable()
@@ -62,6 +65,29 @@ def install(app: Flask) -> None:
         token = g.pop("medport_audit_trail", None)
         if token is not None:
             trail._current.reset(token)
+        if g.pop("medport_audit_counted", False):
+            committer(ctx.store, base).end()
+
+
+def install_drain(app: Flask) -> None:
+    """Read-your-audit: a request that reads the audit trail first drains the journal (journal.py),
+    once its token is known to be good (installed after authentication)."""
+    ctx = app.config["MEDPORT"]
+    if ctx.settings.audit_access != "on":
+        return
+
+    @app.before_request
+    def _drain_for_readers():
+        current = trail.current()
+        if current is not None and reads_the_trail(current.top.call):
+            journal.drain_quietly(ctx.store, ctx.settings.base_url)
+
+
+def reads_the_trail(call) -> bool:
+    """Whether an interaction may answer with AuditEvents (a bundle's entries excepted: they wait for
+    the next drain, at most MEDPORT_AUDIT_INTEGRATION_S)."""
+    return call.type == "AuditEvent" or call.code in ("search-system", "history-system") or \
+        (call.operation or "").startswith(("$access-report", "$audit-"))
 
 
 def actor_now() -> balp.Actor:

@@ -91,8 +91,15 @@ class Trail:
         self._unit_writes.append((self.current, reference, patients))
 
     def persist(self, tx) -> None:
-        """Inside the unit, before it commits: the AuditEvents of what it wrote (and, for a transaction
-        Bundle, of all its entries and itself)."""
+        """Inside the unit, before it commits: store the AuditEvents of what it wrote (and, for a
+        transaction Bundle, of all its entries and itself) in it."""
+        events = self.unit_events()
+        if events:
+            from .group_commit import store_events
+            store_events(tx, self.base, events)
+
+    def unit_events(self) -> list[dict]:
+        """The AuditEvents of the unit's writes (see persist), its records then awaiting unit_committed."""
         records: list[Record] = []
         for rec, reference, patients in self._unit_writes:
             rec.written.append((reference, patients))
@@ -101,11 +108,8 @@ class Trail:
         if self.top.call.code == "transaction":
             records += [r for r in self.records if r not in records and not r.persisted]
             self.top.status = self.top.status or 200
-        events = [e for rec in records for e in self.events(rec, default_status=200)]
-        if events:
-            from .group_commit import store_events
-            store_events(tx, self.base, events)
         self._in_flight = records
+        return [e for rec in records for e in self.events(rec, default_status=200)]
 
     def unit_committed(self) -> None:
         for rec in self._in_flight:

@@ -95,9 +95,9 @@ def unit(ctx, template: dict | None = None):
         for resource in _resources(recorder):
             with ctx.store.transaction() as tx:
                 store(tx, ctx, resource, _new_id())
-        if audit is not None:
-            with ctx.store.transaction() as tx:
-                audit.persist(tx)
+        if audit is not None:           # one resource per unit there: the events go to the journal
+            from ..audit_log import journal
+            journal.append(ctx.store, audit.unit_events())
     if audit is not None:
         audit.unit_committed()
 

@@ -188,21 +188,25 @@ def _plain_path(steps):
     """A faster walker for a path of plain element names (no function, no choice element: most search
     parameters), with _apply's results: every value reached, arrays expanded, each typed None."""
     names = [step[1] for step in steps if step[0] == "child"]
-    choices = _choice_names()
-    if len(names) != len(steps) or any(n in choices for n in names):
+    if len(names) != len(steps):
         return None
+    choices = _choice_names()
+    stems = [tuple(key for key, _t in choices.get(n, ())) for n in names]   # name[x] keys, if a choice stem
 
     def walk(resource: dict):
         items = [resource]
-        for name in names:
+        for name, stem in zip(names, stems):
             reached = []
             for value in items:
-                if isinstance(value, dict) and name in value:
-                    found = value[name]
-                    if isinstance(found, list):
-                        reached.extend(found)
-                    else:
-                        reached.append(found)
+                if isinstance(value, dict):
+                    if name in value:
+                        found = value[name]
+                        if isinstance(found, list):
+                            reached.extend(found)
+                        else:
+                            reached.append(found)
+                    elif stem and any(key in value for key in stem):   # a name[x] element: typed values
+                        return _apply(steps, resource)
             if not reached:
                 return []
             items = reached

@@ -195,6 +195,20 @@ class Store(abc.ABC):
     def list_records(self, kind: str) -> list[tuple[str, dict]]:
         """(key, value) of every unexpired record of a kind, by key."""
 
+    # ---- the journal: a cheap durable append, drained into resources later (audit_log/journal.py) --
+    @abc.abstractmethod
+    def journal_append(self, entries: list[tuple[str, bytes]]) -> None:
+        """Append (id, body) entries durably, in one transaction (all or none)."""
+
+    @abc.abstractmethod
+    def journal_read(self, limit: int) -> list[tuple[object, str, bytes]]:
+        """The oldest entries: (key, id, body), in append order."""
+
+    @abc.abstractmethod
+    def journal_delete(self, keys: list[tuple[object, str]]) -> None:
+        """Remove the entries (key, id) read with journal_read (the id too: a key is never mistaken
+        for a newer entry's)."""
+
     @abc.abstractmethod
     def expunge(self, type: str, versions: list[tuple[str, int]]) -> int:
         """Remove these (id, version) of `type` for good, and a resource (with its index rows) once no

@@ -28,6 +28,7 @@ from .base import Page, Store, Transaction, Version, Write, check_expected
 from .mongo_blobs import MongoBlobStore
 from .mongo_layout import (
     CLAIMS,
+    JOURNAL,
     LOCKS,
     RECORDS,
     RESOURCES,
@@ -75,6 +76,7 @@ class MongoStore(Store):
         self.resources = db[RESOURCES]
         self.versions = db[VERSIONS]
         self.records = db[RECORDS]
+        self.journal = db[JOURNAL]
         self.blobs = MongoBlobStore(db)
         self.units = units
         self._local = threading.local()      # the unit of work (or read snapshot) open on this thread
@@ -212,6 +214,19 @@ class MongoStore(Store):
     def includes(self, items, specs, guard=None):
         with _query_errors():
             return mongo_search.includes(self.resources, items, specs, guard, self._session())
+
+    # ---- the journal (ObjectId keys: append order per process, never reused) -----------------------
+    def journal_append(self, entries):
+        with unavailable():
+            self.journal.insert_many([{"id": id, "body": body} for id, body in entries], ordered=True)
+
+    def journal_read(self, limit):
+        with unavailable():
+            return [(d["_id"], d["id"], bytes(d["body"])) for d in self.journal.find(sort=[("_id", 1)], limit=limit)]
+
+    def journal_delete(self, keys):
+        with unavailable():
+            self.journal.delete_many({"_id": {"$in": [k for k, _id in keys]}})
 
     # ---- records (a server away is a 503, as for resources) -----------------------------------
     def put_record(self, kind, key, value, expires_at=None):

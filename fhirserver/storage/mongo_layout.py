@@ -33,6 +33,7 @@ from ..search.kinds import KIND_MODULES
 from .base import Version, Write
 
 RESOURCES, VERSIONS, RECORDS, BLOBS, LOCKS = "resources", "versions", "records", "blobs", "locks"
+JOURNAL = "journal"          # Store.journal_*: appended, then drained into resources (audit_log/journal.py)
 CLAIMS = "claims"       # unique keys bound for good (UHIDs): _id "<kind>/<key>", owner
 VERSION_FIELDS = {"type": 1, "id": 1, "version": 1, "last_updated": 1, "method": 1, "body": 1, "blob": 1}
 

@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS claim (    -- unique keys bound for good (Transaction
     owner TEXT NOT NULL,
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal (  -- appended durably, drained into resources (Store.journal_*)
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    body BLOB NOT NULL
+);
 CREATE INDEX IF NOT EXISTS version_type_seq ON version (type, seq);
 CREATE INDEX IF NOT EXISTS version_time ON version (last_updated);
 """
@@ -186,6 +191,17 @@ class SqliteStore(Store):
             self._local.unit = None
             conn.execute("COMMIT")
             self._stats.after_write(conn, tx.writes)
+
+    def journal_append(self, entries):
+        with self.unit() as tx:
+            tx.conn.executemany("INSERT INTO journal (id, body) VALUES (?, ?)", entries)
+
+    def journal_read(self, limit):
+        return self._conn().execute("SELECT seq, id, body FROM journal ORDER BY seq LIMIT ?", (limit,)).fetchall()
+
+    def journal_delete(self, keys):
+        with self.unit() as tx:
+            tx.conn.executemany("DELETE FROM journal WHERE seq = ? AND id = ?", keys)
 
     def last_write(self, type):
         return self._conn().execute("SELECT max(seq) FROM version WHERE type = ?", (type,)).fetchone()[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+from fhirserver.audit_log import journal
 from tests.conftest import FHIR_JSON
 
 PATCH = [{"op": "replace", "path": "/outcome", "value": "0"}]
@@ -12,6 +13,7 @@ PATCH = [{"op": "replace", "path": "/outcome", "value": "0"}]
 
 def an_event(client, ctx) -> dict:
     client.get("/fhir/Patient/x")                        # leaves a failure event
+    journal.drain(ctx.store, ctx.base)
     v = ctx.store.history("AuditEvent", limit=1).items[0]
     return json.loads(v.body)
 

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 
+from fhirserver.audit_log import journal
 from fhirserver.audit_log import log as audit_log
 from fhirserver.audit_log.verify import verify
 from fhirserver.config import Settings
@@ -44,6 +45,7 @@ def test_processes_writing_and_auditing_at_once_give_one_log(tmp_path):
         codes = json.loads(out.strip().splitlines()[-1])
         assert codes.count(404) == 15 and all(c in (200, 201, 404) for c in codes)
     store = open_store(settings)
+    journal.drain(store, settings.base_url)
     stored = store.history("AuditEvent", limit=100000).items
     # a worker may have exited holding the integrator's lease: it lapses within LEASE_S
     deadline = time.monotonic() + audit_log.LEASE_S + 20

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from fhirserver.audit_log import group_commit
+from fhirserver.audit_log import group_commit, journal
 from tests.audit_log.balp_profile import assert_balp
 from tests.conftest import FHIR_JSON, patient, post
 
@@ -17,7 +17,8 @@ INTERACTION = "http://hl7.org/fhir/restful-interaction"
 
 
 def events(ctx) -> list[dict]:
-    """Every stored AuditEvent, oldest first."""
+    """Every stored AuditEvent, oldest first (the audit journal drained first)."""
+    journal.drain(ctx.store, ctx.base)
     page = ctx.store.history("AuditEvent", limit=10000)
     return [json.loads(v.body) for v in reversed(page.items) if v.body]
 
@@ -162,7 +163,7 @@ def test_transaction_entries_commit_with_their_events(client, ctx, asha):
 def test_a_failing_audit_write_fails_a_read(client, ctx, asha, monkeypatch):
     def broken(*_a, **_k):
         raise RuntimeError("audit store down")
-    monkeypatch.setattr(group_commit, "store_events", broken)
+    monkeypatch.setattr(journal, "append", broken)
     r = client.get(f"/fhir/Patient/{asha}")
     assert r.status_code == 503 and r.json["resourceType"] == "OperationOutcome"
     assert "audit" in r.json["issue"][0]["diagnostics"]

@@ -13,7 +13,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from fhirserver.audit_log import balp
+from fhirserver.audit_log import balp, journal
 from fhirserver.cli import main
 from fhirserver.config import Settings
 from fhirserver.smart_auth import client_assertion, tokens
@@ -48,6 +48,7 @@ def world(tmp_path, monkeypatch):
 def security_events(store) -> list[dict]:
     """The stored auth events (DICOM-typed, not the FHIR interactions' rest events), each checked."""
     out = []
+    journal.drain(store, BASE)          # the requests' events wait in the audit journal (docs/audit.md)
     for version in store.history("AuditEvent", limit=10000).items:
         event = json.loads(version.body)
         if event["subtype"][0]["system"] in (balp.AUTH_EVENTS, DCM):

@@ -1,0 +1,65 @@
+"""The audit journal (audit_log/journal.py): a durable append, drained into AuditEvent resources in
+append order, exactly once even when a drain stops half way; readers of the trail drain it first."""
+from __future__ import annotations
+
+import json
+
+from fhirserver.audit_log import balp, journal
+
+BASE = "http://fhir.test/fhir"
+
+
+def an_event(n: int) -> dict:
+    return balp.event(BASE, balp.Actor(client_id="app"), balp.Interaction("read", 200, f"Patient/p{n}"), f"p{n}",
+                      f"req-{n}")
+
+
+def stored(store) -> list[dict]:
+    return [json.loads(v.body) for v in reversed(store.history("AuditEvent", limit=1000).items)]
+
+
+def test_append_then_drain_in_order(ctx):
+    store = ctx.store
+    before = len(stored(store))
+    journal.append(store, [an_event(1), an_event(2)])
+    journal.append(store, [an_event(3)])
+    assert [id for _k, id, _b in store.journal_read(10)] and len(store.journal_read(10)) == 3
+    assert journal.drain(store, BASE) == 3
+    assert store.journal_read(10) == []
+    assert [e["entity"][0]["what"]["reference"] for e in stored(store)[before:]] == \
+        ["Patient/p1", "Patient/p2", "Patient/p3"]
+
+
+def test_a_drain_that_stopped_before_deleting_stores_nothing_twice(ctx, monkeypatch):
+    store = ctx.store
+    before = len(stored(store))
+    journal.append(store, [an_event(1), an_event(2)])
+    monkeypatch.setattr(store, "journal_delete", lambda keys: (_ for _ in ()).throw(RuntimeError("crash")))
+    try:
+        journal.drain(store, BASE)
+    except RuntimeError:
+        pass
+    monkeypatch.undo()
+    assert len(store.journal_read(10)) == 2 and len(stored(store)) - before == 2
+    assert journal.drain(store, BASE) == 2
+    assert store.journal_read(10) == [] and len(stored(store)) - before == 2
+
+
+def test_a_delete_never_removes_a_newer_entry(ctx):
+    store = ctx.store
+    journal.append(store, [an_event(1)])
+    old = store.journal_read(10)
+    store.journal_delete([(k, id) for k, id, _b in old])
+    journal.append(store, [an_event(2)])
+    store.journal_delete([(k, id) for k, id, _b in old])     # a second, late delete of the same entries
+    assert [json.loads(b)["entity"][0]["what"]["reference"] for _k, _id, b in store.journal_read(10)] == \
+        ["Patient/p2"]
+
+
+def test_a_reader_of_the_trail_sees_every_earlier_request(client, ctx):
+    client.get("/fhir/Patient/nobody")
+    assert len(ctx.store.journal_read(10)) >= 1                # not yet a resource...
+    r = client.get("/fhir/AuditEvent?entity=Patient/nobody")   # ...but a reader drains first
+    assert r.json["total"] == 1
+    [(_k, _id, own)] = ctx.store.journal_read(10)               # what is left: the reader's own event
+    assert json.loads(own)["subtype"][0]["code"] == "search-type"
