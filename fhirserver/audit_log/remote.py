@@ -36,7 +36,7 @@ from . import checkpoint as cp
 from . import log as audit_log
 from . import merkle
 from .export import check_signed, parse_verifier_key
-from .verify import Problem, Report, _prefix_roots
+from .verify import Problem, Report, first_changed
 
 FHIR_JSON = "application/fhir+json"
 PAGE = 1000                     # $audit-entries answers at most 1000 entries; the largest _count
@@ -290,15 +290,9 @@ def verify_remote(base: str, get: Get, keys: list[str] | None, external: str | N
     if held is not None:
         claimed.append((held.size, held.root, "checkpoint held outside"))
     claimed = [c for c in claimed if c[0] <= len(leaves)]     # the others: truncated tail, reported above
-    roots = _prefix_roots(leaves, {s for s, _r, _w in claimed})
-    last_ok = 0
-    for s, root, what in sorted(claimed, key=lambda c: c[0]):
-        if roots[s] != root:
-            problems.append(Problem(last_ok, "changed entry",
-                                    f"the tree at size {s} the server serves is not the one the {what} signed "
-                                    f"(the change lies in indexes {last_ok}..{max(s - 1, last_ok)})"))
-            break
-        last_ok = s
+    changed = first_changed(leaves, claimed)
+    if changed is not None:
+        problems.append(changed)
     report.seconds = time.monotonic() - started
     return report
 

@@ -155,15 +155,9 @@ def verify(store, external: str | None = None, grace_s: float = audit_log.GRACE_
                                     f"the log has {size} entries; the {what} has {c.size}"))
             continue
         good.append((c.size, c.root, what))
-    roots = _prefix_roots(leaves, {s for s, _r, _w in good})
-    last_ok = 0
-    for s, root, what in sorted(good, key=lambda g: g[0]):
-        if roots[s] != root:
-            problems.append(Problem(last_ok, "changed entry",
-                                    f"the tree at size {s} is not the one the {what} signed "
-                                    f"(the change lies in indexes {last_ok}..{s - 1})"))
-            break
-        last_ok = s
+    changed = first_changed(leaves, good)
+    if changed is not None:
+        problems.append(changed)
     if external and not problems:       # and a consistency proof, as a mirror would check it
         c = keys.verify(external)
         if 0 < c.size < size and not merkle.verify_consistency(
@@ -174,6 +168,19 @@ def verify(store, external: str | None = None, grace_s: float = audit_log.GRACE_
 
 
 _LONG_DIGITS = re.compile(rb"[0-9]{20}")
+
+
+def first_changed(leaves: list[bytes], claimed: list[tuple[int, bytes, str]]) -> Problem | None:
+    """The first claimed (size, root, what signed it), by size, whose root these leaves do not give:
+    the change lies between the last size that holds and that one. Sizes are at most len(leaves)."""
+    roots = _prefix_roots(leaves, {s for s, _r, _w in claimed})
+    last_ok = 0
+    for s, root, what in sorted(claimed, key=lambda c: c[0]):
+        if roots[s] != root:
+            return Problem(last_ok, "changed entry", f"the tree at size {s} is not the one the {what} signed "
+                                                     f"(the change lies in indexes {last_ok}..{max(s - 1, last_ok)})")
+        last_ok = s
+    return None
 
 
 def _quick_leaf(body: bytes) -> bytes | None:
