@@ -85,6 +85,9 @@ def test_every_interaction_kind_is_recorded(client, ctx, asha):
         ("PATCH", f"/fhir/Observation/{oid}", {"json": [{"op": "replace", "path": "/valueString", "value": "3"}],
                                                "headers": {"Content-Type": "application/json-patch+json"}},
          "patch", "U", 200),
+        ("GET", f"/fhir/Patient/{asha}/$validate", {}, "operation", "E", 200),
+        ("GET", f"/fhir/Patient/{asha}/Observation", {}, "search-type", "E", 200),
+        ("HEAD", f"/fhir/Observation/{oid}", {}, "read", "R", 200),
         ("DELETE", f"/fhir/Observation/{oid}", {}, "delete", "D", 204),
         ("POST", "/fhir/Observation", {"json": obs(asha)}, "create", "C", 201),
     ]
@@ -98,8 +101,11 @@ def test_every_interaction_kind_is_recorded(client, ctx, asha):
             assert request_ids(e) == [r.headers["X-Request-Id"]]
         if expected not in ("capabilities", "history-system", "history-type"):
             assert any(patients(e) == [f"Patient/{asha}"] for e in mine), (url, mine)
-        if expected == "search-type":
+        if expected == "search-type" and "?" in url:
             assert f"Patient/{asha}" in query(mine[0])
+        if expected == "operation":
+            assert {"system": "https://medport.health/fhir/CodeSystem/operation", "code": "$validate",
+                    "display": "$validate"} in mine[0]["subtype"]
         if expected in ("read", "vread", "update", "patch", "create"):
             assert data(mine[0])[0].startswith("Observation/") and "/_history/" in data(mine[0])[0]
 
