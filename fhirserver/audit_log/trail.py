@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -62,8 +63,7 @@ class Trail:
         self.records = [self.top]
         self._unit_writes: list[tuple[Record, str, tuple]] = []
         self._in_flight: list[Record] = []
-        self._patient_ref = re.compile(rb'"reference":"(?:' + re.escape(base.encode()) + rb'/)?Patient/(' + _ID
-                                       + rb')(?:/_history/[^"]*)?"')
+        self._patient_ref = _patient_reference(base)
 
     @property
     def actor(self) -> balp.Actor:
@@ -209,6 +209,13 @@ class Trail:
                     if pid and _ID_RE.fullmatch(pid):
                         out.append(pid)
         return out
+
+
+@functools.lru_cache(maxsize=8)
+def _patient_reference(base: str) -> re.Pattern:
+    """A local Patient reference in a stored (compact JSON) body: its id in group 1."""
+    return re.compile(rb'"reference":"(?:' + re.escape(base.encode()) + rb'/)?Patient/(' + _ID
+                      + rb')(?:/_history/[^"]*)?"')
 
 
 def _record(method: str, path: str, query: str | None) -> Record:
