@@ -87,11 +87,16 @@ def organization_guard(organization: str, consents_of, sharing_default: str = "o
     return guard
 
 
+# what no consent or emergency shares: the audit trail of other organisations' people (their staff,
+# clients, addresses and queries) is theirs and the regulators'; a patient sees it in their own report
+HELD_ONLY = frozenset({"AuditEvent"})
+
+
 def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: str, now: str, consents):
     org_id = organization.split("/", 1)[1]
     own = q.Match("reference", f"{rtype}._custodian", RefCond("Organization", org_id))
     links = patient_links(rtype)
-    if not links:
+    if not links or rtype in HELD_ONLY:
         return q.Or((own,))
     found = consents()
     ids = found.patients.get(rtype) if isinstance(found, ConsentSet) else None

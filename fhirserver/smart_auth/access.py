@@ -14,7 +14,7 @@ import time
 from .. import jsonio
 from ..errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from ..governance import break_glass, custodian, proxy
-from ..governance.policy import MAX_LISTED, ConsentSet, organization_guard
+from ..governance.policy import HELD_ONLY, MAX_LISTED, ConsentSet, organization_guard
 from ..search import query as q
 from ..search.compartment import members
 from ..search.kinds.reference_kind import RefCond
@@ -107,8 +107,8 @@ class Access:
     def _widened(self, hospital, patients: tuple[str, ...]):
         def guard(rtype: str):
             node = hospital(rtype)
-            if node is None:
-                return None
+            if node is None or rtype in HELD_ONLY:
+                return node
             extra = [c for c in (patient_compartment(rtype, p) for p in patients) if c is not None]
             if not extra:
                 return node

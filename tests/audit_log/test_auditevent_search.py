@@ -188,3 +188,26 @@ def test_nobody_writes_an_audit_event(w):
     assert w.send(w.reg, "GET", f"/fhir/AuditEvent/{event['id']}/_history").get_json()["total"] == 1
     r = w.client.post("/fhir/AuditEvent", json=fresh, headers={"Content-Type": FHIR_JSON})    # no token at all
     assert r.status_code == 401
+
+
+def test_a_consent_or_an_emergency_never_shares_another_hospitals_audit_trail(tmp_path, backend):
+    """Consents share records, not the audit trail of the other hospital's people (policy.HELD_ONLY)."""
+    from fhirserver.smart_auth.accounts import Users
+    from tests.smart_auth._tokens import auth, make_app, mint
+    app = make_app(tmp_path, backend, sharing_default="opt-out")        # everything shared by default
+    c = app.test_client()
+    exchange = auth(mint(app, "system/*.cruds", client_id="exchange-tool"))
+    pid = c.post("/fhir/Patient", json={"resourceType": "Patient", "name": [{"family": "Rao"}]},
+                 headers={**exchange, "Content-Type": "application/fhir+json"}).json["id"]
+    Users(app.config["MEDPORT"].store).add("dra", "correct horse battery", "practitioner", "Practitioner/pa",
+                                           "Organization/hosp-a")
+    a = auth(mint(app, "user/*.rs", subject="dra", client_id="a-app", role="practitioner",
+                  organization="Organization/hosp-a", fhirUser=f"{BASE}/Practitioner/pa"))
+    c.get(f"/fhir/Patient/{pid}", headers=a)                            # A's access, held by A
+    b = auth(mint(app, "system/*.rs", client_id="b-ehr", organization="Organization/hosp-b"))
+    assert c.get(f"/fhir/Patient/{pid}", headers=b).status_code == 200   # B sees the patient (opt-out)...
+    seen = c.get(f"/fhir/AuditEvent?patient=Patient/{pid}", headers=b).json
+    holders = {ext["valueReference"]["reference"] for e in seen.get("entry", ())
+               for ext in e["resource"].get("meta", {}).get("extension", ())}
+    assert holders <= {"Organization/hosp-b"}                              # ...but only its own events
+    assert seen.get("total", 0) >= 1
