@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 from dataclasses import dataclass, field
 
 AUDIT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
@@ -32,6 +33,7 @@ BALP_ENTITY = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType
 BALP_PROFILE = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit."
 SERVER_NAME = "Med-Port"
 MAX_DESCRIPTION = 1000
+MAX_QUERY_BYTES = 4096
 
 # restful-interaction code -> AuditEvent.action (BALP: Query and operations are E, execute)
 ACTIONS = {"read": "R", "vread": "R", "history-instance": "R", "history-type": "R", "history-system": "R",
@@ -146,12 +148,22 @@ def entities(what: Interaction, patient: str | None, request_id: str | None) -> 
         out.append({"what": {"reference": f"Patient/{patient}"}, "type": _coding(ENTITY_TYPE, "1", "Person"),
                     "role": _coding(OBJECT_ROLE, "1", "Patient")})
     if what.query is not None:
-        out.append({"type": _coding(ENTITY_TYPE, "2", "System Object"), "role": _coding(OBJECT_ROLE, "24", "Query"),
-                    "query": base64.b64encode(what.query.encode("utf-8", "replace")).decode("ascii")})
+        out.append(query_entity(what.query))
     if request_id:
         out.append({"what": {"identifier": {"value": request_id}},
                     "type": _coding(BALP_ENTITY, "XrequestId", "X-Request-Id")})
     return out
+
+
+def query_entity(query: str) -> dict:
+    """The search as sent (BALP Query: entity.query, base64), at most MAX_QUERY_BYTES of it: a longer one
+    is cut and ends with the whole one's SHA-256 and length (a request cannot make its events huge)."""
+    raw = query.encode("utf-8", "replace")
+    if len(raw) > MAX_QUERY_BYTES:
+        tail = f" [cut: {len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}]".encode()
+        raw = raw[:MAX_QUERY_BYTES - len(tail)] + tail
+    return {"type": _coding(ENTITY_TYPE, "2", "System Object"), "role": _coding(OBJECT_ROLE, "24", "Query"),
+            "query": base64.b64encode(raw).decode("ascii")}
 
 
 def _coding(system: str, code: str, display: str) -> dict:

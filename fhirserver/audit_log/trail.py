@@ -21,6 +21,7 @@ import functools
 import logging
 import re
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from .. import jsonio
 from ..governance import custodian
@@ -32,6 +33,7 @@ _current: contextvars.ContextVar["Trail | None"] = contextvars.ContextVar("medpo
 # the FHIR API's own documents: not interactions with data
 UNAUDITED = ("/fhir/.well-known/", "/fhir/openapi.json", "/fhir/docs")
 PATIENT_PARAMS = frozenset({"patient", "subject", "patient:Patient", "subject:Patient", "beneficiary"})
+MAX_PATIENTS = 1000       # events of one record at most (a page is at most MEDPORT_MAX_COUNT resources)
 _ID = rb"[A-Za-z0-9\-.]{1,64}"
 _ID_RE = re.compile(_ID.decode())
 
@@ -154,10 +156,20 @@ class Trail:
                 out += [balp.event(self.base, self.actor, what, p, self.request_id, recorded)
                         for p in (patients or (None,))]
             return out
-        what = balp.Interaction(rec.call.code, status, self._target(rec), rec.query, rec.call.operation,
-                                rec.description)
-        return out + [balp.event(self.base, self.actor, what, p, self.request_id, recorded)
-                      for p in (self.patients(rec) or [None])]
+        target = self._target(rec)
+        patients = self.patients(rec)
+        if not patients:
+            what = balp.Interaction(rec.call.code, status, target, rec.query, rec.call.operation, rec.description)
+            return [balp.event(self.base, self.actor, what, None, self.request_id, recorded)]
+        # what a patient reads of a query about them names no one else: the events in patients'
+        # compartments carry the query's parameter names only, one event outside them the query itself
+        query = rec.query if self._confined() else redacted(rec.query)
+        what = balp.Interaction(rec.call.code, status, target, query, rec.call.operation, rec.description)
+        out = [balp.event(self.base, self.actor, what, p, self.request_id, recorded) for p in patients]
+        if query != rec.query:
+            whole = balp.Interaction(rec.call.code, status, target, rec.query, rec.call.operation, rec.description)
+            out.append(balp.event(self.base, self.actor, whole, None, self.request_id, recorded))
+        return out
 
     def _target(self, rec: Record) -> str | None:
         call = rec.call
@@ -192,7 +204,10 @@ class Trail:
                     found[m.group(1).decode()] = None
         if not found and self.actor.patient_context:
             found[self.actor.patient_context] = None
-        return list(found)
+        if len(found) > MAX_PATIENTS:
+            log.warning("request %s touched %d patients: the first %d are recorded", self.request_id,
+                        len(found), MAX_PATIENTS)
+        return list(found)[:MAX_PATIENTS]
 
     def _confined(self) -> str | None:
         """The patient whose compartment alone a patient's (or proxy's) token reaches."""
@@ -228,6 +243,15 @@ def _record(method: str, path: str, query: str | None) -> Record:
     elif call.code not in ("history-type", "history-system", "history-instance", "operation"):
         query = None
     return Record(call, query or None, url_patient=url_patient)
+
+
+def redacted(query: str | None) -> str | None:
+    """The query with every value replaced by '*' (its path and parameter names kept)."""
+    if not query:
+        return query
+    path, _, params = query.partition("?")
+    names = [name for name, _value in _query_pairs("?" + params)]
+    return path + "?" + "&".join(f"{quote(name, safe=':._-')}=*" for name in names)
 
 
 def _query_pairs(query: str | None):

@@ -102,7 +102,9 @@ def test_every_interaction_kind_is_recorded(client, ctx, asha):
         if expected not in ("capabilities", "history-system", "history-type"):
             assert any(patients(e) == [f"Patient/{asha}"] for e in mine), (url, mine)
         if expected == "search-type" and "?" in url:
-            assert f"Patient/{asha}" in query(mine[0])
+            # the patient's event names parameters only; the one outside any compartment, the query
+            assert [query(e) for e in mine if patients(e)][0].endswith("subject=*")
+            assert any(f"Patient/{asha}" in (query(e) or "") for e in mine if not patients(e))
         if expected == "operation":
             assert {"system": "https://medport.health/fhir/CodeSystem/operation", "code": "$validate",
                     "display": "$validate"} in mine[0]["subtype"]
@@ -130,10 +132,17 @@ def test_one_event_per_patient_touched(client, ctx, asha):
     ravi = post(client, patient(name=[{"family": "Kumar"}])).json["id"]
     post(client, obs(asha))
     post(client, obs(ravi))
-    _r, found = one_call(client, ctx, "GET", "/fhir/Observation")
-    assert sorted(p for e in found for p in patients(e)) == sorted([f"Patient/{asha}", f"Patient/{ravi}"])
-    assert all(len(patients(e)) == 1 for e in found)
+    _r, found = one_call(client, ctx, "GET", f"/fhir/Observation?subject=Patient/{asha},Patient/{ravi}")
+    about = [e for e in found if patients(e)]
+    assert sorted(p for e in about for p in patients(e)) == sorted([f"Patient/{asha}", f"Patient/{ravi}"])
+    assert all(len(patients(e)) == 1 for e in about)
     assert len({request_ids(e)[0] for e in found}) == 1
+    # neither patient's event names the other: each holds the query's parameter names only...
+    for e in about:
+        assert query(e) == "Observation?subject=*"
+    # ...and one event outside both compartments holds the query as sent
+    [whole] = [e for e in found if not patients(e)]
+    assert query(whole) == f"Observation?subject=Patient/{asha},Patient/{ravi}"
 
 
 def test_batch_entries_are_each_recorded(client, ctx, asha):
@@ -243,3 +252,17 @@ def test_a_patient_probing_another_patient_leaves_no_event_shown_to_them(tmp_pat
         assert user["who"] == {"reference": f"Patient/{p1}"} and user["altId"] == "p1-user"
         client_agent = next(a for a in e["agent"] if a["type"]["coding"][0]["code"] == "110153")
         assert client_agent["who"]["identifier"]["value"] == "phone"
+
+
+def test_a_huge_query_is_cut_with_its_digest_kept(client, ctx):
+    import hashlib
+
+    from fhirserver.audit_log.balp import MAX_QUERY_BYTES
+    text = "x" * 20000
+    _r, found = one_call(client, ctx, "POST", "/fhir/Observation/_search", data={"_text": text})
+    [e] = found
+    [entity] = [x for x in e["entity"] if x.get("role", {}).get("code") == "24"]
+    kept = base64.b64decode(entity["query"])
+    full = f"Observation/_search?_text={text}".encode()
+    assert len(kept) == MAX_QUERY_BYTES and full.startswith(kept.split(b" [cut: ")[0])
+    assert kept.endswith(f" [cut: {len(full)} bytes, sha256 {hashlib.sha256(full).hexdigest()}]".encode())
