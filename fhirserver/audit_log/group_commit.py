@@ -91,9 +91,13 @@ class GroupCommit:
         return batch
 
     def _commit(self, batch: list[_Ticket]) -> None:
+        for t in batch:             # failed until written: an interruption (BaseException) is no success
+            t.error = RuntimeError("the audit write was interrupted")
         try:
             try:
                 self._write([e for t in batch for e in t.events])
+                for t in batch:
+                    t.error = None
             except Exception as shared:       # noqa: BLE001 - retried one request at a time below
                 if len(batch) == 1:
                     batch[0].error = shared
@@ -101,6 +105,7 @@ class GroupCommit:
                     for t in batch:
                         try:
                             self._write(t.events)
+                            t.error = None
                         except Exception as own:  # noqa: BLE001 - that request fails with it
                             t.error = own
         finally:

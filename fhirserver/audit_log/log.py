@@ -213,7 +213,8 @@ class Integrator:
         return appended
 
     def _append(self, size: int, last: dict | None, new: list) -> dict | None:
-        """The batch of `new` entries ([id, version, leaf hex, lastUpdated]) at index `size` after `last`, or None if that index is taken: a batch
+        """The batch of `new` entries ([id, version, leaf hex, lastUpdated]) at index `size` after
+        `last`, or None if that index is taken: a batch
         is only ever added where none is, so two integrators never log one event twice (the second
         one's batch at an index the first took fails, and it re-reads the log next round)."""
         rng = _range_of(last["range"]) if last else []

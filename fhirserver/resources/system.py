@@ -6,13 +6,13 @@ import datetime
 from flask import request
 from flask_smorest import Blueprint
 
+from ..audit_log import trail
 from ..capability import capability_statement
 from ..errors import BadRequest, UnsupportedMediaType
 from ..interactions import batch as batch_i
 from ..interactions import history as history_i
 from ..interactions import search as search_i
 from ..interactions import transaction as transaction_i
-from ..audit_log import trail
 from . import ctx
 from .bundle_response import response_bundle
 from .negotiation import json_body, prefer, response_type

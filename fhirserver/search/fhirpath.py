@@ -195,7 +195,7 @@ def _plain_path(steps):
 
     def walk(resource: dict):
         items = [resource]
-        for name, stem in zip(names, stems):
+        for name, stem in zip(names, stems, strict=True):
             reached = []
             for value in items:
                 if isinstance(value, dict):

@@ -18,6 +18,7 @@ import bson
 from bson import ObjectId
 from bson.errors import BSONError
 from pymongo.errors import CollectionInvalid, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.write_concern import WriteConcern
 
 from ..bounds import parse_int
 from ..definitions import resource_types
@@ -76,7 +77,8 @@ class MongoStore(Store):
         self.resources = db[RESOURCES]
         self.versions = db[VERSIONS]
         self.records = db[RECORDS]
-        self.journal = db[JOURNAL]
+        # durable before the response it vouches for, as a unit's commit is (mongo_units.py: majority)
+        self.journal = db[JOURNAL].with_options(write_concern=WriteConcern("majority", j=True))
         self.blobs = MongoBlobStore(db)
         self.units = units
         self._local = threading.local()      # the unit of work (or read snapshot) open on this thread

@@ -7,8 +7,18 @@ import json
 
 import pytest
 
-from tests.audit_log.balp_profile import (BALP_SD, BALP_ENTITY_TYPE, DCM, ENTITY_TYPE, OBJECT_ROLE,
-                                          PARTICIPATION, RESTFUL, RULES, assert_balp, problems)
+from tests.audit_log.balp_profile import (
+    BALP_ENTITY_TYPE,
+    BALP_SD,
+    DCM,
+    ENTITY_TYPE,
+    OBJECT_ROLE,
+    PARTICIPATION,
+    RESTFUL,
+    RULES,
+    assert_balp,
+    problems,
+)
 
 BASE = "https://fhir.example.org/r4"
 ACTIONS = {"read": "R", "vread": "R", "create": "C", "update": "U", "patch": "U", "delete": "D",

@@ -63,3 +63,41 @@ def test_a_reader_of_the_trail_sees_every_earlier_request(client, ctx):
     assert r.json["total"] == 1
     left = ctx.store.journal_read(10)                           # what is left: the reader's own events
     assert left and all(json.loads(b)["subtype"][0]["code"] == "search-type" for _k, _id, b in left)
+
+
+def test_an_entry_that_cannot_be_stored_is_set_aside_and_reported(ctx, monkeypatch):
+    from fhirserver.audit_log import log as audit_log
+    from fhirserver.audit_log.verify import verify
+    store = ctx.store
+    journal.append(store, [an_event(1), an_event(2), an_event(3)])
+    poison = store.journal_read(10)[1][1]
+    real = journal._store
+
+    def refusing(store_, base, batch):
+        if any(id == poison for _k, id, _b in batch):
+            raise ValueError("too large for the store")
+        real(store_, base, batch)
+    monkeypatch.setattr(journal, "_store", refusing)
+    assert journal.drain(store, BASE) == 3                  # the others are not held up
+    assert store.journal_read(10) == []
+    assert [e["entity"][0]["what"]["reference"] for e in stored(store)[-2:]] == ["Patient/p1", "Patient/p3"]
+    [(id, kept)] = store.list_records(journal.SET_ASIDE)
+    assert id == poison and "too large" in kept["error"] and len(kept["sha256"]) == 64
+    audit_log.integrate(store, ctx.settings)
+    report = verify(store)
+    assert not report.ok and report.first.kind == "set-aside entry" and poison in report.first.detail
+
+
+def test_an_interrupted_group_commit_is_no_success(ctx, monkeypatch):
+    from fhirserver.audit_log import group_commit
+    committer = group_commit.GroupCommit(ctx.store, BASE)
+
+    def interrupted(events):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(committer, "_write", interrupted)
+    ticket = group_commit._Ticket([an_event(1)])
+    try:
+        committer._commit([ticket])
+    except KeyboardInterrupt:
+        pass
+    assert ticket.done and ticket.error is not None
