@@ -293,6 +293,17 @@ def entry(method: str | None, url: str | None):
         yield rec
 
 
+def restart() -> None:
+    """The request is dispatched again from the start (resources/retry.py): forget what the failed
+    attempt touched, wrote or met (its records), keeping the request's own identity."""
+    trail = _current.get()
+    if trail is not None:
+        top = trail.top
+        trail.top = trail.current = Record(top.call, top.query, url_patient=top.url_patient)
+        trail.records, trail.extra = [trail.top], []
+        trail._unit_writes, trail._in_flight = [], []
+
+
 def set_interaction(code: str) -> None:
     """The view knows better than the URL (POST [base]: batch or transaction)."""
     trail = _current.get()

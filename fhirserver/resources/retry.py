@@ -12,6 +12,7 @@ import time
 
 from flask import Flask, g
 
+from ..audit_log import trail as audit_trail
 from ..errors import StoreRetry
 
 ATTEMPTS = 4
@@ -26,4 +27,5 @@ class RetryingFlask(Flask):
                 if attempt == ATTEMPTS - 1 or g.get("body_streamed"):
                     raise
                 time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+                audit_trail.restart()       # the attempt wrote nothing: neither did it touch anything
         raise AssertionError("unreachable")

@@ -266,3 +266,28 @@ def test_a_huge_query_is_cut_with_its_digest_kept(client, ctx):
     full = f"Observation/_search?_text={text}".encode()
     assert len(kept) == MAX_QUERY_BYTES and full.startswith(kept.split(b" [cut: ")[0])
     assert kept.endswith(f" [cut: {len(full)} bytes, sha256 {hashlib.sha256(full).hexdigest()}]".encode())
+
+
+def test_a_retried_request_records_only_what_its_last_attempt_did(client, ctx, monkeypatch):
+    """A transient store conflict re-runs the request (resources/retry.py): what the rolled-back
+    attempt did is not recorded."""
+    from fhirserver.errors import StoreRetry
+    from fhirserver.governance import provenance
+    real, calls = provenance._write, []
+
+    def conflict_once(recorder):
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreRetry("write conflict")
+        return real(recorder)
+    monkeypatch.setattr(provenance, "_write", conflict_once)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "POST", "url": "Patient"}, "resource": patient()},
+        {"request": {"method": "GET", "url": "Patient?_count=1"}}]}
+    r, found = one_call(client, ctx, "POST", "/fhir", json=bundle, headers={"Content-Type": FHIR_JSON})
+    assert r.status_code == 200 and len(calls) == 2
+    created = r.json["entry"][0]["response"]["location"].split("/_history")[0]
+    assert [code(e) for e in found].count("create") == 1
+    [create] = [e for e in found if code(e) == "create"]
+    assert data(create)[0].startswith(created + "/_history/")
+    assert [code(e) for e in found].count("transaction") == 1
