@@ -87,7 +87,9 @@ class Repository:
         """Current resources matching conditional criteria, among those the request may touch with
         this interaction and search (committed data)."""
         guard = criteria_guard(self.access, rtype, interaction)
-        return self._store.search(rtype, query, limit=limit, total="none", guard=guard).items
+        found = self._store.search(rtype, query, limit=limit, total="none", guard=guard).items
+        trail.touched(found)          # a conditional create that matches answers with the match
+        return found
 
     def resolve(self, rtype: str, query, limit: int = 2) -> list[Version]:
         """Matches of a conditional reference, among what the request may search (none: no 403)."""
@@ -175,7 +177,9 @@ class GuardedTransaction:
         return self.raw.read(rtype, id)
 
     def matches(self, rtype: str, query, limit: int, interaction: str) -> list[Version]:
-        return self.raw.search(rtype, query, limit, criteria_guard(self.access, rtype, interaction))
+        found = self.raw.search(rtype, query, limit, criteria_guard(self.access, rtype, interaction))
+        trail.touched(found)
+        return found
 
     def resolve(self, rtype: str, query, limit: int = 2) -> list[Version]:
         return self.raw.search(rtype, query, limit, self.access.guard("search-type"))

@@ -67,6 +67,7 @@ class Interaction:
     query: str | None = None             # the raw query of a search (or operation)
     operation: str | None = None         # $name of an operation
     description: str | None = None       # why it failed (the OperationOutcome's text)
+    done: bool = True                    # False: a write that wrote nothing (a conditional create matched)
 
 
 def outcome(status: int) -> str:
@@ -86,7 +87,7 @@ def event(base: str, actor: Actor, what: Interaction, patient: str | None, reque
     result = outcome(what.status)
     out: dict = {"resourceType": "AuditEvent"}
     pattern = PATTERNS.get(what.code)
-    if pattern and result == "0":
+    if pattern and result == "0" and what.done:
         out["meta"] = {"profile": [BALP_PROFILE + ("Patient" if patient else "") + pattern]}
     out.update({
         "type": {"system": AUDIT_TYPE, "code": "rest", "display": "Restful Operation"},
@@ -97,6 +98,8 @@ def event(base: str, actor: Actor, what: Interaction, patient: str | None, reque
     })
     if result != "0":
         out["outcomeDesc"] = (what.description or f"HTTP {what.status}")[:MAX_DESCRIPTION]
+    elif not what.done:
+        out["outcomeDesc"] = "nothing written: the criteria matched an existing resource"
     if actor.purpose:
         out["purposeOfEvent"] = actor.purpose
     out["agent"] = agents(base, actor, what.code)

@@ -157,17 +157,24 @@ class Trail:
                         for p in (patients or (None,))]
             return out
         target = self._target(rec)
+        nothing_written = rec.call.code in ("create", "update", "patch", "delete") and status < 400
+        if nothing_written and target is None and rec.touched:     # e.g. If-None-Exist matched: 200, the match
+            v = rec.touched[0]
+            target = f"{v.type}/{v.id}/_history/{v.version}"
         patients = self.patients(rec)
         if not patients:
-            what = balp.Interaction(rec.call.code, status, target, rec.query, rec.call.operation, rec.description)
+            what = balp.Interaction(rec.call.code, status, target, rec.query, rec.call.operation, rec.description,
+                                    done=not nothing_written)
             return [balp.event(self.base, self.actor, what, None, self.request_id, recorded)]
         # what a patient reads of a query about them names no one else: the events in patients'
         # compartments carry the query's parameter names only, one event outside them the query itself
         query = rec.query if self._confined() else redacted(rec.query)
-        what = balp.Interaction(rec.call.code, status, target, query, rec.call.operation, rec.description)
+        what = balp.Interaction(rec.call.code, status, target, query, rec.call.operation, rec.description,
+                                done=not nothing_written)
         out = [balp.event(self.base, self.actor, what, p, self.request_id, recorded) for p in patients]
         if query != rec.query:
-            whole = balp.Interaction(rec.call.code, status, target, rec.query, rec.call.operation, rec.description)
+            whole = balp.Interaction(rec.call.code, status, target, rec.query, rec.call.operation, rec.description,
+                                     done=not nothing_written)
             out.append(balp.event(self.base, self.actor, whole, None, self.request_id, recorded))
         return out
 

@@ -291,3 +291,15 @@ def test_a_retried_request_records_only_what_its_last_attempt_did(client, ctx, m
     [create] = [e for e in found if code(e) == "create"]
     assert data(create)[0].startswith(created + "/_history/")
     assert [code(e) for e in found].count("transaction") == 1
+
+
+def test_a_conditional_create_that_matches_records_the_match_and_claims_no_create(client, ctx, asha):
+    mrn = {"system": "http://hospital.test/mrn", "value": "M-1"}
+    first = post(client, patient(identifier=[mrn]))
+    r, found = one_call(client, ctx, "POST", "/fhir/Patient", json=patient(identifier=[mrn]),
+                        headers={"Content-Type": FHIR_JSON, "If-None-Exist": "identifier=http://hospital.test/mrn|M-1"})
+    assert r.status_code == 200
+    [e] = found
+    assert code(e) == "create" and e["outcome"] == "0" and "profile" not in e["meta"]   # nothing was created
+    assert data(e) == [f"Patient/{first.json['id']}/_history/1"]
+    assert patients(e) == [f"Patient/{first.json['id']}"]
