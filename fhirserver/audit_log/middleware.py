@@ -44,17 +44,17 @@ def install(app: Flask) -> None:
         current = trail.current()
         if current is None:
             return response
-        current.top.status = response.status_code
-        if current.top.call.code.startswith("search") and request.method == "POST" and response.status_code < 400:
-            current.top.query = _query()      # a POST _search's form (read only once the token passed)
-        if response.status_code >= 400 and not response.is_streamed:
-            current.top.description = current.top.description or trail.error_text(response.get_data())
-        events = current.pending()
-        if not events:
-            return response
         try:
-            counted = g.pop("medport_audit_counted", False)
-            committer(ctx.store, base).submit(events, began=counted)
+            current.top.status = response.status_code
+            if current.top.call.code.startswith("search") and request.method == "POST" \
+                    and response.status_code < 400:
+                current.top.query = _query()      # a POST _search's form (read only once the token passed)
+            if response.status_code >= 400 and not response.is_streamed:
+                current.top.description = current.top.description or trail.error_text(response.get_data())
+            events = current.pending()
+            if events:
+                counted = g.pop("medport_audit_counted", False)
+                committer(ctx.store, base).submit(events, began=counted)
         except Exception:                   # noqa: BLE001 - the answer must not leave unaudited
             log.exception("audit write failed (request id %s)", g.get("request_id"))
             return _unavailable()

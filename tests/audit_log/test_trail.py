@@ -303,3 +303,13 @@ def test_a_conditional_create_that_matches_records_the_match_and_claims_no_creat
     assert code(e) == "create" and e["outcome"] == "0" and "profile" not in e["meta"]   # nothing was created
     assert data(e) == [f"Patient/{first.json['id']}/_history/1"]
     assert patients(e) == [f"Patient/{first.json['id']}"]
+
+
+def test_a_failure_building_the_events_withholds_the_answer(client, ctx, asha, monkeypatch):
+    from fhirserver.audit_log import trail
+
+    def broken(self):
+        raise RuntimeError("cannot build the events")
+    monkeypatch.setattr(trail.Trail, "pending", broken)
+    r = client.get(f"/fhir/Patient/{asha}")
+    assert r.status_code == 503 and r.json["resourceType"] == "OperationOutcome"
