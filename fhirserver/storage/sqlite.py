@@ -349,7 +349,7 @@ class WriterLock:
                 if time.monotonic() >= deadline:
                     raise StoreUnavailable(f"The store's writer was busy for {self.timeout_s:g} s; try again") from None
                 time.sleep(pause)
-                pause = min(pause * 2, 0.01)
+                pause = min(pause * 2, 0.002)
 
     def __exit__(self, *exc):
         try:
