@@ -8,7 +8,7 @@ both see the same machine load. Each read with auditing on stores a BALP AuditEv
 (group commit: many requests' events per transaction). Then, on the audited server, how long the
 integrator takes to sequence every stored event into the Merkle log.
 
-    .venv/bin/python bench/bench_audit.py [--n 1000] [--rounds 6] [--threads 8] [--workers 2]
+    .venv/bin/python bench/bench_audit.py [--n 1000] [--rounds 6] [--threads 8] [--workers 2] [--sync NORMAL]
 
 Prints figures only; nothing here asserts on speed.
 """
@@ -81,12 +81,15 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=6, help="read rounds per server, default 6")
     p.add_argument("--threads", type=int, default=8, help="HTTP client threads, default 8")
     p.add_argument("--workers", type=int, default=2, help="server worker processes, default 2")
+    p.add_argument("--sync", choices=("FULL", "NORMAL"), default=None,
+                   help="MEDPORT_SQLITE_SYNCHRONOUS of both servers (default: the server's, FULL)")
     args = p.parse_args(argv)
 
     examples = load_examples()
     bodies = [(r["resourceType"], json.dumps(r).encode()) for r in itertools.islice(itertools.cycle(examples), args.n)]
     workdir = tempfile.mkdtemp(prefix="medport-bench-audit-")
-    servers = {mode: Server(workdir, args.workers, auth="on", env_extra={"MEDPORT_AUDIT_ACCESS": mode}, name=mode)
+    servers = {mode: Server(workdir, args.workers, sync=args.sync, auth="on", env_extra={"MEDPORT_AUDIT_ACCESS": mode},
+                            name=mode)
                for mode in ("on", "off")}
     try:
         heads = {m: {**HEADERS, **s.headers()} for m, s in servers.items()}
@@ -109,7 +112,8 @@ def main(argv=None) -> int:
               f"{statistics.median(rates['on']) / statistics.median(rates['off']):7.2f}")
         print(f"read ratio per round: {', '.join(f'{r:.2f}' for r in ratios)}")
         print(f"integration: {events} events recorded; the log held them all {lag:.2f} s after the load ended")
-        print(f"(server: {args.workers} workers, authorization on, backend token; clients: {args.threads} threads; "
+        print(f"(server: {args.workers} workers, authorization on, backend token, SQLite synchronous "
+              f"{args.sync or 'FULL'}; clients: {args.threads} threads; "
               f"{os.cpu_count()} CPUs, Python {platform.python_version()})")
     finally:
         for s in servers.values():
