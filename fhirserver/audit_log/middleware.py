@@ -47,8 +47,8 @@ def install(app: Flask) -> None:
         try:
             current.top.status = response.status_code
             if current.top.call.code.startswith("search") and request.method == "POST" \
-                    and response.status_code < 400:
-                current.top.query = _query()      # a POST _search's form (read only once the token passed)
+                    and response.status_code not in (401, 413):
+                current.top.query = _query()      # a POST _search's form (never a refused token's, nor a huge one)
             if response.status_code >= 400 and not response.is_streamed:
                 current.top.description = current.top.description or trail.error_text(response.get_data())
             events = current.pending()

@@ -313,3 +313,11 @@ def test_a_failure_building_the_events_withholds_the_answer(client, ctx, asha, m
     monkeypatch.setattr(trail.Trail, "pending", broken)
     r = client.get(f"/fhir/Patient/{asha}")
     assert r.status_code == 503 and r.json["resourceType"] == "OperationOutcome"
+
+
+def test_a_failed_post_search_records_its_form(client, ctx):
+    r, found = one_call(client, ctx, "POST", "/fhir/Observation/_search", data={"bogus-param": "1"},
+                        headers={"Prefer": "handling=strict"})
+    assert r.status_code == 400
+    [e] = found
+    assert e["outcome"] == "4" and query(e) == "Observation/_search?bogus-param=1"
