@@ -12,9 +12,6 @@ from __future__ import annotations
 import threading
 import time
 
-from ..interactions.common import Prepared, new_id, store_new_version
-from ..search.extract import extract
-from ..smart_auth.access import UNRESTRICTED
 from . import journal
 
 MAX_BATCH = 2000            # events per transaction (a bounded transaction; the rest lead next)
@@ -114,14 +111,6 @@ class GroupCommit:
 
     def _write(self, events: list[dict]) -> None:
         journal.append(self.store, events)
-
-
-def store_events(tx, base: str, events: list[dict]) -> None:
-    """Write server-built AuditEvents in tx (not validated again: balp.event builds valid R4; the
-    tests validate its every shape)."""
-    for event in events:
-        store_new_version(tx, Prepared("AuditEvent", event, extract(event, base), None, base, None, UNRESTRICTED),
-                          new_id(), "POST", None)
 
 
 _lock = threading.Lock()

@@ -19,9 +19,7 @@ import logging
 import threading
 
 from .. import jsonio
-from ..interactions.common import Prepared, new_id, store_new_version
-from ..search.extract import extract
-from ..smart_auth.access import UNRESTRICTED
+from ..interactions.common import new_id, store_server_written
 
 log = logging.getLogger("medport.audit_journal")
 DRAIN_BATCH = 1000
@@ -66,9 +64,7 @@ def _store(store, base: str, batch) -> None:
         for _key, id, body in batch:
             if tx.read("AuditEvent", id) is not None:
                 continue                # stored by a drain that stopped before deleting
-            event = jsonio.loads_stored(body)
-            store_new_version(tx, Prepared("AuditEvent", event, extract(event, base), None, base, None,
-                                           UNRESTRICTED), id, "POST", None)
+            store_server_written(tx, base, jsonio.loads_stored(body), id)
 
 
 def _store_or_set_aside(store, base: str, entry) -> None:

@@ -95,10 +95,9 @@ class Trail:
     def persist(self, tx) -> None:
         """Inside the unit, before it commits: store the AuditEvents of what it wrote (and, for a
         transaction Bundle, of all its entries and itself) in it."""
-        events = self.unit_events()
-        if events:
-            from .group_commit import store_events
-            store_events(tx, self.base, events)
+        from ..interactions.common import store_server_written  # (it imports this module)
+        for event in self.unit_events():
+            store_server_written(tx, self.base, event)
 
     def unit_events(self) -> list[dict]:
         """The AuditEvents of the unit's writes (see persist), its records then awaiting unit_committed."""

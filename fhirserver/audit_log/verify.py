@@ -163,7 +163,7 @@ def verify(store, external: str | None = None, grace_s: float = audit_log.GRACE_
         if 0 < c.size < size and not merkle.verify_consistency(
                 c.size, size, c.root, merkle.root(leaves), merkle.consistency_proof(leaves, c.size)):
             problems.append(Problem(c.size, "inconsistent", "the log does not extend the checkpoint held outside"))
-    from .journal import SET_ASIDE      # recorded events the journal could not store: the trail lacks them
+    from .journal import SET_ASIDE  # recorded events the journal could not store: the trail lacks them
     for id, kept in store.list_records(SET_ASIDE):
         problems.append(Problem(size, "set-aside entry", f"AuditEvent {id} was recorded but could not be stored "
                                 f"({kept.get('error')}); sha256 {kept.get('sha256')}"))

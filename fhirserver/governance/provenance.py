@@ -172,13 +172,10 @@ def _resources(recorder: _Recorder) -> list[dict]:
 
 
 def store(tx, ctx, resource: dict, id: str):
-    """Write one Provenance built by the server (not validated again: build() makes it valid, and the
-    parts a client added were validated by from_header)."""
-    from ..interactions.common import Prepared, store_new_version
-    from ..search.extract import extract
-    from ..smart_auth.access import UNRESTRICTED
-    prepared = Prepared("Provenance", resource, extract(resource, ctx.base), None, ctx.base, None, UNRESTRICTED)
-    return store_new_version(tx, prepared, id, "POST", None)
+    """Write one Provenance built by the server (build() makes it valid, and the parts a client added
+    were validated by from_header)."""
+    from ..interactions.common import store_server_written
+    return store_server_written(tx, ctx.base, resource, id)
 
 
 def build(versions: list[Written], patient: str | None, operation: str, agents: list[dict],

@@ -216,10 +216,10 @@ def cli_event(store, base: str, action: str, about: tuple[str, str], description
     operator acting (no client, no user). about: ("user" or "client", its username or client_id)."""
     import socket
 
-    from ..audit_log.group_commit import store_events
+    from ..interactions.common import store_server_written
     event = balp.security_event(base, balp.Actor(), balp.USER_SECURITY_ATTRIBUTES,
                                 (balp.AUTH_EVENTS, action, ACTIONS[action]), description=description,
                                 about=(f"{base}/sid/{about[0]}", about[1]))
     event["agent"][0]["network"] = {"address": socket.gethostname()[:255] or "localhost", "type": "1"}   # machine
     with store.transaction() as tx:
-        store_events(tx, base, [event])
+        store_server_written(tx, base, event)
