@@ -19,9 +19,6 @@ answers must not differ. test_the_org_table_covers_every_route checks the table 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable
@@ -32,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 
 from fhirserver.smart_auth.accounts import Users
 from tests.conftest import FHIR_JSON, STORES
-from tests.smart_auth._tokens import BASE, LOINC, auth, coding, make_app, mint, ref
+from tests.smart_auth._tokens import BASE, LOINC, Template, auth, coding, mint, ref
 from tests.smart_auth.test_leaks import (
     BATCH,
     COMPARTMENT,
@@ -263,34 +260,11 @@ def consent_for(patient_key: str, classes=("Observation",), actor=B, status="act
             "provision": provision}
 
 
-class OrgTemplate:
-    """Seeded once per store; copied for each test (SQLite: a backup and the blob files; MongoDB: every
-    collection), as tests/smart_auth/_tokens.py's Template does."""
+class OrgTemplate(Template):
+    """The hospitals' world, seeded once per store and copied for each test (tests/smart_auth/_tokens.py)."""
 
-    def __init__(self, directory, backend: str = "sqlite", **settings):
-        self.directory, self.backend, self.settings = directory, backend, settings
-        self.app = make_app(directory, backend, **settings)
-        self.seeded = seed(self.app)
-
-    def copy(self, target):
-        if self.backend != "sqlite":
-            source = self.app.config["MEDPORT"].store.db
-            app = make_app(target, self.backend, **self.settings)
-            dest = app.config["MEDPORT"].store.db
-            for name in source.list_collection_names():
-                docs = list(source[name].find())
-                dest[name].delete_many({})
-                if docs:
-                    dest[name].insert_many(docs)
-            return app
-        source = sqlite3.connect(os.path.join(self.directory, "medport.db"))
-        dest = sqlite3.connect(os.path.join(target, "medport.db"))
-        with dest:
-            source.backup(dest)
-        source.close()
-        dest.close()
-        shutil.copytree(os.path.join(self.directory, "blobs"), os.path.join(target, "blobs"))
-        return make_app(target, **self.settings)
+    def seed(self, app):
+        return seed(app)
 
 
 # ---- the harness ----------------------------------------------------------------------------------

@@ -218,7 +218,11 @@ class Template:
     def __init__(self, directory, backend: str = "sqlite", **settings):
         self.directory, self.backend, self.settings = directory, backend, settings
         self.app = make_app(directory, backend, **settings)
-        self.seeded = seed(self.app.test_client(), mint(self.app, "system/*.cruds"))
+        self.seeded = self.seed(self.app)
+
+    def seed(self, app):
+        """What every copy starts from (a subclass seeds its own world)."""
+        return seed(app.test_client(), mint(app, "system/*.cruds"))
 
     def copy(self, target):
         if self.backend != "sqlite":
