@@ -111,16 +111,3 @@ class GroupCommit:
 
     def _write(self, events: list[dict]) -> None:
         journal.append(self.store, events)
-
-
-_lock = threading.Lock()
-_committers: dict[int, GroupCommit] = {}
-
-
-def committer(store, base: str) -> GroupCommit:
-    """The process's group commit for this store."""
-    with _lock:
-        found = _committers.get(id(store))
-        if found is None or found.store is not store or found.base != base:
-            found = _committers[id(store)] = GroupCommit(store, base)
-        return found

@@ -14,7 +14,7 @@ from flask import Flask, g, request
 
 from ..errors import Issue, operation_outcome
 from . import balp, journal, trail
-from .group_commit import committer
+from .group_commit import GroupCommit
 
 log = logging.getLogger("medport.audit_trail")
 CONFINED_ROLES = ("patient", "related-person")   # accounts whose tokens reach one patient's record
@@ -25,6 +25,7 @@ def install(app: Flask) -> None:
     if ctx.settings.audit_access != "on":
         return
     base = ctx.settings.base_url
+    group = GroupCommit(ctx.store, base)    # the app's: its requests share their appends
 
     @app.before_request
     def _open_trail():
@@ -36,7 +37,7 @@ def install(app: Flask) -> None:
         rid = g.get("request_id")
         g.medport_audit_trail = trail._current.set(
             trail.Trail(base, request.method, path[len("/fhir"):] if fhir else None, query, rid, actor_now))
-        committer(ctx.store, base).begin()
+        group.begin()
         g.medport_audit_counted = True
 
     @app.after_request
@@ -54,7 +55,7 @@ def install(app: Flask) -> None:
             events = current.pending()
             if events:
                 counted = g.pop("medport_audit_counted", False)
-                committer(ctx.store, base).submit(events, began=counted)
+                group.submit(events, began=counted)
         except Exception:                   # noqa: BLE001 - the answer must not leave unaudited
             log.exception("audit write failed (request id %s)", g.get("request_id"))
             return _unavailable()
@@ -66,7 +67,7 @@ def install(app: Flask) -> None:
         if token is not None:
             trail._current.reset(token)
         if g.pop("medport_audit_counted", False):
-            committer(ctx.store, base).end()
+            group.end()
 
 
 def install_drain(app: Flask) -> None:
