@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test fuzz test-mongo bench bench-search bench-mongo bench-ingest bench-validation bench-uhid lint clean
+.PHONY: run test fuzz test-mongo bench bench-read bench-memory bench-search bench-mongo bench-ingest bench-validation bench-uhid lint clean
+
+# `make bench-search SIZES=10k,100k,1M`: a plain variable, since $(or a,b,c) would split at the commas
+SIZES ?= 10k,100k
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +40,17 @@ bench: $(TESTSTAMP)           # REST throughput, then the price of the audit tra
 	$(BIN)/python bench/bench_rest.py
 	$(BIN)/python bench/bench_audit.py
 
-bench-search: $(STAMP)      # SIZES=10k,100k,1M to go to a million (about 10 minutes of loading)
-	$(BIN)/python bench/bench_search.py --sizes $(or $(SIZES),10k,100k) --stats store
+bench-read: $(TESTSTAMP)     # GET [type]/[id] against a bare Flask app serving the same bytes, same gunicorn (wrk)
+	$(BIN)/python bench/bench_read.py
 
-bench-mongo: $(TESTSTAMP)   # the search mix on MongoDB: MONGODB_URI=mongodb://host/medport_bench, else mongomock
-	$(BIN)/python bench/bench_search.py --sizes $(or $(SIZES),5k) --stats store --patients 10 --reps 2 \
+bench-memory: $(STAMP)      # private memory of each idle worker (validators shared from the master)
+	$(BIN)/python bench/bench_memory.py
+
+bench-search: $(STAMP)      # SIZES=10k,100k,1M to go to a million (about 10 minutes of loading)
+	$(BIN)/python bench/bench_search.py --sizes $(SIZES) --stats store
+
+bench-mongo: $(TESTSTAMP)   # the search mix on MongoDB (MONGO_SIZES=5k): MONGODB_URI=mongodb://host/medport_bench, else mongomock
+	$(BIN)/python bench/bench_search.py --sizes $(or $(MONGO_SIZES),5k) --stats store --patients 10 --reps 2 \
 		--mongo '$(or $(MONGODB_URI),mongomock://localhost/medport_bench)'
 
 bench-ingest: $(TESTSTAMP)
