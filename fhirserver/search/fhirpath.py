@@ -267,3 +267,20 @@ def _fhirpathpy(expression: str):
         except Exception:   # an expression the engine cannot evaluate on this resource yields nothing
             return []
     return evaluate
+
+
+def path_steps(expression: str, resource_type: str) -> list | None:
+    """The step lists this type's part of a union expression runs, as compile_expression compiles
+    them; None when a part is outside the fast subset (it would run through fhirpathpy)."""
+    parts = [p.strip() for p in split_union(expression)]
+    parts = [f"{resource_type}.{p}" if re.match(r"^[a-z]", p) else p for p in parts]
+    try:
+        return [steps for p in parts if _starts_with_type(p, resource_type)
+                for steps in _Parser(_tokens(p), resource_type).union()]
+    except Unsupported:
+        return None
+
+
+def is_choice(name: str) -> bool:
+    """Whether `name` is the stem of a choice element (value for valueQuantity, ...)."""
+    return name in _choice_names()

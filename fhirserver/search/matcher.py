@@ -11,7 +11,7 @@ import dataclasses
 from collections import defaultdict
 
 from . import query as q
-from .extract import extract
+from .extract import component_keys, extract
 from .kinds import KIND_MODULES
 from .results import SortKey
 
@@ -100,9 +100,9 @@ class Matcher:
 
     def _composite(self, node: q.Composite, e: _Entry) -> bool:
         groups = None
-        for i, (kind, cond) in enumerate(node.parts):
+        for key, (kind, cond) in zip(component_keys(node.key), node.parts, strict=True):
             module = KIND_MODULES[kind]
-            ok = {g for k, g, cols in e.by_key.get(f"{node.key}#{i}", ()) if k == kind and module.match(cond, cols)}
+            ok = {g for k, g, cols in e.by_key.get(key, ()) if k == kind and module.match(cond, cols)}
             groups = ok if groups is None else groups & ok
         return bool(groups)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..definitions import resource_types
 from ..errors import BadRequest, TooCostly
 from . import query as q
+from .extract import component_keys
 from .kinds import kind, reference_kind, token_kind
 from .limits import DEFAULT_LIMITS, NodeBudget, SearchLimits, size
 from .parse_util import split_unescaped, unescape
@@ -201,8 +202,8 @@ def _missing(param: SearchParam, value: str):
     if value not in ("true", "false"):
         raise BadRequest(f"{param.code}:missing must be true or false, got {value!r}")
     if param.kind == "composite":
-        keys = tuple((component_param(param.resource_type, d).kind, f"{param.key}#{i}")
-                     for i, (d, _e) in enumerate(param.components))
+        keys = tuple((component_param(param.resource_type, d).kind, key)
+                     for (d, _e), key in zip(param.components, component_keys(param.key), strict=True))
     else:
         keys = ((param.kind, param.key),)
     return q.Missing(keys, value == "true")

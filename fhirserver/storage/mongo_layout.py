@@ -29,6 +29,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, HASHED, IndexModel
 
 from ..search.compartment import members
+from ..search.extract import readers
 from ..search.kinds import KIND_MODULES
 from .base import Version, Write
 
@@ -86,7 +87,9 @@ def version_doc(w: Write) -> dict:
 
 def index_doc(index) -> dict:
     """Index rows (key, group, *columns) as sub-documents per kind; composite components also grouped
-    by element instance, so one $elemMatch finds a group where every component matches."""
+    by element instance, so one $elemMatch finds a group where every component matches. A component
+    read from a base parameter's rows (search/extract.py) is put together from those rows: the
+    composite sub-documents are the same as when every component had rows of its own."""
     out: dict[str, list] = {}
     composites: dict[tuple[str, int], dict] = {}
     for kind, rows in index.items():
@@ -102,6 +105,10 @@ def index_doc(index) -> dict:
                 parent, _, i = key.rpartition("#")
                 slot = composites.setdefault((parent, group), {"p": parent, "g": group})
                 slot.setdefault(f"c{i}", []).append(element)
+            elif group:        # a base parameter's row numbered by element: a component of composites
+                for parent, i in readers(key):
+                    slot = composites.setdefault((parent, group), {"p": parent, "g": group})
+                    slot.setdefault(f"c{i}", []).append(element)
     if composites:
         out["composite"] = list(composites.values())
     return out

@@ -25,8 +25,11 @@ from ..search.kinds.special_kind import haversine_km
 from . import sqlite_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
 from .blobs import FileBlobStore
+from .sqlite_index import LAYOUT as INDEX_LAYOUT
 from .sqlite_index import ParamIds, write_rows
+from .sqlite_index import layout as index_layout
 from .sqlite_index import schema as index_schema
+from .sqlite_index import upgrade as upgrade_index
 from .sqlite_records import SCHEMA as RECORDS_SCHEMA
 from .sqlite_records import Records
 from .sqlite_stats import SCHEMA as STATS_SCHEMA
@@ -102,6 +105,23 @@ class SqliteStore(Store):
         conn.executescript(SCHEMA + index_schema() + STATS_SCHEMA + RECORDS_SCHEMA)
         self._records = Records(self)
         self._param_ids.load(conn)
+        self._upgrade_index(conn)
+
+    def _upgrade_index(self, conn) -> None:
+        """A store written with an earlier index layout is brought to the current one when opened, in
+        one write transaction (sqlite_index.upgrade); its planner statistics are refreshed after."""
+        if index_layout(conn) == INDEX_LAYOUT:
+            return
+        with self._writer_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                changed = upgrade_index(conn, self._param_ids.load(conn))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if changed:
+                self._stats.refresh(conn)
 
     def init(self) -> None:
         """The schema is created when the store is opened (CREATE ... IF NOT EXISTS, idempotent); the

@@ -2,7 +2,8 @@
 
 Every row is (rid, param, grp, <kind columns>); `param` is a small integer for
 the parameter key ('Observation.code') from the search_param table, `grp` the
-element instance for composite components (0 otherwise). Each table has a
+element instance where a composite reads the rows (Observation.component[i] for
+component-code-value-quantity), 0 otherwise (search/extract.py). Each table has a
 lookup index led by (param, value columns...) to drive searches, and one on
 (rid, param) for probes, sorting, _include and replacement on update.
 Layout and plans: docs/search.md.
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from ..search.extract import composite_layout
 from ..search.kinds import KIND_MODULES
-from ..search.registry import all_params
+from ..search.registry import all_params, lookup
 
 # Indexes led by (param, ...), from each kind's LOOKUP. The sort columns end in rid (DESC for
 # descending sorts, scanned backwards), so a sorted search can walk them in exactly the order it
@@ -93,3 +95,42 @@ def write_rows(conn: sqlite3.Connection, ids: dict[str, int], rid: int, rows: di
         conn.executemany(f"INSERT INTO {table(kind)} VALUES ({placeholders})",
                          [(rid, ids[r[0]], r[1]) + tuple(r[2:]) for r in kind_rows if r[0] in ids])
 
+
+
+# store_meta 'index_layout': 1 (or absent) = every composite component copied under key#i, base rows in
+# group 0; 2 = components read from their base parameter's rows, numbered by element (search/extract.py)
+LAYOUT = 2
+
+
+def layout(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute("SELECT value FROM store_meta WHERE key = 'index_layout'").fetchone()
+    return row[0] if row else None
+
+
+def upgrade(conn: sqlite3.Connection, ids: dict[str, int]) -> bool:
+    """Bring the index rows of a store written with layout 1 to LAYOUT, inside the caller's write
+    transaction; False if there was nothing to do. The copies under key#i hold exactly the base
+    parameter's values, numbered by element (tests/search/test_composite_layout.py), so each base
+    parameter's rows are replaced by one set of its copies, renamed, and the other copies dropped:
+    no resource is read again and nothing else changes."""
+    if layout(conn) == LAYOUT:
+        return False
+    if conn.execute("SELECT 1 FROM resource LIMIT 1").fetchone() is not None:
+        for base, copies in sorted(shared_copies().items()):
+            t = table(lookup(*base.split(".", 1)).kind)
+            conn.execute(f"DELETE FROM {t} WHERE param = ?", (ids[base],))
+            conn.execute(f"UPDATE {t} SET param = ? WHERE param = ?", (ids[base], ids[copies[0]]))
+            conn.executemany(f"DELETE FROM {t} WHERE param = ?", [(ids[c],) for c in copies[1:]])
+    conn.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('index_layout', ?)", (LAYOUT,))
+    return True
+
+
+def shared_copies() -> dict[str, list[str]]:
+    """{base key: the key#i copies layout 1 wrote of it} for every component read from base rows."""
+    out: dict[str, list[str]] = {}
+    for rtype in all_params():
+        for ckey, keys in composite_layout(rtype).keys.items():
+            for i, key in enumerate(keys):
+                if key != f"{ckey}#{i}":
+                    out.setdefault(key, []).append(f"{ckey}#{i}")
+    return out

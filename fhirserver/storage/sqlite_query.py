@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 
 from ..search import query as q
+from ..search.extract import component_keys
 from ..search.kinds import KIND_MODULES
 from ..search.results import SortKey
 from .sqlite_index import table
@@ -183,11 +184,12 @@ class Compiler:
     def _composite(self, node: q.Composite):
         aliases = [self.alias("c") for _ in node.parts]
         froms, conds, args = [], [], []
-        for i, ((kind, cond), a) in enumerate(zip(node.parts, aliases, strict=True)):
+        keys = component_keys(node.key)      # a base parameter's rows, or the component's own
+        for i, ((kind, cond), a, key) in enumerate(zip(node.parts, aliases, keys, strict=True)):
             froms.append(f"{table(kind)} {a}")
             sq, x = KIND_MODULES[kind].sql(cond, a)
             conds.append(f"{a}.param = ? AND {sq}")
-            args += [self.pid(f"{node.key}#{i}")] + x
+            args += [self.pid(key)] + x
             if i:
                 conds.append(f"{a}.rid = {aliases[0]}.rid AND {a}.grp = {aliases[0]}.grp")
         return f"SELECT {aliases[0]}.rid FROM {', '.join(froms)} WHERE {' AND '.join(conds)}", args

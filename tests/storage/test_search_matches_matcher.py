@@ -60,6 +60,11 @@ def observations(draw, n, n_patients):
         if draw(st.booleans()):
             o["valueQuantity"] = {"value": float(draw(DECIMALS)), "unit": "mmHg",
                                   "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}
+        components = draw(st.lists(st.tuples(st.sampled_from(CODES), DECIMALS), max_size=2))
+        if components:      # composites pair a component's code with its own value (grouped rows)
+            o["component"] = [{"code": {"coding": [{"system": s, "code": c}]},
+                               "valueQuantity": {"value": float(v), "system": "http://unitsofmeasure.org",
+                                                 "code": "mm[Hg]"}} for (s, c), v in components]
         out.append(o)
     return out
 
@@ -89,6 +94,12 @@ def observation_queries():
         st.booleans().map(lambda b: [("subject:missing", str(b).lower())]),
         st.tuples(st.sampled_from(CODES), PREFIXES, DECIMALS).map(
             lambda t: [("code-value-quantity", f"{t[0][0]}|{t[0][1]}${t[1]}{t[2]}")]),
+        st.tuples(st.sampled_from(["component-code-value-quantity", "combo-code-value-quantity"]),
+                  st.sampled_from(CODES), PREFIXES, DECIMALS).map(
+            lambda t: [(t[0], f"{t[1][1]}${t[2]}{t[3]}")]),
+        st.tuples(st.sampled_from(["component-code-value-quantity", "code-value-quantity"]), st.booleans()).map(
+            lambda t: [(f"{t[0]}:missing", str(t[1]).lower())]),
+        st.sampled_from(CODES).map(lambda c: [("combo-code", c[1])]),
     )
 
 

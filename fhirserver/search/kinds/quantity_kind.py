@@ -21,6 +21,7 @@ SORT_COLUMNS = {"asc": "low", "desc": "high"}   # _sort: ascending by the start,
 COLUMNS = ("system", "code", "unit", "low", "high")
 LOOKUP = [("code", "low"), ("low", "rid"), ("high", "rid DESC")]   # store indexes: (param, *cols)
 MONEY_SYSTEM = "urn:iso:std:iso:4217"
+NO_ROWS = ("sampleddata",)     # casts to these types never give a row (composite layout: search/extract.py)
 
 
 @dataclass(frozen=True)
