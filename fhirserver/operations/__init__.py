@@ -33,6 +33,7 @@ def registry() -> dict[str, Operation]:
     from .access_report import access_report
     from .break_glass import break_glass_operation
     from .consents import consents
+    from .everything import everything, everything_definition
     from .health_card import health_card
     from .invite_family import invite_family
     from .lookup import lookup
@@ -56,6 +57,7 @@ def registry() -> dict[str, Operation]:
         # a regulator reads no Patient: the handler decides who may ask, the search applies the guard
         Operation("access-report", load_json("operations/Patient-access-report.json"), access_report,
                   ("Patient",), reads_instance=False),
+        Operation("everything", everything_definition(), everything, ("Patient",)),
         Operation("revoke-health-cards", load_json("operations/Patient-revoke-health-cards.json"),
                   revoke_health_cards, ("Patient",)),
     ]
