@@ -897,6 +897,22 @@ def health_card_and_match_path(h: H):
     h.expect((ex.json or {}).get("total") == 0, f"{ex}: $match found candidates outside the token's reach")
 
 
+@path("$everything: asha's whole record, ravi's like an absent patient, the type level", INSTANCE_OP_GET,
+      INSTANCE_OP_POST, TYPE_OP_GET)
+def everything_path(h: H):
+    own = [k for page in h.follow("/fhir/Patient/asha/$everything?_count=3") for k in matches(page) + matches(page, "include")]
+    h.expect(len(own) == len(set(own)), f"$everything repeated resources across its pages: {own}")
+    h.expect(h.visible() <= set(own), f"$everything missed asha's {sorted(h.visible() - set(own))}")
+    typed = [k for page in h.follow("/fhir/Patient/$everything?_count=4") for k in matches(page) + matches(page, "include")]
+    h.expect(sorted(typed) == sorted(own), f"the type level {sorted(typed)} is not asha's record {sorted(own)}")
+    first = h.get("/fhir/Patient/asha/$everything?_count=1", status=200)
+    cursor = urlsplit(next(link["url"] for link in (first.json or {}).get("link", ()) if link["relation"] == "next")).query
+    for query in ("", "?_type=Observation,Patient&_count=1", "?start=2000&_since=2000-01-01T00:00:00Z", f"?{cursor}"):
+        h.same_as_absent(lambda x, qy=query: h.get(f"/fhir/Patient/{x}/$everything{qy}"), "ravi")
+    h.same_as_absent(lambda x: h.call("POST", f"/fhir/Patient/{x}/$everything", body={"resourceType": "Parameters"}),
+                     "ravi")
+
+
 @path("type and system level operations", TYPE_OP_GET, TYPE_OP_POST, SYSTEM_OP_GET, SYSTEM_OP_POST)
 def operations_path(h: H):
     h.call("POST", "/fhir/Observation/$validate", body=observation_for("asha"), status=200)
