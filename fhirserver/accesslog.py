@@ -7,34 +7,55 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 
+import orjson
 from flask import g, request
 
 log = logging.getLogger("medport.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
+def new_request_id() -> str:
+    """A random (version 4) UUID as 32 hex digits, as uuid.uuid4().hex, at a third of its cost."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    return b.hex()
+
+
+def line(entry: dict) -> str:
+    """The entry as json.dumps(entry, separators=(",", ":")) writes it (ASCII, \\u escapes), with
+    orjson (issue 16: json.dumps was most of the log's cost); json.dumps itself for the rare entry
+    that needs an escape, where the two spell it differently."""
+    out = orjson.dumps(entry)
+    if b"\\" in out or b"\x7f" in out or not out.isascii():
+        return json.dumps(entry, separators=(",", ":"))
+    return out.decode()
+
+
 def install(app) -> None:
     @app.before_request
     def _start():
         supplied = request.headers.get("X-Request-Id", "")
-        g.request_id = supplied if _CLIENT_ID.match(supplied) else uuid.uuid4().hex
+        g.request_id = supplied if supplied and _CLIENT_ID.match(supplied) else new_request_id()
         g.started = time.perf_counter()
 
     @app.after_request
     def _finish(response):
-        rid = getattr(g, "request_id", None) or uuid.uuid4().hex
+        rid = getattr(g, "request_id", None) or new_request_id()
         response.headers["X-Request-Id"] = rid
+        if not log.isEnabledFor(logging.INFO):
+            return response
         started = getattr(g, "started", None)
         claims = getattr(g, "token_claims", None) or {}
-        log.info(json.dumps({
+        log.info(line({
             "request_id": rid,
             "method": request.method,
             "path": request.path,
-            "params": sorted(set(request.args.keys())),
+            "params": sorted(set(request.args.keys())) if request.query_string else [],
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
             "bytes": response.content_length,
@@ -42,5 +63,5 @@ def install(app) -> None:
             "client_id": claims.get("client_id"),      # who acted (SMART token), for the audit trail
             "user": claims.get("sub"),
             "patient": claims.get("patient"),
-        }, separators=(",", ":")))
+        }))
         return response

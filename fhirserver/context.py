@@ -6,7 +6,6 @@ it runs the init step once, lazily (idempotent and safe when several processes d
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
@@ -45,8 +44,14 @@ class ServerContext:
             self.identifier_forms = MappingProxyType({self.uhid_system: number.canonical})
 
     def acting_as(self, access: Access) -> "ServerContext":
-        """The same server, for one request with these rights."""
-        return dataclasses.replace(self, access=access)
+        """The same server, for one request with these rights. A shallow copy without the cached
+        repository (which carries this context's access): dataclasses.replace would run every
+        field and __post_init__ again on each request (issue 16)."""
+        clone = object.__new__(ServerContext)
+        clone.__dict__.update(self.__dict__)
+        clone.__dict__.pop("repo", None)
+        clone.access = access
+        return clone
 
     @functools.cached_property
     def repo(self) -> Repository:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app, g, request
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from .. import jsonio
 from ..errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
@@ -21,15 +23,34 @@ def response_type(allow_raw: bool = False) -> str | None:
     """The JSON media type to answer with; None means raw content (Binary only).
 
     _format overrides Accept (http.html#mime-type). XML and other formats -> 406."""
-    fmt = request.args.get("_format")
+    fmt = request.args.get("_format") if request.query_string else None
     if fmt is not None:
         chosen = _FORMAT_ALIASES.get(fmt.split(";")[0].strip())
         if chosen in JSON_TYPES:
             return chosen
         raise NotAcceptable(f"_format={fmt} is not supported: this server speaks FHIR JSON only")
-    if not request.headers.get("Accept"):
+    accept = request.headers.get("Accept")
+    if not accept:
         return None if allow_raw else FHIR_JSON
-    offered = {value.split(";")[0].strip().lower(): q for value, q in request.accept_mimetypes if q > 0}
+    key = (accept, allow_raw)
+    chosen = _CHOSEN.get(key, _UNKNOWN)
+    if chosen is _UNKNOWN:
+        chosen = _for_accept(accept, allow_raw)     # raises 406 (not remembered) when nothing fits
+        if len(_CHOSEN) >= 512:
+            _CHOSEN.clear()
+        _CHOSEN[key] = chosen
+    return chosen
+
+
+# Clients send the same few Accept headers over and over; what one of them chooses depends on the
+# header's text alone, so each is parsed once per process (issue 16).
+_CHOSEN: dict[tuple[str, bool], str | None] = {}
+_UNKNOWN = object()
+
+
+def _for_accept(accept: str, allow_raw: bool) -> str | None:
+    offered = {value.split(";")[0].strip().lower(): q for value, q in parse_accept_header(accept, MIMEAccept)
+               if q > 0}
     wanted = [t for t in JSON_TYPES if t in offered]
     if wanted:
         return max(wanted, key=lambda t: offered[t])
@@ -39,7 +60,7 @@ def response_type(allow_raw: bool = False) -> str | None:
         return FHIR_JSON
     if any(t in offered for t in XML_TYPES):
         raise NotAcceptable("FHIR XML is not supported: ask for application/fhir+json")
-    raise NotAcceptable(f"Cannot answer with any of: {request.headers.get('Accept')}; use application/fhir+json")
+    raise NotAcceptable(f"Cannot answer with any of: {accept}; use application/fhir+json")
 
 
 def request_media_type() -> str:
@@ -102,4 +123,4 @@ def prefer() -> Prefer:
 
 
 def pretty() -> bool:
-    return request.args.get("_pretty", "false").lower() == "true"
+    return bool(request.query_string) and request.args.get("_pretty", "false").lower() == "true"

@@ -6,6 +6,7 @@ Bundles with orjson.Fragment) so that reads never re-parse a resource.
 from __future__ import annotations
 
 import datetime
+import re
 from email.utils import format_datetime
 from urllib.parse import urlencode
 
@@ -24,9 +25,22 @@ def base_url() -> str:
     return current_app.config["MEDPORT"].settings.base_url
 
 
+_STORED_INSTANT = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.\d{6}Z")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(instant: str) -> str:
-    when = datetime.datetime.strptime(instant, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
-    return format_datetime(when, usegmt=True)
+    """A stored lastUpdated ('2026-01-02T03:04:05.678901Z') as an HTTP-date exactly as
+    email.utils.format_datetime(usegmt=True) writes it ('Fri, 02 Jan 2026 03:04:05 GMT'). Stored
+    instants are fixed-width: a regex and datetime() replace strptime (issue 16: 6% of a read)."""
+    m = _STORED_INSTANT.fullmatch(instant)
+    if m is None:
+        when = datetime.datetime.strptime(instant, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+        return format_datetime(when, usegmt=True)
+    w = datetime.datetime(*map(int, m.groups()))       # ValueError for an impossible date, as strptime
+    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (_DAYS[w.weekday()], w.day, _MONTHS[w.month - 1], w.year,
+                                                    w.hour, w.minute, w.second)
 
 
 def version_headers(v: Version) -> dict:

@@ -8,7 +8,9 @@ longer be valid.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+import weakref
 
 from joserfc.jwk import KeySet, RSAKey
 
@@ -16,13 +18,42 @@ KIND = "signing-key"
 ALG = "RS256"
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
 
+# Verifying keys are kept per process and per store (issue 16: reading and decoding the key
+# records on every request was 13% of a read). What a token meets:
+# - a kid this process does not know (a key made by another worker or `medport keys rotate`):
+#   the records are read again at once, before the token is judged;
+# - a key past its retirement time: refused exactly then (the cached record carries it);
+# - a key retired or deleted elsewhere: seen at the next reload, at most PUBLISHED_TTL_S seconds later.
+PUBLISHED_TTL_S = 30.0
+
 # Importing an RSA key costs milliseconds (cryptography checks it), far more than verifying a
 # signature: imported keys are kept per process, by kid (a kid never changes its key, and kids are
-# random, so apps sharing a process share these caches harmlessly). The public set is one immutable
-# (kids, KeySet) pair: a change builds the new pair, then replaces the reference in one step, so a
-# concurrent request reads the old pair or the new one, never a cache being refilled.
+# random, so apps sharing a process share these caches harmlessly).
 _imported: dict[str, RSAKey] = {}
-_public_set: tuple[tuple[str, ...], KeySet] | None = None
+
+
+class _Published:
+    """One immutable snapshot of a store's published keys: a change builds a new snapshot, then
+    replaces the reference in one step, so a concurrent request reads the old one or the new one,
+    never a cache being refilled."""
+    __slots__ = ("read_at", "retires", "kids", "key_set")
+
+    def __init__(self, records: list[dict], read_at: float):
+        self.read_at = read_at
+        self.retires = {r["jwk"]["kid"]: r.get("retires") for r in records}
+        self.kids = tuple(sorted(self.retires))
+        self.key_set = KeySet([_import_public(r["jwk"]) for r in records])
+
+    def current(self, now: float) -> tuple[tuple[str, ...], KeySet]:
+        """(kids, KeySet) of the keys not retired at `now` (the same objects while none retires)."""
+        if all(t is None or t > now for t in self.retires.values()):
+            return self.kids, self.key_set
+        live = [k for k in self.key_set.keys if self.retires[k.kid] is None or self.retires[k.kid] > now]
+        return tuple(sorted(k.kid for k in live)), KeySet(live)
+
+
+_published: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # store -> _Published
+_lock = threading.Lock()
 
 
 class SigningKeys:
@@ -46,22 +77,32 @@ class SigningKeys:
                 r["retires"] = now + self.retire_after_s
                 self.store.put_record(KIND, r["jwk"]["kid"], r, expires_at=r["retires"])
         self.store.put_record(KIND, kid, {"jwk": key.as_dict(private=True), "created": now, "retires": None})
+        self._reload()      # this process sees the change at once
         return key
 
     def jwks(self) -> dict:
         """The public JWKS served at jwks_uri."""
         return {"keys": [_public(r["jwk"]) for r in self._records()]}
 
-    def key_set(self) -> KeySet:
+    def key_set(self, kid: str | None = None) -> KeySet:
         """Public keys for verifying tokens (any key still published), imported once per process."""
-        global _public_set
-        jwks = [_public(r["jwk"]) for r in self._records()]
-        kids = tuple(sorted(k["kid"] for k in jwks))
-        cached = _public_set        # one read of the reference: the pair cannot change under us
-        if cached is None or cached[0] != kids:     # the published set changed (rotation, retirement)
-            cached = (kids, KeySet([RSAKey.import_key(k) for k in jwks]))
-            _public_set = cached
-        return cached[1]
+        return self.verifying(kid)[1]
+
+    def verifying(self, kid: str | None = None) -> tuple[tuple[str, ...], KeySet]:
+        """(kids, KeySet) of the published keys, from this process's snapshot: read again when it is
+        older than PUBLISHED_TTL_S, or when `kid` (a token's) is not in it."""
+        snapshot = _published.get(self.store)
+        now = time.time()
+        if snapshot is None or now - snapshot.read_at >= PUBLISHED_TTL_S or (kid is not None and kid not in
+                                                                               snapshot.retires):
+            snapshot = self._reload()
+        return snapshot.current(now)
+
+    def _reload(self) -> _Published:
+        snapshot = _Published(self._records(), time.time())
+        with _lock:
+            _published[self.store] = snapshot
+        return snapshot
 
     def _records(self) -> list[dict]:
         return [value for _key, value in self.store.list_records(KIND)]
@@ -75,4 +116,14 @@ def _import(jwk: dict) -> RSAKey:
     key = _imported.get(jwk["kid"])
     if key is None:
         key = _imported[jwk["kid"]] = RSAKey.import_key(jwk)
+    return key
+
+
+_imported_public: dict[str, RSAKey] = {}
+
+
+def _import_public(jwk: dict) -> RSAKey:
+    key = _imported_public.get(jwk["kid"])
+    if key is None:
+        key = _imported_public[jwk["kid"]] = RSAKey.import_key(_public(jwk))
     return key

@@ -88,15 +88,27 @@ class Grants:
 
     def __init__(self, scopes: list[Scope]):
         self.scopes = scopes
+        self._decided: dict[tuple[str, str], Decision] = {}     # a Decision depends on the scopes alone
 
     @classmethod
     def parse(cls, scope_string: str) -> "Grants":
-        return cls([s for s in (parse_scope(raw) for raw in scope_string.split()) if s is not None])
+        """The grants of a scope string; the same (immutable) Grants for the same string, so that
+        a token's decisions are made once per process, not on every request (issue 16)."""
+        return _parsed(cls, scope_string)
 
     def decide(self, interaction: str, resource_type: str) -> Decision:
         """Allowed if some scope covers the interaction's permission on the type. Scopes that
         cover it are combined: any unrestricted one wins over granular ones; user/system
         scopes win over patient ones (the user's own rights, not one patient's)."""
+        key = (interaction, resource_type)
+        decision = self._decided.get(key)
+        if decision is None:
+            if len(self._decided) >= 4096:      # types come from URLs: keep the memory bounded
+                self._decided.clear()
+            decision = self._decided[key] = self._decide(interaction, resource_type)
+        return decision
+
+    def _decide(self, interaction: str, resource_type: str) -> Decision:
         permission = INTERACTION_PERMISSION[interaction]
         covering = [s for s in self.scopes if s.covers(permission, resource_type)]
         if not covering:
@@ -109,6 +121,11 @@ class Grants:
 
     def granted(self) -> str:
         return " ".join(s.raw for s in self.scopes)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(cls, scope_string: str) -> Grants:
+    return cls([s for s in (parse_scope(raw) for raw in scope_string.split()) if s is not None])
 
 
 def covers_scope(granted: Scope, asked: Scope) -> bool:

@@ -13,6 +13,8 @@ standing.STANDING_TTL_S seconds by every worker).
 """
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import threading
 import time
@@ -82,12 +84,16 @@ _verified_lock = threading.Lock()
 
 
 def _signed_claims(keys: SigningKeys, token: str) -> dict:
-    key_set = keys.key_set()
-    memo = (tuple(k.kid for k in key_set.keys), token)     # verified against this very set of keys
+    kids, key_set = keys.verifying()
+    memo = (kids, token)        # verified against this very set of keys
     with _verified_lock:
         claims = _VERIFIED.get(memo)
     if claims is not None:
         return dict(claims)
+    kid = _kid(token)
+    if kid is not None and kid not in kids:     # a key this process has not seen yet: read them again
+        kids, key_set = keys.verifying(kid)
+        memo = (kids, token)
     try:
         claims = jwt.decode(token, key_set, algorithms=[ALG]).claims
     except (JoseError, ValueError, TypeError) as e:
@@ -97,6 +103,17 @@ def _signed_claims(keys: SigningKeys, token: str) -> dict:
         while len(_VERIFIED) > _VERIFIED_MAX:
             _VERIFIED.popitem(last=False)
     return dict(claims)
+
+
+def _kid(token: str) -> str | None:
+    """The kid of a compact JWS's protected header, or None if it has none or is unreadable (the
+    signature check then refuses it)."""
+    try:
+        header = token.split(".", 1)[0]
+        kid = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))).get("kid")
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return kid if isinstance(kid, str) else None
 
 
 def revoke(store, claims: dict) -> None:

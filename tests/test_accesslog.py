@@ -1,0 +1,44 @@
+"""The access log: one JSON line per request with the same fields and spelling as json.dumps wrote
+them (issue 16 moved it to orjson), and request ids shaped as uuid4().hex."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from fhirserver.accesslog import line, new_request_id
+
+FIELDS = ["request_id", "method", "path", "params", "status", "duration_ms", "bytes", "remote", "client_id",
+          "user", "patient"]
+
+
+def test_one_line_per_request_with_every_field(client, caplog):
+    with caplog.at_level(logging.INFO, logger="medport.access"):
+        client.get("/fhir/Patient/nope?name=x&_count=2&name=y", headers={"X-Request-Id": "req-1"})
+        client.get("/fhir/metadata")
+    lines = [r.getMessage() for r in caplog.records if r.name == "medport.access"]
+    assert len(lines) == 2
+    first, second = (json.loads(x) for x in lines)
+    assert list(first) == FIELDS
+    assert first["request_id"] == "req-1" and first["method"] == "GET" and first["path"] == "/fhir/Patient/nope"
+    assert first["params"] == ["_count", "name"] and first["status"] == 404
+    assert isinstance(first["duration_ms"], float) and first["bytes"] > 0
+    assert second["params"] == [] and second["status"] == 200 and len(second["request_id"]) == 32
+    assert lines[0] == json.dumps(first, separators=(",", ":"))
+
+
+def test_lines_are_spelled_as_json_dumps_spelled_them():
+    base = {"request_id": "a" * 32, "method": "GET", "path": "/fhir/Patient/x", "params": ["_id"], "status": 200,
+            "duration_ms": 12.5, "bytes": None, "remote": "127.0.0.1", "client_id": None, "user": None,
+            "patient": None}
+    for path in ("/fhir/Patient/x", "/fhir/Pati\u00e9nt", "/fhir/\u0001\x7f\"q\"\\", "/fhir/\u2028\ud7ff", ""):
+        for duration in (0.0, 0.01, 1234567.89, 3.0):
+            entry = {**base, "path": path, "duration_ms": duration}
+            assert line(entry) == json.dumps(entry, separators=(",", ":"))
+
+
+def test_generated_request_ids_are_uuid4_hex():
+    ids = {new_request_id() for _ in range(200)}
+    assert len(ids) == 200
+    for rid in ids:
+        assert len(rid) == 32 and uuid.UUID(hex=rid).version == 4 and uuid.UUID(hex=rid).hex == rid
