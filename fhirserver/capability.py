@@ -36,10 +36,16 @@ def _rev_includes() -> dict[str, list[str]]:
     return {k: sorted(set(v)) for k, v in out.items()}
 
 
+BULK = "http://hl7.org/fhir/uv/bulkdata"
+EXPORT = {"name": "export", "definition": f"{BULK}/OperationDefinition/export"}
+
+
 def _operations(rtype: str) -> list[dict]:
     from .operations import registry
+    bulk = {"Patient": [{"name": "export", "definition": f"{BULK}/OperationDefinition/patient-export"}],
+            "Group": [{"name": "export", "definition": f"{BULK}/OperationDefinition/group-export"}]}
     return [{"name": op.name, "definition": op.definition["url"]} for op in registry().values()
-            if "Resource" in op.types or rtype in op.types]
+            if "Resource" in op.types or rtype in op.types] + bulk.get(rtype, [])
 
 
 def _search_params(rtype: str) -> list[dict]:
@@ -78,6 +84,7 @@ def capability_statement(settings, software_date: str) -> dict:
         "date": software_date,
         "publisher": "Med-Port",
         "kind": "instance",
+        "instantiates": [f"{BULK}/CapabilityStatement/bulk-data"],      # Bulk Data 3.0 export (docs/bulk-export.md)
         "software": {"name": "Med-Port", "version": __version__},
         "implementation": {"description": "Med-Port FHIR R4 health information exchange server",
                            "url": settings.base_url},
@@ -89,6 +96,7 @@ def capability_statement(settings, software_date: str) -> dict:
             **({"security": _security(settings.base_url)} if settings.auth != "off" else {}),
             "resource": resources,
             "interaction": [{"code": "history-system"}, {"code": "search-system"}],
+            "operation": [EXPORT],
             "searchParam": [{"name": "_type", "type": "token",
                              "documentation": "System search: the resource types to search"}],
         }],

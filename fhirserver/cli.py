@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
     _audit_parsers(commands)
 
-    from . import cli_accounts, cli_uhid, outbox
+    from . import cli_accounts, cli_uhid, cli_worker, outbox
     cli_accounts.add_parsers(commands, _settings)
+    cli_worker.add_parsers(commands, _settings)
     cli_uhid.add_parsers(commands, _settings)
     outbox.add_parsers(commands, _settings)
 
@@ -98,7 +99,12 @@ def _serve(args) -> int:
     if args.demo:
         _seed_demo(settings, store)
     store.close()
-    run(settings)
+    from . import cli_worker
+    worker = cli_worker.spawn(settings) if settings.worker == "on" else None
+    try:
+        run(settings)
+    finally:
+        cli_worker.stop(worker)
     return 0
 
 
@@ -145,7 +151,8 @@ def _gc_blobs(args) -> int:
     from .storage import open_store
     store = open_store(_settings(args))
     candidates = list(store.blobs.keys(args.min_age))
-    referenced = store.referenced_blobs()
+    from .bulk.jobs import referenced_blobs as export_files
+    referenced = store.referenced_blobs() | export_files(store)
     orphans = [k for k in candidates if k not in referenced]
     for key in orphans:
         store.blobs.delete(key)

@@ -85,6 +85,16 @@ class Settings:
                                        "are recorded; for benchmarks and experiments).")
     audit_retention_days: int = _setting(0, "Days AuditEvents are kept (docs/audit.md, Retention); 0: keep them "
                                             "forever (the default; HIPAA asks for at least six years).")
+    worker: str = _setting("on", "`medport serve` also starts one `medport worker` process for background jobs (bulk "
+                                 "export; docs/bulk-export.md): on, or off (run `medport worker` yourself, on any "
+                                 "machine sharing the store).")
+    worker_poll_s: float = _setting(1.0, "Seconds a worker waits between two looks for queued jobs.")
+    export_file_max_bytes: int = _setting(64 * 1024 * 1024, "Bulk export files are split past about this many "
+                                                            "bytes (at a page boundary).")
+    export_expiry_s: int = _setting(3600, "Seconds a finished export's files are kept (the manifest's Expires).")
+    export_poll_s: int = _setting(1, "Retry-After of an export's status answer, in seconds; a client polling "
+                                     "more than twice as often gets 429.")
+    export_max_jobs: int = _setting(4, "Exports one client may have queued or running at once (429 above).")
 
     def __post_init__(self):
         if not self.base_url:

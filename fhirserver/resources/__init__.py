@@ -15,6 +15,8 @@ def ctx() -> ServerContext:
 
 
 def register(api) -> None:
+    from ..bulk import routes as bulk_routes
     from . import instance, operations, operations_routes, system, type_level
     for module in (operations, operations_routes, system, type_level, instance):
         api.register_blueprint(module.blp)
+    bulk_routes.install(api)

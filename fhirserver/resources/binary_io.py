@@ -83,6 +83,11 @@ def binary_json_stream(v: Version):
     return _json_chunks(v, current_app.config["MEDPORT"].store.blobs.open(v.blob))
 
 
+def json_chunks(v: Version, blobs):
+    """The Binary resource as FHIR JSON from this blob store (work outside a request: bulk export)."""
+    return _json_chunks(v, blobs.open(v.blob))
+
+
 def _json_chunks(v: Version, blob):
     body = v.body.rstrip()
     yield body[:-1] + b',"data":"'

@@ -963,6 +963,29 @@ def moved_path(h: H):
     h.get("/fhir/_history")
 
 
+BULK_KICKOFFS = tuple(f"{m} /fhir/{p}" for p in ("$export", "Patient/$export", "Group/<id>/$export")
+                      for m in ("GET", "POST"))
+BULK_STATUS = ("GET /fhir/bulk-status/<job_id>", "DELETE /fhir/bulk-status/<job_id>")
+BULK_FILES = "GET /fhir/bulk-files/<job_id>/<name>"
+
+
+@path("bulk export: kick-off refused, another client's export unknown", *BULK_KICKOFFS, *BULK_STATUS, BULK_FILES)
+def bulk_export_path(h: H):
+    from fhirserver.bulk.worker import Worker
+    kick = {"Prefer": "respond-async"}
+    started = h.client.get("/fhir/$export", headers={**h.system, "Prefer": "respond-async"})
+    job = started.headers["Content-Location"].rsplit("/", 1)[1] if started.status_code == 202 else "none"
+    Worker(h.app.config["MEDPORT"]).run_once()
+    body = {"resourceType": "Parameters", "parameter": [{"name": "patient", "valueReference": ref("Patient/ravi")}]}
+    for url in ("/fhir/$export", "/fhir/Patient/$export", "/fhir/Group/g1/$export"):
+        h.call("GET", url, headers=kick, status=403)       # patient tokens never export (backend services only)
+        h.call("POST", url, headers=kick, body=body if "Patient" in url else None, status=403)
+    h.same_as_absent(lambda x: h.get(f"/fhir/bulk-status/{x}"), job)
+    h.same_as_absent(lambda x: h.get(f"/fhir/bulk-files/{x}/0.ndjson"), job)
+    h.same_as_absent(lambda x: h.call("DELETE", f"/fhir/bulk-status/{x}"), job)
+    h.expect(h.system_call("GET", f"/fhir/bulk-status/{job}").status_code == 200, "the other client's export survives")
+
+
 # ---- running the table ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=STORES)

@@ -1,0 +1,155 @@
+"""Running one export job: NDJSON files streamed from the store into the blob store.
+
+Consistency (export.html#response---complete-status, transactionTime): every query is bounded by
+_lastUpdated <= transactionTime, so a resource changed while the export runs is absent from it (its
+pre-export state is not kept) and the next export with _since=transactionTime brings it. Pages are
+read by the store's cursor, so memory holds one page whatever the export's size.
+
+Files are split at export_file_max_bytes, at page boundaries; after each file the job records it
+and where the next one starts, so a worker that takes over after a crash continues from there.
+The client's access is rebuilt from the kick-off token's claims for every run, and the client's
+standing (not disabled) is checked again: an export never reads more than the client could search.
+"""
+from __future__ import annotations
+
+import time
+
+from .. import jsonio
+from ..errors import FhirError
+from ..resources.binary_io import json_chunks
+from ..search.summary import subset
+from ..smart_auth import standing
+from ..smart_auth.access import UNRESTRICTED, Access
+from . import jobs, plan
+from .request import ExportRequest
+
+PAGE = 1000
+
+
+class Stopped(Exception):
+    """The job was cancelled or its lease was lost: stop writing, keep nothing half-done."""
+
+
+def access_of(job: dict, settings, store):
+    claims = job.get("claims")
+    if not claims:
+        return UNRESTRICTED
+    standing.check(store, claims.get("client_id"), claims.get("sub") if claims.get("role") else None)
+    return Access.from_claims(claims, settings.sharing_default, store)
+
+
+def run(base_ctx, job: dict, lease: jobs.Lease) -> dict:
+    """Run (or continue) a job to its end; returns the saved job. Raises Stopped when cancelled or
+    when the lease was lost."""
+    store, settings = base_ctx.store, base_ctx.settings
+    ctx = base_ctx.acting_as(access_of(job, settings, store))
+    req = ExportRequest.from_json(job["request"])
+    job["state"] = "running"
+    jobs.save(store, job)
+    with ctx.forms():
+        progress = job["progress"]
+        while progress["type_index"] < len(job["types"]):
+            rtype = job["types"][progress["type_index"]]
+            query = plan.query(req, rtype, job["transaction_time"], job.get("patients"), ctx.base)
+            _write_type(ctx, job, req, rtype, query, lease)
+        if req.since and not progress.get("deleted_done"):
+            _write_deleted(ctx, job, req, lease)
+    job["state"], job["finished"] = "done", time.time()
+    job["expires"] = job["finished"] + settings.export_expiry_s
+    jobs.save(store, job)
+    return job
+
+
+def fail(store, job: dict, message: str, settings) -> None:
+    job["state"], job["finished"], job["message"] = "failed", time.time(), message
+    job["expires"] = job["finished"] + settings.export_expiry_s
+    jobs.save(store, job)
+
+
+def _check(store, job, lease) -> None:
+    if jobs.cancelled(store, job["id"]) or not lease.renew():
+        raise Stopped(job["id"])
+
+
+def _write_type(ctx, job, req, rtype, query, lease) -> None:
+    """The files of one type, from the saved cursor; moves progress to the next type."""
+    store, progress = ctx.store, job["progress"]
+    elements = _elements_for(req.elements, rtype)
+    while True:
+        _check(store, job, lease)
+        state = {"cursor": progress["cursor"], "count": 0, "end": False}
+        info = store.blobs.put(_lines(ctx, rtype, query, elements, state, ctx.settings.export_file_max_bytes),
+                               max_bytes=1 << 62)
+        if state["count"]:
+            job["output"].append({"type": rtype, "key": info.key, "count": state["count"], "size": info.size})
+        else:
+            store.blobs.delete(info.key)
+        progress["cursor"] = state["cursor"]
+        if state["end"]:
+            progress["type_index"], progress["cursor"] = progress["type_index"] + 1, None
+        jobs.save(store, job)
+        if state["end"]:
+            return
+
+
+def _lines(ctx, rtype, query, elements, state, max_bytes):
+    """NDJSON lines of one file: whole pages until the file passes max_bytes or the type ends."""
+    written = 0
+    while written < max_bytes:
+        page = ctx.repo.search(rtype, query, limit=PAGE, cursor=state["cursor"])
+        for v in page.items:
+            line = _line(ctx, v, elements)
+            written += len(line)
+            yield line
+        state["count"] += len(page.items)
+        state["cursor"] = page.next_cursor
+        if page.next_cursor is None:
+            state["end"] = True
+            return
+
+
+def _line(ctx, v, elements) -> bytes:
+    body = b"".join(json_chunks(v, ctx.store.blobs)) if v.blob else v.body
+    if elements:
+        body = jsonio.dumps(subset(jsonio.loads_stored(body), None, elements))
+    return body + b"\n"
+
+
+def _elements_for(elements: list[str], rtype: str) -> tuple[str, ...] | None:
+    """export.html#_elements: `name` applies to every type, `Type.name` to that type only."""
+    mine = [e.partition(".")[2] if "." in e else e for e in elements
+            if "." not in e or e.partition(".")[0] == rtype]
+    return tuple(mine) or None
+
+
+def _write_deleted(ctx, job, req, lease) -> None:
+    """With _since: the resources deleted in (_since, transactionTime], as transaction Bundles of
+    DELETE entries, one Bundle a line (export.html#response---complete-status, `deleted`)."""
+    store, counted = ctx.store, {"lines": 0}
+    info = store.blobs.put(_deleted_lines(ctx, job, req, lease, counted), max_bytes=1 << 62)
+    if counted["lines"]:
+        job["deleted"].append({"type": "Bundle", "key": info.key, "count": counted["lines"], "size": info.size})
+    else:
+        store.blobs.delete(info.key)
+    job["progress"]["deleted_done"] = True
+    jobs.save(store, job)
+
+
+def _deleted_lines(ctx, job, req, lease, counted):
+    end = min(req.until or job["transaction_time"], job["transaction_time"])
+    for rtype in job["types"]:
+        _check(ctx.store, job, lease)
+        cursor = None
+        while True:
+            try:
+                page = ctx.repo.history(rtype, None, since=req.since, limit=PAGE, cursor=cursor, max_total=0)
+            except FhirError:          # no history rights on the type: nothing to report for it
+                break
+            gone = [v for v in page.items if v.deleted and v.last_updated <= end]
+            if gone:
+                counted["lines"] += 1
+                yield jsonio.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [
+                    {"request": {"method": "DELETE", "url": f"{v.type}/{v.id}"}} for v in gone]}) + b"\n"
+            cursor = page.next_cursor
+            if cursor is None:
+                break
