@@ -2,8 +2,9 @@
 (http://hl7.org/fhir/R4/patient-operation-everything.html; profiles/operations/Patient-everything.json;
 docs/everything.md).
 
-- Instance level: the caller must be able to read the Patient (operations.invoke checks it as a read:
-  404 for a patient outside the caller's reach, like a nonexistent one). Type level: the records of
+- Instance level: the caller must be able to read the Patient, and the answer is a read's when it cannot
+  (operations.invoke checks the rights; then the read itself: 404 never stored, 410 deleted; a patient
+  outside the caller's reach answers 404 like a nonexistent one). Type level: the records of
   every patient the caller may see; for a patient's token, that is their own record.
 - Everything is searched through the request's repository (search-type rights, the guard inside every
   query): compartment records are search.mode `match`, the Practitioners, Organizations, Locations and
@@ -31,6 +32,7 @@ from urllib.parse import urlencode
 from .. import bounds, jsonio
 from ..definitions import load_json, resource_types
 from ..errors import BadRequest, Forbidden, TooCostly
+from ..interactions import read as read_i
 from ..interactions.instants import parse_instant
 from ..search import limits
 from ..storage.base import Page
@@ -55,6 +57,8 @@ def everything(ctx, rtype, id, params: dict) -> dict:
         raise BadRequest("$everything pages with the next link of each page (a cursor that writes do not "
                          "shift); _offset is not supported")
     f = _filters(ctx, id, params)
+    if id is not None:          # a Patient never stored or deleted answers as its read does (404, 410)
+        read_i.read(ctx, "Patient", id)
     count = _count(ctx, first(params, "_count"))
     order = segments(f.types)
     cursor = first(params, "_cursor")

@@ -226,6 +226,24 @@ def test_a_cursor_belongs_to_its_request(w):
     w.get(w.exchange, f"/fhir/Patient/{w.p1}/$everything?_cursor=not-a-cursor", status=400)
 
 
+def test_an_unknown_or_deleted_patient_answers_as_its_read(w):
+    w.get(w.exchange, f"/fhir/Patient/{uuid.uuid4()}/$everything", status=404)
+    assert w.send(w.a, "DELETE", f"/fhir/Patient/{w.p2}").status_code in (200, 204)
+    read = w.send(w.exchange, "GET", f"/fhir/Patient/{w.p2}")
+    assert read.status_code == 410
+    w.get(w.exchange, f"/fhir/Patient/{w.p2}/$everything", status=410)
+
+
+def test_everything_runs_as_a_batch_entry(w):
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": f"Patient/{w.p1}/$everything?_type=Condition"}}]}
+    r = w.send(w.exchange, "POST", "/fhir", batch)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    entry = r.get_json()["entry"][0]
+    assert entry["response"]["status"].startswith("200")
+    assert [e["resource"]["id"] for e in entry["resource"]["entry"]] == [w.cond]
+
+
 def test_post_with_parameters_answers_the_same(w):
     body = {"resourceType": "Parameters", "parameter": [{"name": "_type", "valueCode": "Observation"},
                                                         {"name": "start", "valueDate": "2021"},
