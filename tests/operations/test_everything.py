@@ -277,6 +277,8 @@ def test_a_hospital_sees_what_it_holds_plus_what_was_consented(w):
     b_all = keys(w.everything(w.b, "/fhir/Patient/$everything"))
     assert {f"Patient/{w.p3}", f"Observation/{w.o_p3}", "Practitioner/prac-2"} <= b_all
     assert not b_all & (w.p1_record() | {f"Patient/{w.p2}", f"Observation/{w.o_p2}"})
+    # directory resources are open to B, but only A's records refer to these: B does not learn of them here
+    assert "Practitioner/prac-1" not in b_all and A not in b_all and "Location/ward-1" not in b_all
     a_all = keys(w.everything(w.a, "/fhir/Patient/$everything"))
     assert w.p1_record() | {f"Patient/{w.p2}", f"Observation/{w.o_p2}", "Practitioner/prac-2"} <= a_all
     assert not a_all & {f"Patient/{w.p3}", f"Observation/{w.o_p3}"}
