@@ -3,10 +3,23 @@
 On SIGTERM gunicorn stops accepting connections and lets in-flight requests
 finish (graceful_timeout) before workers exit, so every write that was
 acknowledged has been committed and none is cut off half-way.
+
+Memory: the master preloads what is big, read-only and fork-safe (the modules, the compiled
+validators, the R4 definitions and the search-parameter registry) before gunicorn forks, so the
+workers share it copy-on-write instead of each building its own (bench/bench_memory.py). The Flask
+app, the store and its connections and threads are still made in each worker (`load`): none of
+them may cross a fork.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
+import logging
+
 from gunicorn.app.base import BaseApplication
+
+log = logging.getLogger(__name__)
 
 
 class MedportServer(BaseApplication):
@@ -30,12 +43,71 @@ class MedportServer(BaseApplication):
         }.items():
             self.cfg.set(key, value)
 
+    def run(self):
+        # The simplest correct place: the master runs this before the Arbiter exists, so every
+        # worker (the first ones and any gunicorn respawns later) is forked from a master that
+        # already holds the preloaded objects. gunicorn's preload_app would also create the
+        # Flask app, and with it the store, in the master; that is exactly what must not happen.
+        preload()
+        super().run()
+
     def load(self):
+        # in each worker, after the fork
         from . import create_app
         from .validation import warm_up
         app = create_app(self.settings)
-        warm_up()   # compile the validators before the first request, not during it
+        warm_up()   # a no-op after preload(); otherwise compile the validators before the first request
         return app
+
+
+def preload() -> None:
+    """Build, in the gunicorn master before it forks, everything big the workers only read:
+
+    * the modules a worker imports (code objects, Flask, the FHIRPath engine);
+    * the R4 schema model and the fastjsonschema checks compiled from it (validation.warm_up);
+    * the JSON definitions under profiles/ and what is derived from them: resource types, the
+      search-parameter registry with every parameter's compiled FHIRPath expression, the
+      compartment, the _summary elements, the operations.
+
+    No store, connection, thread or app is made here: only immutable module-level caches.
+    Then the garbage left by compiling is handed back to the system (malloc_trim), so the
+    master does not keep it and the workers do not inherit it, and gc.freeze() moves every
+    surviving object into the permanent generation: the workers' collector never visits (and so
+    never writes to) these objects, which would copy their pages into each worker.
+    """
+    from . import app, capability, definitions, operations  # noqa: F401 - imported to be shared
+    from .search import compartment, fhirpath, registry
+    from .storage import sqlite  # noqa: F401 - the default store's modules
+    from .validation import warm_up
+    warm_up()
+    for name in ("fhir.schema.json", "search-parameters.json", "summary-elements.json",
+                 "required-elements.json", "search-unsupported.json", registry.MEDPORT_PARAMETERS):
+        definitions.load_json(name)
+    types = sorted(definitions.resource_types())
+    for rtype in types:
+        for param in registry.indexed_params(rtype):
+            fhirpath.compile_expression(param.expression, rtype)
+    for name in compartment.COMPARTMENTS:
+        compartment.members(name)
+    fhirpath._choice_names()
+    capability._rev_includes()
+    operations.registry()
+    import fhirpathpy.models  # noqa: F401 - the FHIRPath engine the patch interaction and a few parameters use
+    gc.collect()
+    _malloc_trim()
+    gc.freeze()
+
+
+def _malloc_trim() -> None:
+    """Return glibc's free heap pages to the system (compiling the validators peaks near 300 MiB,
+    of which about 6 MiB stays in use). Elsewhere (musl, macOS) there is nothing to call."""
+    path = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(path).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        log.debug("malloc_trim is not available")
+        return
+    trim(0)
 
 
 def run(settings) -> None:
