@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TESTSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test fuzz test-mongo bench bench-read bench-memory bench-search bench-mongo bench-ingest bench-validation bench-uhid lint clean
+.PHONY: run test fuzz test-mongo bench bench-read bench-memory bench-export bench-search bench-mongo bench-ingest bench-validation bench-uhid lint clean
 
 # `make bench-search SIZES=10k,100k,1M`: a plain variable, since $(or a,b,c) would split at the commas
 SIZES ?= 10k,100k
@@ -55,6 +55,9 @@ bench-mongo: $(TESTSTAMP)   # the search mix on MongoDB (MONGO_SIZES=5k): MONGOD
 
 bench-ingest: $(TESTSTAMP)
 	$(BIN)/python bench/bench_ingest.py
+
+bench-export: $(STAMP)      # system $export at 10k, 100k resources (SIZES=10k,100k,1M): resources/s, peak RSS
+	$(BIN)/python bench/bench_export.py --sizes $(SIZES)
 
 bench-validation: $(STAMP)
 	$(BIN)/python bench/bench_validation.py

@@ -61,13 +61,12 @@ def _may_export(access, rtype: str) -> bool:
 
 
 def query(req: ExportRequest, rtype: str, transaction_time: str, patients: list[str] | None, base: str):
-    """The query of rtype for this export: changed in (_since, min(_until, transactionTime)], in the
-    level's patients (None: any patient, for the patient level; ignored at system level), matching
-    any of the type's _typeFilter queries."""
-    bounds = [("_lastUpdated", "le" + min(req.until or transaction_time, transaction_time))]
-    if req.since:
-        bounds.append(("_lastUpdated", "gt" + req.since))
-    parts = list(parse_search(rtype, bounds, base=base).query.parts)
+    """The query of rtype for this export: changed after _since, in the level's patients (None: any
+    patient, for the patient level; ignored at system level), matching any of the type's _typeFilter
+    queries. The upper bound, min(_until, transactionTime), is applied to each page's versions by the
+    runner (`until`): as a query condition it would make every page re-read the whole type."""
+    bounds = [("_lastUpdated", "gt" + req.since)] if req.since else []
+    parts = list(parse_search(rtype, bounds, base=base).query.parts) if bounds else []
     if req.level != "system":
         parts.append(_in_patients(rtype, patients))
     filters = [parse_search(rtype, _pairs(qs), base=base).query for qs in req.type_filters.get(rtype, ())]
@@ -109,3 +108,7 @@ def group_members(repo, group_id: str) -> list[str]:
         raise BadRequest(f"Group/{group_id} has more than {MAX_MEMBERS} patient members: export it in parts "
                          "(Patient/$export with patient parameters)")
     return ids
+
+
+def until(req: ExportRequest, transaction_time: str) -> str:
+    return min(req.until or transaction_time, transaction_time)

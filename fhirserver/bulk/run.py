@@ -51,7 +51,7 @@ def run(base_ctx, job: dict, lease: jobs.Lease) -> dict:
         while progress["type_index"] < len(job["types"]):
             rtype = job["types"][progress["type_index"]]
             query = plan.query(req, rtype, job["transaction_time"], job.get("patients"), ctx.base)
-            _write_type(ctx, job, req, rtype, query, lease)
+            _write_type(ctx, job, req, rtype, query, lease, plan.until(req, job["transaction_time"]))
         if req.since and not progress.get("deleted_done"):
             _write_deleted(ctx, job, req, lease)
     job["state"], job["finished"] = "done", time.time()
@@ -71,18 +71,23 @@ def _check(store, job, lease) -> None:
         raise Stopped(job["id"])
 
 
-def _write_type(ctx, job, req, rtype, query, lease) -> None:
-    """The files of one type, from the saved cursor; moves progress to the next type."""
+def _write_type(ctx, job, req, rtype, query, lease, end: str) -> None:
+    """The files of one type, from the saved cursor; moves progress to the next type. A type with
+    nothing to export costs one query: no file, no saved progress (a restart asks it again)."""
     store, progress = ctx.store, job["progress"]
     elements = _elements_for(req.elements, rtype)
     while True:
         _check(store, job, lease)
+        page = ctx.repo.search(rtype, query, limit=PAGE, cursor=progress["cursor"])
+        if not any(v.last_updated <= end for v in page.items) and page.next_cursor is None:
+            progress["type_index"], progress["cursor"] = progress["type_index"] + 1, None
+            return
         state = {"cursor": progress["cursor"], "count": 0, "end": False}
-        info = store.blobs.put(_lines(ctx, rtype, query, elements, state, ctx.settings.export_file_max_bytes),
-                               max_bytes=1 << 62)
+        info = store.blobs.put(_lines(ctx, rtype, query, elements, state, ctx.settings.export_file_max_bytes, page,
+                                      end), max_bytes=1 << 62)
         if state["count"]:
             job["output"].append({"type": rtype, "key": info.key, "count": state["count"], "size": info.size})
-        else:
+        else:                       # every version on these pages was written after the export began
             store.blobs.delete(info.key)
         progress["cursor"] = state["cursor"]
         if state["end"]:
@@ -92,20 +97,25 @@ def _write_type(ctx, job, req, rtype, query, lease) -> None:
             return
 
 
-def _lines(ctx, rtype, query, elements, state, max_bytes):
-    """NDJSON lines of one file: whole pages until the file passes max_bytes or the type ends."""
+def _lines(ctx, rtype, query, elements, state, max_bytes, page, end):
+    """NDJSON lines of one file, from `page` on: whole pages until the file passes max_bytes or the
+    type ends. A version written after `end` (transactionTime, or _until) is left out."""
     written = 0
-    while written < max_bytes:
-        page = ctx.repo.search(rtype, query, limit=PAGE, cursor=state["cursor"])
+    while True:
         for v in page.items:
+            if v.last_updated > end:
+                continue
             line = _line(ctx, v, elements)
             written += len(line)
+            state["count"] += 1
             yield line
-        state["count"] += len(page.items)
         state["cursor"] = page.next_cursor
         if page.next_cursor is None:
             state["end"] = True
             return
+        if written >= max_bytes:
+            return
+        page = ctx.repo.search(rtype, query, limit=PAGE, cursor=state["cursor"])
 
 
 def _line(ctx, v, elements) -> bytes:
