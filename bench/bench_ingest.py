@@ -20,15 +20,24 @@ clock starts. No HTTP, no JSON parsing, no validation, no planning.
 Both run with SQLite synchronous=FULL (the default) and again with NORMAL
 (MEDPORT_SQLITE_SYNCHRONOUS=NORMAL), unless --sync says otherwise.
 
-    .venv/bin/python bench/bench_ingest.py [--rounds 5] [--threads 4] [--workers 2] [--sync FULL,NORMAL]
+Index layout (issue 16): with the first --sync setting the raw floor also runs on
+stores first grown untimed to --grow resources (default 100,000: copies of the
+warm-up writes under new ids), once with the current index layout ("raw new")
+and once with the layout before issue 16 ("raw old": every composite component
+copied under key#i, search/extract.py legacy=True), in the same run; --cache-mib
+adds runs of the new layout with other page cache sizes.
 
-Prints figures only; nothing here asserts on speed. The goal it is read
+    .venv/bin/python bench/bench_ingest.py [--rounds 5] [--threads 4] [--workers 2] [--sync FULL,NORMAL]
+                                           [--grow 100000] [--layouts new,old] [--cache-mib 2,256]
+
+Prints figures only; nothing here asserts on speed. The goals it is read
 against: >= 1,400 resources/s over HTTP with 2 workers on a 2-core machine,
-and >= 50% of the raw floor.
+HTTP >= 85% of the raw floor, and the grown raw floor >= 1.4x the old layout's.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -48,7 +57,7 @@ from served import Server, percentile_ms, run_jobs  # noqa: E402 (bench/ is on s
 
 FHIR_JSON = "application/fhir+json"
 HEADERS = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
-GOAL_RATE, GOAL_RATIO = 1400, 0.5
+GOAL_RATE, GOAL_RATIO, GOAL_LAYOUT = 1400, 0.85, 1.4
 _URN = re.compile(r"urn:uuid:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 
@@ -146,9 +155,10 @@ def bench_http(prereqs: list[str], bundles, jobs, threads: int, workers: int, sy
 
 # -- raw floor -------------------------------------------------------------------------------------
 
-def prepare_writes(text: str, base: str) -> list:
+def prepare_writes(text: str, base: str, layout: str = "new") -> list:
     """One bundle's resources as Writes: ids assigned, references rewritten (urn:uuid -> Type/id;
-    conditional references -> a fixed id per criteria), meta stamped, body serialised, index rows extracted."""
+    conditional references -> a fixed id per criteria), meta stamped, body serialised, index rows extracted
+    (layout "old": every composite component copied under key#i, as before issue 16)."""
     from fhirserver import jsonio
     from fhirserver.interactions.common import now_instant
     from fhirserver.interactions.references import is_conditional, references, rewrite
@@ -170,49 +180,113 @@ def prepare_writes(text: str, base: str) -> list:
         resource["id"] = rid
         resource["meta"] = {**(resource.get("meta") or {}), "versionId": "1", "lastUpdated": stamp}
         writes.append(Write(resource["resourceType"], rid, 1, stamp, "POST", jsonio.dumps(resource),
-                            extract(resource, base)))
+                            extract(resource, base, legacy=layout == "old")))
     return writes
 
 
-def bench_raw(prereqs: list[str], bundles, jobs, sync: str, workdir: str) -> Stats:
-    from fhirserver.storage.sqlite import SqliteStore
+class RawStore:
+    """A fresh SqliteStore for the raw floor with the index layout `layout` (new, or old: before issue 16)
+    and a page cache of `cache_kib` (default: the store's), given the untimed start of the HTTP store
+    (prerequisites and one warm-up round) and grown untimed to `grow` resources."""
 
-    base = "http://127.0.0.1/fhir"
-    store = SqliteStore(os.path.join(workdir, f"raw-{sync}.db"), synchronous=sync)
+    def __init__(self, prereqs, bundles, sync: str, workdir: str, layout: str = "new", grow: int = 0,
+                 cache_kib: int | None = None):
+        import dataclasses
 
-    def write_bundle(_state, writes):
-        with store.transaction() as tx:
+        from fhirserver.storage import sqlite as sqlite_store
+
+        self.base, self.layout, self.sync = "http://127.0.0.1/fhir", layout, sync
+        cache = cache_kib or sqlite_store.PAGE_CACHE_KIB
+        self.name = f"raw {layout}" + (f" {cache // 1024}M" if cache_kib else "")
+        self.path = os.path.join(workdir, f"raw-{sync}-{layout}-{cache}.db")
+        self.store = sqlite_store.SqliteStore(self.path, synchronous=sync, page_cache_kib=cache)
+        warm = [prepare_writes(t, self.base, layout) for t in prereqs] + \
+            [prepare_writes(fresh(t), self.base, layout) for _, t, _ in bundles]
+        for writes in warm:
+            self.write_bundle(None, writes)
+        template = [w for writes in warm for w in writes]
+        self.grown = sum(len(w) for w in warm)
+        while self.grown < grow:     # copies of the warm-up writes under new ids: B-trees grow as by ingest
+            chunk = [dataclasses.replace(w, id=str(uuid.uuid4())) for w in template[:min(5000, grow - self.grown)]]
+            self.write_bundle(None, chunk)
+            self.grown += len(chunk)
+        self.store._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def units(self, jobs) -> list:
+        return [prepare_writes(text, self.base, self.layout) for _, text, _ in jobs]
+
+    def write_bundle(self, _state, writes):
+        with self.store.transaction() as tx:
             for w in writes:
                 tx.write(w)
         return len(writes), None
 
-    # the same untimed start as the HTTP store: prerequisites and one warm-up round
-    for writes in [prepare_writes(t, base) for t in prereqs] + [prepare_writes(fresh(t), base) for _, t, _ in bundles]:
-        write_bundle(None, writes)
-    units = [prepare_writes(text, base) for _, text, _ in jobs]       # everything before the clock
-    stats = run_parallel(Stats(sync, "raw", 1), units, write_bundle)
-    store.close()
+    def close(self) -> None:
+        self.store.close()
+        for suffix in ("", "-wal", "-shm", ".writer-lock"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path + suffix)
+
+
+def bench_raw(prereqs: list[str], bundles, jobs, sync: str, workdir: str) -> Stats:
+    raw = RawStore(prereqs, bundles, sync, workdir)
+    units = raw.units(jobs)       # everything before the clock
+    stats = run_parallel(Stats(sync, raw.name, 1), units, raw.write_bundle)
+    raw.close()
     return stats
+
+
+def bench_grown(prereqs: list[str], bundles, jobs, sync: str, workdir: str, variants, grow: int) -> list[Stats]:
+    """The raw floor of each (layout, cache KiB) variant on its own store grown to `grow` resources. The
+    variants take turns, one slice of the jobs (a round's bundles) each, the order rotating every slice,
+    so that the load of a shared machine falls on all of them alike; per slice, the fastest is counted."""
+    stores = [RawStore(prereqs, bundles, sync, workdir, layout, grow, cache) for layout, cache in variants]
+    units = [raw.units(jobs) for raw in stores]
+    out = [Stats(sync, raw.name, 1) for raw in stores]
+    per = max(1, len(bundles))
+    wins = [0] * len(stores)
+    for n, start in enumerate(range(0, len(jobs), per)):
+        rates = {}
+        for k in [(n + i) % len(stores) for i in range(len(stores))]:
+            part = run_parallel(Stats(sync, "", 1), units[k][start:start + per], stores[k].write_bundle)
+            out[k].wall += part.wall
+            out[k].latencies += part.latencies
+            out[k].resources += part.resources
+            out[k].errors += part.errors
+            rates[k] = part.rate
+        wins[max(rates, key=rates.get)] += 1
+    for s, raw, w in zip(out, stores, wins, strict=True):
+        s.grown, s.wins, s.slices = raw.grown, w, len(range(0, len(jobs), per))
+        raw.close()
+    return out
 
 
 # -- report ----------------------------------------------------------------------------------------
 
 def report(rows: list[Stats], args) -> None:
     print()
-    print(f"{'sync':6} {'path':4} {'resources':>9} {'bundles':>7} {'threads':>7} {'seconds':>8} "
+    print(f"{'sync':6} {'path':12} {'resources':>9} {'bundles':>7} {'threads':>7} {'seconds':>8} "
           f"{'resources/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for s in rows:
-        print(f"{s.sync:6} {s.path:4} {s.resources:9d} {len(s.latencies):7d} {s.threads:7d} {s.wall:8.2f} "
+        print(f"{s.sync:6} {s.path:12} {s.resources:9d} {len(s.latencies):7d} {s.threads:7d} {s.wall:8.2f} "
               f"{s.rate:11.0f} {s.pct(50):8.1f} {s.pct(99):8.1f} {len(s.errors):6d}")
     print()
     by = {(s.sync, s.path): s for s in rows}
     for sync in args.sync:
-        h, r = by.get((sync, "http")), by.get((sync, "raw"))
+        h, r = by.get((sync, "http")), by.get((sync, "raw new"))
         if h and r:
             ratio = h.rate / r.rate if r.rate else 0.0
             print(f"{sync:6}: HTTP {h.rate:.0f} resources/s = {100 * ratio:.0f}% of the raw floor ({r.rate:.0f}/s); "
                   f"goal >= {GOAL_RATE}/s: {'met' if h.rate >= GOAL_RATE else 'NOT met'}, "
                   f">= {100 * GOAL_RATIO:.0f}% of raw: {'met' if ratio >= GOAL_RATIO else 'NOT met'}")
+        grown = [s for s in rows if s.sync == sync and getattr(s, "grown", 0) >= args.grow > 0]
+        old = next((s for s in grown if s.path == "raw old"), None)
+        for s in grown:
+            if old is not None and s is not old:
+                x = s.rate / old.rate if old.rate else 0.0
+                print(f"{sync:6}: raw floor at {s.grown + s.resources} resources: {s.path} {s.rate:.0f}/s = {x:.2f}x "
+                      f"the old layout ({old.rate:.0f}/s); goal >= {GOAL_LAYOUT}x: "
+                      f"{'met' if x >= GOAL_LAYOUT else 'NOT met'}")
     for s in rows:
         for e in s.errors[:3]:
             print(f"error ({s.sync} {s.path}): {e}")
@@ -230,6 +304,14 @@ def main(argv=None) -> int:
                    help="SQLite synchronous settings to run, comma-separated (default FULL,NORMAL)")
     p.add_argument("--sets", default="2019,2021", help="Synthea sets to use: 2019, 2021 or both (default)")
     p.add_argument("--no-raw", action="store_true", help="skip the raw floor")
+    p.add_argument("--no-http", action="store_true", help="skip the HTTP runs (raw floors only)")
+    p.add_argument("--grow", type=int, default=100_000,
+                   help="resources the stores of the layout comparison hold before the clock starts (default "
+                        "100,000; 0 skips the comparison); with the first --sync setting only")
+    p.add_argument("--layouts", default="new,old",
+                   help="index layouts compared on the grown store: new, old (before issue 16); default both")
+    p.add_argument("--cache-mib", default="",
+                   help="also run the grown new-layout floor with these page cache sizes, comma-separated MiB")
     p.add_argument("--serve-prefix", default="",
                    help="command put before `medport serve`, e.g. 'py-spy record -o /tmp/p.svg --subprocesses --'")
     args = p.parse_args(argv)
@@ -244,12 +326,20 @@ def main(argv=None) -> int:
     try:
         for sync in args.sync:
             jobs = workload(bundles, args.rounds)
-            rows.append(bench_http(prereqs, bundles, jobs, args.threads, args.workers, sync, workdir,
-                                   args.serve_prefix.split()))
-            print(f"  {sync} http: {rows[-1].rate:.0f} resources/s", flush=True)
+            if not args.no_http:
+                rows.append(bench_http(prereqs, bundles, jobs, args.threads, args.workers, sync, workdir,
+                                       args.serve_prefix.split()))
+                print(f"  {sync} http: {rows[-1].rate:.0f} resources/s", flush=True)
             if not args.no_raw:
                 rows.append(bench_raw(prereqs, bundles, jobs, sync, workdir))
                 print(f"  {sync} raw:  {rows[-1].rate:.0f} resources/s", flush=True)
+            if not args.no_raw and args.grow and sync == args.sync[0]:
+                variants = [(layout, None) for layout in args.layouts.split(",")]
+                variants += [("new", int(m) * 1024) for m in args.cache_mib.split(",") if m.strip()]
+                for s in bench_grown(prereqs, bundles, jobs, sync, workdir, variants, args.grow):
+                    rows.append(s)
+                    print(f"  {sync} {s.path} at {s.grown} resources: {s.rate:.0f} resources/s "
+                          f"(fastest in {s.wins} of {s.slices} slices)", flush=True)
         report(rows, args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

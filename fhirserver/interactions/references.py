@@ -16,18 +16,33 @@ from .conditional import parse_criteria
 _NARRATIVE_LINK = re.compile(r'((?:href|src)=")([^"]+)(")')
 
 
-def rewrite(value, mapping: dict[str, str]):
-    """A copy of `value` with every mapped string (and narrative link) replaced."""
+PLACEHOLDERS = ("urn:uuid:", "urn:oid:")
+
+
+def rewrite(value, mapping: dict[str, str], left: list | None = None):
+    """A copy of `value` with every mapped string (and narrative link) replaced. `left`, if given,
+    receives the urn:uuid:/urn:oid: references still there afterwards, in the same pass (they name
+    nothing in the bundle: unresolved_placeholders)."""
     if isinstance(value, dict):
+        ref = value.get("reference")
+        if left is not None and isinstance(ref, str) and mapping.get(ref, ref).startswith(PLACEHOLDERS):
+            left.append(mapping.get(ref, ref))         # in the order references() finds them
         out = {}
         for k, v in value.items():
-            if k == "div" and isinstance(v, str):
-                out[k] = _NARRATIVE_LINK.sub(lambda m: m.group(1) + mapping.get(m.group(2), m.group(2)) + m.group(3), v)
+            if isinstance(v, str):
+                if k == "div":
+                    out[k] = _NARRATIVE_LINK.sub(
+                        lambda m: m.group(1) + mapping.get(m.group(2), m.group(2)) + m.group(3), v)
+                else:
+                    out[k] = mapping.get(v, v)
+            elif isinstance(v, (dict, list)):
+                out[k] = rewrite(v, mapping, left)
             else:
-                out[k] = rewrite(v, mapping)
+                out[k] = v
         return out
     if isinstance(value, list):
-        return [rewrite(v, mapping) for v in value]
+        return [rewrite(v, mapping, left) if isinstance(v, (dict, list)) else
+                mapping.get(v, v) if isinstance(v, str) else v for v in value]
     if isinstance(value, str):
         return mapping.get(value, value)
     return value
@@ -55,7 +70,7 @@ def is_conditional(ref: str) -> bool:
 
 def unresolved_placeholders(resource: dict) -> list[str]:
     """urn:uuid:/urn:oid: references left after rewriting: they name nothing in this bundle."""
-    return [r for r in references(resource) if r.startswith(("urn:uuid:", "urn:oid:"))]
+    return [r for r in references(resource) if r.startswith(PLACEHOLDERS)]
 
 
 def resolve_conditional(ctx, reader, ref: str) -> str:

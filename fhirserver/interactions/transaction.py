@@ -31,7 +31,7 @@ from .common import (
 )
 from .conditional import parse_criteria
 from .patch import apply_patch, prepare_entries
-from .references import is_conditional, references, resolve_conditional, rewrite, unresolved_placeholders
+from .references import is_conditional, references, resolve_conditional, rewrite
 
 
 @dataclass(frozen=True)
@@ -54,18 +54,22 @@ def transaction(ctx, bundle: dict, provenance: dict | None = None) -> list[Entry
     entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries,
                               SearchLimits.from_settings(ctx.settings))
     new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT") and e.operation is None}
-    plan = _plan(ctx, entries, _decide(ctx, entries, ctx.repo), new_ids)
+    # the conditional references of each entry, found once: the plan and the check under the lock use them
+    conditional = {e.index: tuple(dict.fromkeys(r for r in references(e.resource) if is_conditional(r)))
+                   for e in entries if e.index in new_ids}
+    plan = _plan(ctx, entries, _decide(ctx, entries, ctx.repo, conditional), new_ids)
     prepare_entries(ctx, entries, dict(plan.decisions.put_targets), be.patch_operations)   # patches: before the lock
     with ctx.repo.transaction(provenance) as tx:
-        decisions = _decide(ctx, entries, tx)
+        decisions = _decide(ctx, entries, tx, conditional)
         if decisions != plan.decisions:
             plan = _plan(ctx, entries, decisions, new_ids)
         results = _apply(ctx, tx, entries, plan)
     return results
 
 
-def _decide(ctx, entries: list[be.Entry], reader) -> Decisions:
-    """reader: the request's repository (the plan) or its guarded transaction (under the lock)."""
+def _decide(ctx, entries: list[be.Entry], reader, conditional: dict) -> Decisions:
+    """reader: the request's repository (the plan) or its guarded transaction (under the lock);
+    conditional: entry index -> its conditional references."""
     existing, puts, deletes, refs = [], [], [], {}
     for e in entries:
         try:
@@ -75,10 +79,9 @@ def _decide(ctx, entries: list[be.Entry], reader) -> Decisions:
                 puts.append((e.index, _one(ctx, reader, e.type, e.criteria, "conditional update", "update")))
             elif e.method == "DELETE" and e.criteria:
                 deletes.append((e.index, _one(ctx, reader, e.type, e.criteria, "conditional delete", "delete")))
-            if e.method in ("POST", "PUT") and e.operation is None:
-                for ref in references(e.resource):
-                    if is_conditional(ref) and ref not in refs:
-                        refs[ref] = resolve_conditional(ctx, reader, ref)
+            for ref in conditional.get(e.index, ()):
+                if ref not in refs:
+                    refs[ref] = resolve_conditional(ctx, reader, ref)
         except FhirError as err:
             raise e.fail(err) from None
     return Decisions(tuple(existing), tuple(puts), tuple(deletes), tuple(sorted(refs.items())))
@@ -114,12 +117,12 @@ def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict) -> Plan:
         if e.method not in ("POST", "PUT") or e.operation is not None or existing.get(e.index):
             continue
         try:
-            resource = rewrite(e.resource, mapping)
+            left: list[str] = []
+            resource = rewrite(e.resource, mapping, left)
             if e.method == "POST":
                 resource.pop("id", None)      # http.html#create: the server assigns the id
             else:
                 resource["id"] = plan.ids[e.index]
-            left = unresolved_placeholders(resource)
             if left:
                 raise PreconditionFailed(f"reference {left[0]!r} names no entry of this transaction")
             e.prepared = prepare(ctx, e.type, resource)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-from .fhirpath import compile_expression, is_choice, path_steps, split_union
+from .fhirpath import compile_expression, first_keys, is_choice, path_steps, split_union
 from .kinds import kind, reference_kind, token_kind
 from .registry import component_param, indexed_params, params_for
 
@@ -31,31 +31,56 @@ Rows = dict[str, list[tuple]]
 def extract(resource: dict, base: str = "", legacy: bool = False) -> Rows:
     out: Rows = {}
     rtype = resource["resourceType"]
-    layout = composite_layout(rtype)
     elements: dict[str, list] = {}       # composite key -> its element instances, evaluated once
-    for param in indexed_params(rtype):
-        if param.kind == "composite":
-            _composite(param, resource, out, elements, () if legacy else layout.shared.get(param.key, ()))
+    for p in _plans(rtype):
+        if p.keys is not None:
+            for k in p.keys:
+                if k in resource:
+                    break
+            else:
+                continue                 # none of the elements its paths start from: no value
+        param = p.param
+        if p.kind == "composite":
+            _composite(param, resource, out, elements, () if legacy else p.shared)
             continue
-        owner = None if legacy else layout.grouped_by.get(param.key)
-        if owner is None:
-            values = param.evaluate(resource)
+        if p.owner is None or legacy:
+            values = p.run(resource)
             if values:
-                _add(out, param.kind, param.key, 0, _rows(param, values, base))
+                _add(out, p.kind, p.key, 0, _rows(param, values, base))
         else:       # numbered by the element instances of the composite that reads these rows
-            composite, expression = owner
+            composite, expression = p.owner
             values = []
             for group, element in enumerate(_elements(composite, resource, elements), start=1):
                 found = _evaluate_relative(expression, element) if isinstance(element, dict) else []
-                _add(out, param.kind, param.key, group, _rows(param, found, base))
+                _add(out, p.kind, p.key, group, _rows(param, found, base))
                 values += found
         if not values:
             continue
-        if param.kind == "reference":
-            _add(out, "token", param.key + reference_kind.IDENTIFIER, 0, reference_kind.identifier_rows(values))
-        elif param.kind == "token" and param.code == "identifier":
-            _add(out, "token", param.key + token_kind.OF_TYPE, 0, token_kind.of_type_rows(values))
+        if p.kind == "reference":
+            _add(out, "token", p.key + reference_kind.IDENTIFIER, 0, reference_kind.identifier_rows(values))
+        elif p.kind == "token" and param.code == "identifier":
+            _add(out, "token", p.key + token_kind.OF_TYPE, 0, token_kind.of_type_rows(values))
     return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one parameter of a type is extracted, worked out once per type."""
+    param: object
+    key: str
+    kind: str
+    run: object                      # resource -> [(value, type)]
+    keys: tuple[str, ...] | None     # top-level keys one of which a resource needs for a value (None: any)
+    owner: tuple | None              # (composite, relative expression) numbering its rows, if any
+    shared: tuple[int, ...]          # a composite: the components read from base rows
+
+
+@functools.lru_cache(maxsize=None)
+def _plans(rtype: str) -> tuple[_Plan, ...]:
+    layout = composite_layout(rtype)
+    return tuple(_Plan(p, p.key, p.kind, compile_expression(p.expression, rtype),
+                       first_keys(p.expression, rtype), layout.grouped_by.get(p.key),
+                       layout.shared.get(p.key, ())) for p in indexed_params(rtype))
 
 
 def _rows(param, values, base):

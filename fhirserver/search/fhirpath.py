@@ -284,3 +284,19 @@ def path_steps(expression: str, resource_type: str) -> list | None:
 def is_choice(name: str) -> bool:
     """Whether `name` is the stem of a choice element (value for valueQuantity, ...)."""
     return name in _choice_names()
+
+
+def first_keys(expression: str, resource_type: str) -> tuple[str, ...] | None:
+    """The top-level JSON keys of a resource one of which must be present for this type's part of the
+    expression to give any value (a choice stem counts with each of its typed keys); None when that
+    cannot be told from the expression."""
+    paths = path_steps(expression, resource_type)
+    if paths is None:
+        return None
+    keys: list[str] = []
+    for steps in paths:
+        if not steps or steps[0][0] != "child":
+            return None
+        name = steps[0][1]
+        keys += [name] + [key for key, _t in _choice_names().get(name, ())]
+    return tuple(dict.fromkeys(keys))

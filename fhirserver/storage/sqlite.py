@@ -89,12 +89,15 @@ def path_from_url(url: str) -> str:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: str, blob_dir: str = "", synchronous: str = "FULL", busy_timeout_s: float = 30.0):
+    def __init__(self, path: str, blob_dir: str = "", synchronous: str = "FULL", busy_timeout_s: float = 30.0,
+                 page_cache_kib: int = 0):
+        """page_cache_kib: each connection's page cache, PAGE_CACHE_KIB unless given (bench/bench_ingest.py)."""
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"sqlite synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.path = path
         self.synchronous = synchronous.upper()
         self.busy_timeout_s = busy_timeout_s
+        self.page_cache_kib = page_cache_kib or PAGE_CACHE_KIB
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.blobs = FileBlobStore(blob_dir or os.path.join(os.path.dirname(os.path.abspath(path)), "blobs"))
         self._local = threading.local()
@@ -184,7 +187,7 @@ class SqliteStore(Store):
                                    check_same_thread=True)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")     # grows only as pages are used
+            conn.execute(f"PRAGMA cache_size=-{self.page_cache_kib}")     # grows only as pages are used
             conn.execute("PRAGMA foreign_keys=ON")
             conn.create_function("haversine_km", 4, haversine_km, deterministic=True)
             # a search's statements stop at its deadline (search/limits.py); no deadline, no effect
