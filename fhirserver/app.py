@@ -29,7 +29,7 @@ SWAGGER_STATIC = "/fhir/docs/static/"
 def build_app(settings: Settings | None = None, store=None) -> Flask:
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
-    app = RetryingFlask("fhirserver")
+    app = MedportFlask("fhirserver")
     app.config.update(
         API_TITLE="Med-Port FHIR R4 API",
         API_VERSION=__version__,
@@ -92,6 +92,27 @@ def _activate_identifier_forms(app: Flask) -> None:
         token = g.pop("medport_forms_token", None)
         if token is not None:
             identifier_forms.deactivate(token)
+
+
+class MedportFlask(RetryingFlask):
+    """Flask asks, for every hook and view of every request, whether the function is a coroutine
+    (inspect.iscoroutinefunction: about a dozen calls a request, issue 16). The answer depends on the
+    function alone, so it is remembered per function (a bound method by its underlying function:
+    MethodView binds a new instance per request)."""
+
+    _synchronous: dict = {}
+
+    def ensure_sync(self, func):
+        key = getattr(func, "__func__", func)
+        try:
+            known = self._synchronous.get(key)
+        except TypeError:       # an unhashable callable: ask Flask each time
+            return super().ensure_sync(func)
+        if known is None:
+            known = super().ensure_sync(func) is func
+            if len(self._synchronous) < 4096:
+                self._synchronous[key] = known
+        return func if known else super().ensure_sync(func)
 
 
 class ResourceTypeConverter(BaseConverter):

@@ -6,6 +6,7 @@ Bundles with orjson.Fragment) so that reads never re-parse a resource.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from email.utils import format_datetime
 from urllib.parse import urlencode
@@ -30,6 +31,7 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+@functools.lru_cache(maxsize=1024)     # the same versions are read again and again
 def http_date(instant: str) -> str:
     """A stored lastUpdated ('2026-01-02T03:04:05.678901Z') as an HTTP-date exactly as
     email.utils.format_datetime(usegmt=True) writes it ('Fri, 02 Jan 2026 03:04:05 GMT'). Stored

@@ -26,20 +26,22 @@ def install(app: Flask) -> None:
 
     @app.before_request
     def _authenticate():
-        path = request.path
-        if not path.startswith("/fhir") or path.startswith(OPEN_PATHS) or request.method == "OPTIONS":
+        req = request._get_current_object()     # one context lookup per use, not one per attribute
+        path = req.path
+        if not path.startswith("/fhir") or path.startswith(OPEN_PATHS) or req.method == "OPTIONS":
             return None
-        claims, access = authenticate(keys, ctx)
-        g.medport_ctx = ctx.acting_as(access)
-        g.token_claims = claims
+        claims, access = authenticate(keys, ctx, req.headers.get("Authorization"))
+        request_globals = g._get_current_object()
+        request_globals.medport_ctx = ctx.acting_as(access)
+        request_globals.token_claims = claims
         return None
 
 
-def authenticate(keys: SigningKeys, ctx) -> tuple[dict, Access]:
-    """The verified claims of the request's bearer token and the rights they give, or 401 with a
+def authenticate(keys: SigningKeys, ctx, authorization: str | None) -> tuple[dict, Access]:
+    """The verified claims of the bearer token of the Authorization header and the rights they give, or 401 with a
     WWW-Authenticate challenge (RFC 6750 3)."""
     base = ctx.settings.base_url
-    token = tokens.bearer(request.headers.get("Authorization"))
+    token = tokens.bearer(authorization)
     if token is None:
         raise Unauthorized("This server needs an OAuth 2 bearer token (SMART on FHIR); "
                            f"see {base}/.well-known/smart-configuration",
