@@ -5,10 +5,13 @@ the default) and without (off), side by side in one run, and the audit log's int
 Two `medport serve` processes (fresh SQLite stores, same settings, authorization on with a backend
 token) get the same creates; then rounds of reads alternate between them (on, off, off, on, ...), so
 both see the same machine load. Each read with auditing on stores a BALP AuditEvent before answering
-(group commit: many requests' events per transaction). Then, on the audited server, how long the
-integrator takes to sequence every stored event into the Merkle log.
+(group commit: many requests' events per transaction). The server CPU each read costs is read from
+/proc (user + system time of every process of the server, master and workers, integrator included).
+Then, on the audited server, how long the integrator takes to sequence every stored event into the
+Merkle log.
 
     .venv/bin/python bench/bench_audit.py [--n 1000] [--rounds 6] [--threads 8] [--workers 2] [--sync NORMAL]
+        [--integrator off]
 
 Prints figures only; nothing here asserts on speed.
 """
@@ -59,6 +62,24 @@ def read_all(server: Server, headers: dict, ids, threads: int) -> float:
     return len(ids) / wall
 
 
+def server_cpu_s(server: Server) -> float:
+    """User + system CPU seconds of every live process of the server (its session: `medport serve`
+    starts a new one), from /proc/<pid>/stat."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == server.proc.pid:           # the session id (field 6 of stat)
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / tick
+
+
 def integration_lag(store_path: str, timeout_s: float = 120) -> tuple[int, float]:
     """(events recorded, seconds until the log holds them all), measured from now: the events still in
     the audit journal are drained into AuditEvents by the server's integrator, then logged."""
@@ -83,13 +104,16 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2, help="server worker processes, default 2")
     p.add_argument("--sync", choices=("FULL", "NORMAL"), default=None,
                    help="MEDPORT_SQLITE_SYNCHRONOUS of both servers (default: the server's, FULL)")
+    p.add_argument("--integrator", choices=("on", "off"), default="on",
+                   help="off: no integrator thread (MEDPORT_AUDIT_INTEGRATOR=off): the events stay in the "
+                        "journal, which shows what the integrator costs; default on")
     args = p.parse_args(argv)
 
     examples = load_examples()
     bodies = [(r["resourceType"], json.dumps(r).encode()) for r in itertools.islice(itertools.cycle(examples), args.n)]
     workdir = tempfile.mkdtemp(prefix="medport-bench-audit-")
-    servers = {mode: Server(workdir, args.workers, sync=args.sync, auth="on", env_extra={"MEDPORT_AUDIT_ACCESS": mode},
-                            name=mode)
+    servers = {mode: Server(workdir, args.workers, sync=args.sync, auth="on", name=mode,
+                            env_extra={"MEDPORT_AUDIT_ACCESS": mode, "MEDPORT_AUDIT_INTEGRATOR": args.integrator})
                for mode in ("on", "off")}
     try:
         heads = {m: {**HEADERS, **s.headers()} for m, s in servers.items()}
@@ -99,10 +123,14 @@ def main(argv=None) -> int:
             create_all(servers[mode], heads[mode], bodies[: max(20, args.n // 10)], args.threads)   # warm-up
             creates[mode], ids[mode] = create_all(servers[mode], heads[mode], bodies, args.threads)
         rates: dict[str, list[float]] = {"on": [], "off": []}
+        cpu_us: dict[str, list[float]] = {"on": [], "off": []}
         for k in range(args.rounds):
             for mode in (("on", "off") if k % 2 == 0 else ("off", "on")):
+                before = server_cpu_s(servers[mode])
                 rates[mode].append(read_all(servers[mode], reads[mode], ids[mode], args.threads))
-        events, lag = integration_lag(servers["on"].store_path)
+                cpu_us[mode].append((server_cpu_s(servers[mode]) - before) * 1e6 / len(ids[mode]))
+        if args.integrator == "on":
+            events, lag = integration_lag(servers["on"].store_path)
 
         ratios = [a / b for a, b in zip(rates["on"], rates["off"])]
         print(f"{args.n} resources per server; {args.rounds} read rounds of {len(ids['on'])} reads each, alternating")
@@ -110,10 +138,16 @@ def main(argv=None) -> int:
         print(f"{'create /s':18} {creates['on']:10.0f} {creates['off']:12.0f} {creates['on'] / creates['off']:7.2f}")
         print(f"{'read /s (median)':18} {statistics.median(rates['on']):10.0f} {statistics.median(rates['off']):12.0f} "
               f"{statistics.median(rates['on']) / statistics.median(rates['off']):7.2f}")
+        print(f"{'CPU us/read (med)':18} {statistics.median(cpu_us['on']):10.0f} "
+              f"{statistics.median(cpu_us['off']):12.0f} "
+              f"{statistics.median(cpu_us['on']) / statistics.median(cpu_us['off']):7.2f}")
         print(f"read ratio per round: {', '.join(f'{r:.2f}' for r in ratios)}")
-        print(f"integration: {events} events recorded; the log held them all {lag:.2f} s after the load ended")
+        if args.integrator == "on":
+            print(f"integration: {events} events recorded; the log held them all {lag:.2f} s after the load ended")
+        else:
+            print("integration: off (the audited server's events stay in its journal)")
         print(f"(server: {args.workers} workers, authorization on, backend token, SQLite synchronous "
-              f"{args.sync or 'FULL'}; clients: {args.threads} threads; "
+              f"{args.sync or 'FULL'}, integrator {args.integrator}; clients: {args.threads} threads; "
               f"{os.cpu_count()} CPUs, Python {platform.python_version()})")
     finally:
         for s in servers.values():

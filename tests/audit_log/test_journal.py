@@ -76,7 +76,7 @@ def test_an_entry_that_cannot_be_stored_is_set_aside_and_reported(ctx, monkeypat
     def refusing(store_, base, batch):
         if any(id == poison for _k, id, _b in batch):
             raise ValueError("too large for the store")
-        real(store_, base, batch)
+        return real(store_, base, batch)
     monkeypatch.setattr(journal, "_store", refusing)
     assert journal.drain(store, BASE) == 3                  # the others are not held up
     assert store.journal_read(10) == []
@@ -101,3 +101,26 @@ def test_an_interrupted_group_commit_is_no_success(ctx, monkeypatch):
     except KeyboardInterrupt:
         pass
     assert ticket.done and ticket.error is not None
+
+
+def test_a_drain_hands_the_log_the_leaves_of_what_it_stored(ctx):
+    from fhirserver.audit_log import log as audit_log
+    store = ctx.store
+    journal.append(store, [an_event(1), an_event(2)])
+    leaves: dict = {}
+    assert journal.drain(store, BASE, leaves=leaves) == 2
+    for v in store.history("AuditEvent", limit=2).items:
+        assert leaves[(v.id, v.version)] == merkle_leaf(audit_log, v.body)
+
+
+def merkle_leaf(audit_log, body: bytes) -> str:
+    from fhirserver.audit_log import merkle
+    return merkle.leaf_hash(audit_log.canonical(body)).hex()
+
+
+def test_a_body_parses_as_the_store_reads_it():
+    from fhirserver import jsonio
+    for body in (json.dumps(an_event(1)).encode(), b'{"a": [1.50, 2], "b": "x:1"}', b'{"a": "\\u00e9\\ud83d\\ude00"}',
+                 b'{"a" : [ -1e-7 ]}'):
+        parsed, _plain = journal.parse(body)
+        assert parsed == jsonio.loads_stored(body) and json.dumps(parsed) == json.dumps(jsonio.loads_stored(body))

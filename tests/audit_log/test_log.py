@@ -282,3 +282,46 @@ def _params(parameters):
 
 def test_cp_module_is_the_one_used():
     assert cp.DASH == "\u2014"
+
+
+def _random_json(rng, depth=0):
+    """A JSON value of strings, booleans and nulls (no numbers), its strings drawn from every range
+    that escaping or key order could treat differently: controls, quotes, backslashes, DEL, Latin-1,
+    U+2028/2029, the BMP above the surrogates, astral characters."""
+    alphabet = [chr(c) for c in range(0, 0x80)] + ["\u00e9", "\u2028", "\u2029", "\ufeff", "\uffff", "\u4e2d",
+                                                   "\U0001f600", "\U0010ffff", "\u00ff", "\u0100"]
+
+    def text():
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+    pick = rng.random()
+    if depth < 3 and pick < 0.3:
+        return {text(): _random_json(rng, depth + 1) for _ in range(rng.randint(0, 5))}
+    if depth < 3 and pick < 0.5:
+        return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return rng.choice([text(), text(), True, False, None])
+
+
+def test_the_fast_leaf_is_the_canonical_leaf():
+    """leaf_of hashes through orjson when a body holds no number: byte for byte the json module's
+    canonical form (escapes, key order); bodies with numbers, or that orjson refuses, take the
+    json module's path."""
+    import random
+
+    import orjson
+    rng = random.Random(15)
+    bodies = [json.dumps({"resourceType": "AuditEvent", "x": _random_json(rng)}, ensure_ascii=rng.random() < 0.5)
+              .encode() for _ in range(2000)]
+    bodies += [b'{"a": 1e-7, "b": [1, 2.50], "c": 123456789012345678901234567890}', b'{"a":"12:30, 4"}',
+               b'{"a" : 1}', b'{"a":[ -2]}', b'{"a":["x",\n3]}', b'{"a":"\\":1"}',
+               b'{"z": "1", "a": {"y": -0.0, "b": [true, null]}}', b'{ "b" :\n[ "x" , 3 ] }']
+    for body in bodies:
+        assert audit_log.leaf_of(body) == merkle.leaf_hash(audit_log.canonical(body)), body
+        assert audit_log.leaf_of(body.decode()) == audit_log.leaf_of(body)
+        if not audit_log.holds_number(body):
+            assert audit_log.plain_leaf(json.loads(body)) == audit_log.leaf_of(body)
+    fast = [b for b in bodies if not audit_log.holds_number(b)]
+    assert len(fast) > 1900 and all(orjson.loads(b) == json.loads(b) for b in fast)
+    assert [audit_log.holds_number(b) for b in (b'{"a" : 1}', b'{"a":[ -2]}', b'{"a":["x",\n3]}')] == [True] * 3
+    assert not audit_log.holds_number(b'{"recorded":"2026-12-05T03:03:34.478Z","a":["x"]}')
+    with pytest.raises(UnicodeEncodeError):         # a lone surrogate: no canonical form, as before
+        audit_log.leaf_of(b'{"a":"\\ud800"}')
