@@ -144,7 +144,7 @@ def restamp(rows: dict, rtype: str, stamp: str) -> dict:
     """Index rows with the _lastUpdated row of the server's stamp instead of the client's meta."""
     key = f"{rtype}._lastUpdated"
     dates = [r for r in rows.get("date", ()) if r[0] != key]
-    dates += [(key, 0) + tuple(r) for r in date_kind.rows([(stamp, "instant")], None)]
+    dates.append((key, 0) + date_kind.date_range(stamp))       # what date_kind.rows makes of an instant
     return {**rows, "date": dates}
 
 

@@ -84,16 +84,18 @@ class ParamIds:
         return self.load(conn).get(key, -1)
 
 
+_INSERT = {kind: f"INSERT INTO {table(kind)} VALUES ({', '.join('?' * (3 + len(module.COLUMNS)))})"
+           for kind, module in KIND_MODULES.items()}
+_DELETE = [f"DELETE FROM {table(kind)} WHERE rid = ?" for kind in KIND_MODULES]
+
+
 def write_rows(conn: sqlite3.Connection, ids: dict[str, int], rid: int, rows: dict, replace: bool) -> None:
     """Replace a resource's index rows (inside the caller's write transaction)."""
     if replace:
-        for kind in KIND_MODULES:
-            conn.execute(f"DELETE FROM {table(kind)} WHERE rid = ?", (rid,))
+        for sql in _DELETE:
+            conn.execute(sql, (rid,))
     for kind, kind_rows in rows.items():
-        module = KIND_MODULES[kind]
-        placeholders = ", ".join("?" * (3 + len(module.COLUMNS)))
-        conn.executemany(f"INSERT INTO {table(kind)} VALUES ({placeholders})",
-                         [(rid, ids[r[0]], r[1]) + tuple(r[2:]) for r in kind_rows if r[0] in ids])
+        conn.executemany(_INSERT[kind], [(rid, ids[r[0]], *r[1:]) for r in kind_rows if r[0] in ids])
 
 
 
