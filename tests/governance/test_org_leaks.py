@@ -32,6 +32,9 @@ from tests.conftest import FHIR_JSON, STORES
 from tests.smart_auth._tokens import BASE, LOINC, Template, auth, coding, mint, ref
 from tests.smart_auth.test_leaks import (
     BATCH,
+    BULK_FILES,
+    BULK_KICKOFFS,
+    BULK_STATUS,
     COMPARTMENT,
     CONDITIONAL_DELETE,
     CONDITIONAL_UPDATE,
@@ -1143,6 +1146,48 @@ def moved_path(h: H):
     h.get(f"/fhir/Observation/{moved['id']}/_history")
     h.get("/fhir/Observation/_history")
     h.get("/fhir/_history")
+
+
+@path("bulk export: exactly what B may search, files and status only for B's own exports",
+      *BULK_KICKOFFS, *BULK_STATUS, BULK_FILES)
+def bulk_export_path(h: H):
+    from fhirserver.bulk.worker import Worker
+    kick = {"Prefer": "respond-async"}
+    worker = Worker(h.app.config["MEDPORT"])
+    started = h.client.get("/fhir/$export", headers={**h.a_token, **kick})    # A's own export
+    a_job = started.headers["Content-Location"].rsplit("/", 1)[1]
+    group = {"resourceType": "Group", "type": "person", "actual": True,
+             "member": [{"entity": ref(h.key("a.patient"))}, {"entity": ref(h.key("b.patient"))}]}
+    created = h.call("POST", "/fhir/Group", body=group, status=201)
+    group_id = (created.json or {}).get("id", "none")
+    patients = {"resourceType": "Parameters", "parameter": [{"name": "patient", "valueReference": ref(h.key("a.patient"))}]}
+    kickoffs = [("GET", "/fhir/$export?_type=Observation,Patient", None), ("POST", "/fhir/$export", None),
+                ("GET", "/fhir/Patient/$export?_type=Observation", None),
+                ("POST", "/fhir/Patient/$export", patients),
+                ("GET", f"/fhir/Group/{group_id}/$export?_type=Observation", None),
+                ("POST", f"/fhir/Group/{group_id}/$export", None)]
+    for method, url, body in kickoffs:
+        ex = h.call(method, url, body=body, headers=kick)
+        if h.who != "system":
+            h.expect(ex.status == 403, f"{ex}: only backend services export")
+            continue
+        h.expect(ex.status == 202, f"{ex}: expected 202")
+        status = urlsplit(ex.headers.get("Content-Location", "")).path
+        worker.run_once()
+        manifest = h.get(status, status=200).json or {}
+        exported = set()
+        for item in manifest.get("output", ()):
+            f = h.get(urlsplit(item["url"]).path, status=200)
+            exported |= {f"{r['resourceType']}/{r['id']}" for r in map(json.loads, f.body.splitlines())}
+        h.expect(not exported & set(h.hidden()), f"{ex}: the export holds A's {sorted(exported & set(h.hidden()))}")
+        if url.startswith("/fhir/$export?"):
+            observations = {k for k in exported if k.startswith("Observation/")}
+            h.expect(observations == h.visible("Observation") | {k for k in observations if k not in h.a_keys()},
+                     f"{ex}: exported {sorted(observations)}, B may search {sorted(h.visible('Observation'))}")
+        h.call("DELETE", status, status=202)
+    h.same_as_absent(lambda x: h.get(f"/fhir/bulk-status/{x}"), a_job)
+    h.same_as_absent(lambda x: h.get(f"/fhir/bulk-files/{x}/0.ndjson"), a_job)
+    h.same_as_absent(lambda x: h.call("DELETE", f"/fhir/bulk-status/{x}"), a_job)
 
 
 # ---- running the table ----------------------------------------------------------------------------
