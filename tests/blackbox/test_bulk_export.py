@@ -77,3 +77,33 @@ def test_a_spec_following_client_exports_the_demo(demo, tmp_path):
 
     assert requests.delete(status_url, headers=bearer, timeout=30).status_code == 202
     assert requests.get(status_url, headers=bearer, timeout=30).status_code == 404
+
+
+def test_an_export_survives_a_killed_server(server_factory, tmp_path):
+    """SIGKILL the whole server (web workers and the export worker) right after the kick-off; a new
+    server on the same store finishes the job (once the dead worker's lease runs out) with every
+    resource exactly once."""
+    env = {"MEDPORT_EXPORT_FILE_MAX_BYTES": "1", "MEDPORT_EXPORT_POLL_S": "1"}     # a file per page
+    first = server_factory(tmp_path / "store.db", env=env)
+    entries = [{"resource": {"resourceType": "Observation", "status": "final", "code": {"text": f"obs {i}"}},
+                "request": {"method": "POST", "url": "Observation"}} for i in range(2500)]
+    r = requests.post(first.base, json={"resourceType": "Bundle", "type": "transaction", "entry": entries},
+                      headers={"Content-Type": "application/fhir+json"}, timeout=300)
+    assert r.status_code == 200, r.text[:500]
+    kick = requests.get(first.base + "/$export?_type=Observation", headers={"Prefer": "respond-async"}, timeout=30)
+    assert kick.status_code == 202
+    status_path = kick.headers["Content-Location"].split("/fhir", 1)[1]
+    time.sleep(0.3)
+    first.kill()
+    second = server_factory(tmp_path / "store.db", env=env)
+    deadline = time.monotonic() + 120           # the lease (30 s) runs out, then the new worker continues
+    while True:
+        r = requests.get(second.base + status_path, timeout=30)
+        if r.status_code != 202:
+            break
+        assert time.monotonic() < deadline, "the export was not taken over"
+        time.sleep(float(r.headers.get("Retry-After", "1")))
+    assert r.status_code == 200, r.text
+    ids = [json.loads(line)["id"] for o in r.json()["output"]
+           for line in requests.get(o["url"].replace(first.base, second.base), timeout=30).text.splitlines()]
+    assert len(ids) == len(set(ids)) == 2500
