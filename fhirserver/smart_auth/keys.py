@@ -39,7 +39,7 @@ class _Published:
     __slots__ = ("read_at", "retires", "kids", "key_set")
 
     def __init__(self, records: list[dict], read_at: float):
-        self.read_at = read_at
+        self.read_at = read_at      # time.monotonic(): a wall-clock step neither extends nor ends the bound
         self.retires = {r["jwk"]["kid"]: r.get("retires") for r in records}
         self.kids = tuple(sorted(self.retires))
         self.key_set = KeySet([_import_public(r["jwk"]) for r in records])
@@ -92,14 +92,13 @@ class SigningKeys:
         """(kids, KeySet) of the published keys, from this process's snapshot: read again when it is
         older than PUBLISHED_TTL_S, or when `kid` (a token's) is not in it."""
         snapshot = _published.get(self.store)
-        now = time.time()
-        if snapshot is None or now - snapshot.read_at >= PUBLISHED_TTL_S or (kid is not None and kid not in
-                                                                               snapshot.retires):
+        if snapshot is None or time.monotonic() - snapshot.read_at >= PUBLISHED_TTL_S \
+                or (kid is not None and kid not in snapshot.retires):
             snapshot = self._reload()
-        return snapshot.current(now)
+        return snapshot.current(time.time())        # retirement times are wall-clock, as stored
 
     def _reload(self) -> _Published:
-        snapshot = _Published(self._records(), time.time())
+        snapshot = _Published(self._records(), time.monotonic())
         with _lock:
             _published[self.store] = snapshot
         return snapshot
