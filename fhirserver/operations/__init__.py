@@ -31,6 +31,7 @@ class Operation:
 @functools.lru_cache(maxsize=1)
 def registry() -> dict[str, Operation]:
     from .access_report import access_report
+    from .apply_charge import apply_charge, apply_definition
     from .break_glass import break_glass_operation
     from .consents import consents
     from .everything import everything, everything_definition
@@ -38,6 +39,7 @@ def registry() -> dict[str, Operation]:
     from .invite_family import invite_family
     from .lookup import lookup
     from .match import match
+    from .price import price
     from .registration_code import registration_code
     from .revoke_health_cards import revoke_health_cards
     from .validate import validate_operation
@@ -60,6 +62,8 @@ def registry() -> dict[str, Operation]:
         Operation("everything", everything_definition(), everything, ("Patient",)),
         Operation("revoke-health-cards", load_json("operations/Patient-revoke-health-cards.json"),
                   revoke_health_cards, ("Patient",)),
+        Operation("apply", apply_definition(), apply_charge, ("ChargeItemDefinition",)),
+        Operation("price", load_json("operations/HealthcareService-price.json"), price, ("HealthcareService",)),
     ]
     return {op.name: op for op in ops}
 
