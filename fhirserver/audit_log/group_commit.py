@@ -4,11 +4,17 @@ each request waiting until its own are durable (the technique of database logs; 
 
 No thread of its own: a request that finds no write in progress leads, writing every event queued so
 far (its own included) in one transaction; requests arriving meanwhile queue and wait; when the leader
-is done the next waiter leads with what queued up. If a shared transaction fails, each request's
-events are retried alone, so only the requests whose events cannot be stored fail.
+is done it hands the lead to the first request still waiting, with what queued up. If a shared
+transaction fails, each request's events are retried alone, so only the requests whose events cannot
+be stored fail.
+
+Waking is targeted: each waiting request sleeps on a lock of its own, released once its events are
+written (or when it is to lead next), and a leader gathering requests in progress is woken only when
+none is left to wait for; no request is woken to find that nothing concerns it.
 """
 from __future__ import annotations
 
+import collections
 import threading
 import time
 
@@ -19,75 +25,151 @@ COMMIT_DELAY_S = 0.002      # the longest a leader waits for requests in progres
 
 
 class _Ticket:
-    __slots__ = ("events", "done", "error")
+    __slots__ = ("events", "done", "error", "lead", "_wake")
 
     def __init__(self, events: list[dict]):
-        self.events, self.done, self.error = events, False, None
+        self.events, self.done, self.error, self.lead = events, False, None, False
+        self._wake = threading.Lock()
+        self._wake.acquire()
+
+    def wait(self) -> None:
+        self._wake.acquire()
+
+    def wake(self) -> None:
+        self._wake.release()
 
 
 class GroupCommit:
     def __init__(self, store, base: str):
         self.store, self.base = store, base
-        self._cond = threading.Condition()
-        self._queue: list[_Ticket] = []
-        self._busy = False
+        self._lock = threading.Lock()
+        self._queue: collections.deque[_Ticket] = collections.deque()
+        self._queued = 0            # events in the queue
+        self._busy = False          # a leader is gathering or writing
         self._active = 0            # requests in progress that have not queued their events yet
+        self._gatherer: threading.Lock | None = None    # held by the leader while it gathers
 
     def begin(self) -> None:
         """A request started that will submit its events (submit(began=True) or end() un-counts it):
         a leader may wait a moment for them."""
-        with self._cond:
+        with self._lock:
             self._active += 1
 
     def end(self) -> None:
-        with self._cond:
+        with self._lock:
             self._active -= 1
+            self._nudge()
 
     def submit(self, events: list[dict], began: bool = False) -> None:
         """Store events durably; returns once they are committed, raises what failed them.
         began: the submitting request was counted by begin() (it stops being waited for now)."""
         ticket = _Ticket(events)
-        with self._cond:
+        with self._lock:
             if began:
                 self._active -= 1
             self._queue.append(ticket)
-            self._cond.notify_all()
-            while not ticket.done:
-                if self._busy:
-                    self._cond.wait()
-                    continue
+            self._queued += len(events)
+            lead = not self._busy
+            if lead:
                 self._busy = True           # leading from here: others queue and wait
-                self._gather()
-                batch = self._take()
-                self._cond.release()
-                try:
-                    self._commit(batch)
-                finally:
-                    self._cond.acquire()
-                    self._busy = False
-                    self._cond.notify_all()
+            else:
+                self._nudge()
+        while not lead:
+            ticket.wait()
+            if ticket.done:
+                break
+            lead = ticket.lead              # handed the lead (its events not written yet)
+        if lead:
+            self._lead(ticket)
         if ticket.error is not None:
             raise ticket.error
+
+    def _nudge(self) -> None:
+        """(Under the lock.) Wake a gathering leader once nothing is left to wait for."""
+        if self._gatherer is not None and (self._active <= 0 or self._queued >= MAX_BATCH):
+            self._gatherer.release()
+            self._gatherer = None
+
+    def _lead(self, ticket: _Ticket) -> None:
+        """Write batches until `ticket`'s events are written (its ticket is the queue's first: the
+        first batch), then hand the lead to the first request still waiting."""
+        try:
+            while not ticket.done:
+                batch: list[_Ticket] = []
+                try:
+                    self._gather()
+                    self._commit_queued(batch)
+                finally:
+                    for t in batch:
+                        if t is not ticket:
+                            t.wake()
+        finally:
+            with self._lock:
+                if not ticket.done:             # interrupted before its events were taken
+                    self._queue.remove(ticket)
+                    self._queued -= len(ticket.events)
+                    ticket.done, ticket.error = True, RuntimeError("the audit write was interrupted")
+                if self._queue:
+                    nxt = self._queue[0]
+                    nxt.lead = True
+                    nxt.wake()
+                else:
+                    self._busy = False
 
     def _gather(self) -> None:
         """Commit delay (PostgreSQL's commit_delay/commit_siblings): while requests in progress have
         not queued yet, wait up to COMMIT_DELAY_S for them, so one commit carries more events."""
         deadline = time.monotonic() + COMMIT_DELAY_S
-        while self._active > 0 and len(self._queue) < MAX_BATCH:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._cond.wait(left)
+        with self._lock:
+            while self._active > 0 and self._queued < MAX_BATCH:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                wake = threading.Lock()
+                wake.acquire()
+                self._gatherer = wake
+                self._lock.release()
+                try:
+                    wake.acquire(timeout=left)
+                finally:
+                    self._lock.acquire()
+                    self._gatherer = None
 
     def _take(self) -> list[_Ticket]:
+        """(Under the lock.) The tickets of the next transaction, oldest first."""
         batch, count = [], 0
         while self._queue and (not batch or count + len(self._queue[0].events) <= MAX_BATCH):
-            ticket = self._queue.pop(0)
+            ticket = self._queue.popleft()
             batch.append(ticket)
             count += len(ticket.events)
+        self._queued -= count
         return batch
 
+    def _commit_queued(self, batch: list[_Ticket]) -> None:
+        """Write what is queued, into `batch` (the tickets taken). The queue is taken once the store's
+        writer lock is held: the requests that queued while the leader waited for it (another worker
+        process's commit, the integrator's drain) ride in this transaction instead of the next one."""
+        try:
+            try:
+                with self.store.transaction():
+                    with self._lock:
+                        batch += self._take()
+                    for t in batch:     # failed until written: an interruption is no success
+                        t.error = RuntimeError("the audit write was interrupted")
+                    self._write([e for t in batch for e in t.events])     # joins this transaction
+                for t in batch:
+                    t.error = None
+            except Exception as shared:       # noqa: BLE001 - retried one request at a time
+                if not batch:
+                    with self._lock:
+                        batch += self._take()
+                self._each(batch, shared)
+        finally:
+            for t in batch:
+                t.done = True
+
     def _commit(self, batch: list[_Ticket]) -> None:
+        """Write the tickets' events in one transaction, else each request's alone."""
         for t in batch:             # failed until written: an interruption (BaseException) is no success
             t.error = RuntimeError("the audit write was interrupted")
         try:
@@ -96,18 +178,22 @@ class GroupCommit:
                 for t in batch:
                     t.error = None
             except Exception as shared:       # noqa: BLE001 - retried one request at a time below
-                if len(batch) == 1:
-                    batch[0].error = shared
-                else:
-                    for t in batch:
-                        try:
-                            self._write(t.events)
-                            t.error = None
-                        except Exception as own:  # noqa: BLE001 - that request fails with it
-                            t.error = own
+                self._each(batch, shared)
         finally:
             for t in batch:
                 t.done = True
+
+    def _each(self, batch: list[_Ticket], shared: Exception) -> None:
+        """After a shared write failed: each request's events alone, so only those that fail fail."""
+        if len(batch) == 1:
+            batch[0].error = shared
+            return
+        for t in batch:
+            try:
+                self._write(t.events)
+                t.error = None
+            except Exception as own:  # noqa: BLE001 - that request fails with it
+                t.error = own
 
     def _write(self, events: list[dict]) -> None:
         journal.append(self.store, events)

@@ -52,6 +52,18 @@ def test_integration_appends_every_event_once_in_write_order(ctx):
     assert report.size == 12
 
 
+def test_a_store_with_no_late_commits_is_integrated_with_a_short_look_back(ctx, monkeypatch):
+    store, settings = ctx.store, ctx.settings
+    monkeypatch.setattr(store, "late_commit_s", 0.0, raising=False)
+    assert audit_log.look_back_s(store) == 0.0
+    before = audit_log.size(store) + audit_log.integrate(store, settings)
+    write_events(ctx, 3)
+    assert audit_log.integrate(store, settings) == 3
+    write_events(ctx, 2, 3)
+    assert audit_log.integrate(store, settings) == 2 and audit_log.integrate(store, settings) == 0
+    assert audit_log.size(store) == before + 5 and verify(store).ok
+
+
 def test_batches_are_bounded(ctx, monkeypatch):
     monkeypatch.setattr(audit_log, "BATCH", 4)
     write_events(ctx, 10)

@@ -219,6 +219,65 @@ def test_group_commit_shares_one_transaction_and_each_waits_for_its_own(ctx):
     assert len(events(ctx)) - before == 20 and sum(writes) == 20
 
 
+def test_group_commit_under_load_each_request_returns_after_its_own_events_only(monkeypatch):
+    """Many threads, small batches, requests in progress counted (begin) and some that never submit
+    (end), the queue taken once the writer is held: every event is written once, each submit returns only once its own are written, a failing
+    event fails its own request alone, and the lead always passes on (no thread is left waiting)."""
+    import contextlib
+    import threading
+    monkeypatch.setattr(group_commit, "MAX_BATCH", 3)
+    written: list[str] = []
+    lock = threading.Lock()
+
+    class Store:                            # one writer at a time, as the store's transaction()
+        writer = threading.Lock()
+        pending: list[str] = []
+
+        @contextlib.contextmanager
+        def transaction(self):
+            with self.writer:
+                self.pending.clear()
+                yield
+                with lock:
+                    written.extend(self.pending)
+
+    class Recording(group_commit.GroupCommit):
+        def _write(self, events):
+            if any(e["n"].endswith("-bad") for e in events):
+                raise ValueError("refused")
+            if self.store.writer.locked():      # inside the leader's transaction: written at its commit
+                self.store.pending.extend(e["n"] for e in events)
+            else:
+                with self.store.transaction():
+                    self.store.pending.extend(e["n"] for e in events)
+    committer = Recording(Store(), "")
+    problems: list[str] = []
+
+    def client(k):
+        for i in range(60):
+            name = f"{k}-{i}" + ("-bad" if i % 17 == 5 else "")
+            committer.begin()
+            if i % 7 == 3:
+                committer.end()             # a request that stored nothing
+                continue
+            try:
+                committer.submit([{"n": name}], began=True)
+                ok = True
+            except ValueError:
+                ok = False
+            with lock:
+                if ok != (not name.endswith("-bad")) or ok != (name in written):
+                    problems.append(name)
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads) and problems == []
+    assert len(written) == len(set(written)) == 8 * sum(1 for i in range(60) if i % 7 != 3 and i % 17 != 5)
+    assert committer._active == 0 and not committer._busy and not committer._queue
+
+
 def test_group_commit_fails_only_the_requests_whose_events_fail(ctx):
     committer = group_commit.GroupCommit(ctx.store, ctx.base)
     from fhirserver.audit_log import balp
