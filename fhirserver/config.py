@@ -69,8 +69,13 @@ class Settings:
     sharing_default: str = _setting("opt-in", "What a hospital sees of a patient who has no Consent about it: "
                                               "opt-in (nothing it does not hold) or opt-out (shared unless the "
                                               "patient denies).")
+    public_directory: str = _setting("on", "Read and search of the care directory (Organization, Location, "
+                                           "HealthcareService, PractitionerRole, Practitioner, Schedule, Slot, "
+                                           "ChargeItemDefinition) without a token: on, or off (docs/directory.md).")
     break_glass_minutes: int = _setting(60, "Longest emergency access session (Patient/[id]/$break-glass), in "
                                             "minutes; a shorter duration may be asked (docs/governance.md).")
+    appointment_hold_s: int = _setting(600, "Seconds an Appointment/$hold keeps its Slots for the patient; then "
+                                            "they count as free again (docs/scheduling.md).")
     audit_integrator: str = _setting("auto", "The audit log's integrator thread in each server process "
                                              "(docs/audit.md): on, off, or auto (on, except under pytest).")
     audit_integration_s: float = _setting(1.0, "Seconds between two integrations of new AuditEvents into the "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask, g, request
 
 from ..errors import Unauthorized
-from . import tokens
+from . import public_directory, tokens
 from .access import Access
 from .keys import SigningKeys
 
@@ -30,7 +30,11 @@ def install(app: Flask) -> None:
         path = req.path
         if not path.startswith("/fhir") or path.startswith(OPEN_PATHS) or req.method == "OPTIONS":
             return None
-        claims, access = authenticate(keys, ctx, req.headers.get("Authorization"))
+        authorization = req.headers.get("Authorization")
+        if public_directory.applies(ctx.settings, req.method, path, authorization is not None):
+            claims, access = {}, public_directory.PUBLIC_ACCESS
+        else:
+            claims, access = authenticate(keys, ctx, authorization)
         request_globals = g._get_current_object()
         request_globals.medport_ctx = ctx.acting_as(access)
         request_globals.token_claims = claims

@@ -1,0 +1,32 @@
+"""The public directory: who offers which care where, and at what price, readable without a token
+(docs/directory.md; Da Vinci Plan-Net: a directory must not require login nor ask who reads it).
+
+A request WITHOUT an Authorization header that reads or searches one of PUBLIC_TYPES acts with
+PUBLIC_ACCESS: read and search on those types only. Everything it touches goes through the same
+guard as any token's query, so an _include, _revinclude, chain or _has reaching any other type finds
+nothing there. Every other path without a token stays a 401. A request that carries a token is judged
+by its token, as always. Setting: MEDPORT_PUBLIC_DIRECTORY (on by default).
+"""
+from __future__ import annotations
+
+from .access import Access
+from .scopes import Grants
+
+PUBLIC_TYPES = ("ChargeItemDefinition", "HealthcareService", "Location", "Organization", "Practitioner",
+                "PractitionerRole", "Schedule", "Slot")
+PUBLIC_ACCESS = Access(Grants.parse(" ".join(f"user/{t}.rs" for t in PUBLIC_TYPES)))
+
+
+def applies(settings, method: str, path: str, has_authorization: bool) -> bool:
+    """Whether this request is a tokenless read or search of the public directory."""
+    if has_authorization or settings.public_directory != "on":
+        return False
+    parts = path.removeprefix("/fhir").strip("/").split("/")
+    if parts[0] not in PUBLIC_TYPES:
+        return False
+    rest = parts[1:]
+    if method in ("GET", "HEAD"):
+        return (not rest                                                       # search
+                or (len(rest) == 1 and not rest[0].startswith(("$", "_")))     # read
+                or (len(rest) == 3 and rest[1] == "_history" and not rest[0].startswith(("$", "_"))))  # vread
+    return method == "POST" and rest == ["_search"]
