@@ -42,6 +42,7 @@ def registry() -> dict[str, Operation]:
     from .price import price
     from .registration_code import registration_code
     from .revoke_health_cards import revoke_health_cards
+    from .scheduling import book_operation, cancel_operation, find_operation, generate_slots_operation, hold_operation
     from .validate import validate_operation
     ops = [
         # the official transaction example posts to ValueSet/$lookup, so it is accepted there too
@@ -62,6 +63,13 @@ def registry() -> dict[str, Operation]:
         Operation("everything", everything_definition(), everything, ("Patient",)),
         Operation("revoke-health-cards", load_json("operations/Patient-revoke-health-cards.json"),
                   revoke_health_cards, ("Patient",)),
+        # scheduling (docs/scheduling.md): who may book is decided by the handlers (fhirserver/scheduling/who.py)
+        Operation("find", load_json("operations/Appointment-find.json"), find_operation, ("Appointment",)),
+        Operation("hold", load_json("operations/Appointment-hold.json"), hold_operation, ("Appointment",)),
+        Operation("book", load_json("operations/Appointment-book.json"), book_operation, ("Appointment",)),
+        Operation("cancel", load_json("operations/Appointment-cancel.json"), cancel_operation, ("Appointment",)),
+        Operation("generate-slots", load_json("operations/Schedule-generate-slots.json"), generate_slots_operation,
+                  ("Schedule",)),
         Operation("apply", apply_definition(), apply_charge, ("ChargeItemDefinition",)),
         Operation("price", load_json("operations/HealthcareService-price.json"), price, ("HealthcareService",)),
     ]
