@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
     _audit_parsers(commands)
 
-    from . import cli_accounts, cli_uhid, cli_worker, outbox
+    from . import cli_accounts, cli_slots, cli_uhid, cli_worker, outbox
     cli_accounts.add_parsers(commands, _settings)
+    cli_slots.add_parsers(commands, _settings)
     cli_worker.add_parsers(commands, _settings)
     cli_uhid.add_parsers(commands, _settings)
     outbox.add_parsers(commands, _settings)
