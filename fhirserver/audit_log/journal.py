@@ -15,8 +15,8 @@ reader sees every event recorded before its request: read-your-audit.
 What a drain costs is mostly index extraction and the store's B-tree inserts. Each event is parsed and
 extracted just before its write, inside the batch's transaction: preparing the whole batch first would
 hold the writer lock shorter, but keeps a thousand events' rows alive at once, and the garbage
-collector's full passes over a server's heap cost more than that saved (measured: 247 against 212 us
-per event).
+collector's full passes over a server's heap cost more than that saved (measured in a process holding
+300,000 other objects: 247 against 212 us of CPU per event).
 """
 from __future__ import annotations
 
