@@ -21,7 +21,8 @@ MODIFIERS = {
     "number": "prefixes eq ne gt lt ge le sa eb ap; :missing",
     "quantity": "prefixes eq ne gt lt ge le sa eb ap; :missing",
     "composite": "$-separated components; :missing",
-    "special": "near=latitude|longitude|distance|units",
+    "special": "near=latitude|longitude|distance|units; _sort=near (nearest first); each entry's "
+               "location-distance in the unit asked",
 }
 
 
@@ -54,6 +55,11 @@ def _search_params(rtype: str) -> list[dict]:
         if code in ENGINE_PARAMS:
             continue
         params.append({"name": code, "type": p.kind, "definition": p.url, "documentation": MODIFIERS[p.kind]})
+    if rtype == "Location":     # evaluated with near, not indexed (search/opening_hours.py)
+        params += [{"name": code, "type": "special",
+                    "definition": f"https://medport.health/fhir/SearchParameter/Location-{code}",
+                    "documentation": "opening hours (with near): open-now=true, open-at=dateTime"}
+                   for code in ("open-now", "open-at")]
     return params
 
 

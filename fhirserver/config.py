@@ -72,6 +72,8 @@ class Settings:
     public_directory: str = _setting("on", "Read and search of the care directory (Organization, Location, "
                                            "HealthcareService, PractitionerRole, Practitioner, Schedule, Slot, "
                                            "ChargeItemDefinition) without a token: on, or off (docs/directory.md).")
+    directory_timezone: str = _setting("UTC", "IANA time zone of Locations' opening hours when a Location has no "
+                                              "timezone extension (Location?open-now, docs/directory.md).")
     break_glass_minutes: int = _setting(60, "Longest emergency access session (Patient/[id]/$break-glass), in "
                                             "minutes; a shorter duration may be asked (docs/governance.md).")
     appointment_hold_s: int = _setting(600, "Seconds an Appointment/$hold keeps its Slots for the patient; then "

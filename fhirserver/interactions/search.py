@@ -15,10 +15,10 @@ import contextlib
 import contextvars
 from dataclasses import dataclass
 
-from .. import bounds
+from .. import bounds, jsonio
 from ..definitions import resource_types
 from ..errors import BadRequest, TooCostly
-from ..search import limits
+from ..search import limits, near, opening_hours
 from ..search import query as q
 from ..search.compartment import compartment_clause
 from ..search.parse import ParsedSearch, parse_search
@@ -60,18 +60,70 @@ class SearchResult:
     page: Page
     included: list[Version]
     parsed: ParsedSearch
+    distances: dict | None = None      # (type, id) -> location-distance extension (search/near.py)
 
 
 def search(ctx, type: str, params: list[tuple[str, str]], lenient: bool = False,
            compartment: tuple[str, str] | None = None, budget: limits.NodeBudget | None = None) -> SearchResult:
     """`budget`: the node budget this search shares with others (the GET entries of a batch)."""
     check_type(type)
+    opening = [(n, v) for n, v in params if n in ("open-now", "open-at")] if type == "Location" else []
+    params = [p for p in params if p not in opening]
     parsed = parse_search(type, params, lenient, ctx.settings.base_url,
                           limits.SearchLimits.from_settings(ctx.settings), budget)
+    parsed.used += opening
     query = parsed.query
     if compartment is not None:
         query = q.And(query.parts + (compartment_clause(compartment[0], compartment[1], type),))
-    return _run(ctx, type, query, parsed)
+    nearby = near.condition(query)
+    if opening or any(k.kind == "near" for k in parsed.results.sort):
+        if nearby is None:
+            raise BadRequest("_sort=near, open-now and open-at need a near parameter (search.html#special)")
+        if len(parsed.results.sort) > 1:
+            raise BadRequest("_sort=near cannot be combined with other sort keys")
+        return _run_near(ctx, type, query, parsed, nearby, opening)
+    result = _run(ctx, type, query, parsed)
+    if nearby is not None:
+        result.distances = _distances(result.page.items, nearby)
+    return result
+
+
+def _run_near(ctx, type, query, parsed: ParsedSearch, nearby, opening) -> SearchResult:
+    """Every match within the distance (at most near.MAX_NEAR), filtered by opening hours if asked,
+    nearest first (or farthest with _sort=-near), paged by position."""
+    spec = parsed.results
+    count = ctx.settings.default_count if spec.count is None else min(spec.count, ctx.settings.max_count)
+    offset = bounds.parse_int(spec.cursor.removeprefix("near."), "the paging cursor") \
+        if spec.cursor and spec.cursor.startswith("near.") else 0
+    with limits.time_limit(ctx.settings.search_time_limit_ms):
+        found = ctx.repo.search(type, query, limit=near.MAX_NEAR + 1, total="none").items
+    if len(found) > near.MAX_NEAR:
+        raise TooCostly(f"More than {near.MAX_NEAR} matches within this distance: ask for a smaller one")
+    ranked = []
+    at = opening_hours.when(*opening[-1]) if opening else None
+    for v in found:
+        resource = jsonio.loads_stored(v.body)
+        if at is not None and not opening_hours.is_open(resource, at, ctx.settings.directory_timezone):
+            continue
+        d = near.distance(resource, nearby)
+        ranked.append((d if d is not None else float("inf"), v.id, v, d))
+    descending = bool(spec.sort) and spec.sort[0].descending
+    ranked.sort(key=lambda r: (-r[0] if descending else r[0], r[1]))
+    items = [r[2] for r in ranked[offset:offset + count]] if spec.summary != "count" else []
+    following = f"near.{offset + count}" if offset + count < len(ranked) and spec.summary != "count" else None
+    included = ctx.repo.includes(items, spec.includes) if spec.includes else []
+    distances = {(r[2].type, r[2].id): near.extension(r[3], nearby) for r in ranked[offset:offset + count]
+                 if r[3] is not None}
+    return SearchResult(Page(items, following, len(ranked)), included, parsed, distances)
+
+
+def _distances(items: list[Version], nearby) -> dict:
+    out = {}
+    for v in items:
+        d = near.distance(jsonio.loads_stored(v.body), nearby)
+        if d is not None:
+            out[(v.type, v.id)] = near.extension(d, nearby)
+    return out
 
 
 def _run(ctx, type, query, parsed: ParsedSearch, interaction: str = "search-type") -> SearchResult:

@@ -132,6 +132,10 @@ def searchset_bundle(path: str, params: list[tuple[str, str]], result) -> dict:
     spec = result.parsed.results
     page = result.page
     entries = [_search_entry(v, "match", spec) for v in page.items]
+    for entry, v in zip(entries, page.items, strict=True) if result.distances else ():     # location-distance (near)
+        ext = result.distances.get((v.type, v.id))
+        if ext is not None:
+            entry["search"]["extension"] = [ext]
     entries += [_search_entry(v, "include", spec) for v in result.included]
     if result.parsed.ignored:
         entries.append({"resource": ignored_outcome(result.parsed.ignored), "search": {"mode": "outcome"}})

@@ -82,6 +82,8 @@ def _sort_key(rtype: str, raw: str) -> SortKey:
     if code == "_id":
         return SortKey("_id", "_id", descending)
     param = lookup(rtype, code)
+    if code == "near" and param is not None and param.kind == "special":     # nearest first: search/near.py
+        return SortKey("near", param.key, descending)
     if param is None:
         raise BadRequest(f"Cannot sort by unknown parameter '{code}' of {rtype}")
     if param.kind not in SORTABLE:

@@ -15,7 +15,7 @@ COLUMNS = ("lat", "lon")
 LOOKUP = [("lat", "lon")]   # store indexes: (param, *cols)
 SORT_COLUMNS = {"asc": "lat", "desc": "lat"}
 EARTH_KM = 6371.0088
-_UNITS_KM = {"km": 1.0, "[mi_i]": 1.609344, "mi": 1.609344, "m": 0.001, "[nmi_i]": 1.852}
+UNITS_KM = {"km": 1.0, "[mi_i]": 1.609344, "mi": 1.609344, "m": 0.001, "[nmi_i]": 1.852}
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Near:
     lat: float
     lon: float
     km: float
+    unit: str = "km"        # as asked: distances are reported in it (search/near.py)
 
 
 def rows(values, param) -> list[tuple]:
@@ -44,11 +45,11 @@ def parse(param, modifier: str, raw: str):
     except (ValueError, IndexError):
         raise BadRequest(f"near needs latitude|longitude[|distance[|units]], got {raw!r}") from None
     unit = parts[3] if len(parts) > 3 and parts[3] else "km"
-    if unit not in _UNITS_KM:
+    if unit not in UNITS_KM:
         raise BadRequest(f"Unknown distance unit {unit!r} for near: use km, m, [mi_i] or [nmi_i]")
     if not (-90 <= lat <= 90 and -180 <= lon <= 180) or not distance >= 0:     # NaN too
         raise BadRequest(f"near coordinates or distance out of range: {raw!r}")
-    return Near(lat, lon, distance * _UNITS_KM[unit])
+    return Near(lat, lon, distance * UNITS_KM[unit], unit)
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> float:
