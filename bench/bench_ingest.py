@@ -197,7 +197,7 @@ class RawStore:
 
         self.base, self.layout, self.sync = "http://127.0.0.1/fhir", layout, sync
         cache = cache_kib or sqlite_store.PAGE_CACHE_KIB
-        self.name = f"raw {layout}" + (f" {cache // 1024}M" if cache_kib else "")
+        self.name = "raw" if not grow else f"raw {layout}" + (f" {cache // 1024}M" if cache_kib else "")
         self.path = os.path.join(workdir, f"raw-{sync}-{layout}-{cache}.db")
         self.store = sqlite_store.SqliteStore(self.path, synchronous=sync, page_cache_kib=cache)
         warm = [prepare_writes(t, self.base, layout) for t in prereqs] + \
@@ -273,7 +273,7 @@ def report(rows: list[Stats], args) -> None:
     print()
     by = {(s.sync, s.path): s for s in rows}
     for sync in args.sync:
-        h, r = by.get((sync, "http")), by.get((sync, "raw new"))
+        h, r = by.get((sync, "http")), by.get((sync, "raw"))
         if h and r:
             ratio = h.rate / r.rate if r.rate else 0.0
             print(f"{sync:6}: HTTP {h.rate:.0f} resources/s = {100 * ratio:.0f}% of the raw floor ({r.rate:.0f}/s); "

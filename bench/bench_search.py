@@ -128,7 +128,8 @@ def count_resources(db: str) -> tuple[int, int]:
         return 0, 0
     conn = sqlite3.connect(db)
     try:
-        total = conn.execute("SELECT count(*) FROM resource").fetchone()[0]
+        # the corpus: the AuditEvents the measured requests themselves write (docs/audit.md) do not count
+        total = conn.execute("SELECT count(*) FROM resource WHERE type != 'AuditEvent'").fetchone()[0]
         patients = conn.execute("SELECT count(*) FROM resource WHERE type = 'Patient'").fetchone()[0]
         return total, patients
     except sqlite3.OperationalError:
@@ -278,6 +279,12 @@ def build_mix(common: list[str], rare: list[str]):
             ("_has:Observation:subject:code", f"{LOINC}|{rare[i % len(rare)]}"), ("_count", "10")])),
         ("Observation?code&_sort=-date", lambda p, i: q("Observation", [
             ("code", f"{LOINC}|{common[i % len(common)]}"), ("_sort", "-date"), ("_count", "10")])),
+        # composites: one element instance must satisfy every component (the Observation itself, or one
+        # of its components: systolic blood pressure 8480-6 is a component of the panel 85354-9)
+        ("Observation?subject&code-value-quantity", lambda p, i: q("Observation", [
+            ("subject", f"Patient/{p['id']}"), ("code-value-quantity", f"{LOINC}|{p['code']}$ge0")])),
+        ("Observation?component-code-value-quantity", lambda p, i: q("Observation", [
+            ("component-code-value-quantity", f"{LOINC}|8480-6$gt{130 + i % 20}"), ("_count", "10")])),
     ]
 
 
@@ -527,8 +534,8 @@ def explain_mix(db, client, app, store, mix, fx) -> list[dict]:
                 stmts = CAPTURED[:]
             items = []
             for sql, args in stmts:
-                if sql.strip().upper() in ("BEGIN", "COMMIT", "ROLLBACK"):
-                    continue
+                if not sql.lstrip().upper().startswith(("SELECT", "WITH", "-- ")):
+                    continue        # transaction control and the audit trail's writes: not the search
                 if sql.startswith("-- "):
                     items.append({"comment": sql})
                     continue
@@ -798,7 +805,8 @@ def main(argv=None) -> int:
         if plans:
             conn = sqlite3.connect(db)
             wanted = ["Patient.identifier", "Patient.name", "Observation.subject", "Observation.code",
-                      "Observation.date", "Observation.patient", "Patient.identifier:of-type"]
+                      "Observation.date", "Observation.patient", "Patient.identifier:of-type",
+                      "Observation.value-quantity", "Observation.component-code", "Observation.component-value-quantity"]
             ids = dict(conn.execute("SELECT key, id FROM search_param").fetchall())
             conn.close()
             write_plans(PLANS_DOC, measured[-1], plans, [(k, ids[k]) for k in wanted if k in ids])

@@ -181,9 +181,13 @@ class Compiler:
             args += x
         return f"SELECT {a}.rid FROM {table(kind)} {a} WHERE {a}.param = ? AND ({' OR '.join(parts)})", args
 
-    def _composite(self, node: q.Composite):
+    def _composite(self, node: q.Composite, correlate: str | None = None):
+        """The rids with one element instance (grp) whose rows satisfy every component; with `correlate`,
+        only the row alias `correlate`'s own rows (a probe)."""
         aliases = [self.alias("c") for _ in node.parts]
         froms, conds, args = [], [], []
+        if correlate is not None:
+            conds.append(f"{aliases[0]}.rid = {correlate}.rid")
         keys = component_keys(node.key)      # a base parameter's rows, or the component's own
         for i, ((kind, cond), a, key) in enumerate(zip(node.parts, aliases, keys, strict=True)):
             froms.append(f"{table(kind)} {a}")
@@ -218,7 +222,10 @@ class Compiler:
             sq, x = KIND_MODULES[node.kind].sql(node.cond, a)
             return (f"EXISTS (SELECT 1 FROM {table(node.kind)} {a} WHERE {a}.rid = {r}.rid AND {a}.param = ? "
                     f"AND {sq})", [self.pid(node.key)] + x)
-        sub = self.rid_set(rtype, node)          # composite, chain, _has: evaluate the set once
+        if isinstance(node, q.Composite):        # per candidate: its own rows through the (rid, param) index
+            sq, a = self._composite(node, correlate=r)
+            return f"EXISTS ({sq})", a
+        sub = self.rid_set(rtype, node)          # chain, _has: evaluate the set once
         if sub is None:
             raise TypeError(f"unsupported query node {node!r}")
         return f"{r}.rid IN ({sub[0]})", sub[1]

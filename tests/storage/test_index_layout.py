@@ -22,6 +22,7 @@ QUERIES = [
     [("component-code-value-quantity", "8480-6$lt80")],           # a diastolic value: only across components
     [("combo-code-value-quantity", "http://loinc.org|8480-6$gt120")],
     [("combo-code-value-quantity", "http://loinc.org|8302-2$gt150")],
+    [("combo-code-value-quantity", "http://loinc.org|8302-2$gt150"), ("code", "http://loinc.org|8302-2")],
     [("code-value-quantity", "http://loinc.org|8302-2$gt150")],
     [("code-value-concept", "http://loinc.org|72166-2$http://snomed.info/sct|266919005")],
     [("code-value-string", "http://loinc.org|72166-2$never")],
@@ -81,13 +82,16 @@ def test_old_layout_is_upgraded_on_open(tmp_path):
     for r in resources:
         matcher.put(r)
     found = 0
-    for params in QUERIES:
+    some = ",".join(r["id"] for r in resources[:60])       # _id drives: the composites below are probes
+    probes = [[("component-code-value-quantity", "8480-6$gt100"), ("_id", some)],
+              [("code-value-quantity", "http://loinc.org|8302-2$gt100"), ("_id", some)]]
+    for params in QUERIES + probes:
         parsed = parse_search("Observation", params, base=BASE)
         want = matcher.search("Observation", parsed.query, parsed.results.sort)
         assert _ids(upgraded, params) == want, params
         assert _ids(fresh, params) == want, params
         found += bool(want)
-    assert found >= 10
+    assert found >= 12
     # the rows are the new layout's, row for row (group numbers included)
     for kind in ("token", "quantity", "date", "string"):
         rows = f"SELECT r.id, i.param, i.grp, i.* FROM idx_{kind} i JOIN resource r ON r.rid = i.rid"
