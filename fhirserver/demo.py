@@ -2,8 +2,11 @@
 
 Seeds, once and idempotently, two hospitals (Organizations), a doctor (Practitioner), a patient at
 each with a few records held by that hospital (docs/governance.md), one Consent (Asha shares her
-Observations with the clinic), their accounts, a public SMART app and a confidential backend client
-per hospital, then prints how to log in, how to obtain a token and how to see the difference.
+Observations with the clinic), Asha's daughter Priya abroad acting for her (a RelatedPerson, the
+delegation Consent and a related-person account: docs/auth.md "Family proxy"), their accounts, a
+public SMART app and a confidential backend client per hospital, then prints how to log in, how to
+obtain a token and how to see the difference. The city around them (hospitals, services, prices,
+labs, pharmacies, blood banks and a week of free Slots) is demo_city.py, topped up on every start.
 Passwords and the secret are random, made at first seeding
 and kept in <store folder>/demo-credentials.json (mode 0600). Plain `medport serve` seeds nothing.
 """
@@ -14,8 +17,9 @@ import json
 import os
 import secrets
 
-from . import jsonio
+from . import demo_city, jsonio
 from .context import ServerContext
+from .governance import family_invite, proxy
 from .interactions import update as update_i
 from .smart_auth.accounts import Users
 from .smart_auth.clients import Clients
@@ -31,6 +35,10 @@ RESOURCES = [
      "name": [{"prefix": ["Dr"], "given": ["Meera"], "family": "Iyer"}]},
     {"resourceType": "Patient", "id": "demo-patient", "active": True, "gender": "female", "birthDate": "1956-03-14",
      "name": [{"given": ["Asha"], "family": "Rao"}],
+     "address": [{"line": ["7 Fergusson College Road, Deccan Gymkhana"], "city": "Pune", "postalCode": "411004",
+                  "country": "IN",
+                  "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/geolocation", "extension": [
+                      {"url": "latitude", "valueDecimal": 18.5236}, {"url": "longitude", "valueDecimal": 73.8478}]}]}],
      "managingOrganization": {"reference": "Organization/demo-hospital"}},
     {"resourceType": "Observation", "id": "demo-hb", "status": "final",
      "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
@@ -63,6 +71,14 @@ CONSENT = {
                                                   "code": "IRCP"}]},
                              "reference": {"reference": "Organization/demo-clinic"}}],
                   "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Observation"}]}}
+# Asha's daughter, abroad, acts for her (docs/auth.md "Family proxy"): the RelatedPerson and Asha's delegation
+DAUGHTER = {"resourceType": "RelatedPerson", "id": "demo-daughter", "active": True,
+            "patient": {"reference": "Patient/demo-patient"},
+            "relationship": [{"coding": [{"system": proxy.ROLE_CODE, "code": "DAU", "display": "daughter"}]}],
+            "name": [{"given": ["Priya"], "family": "Rao"}],
+            "telecom": [{"system": "email", "value": "priya.rao@example.com"}],
+            "address": [{"city": "London", "country": "GB"}]}
+DELEGATION = {**family_invite.delegation("demo-patient", "demo-daughter"), "id": "demo-delegation"}
 
 
 def _held_by(ctx: ServerContext, organization: str) -> ServerContext:
@@ -74,10 +90,11 @@ def seed(ctx: ServerContext, folder: str) -> dict:
     """Seed the demo once; returns the credentials (from the file on later runs)."""
     path = os.path.join(folder, "demo-credentials.json")
     if os.path.exists(path):
+        demo_city.seed(ctx)
         with open(path) as f:
             return json.load(f)
     for resources, holder in ((RESOURCES, "Organization/demo-hospital"), (CLINIC_RESOURCES, "Organization/demo-clinic"),
-                              ([CONSENT], None)):
+                              ([CONSENT, DAUGHTER, DELEGATION], None)):
         for resource in resources:
             update_i.update(_held_by(ctx, holder or ""), resource["resourceType"], resource["id"],
                             json.loads(json.dumps(resource)))
@@ -86,9 +103,11 @@ def seed(ctx: ServerContext, folder: str) -> dict:
     creds = {"users": {}, "clients": {}, "uhid": identifier.value_of(patient, ctx.uhid_system)}
     for username, role, fhir_user in (("asha", "patient", "Patient/demo-patient"),
                                       ("dr.iyer", "practitioner", "Practitioner/demo-doctor"),
-                                      ("admin", "admin", None)):
+                                      ("admin", "admin", None),
+                                      ("priya", proxy.ROLE, "RelatedPerson/demo-daughter")):
         password = secrets.token_urlsafe(12)
-        users.add(username, password, role, fhir_user, "Organization/demo-hospital" if role != "patient" else None)
+        users.add(username, password, role, fhir_user,
+                  "Organization/demo-hospital" if role in ("practitioner", "admin") else None)
         creds["users"][username] = {"password": password, "role": role}
     app, _ = clients.add("Demo SMART app", "public", [APP_REDIRECT],
                          ["launch", "launch/patient", "openid", "fhirUser", "offline_access", "online_access",
@@ -101,6 +120,7 @@ def seed(ctx: ServerContext, folder: str) -> dict:
     creds["clients"] = {"app": {"client_id": app.client_id, "redirect_uri": APP_REDIRECT},
                         "backend": {"client_id": backend.client_id, "client_secret": secret},
                         "clinic": {"client_id": clinic.client_id, "client_secret": clinic_secret}}
+    demo_city.seed(ctx)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(creds, f, indent=2)
