@@ -65,6 +65,9 @@ bench-validation: $(STAMP)
 bench-uhid: $(STAMP)        # the price of UHID issuance; health cards issued and verified per second
 	$(BIN)/python bench/bench_uhid.py
 
+bench-directory: $(STAMP)   # near-search latency p50/p95 on a directory of 10,000 Locations (goal p50 < 50 ms)
+	$(BIN)/python bench/bench_directory.py
+
 .PHONY: bench-audit-verify
 bench-audit-verify: $(STAMP)   # ENTRIES=100000 for a quick run; integration and verify entries/s (docs/audit.md)
 	$(BIN)/python bench/bench_audit_verify.py --entries $(or $(ENTRIES),1000000)
