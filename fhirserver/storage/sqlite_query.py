@@ -196,7 +196,9 @@ class Compiler:
             args += [self.pid(key)] + x
             if i:
                 conds.append(f"{a}.rid = {aliases[0]}.rid AND {a}.grp = {aliases[0]}.grp")
-        return f"SELECT {aliases[0]}.rid FROM {', '.join(froms)} WHERE {' AND '.join(conds)}", args
+        # CROSS JOIN keeps the first component (a code, in every R4 composite with a range) as the outer
+        # loop: with sampled statistics the planner would otherwise walk a wide value range first
+        return f"SELECT {aliases[0]}.rid FROM {' CROSS JOIN '.join(froms)} WHERE {' AND '.join(conds)}", args
 
     # ---- per-row checks ----------------------------------------------------------
     def probe(self, rtype: str, node, r: str) -> tuple[str, list]:
