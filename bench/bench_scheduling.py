@@ -8,7 +8,8 @@ booking throughput under contention over HTTP.
    (fhirserver/scheduling/slots.py, 15 minutes each) until the store holds each of --sizes Slots. At
    each size it prints how long generating took and the p50/p95 of $find (in-process, the whole Flask
    app, authorization off) for: no criteria, a practitioner, a location, service type + specialty,
-   and `near` (10 km), each over a random week.
+   `near` (10 km), each over a random week, and a combination no Schedule offers (the store then reads
+   every Slot of the range: the worst case).
 2. Contention: `medport serve --workers W` (authorization off), one Schedule with --contended Slots,
    --threads client threads each booking random Slots of it until every Slot is booked: bookings/s,
    409s/s and the latency of both.
@@ -101,6 +102,11 @@ def grow(ctx, locations: int, days: int) -> None:
             slots.generate(ctx, f"sched-{n}", FIRST_DAY, last, MINUTES)
 
 
+def _offered(k: int) -> str:
+    """A service type and specialty that some Schedules offer (Schedule n: service n % 5, specialty n % 10)."""
+    return f"&service-type={SNOMED}|{SERVICES[k % len(SERVICES)]}&specialty={SPECIALTIES[k]}"
+
+
 def find_latencies(client, locations: int, days: int, rng: random.Random, runs: int) -> dict:
     practitioners = max(1, locations // 5)
 
@@ -112,8 +118,9 @@ def find_latencies(client, locations: int, days: int, rng: random.Random, runs: 
         "no criteria": lambda: "",
         "practitioner": lambda: f"&practitioner=Practitioner/prac-{rng.randrange(practitioners)}",
         "location": lambda: f"&location=Location/loc-{rng.randrange(locations)}",
-        "service+specialty": lambda: f"&service-type={SNOMED}|{rng.choice(SERVICES)}&specialty={rng.choice(SPECIALTIES)}",
+        "service+specialty": lambda: _offered(rng.randrange(len(SPECIALTIES))),
         "near 10 km": lambda: f"&near={rng.uniform(10, 30):.4f}|{rng.uniform(70, 88):.4f}|10|km",
+        "nothing offered": lambda: f"&service-type={SNOMED}|{SERVICES[1]}&specialty={SPECIALTIES[0]}",
     }
     out = {}
     for name, extra in cases.items():
@@ -141,7 +148,7 @@ def bench_find(args) -> None:
         print(f"directory: {args.locations} Locations and Schedules, {max(1, args.locations // 5)} Practitioners "
               f"in {time.perf_counter() - t0:.1f} s")
         print(f"{'slots':>10} {'gen s':>8} {'slots/s':>8}  " + "  ".join(f"{c:>24}" for c in (
-            "no criteria", "practitioner", "location", "service+specialty", "near 10 km")))
+            "no criteria", "practitioner", "location", "service+specialty", "near 10 km", "nothing offered")))
         have = 0
         for target in sorted(size(s) for s in args.sizes.split(",")):
             days = max(1, -(-target // (args.locations * SLOTS_PER_DAY)))
