@@ -71,7 +71,9 @@ def registry() -> dict[str, Operation]:
         Operation("generate-slots", load_json("operations/Schedule-generate-slots.json"), generate_slots_operation,
                   ("Schedule",)),
         Operation("apply", apply_definition(), apply_charge, ("ChargeItemDefinition",)),
-        Operation("price", load_json("operations/HealthcareService-price.json"), price, ("HealthcareService",)),
+        # the directory is public: the handler reads the service with the right repository itself
+        Operation("price", load_json("operations/HealthcareService-price.json"), price, ("HealthcareService",),
+                  reads_instance=False),
     ]
     return {op.name: op for op in ops}
 

@@ -1,11 +1,12 @@
 """HealthcareService/[id]/$price: what a service costs, as a breakdown apps can show
 (profiles/operations/HealthcareService-price.json; docs/prices.md).
 
-- The service must be readable by the caller (operations.invoke checks it as a read).
+- The service and its prices are the public directory (docs/directory.md): read with the caller's
+  rights when its scopes cover the directory, else with the public directory's (a patient's or a
+  proxy's token, whose patient scopes have no place for it: smart_auth/public_directory.reader).
+  The patient and encounter given are read with the caller's own rights.
 - Its prices are the active ChargeItemDefinitions linked to it (useContext valueReference, the
-  `service` search parameter) that the caller may search: searched through the request's repository,
-  so a definition outside the caller's reach is never read, and a token without search rights on
-  ChargeItemDefinition gets 403 whatever the service. Definitions outside their effectivePeriod today
+  `service` search parameter), searched through that repository. Definitions outside their effectivePeriod today
   are left out; at most MAX_DEFINITIONS are read (more: 400 too-costly).
 - Each definition that applies (pricing.price_of: %patient, %encounter and %service bound from the
   parameters and the service) gives one `price`: its components, base, subtotal, tax, total and
@@ -16,21 +17,26 @@ from __future__ import annotations
 import datetime
 
 from .. import jsonio
-from ..errors import TooCostly
+from ..errors import NotFound, TooCostly
 from ..pricing import context, money, price_of
 from ..pricing.formula import Price
 from ..search.parse import parse_search
+from ..smart_auth import public_directory
 from .parameters import first
 
 MAX_DEFINITIONS = 50
 
 
 def price(ctx, rtype, id, params: dict) -> dict:
-    service = context.read(ctx, "HealthcareService", id)
+    directory = public_directory.reader(ctx)
+    stored = directory.read("HealthcareService", id)
+    if stored is None or stored.deleted:
+        raise NotFound(f"HealthcareService/{id} is not known")
+    service = jsonio.loads_stored(stored.body)
     c = context.build(ctx, patient=first(params, "patient"), encounter=first(params, "encounter"), service=service)
-    ctx.repo.allow("search-type", "ChargeItemDefinition")
+    directory.allow("search-type", "ChargeItemDefinition")
     query = parse_search("ChargeItemDefinition", [("service", f"HealthcareService/{id}"), ("status", "active")]).query
-    found = ctx.repo.search("ChargeItemDefinition", query, limit=MAX_DEFINITIONS + 1).items
+    found = directory.search("ChargeItemDefinition", query, limit=MAX_DEFINITIONS + 1).items
     if len(found) > MAX_DEFINITIONS:
         raise TooCostly(f"HealthcareService/{id} has more than {MAX_DEFINITIONS} active ChargeItemDefinitions")
     today = datetime.date.today().isoformat()

@@ -13,13 +13,14 @@
 Slots, Schedules and Locations are the exchange's directory: every authenticated client may read them
 (governance/policy.py DIRECTORY). patient/ scopes confine every type to the patient's compartment, where
 directory types have no place, so a patient's token could not see a single free Slot; such a token reads
-the directory with the server's rights, once it may book at all (create on Appointment).
+the directory with the public directory's rights (read and search of the directory types and nothing
+else: smart_auth/public_directory.py), once it may book at all (create on Appointment).
 """
 from __future__ import annotations
 
 from ..errors import Forbidden
 from ..governance import custodian
-from ..smart_auth.access import UNRESTRICTED
+from ..smart_auth.public_directory import PUBLIC_ACCESS
 
 
 def directory(ctx):
@@ -31,7 +32,7 @@ def directory(ctx):
     if decision.allowed and not decision.patient_compartment:
         return ctx.repo
     ctx.repo.allow("create", "Appointment")
-    return ctx.acting_as(UNRESTRICTED).repo
+    return ctx.acting_as(PUBLIC_ACCESS).repo
 
 
 def patient_confined(access) -> bool:

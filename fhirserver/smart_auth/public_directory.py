@@ -30,3 +30,15 @@ def applies(settings, method: str, path: str, has_authorization: bool) -> bool:
                 or (len(rest) == 1 and not rest[0].startswith(("$", "_")))     # read
                 or (len(rest) == 3 and rest[1] == "_history" and not rest[0].startswith(("$", "_"))))  # vread
     return method == "POST" and rest == ["_search"]
+
+
+def reader(ctx):
+    """The repository that reads the directory for an operation of this request: the caller's own if
+    its scopes read the directory types unconfined, else the public directory's (a patient's or a
+    proxy's token sees the same directory as anyone; patient scopes have no place for it)."""
+    access = ctx.access
+    if access.grants is None or all(access.grants.decide(i, "HealthcareService").allowed and
+                                    not access.grants.decide(i, "HealthcareService").patient_compartment
+                                    for i in ("read", "search-type")):
+        return ctx.repo
+    return ctx.acting_as(PUBLIC_ACCESS).repo

@@ -86,11 +86,8 @@ def test_a_daughter_abroad_books_her_mother_a_blood_test_at_the_nearest_lab(demo
     [definition] = [e["resource"] for e in prices["entry"]]
     assert definition["propertyGroup"][0]["priceComponent"][0]["amount"] == {"value": 400, "currency": "INR"}
     assert definition["propertyGroup"][1]["priceComponent"][0] == {"type": "discount", "factor": 0.2}
-    # ... and $price works it out for her mother (born 1956): 320 INR. $price reads the service with
-    # the caller's rights, which a proxy's patient-confined token does not have outside the mother's
-    # compartment, so the quote comes through the hospital's own client here
-    ehr = _client_token(server, creds, "backend")
-    price = _get(server, "HealthcareService/demo-blood-test/$price?patient=Patient/demo-patient", ehr)
+    # ... and $price, with her own token, works it out for her mother (born 1956): 320 INR
+    price = _get(server, "HealthcareService/demo-blood-test/$price?patient=Patient/demo-patient", priya)
     assert price.status_code == 200, price.text
     quote = price.json()["parameter"][0]
     assert _part(quote, "base")["valueMoney"] == {"value": 400, "currency": "INR"}
@@ -123,6 +120,7 @@ def test_a_daughter_abroad_books_her_mother_a_blood_test_at_the_nearest_lab(demo
     assert [e["resource"]["id"] for e in mine["entry"]] == [appointment["id"]]
     # the laboratory's hospital sees it with its own client; the clinic in Chennai does not
     assert hospital == "Organization/demo-hospital"
+    ehr = _client_token(server, creds, "backend")
     assert _get(server, f"Appointment/{appointment['id']}", ehr).status_code == 200
     assert appointment["id"] in [e["resource"]["id"] for e in
                                  _get(server, "Appointment?service-type=" + BLOOD_TEST, ehr).json()["entry"]]

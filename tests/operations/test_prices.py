@@ -330,3 +330,21 @@ def test_no_price_from_a_definition_the_caller_cannot_read(secured):
     assert (a.status_code, a.json) == (b.status_code, b.json) and a.status_code == 403
     assert apply(client, shown["id"], blind, patient=f"Patient/{person['id']}").status_code == 403
     assert apply(client, "no-such-definition", blind, patient=f"Patient/{person['id']}").status_code == 403
+
+
+def test_a_patient_or_proxy_token_gets_the_public_price(secured):
+    """The directory is public: a patient's token (patient scopes have no place for services) prices
+    a service for its own patient; the patient is read with the token's own rights."""
+    client = secured.test_client()
+    admin = auth(mint(secured, "system/*.cruds"))
+    svc = post(client, {"resourceType": "HealthcareService", "name": "Blood test"}, admin)
+    person = post(client, {"resourceType": "Patient", "birthDate": "1950-04-02"}, admin)
+    other = post(client, {"resourceType": "Patient", "birthDate": "1990-04-02"}, admin)
+    senior = group(component("discount", factor="0.2"), when="%patient.birthDate < @1966-01-01")
+    post(client, definition(group(component("base", "400")), senior, service=f"HealthcareService/{svc['id']}",
+                            title="CBC"), admin)
+    own = auth(mint(secured, "patient/*.rs", patient=person["id"]))
+    got = prices(client, f"HealthcareService/{svc['id']}", f"?patient=Patient/{person['id']}", headers=own)
+    assert [p["definition"]["display"] for p in got] == ["CBC"]
+    r = client.get(f"/fhir/HealthcareService/{svc['id']}/$price?patient=Patient/{other['id']}", headers=own)
+    assert r.status_code == 404                       # another patient: as unknown, never priced with their data
