@@ -101,16 +101,17 @@ class Trail:
 
     def unit_events(self) -> list[dict]:
         """The AuditEvents of the unit's writes (see persist), its records then awaiting unit_committed."""
-        records: list[Record] = []
-        for rec, reference, patients in self._unit_writes:
-            rec.written.append((reference, patients))
-            if rec not in records:
-                records.append(rec)
+        records: dict[int, Record] = {}          # by identity, in order (Records are mutable dataclasses:
+        for rec, reference, patients in self._unit_writes:     # == compares every field, a list scan is
+            rec.written.append((reference, patients))          # quadratic in a Bundle's entries)
+            records.setdefault(id(rec), rec)
         if self.top.call.code == "transaction":
-            records += [r for r in self.records if r not in records and not r.persisted]
+            for r in self.records:
+                if not r.persisted:
+                    records.setdefault(id(r), r)
             self.top.status = self.top.status or 200
-        self._in_flight = records
-        return [e for rec in records for e in self.events(rec, default_status=200)]
+        self._in_flight = list(records.values())
+        return [e for rec in self._in_flight for e in self.events(rec, default_status=200)]
 
     def unit_committed(self) -> None:
         for rec in self._in_flight:
