@@ -32,7 +32,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_rest import FHIR_JSON, HEADERS, load_examples  # noqa: E402
-from served import Server, run_jobs  # noqa: E402
+from served import Server, group_cpu_s, run_jobs  # noqa: E402
 
 
 def create_all(server: Server, headers: dict, bodies, threads: int) -> tuple[float, list[tuple[str, str]]]:
@@ -63,21 +63,8 @@ def read_all(server: Server, headers: dict, ids, threads: int) -> float:
 
 
 def server_cpu_s(server: Server) -> float:
-    """User + system CPU seconds of every live process of the server (its session: `medport serve`
-    starts a new one), from /proc/<pid>/stat."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[3]) == server.proc.pid:           # the session id (field 6 of stat)
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    return total / tick
+    """CPU seconds of every live process of the server (`medport serve` runs in a session of its own)."""
+    return group_cpu_s(server.proc.pid)
 
 
 def integration_lag(store_path: str, timeout_s: float = 120) -> tuple[int, float]:

@@ -30,7 +30,7 @@ import time
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from served import Server, free_port  # noqa: E402
+from served import Server, free_port, group_cpu_s  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(REPO, "tests", "data", "hl7-examples", "Patient-example.json")
@@ -42,23 +42,6 @@ VARIANTS = {
     "token-audit-off": ("on", {"MEDPORT_AUDIT_ACCESS": "off"}),
     "no-token-audit-off": ("off", {"MEDPORT_AUDIT_ACCESS": "off"}),
 }
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu_s(pgid: int) -> float:
-    """CPU seconds (user + system) of every live process in the process group."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / TICK
 
 
 def ensure_wrk() -> str | None:
