@@ -19,7 +19,7 @@ from .sqlite_index import table
 ESTIMATE_CAP = 5000
 
 
-def _clauses(node) -> list:
+def top_clauses(node) -> list:
     return list(node.parts) if isinstance(node, q.And) else [node]
 
 
@@ -59,7 +59,7 @@ class Compiler:
     def where(self, rtype: str, node, r: str = "r", use_driver: bool = True) -> tuple[str, list]:
         """WHERE clause for current resources of `rtype` matching `node`; with use_driver=False every
         clause is a per-row probe (for plans driven by something else, such as a sort index)."""
-        clauses = _clauses(node)
+        clauses = top_clauses(node)
         restriction = self.guard(rtype) if self.guard else None
         if restriction is q.DENY:
             return "0", []
@@ -84,7 +84,7 @@ class Compiler:
 
     def driver_estimate(self, rtype: str, node) -> int | None:
         """How many rows the best driving clause selects (capped at ESTIMATE_CAP); None: no clause can drive."""
-        best = self._best(rtype, _clauses(node), need_size=True)
+        best = self._best(rtype, top_clauses(node), need_size=True)
         return best[1] if best else None
 
     def _best(self, rtype: str, clauses, need_size: bool = False) -> tuple[int, int | None] | None:
@@ -114,7 +114,7 @@ class Compiler:
     def leaf_set(self, rtype: str, node):
         """When the whole query is one index leaf, its rid set alone counts the matches: index rows
         exist only for current resources and the parameter key fixes the type."""
-        clauses = _clauses(node)
+        clauses = top_clauses(node)
         if len(clauses) == 1 and (isinstance(clauses[0], (q.Match, q.Composite)) or (
                 isinstance(clauses[0], q.Or) and clauses[0].parts
                 and all(isinstance(p, q.Match) for p in clauses[0].parts))):

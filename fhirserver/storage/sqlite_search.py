@@ -18,10 +18,11 @@ from ..definitions import resource_types
 from ..errors import TooCostly
 from ..search import limits
 from ..search import query as q
-from ..search.kinds import KIND_MODULES
+from ..search.kinds import KIND_MODULES, ranges
+from ..search.kinds.date_kind import DateCmp
 from .base import ESTIMATE_TOTAL_CAP, MAX_INCLUDES, Page, decode_cursor, encode_cursor, include_rounds
 from .sqlite_index import table
-from .sqlite_query import ESTIMATE_CAP, Compiler
+from .sqlite_query import ESTIMATE_CAP, Compiler, top_clauses
 
 VERSION_COLS = "r.type, r.id, v.version, v.last_updated, v.method, v.body, v.blob"
 _CONSTANTS = ("0", "1", "NULL")
@@ -149,6 +150,9 @@ def _walk_sort_index(c: Compiler, rtype: str, node, key, terms, values, limit) -
     col = module.SORT_COLUMNS["desc" if key.descending else "asc"]
     agg, pid, t = ("max" if key.descending else "min"), c.pid(key.key), table(key.kind)
     where, args = c.where(rtype, node, use_driver=False)
+    stop = _walk_stop(node, key)
+    if stop is not None:                # the index range ends where no match can sort any more
+        where, args = f"{where} AND w.{col} {stop[0]} ?", args + [stop[1]]
     present = (f"{t} w JOIN resource r ON r.rid = w.rid AND w.param = ? "
                f"AND w.{col} = (SELECT {agg}(x.{col}) FROM {t} x INDEXED BY {t}_rid "
                f"WHERE x.rid = w.rid AND x.param = w.param) "
@@ -166,7 +170,7 @@ def _walk_sort_index(c: Compiler, rtype: str, node, key, terms, values, limit) -
                               source=present)
         else:
             rows = _page_rows(c.conn, where, [pid] + args, walk_terms, values, limit, source=present)
-    if len(rows) > limit:
+    if len(rows) > limit or _requires_value(node, key):
         return rows
     missing = f"NOT EXISTS (SELECT 1 FROM {t} m WHERE m.rid = r.rid AND m.param = ?)"
     missing_terms = [("1", [], False), ("NULL", [], key.descending)] + terms[2:]
@@ -174,6 +178,42 @@ def _walk_sort_index(c: Compiler, rtype: str, node, key, terms, values, limit) -
     where, args = c.where(rtype, node)
     return rows + _page_rows(c.conn, f"{where} AND {missing}", args + [pid], missing_terms, after,
                              limit - len(rows))
+
+
+def _same_param(node, key) -> list | None:
+    """The conditions of a top-level clause that only rows of the sort parameter satisfy (a Match
+    on it, or an OR of such Matches), else None."""
+    parts = node.parts if isinstance(node, q.Or) and node.parts else [node]
+    if all(isinstance(p, q.Match) and p.kind == key.kind and p.key == key.key for p in parts):
+        return [p.cond for p in parts]
+    return None
+
+
+def _requires_value(node, key) -> bool:
+    """Some top-level clause needs a row of the sort parameter: resources without one cannot match."""
+    return any(_same_param(clause, key) is not None for clause in top_clauses(node))
+
+
+def _walk_stop(node, key) -> tuple[str, object] | None:
+    """Where a walk of the date sort index may stop (ranges.sort_bound): the tightest bound of the
+    top-level clauses on the sort parameter (an OR: its loosest part's). Date rows always have
+    low <= high and no NULLs; the walk's start is never narrowed (a matching resource may sort
+    before any value the query names: see sort_bound)."""
+    if key.kind != "date":
+        return None
+    tighter = (lambda b: (-b[1], b[0] == ">=")) if key.descending else (lambda b: (b[1], b[0] == "<="))
+    best = None
+    for clause in top_clauses(node):
+        conds = _same_param(clause, key)
+        if conds is None or not all(isinstance(cond, DateCmp) for cond in conds):
+            continue
+        bounds = [ranges.sort_bound(cond.prefix, cond.lo, cond.hi, key.descending) for cond in conds]
+        if any(b is None for b in bounds):
+            continue
+        loosest = max(bounds, key=tighter)
+        if best is None or tighter(loosest) < tighter(best):
+            best = loosest
+    return best
 
 
 @_bounded

@@ -89,6 +89,22 @@ def match(prefix: str, lo, hi, low, high) -> bool:
     raise ValueError(prefix)
 
 
+
+def sort_bound(prefix: str, lo, hi, descending: bool) -> tuple[str, object] | None:
+    """How far a sorted walk must go: a bound (operator, value) that every index row satisfying
+    the rule table above meets on the column it is sorted by (low when ascending, high when
+    descending), or None. Only for rows with low <= high. A resource sorts at its smallest low
+    (largest high), which is at most (at least) the matching row's, so this bounds where the walk
+    may STOP, never where it starts: a row [low, high] straddling the value (ge: high > hi with any
+    low) or a second row of the same resource can match and sort before the value.
+
+        ascending (low):   eq, le, ap  low <= hi     lt, eb  low < lo      gt ge sa ne  none
+        descending (high): eq, ge, ap  high >= lo    gt, sa  high > hi     lt le eb ne  none
+    """
+    if descending:
+        return (">=", lo) if prefix in ("eq", "ge", "ap") else (">", hi) if prefix in ("gt", "sa") else None
+    return ("<=", hi) if prefix in ("eq", "le", "ap") else ("<", lo) if prefix in ("lt", "eb") else None
+
 # ---- decimals (number and quantity) -------------------------------------------
 
 # FHIR decimal (datatypes.html#decimal) plus an optional leading '+'.
