@@ -103,7 +103,9 @@ class Lease:
         if self.until - now > LEASE_S * 2 / 3:
             return True
         held = self.store.get_record(LEASE, self.job_id)
-        if held is None or held.get("owner") != self.owner:
+        if held is None:                # it ran out (a long page on a busy machine): take it again if free
+            return self.acquire()
+        if held.get("owner") != self.owner:
             return False
         self.store.put_record(LEASE, self.job_id, {"owner": self.owner}, expires_at=now + LEASE_S)
         self.until = now + LEASE_S

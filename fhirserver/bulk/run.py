@@ -83,8 +83,8 @@ def _write_type(ctx, job, req, rtype, query, lease, end: str) -> None:
             progress["type_index"], progress["cursor"] = progress["type_index"] + 1, None
             return
         state = {"cursor": progress["cursor"], "count": 0, "end": False}
-        info = store.blobs.put(_lines(ctx, rtype, query, elements, state, ctx.settings.export_file_max_bytes, page,
-                                      end), max_bytes=1 << 62)
+        info = store.blobs.put(_lines(ctx, job, lease, rtype, query, elements, state, page, end),
+                               max_bytes=1 << 62)
         if state["count"]:
             job["output"].append({"type": rtype, "key": info.key, "count": state["count"], "size": info.size})
         else:                       # every version on these pages was written after the export began
@@ -97,10 +97,10 @@ def _write_type(ctx, job, req, rtype, query, lease, end: str) -> None:
             return
 
 
-def _lines(ctx, rtype, query, elements, state, max_bytes, page, end):
+def _lines(ctx, job, lease, rtype, query, elements, state, page, end):
     """NDJSON lines of one file, from `page` on: whole pages until the file passes max_bytes or the
     type ends. A version written after `end` (transactionTime, or _until) is left out."""
-    written = 0
+    written, max_bytes = 0, ctx.settings.export_file_max_bytes
     while True:
         for v in page.items:
             if v.last_updated > end:
@@ -115,6 +115,7 @@ def _lines(ctx, rtype, query, elements, state, max_bytes, page, end):
             return
         if written >= max_bytes:
             return
+        _check(ctx.store, job, lease)       # between pages too: a file of large pages takes a while
         page = ctx.repo.search(rtype, query, limit=PAGE, cursor=state["cursor"])
 
 
