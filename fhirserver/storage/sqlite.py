@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS journal (  -- appended durably, drained into resource
     id TEXT NOT NULL,
     body BLOB NOT NULL
 );
+-- a type's live resources in rid order (rowid ends every index entry): an unsorted search or an
+-- export pages through a type by rid without sorting all of it (0.6 s -> 0.5 ms a page at 1M)
+CREATE INDEX IF NOT EXISTS resource_type_rid ON resource (type, deleted);
 CREATE INDEX IF NOT EXISTS version_type_seq ON version (type, seq);
 CREATE INDEX IF NOT EXISTS version_time ON version (last_updated);
 """
