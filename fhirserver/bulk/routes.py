@@ -12,14 +12,15 @@ bearer check in front of every /fhir path asks a token for them when authorizati
 """
 from __future__ import annotations
 
-import datetime
 import time
 from email.utils import formatdate
 
 from flask import Response, request
 from flask_smorest import Blueprint
 
-from ..errors import BadRequest, NotFound, TooManyRequests
+from .. import jsonio
+from ..errors import BadRequest, Issue, NotFound, TooManyRequests, operation_outcome
+from ..interactions.common import now_instant
 from ..resources import ctx
 from ..resources.negotiation import json_body
 from ..resources.rendering import json_response
@@ -66,7 +67,7 @@ def status(job_id):
         return Response(status=202, headers={"X-Progress": _progress(job), "Retry-After": retry})
     if job["state"] == "failed":
         return json_response(_error_outcome(job.get("message") or "The export failed"), status=500)
-    return Response(_json(_manifest(c, job)), status=200, content_type="application/json",
+    return Response(jsonio.dumps(_manifest(c, job)), status=200, content_type="application/json",
                     headers={"Expires": formatdate(job["expires"], usegmt=True)})
 
 
@@ -112,7 +113,7 @@ def _kickoff(level: str, group: str | None = None):
         raise TooManyRequests(f"This client already has {c.settings.export_max_jobs} exports queued or running: "
                               "wait for one to finish or cancel one", headers={"Retry-After": "10"})
     job = jobs.new_job(c.store, claims=c.access.claims or None, request=req.as_json(), request_url=request.url,
-                       transaction_time=_now(), types=types, patients=patients,
+                       transaction_time=now_instant(), types=types, patients=patients,
                        requires_token=c.settings.auth != "off")
     location = f"{c.base}/bulk-status/{job['id']}"
     return json_response(_outcome(f"Export accepted; poll {location}"), status=202,
@@ -165,23 +166,12 @@ def _by_name(job: dict, name: str) -> dict:
     return items[int(index)]
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _json(obj) -> bytes:
-    from .. import jsonio
-    return jsonio.dumps(obj)
-
-
 def _outcome(text: str) -> dict:
-    return {"resourceType": "OperationOutcome",
-            "issue": [{"severity": "information", "code": "informational", "diagnostics": text}]}
+    return operation_outcome([Issue(text, "informational", "information")])
 
 
 def _error_outcome(text: str) -> dict:
-    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "exception",
-                                                           "diagnostics": text}]}
+    return operation_outcome([Issue(text, "exception")])
 
 
 def install(api) -> None:
