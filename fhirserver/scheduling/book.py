@@ -224,7 +224,7 @@ def _take(ctx, tx, slots: dict, aid: str, status: str, expires, now) -> None:
         if not state.available(slot, now, aid) or any(slot.get(k) != seen.get(k) for k in ("start", "end", "schedule")):
             raise Conflict(f"Slot/{sid} is no longer available")
         stale = state.stale_holder(slot, aid)
-        cancel_mod.slot_write(ctx, tx, version, state.marked(slot, status, aid, expires))
+        cancel_mod.server_update(ctx, tx, version, state.marked(slot, status, aid, expires))
         if stale is not None:
             _expire(ctx, tx, stale)
 
