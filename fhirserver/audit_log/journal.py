@@ -27,8 +27,7 @@ import threading
 import orjson
 
 from .. import jsonio
-from ..interactions.common import UNRESTRICTED, Prepared, new_id, store_new_version
-from ..search.extract import extract
+from ..interactions.common import new_id, store_server_written
 from . import log as audit_log
 
 log = logging.getLogger("medport.audit_journal")
@@ -86,40 +85,28 @@ def parse(body: bytes) -> tuple[dict, bool]:
     return jsonio.loads_stored(body), False
 
 
-class _Prepared(Prepared):
-    plain: bool = False                 # the event holds no number (its leaf: log.plain_leaf)
-
-
-def _prepare(base: str, body: bytes) -> _Prepared:
-    """What store_server_written (interactions/common.py) does before it writes: the event and its
-    index rows, unvalidated (balp.py builds valid R4)."""
-    resource, plain = parse(body)
-    p = _Prepared(resource["resourceType"], resource, extract(resource, base), None, base, None, UNRESTRICTED)
-    p.plain = plain
-    return p
-
-
 def _store(store, base: str, batch) -> list:
     """The batch's events in one transaction (an event already stored is skipped): [((id, version), leaf
-    hex)]. Nothing of an event is kept past its write but that (a batch of live rows would cost the
-    garbage collector more than its write)."""
+    hex)]. Each is written as store_server_written (interactions/common.py) writes what the server built:
+    unvalidated (balp.py builds valid R4). Nothing of an event is kept past its write but that (a batch
+    of live rows would cost the garbage collector more than its write)."""
     stored = []
     with store.transaction() as tx:
         for _key, id, body in batch:
             if tx.read("AuditEvent", id) is not None:
                 continue                # stored by a drain that stopped before deleting
-            p = _prepare(base, body)
-            version = store_new_version(tx, p, id, "POST", None)
-            stored.append(((id, version.version), _leaf(version, p).hex()))
+            event, plain = parse(body)
+            version = store_server_written(tx, base, event, id)
+            stored.append(((id, version.version), _leaf(version, event, plain).hex()))
     return stored
 
 
-def _leaf(version, p) -> bytes:
-    """The log's leaf of a version just stored: from the event as written (the body's value: id and meta
-    stamped by store_new_version) when it holds no number, else from the body."""
-    if p.plain:
+def _leaf(version, event: dict, plain: bool) -> bytes:
+    """The log's leaf of a version just stored: from the event as written (store_server_written stamps
+    its id and meta in place) when it holds no number (plain), else from the body."""
+    if plain:
         try:
-            return audit_log.plain_leaf(p.resource)
+            return audit_log.plain_leaf(event)
         except orjson.JSONEncodeError:
             pass
     return audit_log.leaf_of(version.body)
