@@ -17,15 +17,10 @@ from fhirserver.smart_auth import tokens
 from fhirserver.smart_auth.keys import ALG, KIND, SigningKeys
 from fhirserver.storage import open_store
 from tests.conftest import make_settings
+from tests.smart_auth import test_tokens
 
-BASE = "http://fhir.test/fhir"
-
-
-@pytest.fixture
-def store(settings):
-    s = open_store(settings)
-    yield s
-    s.close()
+BASE = test_tokens.BASE
+store = test_tokens.store       # the same fixture: a fresh store of each backend
 
 
 def issue(keys):
