@@ -12,7 +12,6 @@ and kept in <store folder>/demo-credentials.json (mode 0600). Plain `medport ser
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import secrets
@@ -81,11 +80,6 @@ DAUGHTER = {"resourceType": "RelatedPerson", "id": "demo-daughter", "active": Tr
 DELEGATION = {**family_invite.delegation("demo-patient", "demo-daughter"), "id": "demo-delegation"}
 
 
-def _held_by(ctx: ServerContext, organization: str) -> ServerContext:
-    """The server writing on a hospital's behalf: what it seeds is held by that hospital."""
-    return dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, default_custodian=organization))
-
-
 def seed(ctx: ServerContext, folder: str) -> dict:
     """Seed the demo once; returns the credentials (from the file on later runs)."""
     path = os.path.join(folder, "demo-credentials.json")
@@ -96,7 +90,7 @@ def seed(ctx: ServerContext, folder: str) -> dict:
     for resources, holder in ((RESOURCES, "Organization/demo-hospital"), (CLINIC_RESOURCES, "Organization/demo-clinic"),
                               ([CONSENT, DAUGHTER, DELEGATION], None)):
         for resource in resources:
-            update_i.update(_held_by(ctx, holder or ""), resource["resourceType"], resource["id"],
+            update_i.update(demo_city.held_by(ctx, holder or ""), resource["resourceType"], resource["id"],
                             json.loads(json.dumps(resource)))
     users, clients = Users(ctx.store), Clients(ctx.store)
     patient = jsonio.loads(ctx.store.read("Patient", "demo-patient").body)

@@ -174,7 +174,8 @@ SLOTS = [("demo-blood-test-schedule", 30, HOSPITAL), ("demo-cardiology-schedule"
          ("demo-deccan-blood-test-schedule", 30, "Organization/demo-deccan-diagnostics")]
 
 
-def _held_by(ctx, organization: str):
+def held_by(ctx, organization: str):
+    """The server writing on a hospital's behalf: what it seeds is held by that hospital."""
     return dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, default_custodian=organization))
 
 
@@ -182,7 +183,7 @@ def seed(ctx, today: datetime.date | None = None) -> dict:
     """Write what is missing and the coming week's Slots; {'resources': written, 'slots': created}."""
     written = 0
     for holder, resources in CITY:
-        held = _held_by(ctx, holder)
+        held = held_by(ctx, holder)
         for resource in resources:
             resource = json.loads(json.dumps(resource))
             found = ctx.repo.read(resource["resourceType"], resource["id"])
@@ -194,7 +195,7 @@ def seed(ctx, today: datetime.date | None = None) -> dict:
     created = 0
     for schedule, minutes, holder in SLOTS:
         with ctx.forms():
-            done = slots.generate(_held_by(ctx, holder), schedule, first,
+            done = slots.generate(held_by(ctx, holder), schedule, first,
                                   first + datetime.timedelta(days=DAYS_AHEAD - 1), minutes, TZ)
         created += done["created"]
     return {"resources": written, "slots": created}
