@@ -60,7 +60,7 @@ def _may_export(access, rtype: str) -> bool:
     return access.grants.decide("read", rtype).allowed and access.grants.decide("search-type", rtype).allowed
 
 
-def query(req: ExportRequest, rtype: str, transaction_time: str, patients: list[str] | None, base: str):
+def query(req: ExportRequest, rtype: str, patients: list[str] | None, base: str):
     """The query of rtype for this export: changed after _since, in the level's patients (None: any
     patient, for the patient level; ignored at system level), matching any of the type's _typeFilter
     queries. The upper bound, min(_until, transactionTime), is applied to each page's versions by the

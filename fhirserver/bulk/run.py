@@ -50,7 +50,7 @@ def run(base_ctx, job: dict, lease: jobs.Lease) -> dict:
         progress = job["progress"]
         while progress["type_index"] < len(job["types"]):
             rtype = job["types"][progress["type_index"]]
-            query = plan.query(req, rtype, job["transaction_time"], job.get("patients"), ctx.base)
+            query = plan.query(req, rtype, job.get("patients"), ctx.base)
             _write_type(ctx, job, req, rtype, query, lease, plan.until(req, job["transaction_time"]))
         if req.since and not progress.get("deleted_done"):
             _write_deleted(ctx, job, req, lease)
@@ -147,7 +147,7 @@ def _write_deleted(ctx, job, req, lease) -> None:
 
 
 def _deleted_lines(ctx, job, req, lease, counted):
-    end = min(req.until or job["transaction_time"], job["transaction_time"])
+    end = plan.until(req, job["transaction_time"])
     for rtype in job["types"]:
         _check(ctx.store, job, lease)
         cursor = None
