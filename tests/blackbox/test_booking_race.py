@@ -4,11 +4,10 @@ answer 409 with an OperationOutcome saying the slot is no longer available; the 
 the one stored Appointment."""
 from __future__ import annotations
 
-import threading
-
 import requests
 
 from ._server import JSON_HEADERS, TIMEOUT, get, put, session
+from .test_concurrency import _run_threads
 
 N = 20
 
@@ -41,22 +40,14 @@ def test_twenty_concurrent_bookings_of_one_slot_give_one_success(server_factory,
         assert r.status_code == 201, r.text
         patients.append(f"race-{n}")
 
-    barrier = threading.Barrier(N)
     answers: list = [None] * N
 
     def book(n: int) -> None:
-        c = requests.Session()
-        barrier.wait(TIMEOUT)
-        r = c.post(f"{base}/Appointment/$book", json=_parameters(slot, patients[n]), headers=JSON_HEADERS,
-                   timeout=TIMEOUT)
+        r = requests.Session().post(f"{base}/Appointment/$book", json=_parameters(slot, patients[n]),
+                                    headers=JSON_HEADERS, timeout=TIMEOUT)
         answers[n] = (r.status_code, r.json())
 
-    threads = [threading.Thread(target=book, args=(n,)) for n in range(N)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads), "client threads hung"
+    _run_threads(book, N)
     statuses = sorted(a[0] for a in answers)
     assert statuses == [200] + [409] * (N - 1), statuses
     winner = next(body for status, body in answers if status == 200)
