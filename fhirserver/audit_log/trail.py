@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import logging
 import re
@@ -161,20 +162,17 @@ class Trail:
         if nothing_written and target is None and rec.touched:     # e.g. If-None-Exist matched: 200, the match
             v = rec.touched[0]
             target = f"{v.type}/{v.id}/_history/{v.version}"
+        whole = balp.Interaction(rec.call.code, status, target, rec.query, rec.call.operation, rec.description,
+                                 done=not nothing_written)
         patients = self.patients(rec)
         if not patients:
-            what = balp.Interaction(rec.call.code, status, target, rec.query, rec.call.operation, rec.description,
-                                    done=not nothing_written)
-            return [balp.event(self.base, self.actor, what, None, self.request_id, recorded)]
+            return [balp.event(self.base, self.actor, whole, None, self.request_id, recorded)]
         # what a patient reads of a query about them names no one else: the events in patients'
         # compartments carry the query's parameter names only, one event outside them the query itself
         query = rec.query if self._confined() else redacted(rec.query)
-        what = balp.Interaction(rec.call.code, status, target, query, rec.call.operation, rec.description,
-                                done=not nothing_written)
+        what = whole if query == rec.query else dataclasses.replace(whole, query=query)
         out = [balp.event(self.base, self.actor, what, p, self.request_id, recorded) for p in patients]
-        if query != rec.query:
-            whole = balp.Interaction(rec.call.code, status, target, rec.query, rec.call.operation, rec.description,
-                                     done=not nothing_written)
+        if what is not whole:
             out.append(balp.event(self.base, self.actor, whole, None, self.request_id, recorded))
         return out
 
