@@ -13,8 +13,9 @@ import pytest
 
 from fhirserver.audit_log import journal
 from fhirserver.smart_auth.accounts import Users
-from tests.conftest import FHIR_JSON, STORES
-from tests.smart_auth._tokens import BASE, auth, make_app, mint
+from tests.conftest import STORES
+from tests.governance.test_policy import World as policy_world
+from tests.smart_auth._tokens import BASE, make_app, mint
 
 A, B = "Organization/hosp-a", "Organization/hosp-b"
 OPERATION = "https://medport.health/fhir/CodeSystem/operation"
@@ -35,9 +36,10 @@ def obs(patient: str, when: str | None = None, performer: str | None = None) -> 
     return o
 
 
-class World:
+class World(policy_world):
     """Hospital A holds p1 and p2, hospital B holds p3; a directory of practitioners, organisations,
-    a location and a medication; p1's records have dates in 2019, 2021 and 2023 and one without."""
+    a location and a medication; p1's records have dates in 2019, 2021 and 2023 and one without.
+    send, create and put are the governance tests' World's."""
 
     def __init__(self, tmp_path, backend, **settings):
         self.app = make_app(tmp_path, backend, **settings)
@@ -77,20 +79,6 @@ class World:
 
     def patient_token(self, scope: str) -> str:
         return mint(self.app, scope, subject="p1", patient=self.p1, role="patient", fhirUser=f"{BASE}/Patient/{self.p1}")
-
-    def send(self, token, method, url, body=None):
-        return self.client.open(url, method=method, data=None if body is None else json.dumps(body),
-                                headers={**auth(token), "Content-Type": FHIR_JSON})
-
-    def create(self, token, resource) -> str:
-        r = self.send(token, "POST", f"/fhir/{resource['resourceType']}", resource)
-        assert r.status_code == 201, r.get_data(as_text=True)
-        return r.get_json()["id"]
-
-    def put(self, token, resource):
-        r = self.send(token, "PUT", f"/fhir/{resource['resourceType']}/{resource['id']}", resource)
-        assert r.status_code in (200, 201), r.get_data(as_text=True)
-        return r.get_json()
 
     def get(self, token, url, status=200):
         r = self.send(token, "GET", url)
