@@ -92,7 +92,7 @@ def _run_near(ctx, type, query, parsed: ParsedSearch, nearby, opening) -> Search
     """Every match within the distance (at most near.MAX_NEAR), filtered by opening hours if asked,
     nearest first (or farthest with _sort=-near), paged by position."""
     spec = parsed.results
-    count = ctx.settings.default_count if spec.count is None else min(spec.count, ctx.settings.max_count)
+    count = _page_size(ctx, spec)
     offset = bounds.parse_int(spec.cursor.removeprefix("near."), "the paging cursor") \
         if spec.cursor and spec.cursor.startswith("near.") else 0
     with limits.time_limit(ctx.settings.search_time_limit_ms):
@@ -109,11 +109,11 @@ def _run_near(ctx, type, query, parsed: ParsedSearch, nearby, opening) -> Search
         ranked.append((d if d is not None else float("inf"), v.id, v, d))
     descending = bool(spec.sort) and spec.sort[0].descending
     ranked.sort(key=lambda r: (-r[0] if descending else r[0], r[1]))
-    items = [r[2] for r in ranked[offset:offset + count]] if spec.summary != "count" else []
+    window = ranked[offset:offset + count] if spec.summary != "count" else []
+    items = [v for _, _, v, _ in window]
     following = f"near.{offset + count}" if offset + count < len(ranked) and spec.summary != "count" else None
     included = ctx.repo.includes(items, spec.includes) if spec.includes else []
-    distances = {(r[2].type, r[2].id): near.extension(r[3], nearby) for r in ranked[offset:offset + count]
-                 if r[3] is not None}
+    distances = {(v.type, v.id): near.extension(d, nearby) for _, _, v, d in window if d is not None}
     return SearchResult(Page(items, following, len(ranked)), included, parsed, distances)
 
 
@@ -126,9 +126,14 @@ def _distances(items: list[Version], nearby) -> dict:
     return out
 
 
+def _page_size(ctx, spec) -> int:
+    """The page size asked (_count), within the server's bounds."""
+    return ctx.settings.default_count if spec.count is None else min(spec.count, ctx.settings.max_count)
+
+
 def _run(ctx, type, query, parsed: ParsedSearch, interaction: str = "search-type") -> SearchResult:
     spec = parsed.results
-    count = ctx.settings.default_count if spec.count is None else min(spec.count, ctx.settings.max_count)
+    count = _page_size(ctx, spec)
     total = "accurate" if spec.summary == "count" else (spec.total or ctx.settings.default_total)
     if spec.summary == "count":
         count = 0
