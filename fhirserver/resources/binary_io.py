@@ -80,7 +80,7 @@ def raw_binary_response(v: Version, content_type: str) -> Response:
 
 def binary_json_stream(v: Version):
     """The Binary resource as FHIR JSON, its data base64-encoded chunk by chunk."""
-    return _json_chunks(v, current_app.config["MEDPORT"].store.blobs.open(v.blob))
+    return json_chunks(v, current_app.config["MEDPORT"].store.blobs)
 
 
 def json_chunks(v: Version, blobs):
