@@ -7,6 +7,7 @@ stops sharing on the very next request.
 For a resource of type T and the organisation O of the token:
 
     custodian(T) = O                                         what O holds (governance/custodian.py)
+    OR the record is addressed to O                          a Task it owns, its order's result (addressed.py)
     OR T is about patients (its Patient-compartment links) and
        opt-in  (the default): one of them has an active Consent that permits O for T
        opt-out: none of them has an active Consent that denies O for T (deny overrides)
@@ -37,6 +38,7 @@ from ..search.compartment import members
 from ..search.kinds.reference_kind import RefCond, RefIn
 from ..search.parse import parse_search
 from ..search.registry import lookup
+from . import addressed
 
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -94,10 +96,11 @@ HELD_ONLY = frozenset({"AuditEvent"})
 
 def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: str, now: str, consents):
     org_id = organization.split("/", 1)[1]
-    own = q.Match("reference", f"{rtype}._custodian", RefCond("Organization", org_id))
+    own = (q.Match("reference", f"{rtype}._custodian", RefCond("Organization", org_id)),
+           *addressed.nodes(rtype, organization))
     links = patient_links(rtype)
     if not links or rtype in HELD_ONLY:
-        return q.Or((own,))
+        return q.Or(own)
     found = consents()
     ids = found.patients.get(rtype) if isinstance(found, ConsentSet) else None
     if ids is None:
@@ -106,10 +109,10 @@ def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: 
             found.patients[rtype] = ids
     about = [_about(key, ids) for key in links] if ids else []
     if sharing_default == "opt-in":
-        return q.Or((own, *about))
+        return q.Or((*own, *about))
     any_patient = q.Or(tuple(_about(key, None) for key in links))
     shared = q.And((any_patient, q.Not(q.Or(tuple(about))))) if about else any_patient
-    return q.Or((own, shared))
+    return q.Or((*own, shared))
 
 
 @functools.lru_cache(maxsize=1024)      # the same query for every request within a second

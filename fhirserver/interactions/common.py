@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from .. import bounds, jsonio
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, MethodNotAllowed, NotFound, VersionConflict
-from ..governance import custodian, provenance
+from ..governance import addressed, custodian, provenance
 from ..repository import GuardedTransaction
 from ..search.extract import extract
 from ..search.kinds import date_kind
@@ -113,9 +113,9 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
         raise _append_only(p.type, method)
     resource = p.resource
     resource["id"] = id
-    if p.keeps_custodian and _replaced(current) is not None:
+    if _replaced(current) is not None and (p.keeps_custodian or addressed.keeps_custody(p.type, p.access.organization)):
         held = custodian.of(jsonio.loads_stored(current.body))
-        if held and held != custodian.of(resource):      # a patient's edit leaves the hospital's custody
+        if held and held != custodian.of(resource):      # a patient's or an addressee's edit leaves custody as it is
             custodian.stamp(resource, held)
             p.rows = extract(resource, p.base)
     p.access.admit_write(WRITE_INTERACTION[method], resource, p.base, _replaced(current))

@@ -13,7 +13,7 @@ import time
 
 from .. import jsonio
 from ..errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
-from ..governance import break_glass, custodian, proxy
+from ..governance import addressed, break_glass, custodian, proxy
 from ..governance.policy import HELD_ONLY, MAX_LISTED, ConsentSet, organization_guard
 from ..search import query as q
 from ..search.compartment import members
@@ -218,7 +218,8 @@ class Access:
             admission.check_consent_write(resource if interaction != "delete" else None, old())
         if self._hospital is not None and replaced is not None:
             held = custodian.of(old())
-            if held != self.organization:
+            if held != self.organization and not addressed.may_change(
+                    rtype, old(), resource if interaction != "delete" else None, self.organization):
                 raise Forbidden(f"This {rtype} is held by {held or 'no organisation'}: only its custodian "
                                 "organisation may change or delete it (docs/governance.md)")
         if not (decision.patient_compartment or decision.alternatives):
