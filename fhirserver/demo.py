@@ -111,9 +111,13 @@ def seed(ctx: ServerContext, folder: str) -> dict:
                                   organization="Organization/demo-hospital")
     clinic, clinic_secret = clients.add("Demo clinic EHR (backend)", "confidential-symmetric", [APP_REDIRECT],
                                         ["system/*.cruds"], organization="Organization/demo-clinic")
+    # the laboratory of the demo city (demo_city.py), which receives the hospital's orders (docs/orders.md)
+    lab, lab_secret = clients.add("Demo laboratory LIS (backend)", "confidential-symmetric", [APP_REDIRECT],
+                                  ["system/*.cruds"], organization=demo_city.LAB)
     creds["clients"] = {"app": {"client_id": app.client_id, "redirect_uri": APP_REDIRECT},
                         "backend": {"client_id": backend.client_id, "client_secret": secret},
-                        "clinic": {"client_id": clinic.client_id, "client_secret": clinic_secret}}
+                        "clinic": {"client_id": clinic.client_id, "client_secret": clinic_secret},
+                        "lab": {"client_id": lab.client_id, "client_secret": lab_secret}}
     demo_city.seed(ctx)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -36,6 +36,7 @@ PATHOLOGY = {"coding": [{"system": SNOMED, "code": "394915009", "display": "Gene
 CARDIOLOGY = {"coding": [{"system": SNOMED, "code": "394579002", "display": "Cardiology"}]}
 GENERAL = {"coding": [{"system": SNOMED, "code": "394814009", "display": "General practice"}]}
 HOSPITAL, CLINIC = "Organization/demo-hospital", "Organization/demo-clinic"
+LAB = "Organization/demo-deccan-diagnostics"
 
 
 def _org(oid: str, name: str, city: str, phone: str) -> dict:
@@ -149,12 +150,12 @@ CITY: list[tuple[str, list[dict]]] = [
         _place("demo-hadapsar-pharmacy", "Hadapsar Medical Store", (ROLE, "PHARM"), "Organization/demo-hadapsar",
                18.5012, 73.9311, "Magarpatta Road, Hadapsar", "Pune", "+91 20 2681 2030", _hours("09:00", "22:00")),
     ]),
-    ("Organization/demo-deccan-diagnostics", [
+    (LAB, [
         _org("demo-deccan-diagnostics", "Deccan Diagnostics", "Pune", "+91 20 2567 3000"),
         _place("demo-deccan-lab", "Deccan Diagnostics, Erandwane", (ROLE, "OUTLAB"),
-               "Organization/demo-deccan-diagnostics", 18.5018, 73.8260, "Karve Road, Erandwane", "Pune",
+               LAB, 18.5018, 73.8260, "Karve Road, Erandwane", "Pune",
                "+91 20 2567 3000", _hours("07:00", "13:00")),
-        _service("demo-deccan-blood-test", "Blood test (complete blood count)", "Organization/demo-deccan-diagnostics",
+        _service("demo-deccan-blood-test", "Blood test (complete blood count)", LAB,
                  "demo-deccan-lab", ("26", "Specialist Clinical Pathology"), BLOOD_TEST, PATHOLOGY),
         _price("demo-deccan-blood-test-price", "Complete blood count", "demo-deccan-blood-test", 350),
         _schedule("demo-deccan-blood-test-schedule", ["Location/demo-deccan-lab",
@@ -171,7 +172,7 @@ CITY: list[tuple[str, list[dict]]] = [
 # (schedule, minutes, holder): a week of free Slots each, a few hundred in all
 SLOTS = [("demo-blood-test-schedule", 30, HOSPITAL), ("demo-cardiology-schedule", 30, HOSPITAL),
          ("demo-kothrud-gp-schedule", 30, "Organization/demo-kothrud"),
-         ("demo-deccan-blood-test-schedule", 30, "Organization/demo-deccan-diagnostics")]
+         ("demo-deccan-blood-test-schedule", 30, LAB)]
 
 
 def held_by(ctx, organization: str):
