@@ -1,0 +1,97 @@
+"""Patient/[id]/$immunization-status: the patient's forecast as far as the caller can see, and storing
+it (docs/immunization.md, "Who sees what").
+
+Everything is read through the request's repository: the Patient (the operation checked it is
+visible: else 404, as a read) and the completed Immunizations in the patient's compartment that
+the caller may search. Immunizations outside the caller's view are not counted: the forecast never
+reveals that a dose exists, when it was given or who gave it to anyone who could not search for that
+Immunization (docs/immunization.md gives the reasons). A patient, and a proxy acting for them, see
+their whole record, so their forecast counts every dose; a hospital without the patient's consent
+counts the doses it holds.
+
+Storing (persist) writes one ImmunizationRecommendation per patient and holder (the writer's
+custodian organisation, or none for the patient's own and the server's), found again by its
+identifier (recommendation.IDENTIFIER_SYSTEM) with a conditional update: the ordinary write path
+(interactions/update.py: the request's transaction, admission, custody, Provenance).
+"""
+from __future__ import annotations
+
+import datetime
+
+from .. import jsonio
+from ..errors import BadRequest, TooCostly, Unprocessable
+from ..governance import custodian
+from ..interactions.common import current_or_raise
+from ..interactions.update import conditional_update
+from ..search.parse import parse_search
+from . import forecast, recommendation, schedule
+
+PAGE = 200
+MAX_IMMUNIZATIONS = 2000      # completed Immunizations one forecast reads (a lifetime has far fewer)
+
+
+def status(ctx, patient_id: str, as_of: datetime.date, schedule_id: str | None = None,
+           conditions: frozenset[str] = frozenset()) -> dict:
+    """The ImmunizationRecommendation (not stored) for the patient as of that day."""
+    plan = schedule.get(schedule_id)
+    if conditions - plan.conditions():
+        raise BadRequest(f"Unknown condition(s) {', '.join(sorted(conditions - plan.conditions()))} for the "
+                         f"{plan.id} schedule; known: {', '.join(sorted(plan.conditions())) or 'none'}")
+    patient = jsonio.loads_stored(current_or_raise(ctx.repo.read("Patient", patient_id), "Patient", patient_id).body)
+    birth = birth_date(patient)
+    if as_of < birth:
+        raise Unprocessable(f"The date {as_of.isoformat()} is before the patient's birth date {birth.isoformat()}")
+    found = forecast.forecast(plan, birth, visible_doses(ctx, patient_id), as_of, conditions)
+    return recommendation.resource(patient_id, plan, found, as_of)
+
+
+def persist(ctx, patient_id: str, resource: dict) -> dict:
+    """Create or update the stored forecast of this patient held by the writer; the stored version."""
+    holder = custodian.of_writer(ctx.access, ctx.settings.default_custodian)
+    criteria = f"identifier={recommendation.IDENTIFIER_SYSTEM}|Patient/{patient_id}&" + (
+        f"_custodian={holder}" if holder else "_custodian:missing=true")
+    return conditional_update(ctx, "ImmunizationRecommendation", criteria, resource).resource
+
+
+def birth_date(patient: dict) -> datetime.date:
+    """Patient.birthDate to the day; 422 without one (a forecast counts ages in days)."""
+    text = patient.get("birthDate")
+    if not isinstance(text, str) or len(text) != 10:
+        raise Unprocessable(f"Patient/{patient.get('id')} has no full birthDate (YYYY-MM-DD): an immunization "
+                            "forecast counts ages from it")
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise Unprocessable(f"Patient/{patient.get('id')} has an invalid birthDate {text!r}") from None
+
+
+def visible_doses(ctx, patient_id: str) -> list[forecast.Given]:
+    """The completed, not subpotent Immunizations of the patient the caller may search, with the day
+    given (occurrenceDateTime to the day at least; a year or an occurrenceString cannot be placed)."""
+    parsed = parse_search("Immunization", [("patient", f"Patient/{patient_id}"), ("status", "completed"),
+                                           ("_sort", "date")], base=ctx.base)
+    out, cursor, read = [], None, 0
+    while True:
+        page = ctx.repo.search("Immunization", parsed.query, sort=parsed.results.sort, limit=PAGE, cursor=cursor)
+        read += len(page.items)
+        if read > MAX_IMMUNIZATIONS:
+            raise TooCostly(f"More than {MAX_IMMUNIZATIONS} Immunizations: the forecast is not computed")
+        for version in page.items:
+            given = _given(jsonio.loads_stored(version.body))
+            if given is not None:
+                out.append(given)
+        cursor = page.next_cursor
+        if cursor is None:
+            return out
+
+
+def _given(immunization: dict) -> forecast.Given | None:
+    when = immunization.get("occurrenceDateTime")
+    if immunization.get("isSubpotent") is True or not isinstance(when, str) or len(when) < 10:
+        return None
+    try:
+        day = datetime.date.fromisoformat(when[:10])
+    except ValueError:
+        return None
+    codings = (immunization.get("vaccineCode") or {}).get("coding") or ()
+    return forecast.Given(immunization["id"], day, tuple(c for c in codings if isinstance(c, dict)))
