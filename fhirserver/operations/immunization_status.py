@@ -1,0 +1,31 @@
+"""Patient/[id]/$immunization-status (profiles/operations/Patient-immunization-status.json): reads
+the checked parameters; the forecast and its storing live in fhirserver/immunization/."""
+from __future__ import annotations
+
+import datetime
+
+from ..errors import BadRequest
+from ..immunization import status
+from .parameters import first
+
+
+def immunization_status(ctx, rtype, id, params: dict) -> dict:
+    as_of = _day(first(params, "date"))
+    conditions = frozenset(str(c) for c in params.get("condition") or ())
+    persist = first(params, "persist")
+    if persist not in (None, True, False):
+        # a GET must not change anything (operations.html#request): storing is asked in a POSTed body
+        raise BadRequest("persist is given as a valueBoolean in a POSTed Parameters body")
+    answer = status.status(ctx, id, as_of, first(params, "schedule"), conditions)
+    return status.persist(ctx, id, answer) if persist else answer
+
+
+def _day(value) -> datetime.date:
+    if value is None:
+        return datetime.datetime.now(datetime.timezone.utc).date()
+    try:
+        if isinstance(value, str) and len(value) == 10:
+            return datetime.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise BadRequest(f"date must be a date (YYYY-MM-DD), got {value!r}")
