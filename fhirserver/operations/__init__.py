@@ -36,6 +36,7 @@ def registry() -> dict[str, Operation]:
     from .consents import consents
     from .everything import everything, everything_definition
     from .health_card import health_card
+    from .immunization_status import immunization_status
     from .invite_family import invite_family
     from .lookup import lookup
     from .match import match
@@ -61,6 +62,9 @@ def registry() -> dict[str, Operation]:
         Operation("access-report", load_json("operations/Patient-access-report.json"), access_report,
                   ("Patient",), reads_instance=False),
         Operation("everything", everything_definition(), everything, ("Patient",)),
+        # vaccination forecast (docs/immunization.md): as far as the caller sees; persist writes as the caller
+        Operation("immunization-status", load_json("operations/Patient-immunization-status.json"),
+                  immunization_status, ("Patient",)),
         Operation("revoke-health-cards", load_json("operations/Patient-revoke-health-cards.json"),
                   revoke_health_cards, ("Patient",)),
         # scheduling (docs/scheduling.md): who may book is decided by the handlers (fhirserver/scheduling/who.py)
