@@ -897,6 +897,13 @@ def health_card_and_match_path(h: H):
     h.expect((ex.json or {}).get("total") == 0, f"{ex}: $match found candidates outside the token's reach")
 
 
+@path("$immunization-status for ravi: read and persist like an absent patient", INSTANCE_OP_GET, INSTANCE_OP_POST)
+def immunization_status_path(h: H):
+    h.same_as_absent(lambda x: h.get(f"/fhir/Patient/{x}/$immunization-status?date=2031-01-01"), "ravi")
+    persist = {"resourceType": "Parameters", "parameter": [{"name": "persist", "valueBoolean": True}]}
+    h.same_as_absent(lambda x: h.call("POST", f"/fhir/Patient/{x}/$immunization-status", body=persist), "ravi")
+
+
 @path("$everything: asha's whole record, ravi's like an absent patient, the type level", INSTANCE_OP_GET,
       INSTANCE_OP_POST, TYPE_OP_GET)
 def everything_path(h: H):
