@@ -93,12 +93,14 @@ class Trail:
     def wrote(self, reference: str, patients: tuple) -> None:
         self._unit_writes.append((self.current, reference, patients))
 
-    def persist(self, tx) -> None:
-        """Inside the unit, before it commits: store the AuditEvents of what it wrote (and, for a
-        transaction Bundle, of all its entries and itself) in it."""
-        from ..interactions.common import store_server_written  # (it imports this module)
-        for event in self.unit_events():
-            store_server_written(tx, self.base, event)
+    def persist(self, store) -> None:
+        """Inside the unit, before it commits: append the AuditEvents of what it wrote (and, for a
+        transaction Bundle, of all its entries and itself) to the audit journal, in the unit (they
+        commit or roll back with the writes). One journal row each, not an indexed resource: a
+        Bundle's events cost the writer lock next to nothing (issue 16); the integrator drains them
+        into AuditEvents as it does every read's (journal.py)."""
+        from . import journal  # (it imports interactions.common, which imports this module)
+        journal.append(store, self.unit_events())
 
     def unit_events(self) -> list[dict]:
         """The AuditEvents of the unit's writes (see persist), its records then awaiting unit_committed."""

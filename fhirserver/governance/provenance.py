@@ -90,7 +90,7 @@ def unit(ctx, template: dict | None = None):
         if not alone:
             _write(recorder)
             if audit is not None:
-                audit.persist(tx)
+                audit.persist(ctx.store)
     if alone:       # a standalone mongod has no transactions: one resource per unit, each Provenance right after
         for resource in _resources(recorder):
             with ctx.store.transaction() as tx:

@@ -219,8 +219,13 @@ class MongoStore(Store):
 
     # ---- the journal (ObjectId keys: append order per process, never reused) -----------------------
     def journal_append(self, entries):
+        session, unit = self._record_unit()      # inside a unit: in its session, undone with it
+        docs = [{"_id": ObjectId(), "id": id, "body": body} for id, body in entries]
         with unavailable():
-            self.journal.insert_many([{"id": id, "body": body} for id, body in entries], ordered=True)
+            if unit is not None:
+                for doc in docs:
+                    unit.record(self.journal, doc["_id"], None)
+            self.journal.insert_many(docs, ordered=True, session=session)
 
     def journal_read(self, limit):
         with unavailable():
@@ -231,9 +236,23 @@ class MongoStore(Store):
             self.journal.delete_many({"_id": {"$in": [k for k, _id in keys]}})
 
     # ---- records (a server away is a 503, as for resources) -----------------------------------
+    # Inside this thread's open unit a record write joins it (Store docstring): in its session, undone
+    # with it (SerialUnit's journal); a standalone mongod has no transactions, so there it applies at once.
+    def _record_unit(self):
+        """(session, unit) of this thread's open unit of work, else (None, None)."""
+        unit = getattr(self._local, "unit", None)
+        if unit is None:
+            return None, None
+        unit.before_read()
+        return unit.session, unit
+
     def put_record(self, kind, key, value, expires_at=None):
+        session, unit = self._record_unit()
         with unavailable():
-            self.records.replace_one({"_id": f"{kind}/{key}"}, _record(kind, key, value, expires_at), upsert=True)
+            _id = f"{kind}/{key}"
+            if unit is not None:
+                unit.record(self.records, _id, self.records.find_one({"_id": _id}, session=session))
+            self.records.replace_one({"_id": _id}, _record(kind, key, value, expires_at), upsert=True, session=session)
 
     def add_record(self, kind, key, value, expires_at=None):
         with unavailable():
@@ -245,8 +264,9 @@ class MongoStore(Store):
             return True
 
     def get_record(self, kind, key):
+        session, _unit = self._record_unit()
         with unavailable():
-            doc = self.records.find_one({"_id": f"{kind}/{key}", **_live()})
+            doc = self.records.find_one({"_id": f"{kind}/{key}", **_live()}, session=session)
         return doc["value"] if doc else None
 
     def take_record(self, kind, key):
@@ -257,12 +277,21 @@ class MongoStore(Store):
         return doc["value"]
 
     def delete_record(self, kind, key):
+        session, unit = self._record_unit()
         with unavailable():
-            self.records.delete_one({"_id": f"{kind}/{key}"})
+            _id = f"{kind}/{key}"
+            if unit is not None:
+                before = self.records.find_one({"_id": _id}, session=session)
+                if before is None:
+                    return
+                unit.record(self.records, _id, before)
+            self.records.delete_one({"_id": _id}, session=session)
 
     def list_records(self, kind):
+        session, _unit = self._record_unit()
         with unavailable():
-            return [(d["key"], d["value"]) for d in self.records.find({"kind": kind, **_live()}, sort=[("key", 1)])]
+            return [(d["key"], d["value"]) for d in self.records.find({"kind": kind, **_live()}, sort=[("key", 1)],
+                                                                      session=session)]
 
     # ---- maintenance -------------------------------------------------------------------------
     def reindex(self, rows_for, batch=500, progress=None):
