@@ -72,3 +72,5 @@ def test_an_install_carries_the_definitions(tmp_path):
         assert f"fhirserver/profiles/{name}" in names
     ops = [p.name for p in (ROOT / "profiles" / "operations").glob("*.json")]
     assert ops and all(f"fhirserver/profiles/operations/{o}" in names for o in ops)
+    schedules = [p.name for p in (ROOT / "profiles" / "immunization").glob("*.json")]
+    assert schedules and all(f"fhirserver/profiles/immunization/{s}" in names for s in schedules)
