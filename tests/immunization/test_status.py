@@ -10,6 +10,7 @@ import pytest
 
 from tests.governance.test_org_leaks import consent_for
 from tests.scheduling._world import B, issue
+from tests.smart_auth._tokens import BASE, mint
 
 from ._world import SIX_WEEKS, VaccinationWorld, by_series, criteria, status_of
 
@@ -98,6 +99,13 @@ def test_the_patient_and_her_proxy_see_the_same_forecast_others_get_404(world):
         r = world.status(token, date=AS_OF)
         assert r.status_code == 404 == missing.status_code, (token, r.get_data(as_text=True))
         assert issue(r).replace(world.child, "X") == issue(missing).replace("no-such-patient", "X")
+
+
+def test_a_token_that_may_not_search_immunizations_gets_403(world):
+    patient_only = mint(world.app, "patient/Patient.rs", subject=f"user-{world.child}", role="patient",
+                        fhirUser=f"{BASE}/Patient/{world.child}", patient=world.child)
+    r = world.status(patient_only, date=AS_OF)
+    assert r.status_code == 403 and "Immunization" in issue(r)
 
 
 def test_a_hospital_counts_only_the_doses_it_may_see_and_learns_nothing_of_the_others(world):
