@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from fhirserver import validation
+from fhirserver.operations import registry
 from tests.governance.test_org_leaks import consent_for
 from tests.scheduling._world import B, issue
 from tests.smart_auth._tokens import BASE, mint
@@ -152,3 +154,11 @@ def test_doses_not_completed_or_subpotent_or_undated_are_not_counted(world):
                    "Fractional inactivated polio vaccine (fIPV)"):
         assert status_of(got, series)[1].endswith("dose 1 of " + str(by_series(got)[series]["seriesDosesPositiveInt"]))
         assert "supportingImmunization" not in by_series(got)[series]
+
+
+def test_the_definition_is_valid_and_listed(world):
+    definition = registry()["immunization-status"].definition
+    validation.validate(definition)
+    cs = world.send(world.system, "GET", "/fhir/metadata").get_json()
+    ops = {(r["type"], o["name"], o["definition"]) for r in cs["rest"][0]["resource"] for o in r.get("operation", ())}
+    assert ("Patient", "immunization-status", definition["url"]) in ops
