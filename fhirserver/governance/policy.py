@@ -90,8 +90,10 @@ def organization_guard(organization: str, consents_of, sharing_default: str = "o
 
 
 # what no consent or emergency shares: the audit trail of other organisations' people (their staff,
-# clients, addresses and queries) is theirs and the regulators'; a patient sees it in their own report
-HELD_ONLY = frozenset({"AuditEvent"})
+# clients, addresses and queries) is theirs and the regulators'; a patient sees it in their own report.
+# Messages are their thread's participants' (docs/messages.md): sharing a chart shares no conversation
+MESSAGES = frozenset({"Communication", "CommunicationRequest"})
+HELD_ONLY = frozenset({"AuditEvent"}) | MESSAGES
 
 
 def hospital_node(rtype: str, organization: str, sharing_default: str, purpose: str, now: str, consents):

@@ -6,7 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from .. import bounds, jsonio
+from .. import bounds, jsonio, messages
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, MethodNotAllowed, NotFound, VersionConflict
 from ..governance import addressed, custodian, provenance
@@ -118,6 +118,7 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
         if held and held != custodian.of(resource):      # a patient's or an addressee's edit leaves custody as it is
             custodian.stamp(resource, held)
             p.rows = extract(resource, p.base)
+    messages.check(tx, p, resource, _replaced(current))       # thread and sender rules (messages/)
     p.access.admit_write(WRITE_INTERACTION[method], resource, p.base, _replaced(current))
     if p.uhid is not None and patient_rules.bind(tx, p.uhid, p.resource, id, current):
         p.rows = extract(p.resource, p.base)
@@ -159,6 +160,7 @@ def store_delete(ctx, tx: Transaction | GuardedTransaction, current: Version) ->
     if current.type in APPEND_ONLY:
         raise _append_only(current.type, "DELETE")
     ctx.access.admit_write("delete", {"resourceType": current.type, "id": current.id}, ctx.base, current.body)
+    messages.check_delete(tx, ctx.access, ctx.base, current.type, current.body)
     version = tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
     provenance.note(tx, version, "DELETE", body=current.body)
     return version
