@@ -8,6 +8,8 @@ from . import __version__
 from .definitions import FHIR_VERSION, resource_types
 from .interactions.common import APPEND_ONLY
 from .search.registry import ENGINE_PARAMS, all_params
+from .subscriptions import spec as subscription_spec
+from .subscriptions import topics
 
 CHANGES = ("update", "patch", "delete")
 TYPE_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance",
@@ -68,6 +70,9 @@ def capability_statement(settings, software_date: str) -> dict:
     for rtype in sorted(resource_types()):
         append_only = rtype in APPEND_ONLY          # the audit trail: created by the server, never changed
         resources.append({
+            # the backport IG's topic discovery for R4 servers (docs/subscriptions.md)
+            **({"extension": topics.capability_extensions(),
+                "supportedProfile": [subscription_spec.PROFILE]} if rtype == subscription_spec.TYPE else {}),
             "type": rtype,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
             "interaction": [{"code": c} for c in TYPE_INTERACTIONS if not (append_only and c in CHANGES)],

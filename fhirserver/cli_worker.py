@@ -1,5 +1,6 @@
-"""`medport worker`: the background worker process (bulk exports; fhirserver/bulk/worker.py), and the
-one `medport serve` starts beside its web workers unless MEDPORT_WORKER=off."""
+"""`medport worker`: the background worker process (bulk exports, subscription deliveries:
+fhirserver/worker_rounds.py), and the one `medport serve` starts beside its web workers unless
+MEDPORT_WORKER=off."""
 from __future__ import annotations
 
 import ctypes
@@ -10,7 +11,8 @@ from collections.abc import Callable
 
 
 def add_parsers(commands, settings_of: Callable) -> None:
-    p = commands.add_parser("worker", help="run background jobs (bulk exports) for the store, until stopped")
+    p = commands.add_parser("worker", help="run background jobs (bulk exports, subscription "
+                                                 "deliveries) for the store, until stopped")
     p.add_argument("--store", help="store URL (MEDPORT_STORE)")
     p.add_argument("--base-url", help="public base URL of the FHIR endpoint (MEDPORT_BASE_URL)")
     p.add_argument("--once", action="store_true", help="one round, then exit")
@@ -18,11 +20,11 @@ def add_parsers(commands, settings_of: Callable) -> None:
 
 
 def run(settings, once: bool = False) -> int:
-    from .bulk.worker import Worker
     from .context import ServerContext
     from .storage import open_store
+    from .worker_rounds import Rounds
     ctx = ServerContext(settings, open_store(settings))
-    worker = Worker(ctx)
+    worker = Rounds(ctx)
     if once:
         worker.run_once()
         return 0

@@ -102,6 +102,19 @@ class Settings:
     export_poll_s: int = _setting(1, "Retry-After of an export's status answer, in seconds; a client polling "
                                      "more than twice as often gets 429.")
     export_max_jobs: int = _setting(4, "Exports one client may have queued or running at once (429 above).")
+    subscription_allow_http_loopback: str = _setting("off", "on: Subscription rest-hook endpoints may be plain "
+                                                            "http to a loopback host (tests, local development); "
+                                                            "off: https only, never loopback "
+                                                            "(docs/subscriptions.md).")
+    subscription_max_attempts: int = _setting(5, "Delivery attempts of one notification before the Subscription "
+                                                 "goes to status error (backoff doubles from "
+                                                 "subscription_retry_base_s).")
+    subscription_retry_base_s: float = _setting(1.0, "Seconds before the first retry of a failed notification; "
+                                                     "each further retry waits twice as long.")
+    subscription_events_keep_s: int = _setting(7 * 24 * 3600, "Seconds a subscription's events are kept for "
+                                                               "$events after they fire.")
+    subscription_events_keep_max: int = _setting(1000, "Most events kept for $events per subscription (the "
+                                                       "oldest go first).")
 
     def __post_init__(self):
         if not self.base_url:

@@ -15,6 +15,8 @@ import socket
 import time
 import uuid
 
+from ..smart_auth import stored_claims
+
 JOB, LEASE, CANCEL, POLL = "bulk-job", "bulk-lease", "bulk-cancel", "bulk-poll"
 LEASE_S = 30.0
 ACTIVE = ("queued", "running")
@@ -35,10 +37,8 @@ def new_job(store, *, claims: dict | None, request: dict, request_url: str, tran
 
 
 def owner_of(claims: dict | None) -> dict:
-    """Who may poll, cancel and download: the kick-off's client, for the same subject, organisation
-    and patient context (another token of the same app acting for someone else is not the owner)."""
-    claims = claims or {}
-    return {k: claims.get(k) for k in ("client_id", "sub", "organization", "patient")}
+    """Who may poll, cancel and download (smart_auth/stored_claims.owner_of)."""
+    return stored_claims.owner_of(claims)
 
 
 def get(store, job_id: str) -> dict | None:
@@ -83,16 +83,17 @@ def referenced_blobs(store) -> set[str]:
 
 
 class Lease:
-    """One job's lease for one worker: taken if free or expired, renewed while the job runs."""
+    """One job's lease for one worker: taken if free or expired, renewed while the job runs. kind: the
+    record kind of the leases (subscription deliveries lease each subscription the same way)."""
 
-    def __init__(self, store, job_id: str, owner: str | None = None):
-        self.store, self.job_id = store, job_id
+    def __init__(self, store, job_id: str, owner: str | None = None, kind: str = LEASE):
+        self.store, self.job_id, self.kind = store, job_id, kind
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.until = 0.0
 
     def acquire(self) -> bool:
         now = time.time()
-        if self.store.add_record(LEASE, self.job_id, {"owner": self.owner}, expires_at=now + LEASE_S):
+        if self.store.add_record(self.kind, self.job_id, {"owner": self.owner}, expires_at=now + LEASE_S):
             self.until = now + LEASE_S
             return True
         return False
@@ -102,16 +103,16 @@ class Lease:
         now = time.time()
         if self.until - now > LEASE_S * 2 / 3:
             return True
-        held = self.store.get_record(LEASE, self.job_id)
+        held = self.store.get_record(self.kind, self.job_id)
         if held is None:                # it ran out (a long page on a busy machine): take it again if free
             return self.acquire()
         if held.get("owner") != self.owner:
             return False
-        self.store.put_record(LEASE, self.job_id, {"owner": self.owner}, expires_at=now + LEASE_S)
+        self.store.put_record(self.kind, self.job_id, {"owner": self.owner}, expires_at=now + LEASE_S)
         self.until = now + LEASE_S
         return True
 
     def release(self) -> None:
-        held = self.store.get_record(LEASE, self.job_id)
+        held = self.store.get_record(self.kind, self.job_id)
         if held is not None and held.get("owner") == self.owner:
-            self.store.delete_record(LEASE, self.job_id)
+            self.store.delete_record(self.kind, self.job_id)

@@ -18,8 +18,7 @@ from .. import jsonio
 from ..errors import FhirError
 from ..resources.binary_io import json_chunks
 from ..search.summary import subset
-from ..smart_auth import standing
-from ..smart_auth.access import UNRESTRICTED, Access
+from ..smart_auth import stored_claims
 from . import jobs, plan
 from .request import ExportRequest
 
@@ -31,11 +30,7 @@ class Stopped(Exception):
 
 
 def access_of(job: dict, settings, store):
-    claims = job.get("claims")
-    if not claims:
-        return UNRESTRICTED
-    standing.check(store, claims.get("client_id"), claims.get("sub") if claims.get("role") else None)
-    return Access.from_claims(claims, settings.sharing_default, store)
+    return stored_claims.access_from(job.get("claims"), settings.sharing_default, store)
 
 
 def run(base_ctx, job: dict, lease: jobs.Lease) -> dict:

@@ -15,6 +15,8 @@ from ..search.extract import extract
 from ..search.kinds import date_kind
 from ..smart_auth.access import UNRESTRICTED, Access
 from ..storage.base import Transaction, Version, Write
+from ..subscriptions import events as subscription_events
+from ..subscriptions import spec as subscription_spec
 from ..uhid import patient_rules
 from ..validation import validate
 from . import write_origin
@@ -84,6 +86,7 @@ class Prepared:
 def prepare(ctx, type: str, resource, blob: str | None = None) -> Prepared:
     """Validate and extract index rows: the expensive, lock-free half of a write."""
     check_body(type, resource)
+    subscription_spec.on_prepare(ctx.settings, type, resource)
     write_origin.stamp(resource, write_origin.writer(ctx.access))
     custodian.stamp(resource, custodian.of_writer(ctx.access, ctx.settings.default_custodian))
     uhid = patient_rules.plan(ctx.uhid_system, resource) if type == "Patient" else None
@@ -131,6 +134,7 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
     version = tx.write(Write(p.type, id, number, stamp, method, jsonio.dumps(resource),
                              restamp(p.rows, p.type, stamp), p.blob))
     provenance.note(tx, version, "CREATE" if _replaced(current) is None else "UPDATE", p.rows)
+    subscription_events.note(tx, version, p.access, p.base, resource, _replaced(current))
     return version
 
 
@@ -163,6 +167,7 @@ def store_delete(ctx, tx: Transaction | GuardedTransaction, current: Version) ->
     messages.check_delete(tx, ctx.access, ctx.base, current.type, current.body)
     version = tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
     provenance.note(tx, version, "DELETE", body=current.body)
+    subscription_events.note(tx, version, ctx.access, ctx.base, None, current.body)
     return version
 
 

@@ -44,6 +44,7 @@ def registry() -> dict[str, Operation]:
     from .registration_code import registration_code
     from .revoke_health_cards import revoke_health_cards
     from .scheduling import book_operation, cancel_operation, find_operation, generate_slots_operation, hold_operation
+    from .subscription_status import events_operation, status_operation
     from .validate import validate_operation
     ops = [
         # the official transaction example posts to ValueSet/$lookup, so it is accepted there too
@@ -78,6 +79,9 @@ def registry() -> dict[str, Operation]:
         # the directory is public: the handler reads the service with the right repository itself
         Operation("price", load_json("operations/HealthcareService-price.json"), price, ("HealthcareService",),
                   reads_instance=False),
+        # subscriptions (docs/subscriptions.md): the instance read check leaves only its owner
+        Operation("status", load_json("operations/Subscription-status.json"), status_operation, ("Subscription",)),
+        Operation("events", load_json("operations/Subscription-events.json"), events_operation, ("Subscription",)),
     ]
     return {op.name: op for op in ops}
 

@@ -21,6 +21,7 @@ from ..search.kinds.reference_kind import RefCond
 from ..search.matcher import Matcher
 from ..search.parse import parse_search
 from ..search.registry import lookup
+from ..subscriptions import ownership
 from . import admission
 from .scopes import INTERACTION_PERMISSION, Grants, ScopeError
 
@@ -87,6 +88,7 @@ class Access:
         self.grants = grants
         self.patient = patient
         self.claims = claims or {}
+        self.sharing_default, self._store = sharing_default, store   # kept for work done later (subscriptions)
         # the organisation the writer acts for (a patient acts for themselves, whatever app they use)
         patient_user = self.claims.get("role") == "patient"
         self.organization = _organization(self.claims) if grants is not None and not patient_user else None
@@ -160,6 +162,8 @@ class Access:
         decision = self.grants.decide(interaction, rtype)
         if not decision.allowed:
             self.allow(interaction, rtype)
+        if rtype == ownership.TYPE and not ownership.unlimited(self):
+            return True                     # its owner's alone (subscriptions/ownership.py)
         return decision.patient_compartment or bool(decision.alternatives) or self._held_to_organization(rtype) \
             or (self.regulator and rtype not in REGULATED)
 
@@ -173,9 +177,13 @@ class Access:
 
     def guard(self, interaction: str):
         """guard(rtype) for the store, or None when nothing is restricted: the scopes' restriction, and
-        for a hospital's token the organisation policy too (the answer is their intersection)."""
+        for a hospital's token the organisation policy too (the answer is their intersection);
+        Subscriptions are their owner's alone (subscriptions/ownership.py)."""
         if self.grants is None:
             return None
+        return ownership.wrap(self, self._store, interaction, self._guard(interaction))
+
+    def _guard(self, interaction: str):
         scoped = search_guard(self.grants, self.patient, interaction)
         if self.regulator:
             return lambda rtype: intersect(scoped(rtype), None if rtype in REGULATED else q.DENY)
@@ -210,6 +218,8 @@ class Access:
         decision = self.grants.decide(interaction, rtype)
         if not decision.allowed:
             self.allow(interaction, rtype)
+        if rtype == ownership.TYPE:     # about its subscriber only; the guard kept others' out of reach
+            return
         # the replaced version, parsed at most once (and only if a rule needs it); the rules only read it
         old = functools.cache(lambda: jsonio.loads_stored(replaced) if replaced is not None else None)
         if self.claims.get("role") == proxy.ROLE:       # who acts for the patient is hers to decide

@@ -72,7 +72,9 @@ class BlobStore(abc.ABC):
 
 
 class Transaction(abc.ABC):
-    """Reads and writes inside one atomic, isolated unit of work."""
+    """Reads and writes inside one atomic, isolated unit of work. `store`: the Store it belongs to
+    (whatever is written along with it, records included, joins it through store.unit())."""
+    store: "Store"
 
     @abc.abstractmethod
     def read(self, type: str, id: str) -> Version | None:

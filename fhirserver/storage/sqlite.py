@@ -212,7 +212,7 @@ class SqliteStore(Store):
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
                 raise StoreUnavailable(f"The store is busy: {e}") from None
-            tx = _SqliteTransaction(conn, self._param_ids.load(conn))
+            tx = _SqliteTransaction(conn, self._param_ids.load(conn), self)
             self._local.unit = tx
             try:
                 yield tx
@@ -391,8 +391,9 @@ class WriterLock:
 
 
 class _SqliteTransaction(Transaction):
-    def __init__(self, conn: sqlite3.Connection, param_ids: dict[str, int]):
+    def __init__(self, conn: sqlite3.Connection, param_ids: dict[str, int], store=None):
         self.conn = conn
+        self.store = store      # the store it belongs to (Transaction.store)
         self.param_ids = param_ids
         self.writes = 0
 

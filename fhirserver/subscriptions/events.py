@@ -1,0 +1,140 @@
+"""Subscription events, recorded by the one write path (interactions/common.py store_new_version and
+store_delete) in the SAME store transaction as the change (backport IG, "Subscription Notifications":
+event numbers per subscription, without gaps; docs/subscriptions.md, "Events"):
+
+- a version of a type no topic watches costs one dict lookup; a watched type costs one cached look at
+  the live subscriptions (cached per store, checked with Store.last_write("Subscription"): one index
+  lookup), and nothing more when none is live for its topics;
+- for each live subscription whose topic fires (topics.Topic.trigger on the replaced and the new
+  content) and whose filter criteria match the content (search semantics: the pure-Python Matcher),
+  the subscriber's rights are rebuilt from its stored claims (smart_auth/stored_claims.access_from) and
+  the event is recorded only if it may read that very content now (Access.versions: its scopes, its
+  compartment for a patient, its organisation's policy for a hospital);
+- recording an event raises the subscription's counter and writes the event (for $events) and its
+  outbox entry (for the worker) as store records, which join the open unit (Store.unit): a write that
+  rolls back leaves no event, a write that commits always has its event.
+
+A Subscription version itself updates the subscription's record (state.SUB) in the same way: its
+owner (the first writer's claims), content and status.
+"""
+from __future__ import annotations
+
+import time
+import weakref
+from dataclasses import dataclass
+
+from .. import jsonio
+from ..errors import FhirError
+from ..search import query as q
+from ..search.matcher import Matcher
+from ..smart_auth.stored_claims import access_from, owner_of
+from ..storage.base import Version
+from . import spec, state, topics
+
+
+@dataclass(frozen=True)
+class Live:
+    """A subscription that collects events."""
+    id: str
+    topic: str
+    filters: tuple
+    claims: dict | None
+    sharing_default: str
+
+
+# store -> (Store.last_write("Subscription") when read, {topic url: [Live]}); units that wrote a
+# Subscription read the records afresh (their own uncommitted state must never be cached)
+_LIVE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_WROTE_SUBSCRIPTION: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def note(tx, version: Version, access, base: str, new: dict | None, old_body: bytes | None) -> None:
+    """Called for every version written (new: its content, None for a delete; old_body: the content
+    it replaced, None if none)."""
+    if version.type == spec.TYPE:
+        _subscription_written(tx, version, access, new)
+        return
+    watching = topics.BY_TYPE.get(version.type)
+    if not watching:
+        return
+    live = _live(tx)
+    candidates = [(t, s) for t in watching for s in live.get(t.url, ())]
+    if not candidates:
+        return
+    old = jsonio.loads_stored(old_body) if old_body else None
+    interaction = "delete" if new is None else "create" if old is None else "update"
+    content = new if new is not None else old
+    if content is None:
+        return
+    for topic, sub in candidates:
+        if topic.trigger(interaction, old, new) and _matches(content, sub.filters, base) \
+                and _may_read(tx.store, sub, version, content, base):
+            record(tx.store, sub.id, topic.url, version)
+
+
+def record(store, sub_id: str, topic: str, version: Version) -> int:
+    """Give the next event number and record the event and its outbox entry (in the open unit)."""
+    n = state.events_since(store, sub_id) + 1
+    store.put_record(state.COUNTER, sub_id, {"n": n})
+    now = time.time()
+    event = {"sub": sub_id, "n": n, "topic": topic, "timestamp": version.last_updated, "at": now,
+             "focus": f"{version.type}/{version.id}/_history/{version.version}", "deleted": version.deleted}
+    store.put_record(state.EVENT, state.event_key(sub_id, n), event, expires_at=now + state.MAX_KEEP_S)
+    store.put_record(state.OUTBOX, state.event_key(sub_id, n), {"sub": sub_id, "n": n},
+                     expires_at=now + state.MAX_KEEP_S)
+    return n
+
+
+def _matches(content: dict, filters: tuple, base: str) -> bool:
+    if not filters:
+        return True
+    matcher = Matcher(base)
+    matcher.put({**content, "id": content.get("id") or "new"})
+    return bool(matcher.search(content["resourceType"], q.And(tuple(filters))))
+
+
+def _may_read(store, sub: Live, version: Version, content: dict, base: str) -> bool:
+    """Whether the subscriber may read this content now (no event otherwise)."""
+    try:
+        access = access_from(sub.claims, sub.sharing_default, store)
+        judged = Version(version.type, version.id, version.version, version.last_updated, "PUT",
+                         jsonio.dumps(content))
+        return bool(access.versions("read", version.type, [judged], base))
+    except FhirError:           # the client or user was disabled, the scopes no longer cover the type
+        return False
+
+
+def _live(tx) -> dict[str, list[Live]]:
+    store = tx.store
+    written = store.last_write(spec.TYPE)
+    fresh = tx in _WROTE_SUBSCRIPTION
+    hit = None if fresh else _LIVE.get(store)
+    if hit is not None and hit[0] == written:
+        return hit[1]
+    found: dict[str, list[Live]] = {}
+    for key, rec in store.list_records(state.SUB):
+        if rec.get("status") not in state.LIVE:
+            continue
+        parsed = spec.parse(rec["resource"])
+        found.setdefault(parsed.topic.url, []).append(
+            Live(key, parsed.topic.url, parsed.filters, rec.get("claims"), rec.get("sharing_default", "opt-in")))
+    if not fresh:
+        _LIVE[store] = (written, found)
+    return found
+
+
+def _subscription_written(tx, version: Version, access, resource: dict | None) -> None:
+    store = tx.store
+    _WROTE_SUBSCRIPTION[tx] = True
+    if resource is None:            # deleted: no more events; its pending deliveries go
+        store.delete_record(state.SUB, version.id)
+        for entry in state.pending(store).get(version.id, []):
+            store.delete_record(state.OUTBOX, state.event_key(version.id, entry["n"]))
+        return
+    rec = store.get_record(state.SUB, version.id)
+    if rec is None:
+        claims = dict(access.claims) if access.grants is not None else None
+        rec = {"owner": owner_of(claims) if claims else None, "claims": claims,
+               "sharing_default": getattr(access, "sharing_default", "opt-in"), "created": time.time()}
+    rec.update({"resource": resource, "status": resource.get("status"), "version": version.version})
+    store.put_record(state.SUB, version.id, rec)

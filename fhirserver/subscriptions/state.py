@@ -1,0 +1,45 @@
+"""What the server keeps about subscriptions, in the store's records (never in the Subscription itself):
+
+- ("subscription", id): who subscribed (the creating token's claims and their owner, as bulk export
+  jobs keep them: smart_auth/stored_claims.py), the sharing default they were judged under, and the
+  Subscription's current content and status. Written only inside the write transaction of a
+  Subscription version (events.py), so it always matches the stored resource;
+- ("subscription-counter", id): the last event number; raised inside the transaction of the change
+  that fires the event (the store serialises writers), so numbers have no gaps;
+- ("subscription-event", id/number): the event log $events answers from, kept for
+  subscription_events_keep_s and at most subscription_events_keep_max per subscription (the worker
+  prunes; MAX_KEEP_S bounds it whatever the settings);
+- ("subscription-outbox", id/number): events not yet delivered, removed once delivered;
+- ("subscription-delivery", id): the delivery state (attempts, next try, last notification sent),
+  written by the worker holding ("subscription-lease", id).
+"""
+from __future__ import annotations
+
+SUB, COUNTER, EVENT, OUTBOX = "subscription", "subscription-counter", "subscription-event", "subscription-outbox"
+DELIVERY, LEASE = "subscription-delivery", "subscription-lease"
+MAX_KEEP_S = 30 * 24 * 3600
+LIVE = ("requested", "active", "error")       # statuses whose events are counted and kept
+
+
+def event_key(sub_id: str, number: int) -> str:
+    return f"{sub_id}/{number:012d}"
+
+
+def events_since(store, sub_id: str) -> int:
+    """events-since-subscription-start: the last event number given."""
+    return int((store.get_record(COUNTER, sub_id) or {}).get("n", 0))
+
+
+def events(store, sub_id: str, low: int = 1, high: int | None = None) -> list[dict]:
+    """The kept events of a subscription numbered low..high, in order."""
+    prefix = f"{sub_id}/"
+    found = [v for k, v in store.list_records(EVENT) if k.startswith(prefix)]
+    return [e for e in found if e["n"] >= low and (high is None or e["n"] <= high)]
+
+
+def pending(store) -> dict[str, list[dict]]:
+    """Outbox entries by subscription id, oldest first."""
+    out: dict[str, list[dict]] = {}
+    for _key, entry in store.list_records(OUTBOX):
+        out.setdefault(entry["sub"], []).append(entry)
+    return out

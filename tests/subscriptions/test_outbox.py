@@ -1,0 +1,105 @@
+"""Events are written by the one write path in the same store transaction as the change
+(fhirserver/subscriptions/events.py), on both stores: a write that rolls back leaves no event and no
+number used, a write that commits always has its event; numbers have no gaps under concurrent writers;
+an event is recorded only for a subscriber that may read the changed content at that moment."""
+from __future__ import annotations
+
+import pytest
+
+from fhirserver.interactions.common import new_id, prepare, store_new_version
+from fhirserver.subscriptions import state
+from tests.blackbox.test_concurrency import _run_threads
+
+from ._world import A, B, World
+
+HOOK = "https://hooks.example.org/medport"
+
+
+@pytest.fixture
+def world(tmp_path, backend):
+    return World(tmp_path, backend)
+
+
+def numbers(world, sid) -> list[int]:
+    return [e["n"] for e in state.events(world.ctx.store, sid)]
+
+
+def outbox(world, sid) -> list[int]:
+    return [e["n"] for e in state.pending(world.ctx.store).get(sid, [])]
+
+
+def test_a_committed_write_has_its_event_and_a_rolled_back_one_has_none(world):
+    sid = world.subscribe(world.b, HOOK, filters=[f"Task?owner={B}"])["id"]
+    task = {"resourceType": "Task", "status": "requested", "intent": "order", "owner": {"reference": B}}
+
+    class Boom(Exception):
+        pass
+
+    ctx = world.ctx
+    with pytest.raises(Boom):
+        with ctx.repo.transaction() as tx:
+            store_new_version(tx, prepare(ctx, "Task", dict(task)), new_id(), "POST", None)
+            assert outbox(world, sid) == [1]            # recorded inside the unit...
+            raise Boom
+    assert numbers(world, sid) == [] and outbox(world, sid) == []     # ...and gone with it
+    assert state.events_since(ctx.store, sid) == 0
+    # a transaction Bundle whose second entry fails: the first entry's event goes too
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": task, "request": {"method": "POST", "url": "Task"}},
+        {"resource": {**task, "id": "t-x"}, "request": {"method": "PUT", "url": "Task/t-x", "ifMatch": 'W/"7"'}}]}
+    assert world.send(world.a, "POST", "/fhir", bundle).status_code >= 400
+    assert numbers(world, sid) == []
+    created = world.task(world.a, B)
+    assert numbers(world, sid) == [1] and outbox(world, sid) == [1]
+    event = state.events(ctx.store, sid)[0]
+    assert event["focus"] == f"Task/{created['id']}/_history/1"
+    world.task(world.a, A)                              # another owner: the filter leaves it out
+    created["status"] = "accepted"
+    assert world.send(world.a, "PUT", f"/fhir/Task/{created['id']}", created).status_code == 200
+    assert numbers(world, sid) == [1, 2] and state.events(ctx.store, sid)[1]["focus"].endswith("/_history/2")
+
+
+def test_event_numbers_have_no_gaps_under_concurrent_writers(world):
+    sid = world.subscribe(world.b, HOOK)["id"]
+    k = 8
+
+    def write(n):
+        client = world.app.test_client()
+        for _ in range(3):
+            r = client.post("/fhir/Task", json={"resourceType": "Task", "status": "requested", "intent": "order",
+                                                "owner": {"reference": B}},
+                            headers={"Authorization": f"Bearer {world.a}", "Content-Type": "application/fhir+json"})
+            assert r.status_code == 201, r.get_data(as_text=True)
+
+    _run_threads(write, k)
+    assert numbers(world, sid) == list(range(1, 3 * k + 1))
+    assert state.events_since(world.ctx.store, sid) == 3 * k
+
+
+def test_no_event_for_a_subscriber_that_may_not_read_the_content(world):
+    hospital = world.subscribe(world.a, HOOK, topic_name="diagnostic-report-final")["id"]
+    asha = world.subscribe(world.asha_token, HOOK, topic_name="diagnostic-report-final")["id"]
+    ravi = world.subscribe(world.ravi_token, HOOK, topic_name="diagnostic-report-final")["id"]
+
+    def report(token, patient):
+        r = world.send(token, "POST", "/fhir/DiagnosticReport", {
+            "resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
+            "subject": {"reference": f"Patient/{patient}"}})
+        assert r.status_code == 201, r.get_data(as_text=True)
+
+    report(world.b, world.asha)          # held by B; asha shares nothing with A
+    assert numbers(world, hospital) == [] and numbers(world, asha) == [1] and numbers(world, ravi) == []
+    report(world.a, world.ravi)          # held by A
+    assert numbers(world, hospital) == [1] and numbers(world, asha) == [1] and numbers(world, ravi) == [1]
+
+
+def test_no_work_and_no_event_without_a_live_subscription(world):
+    sid = world.subscribe(world.b, HOOK)["id"]
+    sub = world.send(world.b, "GET", f"/fhir/Subscription/{sid}").get_json()
+    sub["status"] = "off"
+    assert world.send(world.b, "PUT", f"/fhir/Subscription/{sid}", sub).status_code == 200
+    world.task(world.a, B)
+    assert numbers(world, sid) == []
+    assert world.send(world.b, "DELETE", f"/fhir/Subscription/{sid}").status_code == 204
+    world.task(world.a, B)
+    assert numbers(world, sid) == [] and world.ctx.store.get_record(state.SUB, sid) is None
