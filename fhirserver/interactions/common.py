@@ -6,7 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from .. import bounds, jsonio, messages
+from .. import bounds, jsonio, messages, orders
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, MethodNotAllowed, NotFound, VersionConflict
 from ..governance import addressed, custodian, provenance
@@ -111,7 +111,7 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
     then stamp server-owned meta (versionId, lastUpdated) under the write lock and write the next
     version. Admission sees the final id and the version replaced, so it judges exactly what is stored.
     lastUpdated is taken here, not earlier, so that it never goes back in commit order (_since stays safe)."""
-    tx = _raw(tx)
+    guarded, tx = tx, _raw(tx)
     if p.type in APPEND_ONLY and method != "POST":
         raise _append_only(p.type, method)
     resource = p.resource
@@ -123,6 +123,7 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
             p.rows = extract(resource, p.base)
     messages.check(tx, p, resource, _replaced(current))       # thread and sender rules (messages/)
     p.access.admit_write(WRITE_INTERACTION[method], resource, p.base, _replaced(current))
+    orders.check(guarded, p.access, p.base, p.type, id, resource, _replaced(current))    # docs/orders.md
     if p.uhid is not None and patient_rules.bind(tx, p.uhid, p.resource, id, current):
         p.rows = extract(p.resource, p.base)
     number = (current.version if current else 0) + 1
@@ -160,10 +161,11 @@ def _replaced(current: Version | None) -> bytes | None:
 
 def store_delete(ctx, tx: Transaction | GuardedTransaction, current: Version) -> Version:
     """Delete current: the request's rights must admit removing exactly this content (admission.py)."""
-    tx = _raw(tx)
+    guarded, tx = tx, _raw(tx)
     if current.type in APPEND_ONLY:
         raise _append_only(current.type, "DELETE")
     ctx.access.admit_write("delete", {"resourceType": current.type, "id": current.id}, ctx.base, current.body)
+    orders.check(guarded, ctx.access, ctx.base, current.type, current.id, None, current.body)
     messages.check_delete(tx, ctx.access, ctx.base, current.type, current.body)
     version = tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
     provenance.note(tx, version, "DELETE", body=current.body)
