@@ -10,9 +10,8 @@ their whole record, so their forecast counts every dose; a hospital without the 
 counts the doses it holds.
 
 Storing (persist) writes one ImmunizationRecommendation per patient and holder (the writer's
-custodian organisation, or none for the patient's own and the server's), found again by its
-identifier (recommendation.IDENTIFIER_SYSTEM) with a conditional update: the ordinary write path
-(interactions/update.py: the request's transaction, admission, custody, Provenance).
+custodian organisation, or none for the patient's own and the server's) through the ordinary write
+path: the request's transaction and common.store_new_version (scopes, admission, custody, Provenance).
 """
 from __future__ import annotations
 
@@ -21,11 +20,11 @@ import datetime
 from .. import jsonio
 from ..errors import BadRequest, TooCostly, Unprocessable
 from ..governance import custodian
-from ..interactions.common import current_or_raise
-from ..interactions.update import conditional_update
+from ..interactions.common import current_or_raise, new_id, prepare, store_new_version
 from ..search.parse import parse_search
 from . import forecast, recommendation, schedule
 
+CLAIM_KIND = "immunization-forecast"     # (holder, patient) -> the stored forecast's id
 PAGE = 200
 MAX_IMMUNIZATIONS = 2000      # completed Immunizations one forecast reads (a lifetime has far fewer)
 
@@ -46,11 +45,23 @@ def status(ctx, patient_id: str, as_of: datetime.date, schedule_id: str | None =
 
 
 def persist(ctx, patient_id: str, resource: dict) -> dict:
-    """Create or update the stored forecast of this patient held by the writer; the stored version."""
+    """Create or update the stored forecast of this patient held by the writer; the stored version.
+    Its id is bound to (holder, patient) by a store claim in the same transaction (claims are unique
+    and never released: storage/base.py), so two concurrent first stores cannot make two resources;
+    the write itself is the request's, admitted by its rights like any update."""
     holder = custodian.of_writer(ctx.access, ctx.settings.default_custodian)
-    criteria = f"identifier={recommendation.IDENTIFIER_SYSTEM}|Patient/{patient_id}&" + (
-        f"_custodian={holder}" if holder else "_custodian:missing=true")
-    return conditional_update(ctx, "ImmunizationRecommendation", criteria, resource).resource
+    prepared = prepare(ctx, "ImmunizationRecommendation", resource)
+    with ctx.repo.transaction() as tx:
+        fresh = new_id()
+        rid = tx.raw.claim(CLAIM_KIND, f"{holder or '-'}|Patient/{patient_id}", fresh)
+        if rid == fresh:                      # the first one: a create
+            store_new_version(tx, prepared, rid, "POST", None)
+            return prepared.resource
+        current = tx.raw.read("ImmunizationRecommendation", rid)
+        if current is not None and not current.deleted:    # judged like an update (outside the reach: 404)
+            current = tx.read("ImmunizationRecommendation", rid, "update")
+        store_new_version(tx, prepared, rid, "PUT", current)
+    return prepared.resource
 
 
 def birth_date(patient: dict) -> datetime.date:

@@ -97,3 +97,13 @@ def test_persist_is_refused_in_the_query_string_of_a_post(world):
     r = world.send(world.child_token, "POST",
                    f"/fhir/Patient/{world.child}/$immunization-status?persist=true&date={AS_OF}")
     assert r.status_code == 400 and "valueBoolean" in issue(r)
+
+
+def test_a_deleted_forecast_is_stored_again_under_the_same_id(world):
+    saved = persist(world, world.child_token).get_json()
+    r = world.send(world.child_token, "DELETE", f"/fhir/ImmunizationRecommendation/{saved['id']}")
+    assert r.status_code in (200, 204), r.get_data(as_text=True)
+    assert stored(world, world.child_token) == []
+    again = persist(world, world.child_token).get_json()
+    assert again["id"] == saved["id"] and again["meta"]["versionId"] == "3"     # create, delete, store
+    assert [r["id"] for r in stored(world, world.child_token)] == [saved["id"]]
