@@ -187,6 +187,11 @@ class GuardedTransaction:
     def resolve(self, rtype: str, query, limit: int = 2) -> list[Version]:
         return self.raw.search(rtype, query, limit, self.access.guard("search-type"))
 
+    def claim(self, kind: str, key: str, owner: str) -> str:
+        """Bind a unique key to an owner in this transaction (Transaction.claim). A claim is a store
+        record, not a resource: no access applies; what is written under it goes through the write path."""
+        return self.raw.claim(kind, key, owner)
+
     def _visible_search(self, rtype, query, limit, guard):
         return self.raw.search(rtype, query, limit, guard)
 

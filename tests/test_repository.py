@@ -20,7 +20,7 @@ from fhirserver.smart_auth.access import UNRESTRICTED, Access
 from fhirserver.smart_auth.scopes import Grants
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "fhirserver"
-GUARDED = sorted([*ROOT.glob("interactions/*.py"), *ROOT.glob("operations/*.py"),
+GUARDED = sorted([*ROOT.glob("interactions/*.py"), *ROOT.glob("operations/*.py"), *ROOT.glob("immunization/*.py"),
                   ROOT / "health_cards" / "issuance.py", ROOT / "uhid" / "matching.py"])
 
 # `.store` may appear in those modules only as

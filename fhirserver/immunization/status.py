@@ -53,12 +53,14 @@ def persist(ctx, patient_id: str, resource: dict) -> dict:
     prepared = prepare(ctx, "ImmunizationRecommendation", resource)
     with ctx.repo.transaction() as tx:
         fresh = new_id()
-        rid = tx.raw.claim(CLAIM_KIND, f"{holder or '-'}|Patient/{patient_id}", fresh)
+        rid = tx.claim(CLAIM_KIND, f"{holder or '-'}|Patient/{patient_id}", fresh)
         if rid == fresh:                      # the first one: a create
             store_new_version(tx, prepared, rid, "POST", None)
             return prepared.resource
-        current = tx.raw.read("ImmunizationRecommendation", rid)
-        if current is not None and not current.deleted:    # judged like an update (outside the reach: 404)
+        # the id was claimed for this holder and patient: read as it is, then judged like an update
+        # (outside the reach: 404); a deleted one is written again (admission judges the new content)
+        current = tx.read("ImmunizationRecommendation", rid, None)
+        if current is not None and not current.deleted:
             current = tx.read("ImmunizationRecommendation", rid, "update")
         store_new_version(tx, prepared, rid, "PUT", current)
     return prepared.resource
