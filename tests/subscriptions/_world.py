@@ -7,6 +7,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 
 from fhirserver.subscriptions import spec, topics
 from fhirserver.subscriptions.deliver import Deliveries
@@ -38,10 +39,10 @@ def subscription(endpoint: str, topic_name: str = "task-status-changed", filters
 
 
 class Clock:
-    """An injected clock for the delivery pass: time moves only when the test says."""
+    """An injected clock for the delivery pass: starts at the real time, then moves only when the test says."""
 
-    def __init__(self, start: float = 1_000_000_000.0):
-        self.now = start
+    def __init__(self):
+        self.now = time.time()
 
     def __call__(self) -> float:
         return self.now
