@@ -39,6 +39,7 @@ from .. import jsonio
 from ..audit_log import trail
 from ..errors import BadRequest, FhirError
 from . import custodian
+from .policy import MESSAGES
 
 HEADER = "X-Provenance"
 MAX_HEADER_BYTES = 8 * 1024
@@ -156,7 +157,9 @@ def _resources(recorder: _Recorder) -> list[dict]:
     """The Provenance resources of what the unit wrote: one per (patient, operation)."""
     groups: dict[tuple[str | None, str], list[Written]] = {}
     for w in recorder.written:
-        for patient in w.patients or (None,):
+        # a message's Provenance links no patient: a Consent sharing the patient's Provenance would
+        # otherwise tell another organisation who wrote which message when (docs/messages.md)
+        for patient in (w.patients if w.type not in MESSAGES else ()) or (None,):
             groups.setdefault((patient, w.operation), []).append(w)
     if not groups:
         return []

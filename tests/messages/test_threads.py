@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.scheduling._world import issue
-
 from ._threads import Threads
 
 
