@@ -993,6 +993,37 @@ def bulk_export_path(h: H):
     h.expect(h.system_call("GET", f"/fhir/bulk-status/{job}").status_code == 200, "the other client's export survives")
 
 
+@path("subscriptions: ravi's like an absent one; asha's own list and events hold nothing of ravi's", READ, VREAD,
+      INSTANCE_HISTORY, UPDATE, DELETE, TYPE_SEARCH, INSTANCE_OP_GET, INSTANCE_OP_POST)
+def subscriptions_path(h: H):
+    from tests.subscriptions._world import subscription
+    ravi = {**auth(mint(h.app, "patient/*.cruds", patient="ravi")), "Content-Type": FHIR_JSON}
+    r = h.client.post("/fhir/Subscription", json=subscription("https://hooks.example.org/r", "diagnostic-report-final"),
+                      headers=ravi)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    theirs = r.get_json()
+    mine = None
+    if h.writes:
+        ex = h.call("POST", "/fhir/Subscription", status=201,
+                    body=subscription("https://hooks.example.org/a", "diagnostic-report-final"))
+        mine = (ex.json or {}).get("id")
+    report = h.system_call("GET", f"/fhir/{h.key('ravi.report')}").get_json()
+    report["status"] = "amended"                 # fires ravi's subscription, never asha's
+    assert h.system_call("PUT", f"/fhir/{h.key('ravi.report')}", report).status_code == 200
+    h.resnapshot()
+    for suffix in ("", "/_history", "/_history/1", "/$status", "/$events", "/$events?content=full-resource"):
+        h.same_as_absent(lambda x, sfx=suffix: h.get(f"/fhir/Subscription/{x}{sfx}"), theirs["id"])
+    h.same_as_absent(lambda x: h.call("POST", f"/fhir/Subscription/{x}/$events", body={"resourceType": "Parameters"}),
+                     theirs["id"])
+    h.same_as_absent(lambda x: h.call("PUT", f"/fhir/Subscription/{x}", body={**theirs, "id": x}), theirs["id"])
+    h.same_as_absent(lambda x: h.call("DELETE", f"/fhir/Subscription/{x}"), theirs["id"])
+    listed = matches(h.search("/fhir/Subscription"))
+    h.expect(listed == ([f"Subscription/{mine}"] if mine else []), f"asha's Subscription search listed {listed}")
+    if mine:
+        events = h.get(f"/fhir/Subscription/{mine}/$events?content=full-resource", status=200).json or {}
+        h.expect(len(events.get("entry", ())) == 1, "asha's subscription has an event of ravi's report")
+
+
 # ---- running the table ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=STORES)
