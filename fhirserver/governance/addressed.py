@@ -7,10 +7,15 @@ sent to it, never the rest of the patient's chart:
     ServiceRequest         O is its performer, or it is the focus of a Task owned by O
     MedicationRequest      O is its intended performer, or it is the focus of a Task owned by O
     Patient                the patient of a Task owned by O that is still open (the lab must know whom
-                           it tests; it stops seeing the Patient once the Task is closed)
+                           it tests; it stops seeing the Patient once the Task is closed); a Task O
+                           holds itself addresses nothing (a self-addressed Task would share a patient
+                           with its own placer: orders/placement.py refuses that placement, this is the
+                           second wall)
     DiagnosticReport,      based on a ServiceRequest that O holds (the result goes back to the placer)
     Observation
     MedicationDispense     dispensed on a MedicationRequest that O holds
+    Binary                 its securityContext is a DiagnosticReport or MedicationDispense addressed to O
+                           as above (binary.html#security: the report's PDF or images follow the report)
     Communication          O is a recipient or the sender, or it is part of a thread (header) O holds
     CommunicationRequest   O is a recipient, the sender or the requester
 
@@ -37,10 +42,11 @@ def _to(key: str, org_id: str):
 
 
 def _tasks_owned(org_id: str, open_only: bool = False):
-    owned = _to("Task.owner", org_id)
+    """Tasks owned by org_id that another party placed (a Task it holds itself addresses nothing)."""
+    owned = q.And((_to("Task.owner", org_id), q.Not(_held_by(org_id, "Task"))))
     if not open_only:
         return owned
-    return q.And((owned, parse_search("Task", [("status", ",".join(OPEN_TASK))]).query))
+    return q.And((*owned.parts, parse_search("Task", [("status", ",".join(OPEN_TASK))]).query))
 
 
 def _held_by(org_id: str, rtype: str):
@@ -75,6 +81,12 @@ def _dispense(o):
                     guarded=False),)
 
 
+def _binary(o):
+    contexts = (("DiagnosticReport", _result("DiagnosticReport")), ("MedicationDispense", _dispense))
+    return tuple(q.Chain("Binary.security-context", rtype, node, guarded=False)
+                 for rtype, build in contexts for node in build(o))
+
+
 def _communication(o):
     header = q.Or((_held_by(o, "Communication"), _to("Communication.recipient", o)))
     return (_to("Communication.recipient", o), _to("Communication.sender", o),
@@ -93,6 +105,7 @@ ADDRESSED = {
     "DiagnosticReport": _result("DiagnosticReport"),
     "Observation": _result("Observation"),
     "MedicationDispense": _dispense,
+    "Binary": _binary,
     "Communication": _communication,
     "CommunicationRequest": _communication_request,
 }

@@ -70,9 +70,11 @@ def test_the_result_goes_back_to_the_placer_and_a_closed_task_hides_the_patient(
                             "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]})
     assert w.ids(w.a, "DiagnosticReport")[1] == {report}
     assert w.ids(w.c, "DiagnosticReport")[1] == set()
-    stored = w.send(w.b, "GET", f"/fhir/Task/{w.task}").get_json()
-    stored["status"] = "completed"
-    assert w.send(w.b, "PUT", f"/fhir/Task/{w.task}", stored).status_code == 200
+    for status in ("accepted", "in-progress", "completed"):     # the Task's legal path (orders/task_states.py)
+        stored = w.send(w.b, "GET", f"/fhir/Task/{w.task}").get_json()
+        stored["status"] = status
+        stored["output"] = [{"type": {"text": "report"}, "valueReference": {"reference": f"DiagnosticReport/{report}"}}]
+        assert w.send(w.b, "PUT", f"/fhir/Task/{w.task}", stored).status_code == 200
     assert w.ids(w.b, "Patient")[1] == set()
     assert w.ids(w.b, "Task")[1] == {w.task}
     assert w.ids(w.b, "DiagnosticReport")[1] == {report}
