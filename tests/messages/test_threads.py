@@ -26,3 +26,21 @@ def test_a_thread_between_a_doctor_asha_and_her_son(t):
     for token in (t.doctor, w.a, w.asha_token, w.son_token):
         assert t.ids(token, messages) == expected
         assert t.ids(token, f"Communication?part-of:missing=true&subject=Patient/{w.asha}") == [header["id"]]
+
+
+def test_the_documented_recipes(t):
+    w = t.w
+    asha = f"Patient/{w.asha}"
+    header = t.open(recipient=[{"reference": asha}])
+    other = t.open()
+    t.put(t.doctor, {**other, "status": "completed"})
+    first = t.say(t.doctor, header, "Fasting tomorrow", recipient=[{"reference": asha}])
+    second = t.say(t.doctor, header, "Bring your old reports", recipient=[{"reference": asha}])
+    assert t.ids(w.asha_token, f"Communication?part-of:missing=true&subject={asha}&status=in-progress") == [header["id"]]
+    assert set(t.everything(w.asha_token, f"Communication?_id={header['id']}&_revinclude=Communication:part-of")) \
+        == {header["id"], first["id"], second["id"]}
+    unread = f"Communication?recipient={asha}&part-of:missing=false&received:missing=true&_sort=sent"
+    assert t.ids(w.asha_token, unread) == [first["id"], second["id"]]
+    t.put(w.asha_token, {**first, "status": "completed", "received": "2031-03-03T09:00:00Z"})
+    assert t.ids(w.asha_token, unread) == [second["id"]]
+    assert t.ids(w.asha_token, f"Communication?recipient={asha}&part-of:missing=false&status=in-progress") == [second["id"]]
