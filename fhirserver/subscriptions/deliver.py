@@ -64,7 +64,7 @@ class Deliveries:
     # ---- one subscription ------------------------------------------------------------------------
     def _one(self, sub_id: str, rec: dict, outbox: list[dict]) -> int:
         status, now = rec.get("status"), self.clock()
-        if status not in ("requested", "active"):
+        if status not in ("requested", "active") or spec.ended(rec["resource"]):
             return 0
         delivery = self.ctx.store.get_record(state.DELIVERY, sub_id) or {}
         if delivery.get("version") != rec["version"] and status == "requested":
@@ -75,9 +75,7 @@ class Deliveries:
         since = state.events_since(self.ctx.store, sub_id)
         if status == "requested":
             kind, events = "handshake", []
-        elif outbox:
-            numbers = [e["n"] for e in outbox[:settings.max_count]]
-            events = state.events(self.ctx.store, sub_id, numbers[0], numbers[-1])
+        elif outbox and (events := self._still_pending(sub_id, outbox[:settings.max_count])):
             kind = "event-notification"
         elif settings.heartbeat_s and now - delivery.get("last_sent", rec.get("created", 0)) >= settings.heartbeat_s:
             kind, events = "heartbeat", []
@@ -92,10 +90,15 @@ class Deliveries:
             return 0
         if kind == "handshake":
             self._set_status(sub_id, rec, "active", None)
-        for e in outbox[:settings.max_count] if kind == "event-notification" else ():
+        for e in events if kind == "event-notification" else ():
             self.ctx.store.delete_record(state.OUTBOX, state.event_key(sub_id, e["n"]))
         self.ctx.store.put_record(state.DELIVERY, sub_id, {"version": rec["version"], "last_sent": now})
         return 1
+
+    def _still_pending(self, sub_id: str, entries: list[dict]) -> list[dict]:
+        """The entries (read before the lease was taken) that no other worker delivered meanwhile."""
+        store = self.ctx.store
+        return [e for e in entries if store.get_record(state.OUTBOX, state.event_key(sub_id, e["n"])) is not None]
 
     def _failed(self, sub_id: str, rec: dict, delivery: dict, detail: str, now: float) -> None:
         attempts = delivery.get("attempts", 0) + 1

@@ -24,7 +24,7 @@ import weakref
 from dataclasses import dataclass
 
 from .. import jsonio
-from ..errors import FhirError
+from ..errors import BadRequest, FhirError
 from ..search import query as q
 from ..search.matcher import Matcher
 from ..smart_auth.stored_claims import access_from, owner_of
@@ -80,8 +80,7 @@ def record(store, sub_id: str, topic: str, version: Version) -> int:
     event = {"sub": sub_id, "n": n, "topic": topic, "timestamp": version.last_updated, "at": now,
              "focus": f"{version.type}/{version.id}/_history/{version.version}", "deleted": version.deleted}
     store.put_record(state.EVENT, state.event_key(sub_id, n), event, expires_at=now + state.MAX_KEEP_S)
-    store.put_record(state.OUTBOX, state.event_key(sub_id, n), {"sub": sub_id, "n": n},
-                     expires_at=now + state.MAX_KEEP_S)
+    store.put_record(state.OUTBOX, state.event_key(sub_id, n), event, expires_at=now + state.MAX_KEEP_S)
     return n
 
 
@@ -113,9 +112,12 @@ def _live(tx) -> dict[str, list[Live]]:
         return hit[1]
     found: dict[str, list[Live]] = {}
     for key, rec in store.list_records(state.SUB):
-        if rec.get("status") not in state.LIVE:
+        if rec.get("status") not in state.LIVE or spec.ended(rec["resource"]):
             continue
-        parsed = spec.parse(rec["resource"])
+        try:
+            parsed = spec.parse(rec["resource"])
+        except BadRequest:          # a topic withdrawn since: the subscription collects nothing
+            continue
         found.setdefault(parsed.topic.url, []).append(
             Live(key, parsed.topic.url, parsed.filters, rec.get("claims"), rec.get("sharing_default", "opt-in")))
     if not fresh:

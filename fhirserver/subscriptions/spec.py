@@ -19,11 +19,13 @@ sets `active` after a successful handshake and `error` after failed deliveries),
 """
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from ..errors import BadRequest
+from ..interactions.instants import parse_instant
 from ..search.parse import parse_search
 from . import endpoint_guard, topics
 
@@ -78,6 +80,18 @@ def prepare(resource: dict, allow_http_loopback: bool) -> None:
         meta["profile"] = [*(meta.get("profile") or []), PROFILE]
     spec = parse(resource)
     endpoint_guard.check_syntax(spec.endpoint, allow_http_loopback)
+
+
+def ended(resource: dict, now: str | None = None) -> bool:
+    """Subscription.end (an instant) has passed: no more events, no more notifications."""
+    end = resource.get("end")
+    if not isinstance(end, str):
+        return False
+    try:
+        end = parse_instant(end, "Subscription.end")
+    except BadRequest:
+        return False        # structurally invalid content never reaches the store
+    return end <= (now or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
 def parse(resource: dict) -> Spec:

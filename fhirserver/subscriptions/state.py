@@ -9,7 +9,8 @@
 - ("subscription-event", id/number): the event log $events answers from, kept for
   subscription_events_keep_s and at most subscription_events_keep_max per subscription (the worker
   prunes; MAX_KEEP_S bounds it whatever the settings);
-- ("subscription-outbox", id/number): events not yet delivered, removed once delivered;
+- ("subscription-outbox", id/number): events not yet delivered (a copy of the event), removed once
+  delivered;
 - ("subscription-delivery", id): the delivery state (attempts, next try, last notification sent),
   written by the worker holding ("subscription-lease", id).
 """

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from fhirserver.bulk.jobs import Lease
 from fhirserver.smart_auth.accounts import Users
 from fhirserver.subscriptions import state
+from fhirserver.subscriptions.deliver import Deliveries
 from tests.smart_auth._tokens import BASE, mint
 
 from ._world import B, Receiver, World, status_of
@@ -147,3 +149,22 @@ def test_the_event_log_is_bounded(tmp_path, backend, receiver):
         world.ctx.store.put_record(state.EVENT, state.event_key(sid, event["n"]), event)
     world.deliveries.prune()
     assert state.events(world.ctx.store, sid) == [] and state.events_since(world.ctx.store, sid) == 3
+
+
+def test_workers_share_subscriptions_by_leases(world, receiver):
+    sid = world.subscribe(world.b, receiver.url)["id"]
+    other = Deliveries(world.ctx, clock=world.clock)
+    held = Lease(world.ctx.store, sid, owner="another-worker", kind=state.LEASE)
+    assert held.acquire()
+    assert world.deliver() == 0 and receiver.received == []        # another worker holds it
+    held.release()
+    assert world.deliver() == 1 and other.run_once() == 0           # the handshake goes once
+    world.task(world.a, B)
+    assert other.run_once() == 1 and world.deliver() == 0           # and the event once
+    assert receiver.kinds() == ["handshake", "event-notification"]
+
+
+def test_no_events_and_no_notifications_after_the_end(world, receiver):
+    sid = world.subscribe(world.b, receiver.url, end="2020-01-01T00:00:00+05:30")["id"]
+    world.task(world.a, B)
+    assert world.deliver() == 0 and receiver.received == [] and state.events_since(world.ctx.store, sid) == 0
