@@ -9,6 +9,7 @@ import pytest
 from fhirserver.interactions.common import new_id, prepare, store_new_version
 from fhirserver.subscriptions import state
 from tests.blackbox.test_concurrency import _run_threads
+from tests.scheduling._world import delegation
 
 from ._world import A, B, World
 
@@ -104,3 +105,21 @@ def test_no_work_and_no_event_without_a_live_subscription(world):
     assert world.send(world.b, "DELETE", f"/fhir/Subscription/{sid}").status_code == 204
     world.task(world.a, B)
     assert numbers(world, sid) == [] and world.ctx.store.get_record(state.SUB, sid) is None
+
+
+def test_operations_and_deletes_fire_through_the_same_write_path(world):
+    """$book writes the Appointment through the one write path: its event comes with it; a deleted
+    Consent fires consent-changed, judged by the content it had."""
+    booked = world.subscribe(world.asha_token, HOOK, topic_name="appointment-booked-cancelled")["id"]
+    consents = world.subscribe(world.asha_token, HOOK, topic_name="consent-changed",
+                               filters=[f"Consent?patient=Patient/{world.asha}"])["id"]
+    assert world.generate().status_code == 200
+    slot = world.slots()[0]["id"]
+    appointment = world.appointment(world.book(world.asha_token, slot, world.asha))
+    assert [e["focus"] for e in state.events(world.ctx.store, booked)] == [f"Appointment/{appointment['id']}/_history/1"]
+    before = numbers(world, consents)           # the delegation Consent of the world was written before
+    r = world.send(world.asha_token, "POST", "/fhir/Consent", delegation(world.asha, world.son))
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert world.send(world.asha_token, "DELETE", f"/fhir/Consent/{r.get_json()['id']}").status_code == 204
+    events = state.events(world.ctx.store, consents)
+    assert [e["n"] for e in events] == before + [1, 2] and [e["deleted"] for e in events] == [False, True]
