@@ -152,6 +152,7 @@ class Access:
                          for s in grants.scopes if s.context in ("patient", "user")])
         access = cls(grants, patient, claims, sharing_default)
         access.organization, access._hospital = None, None      # acts for the patient, not a hospital
+        access._store = store                                   # its own Subscriptions (subscriptions/ownership.py)
         return access
 
     def confined(self, interaction: str, rtype: str) -> bool:

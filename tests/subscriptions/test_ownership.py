@@ -59,3 +59,6 @@ def test_a_patient_subscribes_and_sees_only_their_own(world):
     assert _visible(world, world.asha_token, mine["id"]) and not _visible(world, world.asha_token, theirs["id"])
     assert _visible(world, world.ravi_token, theirs["id"]) and not _visible(world, world.ravi_token, mine["id"])
     assert world.send(world.asha_token, "GET", f"/fhir/Subscription/{mine['id']}/$status").status_code == 200
+    proxied = world.subscribe(world.son_token, HOOK, topic_name="appointment-booked-cancelled")
+    assert _visible(world, world.son_token, proxied["id"]) and not _visible(world, world.asha_token, proxied["id"])
+    assert not _visible(world, world.son_token, mine["id"])
