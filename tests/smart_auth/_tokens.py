@@ -140,7 +140,7 @@ def seed(client, system_token: str) -> Seeded:
     """Two patients, each with Observations (laboratory, vital-signs), an Encounter, a Condition, a
     MedicationRequest, a DiagnosticReport (result -> the lab Observation), a Provenance (the server's,
     of the lab Observation: targets the lab Observation and Patient), a
-    RelatedPerson and a Binary; an Organization and a Practitioner referenced by both. Edge cases:
+    RelatedPerson, a message thread (a Communication header and one message partOf it) and a Binary; an Organization and a Practitioner referenced by both. Edge cases:
     ravi's 'linked' Observation has focus Patient/asha and is derived from asha's vital signs; asha's
     'derived' Observation is derived from ravi's lab Observation."""
     s = Seeder(client, auth(system_token), direct=True)     # each patient's one Provenance: post_with_provenance
@@ -191,6 +191,13 @@ def seed(client, system_token: str) -> Seeded:
         s.post(f"{who}.related", who, {
             "resourceType": "RelatedPerson", "patient": ref(pat),
             "name": [{"family": p["family"], "given": [f"{mark} relative"]}]})
+        thread = s.post(f"{who}.thread", who, {         # a doctor's thread with the patient (docs/messages.md)
+            "resourceType": "Communication", "status": "in-progress", "subject": ref(pat),
+            "sender": ref("Practitioner/prac-1"), "recipient": [ref(pat)], "topic": {"text": f"{mark} thread"}})
+        s.post(f"{who}.message", who, {
+            "resourceType": "Communication", "status": "in-progress", "partOf": [ref(thread)], "subject": ref(pat),
+            "sender": ref("Practitioner/prac-1"), "recipient": [ref(pat)], "sent": "2024-05-01T10:00:00Z",
+            "payload": [{"contentString": f"{mark} message"}]})
         s.post(f"{who}.binary", who, {
             "resourceType": "Binary", "contentType": "text/plain", "securityContext": ref(pat),
             "data": base64.b64encode(f"{mark} scanned letter".encode()).decode()})

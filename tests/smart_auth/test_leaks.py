@@ -89,7 +89,7 @@ OPEN = {
 
 # types seeded for both patients, all in the Patient compartment
 COMPARTMENT_TYPES = ("Patient", "Observation", "Encounter", "Condition", "MedicationRequest", "DiagnosticReport",
-                     "Provenance", "RelatedPerson")
+                     "Provenance", "RelatedPerson", "Communication")
 # also seeded, outside the compartment: invisible under patient/ scopes
 OUTSIDE_TYPES = ("Binary", "Organization", "Practitioner")
 TYPES = COMPARTMENT_TYPES + OUTSIDE_TYPES
