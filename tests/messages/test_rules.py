@@ -108,3 +108,35 @@ def test_a_thread_asha_opens_reaches_the_hospital_she_addresses(t):
 def _message(header: dict, text: str, **more) -> dict:
     return {"resourceType": "Communication", "status": "in-progress",
             "partOf": [{"reference": f"Communication/{header['id']}"}], "payload": [{"contentString": text}], **more}
+
+
+def test_the_rules_hold_in_transaction_bundles_and_patches(t):
+    w = t.w
+    asha = {"reference": f"Patient/{w.asha}"}
+    header = {"resourceType": "Communication", "status": "in-progress", "subject": asha, "recipient": [asha]}
+    message = {"resourceType": "Communication", "status": "in-progress", "partOf": [{"reference": "urn:uuid:h"}],
+               "payload": [{"contentString": "Welcome"}]}
+    r = w.send(t.doctor, "POST", "/fhir", _transaction((header, "urn:uuid:h"), (message, "urn:uuid:m")))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    hid = r.get_json()["entry"][0]["response"]["location"].split("/")[1]
+    said = t.ids(w.asha_token, f"Communication?part-of=Communication/{hid}")
+    assert len(said) == 1
+    stored = w.send(w.asha_token, "GET", f"/fhir/Communication/{said[0]}").get_json()
+    assert stored["sender"] == {"reference": "Practitioner/prac-a"} and stored["subject"] == asha
+    # a forged sender in a Bundle refuses the whole Bundle
+    forged = {**message, "partOf": [{"reference": f"Communication/{hid}"}], "sender": {"reference": "Organization/hosp-b"}}
+    fine = {**message, "partOf": [{"reference": f"Communication/{hid}"}]}
+    r = w.send(t.doctor, "POST", "/fhir", _transaction((fine, "urn:uuid:a"), (forged, "urn:uuid:b")))
+    assert r.status_code == 403
+    assert t.ids(w.asha_token, f"Communication?part-of=Communication/{hid}") == said
+    # what was said does not change through a patch either
+    r = w.http.open(f"/fhir/Communication/{said[0]}", method="PATCH", headers={
+        "Content-Type": "application/json-patch+json", "Authorization": f"Bearer {t.doctor}"},
+        data='[{"op": "replace", "path": "/payload/0/contentString", "value": "Goodbye"}]')
+    assert r.status_code == 422 and "payload" in issue(r)
+
+
+def _transaction(*entries) -> dict:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": url, "resource": resource, "request": {"method": "POST", "url": "Communication"}}
+        for resource, url in entries]}

@@ -44,3 +44,18 @@ def test_the_documented_recipes(t):
     t.put(w.asha_token, {**first, "status": "completed", "received": "2031-03-03T09:00:00Z"})
     assert t.ids(w.asha_token, unread) == [second["id"]]
     assert t.ids(w.asha_token, f"Communication?recipient={asha}&part-of:missing=false&status=in-progress") == [second["id"]]
+
+
+def test_a_hospital_the_creator_names_takes_part_and_sees_every_message(t):
+    w = t.w
+    header = t.open(recipient=[{"reference": f"Patient/{w.asha}"}, {"reference": "Organization/hosp-b"}])
+    first = t.say(t.doctor, header, "Referring Asha to your cardiology clinic")
+    reply = t.say(w.b, header, "We will see her on Monday")
+    assert reply["sender"] == {"reference": "Organization/hosp-b"}
+    thread = f"Communication?part-of=Communication/{header['id']}&_sort=sent"
+    for token in (t.doctor, w.a, w.b, w.asha_token, w.son_token):
+        assert t.ids(token, thread) == [first["id"], reply["id"]]
+    assert t.ids(w.ravi_token, "Communication") == []
+    # B takes part but did not create the thread: it neither closes it nor changes A's message
+    assert t.status(w.b, "PUT", f"/fhir/Communication/{header['id']}", {**header, "status": "completed"}) == 403
+    assert t.status(w.b, "PUT", f"/fhir/Communication/{first['id']}", {**first, "status": "entered-in-error"}) == 403
