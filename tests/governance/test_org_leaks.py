@@ -1148,6 +1148,31 @@ def moved_path(h: H):
     h.get("/fhir/_history")
 
 
+@path("subscriptions: A's like an absent one; B's own events hold nothing of A's", READ, VREAD, INSTANCE_HISTORY,
+      UPDATE, DELETE, TYPE_SEARCH, CREATE, INSTANCE_OP_GET, INSTANCE_OP_POST)
+def subscriptions_path(h: H):
+    from tests.subscriptions._world import subscription
+    r = h.as_a("POST", "/fhir/Subscription", subscription("https://hooks.example.org/a", "diagnostic-report-final"))
+    assert r.status_code == 201, r.get_data(as_text=True)
+    theirs = r.get_json()
+    mine = (h.call("POST", "/fhir/Subscription", status=201, body=subscription(
+        "https://hooks.example.org/b", "diagnostic-report-final", content="full-resource")).json or {}).get("id")
+    report = h.as_a("GET", f"/fhir/{h.key('a.report')}").get_json()
+    report["status"] = "amended"                 # fires A's subscription; B may not read the report
+    assert h.as_a("PUT", f"/fhir/{h.key('a.report')}", report).status_code == 200
+    h.resnapshot()
+    for suffix in ("", "/_history", "/_history/1", "/$status", "/$events", "/$events?content=full-resource"):
+        h.same_as_absent(lambda x, sfx=suffix: h.get(f"/fhir/Subscription/{x}{sfx}"), theirs["id"])
+    h.same_as_absent(lambda x: h.call("POST", f"/fhir/Subscription/{x}/$status", body={"resourceType": "Parameters"}),
+                     theirs["id"])
+    h.same_as_absent(lambda x: h.call("PUT", f"/fhir/Subscription/{x}", body={**theirs, "id": x}), theirs["id"])
+    h.same_as_absent(lambda x: h.call("DELETE", f"/fhir/Subscription/{x}"), theirs["id"])
+    listed = matches(h.search("/fhir/Subscription"))
+    h.expect(listed == [f"Subscription/{mine}"], f"B's Subscription search listed {listed}")
+    events = h.get(f"/fhir/Subscription/{mine}/$events?content=full-resource", status=200).json or {}
+    h.expect(len(events.get("entry", ())) == 1, "B's subscription has an event of A's report")
+
+
 @path("bulk export: exactly what B may search, files and status only for B's own exports",
       *BULK_KICKOFFS, *BULK_STATUS, BULK_FILES)
 def bulk_export_path(h: H):
