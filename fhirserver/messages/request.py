@@ -8,7 +8,8 @@ A request names who asks (requester), who is to send (sender: the patient) and w
 - only its requester changes it (revokes, completes): the organisation that holds it, or the requester;
 - the answer is a Communication basedOn the request, sent by whom the request asks to send (the patient,
   or a proxy acting for them) while it is active: its subject is the request's, and when it names no
-  recipient it goes to the request's recipients, its requester and the organisation holding it.
+  recipient (and is not a message of a thread, which goes to the thread's participants) it goes to the
+  request's recipients, its requester and the organisation holding it.
   Storing the answer completes the request (the server writes it, in the same transaction).
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from .. import jsonio
 from ..errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
 from ..governance import custodian
-from . import refs
+from . import refs, thread
 
 TYPE = "CommunicationRequest"
 PEOPLE = ("subject", "sender", "recipient", "requester")
@@ -62,7 +63,7 @@ def answer(gtx, writer, communication: dict) -> bool:
             communication["subject"], filled = {"reference": theirs}, True
         elif theirs is not None and subject != theirs:
             raise Unprocessable(f"An answer's subject is its request's: {ref} is about {theirs}, not {subject}")
-        if not communication.get("recipient"):
+        if not communication.get("recipient") and thread.thread_of(communication) is None:
             to = [*refs.of(request.get("recipient")), *refs.of(request.get("requester")), custodian.of(request)]
             communication["recipient"] = [{"reference": r} for r in dict.fromkeys(t for t in to if t)]
             filled = True

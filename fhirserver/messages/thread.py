@@ -17,8 +17,12 @@ OPEN, CLOSED, RETRACTED = "in-progress", "completed", "entered-in-error"
 
 
 def thread_of(c: dict) -> str | None:
-    """'Communication/<id>' of the thread a message is part of, or None."""
-    return next((r for r in refs.of(c.get("partOf")) if r.startswith("Communication/")), None)
+    """'Communication/<id>' of the thread a message is part of, or None. A message is part of one thread
+    (part of two, it would reach the second thread's participants without being written to them)."""
+    threads = [r for r in refs.of(c.get("partOf")) if r.startswith("Communication/")]
+    if len(threads) > 1:
+        raise Unprocessable(f"A message is part of one thread, not {len(threads)} ({', '.join(threads)})")
+    return threads[0] if threads else None
 
 
 def kind(c: dict) -> str:

@@ -92,3 +92,14 @@ def test_a_request_names_its_writer_as_requester_and_one_patient(t):
                {"resourceType": "CommunicationRequest", "status": "active", "subject": {"reference": f"Patient/{w.asha}"},
                 "sender": {"reference": f"Patient/{w.ravi}"}})
     assert r.status_code == 422 and f"Patient/{w.ravi}" in issue(r)
+
+
+def test_an_answer_in_a_thread_goes_to_the_thread_s_participants(t):
+    w = t.w
+    header = t.open(recipient=[{"reference": f"Patient/{w.asha}"}])
+    request = ask(t)
+    sent = t.post(w.asha_token, answer(request, partOf=[{"reference": f"Communication/{header['id']}"}],
+                                       payload=[{"contentString": "Here it is"}]))
+    assert "recipient" not in sent and sent["subject"] == {"reference": f"Patient/{w.asha}"}
+    assert t.ids(w.a, f"Communication?part-of=Communication/{header['id']}") == [sent["id"]]
+    assert w.send(t.doctor, "GET", f"/fhir/CommunicationRequest/{request['id']}").get_json()["status"] == "completed"

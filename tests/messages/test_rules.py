@@ -140,3 +140,12 @@ def _transaction(*entries) -> dict:
     return {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": url, "resource": resource, "request": {"method": "POST", "url": "Communication"}}
         for resource, url in entries]}
+
+
+def test_a_message_is_part_of_one_thread(t):
+    w = t.w
+    mine, other = t.open(), t.open(token=w.b, recipient=[{"reference": "Organization/hosp-b"}])
+    r = w.send(t.doctor, "POST", "/fhir/Communication", {**_message(mine, "Hi"), "partOf": [
+        {"reference": f"Communication/{mine['id']}"}, {"reference": f"Communication/{other['id']}"}]})
+    assert r.status_code == 422 and "one thread" in issue(r)
+    assert t.ids(w.b, f"Communication?part-of=Communication/{other['id']}") == []
