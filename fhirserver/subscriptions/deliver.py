@@ -43,7 +43,9 @@ class Deliveries:
         """One pass over every subscription; returns how many notifications were delivered."""
         store, sent = self.ctx.store, 0
         pending = state.pending(store)
-        for sub_id, _rec in store.list_records(state.SUB):
+        for sub_id, seen in store.list_records(state.SUB):
+            if not self._due(sub_id, seen, pending.get(sub_id, [])):
+                continue            # reads only: an idle subscription costs no lease write
             lease = Lease(store, sub_id, kind=state.LEASE)
             if not lease.acquire():
                 continue
@@ -62,6 +64,16 @@ class Deliveries:
         return sent
 
     # ---- one subscription ------------------------------------------------------------------------
+    def _due(self, sub_id: str, rec: dict, outbox: list[dict]) -> bool:
+        """Whether the subscription may have something to send now (checked again under the lease)."""
+        if rec.get("status") not in ("requested", "active") or spec.ended(rec["resource"]):
+            return False
+        delivery = self.ctx.store.get_record(state.DELIVERY, sub_id) or {}
+        if rec["status"] == "requested" or outbox:
+            return delivery.get("version") != rec["version"] or self.clock() >= delivery.get("next_try", 0)
+        heartbeat = spec.parse(rec["resource"]).heartbeat_s
+        return bool(heartbeat) and self.clock() - delivery.get("last_sent", rec.get("created", 0)) >= heartbeat
+
     def _one(self, sub_id: str, rec: dict, outbox: list[dict]) -> int:
         status, now = rec.get("status"), self.clock()
         if status not in ("requested", "active") or spec.ended(rec["resource"]):
