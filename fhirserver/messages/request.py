@@ -17,6 +17,8 @@ from __future__ import annotations
 from .. import jsonio
 from ..errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
 from ..governance import custodian
+from ..search.extract import extract
+from ..smart_auth.access import UNRESTRICTED
 from . import refs, thread
 
 TYPE = "CommunicationRequest"
@@ -51,7 +53,7 @@ def answer(gtx, writer, communication: dict) -> bool:
     """Check an answer (a Communication basedOn requests), fill in its subject and recipients, and
     complete the requests it answers. Returns whether the answer was filled in."""
     filled = False
-    for ref in (r for r in refs.of(communication.get("basedOn")) if r.startswith(TYPE + "/")):
+    for ref in dict.fromkeys(r for r in refs.of(communication.get("basedOn")) if r.startswith(TYPE + "/")):
         version, request = _read(gtx, ref)
         asked = refs.of(request.get("sender"))
         if asked and not writer.is_party(asked):
@@ -82,10 +84,9 @@ def _read(gtx, ref: str):
 
 
 def _complete(gtx, version, request: dict) -> None:
-    """The server completes the answered request (its holder keeps it)."""
+    """The server completes the answered request (its holder keeps it). interactions.common, the write
+    path, calls this package, so it is imported here, when used."""
     from ..interactions import common
-    from ..search.extract import extract
-    from ..smart_auth.access import UNRESTRICTED
     request = {**request, "status": "completed"}
     prepared = common.Prepared(TYPE, request, extract(request, gtx.base), None, gtx.base, None, UNRESTRICTED)
     common.store_new_version(gtx.raw, prepared, version.id, "PUT", version)

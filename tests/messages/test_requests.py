@@ -103,3 +103,13 @@ def test_an_answer_in_a_thread_goes_to_the_thread_s_participants(t):
     assert "recipient" not in sent and sent["subject"] == {"reference": f"Patient/{w.asha}"}
     assert t.ids(w.a, f"Communication?part-of=Communication/{header['id']}") == [sent["id"]]
     assert w.send(t.doctor, "GET", f"/fhir/CommunicationRequest/{request['id']}").get_json()["status"] == "completed"
+
+
+def test_an_answer_naming_its_request_twice_completes_it_once(t):
+    w = t.w
+    request = ask(t)
+    twice = answer(request, payload=[{"contentString": "here"}])
+    twice["basedOn"] = twice["basedOn"] * 2
+    t.post(w.asha_token, twice)
+    history = w.send(t.doctor, "GET", f"/fhir/CommunicationRequest/{request['id']}/_history").get_json()
+    assert [e["resource"]["status"] for e in history["entry"]] == ["completed", "active"]
