@@ -1,7 +1,9 @@
 """Leak tests between hospitals: hospital B's token cannot reach hospital A's patient through any path,
 unless and as far as the patient consented (docs/governance.md, fhirserver/governance/policy.py).
 
-The table below is tests/smart_auth/test_leaks.py's, for organisations. Each path runs with hospital B's
+The table below is tests/smart_auth/test_leaks.py's, for organisations. B is also the third party of a
+referral: A orders a test for its patient at lab C (a ServiceRequest, a Task owned by C, C's report and
+its PDF Binary; docs/orders.md), which B must reach through no route either. Each path runs with hospital B's
 tokens (its backend client, system/*.cruds, and a practitioner of B, user/*.cruds) against the same
 seeded records, in three phases of A's patient's Consent:
 
@@ -71,6 +73,9 @@ from tests.smart_auth.test_leaks import (
 )
 
 A, B = "Organization/hosp-a", "Organization/hosp-b"
+C = "Organization/hosp-c"             # the lab A refers its patient to; B is a third party to that referral
+TASK_CODES = "http://hl7.org/fhir/CodeSystem/task-code"
+RESULT_PDF = "SE9TUEEtUkVTVUxUUERGLVBSSVZBVEU="     # base64 of HOSPA-RESULTPDF-PRIVATE
 RT = "http://hl7.org/fhir/resource-types"
 MRN_A = "http://hosp-a.test/mrn"
 MRN_B = "http://hosp-b.test/mrn"
@@ -82,7 +87,7 @@ PASSWORD = "correct horse battery"
 PHASES = ("none", "consented", "revoked")
 TOKENS = ("system", "practitioner")
 TYPES = ("Patient", "Observation", "Encounter", "Condition", "MedicationRequest", "DiagnosticReport", "Provenance",
-         "RelatedPerson", "Consent", "Binary", "Organization", "Practitioner")
+         "RelatedPerson", "Consent", "Binary", "Organization", "Practitioner", "Task", "ServiceRequest")
 COMPARTMENT_TYPES = TYPES[:9]
 KNOWN_TO_B = ("a.patient", "a.lab")      # B's referral names A's patient and A's lab result
 
@@ -137,7 +142,10 @@ class Seeder:
 def seed(app) -> Seeded:
     """Hospital A: patient Kumar (pa) with an Encounter, Observations (lab, updated once; vital signs;
     'linked', about B's patient too), a Condition, a MedicationRequest, a DiagnosticReport, a
-    Provenance, a RelatedPerson and a Binary; a second patient (pa2) with nothing else; a Practitioner.
+    Provenance, a RelatedPerson and a Binary; a second patient (pa2) with nothing else; a Practitioner;
+    a referral of pa to lab C (A's ServiceRequest and its open Task owned by C; C's DiagnosticReport based
+    on the order and its PDF, a Binary whose securityContext is the report: roles a.order, a.task, a.result,
+    a.resultpdf, A's side of the exchange for this table).
     Hospital B: patient Sharma (pb) with an Encounter, vital signs and a Condition, a Practitioner, and a
     referral Observation about A's patient derived from A's lab result. The exchange's own tool writes
     both Organizations. Accounts: pa's patient user and B's practitioner."""
@@ -147,7 +155,7 @@ def seed(app) -> Seeded:
     seeded = Seeded()
     s = Seeder(client, auth(mint(app, "system/*.cruds", client_id="exchange-tool")), seeded)
     sa, sb = Seeder(client, auth(tokens["a"]), seeded), Seeder(client, auth(tokens["b"]), seeded)
-    for org in (A, B):
+    for org in (A, B, C):
         s.put(org, "shared", {"resourceType": "Organization", "id": org.split("/")[1], "name": f"Hospital {org[-1]}"})
     sa.post("a.prac", "shared", {"resourceType": "Practitioner", "name": [{"family": "Iyer"}]})
     sb.post("b.prac", "shared", {"resourceType": "Practitioner", "name": [{"family": "Bose"}]})
@@ -184,6 +192,7 @@ def seed(app) -> Seeded:
                               "data": "SE9TUEEtQklOQVJZLVBSSVZBVEU="})    # base64 of HOSPA-BINARY-PRIVATE
     sb.post("b.referral", "b", _obs(pa, "11488-4", "Consult note", derivedFrom=[ref(lab)],
                                     performer=[ref(seeded.named["b.prac"])]))
+    seed_referral(client, seeded, sa, pa)
     # A's lab result gets a second version
     current = client.get(f"/fhir/{lab}", headers=auth(tokens["a"])).get_json()
     r = client.put(f"/fhir/{lab}", json={**current, "status": "amended"},
@@ -202,6 +211,22 @@ def seed(app) -> Seeded:
         mrn = [i["value"] for i in stored["identifier"] if i["system"] == MRN_A]
         seeded.fingerprints[role] = {family, *mrn, *uhids, *(u.replace("-", "") for u in uhids)}
     return seeded
+
+
+def seed_referral(client, seeded: Seeded, sa: Seeder, pa: str) -> None:
+    """A orders a CBC for pa at lab C; C reports, attaching the PDF (docs/orders.md, lab order)."""
+    order = sa.post("a.order", "a", {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                                     "code": coding(LOINC, "58410-2", "CBC panel"), "subject": ref(pa),
+                                     "performer": [ref(C)], "note": [{"text": mark("a.order")}]})
+    sa.post("a.task", "a", {"resourceType": "Task", "status": "requested", "intent": "order",
+                            "code": {"coding": [{"system": TASK_CODES, "code": "fulfill"}]}, "focus": ref(order),
+                            "for": ref(pa), "requester": ref(A), "owner": ref(C), "note": [{"text": mark("a.task")}]})
+    sc = Seeder(client, auth(mint(client.application, "system/*.cruds", client_id="hosp-c-lis", organization=C)), seeded)
+    result = sc.post("a.result", "a", {"resourceType": "DiagnosticReport", "status": "final",
+                                       "code": coding(LOINC, "58410-2"), "subject": ref(pa), "basedOn": [ref(order)],
+                                       "conclusion": mark("a.result")})
+    sc.post("a.resultpdf", "a", {"resourceType": "Binary", "contentType": "application/pdf",
+                                 "securityContext": ref(result), "data": RESULT_PDF})
 
 
 SERVER_DIRECTORY = ("NamingSystem", "CodeSystem", "ValueSet", "SearchParameter", "StructureDefinition")
@@ -459,6 +484,8 @@ def check_exchanges(h: H, exchanges: list[Exchange]) -> None:
             traces.add(key.split("/", 1)[1])
     if h.key("a.binary") in hidden:
         traces.add("SE9TUEEtQklOQVJZLVBSSVZBVEU")
+    if h.key("a.resultpdf") in hidden:
+        traces.add(RESULT_PDF.rstrip("="))
     for ex in exchanges:
         if ex.status >= 500:
             h.problem(f"{ex}: server error {ex.body[:300]!r}")
@@ -1095,6 +1122,52 @@ def health_card_and_match_path(h: H):
         ex = h.call("POST", "/fhir/Patient/$match", status=200, body={"resourceType": "Parameters", "parameter": [
             {"name": "resource", "resource": probe}, {"name": "onlyCertainMatches", "valueBoolean": only_certain == "true"}]})
         h.expect((ex.json or {}).get("total") == 0, f"{ex}: $match found candidates outside B's reach")
+
+
+@path("a referral from A to lab C: B reaches none of its order, task, patient, report or PDF",
+      READ, TYPE_SEARCH, TYPE_HISTORY, INSTANCE_HISTORY, COMPARTMENT, CREATE)
+def referral_path(h: H):
+    pa, order, task, result, pdf = (h.key(r) for r in ("a.patient", "a.order", "a.task", "a.result", "a.resultpdf"))
+    orgs = h.visible("Organization")
+    for url in (f"/fhir/Task?focus={order}", f"/fhir/Task?patient={pa}", f"/fhir/Task?owner={C}",
+                f"/fhir/Task?requester={A}", "/fhir/Task?status=requested", f"/fhir/ServiceRequest?subject={pa}",
+                f"/fhir/ServiceRequest?performer={C}", f"/fhir/DiagnosticReport?based-on={order}",
+                f"/fhir/Binary?security-context={result}", f"/fhir/Binary?_id={pdf.split('/')[1]}",
+                "/fhir/Task?patient.name=Kumar", "/fhir/Task?focus:ServiceRequest.code=58410-2",
+                f"/fhir/DiagnosticReport?based-on:ServiceRequest.performer={C}",
+                "/fhir/Binary?security-context:DiagnosticReport.code=58410-2",
+                f"/fhir/Patient?_has:Task:patient:owner={C}", "/fhir/ServiceRequest?_has:Task:focus:status=requested",
+                f"/fhir/Patient?_has:ServiceRequest:subject:performer={C}",
+                "/fhir/DiagnosticReport?_has:Binary:security-context:_id=" + pdf.split("/")[1]):
+        expect_search(h, url, set())
+    for url in ("/fhir/Task?_include=Task:focus&_include=Task:patient&_include=Task:owner",
+                "/fhir/DiagnosticReport?_include=DiagnosticReport:based-on&_revinclude=Binary:security-context"):
+        expect_search(h, url, set(), set())
+    expect_search(h, "/fhir/Organization?_revinclude=Task:owner&_revinclude=ServiceRequest:performer"
+                     "&_revinclude:iterate=DiagnosticReport:based-on", orgs, set())
+    expect_search(h, f"/fhir/Organization?{qs(_id='hosp-c')}&_has:Task:owner:status=requested", set())
+    for rtype in ("Task", "ServiceRequest", "DiagnosticReport"):
+        expect_search(h, f"/fhir/Patient/{h.id('a.patient')}/{rtype}", set())
+        h.same_as_absent(lambda x, t=rtype: h.get(f"/fhir/Patient/{x}/{t}"), h.id("a.patient"))
+        expect_search(h, f"/fhir/{rtype}/_history", set())
+    for key in (order, task, result, pdf):
+        rtype, rid = key.split("/")
+        for suffix in ("", "/_history", "/_history/1"):
+            h.same_as_absent(lambda x, t=rtype, s=suffix: h.get(f"/fhir/{t}/{x}{s}"), rid)
+    # B cannot borrow A's order for a Task of its own, nor place one for a patient it cannot read
+    mine_task = {"resourceType": "Task", "status": "requested", "intent": "order", "owner": ref(B),
+                 "code": {"coding": [{"system": TASK_CODES, "code": "fulfill"}]}, "for": ref(pa)}
+    h.same_as_absent(lambda x: h.call("POST", "/fhir/Task", body={**mine_task, "focus": ref(f"ServiceRequest/{x}")},
+                                      status=403), h.id("a.order"))
+
+    def place(patient: str) -> Exchange:
+        sr = h.call("POST", "/fhir/ServiceRequest", status=201, body={
+            "resourceType": "ServiceRequest", "status": "active", "intent": "order", "code": {"text": "CBC"},
+            "subject": ref(f"Patient/{patient}"), "performer": [ref(B)]})
+        return h.call("POST", "/fhir/Task", status=403, body={**mine_task, "for": ref(f"Patient/{patient}"),
+                                                              "focus": ref(f"ServiceRequest/{(sr.json or {}).get('id')}")})
+    h.same_as_absent(place, h.id("a.patient"))
+    expect_search(h, "/fhir/Patient", h.visible("Patient"))
 
 
 AUDIT_LOG = ("GET /fhir/$audit-checkpoint", "GET /fhir/$audit-proof", "GET /fhir/$audit-consistency",
