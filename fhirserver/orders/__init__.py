@@ -1,13 +1,15 @@
 """Orders between organisations: the rules of the HL7 Clinical Order Workflows (FHIR R4 request.html,
 task.html#statemachine, workflow-management.html) that the server enforces on every write of a Task,
-ServiceRequest or MedicationRequest: single interactions, PATCH, conditional writes and each entry of a
-transaction or batch all pass through interactions/common.store_new_version and store_delete, which call
-check() once, after the write is admitted and before it is stored, inside the same store transaction.
+ServiceRequest, MedicationRequest or a result based on one: single interactions, PATCH, conditional
+writes and each entry of a transaction or batch all pass through interactions/common.store_new_version
+and store_delete, which call check() once, after the write is admitted and before it is stored, inside
+the same store transaction.
 
     task_states.py    the Task state machine: legal moves and who makes them
     task_rules.py     a Task write: transition, owner/placer/patient fields, output, reason, completion
     placement.py      security: a Task points only at the placer's request and a patient it can read
     request_rules.py  a request write: patient proposals, an order approving a proposal, revoke
+    results.py        a result or dispense is based only on a request its writer can read
     follow_up.py      the server's own follow-up writes (same transaction, unrestricted, custody kept)
     parties.py        who writes: the server, an organisation (placer / owner), a patient
 
@@ -17,14 +19,15 @@ from __future__ import annotations
 
 from .. import jsonio
 from ..repository import GuardedTransaction
-from . import parties, request_rules, task_rules
+from . import parties, request_rules, results, task_rules
 
 
 def _task(tx, raw, party, base, rtype, id, new, old):
     task_rules.check(tx, raw, party, base, new, old)
 
 
-RULES = {"Task": _task, "ServiceRequest": request_rules.check, "MedicationRequest": request_rules.check}
+RULES = {"Task": _task, "ServiceRequest": request_rules.check, "MedicationRequest": request_rules.check,
+         **{rtype: results.check for rtype in results.BASED_ON}}
 
 
 def check(tx, access, base: str, rtype: str, id: str, new: dict | None, replaced: bytes | None) -> None:

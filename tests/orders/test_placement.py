@@ -102,3 +102,28 @@ def test_results_and_dispenses_go_to_the_placer_only(w):
     moved = {**stored, "basedOn": [{"reference": f"ServiceRequest/{c_order}"}]}
     assert w.send(w.c, "PUT", f"/fhir/DiagnosticReport/{a_report}", moved).status_code == 404
     assert w.ids(w.c, "DiagnosticReport")[1] == set()
+
+
+def test_a_result_is_based_only_on_an_order_its_writer_can_read(w):
+    """Results are shown to the holder of the order they are based on: a third hospital cannot slip a
+    report or a dispense into A's order (422 like an order that does not exist); the lab that owns the
+    order's Task can, and so can the patient (her own measurements)."""
+    body = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
+            "subject": {"reference": f"Patient/{w.p1}"}}
+    answers = []
+    for sr in (w.sr, str(uuid.uuid4())):
+        r = w.send(w.c, "POST", "/fhir/DiagnosticReport", {**body, "basedOn": [{"reference": f"ServiceRequest/{sr}"}]})
+        answers.append((r.status_code, r.get_data(as_text=True).replace(sr, "<id>")))
+    assert answers[0][0] == 422 and answers[0] == answers[1]
+    order = w.create(w.a, {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+                           "medicationCodeableConcept": {"text": "Amlodipine"}, "subject": {"reference": f"Patient/{w.p1}"}})
+    dispense = {"resourceType": "MedicationDispense", "status": "completed", "medicationCodeableConcept": {"text": "x"},
+                "subject": {"reference": f"Patient/{w.p1}"},
+                "authorizingPrescription": [{"reference": f"MedicationRequest/{order}"}]}
+    assert w.send(w.c, "POST", "/fhir/MedicationDispense", dispense).status_code == 422
+    assert w.ids(w.a, "DiagnosticReport")[1] == set() and w.ids(w.a, "MedicationDispense")[1] == set()
+    based = {**body, "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]}
+    assert w.send(w.b, "POST", "/fhir/DiagnosticReport", based).status_code == 201
+    own = {"resourceType": "Observation", "status": "final", "code": {"text": "home BP"},
+           "subject": {"reference": f"Patient/{w.p1}"}, "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]}
+    assert w.send(w.p1_token, "POST", "/fhir/Observation", own).status_code == 201
