@@ -18,14 +18,14 @@ from .. import jsonio
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..repository import GuardedTransaction
 from . import follow_up, task_states
-from .parties import Party, local, refs
+from .parties import PATIENT, Party, local, refs
 
 WITHDRAWN = ("revoked", "entered-in-error")
 ORDERS = ("order", "original-order", "reflex-order", "filler-order", "instance-order", "plan", "directive")
 
 
 def check(tx, raw, party: Party, base: str, rtype: str, id: str, new: dict | None, old: dict | None) -> None:
-    if new is not None and party.kind == "patient" and new.get("intent") != "proposal":
+    if new is not None and party.kind == PATIENT and new.get("intent") != "proposal":
         raise Forbidden(f"A patient's token writes a {rtype} only as a proposal (intent=proposal); a "
                         "prescriber turns it into an order (docs/orders.md)")
     if new is not None and old is None and new.get("intent") in ORDERS:

@@ -14,9 +14,10 @@ Order Workflows; docs/orders.md):
 """
 from __future__ import annotations
 
+from .. import jsonio
 from ..errors import BadRequest, Forbidden, Unprocessable
 from . import follow_up, placement, task_states
-from .parties import Party, local, refs
+from .parties import PATIENT, Party, local, refs
 
 # task.html: the elements the performer reports on; everything else is the placer's
 OWNER_FIELDS = frozenset({"status", "businessStatus", "statusReason", "output", "note", "executionPeriod",
@@ -44,7 +45,7 @@ def check(tx, raw, party: Party, base: str, new: dict | None, old: dict | None) 
 
 
 def _create(tx, party: Party, base: str, new: dict, status) -> None:
-    if party.kind == "patient":
+    if party.kind == PATIENT:
         raise Forbidden("A patient's token does not create Tasks: the placer does; a patient chooses "
                         "the owner of a Task placed without one (docs/orders.md)")
     if not party.server and status not in task_states.INITIAL:
@@ -72,7 +73,7 @@ def _update(tx, party: Party, base: str, new: dict, old: dict, status) -> None:
         if placement.changed(new, old):
             placement.check(tx, party, base, new)
         return
-    if party.kind == "patient":
+    if party.kind == PATIENT:
         _patient_choice(party, base, new, old, changed)
         return
     if not owner:
@@ -106,6 +107,5 @@ def _complete_focus(raw, base: str, task: dict) -> None:
     current = raw.read(*focus)
     if current is None or current.deleted:
         return
-    from .. import jsonio
     if jsonio.loads_stored(current.body).get("status") in ("active", "on-hold"):
         follow_up.change(raw, base, focus[0], focus[1], status="completed")
