@@ -15,7 +15,8 @@ sent to it, never the rest of the patient's chart:
     Observation
     MedicationDispense     dispensed on a MedicationRequest that O holds
     Binary                 its securityContext is a DiagnosticReport or MedicationDispense addressed to O
-                           as above (binary.html#security: the report's PDF or images follow the report)
+                           as above, or a Task O holds, owns or requested (binary.html#security: the
+                           report's PDF or images follow the report; a file in Task.output follows the Task)
     Communication          O is a recipient or the sender, or it is part of a thread (header) O holds
     CommunicationRequest   O is a recipient, the sender or the requester
 
@@ -82,7 +83,8 @@ def _dispense(o):
 
 
 def _binary(o):
-    contexts = (("DiagnosticReport", _result("DiagnosticReport")), ("MedicationDispense", _dispense))
+    contexts = (("DiagnosticReport", _result("DiagnosticReport")), ("MedicationDispense", _dispense),
+                ("Task", lambda org: (_held_by(org, "Task"), *_task(org))))
     return tuple(q.Chain("Binary.security-context", rtype, node, guarded=False)
                  for rtype, build in contexts for node in build(o))
 

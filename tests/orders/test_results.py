@@ -60,3 +60,13 @@ def test_the_lab_finds_the_patient_by_uhid_while_its_task_is_open(w):
         assert set_status(w, w.b, w.task, status, output=output(f"DiagnosticReport/{rid}")).status_code == 200
     assert w.ids(w.b, query)[1] == set()                      # closed: the lab no longer finds the patient
     assert w.ids(w.a, "DiagnosticReport")[1] == {rid}
+
+
+def test_a_file_in_the_tasks_output_follows_the_task(w):
+    """A Binary whose securityContext is the Task (say, a CT image set the lab puts in Task.output) is
+    readable by the Task's placer and owner, not by a third hospital."""
+    scan = w.create(w.b, {**binary(f"Task/{w.task}"), "contentType": "application/dicom"})
+    for status in ("accepted", "in-progress", "completed"):
+        assert set_status(w, w.b, w.task, status, output=output(f"Binary/{scan}")).status_code == 200
+    for token, seen in ((w.a, 200), (w.b, 200), (w.c, 404)):
+        assert w.send(token, "GET", f"/fhir/Binary/{scan}").status_code == seen
