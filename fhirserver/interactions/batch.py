@@ -14,6 +14,7 @@ from . import create as create_i
 from . import delete as delete_i
 from . import patch as patch_i
 from . import update as update_i
+from .binary_content import externalize_data, pending_blob
 from .bundle_results import EntryResult, run_get, run_operation
 from .common import if_match_version
 
@@ -50,14 +51,11 @@ def _one(ctx, e: be.Entry, provenance: dict | None = None) -> EntryResult:
     if e.operation is not None:
         return run_operation(ctx, e)
     if_match = if_match_version(e.if_match)
-    if e.method == "POST":
-        r = create_i.create(ctx, e.type, e.resource, e.if_none_exist, provenance=provenance)
-        return EntryResult(r.status, r.version, created=r.status == 201)
-    if e.method == "PUT":
-        r = (update_i.update(ctx, e.type, e.id, {**e.resource, "id": e.resource.get("id", e.id)}, if_match,
-                             provenance=provenance)
-             if e.id else update_i.conditional_update(ctx, e.type, e.criteria, e.resource, if_match, provenance))
-        return EntryResult(r.status, r.version, created=r.status == 201)
+    if e.method in ("POST", "PUT"):
+        # a Binary's data goes to the blob store, as for a single create or update (binary_content.py)
+        blob = externalize_data(ctx, e.resource) if e.type == "Binary" and isinstance(e.resource, dict) else None
+        with pending_blob(ctx, blob):
+            return _write(ctx, e, if_match, blob, provenance)
     if e.method == "DELETE":
         r = (delete_i.delete(ctx, e.type, e.id, if_match, provenance) if e.id
              else delete_i.conditional_delete(ctx, e.type, e.criteria, provenance))
@@ -69,3 +67,12 @@ def _one(ctx, e: be.Entry, provenance: dict | None = None) -> EntryResult:
         return EntryResult(200, r.version)
     return run_get(ctx, e)
 
+
+def _write(ctx, e: be.Entry, if_match: int | None, blob: str | None, provenance: dict | None) -> EntryResult:
+    if e.method == "POST":
+        r = create_i.create(ctx, e.type, e.resource, e.if_none_exist, blob=blob, provenance=provenance)
+        return EntryResult(r.status, r.version, created=r.status == 201)
+    r = (update_i.update(ctx, e.type, e.id, {**e.resource, "id": e.resource.get("id", e.id)}, if_match, blob=blob,
+                         provenance=provenance)
+         if e.id else update_i.conditional_update(ctx, e.type, e.criteria, e.resource, if_match, provenance, blob))
+    return EntryResult(r.status, r.version, created=r.status == 201)

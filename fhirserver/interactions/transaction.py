@@ -18,6 +18,7 @@ from ..errors import FhirError, PreconditionFailed
 from ..search.limits import SearchLimits
 from ..storage.base import Version
 from . import bundle_entries as be
+from .binary_content import externalize_data
 from .bundle_results import EntryResult, run_get, run_operation
 from .common import (
     check_if_match,
@@ -57,14 +58,37 @@ def transaction(ctx, bundle: dict, provenance: dict | None = None) -> list[Entry
     # the conditional references of each entry, found once: the plan and the check under the lock use them
     conditional = {e.index: tuple(dict.fromkeys(r for r in references(e.resource) if is_conditional(r)))
                    for e in entries if e.index in new_ids}
-    plan = _plan(ctx, entries, _decide(ctx, entries, ctx.repo, conditional), new_ids)
-    prepare_entries(ctx, entries, dict(plan.decisions.put_targets), be.patch_operations)   # patches: before the lock
-    with ctx.repo.transaction(provenance) as tx:
-        decisions = _decide(ctx, entries, tx, conditional)
-        if decisions != plan.decisions:
-            plan = _plan(ctx, entries, decisions, new_ids)
-        results = _apply(ctx, tx, entries, plan)
+    blobs: dict[int, str] = {}
+    try:
+        _externalize(ctx, entries, blobs)
+        plan = _plan(ctx, entries, _decide(ctx, entries, ctx.repo, conditional), new_ids, blobs)
+        prepare_entries(ctx, entries, dict(plan.decisions.put_targets), be.patch_operations)  # before the lock
+        with ctx.repo.transaction(provenance) as tx:
+            decisions = _decide(ctx, entries, tx, conditional)
+            if decisions != plan.decisions:
+                plan = _plan(ctx, entries, decisions, new_ids, blobs)
+            results = _apply(ctx, tx, entries, plan)
+    except BaseException:
+        for key in blobs.values():          # nothing was stored: neither are the entries' Binary contents
+            ctx.store.blobs.delete(key)
+        raise
+    for index, found in plan.decisions.existing:
+        if found is not None and index in blobs:     # a conditional create that matched wrote nothing
+            ctx.store.blobs.delete(blobs[index])
     return results
+
+
+def _externalize(ctx, entries: list[be.Entry], blobs: dict[int, str]) -> None:
+    """Binary entries' data goes to the blob store, as for a single create or update (binary_content.py),
+    once, before planning (a plan made again under the lock reuses the keys)."""
+    for e in entries:
+        if e.type == "Binary" and e.method in ("POST", "PUT") and e.operation is None and isinstance(e.resource, dict):
+            try:
+                key = externalize_data(ctx, e.resource)
+            except FhirError as err:
+                raise e.fail(err) from None
+            if key is not None:
+                blobs[e.index] = key
 
 
 def _decide(ctx, entries: list[be.Entry], reader, conditional: dict) -> Decisions:
@@ -96,7 +120,7 @@ def _one(ctx, reader, rtype: str, criteria: str, what: str, interaction: str) ->
     return found[0].id if found else None
 
 
-def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict) -> Plan:
+def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict, blobs: dict[int, str]) -> Plan:
     plan = Plan(d)
     existing, puts = dict(d.existing), dict(d.put_targets)
     mapping = dict(d.refs)
@@ -125,7 +149,7 @@ def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict) -> Plan:
                 resource["id"] = plan.ids[e.index]
             if left:
                 raise PreconditionFailed(f"reference {left[0]!r} names no entry of this transaction")
-            e.prepared = prepare(ctx, e.type, resource)
+            e.prepared = prepare(ctx, e.type, resource, blobs.get(e.index))
         except FhirError as err:
             raise e.fail(err) from None
     return plan

@@ -24,11 +24,11 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
 
 
 def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: int | None = None,
-                       provenance: dict | None = None) -> Result:
+                       provenance: dict | None = None, blob: str | None = None) -> Result:
     """PUT [type]?criteria: 0 matches create, 1 updates it, more -> 412."""
     check_type(type)
     resource = resolve_conditionals(ctx, resource)
-    prepared = prepare(ctx, type, resource)
+    prepared = prepare(ctx, type, resource, blob)
     with ctx.repo.transaction(provenance) as tx:
         found = matches(ctx, tx, type, criteria, "update")
         if len(found) > 1:

@@ -50,8 +50,11 @@ class TypeLevel(MethodView):
         media = response_type()
         criteria = _criteria()
         provenance = x_provenance()
-        result = update_i.conditional_update(ctx(), type, criteria, json_body(),
-                                             if_match_version(request.headers.get("If-Match")), provenance)
+        resource = json_body()
+        blob = externalize_data(ctx(), resource) if type == "Binary" and isinstance(resource, dict) else None
+        with pending_blob(ctx(), blob):
+            result = update_i.conditional_update(ctx(), type, criteria, resource,
+                                                 if_match_version(request.headers.get("If-Match")), provenance, blob)
         return resource_response(result.version, result.status, media, prefer().ret,
                                  location=result.status == 201)
 

@@ -87,3 +87,59 @@ def test_content_type_is_sent_as_stored(client):
 def test_every_response_says_nosniff(client):
     for r in (client.get("/fhir/metadata"), client.get("/fhir/Patient/nope"), client.get("/fhir/Nope")):
         assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def _bundle(kind: str, *entries) -> dict:
+    return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
+
+
+def _binary_entry(content: bytes, method: str = "POST", url: str = "Binary", **request) -> dict:
+    return {"fullUrl": "urn:uuid:5f0c7e8a-1111-4a2b-9c3d-000000000001",
+            "resource": {"resourceType": "Binary", "contentType": "application/pdf",
+                         "data": base64.b64encode(content).decode()},
+            "request": {"method": method, "url": url, **request}}
+
+
+def _blob_count(client) -> int:
+    return len(list(client.application.config["MEDPORT"].store.blobs.keys()))
+
+
+def test_a_binary_in_a_bundle_is_stored_like_a_single_one(client):
+    """Transaction, batch and conditional update entries keep the data in the blob store: the raw read
+    answers the bytes (it answered an empty body when the data stayed in the JSON)."""
+    def raw(location: str) -> bytes:
+        bid = location.split("/")[1]
+        return client.get(f"/fhir/Binary/{bid}", headers={"Accept": "application/pdf"}).data
+
+    headers = {"Content-Type": FHIR_JSON}
+    r = client.post("/fhir", json=_bundle("transaction", _binary_entry(b"%PDF in a transaction")), headers=headers)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert raw(r.json["entry"][0]["response"]["location"]) == b"%PDF in a transaction"
+    r = client.post("/fhir", json=_bundle("batch", _binary_entry(b"%PDF in a batch")), headers=headers)
+    assert raw(r.json["entry"][0]["response"]["location"]) == b"%PDF in a batch"
+    entry = _binary_entry(b"%PDF conditional", "PUT", "Binary?_id=fixed-pdf")
+    r = client.post("/fhir", json=_bundle("transaction", entry), headers=headers)
+    assert raw(r.json["entry"][0]["response"]["location"]) == b"%PDF conditional"
+    body = {"resourceType": "Binary", "contentType": "application/pdf", "data": base64.b64encode(b"%PDF v2").decode()}
+    r = client.put("/fhir/Binary?_id=fixed-pdf", json=body, headers=headers)
+    assert r.status_code in (200, 201), r.get_data(as_text=True)
+    assert raw(f"Binary/{r.json['id']}") == b"%PDF v2"
+
+
+def test_a_failed_transaction_keeps_no_binary_content(client):
+    before = _blob_count(client)
+    bad = {"request": {"method": "POST", "url": "Observation"},
+           "resource": {"resourceType": "Observation", "status": "not-a-status", "code": {"text": "x"}}}
+    r = client.post("/fhir", json=_bundle("transaction", _binary_entry(b"%PDF orphan"), bad),
+                    headers={"Content-Type": FHIR_JSON})
+    assert r.status_code == 400
+    assert _blob_count(client) == before
+    # a conditional create that finds its match writes nothing, its content included
+    first = client.post("/fhir", json=_bundle("transaction", _binary_entry(b"%PDF once", ifNoneExist="_id=nope")),
+                        headers={"Content-Type": FHIR_JSON})
+    bid = first.json["entry"][0]["response"]["location"].split("/")[1]
+    after_first = _blob_count(client)
+    again = client.post("/fhir", json=_bundle("transaction", _binary_entry(b"%PDF twice", ifNoneExist=f"_id={bid}")),
+                        headers={"Content-Type": FHIR_JSON})
+    assert again.status_code == 200 and again.json["entry"][0]["response"]["status"].startswith("200")
+    assert _blob_count(client) == after_first
