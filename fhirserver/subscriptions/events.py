@@ -8,8 +8,8 @@ event numbers per subscription, without gaps; docs/subscriptions.md, "Events"):
 - for each live subscription whose topic fires (topics.Topic.trigger on the replaced and the new
   content) and whose filter criteria match the content (search semantics: the pure-Python Matcher),
   the subscriber's rights are rebuilt from its stored claims (smart_auth/stored_claims.access_from) and
-  the event is recorded only if it may read that very content now (Access.versions: its scopes, its
-  compartment for a patient, its organisation's policy for a hospital);
+  the event is recorded only if it may read that very version now (its read guard, inside the write's
+  transaction: its scopes, its compartment for a patient, its organisation's policy for a hospital);
 - recording an event raises the subscription's counter and writes the event (for $events) and its
   outbox entry (for the worker) as store records, which join the open unit (Store.unit): a write that
   rolls back leaves no event, a write that commits always has its event.
@@ -68,7 +68,7 @@ def note(tx, version: Version, access, base: str, new: dict | None, old_body: by
         return
     for topic, sub in candidates:
         if topic.trigger(interaction, old, new) and _matches(content, sub.filters, base) \
-                and _may_read(tx.store, sub, version, content, base):
+                and _may_read(tx, sub, version, content, base):
             record(tx.store, sub.id, topic.url, version)
 
 
@@ -92,10 +92,19 @@ def _matches(content: dict, filters: tuple, base: str) -> bool:
     return bool(matcher.search(content["resourceType"], q.And(tuple(filters))))
 
 
-def _may_read(store, sub: Live, version: Version, content: dict, base: str) -> bool:
-    """Whether the subscriber may read this content now (no event otherwise)."""
+def _may_read(tx, sub: Live, version: Version, content: dict, base: str) -> bool:
+    """Whether the subscriber may read this content now (no event otherwise). A written version is
+    looked up through the subscriber's read guard inside the write's own transaction, so rules that
+    look beyond the resource (a result based on an order the subscriber holds, governance/addressed.py;
+    the resource's patient sharing through a Consent) judge the state being committed; a deletion,
+    whose content is gone from the store, is judged by the content it removed (Access.versions)."""
     try:
-        access = access_from(sub.claims, sub.sharing_default, store)
+        access = access_from(sub.claims, sub.sharing_default, tx.store)
+        if not access.confined("read", version.type):
+            return True
+        if not version.deleted:
+            found = tx.search(version.type, q.And((q.IdIn((version.id,)),)), 1, access.guard("read"))
+            return bool(found)
         judged = Version(version.type, version.id, version.version, version.last_updated, "PUT",
                          jsonio.dumps(content))
         return bool(access.versions("read", version.type, [judged], base))
