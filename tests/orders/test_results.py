@@ -70,3 +70,11 @@ def test_a_file_in_the_tasks_output_follows_the_task(w):
         assert set_status(w, w.b, w.task, status, output=output(f"Binary/{scan}")).status_code == 200
     for token, seen in ((w.a, 200), (w.b, 200), (w.c, 404)):
         assert w.send(token, "GET", f"/fhir/Binary/{scan}").status_code == seen
+
+
+def test_the_lab_finds_its_work_with_the_order_and_the_patient(w):
+    """The query docs/orders.md gives the lab: its requested Tasks with their orders and patients."""
+    query = "/fhir/Task?owner=Organization/hosp-b&status=requested&_include=Task:focus&_include=Task:patient"
+    for token, expected in ((w.b, {f"Task/{w.task}", f"ServiceRequest/{w.sr}", f"Patient/{w.p1}"}), (w.c, set())):
+        body = w.send(token, "GET", query).get_json()
+        assert {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in body.get("entry", ())} == expected
