@@ -68,7 +68,7 @@ def _update(tx, party: Party, base: str, new: dict, old: dict, status) -> None:
                             f"({'Task.owner' if who == task_states.OWNER else 'the organisation that placed it'})")
     changed = {k for k in set(new) | set(old) if new.get(k) != old.get(k)} - SERVER_FIELDS
     if party.server or placer:
-        if "owner" in changed and before not in REASSIGNABLE:
+        if "owner" in changed and before not in REASSIGNABLE and not party.server:
             raise Unprocessable(f"A {before} Task cannot be given to another owner: cancel it and place a new one")
         if placement.changed(new, old):
             placement.check(tx, party, base, new)
