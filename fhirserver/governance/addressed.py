@@ -14,9 +14,8 @@ sent to it, never the rest of the patient's chart:
     DiagnosticReport,      based on a ServiceRequest that O holds (the result goes back to the placer)
     Observation
     MedicationDispense     dispensed on a MedicationRequest that O holds
-    Binary                 its securityContext is a DiagnosticReport or MedicationDispense addressed to O
-                           as above, or a Task O holds, owns or requested (binary.html#security: the
-                           report's PDF or images follow the report; a file in Task.output follows the Task)
+    Binary                 O may read its securityContext (binary_context.py: the report's PDF or images
+                           follow the report, a file in Task.output the Task), however O reads that
     Communication          O is a recipient or the sender, or it is part of a thread (header) O holds
     CommunicationRequest   O is a recipient, the sender or the requester
 
@@ -33,6 +32,7 @@ from __future__ import annotations
 from ..search import query as q
 from ..search.kinds.reference_kind import RefCond
 from ..search.parse import parse_search
+from . import binary_context
 
 # Task statuses in which the work is still to be done (task.html#statemachine)
 OPEN_TASK = ("draft", "requested", "received", "accepted", "ready", "in-progress", "on-hold")
@@ -83,10 +83,7 @@ def _dispense(o):
 
 
 def _binary(o):
-    contexts = (("DiagnosticReport", _result("DiagnosticReport")), ("MedicationDispense", _dispense),
-                ("Task", lambda org: (_held_by(org, "Task"), *_task(org))))
-    return tuple(q.Chain("Binary.security-context", rtype, node, guarded=False)
-                 for rtype, build in contexts for node in build(o))
+    return (binary_context.readable_context(),)
 
 
 def _communication(o):

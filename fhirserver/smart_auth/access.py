@@ -13,7 +13,7 @@ import time
 
 from .. import jsonio
 from ..errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
-from ..governance import addressed, break_glass, custodian, proxy
+from ..governance import addressed, binary_context, break_glass, custodian, proxy
 from ..governance.policy import HELD_ONLY, MAX_LISTED, ConsentSet, organization_guard
 from ..search import query as q
 from ..search.compartment import members
@@ -34,7 +34,7 @@ def search_guard(grants: Grants, patient_id: str | None, interaction: str = "sea
             return q.DENY
         parts = []
         if decision.patient_compartment:
-            clause = patient_compartment(rtype, patient_id) if patient_id else None
+            clause = _compartment(rtype, patient_id) if patient_id else None
             if clause is None:
                 return q.DENY
             parts.append(clause)
@@ -45,6 +45,14 @@ def search_guard(grants: Grants, patient_id: str | None, interaction: str = "sea
             parts.append(q.Or(tuple(alternatives)))
         return q.And(tuple(parts)) if parts else None
     return guard
+
+
+def _compartment(rtype: str, patient_id: str):
+    """What patient/ scopes reach of rtype: the patient's compartment; a Binary follows its
+    securityContext (governance/binary_context.py: the PDF of her report is hers to read)."""
+    if rtype == "Binary":
+        return binary_context.readable_context(patient=patient_id)
+    return patient_compartment(rtype, patient_id)
 
 
 def patient_compartment(rtype: str, patient_id: str):

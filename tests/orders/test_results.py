@@ -78,3 +78,17 @@ def test_the_lab_finds_its_work_with_the_order_and_the_patient(w):
     for token, expected in ((w.b, {f"Task/{w.task}", f"ServiceRequest/{w.sr}", f"Patient/{w.p1}"}), (w.c, set())):
         body = w.send(token, "GET", query).get_json()
         assert {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in body.get("entry", ())} == expected
+
+
+def test_the_patient_reads_the_pdf_of_her_report_and_her_own_files_only(w):
+    """A Binary follows its securityContext for a patient too (governance/binary_context.py): the PDF of
+    her report and a file filed against her Patient are hers; another patient's are not."""
+    rid = report(w, w.b, w.sr, w.p1)
+    pdf = w.create(w.b, binary(f"DiagnosticReport/{rid}"))
+    own = w.create(w.b, binary(f"Patient/{w.p1}"))
+    other = w.create(w.a, binary(f"Patient/{w.p2}"))
+    r = w.client.get(f"/fhir/Binary/{pdf}", headers={"Authorization": f"Bearer {w.p1_token}", "Accept": "application/pdf"})
+    assert r.status_code == 200 and r.get_data() == PDF
+    assert w.ids(w.p1_token, "Binary")[1] == {pdf, own}
+    assert w.send(w.p1_token, "GET", f"/fhir/Binary/{other}").status_code == 404
+    assert len(w.send(w.p1_token, "GET", f"/fhir/Binary/{own}/_history").get_json()["entry"]) == 1

@@ -90,8 +90,10 @@ OPEN = {
 # types seeded for both patients, all in the Patient compartment
 COMPARTMENT_TYPES = ("Patient", "Observation", "Encounter", "Condition", "MedicationRequest", "DiagnosticReport",
                      "Provenance", "RelatedPerson", "Communication")
-# also seeded, outside the compartment: invisible under patient/ scopes
+# also seeded, outside the compartment: invisible under patient/ scopes, except a patient's own Binary
+# (its securityContext is her Patient: governance/binary_context.py)
 OUTSIDE_TYPES = ("Binary", "Organization", "Practitioner")
+OWN_BY_CONTEXT = ("Binary",)
 TYPES = COMPARTMENT_TYPES + OUTSIDE_TYPES
 # ravi's lab Observation is referenced by asha's 'derived' Observation: its id is asha's data too
 # (the resource itself must still never appear)
@@ -208,8 +210,8 @@ class H:
         return self.s.id(role)
 
     def visible(self, rtype: str | None = None) -> set[str]:
-        """What asha's token should see: her compartment (types outside it are invisible)."""
-        return {k for k in self.s.of("asha", rtype) if k.split("/")[0] in COMPARTMENT_TYPES}
+        """What asha's token should see: her compartment and her own Binary (other types are invisible)."""
+        return {k for k in self.s.of("asha", rtype) if k.split("/")[0] in COMPARTMENT_TYPES + OWN_BY_CONTEXT}
 
     def ravi(self, *types: str) -> list[str]:
         return sorted(k for k in self.s.of("ravi") if not types or k.split("/")[0] in types)
@@ -909,7 +911,8 @@ def immunization_status_path(h: H):
 def everything_path(h: H):
     own = [k for page in h.follow("/fhir/Patient/asha/$everything?_count=3") for k in matches(page) + matches(page, "include")]
     h.expect(len(own) == len(set(own)), f"$everything repeated resources across its pages: {own}")
-    h.expect(h.visible() <= set(own), f"$everything missed asha's {sorted(h.visible() - set(own))}")
+    compartment = {k for k in h.visible() if k.split("/")[0] in COMPARTMENT_TYPES}     # (not her Binary)
+    h.expect(compartment <= set(own), f"$everything missed asha's {sorted(compartment - set(own))}")
     typed = [k for page in h.follow("/fhir/Patient/$everything?_count=4") for k in matches(page) + matches(page, "include")]
     h.expect(sorted(typed) == sorted(own), f"the type level {sorted(typed)} is not asha's record {sorted(own)}")
     first = h.get("/fhir/Patient/asha/$everything?_count=1", status=200)
