@@ -129,6 +129,7 @@ def instructions(base: str, creds: dict, path: str) -> str:
     auth = base.rsplit("/fhir", 1)[0] + "/auth"
     backend = creds["clients"]["backend"]
     clinic = creds["clients"].get("clinic", {})
+    lab = creds["clients"].get("lab", {})
     app = creds["clients"]["app"]
     users = "\n".join(f"    {name:10} {u['password']:20} ({u['role']})" for name, u in creds["users"].items())
     return f"""
@@ -146,6 +147,9 @@ Med-Port demo at {base}  (credentials kept in {path})
       # 2: its own patient's and Asha's Observation (her Consent demo-consent shares Observations)
     curl -s -H "Authorization: Bearer $CLINIC" {base}/Patient/demo-patient | jq .issue
       # not found: the Consent shares Observations only
+  The demo city's laboratory receives orders addressed to it (docs/orders.md):
+    LAB=$(curl -s -u '{lab.get('client_id')}:{lab.get('client_secret')}' -d grant_type=client_credentials \\
+         -d scope='system/*.cruds' {auth}/token | jq -r .access_token)
   SMART app (public client {app['client_id']}, redirect {app['redirect_uri']}, PKCE S256):
     {auth}/authorize?response_type=code&client_id={app['client_id']}&redirect_uri={app['redirect_uri']}
       &scope=launch/patient+openid+fhirUser+patient/*.rs&aud={base}&state=...&code_challenge=...
