@@ -10,7 +10,8 @@ domain name"; docs/subscriptions.md, "Endpoint rules").
   IPv6) and resolved again at every delivery: every address must be public (not loopback unless the
   setting allows it, not RFC 1918 private, link-local 169.254/16 with the 169.254.169.254 metadata
   service, CGNAT 100.64/10, 0.0.0.0/8, multicast, reserved, IPv6 ULA fc00::/7, ::1, fe80::/10, nor
-  an IPv4-mapped, NAT64 or 6to4 form of those); the delivery then connects to the checked address
+  an IPv4-mapped, NAT64 or 6to4 form of those; no IPv4-compatible ::/96, IPv4-translated
+  ::ffff:0:0:0/96 or local-use NAT64 64:ff9b:1::/48 address at all); the delivery then connects to the checked address
   itself (transport.py), never resolving the name a second time (DNS rebinding).
 """
 from __future__ import annotations
@@ -40,6 +41,9 @@ _V6 = ipaddress.IPv6Network
 _NAMED_V6 = (
     (_V6("::1/128"), "a loopback address"),
     (_V6("::/128"), "the unspecified address"),
+    (_V6("::/96"), "an IPv4-compatible IPv6 address (::/96, deprecated)"),
+    (_V6("::ffff:0:0:0/96"), "an IPv4-translated IPv6 address (::ffff:0:0:0/96, SIIT)"),
+    (_V6("64:ff9b:1::/48"), "the local-use NAT64 range 64:ff9b:1::/48 (RFC 8215)"),
     (_V6("fc00::/7"), "an IPv6 unique local address (fc00::/7)"),
     (_V6("fe80::/10"), "an IPv6 link-local address (fe80::/10)"),
     (_V6("ff00::/8"), "a multicast address"),

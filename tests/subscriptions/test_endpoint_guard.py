@@ -19,6 +19,9 @@ REFUSED = [
     "169.254.1.1", "100.64.0.1", "100.127.255.254", "0.0.0.0", "224.0.0.1", "239.255.255.250", "240.0.0.1",
     "255.255.255.255", "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "ff02::1", "::ffff:127.0.0.1",
     "::ffff:10.0.0.1", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "2002:7f00:1::1", "192.0.2.1",
+    # IPv4-compatible (::/96), IPv4-translated (SIIT, ::ffff:0:0:0/96) and local-use NAT64 (64:ff9b:1::/48)
+    # forms: a translator on the path delivers them to the IPv4 address inside
+    "::7f00:1", "::a9fe:a9fe", "::ffff:0:7f00:1", "::ffff:0:a00:1", "64:ff9b:1::7f00:1", "64:ff9b:1:a00:1::",
 ]
 ALLOWED = ["93.184.215.14", "8.8.8.8", "2606:4700::1111", "100.128.0.1", "172.32.0.1"]
 # literal forms in a URL that the system resolver reads as an IPv4 address
