@@ -6,10 +6,12 @@
 - a Patient named anywhere (subject, sender, recipient) is the subject, so a patient's compartment holds
   exactly the threads about them and the messages of those threads;
 - after sending, what was said (payload, sender, subject, recipients, partOf, basedOn, sent) never
-  changes; only the sender retracts (status entered-in-error), and a retraction stands; a participant
-  marks a message read (status completed, received);
+  changes; only the sender retracts (status entered-in-error), and a retraction stands; anyone else
+  (a recipient) only marks a message read: status completed and received, nothing more (the sender's
+  message is not theirs to retitle, reprioritise, annotate or retarget);
 - only the thread's creator changes its header (closes, reopens, adds participants); its subject and
-  sender stay.
+  sender stay, and the only Patient it names stays its subject (a second one would put the thread in
+  that patient's compartment).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from . import refs, request, thread
 from .thread import RETRACTED
 
 SENT = ("payload", "sender", "subject", "recipient", "partOf", "basedOn", "sent")
+READ_MARK = ("status", "received", "meta", "id")     # what a reader changes (meta, id: the server's)
 PEOPLE = ("subject", "sender", "recipient")
 
 
@@ -29,6 +32,7 @@ def check(gtx, writer, new: dict | None, old: dict | None) -> bool:
         return _delete(writer, old)
     if old is not None:
         _update(writer, new, old)
+        refs.only_subject(new, PEOPLE)
         return False
     filled = _sender(writer, new)
     ref = thread.thread_of(new)
@@ -91,6 +95,12 @@ def _update(writer, new: dict, old: dict) -> None:
         raise Unprocessable("A retracted message stays retracted")
     if status == RETRACTED and was != RETRACTED and not writer.is_any(refs.of(old.get("sender"))):
         raise Forbidden("Only a message's sender retracts it")
+    if writer.is_any(refs.of(old.get("sender"))) or thread.held_by(old, writer):
+        return
+    others = sorted(e for e in {*new, *old} - set(READ_MARK) if new.get(e) != old.get(e))
+    if others or status not in (was, thread.CLOSED):
+        raise Forbidden(f"A message's recipient only marks it read (status {thread.CLOSED}, received), not "
+                        f"{', '.join(others) or f'status {status}'}: the rest is its sender's")
 
 
 def _delete(writer, old: dict) -> bool:

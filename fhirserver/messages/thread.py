@@ -39,10 +39,15 @@ def participants(header: dict) -> set[str]:
     return found | ({held} if held else set())
 
 
+def held_by(c: dict, writer) -> bool:
+    """Whether the writer's organisation holds this Communication (is its custodian)."""
+    held = custodian.of(c)
+    return held is not None and held == writer.organization
+
+
 def creator(header: dict, writer) -> bool:
     """Whether the writer made this thread: its holder's organisation, or its sender."""
-    held = custodian.of(header)
-    return (held is not None and held == writer.organization) or writer.is_any(refs.of(header.get("sender")))
+    return held_by(header, writer) or writer.is_any(refs.of(header.get("sender")))
 
 
 def read_header(gtx, ref: str) -> dict:

@@ -149,3 +149,31 @@ def test_a_message_is_part_of_one_thread(t):
         {"reference": f"Communication/{mine['id']}"}, {"reference": f"Communication/{other['id']}"}]})
     assert r.status_code == 422 and "one thread" in issue(r)
     assert t.ids(w.b, f"Communication?part-of=Communication/{other['id']}") == []
+
+
+def test_a_recipient_only_marks_a_message_read(t):
+    w = t.w
+    header = t.open(recipient=[{"reference": f"Patient/{w.asha}"}])
+    said = t.say(t.doctor, header, "Take the tablets after food")
+    for change in ({"topic": {"text": "Stop the tablets"}}, {"priority": "stat"}, {"note": [{"text": "doctor: stop"}]},
+                   {"about": [{"reference": f"Patient/{w.asha}"}]}, {"status": "stopped"},
+                   {"text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Stop</div>"}}):
+        for token in (w.asha_token, w.son_token):
+            r = w.send(token, "PUT", f"/fhir/Communication/{said['id']}", {**said, **change})
+            assert r.status_code == 403 and "read" in issue(r), (change, r.get_data(as_text=True))
+    read = t.put(w.son_token, {**said, "status": "completed", "received": "2031-03-03T10:00:00Z"})
+    t.put(t.doctor, {**read, "priority": "urgent"})             # the sender's own message
+    t.put(w.a, {**read, "priority": "routine"})                 # its holder's
+
+
+def test_a_header_names_no_second_patient_after_an_update_either(t):
+    w = t.w
+    header = t.open(recipient=[{"reference": f"Patient/{w.asha}"}])
+    r = w.send(t.doctor, "PUT", f"/fhir/Communication/{header['id']}",
+               {**header, "recipient": [{"reference": f"Patient/{w.asha}"}, {"reference": f"Patient/{w.ravi}"}]})
+    assert r.status_code == 422 and f"Patient/{w.ravi}" in issue(r)
+    assert t.ids(w.ravi_token, "Communication") == []
+    opened = t.open(token=w.asha_token, recipient=[{"reference": "Organization/hosp-a"}])
+    r = w.send(w.asha_token, "PUT", f"/fhir/Communication/{opened['id']}",
+               {**opened, "recipient": [{"reference": f"Patient/{w.ravi}"}]})
+    assert r.status_code == 422 and t.ids(w.ravi_token, "Communication") == []
