@@ -68,6 +68,10 @@ bench-uhid: $(STAMP)        # the price of UHID issuance; health cards issued an
 bench-directory: $(STAMP)   # near-search latency p50/p95 on a directory of 10,000 Locations (goal p50 < 50 ms)
 	$(BIN)/python bench/bench_directory.py
 
+.PHONY: bench-subscriptions
+bench-subscriptions: $(STAMP)   # the event hook's cost per write, outbox drain rate, commit-to-delivery latency
+	$(BIN)/python bench/bench_subscriptions.py
+
 .PHONY: bench-audit-verify
 bench-audit-verify: $(STAMP)   # ENTRIES=100000 for a quick run; integration and verify entries/s (docs/audit.md)
 	$(BIN)/python bench/bench_audit_verify.py --entries $(or $(ENTRIES),1000000)
