@@ -40,7 +40,11 @@ def status(ctx, patient_id: str, as_of: datetime.date, schedule_id: str | None =
     birth = birth_date(patient)
     if as_of < birth:
         raise Unprocessable(f"The date {as_of.isoformat()} is before the patient's birth date {birth.isoformat()}")
-    found = forecast.forecast(plan, birth, visible_doses(ctx, patient_id), as_of, conditions)
+    try:
+        found = forecast.forecast(plan, birth, visible_doses(ctx, patient_id), as_of, conditions)
+    except (OverflowError, ValueError):      # a dose's age or interval lands past 9999-12-31
+        raise Unprocessable(f"Patient/{patient_id}'s birth date {birth.isoformat()} or doses are too far in the "
+                            "future to forecast: a scheduled date falls after the year 9999") from None
     return recommendation.resource(patient_id, plan, found, as_of)
 
 

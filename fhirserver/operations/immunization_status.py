@@ -3,10 +3,14 @@ the checked parameters; the forecast and its storing live in fhirserver/immuniza
 from __future__ import annotations
 
 import datetime
+import re
 
 from ..errors import BadRequest
 from ..immunization import status
 from .parameters import first
+
+# an R4 date to the day (datatypes.html#date); Python's fromisoformat also takes week dates (2031-W10-1)
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 def immunization_status(ctx, rtype, id, params: dict) -> dict:
@@ -24,7 +28,7 @@ def _day(value) -> datetime.date:
     if value is None:
         return datetime.datetime.now(datetime.timezone.utc).date()
     try:
-        if isinstance(value, str) and len(value) == 10:
+        if isinstance(value, str) and _DAY.match(value):
             return datetime.date.fromisoformat(value)
     except ValueError:
         pass

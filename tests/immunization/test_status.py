@@ -162,3 +162,19 @@ def test_the_definition_is_valid_and_listed(world):
     cs = world.send(world.system, "GET", "/fhir/metadata").get_json()
     ops = {(r["type"], o["name"], o["definition"]) for r in cs["rest"][0]["resource"] for o in r.get("operation", ())}
     assert ("Patient", "immunization-status", definition["url"]) in ops
+
+
+def test_a_week_date_is_not_an_r4_date(world):
+    r = world.status(world.child_token, date="2031-W10-1")     # ISO 8601 week date: fromisoformat takes it
+    assert r.status_code == 400 and "date must be a date" in issue(r)
+
+
+def test_dates_near_the_end_of_the_calendar_answer_422_not_500(world):
+    r = world.send(world.a, "POST", "/fhir/Patient", {"resourceType": "Patient", "birthDate": "9990-01-06"})
+    assert r.status_code == 201, r.get_data(as_text=True)
+    pid = r.get_json()["id"]
+    r = world.status(world.a, pid, date="9999-12-31")           # the schedule's ages run past 9999
+    assert r.status_code == 422 and "9999" in issue(r), r.get_data(as_text=True)
+    world.give(world.a, "198", "9999-12-20", patient=pid)       # a dose's minimum interval runs past it
+    r = world.status(world.a, pid, date="9999-12-31")
+    assert r.status_code == 422 and "9999" in issue(r), r.get_data(as_text=True)
