@@ -176,7 +176,9 @@ def test_a_doctor_orders_a_blood_test_at_another_towns_lab_and_everyone_is_told(
     # it finds Asha by her UHID (she is the patient of an open order addressed to it)
     assert _ids(server, lab, f"Patient?identifier={uhid}") == {"demo-patient"}
 
-    # the report: the PDF as a Binary, a result, the DiagnosticReport, and the completed Task, at once
+    # the report, filed by UHID (a conditional reference): the PDF as a Binary, a result, the
+    # DiagnosticReport, and the completed Task, at once
+    by_uhid = f"Patient?identifier={uhid}"
     upload = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": "urn:uuid:0a1b2c3d-0000-4000-8000-000000000002",
          "resource": {"resourceType": "Binary", "contentType": "application/pdf",
@@ -186,12 +188,12 @@ def test_a_doctor_orders_a_blood_test_at_another_towns_lab_and_everyone_is_told(
         {"fullUrl": "urn:uuid:0a1b2c3d-0000-4000-8000-000000000003",
          "resource": {"resourceType": "Observation", "status": "final",
                       "code": {"coding": [{"system": "http://loinc.org", "code": "718-7", "display": "Hemoglobin"}]},
-                      "subject": {"reference": "Patient/demo-patient"}, "basedOn": [{"reference": f"ServiceRequest/{sr_id}"}],
+                      "subject": {"reference": by_uhid}, "basedOn": [{"reference": f"ServiceRequest/{sr_id}"}],
                       "valueQuantity": {"value": 13.2, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"}},
          "request": {"method": "POST", "url": "Observation"}},
         {"fullUrl": "urn:uuid:0a1b2c3d-0000-4000-8000-000000000004",
          "resource": {"resourceType": "DiagnosticReport", "status": "final", "code": CBC,
-                      "subject": {"reference": "Patient/demo-patient"}, "basedOn": [{"reference": f"ServiceRequest/{sr_id}"}],
+                      "subject": {"reference": by_uhid}, "basedOn": [{"reference": f"ServiceRequest/{sr_id}"}],
                       "performer": [{"reference": LAB}],
                       "result": [{"reference": "urn:uuid:0a1b2c3d-0000-4000-8000-000000000003"}],
                       "presentedForm": [{"contentType": "application/pdf", "title": "CBC report",
