@@ -8,8 +8,8 @@ from tests.smart_auth._tokens import BASE, mint
 
 
 class Threads:
-    def __init__(self, tmp_path, backend):
-        self.w = w = World(tmp_path, backend)
+    def __init__(self, tmp_path, backend, world=World):
+        self.w = w = world(tmp_path, backend)
         # a doctor of hospital A signed in (a user token: fhirUser and organisation)
         Users(w.ctx.store).add("dr-a", PASSWORD, "practitioner", "Practitioner/prac-a", organization=A)
         self.doctor = mint(w.app, "user/*.cruds", subject="dr-a", role="practitioner",
