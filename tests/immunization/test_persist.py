@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from fhirserver.governance import custodian
-from tests.scheduling._world import issue
+from tests.governance.test_org_leaks import consent_for
+from tests.scheduling._world import B, issue
 from tests.smart_auth._tokens import mint
 
 from ._world import BIRTH, CVX, SIX_WEEKS, VaccinationWorld
@@ -107,3 +108,15 @@ def test_a_deleted_forecast_is_stored_again_under_the_same_id(world):
     again = persist(world, world.child_token).get_json()
     assert again["id"] == saved["id"] and again["meta"]["versionId"] == "3"     # create, delete, store
     assert [r["id"] for r in stored(world, world.child_token)] == [saved["id"]]
+
+
+def test_a_consent_for_forecasts_shares_every_stored_forecast_not_the_doses(world):
+    """docs/immunization.md: a Consent with class ImmunizationRecommendation shares her forecasts, the
+    ones hospitals stored included (they name their doses), and no Immunization."""
+    iid = world.give(world.a, "198", SIX_WEEKS)
+    held = persist(world, world.a).get_json()
+    mine = persist(world, world.child_token).get_json()
+    assert stored(world, world.b) == []
+    world.server(consent_for(f"Patient/{world.child}", classes=("ImmunizationRecommendation",), actor=B))
+    assert sorted(r["id"] for r in stored(world, world.b)) == sorted([held["id"], mine["id"]])
+    assert world.send(world.b, "GET", f"/fhir/Immunization/{iid}").status_code == 404
