@@ -15,7 +15,8 @@ event numbers per subscription, without gaps; docs/subscriptions.md, "Events"):
   rolls back leaves no event, a write that commits always has its event.
 
 A Subscription version itself updates the subscription's record (state.SUB) in the same way: its
-owner (the first writer's claims), content and status.
+owner (the first writer's claims), content and status; a new one joins its owner's index (at most
+ownership.MAX_PER_OWNER), a deleted one leaves it.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from ..search import query as q
 from ..search.matcher import Matcher
 from ..smart_auth.stored_claims import access_from, owner_of
 from ..storage.base import Version
-from . import spec, state, topics
+from . import ownership, spec, state, topics
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,9 @@ def _subscription_written(tx, version: Version, access, resource: dict | None) -
     store = tx.store
     _WROTE_SUBSCRIPTION[tx] = True
     if resource is None:            # deleted: no more events; its pending deliveries go
+        gone = store.get_record(state.SUB, version.id)
+        if gone is not None and gone.get("owner"):
+            ownership.release(store, gone["owner"], version.id)
         store.delete_record(state.SUB, version.id)
         for entry in state.pending(store).get(version.id, []):
             store.delete_record(state.OUTBOX, state.event_key(version.id, entry["n"]))
@@ -147,5 +151,7 @@ def _subscription_written(tx, version: Version, access, resource: dict | None) -
         claims = dict(access.claims) if access.grants is not None else None
         rec = {"owner": owner_of(claims) if claims else None, "claims": claims,
                "sharing_default": getattr(access, "sharing_default", "opt-in"), "created": time.time()}
+        if rec["owner"]:
+            ownership.adopt(store, rec["owner"], version.id)
     rec.update({"resource": resource, "status": resource.get("status"), "version": version.version})
     store.put_record(state.SUB, version.id, rec)

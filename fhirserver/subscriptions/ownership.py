@@ -9,11 +9,17 @@ a patient (or a hospital's client) may create one under any scope granting Subsc
 """
 from __future__ import annotations
 
+import hashlib
+import json
+
+from ..errors import Unprocessable
 from ..search import query as q
 from ..smart_auth.stored_claims import owner_of
 from . import state
 
 TYPE = "Subscription"
+# each live subscription costs every write of its topic's focus type (events.py): an owner holds at most so many
+MAX_PER_OWNER = 100
 
 
 def unlimited(access) -> bool:
@@ -22,8 +28,32 @@ def unlimited(access) -> bool:
 
 
 def owned_ids(store, claims: dict) -> tuple[str, ...]:
-    me = owner_of(claims)
-    return tuple(key for key, record in store.list_records(state.SUB) if record.get("owner") == me)
+    """The ids of the owner's Subscriptions: one record (state.OWNED), asked on every guarded query."""
+    return tuple((store.get_record(state.OWNED, _key(owner_of(claims))) or {}).get("ids", ()))
+
+
+def adopt(store, owner: dict, sub_id: str) -> None:
+    """A new Subscription joins its owner's index (inside its write's transaction); 422 past MAX_PER_OWNER."""
+    key = _key(owner)
+    ids = list((store.get_record(state.OWNED, key) or {}).get("ids", ()))
+    if len(ids) >= MAX_PER_OWNER:
+        raise Unprocessable(f"This client already holds {len(ids)} Subscriptions, at most {MAX_PER_OWNER}: "
+                            "delete one, or widen a filter to cover several")
+    store.put_record(state.OWNED, key, {"ids": [*ids, sub_id]})
+
+
+def release(store, owner: dict, sub_id: str) -> None:
+    """A deleted Subscription leaves its owner's index."""
+    key = _key(owner)
+    ids = [i for i in (store.get_record(state.OWNED, key) or {}).get("ids", ()) if i != sub_id]
+    if ids:
+        store.put_record(state.OWNED, key, {"ids": ids})
+    else:
+        store.delete_record(state.OWNED, key)
+
+
+def _key(owner: dict) -> str:
+    return hashlib.sha256(json.dumps(owner, sort_keys=True).encode()).hexdigest()
 
 
 def wrap(access, store, interaction: str, inner):

@@ -4,6 +4,8 @@
   jobs keep them: smart_auth/stored_claims.py), the sharing default they were judged under, and the
   Subscription's current content and status. Written only inside the write transaction of a
   Subscription version (events.py), so it always matches the stored resource;
+- ("subscription-owned", hash of an owner): the ids of that owner's Subscriptions (ownership.py), kept
+  with the ("subscription", id) records;
 - ("subscription-counter", id): the last event number; raised inside the transaction of the change
   that fires the event (the store serialises writers), so numbers have no gaps;
 - ("subscription-event", id/number): the event log $events answers from, kept for
@@ -17,7 +19,7 @@
 from __future__ import annotations
 
 SUB, COUNTER, EVENT, OUTBOX = "subscription", "subscription-counter", "subscription-event", "subscription-outbox"
-DELIVERY, LEASE = "subscription-delivery", "subscription-lease"
+DELIVERY, LEASE, OWNED = "subscription-delivery", "subscription-lease", "subscription-owned"
 MAX_KEEP_S = 30 * 24 * 3600
 LIVE = ("requested", "active", "error")       # statuses whose events are counted and kept
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 
 from fhirserver.smart_auth.accounts import Users
+from fhirserver.subscriptions import ownership, state
 from tests.scheduling._world import PASSWORD
 from tests.smart_auth._tokens import mint
 
-from ._world import A, World
+from ._world import A, World, subscription
 
 HOOK = "https://hooks.example.org/medport"
 
@@ -62,3 +63,32 @@ def test_a_patient_subscribes_and_sees_only_their_own(world):
     proxied = world.subscribe(world.son_token, HOOK, topic_name="appointment-booked-cancelled")
     assert _visible(world, world.son_token, proxied["id"]) and not _visible(world, world.asha_token, proxied["id"])
     assert not _visible(world, world.son_token, mine["id"])
+
+
+def test_an_owner_has_a_bounded_number_of_subscriptions(world, monkeypatch):
+    """Every live subscription costs every write of its topic's type (events.py): an owner may hold
+    ownership.MAX_PER_OWNER of them (422 beyond); deleting one frees its place; another owner is not
+    counted against it."""
+    monkeypatch.setattr(ownership, "MAX_PER_OWNER", 2)
+    first = world.subscribe(world.a, HOOK)
+    world.subscribe(world.a, HOOK)
+    r = world.send(world.a, "POST", "/fhir/Subscription", subscription(HOOK))
+    assert r.status_code == 422 and "at most 2" in r.get_json()["issue"][0]["diagnostics"]
+    world.subscribe(world.b, HOOK)
+    assert world.send(world.a, "PUT", f"/fhir/Subscription/{first['id']}", first).status_code == 200
+    assert world.send(world.a, "DELETE", f"/fhir/Subscription/{first['id']}").status_code == 204
+    world.subscribe(world.a, HOOK)
+
+
+def test_the_guard_reads_the_owners_index_not_every_subscription(world, monkeypatch):
+    """ownership.owned_ids is asked on every guarded Subscription query: one record, whatever the
+    number of subscriptions others hold."""
+    mine = world.subscribe(world.a, HOOK)["id"]
+    world.subscribe(world.b, HOOK)
+    listed = world.ctx.store.list_records
+
+    def list_records(kind):
+        assert kind != state.SUB, "a guarded query listed every subscription record"
+        return listed(kind)
+    monkeypatch.setattr(world.ctx.store, "list_records", list_records)
+    assert _visible(world, world.a, mine) and not _visible(world, world.b, mine)
