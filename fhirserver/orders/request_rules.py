@@ -1,7 +1,9 @@
 """What a write may do to a request (ServiceRequest, MedicationRequest: request.html, workflow-management.html,
 HL7 Clinical Order Workflows; docs/orders.md):
 
-- only its placer (custodian) changes it: that is custody (smart_auth/access.py, admission), nothing here;
+- only its placer changes it: for an organisation that is custody (smart_auth/access.py, admission); a
+  patient (or their proxy), whose edits keep the custodian, changes or deletes only a proposal that no
+  organisation holds (her own), never a hospital's order or proposal;
 - a patient (or their proxy) writes only proposals (intent=proposal): a patient asks, a prescriber orders
   (request.html, "intent": proposal "suggestion made by someone/something that does not have an intention
   to ensure it occurs and without providing an authorization to act");
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from .. import jsonio
 from ..errors import Conflict, Forbidden, NotFound, Unprocessable
+from ..governance import custodian
 from ..repository import GuardedTransaction
 from . import follow_up, task_states
 from .parties import PATIENT, Party, local, refs
@@ -25,6 +28,9 @@ ORDERS = ("order", "original-order", "reflex-order", "filler-order", "instance-o
 
 
 def check(tx, raw, party: Party, base: str, rtype: str, id: str, new: dict | None, old: dict | None) -> None:
+    if old is not None and party.kind == PATIENT and (old.get("intent") != "proposal" or custodian.of(old)):
+        raise Forbidden(f"A patient's token changes or deletes only her own {rtype} proposals; this one "
+                        "is its placer's (docs/orders.md)")
     if new is not None and party.kind == PATIENT and new.get("intent") != "proposal":
         raise Forbidden(f"A patient's token writes a {rtype} only as a proposal (intent=proposal); a "
                         "prescriber turns it into an order (docs/orders.md)")

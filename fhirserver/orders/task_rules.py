@@ -7,7 +7,7 @@ Order Workflows; docs/orders.md):
 - completed needs Task.output (the DiagnosticReport, MedicationDispense ... that fulfils it), rejected
   and failed need Task.statusReason;
 - a Task with no owner is patient-mediated: the patient it is for (or their proxy) chooses the
-  organisation once, by setting Task.owner, and changes nothing else;
+  organisation once, by setting Task.owner, and changes nothing else (nor deletes the Task);
 - the placer places it only on what it may see (placement.py);
 - when a fulfilment Task completes, its focus request completes in the same transaction (request.html:
   the request is completed when the activity it asks for is done).
@@ -29,7 +29,10 @@ REASSIGNABLE = ("draft", "requested", "received", "accepted", "ready")
 
 def check(tx, raw, party: Party, base: str, new: dict | None, old: dict | None) -> None:
     if new is None:
-        return                               # deleting a Task is the custodian's (admission), nothing follows
+        if party.kind == PATIENT:            # for an organisation, deleting is the custodian's (admission)
+            raise Forbidden("A patient's token does not delete Tasks: the placer cancels or corrects them "
+                            "(docs/orders.md)")
+        return
     status = new.get("status")
     if old is None:
         _create(tx, party, base, new, status)

@@ -85,3 +85,25 @@ def test_only_a_hospital_that_reads_the_proposal_approves_it(w):
         answers.append((r.status_code, r.get_data(as_text=True).replace(target, "<id>")))
     assert answers[0][0] == 422 and answers[0] == answers[1]
     assert read(w, f"MedicationRequest/{proposal}")["status"] == "active"
+
+
+def test_a_patient_changes_only_her_own_proposals(w):
+    """A request is changed only by its placer (docs/orders.md): a patient edits, withdraws or deletes
+    her own proposal, never a hospital's order about her (nor turns it into a proposal)."""
+    order = read(w, f"ServiceRequest/{w.sr}")
+    for change in ({"intent": "proposal"}, {"intent": "proposal", "performer": [{"reference": "Organization/hosp-c"}]},
+                   {"intent": "proposal", "status": "revoked"}):
+        r = w.send(w.p1_token, "PUT", f"/fhir/ServiceRequest/{w.sr}", {**order, **change})
+        assert r.status_code == 403, (change, r.get_data(as_text=True))
+    assert w.send(w.p1_token, "DELETE", f"/fhir/ServiceRequest/{w.sr}").status_code == 403
+    assert read(w, f"ServiceRequest/{w.sr}")["intent"] == "order"
+    assert read(w, f"Task/{w.task}")["status"] == "requested"
+    a_proposal = w.create(w.a, medication_request(w, "proposal"))      # a hospital's proposal is its own
+    stored = read(w, f"MedicationRequest/{a_proposal}")
+    assert w.send(w.p1_token, "PUT", f"/fhir/MedicationRequest/{a_proposal}",
+                  {**stored, "status": "cancelled"}).status_code == 403
+    proposal = w.create(w.p1_token, medication_request(w, "proposal", performer={"reference": A}))
+    stored = read(w, f"MedicationRequest/{proposal}")
+    r = w.send(w.p1_token, "PUT", f"/fhir/MedicationRequest/{proposal}", {**stored, "status": "revoked"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert w.send(w.p1_token, "DELETE", f"/fhir/MedicationRequest/{proposal}").status_code == 204

@@ -174,3 +174,9 @@ def test_the_placer_reassigns_until_work_starts(w):
     stored = read(w, f"Task/{w.task}")
     r = w.send(w.a, "PUT", f"/fhir/Task/{w.task}", {**stored, "owner": {"reference": "Organization/hosp-c"}})
     assert r.status_code == 422
+
+
+def test_the_patient_does_not_delete_a_task(w):
+    assert w.send(w.p1_token, "DELETE", f"/fhir/Task/{w.task}").status_code == 403
+    assert read(w, f"Task/{w.task}")["status"] == "requested"
+    assert w.ids(w.b, "Patient")[1] == {w.p1}
