@@ -118,7 +118,8 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
     resource["id"] = id
     if _replaced(current) is not None and (p.keeps_custodian or addressed.keeps_custody(p.type, p.access.organization)):
         held = custodian.of(jsonio.loads_stored(current.body))
-        if held and held != custodian.of(resource):      # a patient's or an addressee's edit leaves custody as it is
+        # a patient's or an addressee's edit leaves custody as it is (an addressee's: none stays none)
+        if held != custodian.of(resource) and (held or not p.keeps_custodian):
             custodian.stamp(resource, held)
             p.rows = extract(resource, p.base)
     messages.check(tx, p, resource, _replaced(current))       # thread and sender rules (messages/)

@@ -180,3 +180,17 @@ def test_the_patient_does_not_delete_a_task(w):
     assert w.send(w.p1_token, "DELETE", f"/fhir/Task/{w.task}").status_code == 403
     assert read(w, f"Task/{w.task}")["status"] == "requested"
     assert w.ids(w.b, "Patient")[1] == {w.p1}
+
+
+def test_the_owner_of_a_task_no_organisation_holds_does_not_take_it_over(w):
+    """A Task the server placed without a custodian (MEDPORT_DEFAULT_CUSTODIAN empty) stays unheld when
+    its owner progresses it: the owner does not become its placer."""
+    r = w.send(w.exchange, "POST", "/fhir/Task", task(w.sr, w.p1, "requested"))
+    tid = r.get_json()["id"]
+    assert custodian.of(r.get_json()) is None
+    r = set_status(w, w.b, tid, "accepted")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert custodian.of(r.get_json()) is None
+    r = set_status(w, w.b, tid, "accepted", requester={"reference": B}, priority="stat")
+    assert r.status_code == 403, r.get_data(as_text=True)
+    assert w.send(w.b, "DELETE", f"/fhir/Task/{tid}").status_code == 403
