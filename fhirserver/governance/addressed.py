@@ -8,9 +8,9 @@ sent to it, never the rest of the patient's chart:
     MedicationRequest      O is its intended performer, or it is the focus of a Task owned by O
     Patient                the patient of a Task owned by O that is still open (the lab must know whom
                            it tests; it stops seeing the Patient once the Task is closed); a Task O
-                           holds itself addresses nothing (a self-addressed Task would share a patient
-                           with its own placer: orders/placement.py refuses that placement, this is the
-                           second wall)
+                           holds itself addresses nothing (placement.py lets an organisation that reads
+                           a patient place a Task it owns itself; it must not keep the patient visible
+                           once a Consent that let it read her is revoked)
     DiagnosticReport,      based on a ServiceRequest that O holds (the result goes back to the placer)
     Observation
     MedicationDispense     dispensed on a MedicationRequest that O holds

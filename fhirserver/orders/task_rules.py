@@ -22,7 +22,7 @@ from .parties import PATIENT, Party, local, refs
 # task.html: the elements the performer reports on; everything else is the placer's
 OWNER_FIELDS = frozenset({"status", "businessStatus", "statusReason", "output", "note", "executionPeriod",
                           "lastModified"})
-SERVER_FIELDS = frozenset({"meta", "id", "text"})
+SERVER_FIELDS = frozenset({"meta", "id"})     # the narrative (text) is the placer's: it is what people read
 TASK_CODES = "http://hl7.org/fhir/CodeSystem/task-code"
 REASSIGNABLE = ("draft", "requested", "received", "accepted", "ready")
 

@@ -46,7 +46,8 @@ def test_the_owner_changes_only_the_performers_fields(w):
     assert r.status_code == 200, r.get_data(as_text=True)
     for field, value in (("focus", {"reference": "ServiceRequest/other"}), ("for", {"reference": f"Patient/{w.p2}"}),
                          ("requester", {"reference": B}), ("intent", "plan"), ("code", {"text": "other"}),
-                         ("priority", "stat")):
+                         ("priority", "stat"),
+                         ("text", {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">Cancelled</div>'})):
         r = set_status(w, w.b, w.task, "received", **{field: value})
         assert r.status_code == 403, (field, r.get_data(as_text=True))
     assert read(w, f"Task/{w.task}")["intent"] == "order"
@@ -153,7 +154,9 @@ def test_the_patient_chooses_the_owner_once(w):
     assert r.status_code == 403                               # the placer places, the patient chooses
     stored = w.send(w.p1_token, "GET", f"/fhir/Task/{tid}").get_json()
     for change in ({"status": "cancelled"}, {"owner": {"reference": B}, "priority": "urgent"},
-                   {"owner": {"reference": f"Patient/{w.p1}"}}):
+                   {"owner": {"reference": f"Patient/{w.p1}"}},
+                   {"owner": {"reference": B}, "text": {"status": "generated",
+                                                        "div": '<div xmlns="http://www.w3.org/1999/xhtml">Done</div>'}}):
         assert w.send(w.p1_token, "PUT", f"/fhir/Task/{tid}", {**stored, **change}).status_code in (403, 422), change
     r = w.send(w.p1_token, "PUT", f"/fhir/Task/{tid}", {**stored, "owner": {"reference": B}})
     assert r.status_code == 200, r.get_data(as_text=True)
