@@ -113,3 +113,14 @@ def test_an_answer_naming_its_request_twice_completes_it_once(t):
     t.post(w.asha_token, twice)
     history = w.send(t.doctor, "GET", f"/fhir/CommunicationRequest/{request['id']}/_history").get_json()
     assert [e["resource"]["status"] for e in history["entry"]] == ["completed", "active"]
+
+
+def test_the_threads_recipe_lists_single_answers_too_as_documented(t):
+    w = t.w
+    header = t.open(recipient=[{"reference": f"Patient/{w.asha}"}])
+    single = t.post(w.asha_token, answer(ask(t), payload=[{"contentString": "Attached"}]))
+    found = t.everything(w.asha_token, f"Communication?part-of:missing=true&subject=Patient/{w.asha}")
+    assert sorted(found) == sorted([header["id"], single["id"]])
+    bodies = {e["resource"]["id"]: e["resource"] for e in w.send(
+        w.asha_token, "GET", f"/fhir/Communication?part-of:missing=true&subject=Patient/{w.asha}").get_json()["entry"]}
+    assert [i for i, c in bodies.items() if not c.get("payload")] == [header["id"]]      # the header: no payload
