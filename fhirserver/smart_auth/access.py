@@ -306,6 +306,10 @@ def _consents_of(store):
             if cursor is None:
                 break
         found = ConsentSet(bodies)
+        # only committed state is cached: a read inside a write (the subscription hook) may see a Consent
+        # that rolls back, and SQLite gives the next version the same write number
+        if store.open_unit() is not None:
+            return found
         if len(_CONSENTS) > 4096:
             _CONSENTS.clear()
         _CONSENTS[key] = (written, found)

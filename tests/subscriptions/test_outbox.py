@@ -123,3 +123,45 @@ def test_operations_and_deletes_fire_through_the_same_write_path(world):
     assert world.send(world.asha_token, "DELETE", f"/fhir/Consent/{r.get_json()['id']}").status_code == 204
     events = state.events(world.ctx.store, consents)
     assert [e["n"] for e in events] == before + [1, 2] and [e["deleted"] for e in events] == [False, True]
+
+
+def test_judging_an_event_inside_a_write_that_rolls_back_leaves_no_trace_in_the_policy(world):
+    """The hook judges the subscriber through its read guard inside the write's transaction; a
+    hospital's guard reads the patients' Consents there, uncommitted ones included. A transaction that
+    then rolls back must not leave its Consent behind in the policy's cache (SQLite gives the next
+    version the same write number, so a cache keyed on it took the phantom Consent for the next one)."""
+    world.subscribe(world.b, HOOK, topic_name="diagnostic-report-final")
+    ctx = world.ctx
+    report = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
+              "subject": {"reference": f"Patient/{world.asha}"}}
+    r = world.send(world.a, "POST", "/fhir/DiagnosticReport", report)       # held by A
+    assert r.status_code == 201, r.get_data(as_text=True)
+    held_by_a = r.get_json()["id"]
+    assert world.send(world.b, "GET", f"/fhir/DiagnosticReport/{held_by_a}").status_code == 404
+    sharing = sharing_consent(world.asha, B)
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        with ctx.repo.transaction() as tx:
+            store_new_version(tx, prepare(ctx, "Consent", dict(sharing)), new_id(), "POST", None)
+            store_new_version(tx, prepare(ctx, "DiagnosticReport", dict(report)), new_id(), "POST", None)
+            raise Boom
+    # the next version written is a Consent too (ravi's, sharing nothing with B)
+    r = world.send(world.ravi_token, "POST", "/fhir/Consent", sharing_consent(world.ravi, A))
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert world.send(world.b, "GET", f"/fhir/DiagnosticReport/{held_by_a}").status_code == 404
+
+
+def sharing_consent(patient: str, actor: str) -> dict:
+    """A patient's active Consent sharing every record with one organisation (docs/governance.md)."""
+    return {"resourceType": "Consent", "status": "active",
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                                  "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "patient": {"reference": f"Patient/{patient}"},
+            "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+            "provision": {"type": "permit", "actor": [{
+                "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                     "code": "IRCP"}]}, "reference": {"reference": actor}}]}}
