@@ -42,9 +42,8 @@ class Deliveries:
     def run_once(self) -> int:
         """One pass over every subscription; returns how many notifications were delivered."""
         store, sent = self.ctx.store, 0
-        pending = state.pending(store)
         for sub_id, seen in store.list_records(state.SUB):
-            if not self._due(sub_id, seen, pending.get(sub_id, [])):
+            if not self._due(sub_id, seen, state.outbox(store, sub_id)):
                 continue            # reads only: an idle subscription costs no lease write
             lease = Lease(store, sub_id, kind=state.LEASE)
             if not lease.acquire():
@@ -52,7 +51,7 @@ class Deliveries:
             try:
                 rec = store.get_record(state.SUB, sub_id)       # as the last holder left it
                 if rec is not None:
-                    sent += self._one(sub_id, rec, pending.get(sub_id, []))
+                    sent += self._one(sub_id, rec, state.outbox(store, sub_id))
             except StoreUnavailable:
                 log.warning("subscription %s: the store is unavailable; delivery continues later", sub_id)
             except Exception:       # noqa: BLE001 - logged; the other subscriptions go on
@@ -103,14 +102,14 @@ class Deliveries:
         if kind == "handshake":
             self._set_status(sub_id, rec, "active", None)
         for e in events if kind == "event-notification" else ():
-            self.ctx.store.delete_record(state.OUTBOX, state.event_key(sub_id, e["n"]))
+            self.ctx.store.delete_record(state.outbox_kind(sub_id), state.number_key(e["n"]))
         self.ctx.store.put_record(state.DELIVERY, sub_id, {"version": rec["version"], "last_sent": now})
         return 1
 
     def _still_pending(self, sub_id: str, entries: list[dict]) -> list[dict]:
         """The entries (read before the lease was taken) that no other worker delivered meanwhile."""
         store = self.ctx.store
-        return [e for e in entries if store.get_record(state.OUTBOX, state.event_key(sub_id, e["n"])) is not None]
+        return [e for e in entries if store.get_record(state.outbox_kind(sub_id), state.number_key(e["n"])) is not None]
 
     def _failed(self, sub_id: str, rec: dict, delivery: dict, detail: str, now: float) -> None:
         attempts = delivery.get("attempts", 0) + 1
@@ -145,19 +144,19 @@ class Deliveries:
         except FhirError as e:       # changed meanwhile (VersionConflict): the client's version stands
             log.info("subscription %s: status %s not recorded: %s", sub_id, status, e)
 
-    # ---- the event log's bounds ------------------------------------------------------------------
+    # ---- the event log's and the outbox's bounds ------------------------------------------------
     def prune(self) -> int:
-        """Remove events past subscription_events_keep_s, or past the newest keep_max of their subscription."""
+        """Remove events past subscription_events_keep_s, or past the newest keep_max of their
+        subscription; and undelivered events past the newest keep_max (an endpoint that never answers)."""
         store, settings = self.ctx.store, self.ctx.settings
         self._pruned = now = self.clock()
-        by_sub: dict[str, list[tuple[str, dict]]] = {}
-        for key, event in store.list_records(state.EVENT):
-            by_sub.setdefault(event["sub"], []).append((key, event))
         removed = 0
-        for events in by_sub.values():
-            excess = len(events) - settings.subscription_events_keep_max
-            for i, (key, event) in enumerate(events):
-                if i < excess or now - event.get("at", now) > settings.subscription_events_keep_s:
-                    store.delete_record(state.EVENT, key)
-                    removed += 1
+        for sub_id, _rec in store.list_records(state.SUB):
+            for kind, aged in ((state.event_kind(sub_id), True), (state.outbox_kind(sub_id), False)):
+                entries = store.list_records(kind)
+                excess = len(entries) - settings.subscription_events_keep_max
+                for i, (key, event) in enumerate(entries):
+                    if i < excess or (aged and now - event.get("at", now) > settings.subscription_events_keep_s):
+                        store.delete_record(kind, key)
+                        removed += 1
         return removed

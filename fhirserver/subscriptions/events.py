@@ -80,8 +80,8 @@ def record(store, sub_id: str, topic: str, version: Version) -> int:
     now = time.time()
     event = {"sub": sub_id, "n": n, "topic": topic, "timestamp": version.last_updated, "at": now,
              "focus": f"{version.type}/{version.id}/_history/{version.version}", "deleted": version.deleted}
-    store.put_record(state.EVENT, state.event_key(sub_id, n), event, expires_at=now + state.MAX_KEEP_S)
-    store.put_record(state.OUTBOX, state.event_key(sub_id, n), event, expires_at=now + state.MAX_KEEP_S)
+    store.put_record(state.event_kind(sub_id), state.number_key(n), event, expires_at=now + state.MAX_KEEP_S)
+    store.put_record(state.outbox_kind(sub_id), state.number_key(n), event, expires_at=now + state.MAX_KEEP_S)
     return n
 
 
@@ -138,13 +138,12 @@ def _live(tx) -> dict[str, list[Live]]:
 def _subscription_written(tx, version: Version, access, resource: dict | None) -> None:
     store = tx.store
     _WROTE_SUBSCRIPTION[tx] = True
-    if resource is None:            # deleted: no more events; its pending deliveries go
+    if resource is None:            # deleted: no more events; its records go
         gone = store.get_record(state.SUB, version.id)
         if gone is not None and gone.get("owner"):
             ownership.release(store, gone["owner"], version.id)
         store.delete_record(state.SUB, version.id)
-        for entry in state.pending(store).get(version.id, []):
-            store.delete_record(state.OUTBOX, state.event_key(version.id, entry["n"]))
+        state.forget(store, version.id)
         return
     rec = store.get_record(state.SUB, version.id)
     if rec is None:

@@ -146,9 +146,45 @@ def test_the_event_log_is_bounded(tmp_path, backend, receiver):
     assert [e["n"] for e in state.events(world.ctx.store, sid)] == [2, 3]
     for event in state.events(world.ctx.store, sid):       # age them past the keep time
         event["at"] -= 101
-        world.ctx.store.put_record(state.EVENT, state.event_key(sid, event["n"]), event)
+        world.ctx.store.put_record(state.event_kind(sid), state.number_key(event["n"]), event)
     world.deliveries.prune()
     assert state.events(world.ctx.store, sid) == [] and state.events_since(world.ctx.store, sid) == 3
+
+
+def test_an_undeliverable_outbox_is_bounded_and_a_deleted_subscription_leaves_nothing(tmp_path, backend):
+    """A subscription whose endpoint never answers keeps at most subscription_events_keep_max
+    undelivered events (the oldest go; receivers see the gap in event numbers); deleting a
+    Subscription removes its events, outbox, counter and delivery state."""
+    world = World(tmp_path, backend, subscription_events_keep_max=2)
+    sid = world.subscribe(world.b, "https://hooks.example.org/never")["id"]
+    for _ in range(3):
+        world.task(world.a, B)
+    world.deliveries.prune()
+    assert [e["n"] for e in state.pending(world.ctx.store)[sid]] == [2, 3]
+    assert world.send(world.b, "DELETE", f"/fhir/Subscription/{sid}").status_code == 204
+    store = world.ctx.store
+    assert state.pending(store).get(sid) is None and state.events(store, sid) == []
+    assert store.get_record(state.COUNTER, sid) is None and store.get_record(state.DELIVERY, sid) is None
+
+
+def test_events_and_deliveries_read_only_their_subscriptions_records(world, receiver, monkeypatch):
+    """$events, the delivery pass and the write hook never list the event log or outbox of every
+    subscription (their cost does not grow with the number of others)."""
+    mine = world.subscribe(world.b, receiver.url)["id"]
+    for _ in range(3):
+        world.subscribe(world.a, receiver.url)
+    listed = world.ctx.store.list_records
+    kinds: list[str] = []
+
+    def list_records(kind):
+        kinds.append(kind)
+        return listed(kind)
+    monkeypatch.setattr(world.ctx.store, "list_records", list_records)
+    world.task(world.a, B)
+    world.deliver()
+    assert world.send(world.b, "GET", f"/fhir/Subscription/{mine}/$events").status_code == 200
+    shared = {k for k in kinds if k in ("subscription-event", "subscription-outbox")}
+    assert not shared and any(k.endswith(mine) for k in kinds)
 
 
 def test_workers_share_subscriptions_by_leases(world, receiver):
