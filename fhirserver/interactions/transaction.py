@@ -48,6 +48,9 @@ class Decisions:
 class Plan:
     decisions: Decisions
     ids: dict = field(default_factory=dict)      # entry index -> id it writes
+    # conditional PUTs whose id was matched under the guard, or given by the server (no match): read as
+    # they are, as update.conditional_update does; any other id is read under the update rights (no oracle)
+    as_is: set = field(default_factory=set)
 
 
 def transaction(ctx, bundle: dict, provenance: dict | None = None) -> list[EntryResult]:
@@ -131,6 +134,8 @@ def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict, blobs: dict
             plan.ids[e.index] = existing.get(e.index) or new_ids[e.index]
         elif e.method == "PUT":
             plan.ids[e.index] = e.id or puts.get(e.index) or e.resource.get("id") or new_ids[e.index]
+            if e.id is None and (puts.get(e.index) or not e.resource.get("id")):
+                plan.as_is.add(e.index)
         else:
             continue
         if e.full_url:
@@ -195,7 +200,7 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
         return EntryResult(201, store_new_version(tx, e.prepared, plan.ids[e.index], "POST", None), created=True)
     if e.method == "PUT":
         target = plan.ids[e.index]
-        current = tx.read(e.type, target, "update")
+        current = tx.read(e.type, target, None if e.index in plan.as_is else "update")
         if e.criteria and current is not None and not current.deleted and \
                 dict(plan.decisions.put_targets).get(e.index) != target:
             raise PreconditionFailed(f"{e.type}/{target} exists but does not match '{e.criteria}'")

@@ -234,3 +234,23 @@ def test_consents_are_read_page_by_page_and_never_decided_in_part(w, monkeypatch
     access._CONSENTS.clear()
     r = w.send(w.b, "GET", "/fhir/Observation")
     assert r.status_code == 503 and r.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_hospitals_conditional_put_that_matches_nothing_creates_alone_and_in_a_transaction(w):
+    """The id the server gives a conditional PUT with no match names no stored resource: no visibility
+    check can refuse it (it answered 404 in a transaction for a hospital's token); a body id is still
+    judged like any update (no update-as-create outside the reach)."""
+    body = {"resourceType": "Observation", "status": "final", "code": {"text": "conditional"}}
+    r = w.send(w.b, "PUT", "/fhir/Observation?identifier=urn:test|one", body)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    bundle = {"resourceType": "Bundle", "type": "transaction",
+              "entry": [{"resource": body, "request": {"method": "PUT", "url": "Observation?identifier=urn:test|two"}}]}
+    r = w.send(w.b, "POST", "/fhir", bundle)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json()["entry"][0]["response"]["status"].startswith("201")
+    hidden = {**body, "id": w.obs1}           # A's Observation: B may not update it, nor learn it exists
+    bundle["entry"][0]["resource"] = hidden
+    bundle["entry"][0]["request"]["url"] = "Observation?identifier=urn:test|three"
+    r = w.send(w.b, "POST", "/fhir", bundle)
+    assert r.status_code == 404, r.get_data(as_text=True)
+    assert w.send(w.b, "PUT", "/fhir/Observation?identifier=urn:test|three", hidden).status_code == 404
