@@ -27,11 +27,13 @@ GUARDED = sorted([*ROOT.glob("interactions/*.py"), *ROOT.glob("operations/*.py")
 # - `.store.blobs`: Binary.data lives in the blob store, not in the resource store (binary_content.py);
 # - `.store.get_record`: server records (an account holder), not resources;
 # - an argument of these helpers, which keep server records (accounts, issuer keys, revocations, claim
-#   codes, invitations) or are the delegation policy's own unguarded look, as Access itself reads
+#   codes, invitations, a Subscription's event records read after the Subscription itself was read
+#   with the caller's rights) or are the delegation policy's own unguarded look, as Access itself reads
 #   delegations on every proxy request (governance/proxy.py).
 STORE_MEMBERS = {"blobs", "get_record"}
 STORE_HELPERS = {"Users", "IssuerKeys", "revocation.rid", "revocation.revoke", "claim_codes.issue",
-                 "family_invite.issue", "proxy.live_related_person", "proxy.live_delegation"}
+                 "family_invite.issue", "proxy.live_related_person", "proxy.live_delegation",
+                 "state.events", "state.events_since"}
 WRITE_PATH = ROOT / "interactions" / "common.py"     # store_new_version / store_delete unwrap tx.raw
 # the access idioms live in the repository; these modules only call it
 # (write admission stays in the single write path, interactions/common.py: store_new_version, store_delete)
