@@ -112,3 +112,89 @@ def test_the_connection_goes_to_the_checked_address_with_the_urls_host():
         assert headers["Content-Type"] == "application/fhir+json"
     finally:
         receiver.close()
+
+
+def test_the_timeout_bounds_the_whole_delivery_not_each_read():
+    """A receiver that answers one byte at a time (each within the socket timeout) cannot hold the
+    worker longer than the Subscription's backport-timeout."""
+    import threading
+    import time
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def trickle():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(40):             # 8 s of one header byte every 0.2 s
+                try:
+                    conn.sendall(b"X")
+                except OSError:
+                    return
+                time.sleep(0.2)
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        outcome = transport.post(f"http://127.0.0.1:{port}/hook", b"{}", (), 1, True)
+        assert not outcome.ok and time.monotonic() - started < 2.5, outcome
+    finally:
+        server.close()
+        thread.join(10)
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_urls_host(tmp_path):
+    """The TLS connection is pinned to the checked address, sends the URL's host as server name and
+    checks the certificate against it (a certificate for another name fails the delivery)."""
+    import datetime
+    import http.server
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.test")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.headers["Host"], self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    serving = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    serving.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = serving.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    trusting = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+    port = server.server_address[1]
+    try:
+        ok = transport.post(f"https://hooks.test:{port}/h", b"{}", (), 5, True, resolver=loopback_resolver,
+                            context=trusting)
+        assert ok.ok and received == [(f"hooks.test:{port}", b"{}")], ok
+        other = transport.post(f"https://other.test:{port}/h", b"{}", (), 5, True, resolver=loopback_resolver,
+                               context=trusting)
+        assert not other.ok and "certificate" in other.detail.lower() and len(received) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
