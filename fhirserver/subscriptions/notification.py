@@ -4,7 +4,8 @@ first entry is a Parameters giving the subscription, its topic, status, the noti
 (handshake | heartbeat | event-notification | query-status | query-event),
 events-since-subscription-start and one notification-event (event-number, timestamp, focus) per event;
 then, per event, the focus: the resource itself (full-resource, only when the subscriber may read that
-version now), its fullUrl alone (id-only), or nothing (empty: no focus either).
+version now, judged as its vread would be: the resource within its reach, then the version's content),
+its fullUrl alone (id-only), or nothing (empty: no focus either).
 """
 from __future__ import annotations
 
@@ -52,9 +53,9 @@ def bundle(ctx, sub_id: str, record: dict, kind: str, events: list[dict], conten
                 "request": {"method": "GET", "url": f"{base}/Subscription/{sub_id}/$status"},
                 "response": {"status": "200"}}]
     if content != "empty":
-        readable = _reader(ctx, record) if content == "full-resource" else None
+        reader = _reader(ctx, record) if content == "full-resource" else None
         for e in events:
-            entries.append(_focus_entry(ctx, e, readable))
+            entries.append(_focus_entry(ctx, e, reader))
     return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "meta": {"profile": [NOTIFICATION_PROFILE]},
             "type": "history", "timestamp": now_instant(), "entry": entries}
 
@@ -63,30 +64,32 @@ def _unversioned(focus: str) -> str:
     return focus.split("/_history/")[0]
 
 
-def _focus_entry(ctx, event: dict, readable) -> dict:
+def _focus_entry(ctx, event: dict, reader) -> dict:
     rtype, rid = _unversioned(event["focus"]).split("/", 1)
     number = int(event["focus"].rsplit("/", 1)[1])
     entry = {"fullUrl": f"{ctx.base}/{rtype}/{rid}",
              "request": {"method": "DELETE" if event.get("deleted") else "PUT", "url": f"{rtype}/{rid}"},
              "response": {"status": "204" if event.get("deleted") else "200",
                           "etag": f'W/"{number}"', "lastModified": event["timestamp"]}}
-    if readable is not None and not event.get("deleted"):
-        version = ctx.store.vread(rtype, rid, number)
-        if version is not None and version.body and readable(version):
+    if reader is not None and not event.get("deleted"):
+        version = reader(rtype, rid, number)
+        if version is not None and version.body:
             entry["resource"] = jsonio.loads_stored(version.body)
     return entry
 
 
 def _reader(ctx, record: dict):
-    """readable(version): whether the subscriber may read that version's content now."""
+    """reader(type, id, version): that version as the subscriber's vread now answers it, else None
+    (the resource deleted or out of its reach, the version's content outside its grant)."""
     try:
         access = access_from(record.get("claims"), record.get("sharing_default", "opt-in"), ctx.store)
     except FhirError:
-        return lambda _v: False
+        return lambda *_a: None
+    repo = ctx.acting_as(access).repo
 
-    def readable(version) -> bool:
+    def reader(rtype: str, rid: str, number: int):
         try:
-            return bool(access.versions("read", version.type, [version], ctx.base))
+            return repo.vread(rtype, rid, number, "read")
         except FhirError:
-            return False
-    return readable
+            return None
+    return reader

@@ -75,6 +75,21 @@ def test_full_resource_only_while_the_subscriber_may_read_it(world, receiver):
     assert [e["n"] for e in state.events(world.ctx.store, sid)] == [1, 2]
 
 
+def test_full_resource_only_if_the_resource_is_readable_at_delivery(world, receiver):
+    """The content goes only if the subscriber could read that version through the API now (a vread:
+    the resource itself within reach, then the version's content): not once it is deleted, nor once
+    it moved out of the subscriber's reach, though the version's own content still names it."""
+    sid = world.subscribe(world.b, receiver.url, content="full-resource")["id"]
+    world.deliver()
+    gone = world.task(world.a, B)
+    assert world.send(world.a, "DELETE", f"/fhir/Task/{gone['id']}").status_code == 204
+    world.deliver()
+    focus = [e for e in receiver.received[-1][2]["entry"][1:] if e["fullUrl"].endswith(gone["id"])]
+    assert focus and "resource" not in focus[0] and focus[0]["request"]["method"] == "PUT"
+    assert world.send(world.b, "GET", f"/fhir/Task/{gone['id']}/_history/1").status_code in (404, 410)
+    assert [e["n"] for e in state.events(world.ctx.store, sid)][:1] == [1]
+
+
 def test_heartbeat_after_the_period(world, receiver):
     world.subscribe(world.b, receiver.url, heartbeat=60)
     world.deliver()
