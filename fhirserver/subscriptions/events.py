@@ -41,6 +41,7 @@ class Live:
     filters: tuple
     claims: dict | None
     sharing_default: str
+    resource: dict                    # its content (Subscription.end is checked at each change)
 
 
 # store -> (Store.last_write("Subscription") when read, {topic url: [Live]}); units that wrote a
@@ -59,7 +60,7 @@ def note(tx, version: Version, access, base: str, new: dict | None, old_body: by
     if not watching:
         return
     live = _live(tx)
-    candidates = [(t, s) for t in watching for s in live.get(t.url, ())]
+    candidates = [(t, s) for t in watching for s in live.get(t.url, ()) if not spec.ended(s.resource)]
     if not candidates:
         return
     old = jsonio.loads_stored(old_body) if old_body else None
@@ -129,7 +130,8 @@ def _live(tx) -> dict[str, list[Live]]:
         except BadRequest:          # a topic withdrawn since: the subscription collects nothing
             continue
         found.setdefault(parsed.topic.url, []).append(
-            Live(key, parsed.topic.url, parsed.filters, rec.get("claims"), rec.get("sharing_default", "opt-in")))
+            Live(key, parsed.topic.url, parsed.filters, rec.get("claims"), rec.get("sharing_default", "opt-in"),
+                 rec["resource"]))
     if not fresh:
         _LIVE[store] = (written, found)
     return found

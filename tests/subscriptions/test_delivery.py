@@ -219,3 +219,19 @@ def test_no_events_and_no_notifications_after_the_end(world, receiver):
     sid = world.subscribe(world.b, receiver.url, end="2020-01-01T00:00:00+05:30")["id"]
     world.task(world.a, B)
     assert world.deliver() == 0 and receiver.received == [] and state.events_since(world.ctx.store, sid) == 0
+
+
+def test_no_events_once_the_end_passes_while_the_subscription_is_live(world):
+    """Subscription.end reached after the subscription was written (the live set is cached until a
+    Subscription is written): the next change records nothing."""
+    import datetime
+    import time
+
+    end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1.5)
+    sid = world.subscribe(world.b, "https://hooks.example.org/x",
+                          end=end.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")["id"]
+    world.task(world.a, B)
+    assert state.events_since(world.ctx.store, sid) == 1
+    time.sleep(max(0.0, (end - datetime.datetime.now(datetime.timezone.utc)).total_seconds()) + 0.1)
+    world.task(world.a, B)
+    assert state.events_since(world.ctx.store, sid) == 1
