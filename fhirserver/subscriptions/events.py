@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import jsonio
 from ..errors import BadRequest, FhirError
 from ..search import query as q
 from ..search.matcher import Matcher
+from ..smart_auth.scopes import Grants, ScopeError
 from ..smart_auth.stored_claims import access_from, owner_of
 from ..storage.base import Version
 from . import ownership, spec, state, topics
@@ -44,7 +45,7 @@ class Live:
     resource: dict                    # its content (Subscription.end is checked at each change)
 
 
-# store -> (Store.last_write("Subscription") when read, {topic url: [Live]}); units that wrote a
+# store -> (Store.last_write("Subscription") when read, {topic url: Bucket}); units that wrote a
 # Subscription read the records afresh (their own uncommitted state must never be cached)
 _LIVE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _WROTE_SUBSCRIPTION: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -60,14 +61,17 @@ def note(tx, version: Version, access, base: str, new: dict | None, old_body: by
     if not watching:
         return
     live = _live(tx)
-    candidates = [(t, s) for t in watching for s in live.get(t.url, ()) if not spec.ended(s.resource)]
-    if not candidates:
+    buckets = [live[t.url] for t in watching if t.url in live]
+    if not buckets:
         return
     old = jsonio.loads_stored(old_body) if old_body else None
     interaction = "delete" if new is None else "create" if old is None else "update"
     content = new if new is not None else old
     if content is None:
         return
+    named = _patients_named(content) if any(b.by_patient for b in buckets) else ()
+    candidates = [(t, s) for t in watching if t.url in live
+                  for s in live[t.url].for_patients(named) if not spec.ended(s.resource)]
     for topic, sub in candidates:
         if topic.trigger(interaction, old, new) and _matches(content, sub.filters, base) \
                 and _may_read(tx, sub, version, content, base):
@@ -114,14 +118,63 @@ def _may_read(tx, sub: Live, version: Version, content: dict, base: str) -> bool
         return False
 
 
-def _live(tx) -> dict[str, list[Live]]:
+@dataclass
+class Bucket:
+    """A topic's live subscriptions: those of patient-confined subscribers by their patient (an event
+    about other patients never reaches their read check, so a write costs the same however many
+    patients subscribe), the others in a list."""
+    anyone: list = field(default_factory=list)
+    by_patient: dict = field(default_factory=dict)
+
+    def add(self, sub: Live) -> None:
+        patient = _confined_to(sub.claims)
+        if patient is None:
+            self.anyone.append(sub)
+        else:
+            self.by_patient.setdefault(patient, []).append(sub)
+
+    def for_patients(self, patients) -> list:
+        return self.anyone + [s for p in patients for s in self.by_patient.get(p, ())]
+
+
+def _confined_to(claims: dict | None) -> str | None:
+    """The patient a subscriber's token is confined to: it names one and all its scopes are patient/
+    scopes (it reads that patient's compartment and nothing else), else None."""
+    if not claims or not isinstance(claims.get("patient"), str):
+        return None
+    try:
+        grants = Grants.parse(str(claims.get("scope", "")))
+    except ScopeError:
+        return None
+    return claims["patient"] if grants.scopes and all(g.context == "patient" for g in grants.scopes) else None
+
+
+def _patients_named(content: dict) -> set[str]:
+    """Ids of every Patient the content references (or is): a superset of the compartments it is in."""
+    found = {content["id"]} if content.get("resourceType") == "Patient" and content.get("id") else set()
+    stack = [content]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str):
+                parts = ref.split("/_history/")[0].rsplit("/", 2)
+                if len(parts) >= 2 and parts[-2] == "Patient":
+                    found.add(parts[-1])
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    return found
+
+
+def _live(tx) -> dict[str, Bucket]:
     store = tx.store
     written = store.last_write(spec.TYPE)
     fresh = tx in _WROTE_SUBSCRIPTION
     hit = None if fresh else _LIVE.get(store)
     if hit is not None and hit[0] == written:
         return hit[1]
-    found: dict[str, list[Live]] = {}
+    found: dict[str, Bucket] = {}
     for key, rec in store.list_records(state.SUB):
         if rec.get("status") not in state.LIVE or spec.ended(rec["resource"]):
             continue
@@ -129,7 +182,7 @@ def _live(tx) -> dict[str, list[Live]]:
             parsed = spec.parse(rec["resource"])
         except BadRequest:          # a topic withdrawn since: the subscription collects nothing
             continue
-        found.setdefault(parsed.topic.url, []).append(
+        found.setdefault(parsed.topic.url, Bucket()).add(
             Live(key, parsed.topic.url, parsed.filters, rec.get("claims"), rec.get("sharing_default", "opt-in"),
                  rec["resource"]))
     if not fresh:

@@ -165,3 +165,22 @@ def sharing_consent(patient: str, actor: str) -> dict:
             "provision": {"type": "permit", "actor": [{
                 "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
                                      "code": "IRCP"}]}, "reference": {"reference": actor}}]}}
+
+
+def test_a_write_judges_only_the_subscriptions_of_the_patients_it_names(world, monkeypatch):
+    """Patient-confined subscribers are kept by patient (events.Bucket): a report about asha is read-checked
+    for asha's and her son's subscriptions and the hospitals', never for the other patients' (a write's
+    cost does not grow with how many patients subscribe); each still gets exactly its own events."""
+    from fhirserver.subscriptions import events
+    asha = world.subscribe(world.asha_token, HOOK, topic_name="diagnostic-report-final")["id"]
+    son = world.subscribe(world.son_token, HOOK, topic_name="diagnostic-report-final")["id"]
+    ravi = world.subscribe(world.ravi_token, HOOK, topic_name="diagnostic-report-final")["id"]
+    hospital = world.subscribe(world.a, HOOK, topic_name="diagnostic-report-final")["id"]
+    judged = []
+    real = events._may_read
+    monkeypatch.setattr(events, "_may_read", lambda tx, sub, *a: judged.append(sub.id) or real(tx, sub, *a))
+    report = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
+              "subject": {"reference": f"Patient/{world.asha}"}}
+    assert world.send(world.a, "POST", "/fhir/DiagnosticReport", report).status_code == 201
+    assert sorted(judged) == sorted([asha, son, hospital])
+    assert [len(numbers(world, s)) for s in (asha, son, ravi, hospital)] == [1, 1, 0, 1]
