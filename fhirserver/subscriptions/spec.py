@@ -39,7 +39,9 @@ TIMEOUT = BACKPORT + "backport-timeout"
 MAX_COUNT = BACKPORT + "backport-max-count"
 CONTENTS = ("empty", "id-only", "full-resource")
 MIME_TYPES = ("application/fhir+json", "application/json")
-MAX_TIMEOUT_S, MAX_EVENTS_PER_NOTIFICATION, MAX_HEADERS = 60, 100, 20
+# a delivery (one notification, cut at its timeout) ends well inside the worker's lease on the
+# subscription (bulk/jobs.LEASE_S, 30 s), so no second worker can take it over and send it again
+MAX_TIMEOUT_S, MAX_EVENTS_PER_NOTIFICATION, MAX_HEADERS = 20, 100, 20
 _HEADER = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\r\n\x00]*)$")
 # headers the server sets itself (or that would change how the request is framed)
 _RESERVED = frozenset({"host", "content-type", "content-length", "transfer-encoding", "connection"})

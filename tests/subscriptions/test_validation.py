@@ -87,3 +87,9 @@ def test_status_and_defaults_are_the_servers(world):
     assert r.status_code == 200 and r.get_json()["status"] == "requested" and "error" not in r.get_json()
     sub["status"] = "off"
     assert world.send(world.b, "PUT", f"/fhir/Subscription/{sub['id']}", sub).get_json()["status"] == "off"
+
+
+def test_a_delivery_timeout_ends_inside_the_workers_lease():
+    """Past the lease another worker could take the subscription over and send the same notification."""
+    from fhirserver.bulk.jobs import LEASE_S
+    assert spec.MAX_TIMEOUT_S < LEASE_S
