@@ -51,16 +51,28 @@ class Compiler:
         self.resources = resources
         self.guard = guard
         self.session = session
+        self._scope: tuple[str, tuple[str, ...]] | None = None     # (type, ids) the set being compiled is within
 
     def filter(self, rtype: str, node) -> dict:
-        """Current resources of rtype matching node, within the guard."""
+        """Current resources of rtype matching node, within the guard. When node names the ids the set
+        is within (a read, a visibility check, an include: an And with an IdIn), chains and _has in the
+        query and the guard start from those resources (scoped): they hand on only the ids those few
+        resources reach, however many match on the other side (MAX_LINKED bounds unscoped ones)."""
         restriction = self.guard(rtype) if self.guard else None
         if restriction is q.DENY:
             return NOTHING
-        clauses = [{"type": rtype, "deleted": False}, self.node(rtype, node)]
-        if restriction is not None:
-            clauses.append(self.node(rtype, restriction))
+        saved, ids = self._scope, _scope_ids(node)
+        self._scope = (rtype, ids) if ids is not None else None
+        try:
+            clauses = [{"type": rtype, "deleted": False}, self.node(rtype, node)]
+            if restriction is not None:
+                clauses.append(self.node(rtype, restriction))
+        finally:
+            self._scope = saved
         return {"$and": [c for c in clauses if c]}
+
+    def _scoped(self, rtype: str) -> tuple[str, ...] | None:
+        return self._scope[1] if self._scope is not None and self._scope[0] == rtype else None
 
     def node(self, rtype: str, n) -> dict:
         if isinstance(n, q.And):
@@ -84,13 +96,16 @@ class Compiler:
             parts = {f"c{i}": {"$elemMatch": KIND_MODULES[kind].mongo(cond)} for i, (kind, cond) in enumerate(n.parts)}
             return {"ix.composite": {"$elemMatch": {"p": n.key, **parts}}}
         if isinstance(n, q.Chain):
+            scoped = self._scoped(rtype)
+            target = n.node if scoped is None else q.And((q.IdIn(self._targets(rtype, scoped, n)), n.node))
             with q.unguarded(self, n):
-                ids = self.ids(n.target_type, n.node, f"the chain through {n.key}")
+                ids = self.ids(n.target_type, target, f"the chain through {n.key}")
             return {"ix.reference": {"$elemMatch": {"p": n.key, "target_type": n.target_type,
                                                      "target_id": {"$in": ids}}}}
         if isinstance(n, q.Has):
+            scoped = self._scoped(rtype)
             with q.unguarded(self, n):
-                return {"_id": {"$in": [f"{rtype}/{i}" for i in self.referenced(n, rtype)]}}
+                return {"_id": {"$in": [f"{rtype}/{i}" for i in self.referenced(n, rtype, scoped)]}}
         if n is q.DENY:
             return NOTHING
         raise TypeError(f"unsupported query node {n!r}")
@@ -102,10 +117,22 @@ class Compiler:
         _cap(ids, what)
         return ids
 
-    def referenced(self, n: q.Has, rtype: str) -> list[str]:
-        """Ids of rtype resources that some n.source_type resource matching n.node refers to via n.key."""
+    def _targets(self, rtype: str, ids: tuple[str, ...], n: q.Chain) -> tuple[str, ...]:
+        """The n.target_type ids these rtype resources refer to through n.key."""
+        docs = self.resources.find({"_id": {"$in": [f"{rtype}/{i}" for i in ids]}}, {"ix.reference": 1},
+                                   session=self.session, **max_time(find=True))
+        return tuple(sorted({r["target_id"] for d in docs for r in (d.get("ix") or {}).get("reference") or ()
+                             if r.get("p") == n.key and r.get("target_type") == n.target_type}))
+
+    def referenced(self, n: q.Has, rtype: str, scoped: tuple[str, ...] | None = None) -> list[str]:
+        """Ids of rtype resources that some n.source_type resource matching n.node refers to via n.key
+        (scoped: only among these ids)."""
+        match = self.filter(n.source_type, n.node)
+        if scoped is not None:
+            match = {"$and": [match, {"ix.reference": {"$elemMatch": {"p": n.key, "target_type": rtype,
+                                                                       "target_id": {"$in": list(scoped)}}}}]}
         pipeline = [
-            {"$match": self.filter(n.source_type, n.node)},
+            {"$match": match},
             {"$project": {"r": "$ix.reference"}},
             {"$unwind": "$r"},
             {"$match": {"r.p": n.key, "r.target_type": rtype}},
@@ -136,6 +163,17 @@ def near(key: str, cond) -> dict:
     rows = {"$filter": {"input": {"$ifNull": [f"${index_field('special')}", []]}, "as": "r",
                         "cond": {"$and": [{"$eq": ["$$r.p", key]}, {"$lte": [chord2, limit]}]}}}
     return {"$and": [box, {"$expr": {"$gt": [{"$size": rows}, 0]}}]}
+
+
+def _scope_ids(node) -> tuple[str, ...] | None:
+    """The ids a query node confines its set to: an IdIn, alone or in a top-level And."""
+    if isinstance(node, q.IdIn):
+        return node.ids
+    if isinstance(node, q.And):
+        found = [p.ids for p in node.parts if isinstance(p, q.IdIn)]
+        if found:
+            return tuple(sorted(set(found[0]).intersection(*found[1:])))
+    return None
 
 
 def _cap(ids: list, what: str) -> None:

@@ -78,3 +78,31 @@ def test_the_result_goes_back_to_the_placer_and_a_closed_task_hides_the_patient(
     assert w.ids(w.b, "Patient")[1] == set()
     assert w.ids(w.b, "Task")[1] == {w.task}
     assert w.ids(w.b, "DiagnosticReport")[1] == {report}
+
+
+@pytest.mark.parametrize("backend", [s for s in STORES if s == "mongo"])
+def test_reads_by_id_stay_exact_past_the_mongodb_linked_ids_limit(tmp_path, backend, monkeypatch):
+    """On MongoDB a chain or _has hands on at most MAX_LINKED ids (storage/mongo_query.py); the access
+    rules that are chains (a result based on the reader's order, a Binary's context, the Patient of a
+    lab's open Task) start from the resource read instead, so a read by id is exact however many
+    records the reader holds (docs/storage-mongodb.md); a search over all of them still asks to be
+    narrowed."""
+    from fhirserver.storage import mongo_query
+    w = Orders(tmp_path, backend)
+    for n in range(3):                     # more ServiceRequests than the (lowered) limit
+        w.create(w.a, {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                       "code": {"text": f"test {n}"}, "subject": {"reference": f"Patient/{w.p1}"}})
+        w.create(w.a, task(w.sr, w.p1, "requested"))
+    report = w.create(w.b, {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
+                            "subject": {"reference": f"Patient/{w.p1}"},
+                            "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]})
+    pdf = w.create(w.b, {"resourceType": "Binary", "contentType": "application/pdf",
+                         "securityContext": {"reference": f"DiagnosticReport/{report}"}})
+    monkeypatch.setattr(mongo_query, "MAX_LINKED", 2)
+    assert w.send(w.a, "GET", f"/fhir/DiagnosticReport/{report}").status_code == 200
+    assert w.send(w.a, "GET", f"/fhir/Binary/{pdf}", ).status_code == 200
+    assert w.send(w.b, "GET", f"/fhir/Patient/{w.p1}").status_code == 200      # the lab's open Tasks
+    assert w.ids(w.a, f"DiagnosticReport?_id={report}")[1] == {report}
+    assert w.send(w.c, "GET", f"/fhir/DiagnosticReport/{report}").status_code == 404
+    assert w.send(w.c, "GET", f"/fhir/Binary/{pdf}").status_code == 404
+    assert w.send(w.a, "GET", "/fhir/DiagnosticReport").status_code == 400     # all of them: narrow it
