@@ -183,7 +183,7 @@ class MongoStore(Store):
         with _query_errors():
             session = self._session()
             if guard is not None:
-                clauses.append({"r": {"$in": self._admitted(guard, type, session)}})
+                clauses.append({"r": {"$in": self._admitted(guard, type, session, id)}})
             where = {"$and": clauses} if clauses else {}
             total = self.versions.count_documents(where, session=session)
             if cursor is not None:
@@ -194,10 +194,12 @@ class MongoStore(Store):
         more = len(docs) > limit and items
         return Page([to_version(d) for d in items], str(items[-1][order]) if more else None, total)
 
-    def _admitted(self, guard, rtype: str | None, session=None) -> list[str]:
-        """"Type/id" of the current resources the guard admits (history under access control)."""
+    def _admitted(self, guard, rtype: str | None, session=None, id: str | None = None) -> list[str]:
+        """"Type/id" of the current resources the guard admits (history under access control; id: of
+        one resource, whose guard's chains then start from it: mongo_query.Compiler.filter)."""
         c = Compiler(self.resources, guard, session)
-        filters = [c.filter(t, q.MATCH_ALL) for t in ([rtype] if rtype else sorted(resource_types()))
+        node = q.IdIn((id,)) if id is not None else q.MATCH_ALL
+        filters = [c.filter(t, node) for t in ([rtype] if rtype else sorted(resource_types()))
                    if guard(t) is not q.DENY]
         if not filters:
             return []

@@ -138,8 +138,8 @@ def _one_include(c: Compiler, spec, frontier) -> list:
             if d["_id"].get("t") and d["_id"].get("i"):
                 targets.setdefault(d["_id"]["t"], []).append(d["_id"]["i"])
         out = []
-        for ttype, ids in targets.items():
-            out += _fetch(c, ttype, {"_id": {"$in": [f"{ttype}/{i}" for i in ids]}})
+        for ttype, ids in targets.items():      # by id: the guard's chains start from these (mongo_query)
+            out += _fetch(c, ttype, {"_id": {"$in": [f"{ttype}/{i}" for i in ids]}}, q.IdIn(tuple(ids)))
         return out
     targets = [v for v in frontier if spec.target_type in (None, v.type)]
     if not targets:
@@ -157,8 +157,8 @@ def _one_include(c: Compiler, spec, frontier) -> list:
     return [v for t in sorted(types) for v in _fetch(c, t, refers)]
 
 
-def _fetch(c: Compiler, rtype: str, clause: dict) -> list:
-    where = c.filter(rtype, q.MATCH_ALL)
+def _fetch(c: Compiler, rtype: str, clause: dict, node=q.MATCH_ALL) -> list:
+    where = c.filter(rtype, node)
     cursor = c.resources.find({"$and": [where, clause]}, VERSION_FIELDS, sort=[("rid", 1)],
                               limit=MAX_INCLUDES + 1, session=c.session, **max_time(find=True))
     return [to_version(d) for d in cursor]

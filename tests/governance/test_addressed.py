@@ -65,8 +65,11 @@ def test_the_owner_progresses_the_task_and_the_placer_keeps_custody(w):
 
 
 def test_the_result_goes_back_to_the_placer_and_a_closed_task_hides_the_patient(w):
-    report = w.create(w.b, {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
+    result = w.create(w.b, {"resourceType": "Observation", "status": "final", "code": {"text": "Hb"},
                             "subject": {"reference": f"Patient/{w.p1}"},
+                            "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]})
+    report = w.create(w.b, {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
+                            "subject": {"reference": f"Patient/{w.p1}"}, "result": [{"reference": f"Observation/{result}"}],
                             "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]})
     assert w.ids(w.a, "DiagnosticReport")[1] == {report}
     assert w.ids(w.c, "DiagnosticReport")[1] == set()
@@ -93,8 +96,11 @@ def test_reads_by_id_stay_exact_past_the_mongodb_linked_ids_limit(tmp_path, back
         w.create(w.a, {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
                        "code": {"text": f"test {n}"}, "subject": {"reference": f"Patient/{w.p1}"}})
         w.create(w.a, task(w.sr, w.p1, "requested"))
-    report = w.create(w.b, {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
+    result = w.create(w.b, {"resourceType": "Observation", "status": "final", "code": {"text": "Hb"},
                             "subject": {"reference": f"Patient/{w.p1}"},
+                            "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]})
+    report = w.create(w.b, {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
+                            "subject": {"reference": f"Patient/{w.p1}"}, "result": [{"reference": f"Observation/{result}"}],
                             "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]})
     pdf = w.create(w.b, {"resourceType": "Binary", "contentType": "application/pdf",
                          "securityContext": {"reference": f"DiagnosticReport/{report}"}})
@@ -103,6 +109,9 @@ def test_reads_by_id_stay_exact_past_the_mongodb_linked_ids_limit(tmp_path, back
     assert w.send(w.a, "GET", f"/fhir/Binary/{pdf}", ).status_code == 200
     assert w.send(w.b, "GET", f"/fhir/Patient/{w.p1}").status_code == 200      # the lab's open Tasks
     assert w.ids(w.a, f"DiagnosticReport?_id={report}")[1] == {report}
+    assert w.send(w.a, "GET", f"/fhir/DiagnosticReport/{report}/_history").status_code == 200
+    included = w.send(w.a, "GET", f"/fhir/DiagnosticReport?_id={report}&_include=DiagnosticReport:result").get_json()
+    assert {e["resource"]["id"] for e in included["entry"]} == {report, result}
     assert w.send(w.c, "GET", f"/fhir/DiagnosticReport/{report}").status_code == 404
     assert w.send(w.c, "GET", f"/fhir/Binary/{pdf}").status_code == 404
     assert w.send(w.a, "GET", "/fhir/DiagnosticReport").status_code == 400     # all of them: narrow it
