@@ -57,19 +57,34 @@ class Compiler:
         """Current resources of rtype matching node, within the guard. When node names the ids the set
         is within (a read, a visibility check, an include: an And with an IdIn), chains and _has in the
         query and the guard start from those resources (scoped): they hand on only the ids those few
-        resources reach, however many match on the other side (MAX_LINKED bounds unscoped ones)."""
+        resources reach, however many match on the other side (MAX_LINKED bounds unscoped ones). A guard
+        holding chains or _has is likewise scoped by the query's own matches when they are few (a
+        hospital's DiagnosticReport?patient=X starts from that patient's reports)."""
         restriction = self.guard(rtype) if self.guard else None
         if restriction is q.DENY:
             return NOTHING
         saved, ids = self._scope, _scope_ids(node)
-        self._scope = (rtype, ids) if ids is not None else None
+        self._scope = None
         try:
-            clauses = [{"type": rtype, "deleted": False}, self.node(rtype, node)]
+            query = self.node(rtype, node)
+            if ids is None and restriction is not None and query and _links(restriction):
+                ids = self._candidates(rtype, query)
+            self._scope = (rtype, ids) if ids is not None else None
+            clauses = [{"type": rtype, "deleted": False}, query]
             if restriction is not None:
                 clauses.append(self.node(rtype, restriction))
         finally:
             self._scope = saved
         return {"$and": [c for c in clauses if c]}
+
+    def _candidates(self, rtype: str, query: dict) -> tuple[str, ...] | None:
+        """The ids of rtype resources matching the query's own criteria, when they are few enough to
+        scope a guard's chains and _has by (None: too many; the guard is then compiled whole). Only ever
+        used to narrow the guard: the set answered is still the query AND the guard."""
+        cursor = self.resources.find({"$and": [{"type": rtype, "deleted": False}, query]}, {"id": 1, "_id": 0},
+                                     session=self.session, limit=MAX_LINKED + 1, **max_time(find=True))
+        found = tuple(d["id"] for d in cursor)
+        return found if len(found) <= MAX_LINKED else None
 
     def _scoped(self, rtype: str) -> tuple[str, ...] | None:
         return self._scope[1] if self._scope is not None and self._scope[0] == rtype else None
@@ -163,6 +178,15 @@ def near(key: str, cond) -> dict:
     rows = {"$filter": {"input": {"$ifNull": [f"${index_field('special')}", []]}, "as": "r",
                         "cond": {"$and": [{"$eq": ["$$r.p", key]}, {"$lte": [chord2, limit]}]}}}
     return {"$and": [box, {"$expr": {"$gt": [{"$size": rows}, 0]}}]}
+
+
+def _links(node) -> bool:
+    """Whether a node holds a chain or _has (a guard whose evaluation hands on ids)."""
+    if isinstance(node, (q.Chain, q.Has)):
+        return True
+    if isinstance(node, (q.And, q.Or)):
+        return any(_links(p) for p in node.parts)
+    return isinstance(node, q.Not) and _links(node.node)
 
 
 def _scope_ids(node) -> tuple[str, ...] | None:

@@ -114,4 +114,5 @@ def test_reads_by_id_stay_exact_past_the_mongodb_linked_ids_limit(tmp_path, back
     assert {e["resource"]["id"] for e in included["entry"]} == {report, result}
     assert w.send(w.c, "GET", f"/fhir/DiagnosticReport/{report}").status_code == 404
     assert w.send(w.c, "GET", f"/fhir/Binary/{pdf}").status_code == 404
+    assert w.ids(w.a, f"DiagnosticReport?subject=Patient/{w.p1}")[1] == {report}    # few matches: exact
     assert w.send(w.a, "GET", "/fhir/DiagnosticReport").status_code == 400     # all of them: narrow it
