@@ -10,7 +10,8 @@ from .references import resolve_conditionals
 def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blob: str | None = None,
            provenance: dict | None = None) -> Result:
     """Store a new resource under a server-assigned id (a client id in the body is ignored), with its
-    Provenance in the same transaction (provenance: the checked X-Provenance header, if any)."""
+    Provenance in the same transaction (provenance: the checked X-Provenance header, if any). blob: a
+    Binary's uploaded content; when If-None-Exist matches nothing is written, so it is deleted."""
     check_type(type)
     resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource, blob)
@@ -20,6 +21,8 @@ def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blo
             if len(found) > 1:
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {type}")
             if found:
+                if blob is not None:
+                    ctx.store.blobs.delete(blob)
                 return Result(found[0], 200)
         version = store_new_version(tx, prepared, new_id(), "POST", None)
     return Result(version, 201, resource)

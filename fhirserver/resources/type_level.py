@@ -40,8 +40,6 @@ class TypeLevel(MethodView):
             blob = externalize_data(ctx(), resource) if type == "Binary" and isinstance(resource, dict) else None
         with pending_blob(ctx(), blob):
             result = create_i.create(ctx(), type, resource, if_none_exist, blob=blob, provenance=provenance)
-            if result.status != 201 and blob is not None:   # If-None-Exist matched: the upload is not needed
-                ctx().store.blobs.delete(blob)
         return resource_response(result.version, result.status, media, prefer().ret,
                                  location=result.status == 201)
 

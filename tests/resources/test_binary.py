@@ -143,3 +143,22 @@ def test_a_failed_transaction_keeps_no_binary_content(client):
                         headers={"Content-Type": FHIR_JSON})
     assert again.status_code == 200 and again.json["entry"][0]["response"]["status"].startswith("200")
     assert _blob_count(client) == after_first
+
+
+def test_a_batch_conditional_create_that_matched_keeps_no_binary_content(client):
+    """A batch entry goes through the single create: when its If-None-Exist matches, nothing is written
+    and its upload is removed, as for a single POST (it stayed in the blob store, unreferenced)."""
+    headers = {"Content-Type": FHIR_JSON}
+    first = client.post("/fhir", json=_bundle("batch", _binary_entry(b"%PDF once", ifNoneExist="_id=nope")),
+                        headers=headers)
+    assert first.json["entry"][0]["response"]["status"].startswith("201")
+    bid = first.json["entry"][0]["response"]["location"].split("/")[1]
+    after_first = _blob_count(client)
+    again = client.post("/fhir", json=_bundle("batch", _binary_entry(b"%PDF twice", ifNoneExist=f"_id={bid}")),
+                        headers=headers)
+    assert again.json["entry"][0]["response"]["status"].startswith("200")
+    assert _blob_count(client) == after_first
+    single = client.post("/fhir/Binary", json=_binary_entry(b"%PDF thrice")["resource"],
+                         headers={**headers, "If-None-Exist": f"_id={bid}"})
+    assert single.status_code == 200
+    assert _blob_count(client) == after_first
