@@ -64,7 +64,7 @@ class Compiler:
         if restriction is q.DENY:
             return NOTHING
         saved, ids = self._scope, _scope_ids(node)
-        self._scope = None
+        self._scope = (rtype, ids) if ids is not None else None     # the query's own links start there too
         try:
             query = self.node(rtype, node)
             if ids is None and restriction is not None and query and _links(restriction):
