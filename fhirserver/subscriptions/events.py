@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 
 from .. import jsonio
 from ..errors import BadRequest, FhirError
+from ..governance import proxy
 from ..search import query as q
 from ..search.matcher import Matcher
+from ..smart_auth.access import _own_patient
 from ..smart_auth.scopes import Grants, ScopeError
 from ..smart_auth.stored_claims import access_from, owner_of
 from ..storage.base import Version
@@ -138,15 +140,21 @@ class Bucket:
 
 
 def _confined_to(claims: dict | None) -> str | None:
-    """The patient a subscriber's token is confined to: it names one and all its scopes are patient/
-    scopes (it reads that patient's compartment and nothing else), else None."""
-    if not claims or not isinstance(claims.get("patient"), str):
+    """The patient a subscriber's rights are confined to: every scope reads one patient's compartment
+    and nothing else, else None. That patient is the one Access.from_claims reads: a patient user's own
+    (whatever patient an EHR launch named; her user/ scopes act as patient/ ones), a proxy's or the
+    token's patient context."""
+    if not claims:
         return None
     try:
         grants = Grants.parse(str(claims.get("scope", "")))
     except ScopeError:
         return None
-    return claims["patient"] if grants.scopes and all(g.context == "patient" for g in grants.scopes) else None
+    own = _own_patient(claims)
+    patient = own if own is not None else claims.get("patient")
+    as_patient = ("patient", "user") if own is not None or claims.get("role") == proxy.ROLE else ("patient",)
+    confined = grants.scopes and all(g.context in as_patient for g in grants.scopes)
+    return patient if confined and isinstance(patient, str) else None
 
 
 def _patients_named(content: dict) -> set[str]:
