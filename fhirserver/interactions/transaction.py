@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..audit_log import trail
-from ..errors import FhirError, PreconditionFailed
+from ..errors import BadRequest, FhirError, PreconditionFailed
 from ..search.limits import SearchLimits
 from ..storage.base import Version
 from . import bundle_entries as be
@@ -133,6 +133,10 @@ def _plan(ctx, entries: list[be.Entry], d: Decisions, new_ids: dict, blobs: dict
         if e.method == "POST":
             plan.ids[e.index] = existing.get(e.index) or new_ids[e.index]
         elif e.method == "PUT":
+            body_id, matched = e.resource.get("id"), None if e.id else puts.get(e.index)
+            if matched and body_id is not None and body_id != matched:      # http.html#cond-update
+                raise e.fail(BadRequest(f"The id in the body ({body_id!r}) differs from the matched "
+                                        f"{e.type}/{matched}"))
             plan.ids[e.index] = e.id or puts.get(e.index) or e.resource.get("id") or new_ids[e.index]
             if e.id is None and (puts.get(e.index) or not e.resource.get("id")):
                 plan.as_is.add(e.index)
