@@ -139,7 +139,7 @@ class Access:
         if claims.get("role") == proxy.ROLE:
             return cls._proxy(claims, grants, sharing_default, store)
         patient = claims.get("patient")
-        own = _own_patient(claims)
+        own = own_patient(claims)
         if own is not None:
             grants = Grants([dataclasses.replace(s, context="patient") if s.context == "user" else s
                              for s in grants.scopes])
@@ -364,7 +364,7 @@ REGULATOR_TTL_S = 2.0
 _REGULATOR: dict = {}
 
 
-def _own_patient(claims: dict) -> str | None:
+def own_patient(claims: dict) -> str | None:
     """The Patient id of a patient user (fhirUser Patient/<id>), else None."""
     if claims.get("role") != "patient":
         return None

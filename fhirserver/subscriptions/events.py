@@ -29,7 +29,7 @@ from ..errors import BadRequest, FhirError
 from ..governance import proxy
 from ..search import query as q
 from ..search.matcher import Matcher
-from ..smart_auth.access import _own_patient
+from ..smart_auth.access import own_patient
 from ..smart_auth.scopes import Grants, ScopeError
 from ..smart_auth.stored_claims import access_from, owner_of
 from ..storage.base import Version
@@ -150,7 +150,7 @@ def _confined_to(claims: dict | None) -> str | None:
         grants = Grants.parse(str(claims.get("scope", "")))
     except ScopeError:
         return None
-    own = _own_patient(claims)
+    own = own_patient(claims)
     patient = own if own is not None else claims.get("patient")
     as_patient = ("patient", "user") if own is not None or claims.get("role") == proxy.ROLE else ("patient",)
     confined = grants.scopes and all(g.context in as_patient for g in grants.scopes)
