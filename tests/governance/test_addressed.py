@@ -29,6 +29,15 @@ def task(sr: str, patient: str, status: str, owner: str = B) -> dict:
             "requester": {"reference": A}, "owner": {"reference": owner}}
 
 
+def lab_report(w) -> tuple[str, str]:
+    """The lab's result and report on A's order: (Observation id, DiagnosticReport id)."""
+    about = {"subject": {"reference": f"Patient/{w.p1}"}, "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]}
+    result = w.create(w.b, {"resourceType": "Observation", "status": "final", "code": {"text": "Hb"}, **about})
+    report = w.create(w.b, {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
+                            "result": [{"reference": f"Observation/{result}"}], **about})
+    return result, report
+
+
 @pytest.fixture(params=STORES)
 def w(request, tmp_path):
     return Orders(tmp_path, request.param)
@@ -65,12 +74,7 @@ def test_the_owner_progresses_the_task_and_the_placer_keeps_custody(w):
 
 
 def test_the_result_goes_back_to_the_placer_and_a_closed_task_hides_the_patient(w):
-    result = w.create(w.b, {"resourceType": "Observation", "status": "final", "code": {"text": "Hb"},
-                            "subject": {"reference": f"Patient/{w.p1}"},
-                            "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]})
-    report = w.create(w.b, {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
-                            "subject": {"reference": f"Patient/{w.p1}"}, "result": [{"reference": f"Observation/{result}"}],
-                            "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]})
+    _result, report = lab_report(w)
     assert w.ids(w.a, "DiagnosticReport")[1] == {report}
     assert w.ids(w.c, "DiagnosticReport")[1] == set()
     for status in ("accepted", "in-progress", "completed"):     # the Task's legal path (orders/task_states.py)
@@ -96,12 +100,7 @@ def test_reads_by_id_stay_exact_past_the_mongodb_linked_ids_limit(tmp_path, back
         w.create(w.a, {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
                        "code": {"text": f"test {n}"}, "subject": {"reference": f"Patient/{w.p1}"}})
         w.create(w.a, task(w.sr, w.p1, "requested"))
-    result = w.create(w.b, {"resourceType": "Observation", "status": "final", "code": {"text": "Hb"},
-                            "subject": {"reference": f"Patient/{w.p1}"},
-                            "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]})
-    report = w.create(w.b, {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "CBC"},
-                            "subject": {"reference": f"Patient/{w.p1}"}, "result": [{"reference": f"Observation/{result}"}],
-                            "basedOn": [{"reference": f"ServiceRequest/{w.sr}"}]})
+    result, report = lab_report(w)
     pdf = w.create(w.b, {"resourceType": "Binary", "contentType": "application/pdf",
                          "securityContext": {"reference": f"DiagnosticReport/{report}"}})
     monkeypatch.setattr(mongo_query, "MAX_LINKED", 2)
