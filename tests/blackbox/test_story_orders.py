@@ -11,13 +11,13 @@ and its PDF; the demo clinic, which is no party to the order, sees none of it.
 from __future__ import annotations
 
 import base64
-import http.server
 import json
-import threading
 import time
 
 import pytest
 import requests
+
+from tests.subscriptions._world import Receiver, status_of
 
 from .test_story_booking import _user_token
 
@@ -28,56 +28,22 @@ CBC = {"coding": [{"system": "http://loinc.org", "code": "58410-2", "display": "
 PDF = b"%PDF-1.4\n% a blood report\n" + bytes(range(256)) * 64
 
 
-class Receiver:
-    """A rest-hook endpoint on 127.0.0.1: keeps every notification Bundle it receives, per path."""
-
-    def __init__(self):
-        received, self.received = {}, None
-        self.received = received
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.setdefault(self.path, []).append((dict(self.headers), json.loads(body)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def events(self, path: str) -> list[dict]:
-        """The notification-event parts of the event notifications received on path, in order."""
-        out = []
-        for _headers, bundle in self.received.get(path, ()):
-            status = bundle["entry"][0]["resource"]
-            if _value(status, "type") == "event-notification":
-                out += [p for p in status["parameter"] if p["name"] == "notification-event"]
-        return out
-
-    def wait(self, path: str, n: int, timeout: float = 60) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while len(self.events(path)) < n:
-            assert time.monotonic() < deadline, f"{path}: {len(self.events(path))} of {n} notifications arrived"
-            time.sleep(0.2)
-        return self.events(path)
-
-    def stop(self):
-        self.httpd.shutdown()
+def _events(receiver: Receiver, path: str) -> list[dict]:
+    """The notification events ({name: value}) of the event notifications received on path, in order."""
+    statuses = [status_of(body) for p, _headers, body in receiver.received if p == path]
+    return [e for status in statuses if status["type"] == "event-notification" for e in status["notification-event"]]
 
 
-def _value(parameters: dict, name: str):
-    for p in parameters.get("parameter", ()):
-        if p["name"] == name:
-            return next(v for k, v in p.items() if k.startswith("value"))
-    return None
+def _wait(receiver: Receiver, path: str, n: int, timeout: float = 60) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while len(_events(receiver, path)) < n:
+        assert time.monotonic() < deadline, f"{path}: {len(_events(receiver, path))} of {n} notifications arrived"
+        time.sleep(0.2)
+    return _events(receiver, path)
 
 
 def _focus(event: dict) -> str:
-    return next(p["valueReference"]["reference"] for p in event["part"] if p["name"] == "focus")
+    return event["focus"]["reference"]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +55,7 @@ def story(module_server_factory, tmp_path_factory):
         creds = json.load(f)
     receiver = Receiver()
     yield server, creds, receiver
-    receiver.stop()
+    receiver.close()
 
 
 def _client_token(server, creds, client: str, scope: str) -> str:
@@ -110,7 +76,8 @@ def _subscribe(server, token: str, receiver: Receiver, path: str, topic: str, cr
     sub = {"resourceType": "Subscription", "status": "requested", "reason": f"story: {topic}",
            "criteria": TOPIC + topic,
            "_criteria": {"extension": [{"url": BACKPORT + "backport-filter-criteria", "valueString": criteria}]},
-           "channel": {"type": "rest-hook", "endpoint": receiver.url + path, "payload": "application/fhir+json",
+           "channel": {"type": "rest-hook", "endpoint": f"http://127.0.0.1:{receiver.port}{path}",
+                       "payload": "application/fhir+json",
                        "_payload": {"extension": [{"url": BACKPORT + "backport-payload-content", "valueCode": "id-only"}]},
                        "header": [f"X-Story: {path}"]}}
     r = _call(server, token, "POST", "Subscription", sub)
@@ -161,7 +128,7 @@ def test_a_doctor_orders_a_blood_test_at_another_towns_lab_and_everyone_is_told(
     sr_id, task_id = (e["response"]["location"].split("/")[1] for e in r.json()["entry"])
 
     # the laboratory is told (id only), reads the Task and its order, and accepts it
-    assert _focus(receiver.wait("/lab", 1)[0]).endswith(f"Task/{task_id}")
+    assert _focus(_wait(receiver, "/lab", 1)[0]).endswith(f"Task/{task_id}")
     task = _call(server, lab, "GET", f"Task/{task_id}").json()
     assert _call(server, lab, "GET", f"ServiceRequest/{sr_id}").status_code == 200
     for status in ("accepted", "in-progress"):
@@ -208,9 +175,9 @@ def test_a_doctor_orders_a_blood_test_at_another_towns_lab_and_everyone_is_told(
     report_id = r.json()["entry"][2]["response"]["location"].split("/")[1]
 
     # the doctor and Asha are told; the order completed with its Task
-    assert _focus(receiver.wait("/hospital", 1)[0]).endswith(f"DiagnosticReport/{report_id}")
-    assert _focus(receiver.wait("/asha", 1)[0]).endswith(f"DiagnosticReport/{report_id}")
-    assert all(h["X-Story"] == path for path in ("/lab", "/hospital", "/asha") for h, _b in receiver.received[path])
+    assert _focus(_wait(receiver, "/hospital", 1)[0]).endswith(f"DiagnosticReport/{report_id}")
+    assert _focus(_wait(receiver, "/asha", 1)[0]).endswith(f"DiagnosticReport/{report_id}")
+    assert all(h["X-Story"] == path for path in ("/lab", "/hospital", "/asha") for p, h, _b in receiver.received if p == path)
     assert _call(server, hospital, "GET", f"ServiceRequest/{sr_id}").json()["status"] == "completed"
 
     # both read the report and its PDF
