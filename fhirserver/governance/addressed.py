@@ -116,13 +116,15 @@ def nodes(rtype: str, organization: str) -> tuple:
     return build(organization.split("/", 1)[1]) if build is not None else ()
 
 
-def _refs(value) -> list[str]:
+def refs(value) -> list[str]:
+    """The literal references of a Reference or a list of them."""
     items = value if isinstance(value, list) else [value]
     return [i.get("reference") for i in items if isinstance(i, dict) and isinstance(i.get("reference"), str)]
 
 
-def _names(refs: list[str], organization: str) -> bool:
-    return any(r == organization or r.endswith("/" + organization) for r in refs)
+def names(value, organization: str) -> bool:
+    """Whether a Reference (or a list of them) names organization ('Organization/<id>')."""
+    return any(r == organization or r.endswith("/" + organization) for r in refs(value))
 
 
 # types an addressee changes without holding them: type -> the element naming the addressee
@@ -135,7 +137,7 @@ def may_change(rtype: str, stored: dict | None, new: dict | None, organization: 
     element = PROGRESSED_BY.get(rtype)
     if element is None or organization is None or stored is None or new is None:
         return False
-    return _names(_refs(stored.get(element)), organization) and _names(_refs(new.get(element)), organization)
+    return names(stored.get(element), organization) and names(new.get(element), organization)
 
 
 def keeps_custody(rtype: str, organization: str | None) -> bool:

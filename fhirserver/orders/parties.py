@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..governance import custodian
+from ..governance import addressed, custodian
 
 SERVER, ORGANIZATION, PATIENT = "server", "organization", "patient"
 
@@ -33,7 +33,7 @@ class Party:
 
     def names(self, value) -> bool:
         """Whether a Reference (or a list of them) names this organisation."""
-        return self.organization is not None and any(_is(r, self.organization) for r in refs(value))
+        return self.organization is not None and addressed.names(value, self.organization)
 
 
 def of(access) -> Party:
@@ -46,13 +46,7 @@ def of(access) -> Party:
     return Party(SERVER)
 
 
-def refs(value) -> list[str]:
-    items = value if isinstance(value, list) else [value]
-    return [i["reference"] for i in items if isinstance(i, dict) and isinstance(i.get("reference"), str)]
-
-
-def _is(reference: str, target: str) -> bool:
-    return reference == target or reference.endswith("/" + target)
+refs = addressed.refs     # the literal references of a Reference or a list of them
 
 
 def local(reference: str | None, base: str) -> tuple[str, str] | None:
