@@ -9,20 +9,16 @@ its fullUrl alone (id-only), or nothing (empty: no focus either).
 """
 from __future__ import annotations
 
-import datetime
 import uuid
 
 from .. import jsonio
 from ..errors import FhirError
+from ..interactions.common import now_instant
 from ..smart_auth.stored_claims import access_from
+from .spec import BACKPORT
 
-BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
 STATUS_PROFILE = BACKPORT + "backport-subscription-status-r4"
 NOTIFICATION_PROFILE = BACKPORT + "backport-subscription-notification-r4"
-
-
-def now_instant() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def status_parameters(base: str, sub_id: str, topic: str, status: str, kind: str, since: int,
