@@ -39,10 +39,10 @@ def _user_token(server, creds, username: str) -> dict:
     return sess.fetch_token(server.root + "/auth/token", authorization_response=back, code_verifier=verifier)
 
 
-def _client_token(server, creds, client: str) -> str:
+def _client_token(server, creds, client: str, scope: str = "system/*.rs") -> str:
     c = creds["clients"][client]
     r = requests.post(server.root + "/auth/token", auth=(c["client_id"], c["client_secret"]), timeout=30,
-                      data={"grant_type": "client_credentials", "scope": "system/*.rs"})
+                      data={"grant_type": "client_credentials", "scope": scope})
     assert r.status_code == 200, r.text
     return r.json()["access_token"]
 

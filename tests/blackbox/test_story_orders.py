@@ -19,7 +19,7 @@ import requests
 
 from tests.subscriptions._world import Receiver, status_of
 
-from .test_story_booking import _user_token
+from .test_story_booking import _client_token, _user_token
 
 TOPIC = "https://medport.health/fhir/SubscriptionTopic/"
 BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
@@ -56,14 +56,6 @@ def story(module_server_factory, tmp_path_factory):
     receiver = Receiver()
     yield server, creds, receiver
     receiver.close()
-
-
-def _client_token(server, creds, client: str, scope: str) -> str:
-    c = creds["clients"][client]
-    r = requests.post(server.root + "/auth/token", auth=(c["client_id"], c["client_secret"]), timeout=30,
-                      data={"grant_type": "client_credentials", "scope": scope})
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
 
 
 def _call(server, token: str, method: str, path: str, body=None, **headers) -> requests.Response:
