@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..governance import addressed, custodian
+from ..search.kinds.reference_kind import split_reference
 
 SERVER, ORGANIZATION, PATIENT = "server", "organization", "patient"
 
@@ -50,12 +51,8 @@ refs = addressed.refs     # the literal references of a Reference or a list of t
 
 
 def local(reference: str | None, base: str) -> tuple[str, str] | None:
-    """('Type', 'id') of a local relative or absolute reference, else None."""
+    """('Type', 'id') of a local relative or absolute reference, else None (as the index reads it)."""
     if not isinstance(reference, str):
         return None
-    prefix = base.rstrip("/") + "/"
-    target = reference[len(prefix):] if base and reference.startswith(prefix) else reference
-    parts = target.split("/")
-    if len(parts) in (2, 4) and parts[0][:1].isupper() and parts[1] and (len(parts) == 2 or parts[2] == "_history"):
-        return parts[0], parts[1]
-    return None
+    rtype, rid, _ = split_reference(reference, base.rstrip("/"))
+    return (rtype, rid) if rtype is not None else None
