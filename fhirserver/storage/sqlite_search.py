@@ -94,8 +94,8 @@ def search(conn, ids, rtype: str, node, *, sort=(), limit: int, cursor: str | No
     items = rows[:limit]
     known = len(rows) if values is None and len(rows) <= limit else None
     # one index leaf (no chain): only the guard of rtype itself could narrow the count
-    open_type = guard is None or guard(rtype) is None
-    leaf = c.leaf_set(rtype, node) if total != "none" and known is None and open_type else None
+    leaf = c.leaf_set(rtype, node) if total != "none" and known is None and (guard is None or guard(rtype) is None) \
+        else None
     count = _count(conn, *(leaf or (f"SELECT r.rid FROM resource r WHERE {where}", args)), total, known)
     next_cursor = encode_cursor(list(items[-1][1:])) if len(rows) > limit and items else None
     return Page(_versions(conn, [r[0] for r in items], row_to_version), next_cursor, count)
