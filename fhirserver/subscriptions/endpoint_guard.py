@@ -25,30 +25,27 @@ from urllib.parse import urlsplit
 
 from ..errors import BadRequest
 
-_V4 = ipaddress.IPv4Network
-_NAMED_V4 = (
-    (_V4("0.0.0.0/8"), "the 'this network' range 0.0.0.0/8"),
-    (_V4("10.0.0.0/8"), "the private range 10.0.0.0/8 (RFC 1918)"),
-    (_V4("100.64.0.0/10"), "the carrier-grade NAT range 100.64.0.0/10"),
-    (_V4("127.0.0.0/8"), "a loopback address"),
-    (_V4("169.254.0.0/16"), "the link-local range 169.254.0.0/16 (cloud metadata services)"),
-    (_V4("172.16.0.0/12"), "the private range 172.16.0.0/12 (RFC 1918)"),
-    (_V4("192.168.0.0/16"), "the private range 192.168.0.0/16 (RFC 1918)"),
-    (_V4("224.0.0.0/4"), "a multicast address"),
-    (_V4("240.0.0.0/4"), "a reserved address"),
-)
-_V6 = ipaddress.IPv6Network
-_NAMED_V6 = (
-    (_V6("::1/128"), "a loopback address"),
-    (_V6("::/128"), "the unspecified address"),
-    (_V6("::/96"), "an IPv4-compatible IPv6 address (::/96, deprecated)"),
-    (_V6("::ffff:0:0:0/96"), "an IPv4-translated IPv6 address (::ffff:0:0:0/96, SIIT)"),
-    (_V6("64:ff9b:1::/48"), "the local-use NAT64 range 64:ff9b:1::/48 (RFC 8215)"),
-    (_V6("fc00::/7"), "an IPv6 unique local address (fc00::/7)"),
-    (_V6("fe80::/10"), "an IPv6 link-local address (fe80::/10)"),
-    (_V6("ff00::/8"), "a multicast address"),
-)
-_NAT64 = _V6("64:ff9b::/96")
+# (an address is never in a network of the other IP version: one table serves both)
+_NAMED = tuple((ipaddress.ip_network(net), why) for net, why in (
+    ("0.0.0.0/8", "the 'this network' range 0.0.0.0/8"),
+    ("10.0.0.0/8", "the private range 10.0.0.0/8 (RFC 1918)"),
+    ("100.64.0.0/10", "the carrier-grade NAT range 100.64.0.0/10"),
+    ("127.0.0.0/8", "a loopback address"),
+    ("169.254.0.0/16", "the link-local range 169.254.0.0/16 (cloud metadata services)"),
+    ("172.16.0.0/12", "the private range 172.16.0.0/12 (RFC 1918)"),
+    ("192.168.0.0/16", "the private range 192.168.0.0/16 (RFC 1918)"),
+    ("224.0.0.0/4", "a multicast address"),
+    ("240.0.0.0/4", "a reserved address"),
+    ("::1/128", "a loopback address"),
+    ("::/128", "the unspecified address"),
+    ("::/96", "an IPv4-compatible IPv6 address (::/96, deprecated)"),
+    ("::ffff:0:0:0/96", "an IPv4-translated IPv6 address (::ffff:0:0:0/96, SIIT)"),
+    ("64:ff9b:1::/48", "the local-use NAT64 range 64:ff9b:1::/48 (RFC 8215)"),
+    ("fc00::/7", "an IPv6 unique local address (fc00::/7)"),
+    ("fe80::/10", "an IPv6 link-local address (fe80::/10)"),
+    ("ff00::/8", "a multicast address"),
+))
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NUMERIC_HOST = re.compile(r"^[0-9a-fA-FxX.]+$")
 
 Resolver = Callable[..., list]
@@ -75,12 +72,9 @@ def forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_loopback:
         if embedded is not None:
             why = forbidden(embedded, allow_loopback)
             return f"{why} (in IPv6 form)" if why else None
-        named = _NAMED_V6
-    else:
-        named = _NAMED_V4
     if allow_loopback and ip.is_loopback:
         return None
-    for network, why in named:
+    for network, why in _NAMED:
         if ip in network:
             return why
     if not ip.is_global:
