@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from ..audit_log import trail
@@ -18,7 +19,7 @@ from ..errors import BadRequest, FhirError, PreconditionFailed
 from ..search.limits import SearchLimits
 from ..storage.base import Version
 from . import bundle_entries as be
-from .binary_content import externalize_data
+from .binary_content import externalize_data, pending_blob
 from .bundle_results import EntryResult, run_get, run_operation
 from .common import (
     check_if_match,
@@ -62,8 +63,8 @@ def transaction(ctx, bundle: dict, provenance: dict | None = None) -> list[Entry
     conditional = {e.index: tuple(dict.fromkeys(r for r in references(e.resource) if is_conditional(r)))
                    for e in entries if e.index in new_ids}
     blobs: dict[int, str] = {}
-    try:
-        _externalize(ctx, entries, blobs)
+    with contextlib.ExitStack() as pending:     # nothing was stored: neither are the entries' Binary contents
+        _externalize(ctx, entries, blobs, pending)
         plan = _plan(ctx, entries, _decide(ctx, entries, ctx.repo, conditional), new_ids, blobs)
         prepare_entries(ctx, entries, dict(plan.decisions.put_targets), be.patch_operations)  # before the lock
         with ctx.repo.transaction(provenance) as tx:
@@ -71,19 +72,16 @@ def transaction(ctx, bundle: dict, provenance: dict | None = None) -> list[Entry
             if decisions != plan.decisions:
                 plan = _plan(ctx, entries, decisions, new_ids, blobs)
             results = _apply(ctx, tx, entries, plan)
-    except BaseException:
-        for key in blobs.values():          # nothing was stored: neither are the entries' Binary contents
-            ctx.store.blobs.delete(key)
-        raise
     for index, found in plan.decisions.existing:
         if found is not None and index in blobs:     # a conditional create that matched wrote nothing
             ctx.store.blobs.delete(blobs[index])
     return results
 
 
-def _externalize(ctx, entries: list[be.Entry], blobs: dict[int, str]) -> None:
+def _externalize(ctx, entries: list[be.Entry], blobs: dict[int, str], pending: contextlib.ExitStack) -> None:
     """Binary entries' data goes to the blob store, as for a single create or update (binary_content.py),
-    once, before planning (a plan made again under the lock reuses the keys)."""
+    once, before planning (a plan made again under the lock reuses the keys); each is pending until the
+    transaction commits."""
     for e in entries:
         if e.type == "Binary" and e.method in ("POST", "PUT") and e.operation is None and isinstance(e.resource, dict):
             try:
@@ -91,7 +89,7 @@ def _externalize(ctx, entries: list[be.Entry], blobs: dict[int, str]) -> None:
             except FhirError as err:
                 raise e.fail(err) from None
             if key is not None:
-                blobs[e.index] = key
+                blobs[e.index] = pending.enter_context(pending_blob(ctx, key))
 
 
 def _decide(ctx, entries: list[be.Entry], reader, conditional: dict) -> Decisions:
