@@ -15,7 +15,7 @@ import socket
 import time
 import uuid
 
-from ..smart_auth import stored_claims
+from ..smart_auth.stored_claims import owner_of
 
 JOB, LEASE, CANCEL, POLL = "bulk-job", "bulk-lease", "bulk-cancel", "bulk-poll"
 LEASE_S = 30.0
@@ -34,11 +34,6 @@ def new_job(store, *, claims: dict | None, request: dict, request_url: str, tran
     }
     store.put_record(JOB, job["id"], job)
     return job
-
-
-def owner_of(claims: dict | None) -> dict:
-    """Who may poll, cancel and download (smart_auth/stored_claims.owner_of)."""
-    return stored_claims.owner_of(claims)
 
 
 def get(store, job_id: str) -> dict | None:

@@ -24,6 +24,7 @@ from ..interactions.common import now_instant
 from ..resources import ctx
 from ..resources.negotiation import json_body
 from ..resources.rendering import json_response
+from ..smart_auth.stored_claims import owner_of
 from . import jobs, plan
 from . import request as export_request
 
@@ -108,7 +109,7 @@ def _kickoff(level: str, group: str | None = None):
         patients = [p for p in members if p in req.patients] if req.patients else members
     elif req.patients:
         patients = list(req.patients)
-    owner = jobs.owner_of(c.access.claims)
+    owner = owner_of(c.access.claims)
     if jobs.active_of(c.store, owner) >= c.settings.export_max_jobs:
         raise TooManyRequests(f"This client already has {c.settings.export_max_jobs} exports queued or running: "
                               "wait for one to finish or cancel one", headers={"Retry-After": "10"})
@@ -123,7 +124,7 @@ def _kickoff(level: str, group: str | None = None):
 def _own(c, job_id: str) -> dict:
     plan.check_client(c.access)          # a patient or user token of the same app is not the exporter
     job = jobs.get(c.store, job_id)
-    if job is None or job.get("client") != jobs.owner_of(c.access.claims):
+    if job is None or job.get("client") != owner_of(c.access.claims):
         raise NotFound(f"No export {job_id} (finished exports are kept until they expire)")
     return job
 

@@ -29,15 +29,11 @@ class Stopped(Exception):
     """The job was cancelled or its lease was lost: stop writing, keep nothing half-done."""
 
 
-def access_of(job: dict, settings, store):
-    return stored_claims.access_from(job.get("claims"), settings.sharing_default, store)
-
-
 def run(base_ctx, job: dict, lease: jobs.Lease) -> dict:
     """Run (or continue) a job to its end; returns the saved job. Raises Stopped when cancelled or
     when the lease was lost."""
     store, settings = base_ctx.store, base_ctx.settings
-    ctx = base_ctx.acting_as(access_of(job, settings, store))
+    ctx = base_ctx.acting_as(stored_claims.access_from(job.get("claims"), settings.sharing_default, store))
     req = ExportRequest.from_json(job["request"])
     job["state"] = "running"
     jobs.save(store, job)
