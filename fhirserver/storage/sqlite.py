@@ -391,7 +391,7 @@ class WriterLock:
 
 
 class _SqliteTransaction(Transaction):
-    def __init__(self, conn: sqlite3.Connection, param_ids: dict[str, int], store=None):
+    def __init__(self, conn: sqlite3.Connection, param_ids: dict[str, int], store: Store):
         self.conn = conn
         self.store = store      # the store it belongs to (Transaction.store)
         self.param_ids = param_ids
