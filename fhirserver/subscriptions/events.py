@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from .. import jsonio
 from ..errors import BadRequest, FhirError
 from ..governance import proxy
+from ..interactions.references import references
 from ..search import query as q
 from ..search.matcher import Matcher
 from ..smart_auth.access import own_patient
@@ -160,18 +161,10 @@ def _confined_to(claims: dict | None) -> str | None:
 def _patients_named(content: dict) -> set[str]:
     """Ids of every Patient the content references (or is): a superset of the compartments it is in."""
     found = {content["id"]} if content.get("resourceType") == "Patient" and content.get("id") else set()
-    stack = [content]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            ref = node.get("reference")
-            if isinstance(ref, str):
-                parts = ref.split("/_history/")[0].rsplit("/", 2)
-                if len(parts) >= 2 and parts[-2] == "Patient":
-                    found.add(parts[-1])
-            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    for ref in references(content):
+        parts = ref.split("/_history/")[0].rsplit("/", 2)
+        if len(parts) >= 2 and parts[-2] == "Patient":
+            found.add(parts[-1])
     return found
 
 
