@@ -65,17 +65,16 @@ class Deliveries:
     # ---- one subscription ------------------------------------------------------------------------
     def _due(self, sub_id: str, rec: dict, outbox: list[dict]) -> bool:
         """Whether the subscription may have something to send now (checked again under the lease)."""
-        if rec.get("status") not in ("requested", "active") or spec.ended(rec["resource"]):
+        if not _sendable(rec):
             return False
         delivery = self.ctx.store.get_record(state.DELIVERY, sub_id) or {}
         if rec["status"] == "requested" or outbox:
             return delivery.get("version") != rec["version"] or self.clock() >= delivery.get("next_try", 0)
-        heartbeat = spec.parse(rec["resource"]).heartbeat_s
-        return bool(heartbeat) and self.clock() - delivery.get("last_sent", rec.get("created", 0)) >= heartbeat
+        return _heartbeat_due(rec, delivery, spec.parse(rec["resource"]).heartbeat_s, self.clock())
 
     def _one(self, sub_id: str, rec: dict, outbox: list[dict]) -> int:
         status, now = rec.get("status"), self.clock()
-        if status not in ("requested", "active") or spec.ended(rec["resource"]):
+        if not _sendable(rec):
             return 0
         delivery = self.ctx.store.get_record(state.DELIVERY, sub_id) or {}
         if delivery.get("version") != rec["version"] and status == "requested":
@@ -88,7 +87,7 @@ class Deliveries:
             kind, events = "handshake", []
         elif outbox and (events := self._still_pending(sub_id, outbox[:settings.max_count])):
             kind = "event-notification"
-        elif settings.heartbeat_s and now - delivery.get("last_sent", rec.get("created", 0)) >= settings.heartbeat_s:
+        elif _heartbeat_due(rec, delivery, settings.heartbeat_s, now):
             kind, events = "heartbeat", []
         else:
             return 0
@@ -160,3 +159,13 @@ class Deliveries:
                         store.delete_record(kind, key)
                         removed += 1
         return removed
+
+
+def _sendable(rec: dict) -> bool:
+    """requested or active, and not past Subscription.end: something may be sent."""
+    return rec.get("status") in ("requested", "active") and not spec.ended(rec["resource"])
+
+
+def _heartbeat_due(rec: dict, delivery: dict, heartbeat_s: int, now: float) -> bool:
+    """A backport-heartbeat-period is set and has passed since the last notification (or the creation)."""
+    return bool(heartbeat_s) and now - delivery.get("last_sent", rec.get("created", 0)) >= heartbeat_s
