@@ -16,8 +16,8 @@ from ..errors import Unprocessable
 from ..search import query as q
 from ..smart_auth.stored_claims import owner_of
 from . import state
+from .spec import TYPE
 
-TYPE = "Subscription"
 # each live subscription costs every write of its topic's focus type (events.py): an owner holds at most so many
 MAX_PER_OWNER = 100
 
