@@ -140,11 +140,18 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
     return version
 
 
-def store_server_written(tx, base: str, resource: dict, id: str | None = None) -> Version:
-    """Create a resource the server built itself (its Provenance, its AuditEvents): not validated again
-    (its builder makes valid R4, which the tests check), written with the server's unrestricted rights."""
-    prepared = Prepared(resource["resourceType"], resource, extract(resource, base), None, base, None, UNRESTRICTED)
-    return store_new_version(tx, prepared, id or new_id(), "POST", None)
+def store_server_written(tx, base: str, resource: dict, id: str | None = None,
+                         current: Version | None = None) -> Version:
+    """Write a resource the server built itself (its Provenance, its AuditEvents) or changed itself (a
+    Slot's booking state, a request its Task completed): not validated again (its builder makes valid
+    R4, which the tests check), with the server's unrestricted rights. current: the version an update
+    replaces exactly (the store refuses it if the record changed since: storage/base.py check_expected);
+    an update keeps the record's custodian. None: a create."""
+    prepared = Prepared(resource["resourceType"], resource, extract(resource, base), None, base, None, UNRESTRICTED,
+                        keeps_custodian=current is not None)
+    if current is None:
+        return store_new_version(tx, prepared, id or new_id(), "POST", None)
+    return store_new_version(tx, prepared, current.id, "PUT", current)
 
 
 def restamp(rows: dict, rtype: str, stamp: str) -> dict:

@@ -17,8 +17,6 @@ from __future__ import annotations
 from .. import jsonio
 from ..errors import Conflict, Forbidden, Gone, NotFound, Unprocessable
 from ..governance import custodian
-from ..search.extract import extract
-from ..smart_auth.access import UNRESTRICTED
 from . import refs, thread
 
 TYPE = "CommunicationRequest"
@@ -87,6 +85,4 @@ def _complete(gtx, version, request: dict) -> None:
     """The server completes the answered request (its holder keeps it). interactions.common, the write
     path, calls this package, so it is imported here, when used."""
     from ..interactions import common
-    request = {**request, "status": "completed"}
-    prepared = common.Prepared(TYPE, request, extract(request, gtx.base), None, gtx.base, None, UNRESTRICTED)
-    common.store_new_version(gtx.raw, prepared, version.id, "PUT", version)
+    common.store_server_written(gtx.raw, gtx.base, {**request, "status": "completed"}, current=version)

@@ -21,9 +21,7 @@ MAX_TASKS = 100      # the open Tasks of one request the server follows up in on
 
 def change(tx, base: str, rtype: str, id: str, **fields) -> None:
     """Store the current rtype/id with `fields` set (None: removed), as the server."""
-    from ..interactions.common import Prepared, store_new_version
-    from ..search.extract import extract
-    from ..smart_auth.access import UNRESTRICTED
+    from ..interactions.common import store_server_written
     current = tx.read(rtype, id)
     if current is None or current.deleted:
         return
@@ -33,9 +31,7 @@ def change(tx, base: str, rtype: str, id: str, **fields) -> None:
             resource.pop(key, None)
         else:
             resource[key] = value
-    prepared = Prepared(rtype, resource, extract(resource, base), None, base, None, UNRESTRICTED,
-                        keeps_custodian=True)
-    store_new_version(tx, prepared, id, "PUT", current)
+    store_server_written(tx, base, resource, current=current)
 
 
 def open_tasks(tx, rtype: str, id: str) -> list[dict]:

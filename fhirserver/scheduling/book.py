@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from .. import jsonio
 from ..errors import BadRequest, Conflict, VersionConflict
 from ..governance import custodian
-from ..interactions.common import current_or_raise, new_id, prepare, store_new_version
+from ..interactions.common import current_or_raise, new_id, prepare, store_new_version, store_server_written
 from ..search.extract import extract
 from . import cancel as cancel_mod
 from . import state, who
@@ -224,7 +224,7 @@ def _take(ctx, tx, slots: dict, aid: str, status: str, expires, now) -> None:
         if not state.available(slot, now, aid) or any(slot.get(k) != seen.get(k) for k in ("start", "end", "schedule")):
             raise Conflict(f"Slot/{sid} is no longer available")
         stale = state.stale_holder(slot, aid)
-        cancel_mod.server_update(ctx, tx, version, state.marked(slot, status, aid, expires))
+        store_server_written(tx, ctx.base, state.marked(slot, status, aid, expires), current=version)
         if stale is not None:
             _expire(ctx, tx, stale)
 
@@ -239,7 +239,7 @@ def _expire(ctx, tx, aid: str) -> None:
         return
     stored["status"] = "cancelled"
     stored["cancelationReason"] = {"text": "the hold expired and its slot was booked by someone else"}
-    cancel_mod.server_update(ctx, tx, version, stored)
+    store_server_written(tx, ctx.base, stored, current=version)
 
 
 def bundle(ctx, appointment: dict) -> dict:

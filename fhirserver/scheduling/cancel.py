@@ -3,7 +3,7 @@ holds becomes `free` again, in one store transaction.
 
 The Appointment is read and written with the request's rights (a patient cancels their own; a hospital
 the Appointments it holds: only the custodian changes a record, docs/governance.md); the Slots are
-freed as a server-side step of the same unit (server_update), since a patient may not write a hospital's
+freed as a server-side step of the same unit (common.store_server_written), since a patient may not write a hospital's
 Slot. Only Slots whose mark names this Appointment are freed (state.py): one taken by someone else
 since an expired hold stays theirs.
 """
@@ -11,22 +11,11 @@ from __future__ import annotations
 
 from .. import jsonio
 from ..errors import BadRequest, Conflict
-from ..interactions.common import Prepared, current_or_raise, prepare, store_new_version
-from ..search.extract import extract
-from ..smart_auth.access import UNRESTRICTED
+from ..interactions.common import Prepared, current_or_raise, prepare, store_new_version, store_server_written
 from ..storage.base import Version
 from . import state
 
 CANCELLABLE = ("proposed", "pending", "booked")
-
-
-def server_update(ctx, tx, current: Version, resource: dict) -> Version:
-    """Write a record's new version as the server, inside the unit (a Slot's booking state, a stale hold
-    cancelled), the way the server writes its own records (interactions/common.store_server_written),
-    replacing exactly `current`: the store refuses the write if the record changed since this transaction
-    read it (storage/base.py check_expected). A patient may not write a hospital's Slot; the server does."""
-    prepared = Prepared(current.type, resource, extract(resource, ctx.base), None, ctx.base, None, UNRESTRICTED)
-    return store_new_version(tx, prepared, current.id, "PUT", current)
 
 
 def slot_ids(appointment: dict) -> list[str]:
@@ -81,7 +70,7 @@ def free_slots(ctx, tx, appointment: str, ids: list[str]) -> None:
             continue
         slot = jsonio.loads_stored(version.body)
         if state.held_by(slot, appointment):
-            server_update(ctx, tx, version, state.marked(slot, "free", None))
+            store_server_written(tx, ctx.base, state.marked(slot, "free", None), current=version)
 
 
 def cancel(ctx, id: str, reason: str | None) -> dict:
