@@ -25,8 +25,7 @@ import time
 from .. import jsonio
 from ..bulk.jobs import Lease
 from ..errors import FhirError, StoreUnavailable
-from ..interactions.common import Prepared, store_new_version
-from ..search.extract import extract
+from ..interactions.common import store_server_written
 from ..smart_auth.access import UNRESTRICTED
 from . import notification, spec, state, transport
 
@@ -137,9 +136,7 @@ class Deliveries:
                     resource["error"] = error
                 else:
                     resource.pop("error", None)
-                rows = extract(resource, ctx.base)
-                store_new_version(tx, Prepared(spec.TYPE, resource, rows, None, ctx.base, None, UNRESTRICTED),
-                                  sub_id, "PUT", current)
+                store_server_written(tx, ctx.base, resource, current=current)
         except FhirError as e:       # changed meanwhile (VersionConflict): the client's version stands
             log.info("subscription %s: status %s not recorded: %s", sub_id, status, e)
 
