@@ -1,7 +1,6 @@
 """Shared rules of the write interactions: ids, server-owned meta, validation."""
 from __future__ import annotations
 
-import datetime
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from ..subscriptions import spec as subscription_spec
 from ..uhid import patient_rules
 from ..validation import validate
 from . import write_origin
+from .instants import now_instant
 
 ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")   # datatypes.html#id
 
@@ -30,11 +30,6 @@ class Result:
     version: Version | None
     status: int = 200
     resource: dict | None = None      # the parsed resource when the interaction already has it
-
-
-def now_instant() -> str:
-    """UTC instant with microseconds, fixed width so that strings sort as times."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def new_id() -> str:

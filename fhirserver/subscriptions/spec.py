@@ -19,13 +19,12 @@ sets `active` after a successful handshake and `error` after failed deliveries),
 """
 from __future__ import annotations
 
-import datetime
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from ..errors import BadRequest
-from ..interactions.instants import parse_instant
+from ..interactions.instants import now_instant, parse_instant
 from ..search.parse import parse_search
 from . import endpoint_guard, topics
 
@@ -93,7 +92,7 @@ def ended(resource: dict, now: str | None = None) -> bool:
         end = parse_instant(end, "Subscription.end")
     except BadRequest:
         return False        # structurally invalid content never reaches the store
-    return end <= (now or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    return end <= (now or now_instant())
 
 
 def parse(resource: dict) -> Spec:
