@@ -137,3 +137,11 @@ class _Desc:
 
     def __eq__(self, other):
         return self.v == other.v
+
+
+def matches_alone(resource: dict, base: str, node, guard=None) -> bool:
+    """Whether this one resource, judged by its own content alone (no other resource to chain to),
+    matches node inside guard: a version in a history, a write's content, a subscription filter."""
+    matcher = Matcher(base)
+    matcher.put({**resource, "id": resource.get("id") or "new"})
+    return bool(matcher.search(resource["resourceType"], node, guard=guard))

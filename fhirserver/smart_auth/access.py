@@ -18,7 +18,7 @@ from ..governance.policy import HELD_ONLY, MAX_LISTED, ConsentSet, organization_
 from ..search import query as q
 from ..search.compartment import members
 from ..search.kinds.reference_kind import RefCond
-from ..search.matcher import Matcher
+from ..search.matcher import matches_alone
 from ..search.parse import parse_search
 from ..search.registry import lookup
 from ..subscriptions import ownership
@@ -274,9 +274,7 @@ class Access:
     def _content_inside(resource: dict, base: str, guard) -> bool:
         """Whether this content alone is inside the scopes' guard (the organisation policy is applied
         by the store to current resources, and to writes by custodian)."""
-        matcher = Matcher(base)
-        matcher.put({**resource, "id": resource.get("id") or "new"})
-        return bool(matcher.search(resource["resourceType"], q.MATCH_ALL, guard=guard))
+        return matches_alone(resource, base, q.MATCH_ALL, guard)
 
 
 UNRESTRICTED = Access()

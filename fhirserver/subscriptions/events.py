@@ -29,7 +29,7 @@ from ..errors import BadRequest, FhirError
 from ..governance import proxy
 from ..interactions.references import references
 from ..search import query as q
-from ..search.matcher import Matcher
+from ..search.matcher import matches_alone
 from ..smart_auth.access import own_patient
 from ..smart_auth.scopes import Grants, ScopeError
 from ..smart_auth.stored_claims import access_from, owner_of
@@ -94,11 +94,7 @@ def record(store, sub_id: str, topic: str, version: Version) -> int:
 
 
 def _matches(content: dict, filters: tuple, base: str) -> bool:
-    if not filters:
-        return True
-    matcher = Matcher(base)
-    matcher.put({**content, "id": content.get("id") or "new"})
-    return bool(matcher.search(content["resourceType"], q.And(tuple(filters))))
+    return not filters or matches_alone(content, base, q.And(tuple(filters)))
 
 
 def _may_read(tx, sub: Live, version: Version, content: dict, base: str) -> bool:
