@@ -1,0 +1,84 @@
+"""Resolve a canonical URL to a definition: held in the store first, else shipped (catalogue.py).
+
+Store-held definitions are written only by administrators and the CLI (`medport ig install`), so what
+they say is trusted like the shipped ones. Lookups are cached per process for DEFINITIONS_TTL seconds:
+a definition another process writes is seen at most that late; one this process writes at once
+(`changed()`). Canonical references may carry a version: "url|version" (references.html#canonical).
+"""
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+
+from .. import jsonio
+from . import catalogue
+
+CONFORMANCE_TYPES = frozenset({"StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap",
+                               "SearchParameter", "NamingSystem", "ImplementationGuide"})
+DEFINITIONS_TTL = 2.0           # seconds a store lookup is reused
+_MAX_VERSIONS = 20              # stored versions of one canonical considered when none is asked for
+
+
+def split_canonical(canonical: str) -> tuple[str, str | None]:
+    url, _, version = canonical.partition("|")
+    return url, (version or None)
+
+
+class Definitions:
+    """The definitions one store's server knows."""
+
+    def __init__(self, store):
+        self._store = store
+        self._cache: dict[tuple[str, str], tuple[float, dict | None]] = {}
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def resolve(self, rtype: str, canonical: str) -> dict | None:
+        """The definition of this type named by the canonical (url or url|version), or None."""
+        if not isinstance(canonical, str) or not canonical:
+            return None
+        key = (rtype, canonical)
+        hit = self._cache.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < DEFINITIONS_TTL:
+            return hit[1]
+        url, version = split_canonical(canonical)
+        found = self._stored(rtype, url, version)
+        if found is None:
+            found = catalogue.shipped(rtype, url, version)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (now, found)
+        return found
+
+    def _stored(self, rtype: str, url: str, version: str | None) -> dict | None:
+        if self._store is None or rtype == "NamingSystem":      # R4 NamingSystem has no url
+            return None
+        from ..search.parse import parse_search
+        criteria = [("url", url)] + ([("version", version)] if version else [])
+        query = parse_search(rtype, criteria).query
+        found = [jsonio.loads(v.body) for v in self._store.search(rtype, query, _MAX_VERSIONS)]
+        if version is None:
+            return catalogue.newest(found)
+        return found[0] if found else None
+
+    def changed(self) -> None:
+        """A definition was written by this process: forget what was looked up."""
+        with self._lock:
+            self._cache.clear()
+            self.generation += 1
+
+
+_BY_STORE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_BY_STORE_LOCK = threading.Lock()
+
+
+def definitions(store) -> Definitions:
+    """The one Definitions of this store (per process)."""
+    with _BY_STORE_LOCK:
+        found = _BY_STORE.get(store)
+        if found is None:
+            found = _BY_STORE[store] = Definitions(store)
+        return found
