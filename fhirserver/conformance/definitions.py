@@ -59,7 +59,8 @@ class Definitions:
         from ..search.parse import parse_search
         criteria = [("url", url)] + ([("version", version)] if version else [])
         query = parse_search(rtype, criteria).query
-        found = [jsonio.loads(v.body) for v in self._store.search(rtype, query, _MAX_VERSIONS)]
+        page = self._store.search(rtype, query, limit=_MAX_VERSIONS, total="none")
+        found = [jsonio.loads(v.body) for v in page.items]
         if version is None:
             return catalogue.newest(found)
         return found[0] if found else None
@@ -75,8 +76,13 @@ _BY_STORE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _BY_STORE_LOCK = threading.Lock()
 
 
+_SHIPPED_ONLY = Definitions(None)
+
+
 def definitions(store) -> Definitions:
-    """The one Definitions of this store (per process)."""
+    """The one Definitions of this store (per process); store None: the shipped ones only."""
+    if store is None:
+        return _SHIPPED_ONLY
     with _BY_STORE_LOCK:
         found = _BY_STORE.get(store)
         if found is None:
