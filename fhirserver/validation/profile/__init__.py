@@ -1,0 +1,1 @@
+"""Profile validation against StructureDefinitions (issue 20)."""
