@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from .. import bounds, jsonio, messages, orders
+from ..conformance import CONFORMANCE_TYPES, definitions
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, MethodNotAllowed, NotFound, VersionConflict
 from ..governance import addressed, custodian, provenance
@@ -18,6 +19,7 @@ from ..subscriptions import events as subscription_events
 from ..subscriptions import spec as subscription_spec
 from ..uhid import patient_rules
 from ..validation import validate
+from ..validation.profile.outcome import ProfileOutcome
 from . import write_origin
 from .instants import now_instant
 
@@ -76,6 +78,8 @@ class Prepared:
     uhid: patient_rules.Plan | None = None     # Patients: the UHID to keep or claim
     access: Access = UNRESTRICTED              # the writer's rights, judged on what is finally stored
     keeps_custodian: bool = False              # a writer without an organisation keeps the record's custodian
+    # the profile validation of the resource as stored (validation/write_policy.py); None: nothing checked
+    profile_outcome: ProfileOutcome | None = None
 
 
 def prepare(ctx, type: str, resource, blob: str | None = None) -> Prepared:
@@ -132,6 +136,7 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
                              restamp(p.rows, p.type, stamp), p.blob))
     provenance.note(tx, version, "CREATE" if _replaced(current) is None else "UPDATE", p.rows)
     subscription_events.note(tx, version, p.access, p.base, resource, _replaced(current))
+    _definition_written(tx, p.type)
     return version
 
 
@@ -173,7 +178,15 @@ def store_delete(ctx, tx: Transaction | GuardedTransaction, current: Version) ->
     version = tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
     provenance.note(tx, version, "DELETE", body=current.body)
     subscription_events.note(tx, version, ctx.access, ctx.base, None, current.body)
+    _definition_written(tx, current.type)
     return version
+
+
+def _definition_written(tx, rtype: str) -> None:
+    """This process forgets the definitions it looked up (conformance/definitions.py): the next write
+    is judged by the new one."""
+    if rtype in CONFORMANCE_TYPES:
+        definitions(tx.store).changed()
 
 
 def _raw(tx):

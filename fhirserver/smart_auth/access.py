@@ -3,7 +3,9 @@ of resources a search touches (matches, chained targets, _has sources, includes)
 
 Policy for patient/ scopes: only the token's patient compartment is visible (Patient
 CompartmentDefinition); the patient's own Patient resource is in it. Types outside the
-compartment are not visible through patient/ scopes (user/ or system/ scopes grant them).
+compartment are not visible through patient/ scopes (user/ or system/ scopes grant them), except
+definitions (conformance.CONFORMANCE_TYPES): public standards, read by every token whose scopes name
+their type (and without a token: public_directory.py).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import functools
 import time
 
 from .. import jsonio
+from ..conformance import CONFORMANCE_TYPES
 from ..errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from ..governance import addressed, binary_context, break_glass, custodian, proxy
 from ..governance.policy import HELD_ONLY, MAX_LISTED, ConsentSet, organization_guard
@@ -33,7 +36,7 @@ def search_guard(grants: Grants, patient_id: str | None, interaction: str = "sea
         if not decision.allowed:
             return q.DENY
         parts = []
-        if decision.patient_compartment:
+        if decision.patient_compartment and rtype not in CONFORMANCE_TYPES:
             clause = _compartment(rtype, patient_id) if patient_id else None
             if clause is None:
                 return q.DENY
@@ -77,6 +80,8 @@ def _granular(rtype: str, query: tuple[tuple[str, str], ...]):
 READS = ("read", "vread", "history-instance")
 # what a regulator reads across the exchange: the audit trail, provenance and consents, not care
 REGULATED = frozenset({"AuditEvent", "Provenance", "Consent"})
+# and the definitions the exchange's records are judged by (public standards)
+REGULATOR_READS = REGULATED | CONFORMANCE_TYPES
 
 
 class Access:
@@ -174,7 +179,7 @@ class Access:
         if rtype == ownership.TYPE and not ownership.unlimited(self):
             return True                     # its owner's alone (subscriptions/ownership.py)
         return decision.patient_compartment or bool(decision.alternatives) or self._held_to_organization(rtype) \
-            or (self.regulator and rtype not in REGULATED)
+            or (self.regulator and rtype not in REGULATOR_READS)
 
     def _held_to_organization(self, rtype: str) -> bool:
         return self._hospital is not None and self._hospital(rtype) is not None
@@ -195,7 +200,7 @@ class Access:
     def _guard(self, interaction: str):
         scoped = search_guard(self.grants, self.patient, interaction)
         if self.regulator:
-            return lambda rtype: intersect(scoped(rtype), None if rtype in REGULATED else q.DENY)
+            return lambda rtype: intersect(scoped(rtype), None if rtype in REGULATOR_READS else q.DENY)
         if self._hospital is None:
             return scoped
         hospital = self._hospital
@@ -222,6 +227,7 @@ class Access:
             return
         rtype = resource["resourceType"]
         admission.check_server_written(rtype)
+        admission.check_definition_write(rtype, self.claims)
         if self.regulator:
             raise Forbidden("A regulator's token reads; it does not write (docs/governance.md, Regulators)")
         decision = self.grants.decide(interaction, rtype)

@@ -14,11 +14,14 @@ alone:
 - the content (and, for an update, patch or delete, the version it replaces) is inside the grant.
 
 Some types are written by the server alone (SERVER_WRITTEN): no access token writes them.
+Definitions (conformance.CONFORMANCE_TYPES: profiles, value sets, code systems ...) apply to every
+record of the exchange, so only an administrator's token (or the CLI) writes them (docs/conformance.md).
 """
 from __future__ import annotations
 
 import re
 
+from ..conformance import CONFORMANCE_TYPES
 from ..errors import Forbidden
 from ..governance import proxy
 
@@ -115,3 +118,11 @@ def check_server_written(rtype: str) -> None:
     if rtype in SERVER_WRITTEN:
         raise Forbidden(f"{rtype} resources are written by the server alone; no client may create, "
                         "change or delete them")
+
+
+def check_definition_write(rtype: str, claims: dict) -> None:
+    """A definition is the exchange's shared rule book: a hospital that redefined administrative-gender
+    or the Med-Port Patient profile would change it for everyone. Administrators alone write them."""
+    if rtype in CONFORMANCE_TYPES and claims.get("role") != "admin":
+        raise Forbidden(f"{rtype} resources are definitions shared by the whole exchange: only an "
+                        "administrator (or `medport ig install`) creates, changes or deletes them")

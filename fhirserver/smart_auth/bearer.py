@@ -32,7 +32,7 @@ def install(app: Flask) -> None:
             return None
         authorization = req.headers.get("Authorization")
         if public_directory.applies(ctx.settings, req.method, path, authorization is not None):
-            claims, access = {}, public_directory.PUBLIC_ACCESS
+            claims, access = {}, public_directory.access(ctx.settings)
         else:
             claims, access = authenticate(keys, ctx, authorization)
         request_globals = g._get_current_object()

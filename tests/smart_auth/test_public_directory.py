@@ -8,7 +8,7 @@ import json
 import pytest
 
 from fhirserver.definitions import resource_types
-from fhirserver.smart_auth.public_directory import PUBLIC_TYPES
+from fhirserver.smart_auth.public_directory import DEFINITION_TYPES, PUBLIC_TYPES
 from tests.conftest import FHIR_JSON
 from tests.smart_auth._tokens import auth, make_app, mint
 
@@ -66,7 +66,8 @@ def test_the_directory_is_read_and_searched_without_a_token(directory, rtype):
     assert r.status_code == 200 and r.get_json()["total"] == 1
 
 
-@pytest.mark.parametrize("rtype", sorted(set(resource_types()) - set(PUBLIC_TYPES)))
+# definitions are public too (tests/conformance/test_definition_access.py)
+@pytest.mark.parametrize("rtype", sorted(set(resource_types()) - set(PUBLIC_TYPES) - set(DEFINITION_TYPES)))
 def test_every_other_type_needs_a_token(directory, rtype):
     _app, client, ids = directory
     for r in (client.get(f"/fhir/{rtype}"), client.get(f"/fhir/{rtype}/{ids.get(rtype, 'x')}"),
@@ -116,3 +117,6 @@ def test_a_token_is_judged_by_its_token(directory):
 def test_the_setting_turns_it_off(tmp_path):
     app = make_app(tmp_path, public_directory="off")
     assert app.test_client().get("/fhir/Location").status_code == 401
+    # definitions stay public
+    r = app.test_client().get("/fhir/NamingSystem?_id=uhid")
+    assert r.status_code == 200 and [e["resource"]["resourceType"] for e in r.get_json()["entry"]] == ["NamingSystem"]
