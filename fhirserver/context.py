@@ -21,7 +21,7 @@ from .uhid import number
 from .uhid.identifier import CONFIG_KIND, pinned_system, read_pinned_system
 
 INIT_KEY = "initialized"
-INIT_VERSION = 1        # raise when initialize() gains a step: stores initialised before run it again
+INIT_VERSION = 2        # raise when initialize() gains a step: stores initialised before run it again
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +84,18 @@ def initialized(store: Store) -> bool:
 
 def initialize(settings: Settings, store: Store) -> None:
     """The one init step, idempotent: the store's indexes and collections (Store.init), the UHID
-    system pinned, NamingSystem/uhid written or brought up to date, patient account links recorded,
+    system pinned, NamingSystem/uhid and Med-Port's own definitions (conformance/seed.py) written or
+    brought up to date, patient account links recorded,
     a health card issuer key made (the JWKS is never empty: verifiers cache it). `medport serve` runs
     it once before its workers start, `medport db init` on demand, a fresh store lazily."""
+    from .conformance import seed
     from .health_cards.issuer_keys import IssuerKeys
     from .smart_auth.accounts import Users
     from .uhid import naming_system
     store.init()
     ctx = ServerContext(settings, store, uhid_system=pinned_system(store, settings))
     naming_system.ensure(ctx)
+    seed.ensure(ctx)
     Users(store).link_existing()
     IssuerKeys(store).active()
     store.put_record(CONFIG_KIND, INIT_KEY, {"version": INIT_VERSION, "at": time.time()})

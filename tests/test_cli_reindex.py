@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fhirserver.cli import main
+from fhirserver.conformance import seed
 from tests.conftest import FHIR_JSON
 
 
@@ -20,7 +21,7 @@ def test_reindex_restores_lost_index_rows(tmp_path, monkeypatch, capsys):
     audit_events = store.history("AuditEvent", limit=0).total   # the requests' own (docs/audit.md), one version each
     monkeypatch.setenv("MEDPORT_STORE", settings.store)
     assert main(["reindex"]) == 0
-    # the two, their two Provenance (governance/provenance.py), the server's NamingSystem/uhid and the
-    # AuditEvents the requests above left: every current resource
-    assert f"{5 + audit_events} resources reindexed" in capsys.readouterr().out
+    # the two, their two Provenance (governance/provenance.py), the server's NamingSystem/uhid and its
+    # Med-Port definitions (conformance/seed.py), and the AuditEvents the requests above left
+    assert f"{5 + len(seed.keys()) + audit_events} resources reindexed" in capsys.readouterr().out
     assert client.get("/fhir/Patient?name=sh").json["total"] == 2

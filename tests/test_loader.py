@@ -9,6 +9,7 @@ import sqlite3
 
 from fhirserver import jsonio
 from fhirserver.cli import main
+from fhirserver.conformance import seed
 from fhirserver.governance.provenance import SERVER_NAME
 from fhirserver.uhid.naming_system import ID as NAMING_SYSTEM_ID
 
@@ -16,11 +17,13 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
 def counts(db):
-    """What was loaded: current resources by type, less the store's own UHID NamingSystem (the init
-    step every new store gets, context.initialize) and the Provenance the server wrote of the load."""
+    """What was loaded: current resources by type, less the store's own UHID NamingSystem and Med-Port
+    definitions (the init step every new store gets, context.initialize) and the Provenance the server
+    wrote of the load."""
+    own = [f"NamingSystem/{NAMING_SYSTEM_ID}", *sorted(seed.keys())]
     with sqlite3.connect(db) as c:
-        out = dict(c.execute("SELECT type, count(*) FROM resource WHERE deleted = 0 AND NOT "
-                             "(type = 'NamingSystem' AND id = ?) GROUP BY type", (NAMING_SYSTEM_ID,)).fetchall())
+        out = dict(c.execute("SELECT type, count(*) FROM resource WHERE deleted = 0 AND type || '/' || id NOT IN "
+                             f"({','.join('?' * len(own))}) GROUP BY type", own).fetchall())
     if server_provenance(db):
         out["Provenance"] -= len(server_provenance(db))
         out = {k: v for k, v in out.items() if v}

@@ -6,7 +6,7 @@ import importlib
 import json
 
 from fhirserver.conformance import catalogue, definitions
-from fhirserver.interactions import create
+from fhirserver.interactions import common, create
 
 definitions_module = importlib.import_module("fhirserver.conformance.definitions")
 
@@ -62,10 +62,20 @@ def test_store_held_definitions_win_over_shipped(ctx, monkeypatch):
 def test_lookups_are_reused_for_the_ttl_then_read_again(ctx, monkeypatch):
     defs = definitions(ctx.store)
     assert defs.resolve("CodeSystem", "urn:later") is None
+    # another process's write (this process's own writes call changed(): interactions/common.py)
+    monkeypatch.setattr(common, "_definition_written", lambda tx, rtype: None)
     create.create(ctx, "CodeSystem", code_system("urn:later", "1", "a"))
-    assert defs.resolve("CodeSystem", "urn:later") is None       # another process's write: seen after the TTL
+    assert defs.resolve("CodeSystem", "urn:later") is None       # seen after the TTL
     monkeypatch.setattr(definitions_module, "DEFINITIONS_TTL", 0.0)
     assert defs.resolve("CodeSystem", "urn:later")["url"] == "urn:later"
+
+
+def test_this_process_sees_its_own_writes_at_once(ctx):
+    defs = definitions(ctx.store)
+    assert defs.resolve("CodeSystem", "urn:now") is None
+    gen = defs.generation
+    create.create(ctx, "CodeSystem", code_system("urn:now", "1", "a"))
+    assert defs.resolve("CodeSystem", "urn:now")["url"] == "urn:now" and defs.generation > gen
 
 
 def test_one_definitions_per_store(ctx):

@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from fhirserver.conformance import seed
 from fhirserver.search import query as q
 from fhirserver.smart_auth import tokens
 from fhirserver.smart_auth.accounts import Users
@@ -372,7 +373,8 @@ def test_system_read_scopes_see_everything(app, client, s):
     r = send(client, token, "GET", "/fhir/Observation")
     assert keys_of(r.get_json()) == s.of("asha", "Observation") | s.of("ravi", "Observation")
     everything = send(client, token, "GET", "/fhir/_history?_count=1000").get_json()
-    server_own = {"NamingSystem/uhid"}      # written by the server at start-up (fhirserver/uhid/naming_system.py)
+    # written by the server at start-up (fhirserver/uhid/naming_system.py, fhirserver/conformance/seed.py)
+    server_own = {"NamingSystem/uhid"} | seed.keys()
     seen = {e["fullUrl"].split("/fhir/")[1] for e in everything["entry"]}
     # and the audit trail of every request so far (docs/audit.md): system scopes see it too
     assert {k for k in seen if not k.startswith("AuditEvent/")} == set(s.owner) | server_own

@@ -1,0 +1,53 @@
+"""Med-Port's own definitions are written at the init step (conformance/seed.py): created, brought up to
+date, never written twice, and served like any resource."""
+from __future__ import annotations
+
+from fhirserver import jsonio
+from fhirserver.conformance import definitions, seed
+from fhirserver.context import initialize
+from fhirserver.interactions.common import store_server_written
+
+FACILITY = "https://medport.health/fhir/CodeSystem/facility-type"
+CUSTODIAN = "https://medport.health/fhir/SearchParameter/custodian"
+OPEN_NOW = "https://medport.health/fhir/SearchParameter/Location-open-now"
+
+
+def test_a_fresh_store_holds_the_med_port_definitions(ctx, client):
+    keys = seed.keys()
+    assert {"CodeSystem/facility-type", "CodeSystem/uip-vaccine", "SearchParameter/custodian",
+            "SearchParameter/Location-open-now"} <= keys
+    for key in keys:
+        rtype, id = key.split("/")
+        current = ctx.store.read(rtype, id)
+        assert current is not None and current.version == 1, key
+    for rtype, url in (("CodeSystem", FACILITY), ("SearchParameter", CUSTODIAN), ("SearchParameter", OPEN_NOW)):
+        bundle = client.get(f"/fhir/{rtype}?url={url}").get_json()
+        assert [e["resource"]["url"] for e in bundle["entry"]] == [url]
+    stored = jsonio.loads(ctx.store.read("CodeSystem", "facility-type").body)
+    assert definitions(ctx.store).resolve("CodeSystem", FACILITY)["meta"]["versionId"] == stored["meta"]["versionId"]
+
+
+def test_the_init_step_writes_nothing_twice(ctx):
+    assert seed.ensure(ctx) == 0
+    initialize(ctx.settings, ctx.store)
+    assert ctx.store.read("CodeSystem", "facility-type").version == 1
+
+
+def test_a_changed_definition_is_brought_up_to_date(ctx):
+    current = ctx.store.read("CodeSystem", "facility-type")
+    changed = {**jsonio.loads(current.body), "title": "edited by hand"}
+    with ctx.store.transaction() as tx:
+        store_server_written(tx, ctx.base, changed, current=current)
+    assert seed.ensure(ctx) == 1
+    stored = jsonio.loads(ctx.store.read("CodeSystem", "facility-type").body)
+    assert stored.get("title") != "edited by hand" and ctx.store.read("CodeSystem", "facility-type").version == 3
+
+
+def test_the_store_uhid_system_replaces_the_template(monkeypatch):
+    profile = {"resourceType": "StructureDefinition", "id": "medport-patient", "url": "https://medport.health/x",
+               "differential": {"element": [{"id": "Patient.identifier:uhid.system",
+                                             "fixedUri": seed.TEMPLATE_UHID_SYSTEM}]}}
+    monkeypatch.setattr(seed, "_shipped", lambda: (profile,))
+    mine = seed.wanted("http://hospital.test/fhir/sid/uhid")[0]
+    assert mine["differential"]["element"][0]["fixedUri"] == "http://hospital.test/fhir/sid/uhid"
+    assert profile["differential"]["element"][0]["fixedUri"] == seed.TEMPLATE_UHID_SYSTEM     # shipped: untouched
