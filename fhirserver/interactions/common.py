@@ -10,6 +10,7 @@ from ..conformance import CONFORMANCE_TYPES, definitions
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, MethodNotAllowed, NotFound, VersionConflict
 from ..governance import addressed, custodian, provenance
+from ..quality import record as quality
 from ..repository import GuardedTransaction
 from ..search.extract import extract
 from ..search.kinds import date_kind
@@ -135,6 +136,8 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
     version = tx.write(Write(p.type, id, number, stamp, method, jsonio.dumps(resource),
                              restamp(p.rows, p.type, stamp), p.blob))
     provenance.note(tx, version, "CREATE" if _replaced(current) is None else "UPDATE", p.rows)
+    quality.note(tx, version, resource, p.rows, p.profile_outcome,
+                 p.uhid.system if p.uhid is not None else None)      # docs/data-quality.md
     subscription_events.note(tx, version, p.access, p.base, resource, _replaced(current))
     _definition_written(tx, p.type)
     return version
@@ -177,6 +180,7 @@ def store_delete(ctx, tx: Transaction | GuardedTransaction, current: Version) ->
     messages.check_delete(tx, ctx.access, ctx.base, current.type, current.body)
     version = tx.write(Write(current.type, current.id, current.version + 1, now_instant(), "DELETE", None))
     provenance.note(tx, version, "DELETE", body=current.body)
+    quality.note(tx, version, None, None, None, None)
     subscription_events.note(tx, version, ctx.access, ctx.base, None, current.body)
     _definition_written(tx, current.type)
     return version

@@ -99,6 +99,21 @@ class Transaction(abc.ABC):
         key's owner afterwards: `owner` if it was free (or already theirs), else whoever holds it.
         Claims are never released, so a key is never given twice (the unique index of the store)."""
 
+    # ---- quality facts (fhirserver/quality/, docs/data-quality.md), part of this transaction -------
+    @abc.abstractmethod
+    def quality_row(self, type: str, id: str) -> dict | None:
+        """The facts row of a resource (quality/facts.py), as this transaction sees it; None if none."""
+
+    @abc.abstractmethod
+    def put_quality_row(self, type: str, id: str, row: dict | None) -> None:
+        """Replace the resource's facts row (None: remove it) and move the counters by the difference
+        (storage/quality_diff.py): each [dimension, key] of the old row's "dims" -1 under its (custodian,
+        type), each of the new row's +1 under its own; a counter back at 0 is removed."""
+
+    @abc.abstractmethod
+    def quality_referrers(self, patient_id: str) -> list[tuple[str, str, dict]]:
+        """(type, id, row) of every facts row whose "subjects" name this Patient id."""
+
 
 class Store(abc.ABC):
     """One unit of work per request: a thread holds at most one open transaction. Opening a second
@@ -221,6 +236,15 @@ class Store(abc.ABC):
     def reindex(self, rows_for, batch: int = 500, progress=None) -> int:
         """Recompute the index rows of every current resource with rows_for(type, body_json)
         (after a search-parameter change); returns how many resources were reindexed."""
+
+    @abc.abstractmethod
+    def quality_counts(self, custodian: str | None = None, type: str | None = None) -> list[tuple]:
+        """(custodian, type, dimension, key, n) of every counter above 0 (Transaction.put_quality_row),
+        narrowed to one custodian ("" for none) and/or one type; a committed state."""
+
+    @abc.abstractmethod
+    def quality_clear(self) -> None:
+        """Remove every facts row and counter at once (quality/rebuild.py then recomputes them)."""
 
     @abc.abstractmethod
     def referenced_blobs(self) -> set[str]:

@@ -24,7 +24,7 @@ from ..bounds import parse_int
 from ..definitions import resource_types
 from ..errors import BadRequest, NestedUnitOfWork, PayloadTooLarge, StoreUnavailable, VersionConflict
 from ..search import query as q
-from . import mongo_search
+from . import mongo_quality, mongo_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
 from .mongo_blobs import MongoBlobStore
 from .mongo_layout import (
@@ -90,7 +90,7 @@ class MongoStore(Store):
     def init(self) -> None:
         """Create every index (idempotent) and the collections written inside transactions."""
         with unavailable():
-            for name, models in index_models().items():
+            for name, models in {**index_models(), **mongo_quality.index_models()}.items():
                 self.db[name].create_indexes(models)
             if CLAIMS not in self.db.list_collection_names():     # written inside transactions: made beforehand
                 try:
@@ -325,6 +325,16 @@ class MongoStore(Store):
                     self.resources.delete_one({"_id": key})
         return n
 
+    def quality_counts(self, custodian=None, type=None):
+        with _query_errors(), self.snapshot():      # one point in time for every shard of every counter
+            return mongo_quality.counts(self.db, custodian, type, self._session())
+
+    def quality_clear(self):
+        """Not one transaction (a store may hold millions of rows): run `medport quality rebuild` while
+        writes are quiet (docs/data-quality.md)."""
+        with unavailable():
+            mongo_quality.clear(self.db, None)
+
     def referenced_blobs(self) -> set[str]:
         # a cursor, not distinct(): distinct's answer must fit in one 16 MiB document
         return {d["blob"] for d in self.versions.find({"blob": {"$type": "string"}}, {"blob": 1, "_id": 0})}
@@ -390,6 +400,17 @@ class _MongoTransaction(Transaction):
             self.unit.record(versions, vdoc["_id"], None)
             apply()
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
+
+    def quality_row(self, type, id):
+        self.unit.before_read()         # a standalone unit applies what it holds first (as every read does)
+        return mongo_quality.get(self.store.db, type, id, self.session)
+
+    def put_quality_row(self, type, id, row):
+        mongo_quality.put(self.store.db, self.unit, type, id, row)
+
+    def quality_referrers(self, patient_id):
+        self.unit.before_read()
+        return mongo_quality.referrers(self.store.db, patient_id, self.session)
 
     def claim(self, kind, key, owner):
         """The claim document's _id is the unique index. Inside a session a concurrent claim of the same

@@ -81,6 +81,7 @@ def units_for(client):
 
 class SessionUnit:
     holds_writes = False
+    keeps_journal = False        # record() is a no-op: the session's transaction undoes a failure
 
     def __init__(self, client):
         self.client = client
@@ -124,6 +125,7 @@ class SessionUnit:
 class StandaloneUnit:
     """Buffers writes and applies them at the end (see the module docstring)."""
     holds_writes = True
+    keeps_journal = False
 
     def __init__(self, client=None):
         self.session = None
@@ -157,6 +159,11 @@ class StandaloneUnit:
                              "Nothing was written.")
         self.pending.append((rtype, id, apply))
 
+    def follow(self, apply) -> None:
+        """A write that goes with the held ones (quality counters: storage/mongo_quality.py), applied
+        after them in order; it names no resource of its own."""
+        self.pending.append((None, None, apply))
+
     def record(self, *_args):
         pass
 
@@ -164,6 +171,7 @@ class StandaloneUnit:
 class SerialUnit:
     """mongomock: one unit at a time per store, undone from a journal on failure."""
     holds_writes = False
+    keeps_journal = True         # record() is how a failure is undone: callers pass what they change
 
     def __init__(self, lock: threading.RLock):
         self.session = None

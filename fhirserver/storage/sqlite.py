@@ -22,7 +22,7 @@ from ..bounds import parse_int
 from ..errors import NestedUnitOfWork, StoreUnavailable
 from ..search import limits as search_limits
 from ..search.kinds.special_kind import haversine_km
-from . import sqlite_search
+from . import sqlite_quality, sqlite_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
 from .blobs import FileBlobStore
 from .sqlite_index import LAYOUT as INDEX_LAYOUT
@@ -110,7 +110,7 @@ class SqliteStore(Store):
         self._param_ids = ParamIds()
         self._stats = Statistics()
         conn = self._conn()
-        conn.executescript(SCHEMA + index_schema() + STATS_SCHEMA + RECORDS_SCHEMA)
+        conn.executescript(SCHEMA + index_schema() + STATS_SCHEMA + RECORDS_SCHEMA + sqlite_quality.SCHEMA)
         self._records = Records(self)
         self._param_ids.load(conn)
         self._upgrade_index(conn)
@@ -175,6 +175,13 @@ class SqliteStore(Store):
                     write_rows(tx.conn, tx.param_ids, row[0], {}, replace=True)
                     tx.conn.execute("DELETE FROM resource WHERE rid = ?", (row[0],))
         return n
+
+    def quality_counts(self, custodian=None, type=None):
+        return sqlite_quality.counts(self._conn(), custodian, type)
+
+    def quality_clear(self):
+        with self.unit() as tx:
+            sqlite_quality.clear(tx.conn)
 
     def referenced_blobs(self) -> set[str]:
         return {k for (k,) in self._conn().execute("SELECT DISTINCT blob FROM version WHERE blob IS NOT NULL")}
@@ -428,6 +435,15 @@ class _SqliteTransaction(Transaction):
         write_rows(self.conn, self.param_ids, rid, {} if deleted else w.index, replace=current is not None)
         self.writes += 1
         return Version(w.type, w.id, w.version, w.last_updated, w.method, w.body, w.blob)
+
+    def quality_row(self, type, id):
+        return sqlite_quality.get(self.conn, type, id)
+
+    def put_quality_row(self, type, id, row):
+        sqlite_quality.put(self.conn, type, id, row)
+
+    def quality_referrers(self, patient_id):
+        return sqlite_quality.referrers(self.conn, patient_id)
 
     def claim(self, kind, key, owner):
         # the writer lock serialises transactions: no other claim can slip between these statements
