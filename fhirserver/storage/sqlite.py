@@ -26,7 +26,7 @@ from . import sqlite_quality, sqlite_search
 from .base import Page, Store, Transaction, Version, Write, check_expected
 from .blobs import FileBlobStore
 from .sqlite_index import LAYOUT as INDEX_LAYOUT
-from .sqlite_index import ParamIds, write_rows
+from .sqlite_index import ParamIds, add_columns, missing_columns, write_rows
 from .sqlite_index import layout as index_layout
 from .sqlite_index import schema as index_schema
 from .sqlite_index import upgrade as upgrade_index
@@ -110,10 +110,25 @@ class SqliteStore(Store):
         self._param_ids = ParamIds()
         self._stats = Statistics()
         conn = self._conn()
+        self._add_columns(conn)
         conn.executescript(SCHEMA + index_schema() + STATS_SCHEMA + RECORDS_SCHEMA + sqlite_quality.SCHEMA)
         self._records = Records(self)
         self._param_ids.load(conn)
         self._upgrade_index(conn)
+
+    def _add_columns(self, conn) -> None:
+        """A store from before a kind gained columns (quantity's UCUM canonical units) gets them, filled,
+        in one write transaction (sqlite_index.add_columns)."""
+        if not missing_columns(conn):
+            return
+        with self._writer_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                add_columns(conn, missing_columns(conn))      # again under the lock: another process may have
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def _upgrade_index(self, conn) -> None:
         """A store written with an earlier index layout is brought to the current one when opened, in

@@ -14,13 +14,15 @@ import sqlite3
 
 from ..search.extract import composite_layout
 from ..search.kinds import KIND_MODULES
+from ..search.kinds.quantity_kind import canonical_columns
 from ..search.registry import all_params, lookup
+from ..search.ucum import UCUM
 
 # Indexes led by (param, ...), from each kind's LOOKUP. The sort columns end in rid (DESC for
 # descending sorts, scanned backwards), so a sorted search can walk them in exactly the order it
 # returns, ties included.
 LOOKUP_INDEXES = {kind: module.LOOKUP for kind, module in KIND_MODULES.items()}
-_AFFINITY = {"low": "NUMERIC", "high": "NUMERIC", "lat": "REAL", "lon": "REAL"}
+_AFFINITY = {"low": "NUMERIC", "high": "NUMERIC", "clow": "NUMERIC", "chigh": "NUMERIC", "lat": "REAL", "lon": "REAL"}
 
 
 def table(kind: str) -> str:
@@ -39,6 +41,29 @@ def schema() -> str:
             out.append(f"CREATE INDEX IF NOT EXISTS {name} ON {t} (param, {', '.join(cols_)});")
         out.append(f"CREATE INDEX IF NOT EXISTS {t}_rid ON {t} (rid, param);")
     return "\n".join(out)
+
+
+def missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(kind, column) of the columns a kind gained since this store's tables were created."""
+    out = []
+    for kind, module in KIND_MODULES.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table(kind)})")}
+        out += [(kind, c) for c in module.COLUMNS if have and c not in have]     # no table: schema() makes it
+    return out
+
+
+def add_columns(conn: sqlite3.Connection, missing: list[tuple[str, str]]) -> None:
+    """Add the missing columns, inside the caller's write transaction, before schema() indexes them.
+    quantity's canon, clow, chigh (UCUM canonical units) are then filled from each row's own columns,
+    exactly as extraction fills them (quantity_kind.canonical_columns): no resource is read again."""
+    for kind, c in missing:
+        conn.execute(f"ALTER TABLE {table(kind)} ADD COLUMN {c} {_AFFINITY.get(c, 'TEXT')}")
+    if ("quantity", "canon") in missing:
+        rows = conn.execute(f"SELECT rowid, system, code, low, high FROM {table('quantity')} WHERE system = ?",
+                            (UCUM,)).fetchall()
+        conn.executemany(f"UPDATE {table('quantity')} SET canon = ?, clow = ?, chigh = ? WHERE rowid = ?",
+                         [canonical_columns(s, c, lo, hi) + (rowid,) for rowid, s, c, lo, hi in rows])
+        conn.execute(f"UPDATE {table('quantity')} SET canon = '' WHERE canon IS NULL")
 
 
 def all_keys() -> list[str]:

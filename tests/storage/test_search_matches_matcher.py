@@ -26,6 +26,7 @@ DATES = st.builds(lambda y, m, d, p: ["%04d" % y, "%04d-%02d" % (y, m), "%04d-%0
                   st.integers(1940, 2025), st.integers(1, 12), st.integers(1, 28), st.integers(0, 3))
 DECIMALS = st.sampled_from(["1", "1.5", "1.50", "10", "100", "99.5", "0.01"])
 PREFIXES = st.sampled_from(["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"])
+UNITS = st.sampled_from(["mm[Hg]", "kPa", "[IU]"])     # UCUM: compared in canonical units, [IU] as written
 
 
 @st.composite
@@ -59,12 +60,12 @@ def observations(draw, n, n_patients):
             o["effectiveDateTime"] = draw(DATES)
         if draw(st.booleans()):
             o["valueQuantity"] = {"value": float(draw(DECIMALS)), "unit": "mmHg",
-                                  "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}
-        components = draw(st.lists(st.tuples(st.sampled_from(CODES), DECIMALS), max_size=2))
+                                  "system": "http://unitsofmeasure.org", "code": draw(UNITS)}
+        components = draw(st.lists(st.tuples(st.sampled_from(CODES), DECIMALS, UNITS), max_size=2))
         if components:      # composites pair a component's code with its own value (grouped rows)
             o["component"] = [{"code": {"coding": [{"system": s, "code": c}]},
                                "valueQuantity": {"value": float(v), "system": "http://unitsofmeasure.org",
-                                                 "code": "mm[Hg]"}} for (s, c), v in components]
+                                                 "code": u}} for (s, c), v, u in components]
         out.append(o)
     return out
 
@@ -89,11 +90,14 @@ def observation_queries():
         st.sampled_from(CODES).map(lambda c: [("code", c[1])]),
         st.sampled_from(FAMILIES).map(lambda f: [("subject:Patient.name", f[:2])]),
         st.tuples(PREFIXES, DECIMALS).map(lambda t: [("value-quantity", t[0] + t[1])]),
-        st.tuples(PREFIXES, DECIMALS).map(lambda t: [("value-quantity", f"{t[0]}{t[1]}|http://unitsofmeasure.org|mm[Hg]")]),
+        st.tuples(PREFIXES, DECIMALS, UNITS).map(
+            lambda t: [("value-quantity", f"{t[0]}{t[1]}|http://unitsofmeasure.org|{t[2]}")]),
         st.tuples(PREFIXES, DATES).map(lambda t: [("date", t[0] + t[1])]),
         st.booleans().map(lambda b: [("subject:missing", str(b).lower())]),
         st.tuples(st.sampled_from(CODES), PREFIXES, DECIMALS).map(
             lambda t: [("code-value-quantity", f"{t[0][0]}|{t[0][1]}${t[1]}{t[2]}")]),
+        st.tuples(st.sampled_from(CODES), PREFIXES, DECIMALS, UNITS).map(     # a composite in canonical units
+            lambda t: [("component-code-value-quantity", f"{t[0][1]}${t[1]}{t[2]}|http://unitsofmeasure.org|{t[3]}")]),
         st.tuples(st.sampled_from(["component-code-value-quantity", "combo-code-value-quantity"]),
                   st.sampled_from(CODES), PREFIXES, DECIMALS).map(
             lambda t: [(t[0], f"{t[1][1]}${t[2]}{t[3]}")]),

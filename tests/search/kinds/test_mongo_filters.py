@@ -12,6 +12,7 @@ Runs on mongomock; MEDPORT_TEST_MONGODB_URI runs it on a real server instead.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -39,6 +40,7 @@ from tests.search.kinds import test_number_kind as number_tests
 from tests.search.kinds import test_quantity_kind as quantity_tests
 
 KEY = "Resource.param"
+UCUM = "http://unitsofmeasure.org"
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HOSTILE = ['{"$ne": null}', "$where", "a.*", "(a+)+$", "$gt", "$ne", "$regex", "this.a == 1", ".*", "^$",
            "\\", "a\\", "[a-z]", "{$exists: true}", "$", "$$ROOT", "$lat", "\x00", "\U0010ffff", ""]
@@ -312,7 +314,10 @@ def test_open_ends_are_infinite_doubles(coll):
     rows = [[(-math.inf, 5.0)], [(5.0, math.inf)], [(-math.inf, math.inf)], [(5.0, 5.0)]]
     for prefix in N.ranges.PREFIXES:
         check(coll, N, rows, N.parse(number_tests.P, "", prefix + "5"))
-        check(coll, Q, [[("", "", "mg") + r for r in rs] for rs in rows], Q.parse(quantity_tests.P, "", prefix + "5||mg"))
+        check(coll, Q, [[("", "", "mg") + r + ("", None, None) for r in rs] for rs in rows],
+              Q.parse(quantity_tests.P, "", prefix + "5||mg"))
+        check(coll, Q, [[(UCUM, "g", "g") + r + ("kilogram", r[0] / 1000, r[1] / 1000) for r in rs] for rs in rows],
+              Q.parse(quantity_tests.P, "", prefix + "5000|" + UCUM + "|mg"))
 
 
 # ---- special (near): a bounding box, a superset of match() ------------------------------
@@ -451,6 +456,9 @@ def _hostile_conds():
             yield U, U.parse(URI_P, modifier, e)
         yield Q, Q.parse(quantity_tests.P, "", f"5|{e}|{e}")
         yield Q, Q.parse(quantity_tests.P, "", f"ne5||{e}")
+        yield Q, Q.parse(quantity_tests.P, "", f"5|http://unitsofmeasure.org|{e}")
+        if h:       # a canonical unit is never empty ("" is a row without one)
+            yield Q, dataclasses.replace(Q.parse(quantity_tests.P, "", "5|http://unitsofmeasure.org|g"), canon=h)
 
 
 def _rows_for(kind, h):
@@ -464,7 +472,8 @@ def _rows_for(kind, h):
         return [(None, None, h), ("Patient", h, None), ("Group", h, None)] + [(None, None, s) for s in near]
     if kind is U:
         return [(s,) for s in [h, h + "/x", h + "x"] + near]
-    return [(s, s, s, 5.0, 5.0) for s in [h] + near] + [("", "", s, 5.0, 5.0) for s in [h] + near]
+    return [(s, s, s, 5.0, 5.0, "", None, None) for s in [h] + near] + [
+        ("", "", s, 5.0, 5.0, s, 5.0, 5.0) for s in [h] + near]
 
 
 @pytest.mark.parametrize("h", HOSTILE)

@@ -18,6 +18,8 @@ P = SimpleNamespace(code="value-quantity")
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "data", "hl7-examples")
 INF = float("inf")
 UCUM = "http://unitsofmeasure.org"
+NONE = ("", None, None)         # no canonical UCUM form
+YEAR = 31557600.0               # UCUM's a: the Julian year, in seconds
 
 
 def example(name):
@@ -43,8 +45,9 @@ def hits(query: str, value, typ="Quantity") -> bool:
 
 def sql_count(cond, row) -> int:
     con = sqlite3.connect(":memory:")
-    con.execute("CREATE TABLE t(system TEXT, code TEXT, unit TEXT, low REAL, high REAL)")
-    con.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?)", row)
+    con.execute("CREATE TABLE t(system TEXT, code TEXT, unit TEXT, low REAL, high REAL, canon TEXT, clow REAL, "
+                "chigh REAL)")
+    con.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
     text, args = Q.sql(cond, "x")
     assert text.count("?") == len(args)
     return con.execute(f"SELECT count(*) FROM t AS x WHERE {text}", args).fetchone()[0]
@@ -54,34 +57,38 @@ def sql_count(cond, row) -> int:
 
 def test_rows_from_examples():
     obs = example("Observation-example.json")
-    assert Q.rows([(obs["valueQuantity"], "Quantity")], P) == [(UCUM, "[lb_av]", "lbs", 185.0, 185.0)]
+    assert Q.rows([(obs["valueQuantity"], "Quantity")], P) == [
+        (UCUM, "[lb_av]", "lbs", 185.0, 185.0, "kilogram", 83.91458845, 83.91458845)]   # 185 x 0.45359237
     cond = example("Condition-f202.json")
-    assert Q.rows([(cond["onsetAge"], "Age")], P) == [(UCUM, "a", "years", 52.0, 52.0)]
+    assert Q.rows([(cond["onsetAge"], "Age")], P) == [(UCUM, "a", "years", 52.0, 52.0, "second", YEAR * 52, YEAR * 52)]
     inv = example("Invoice-example.json")
-    assert Q.rows([(inv["totalGross"], None)], P) == [("urn:iso:std:iso:4217", "EUR", "", 48.0, 48.0)]
+    assert Q.rows([(inv["totalGross"], None)], P) == [("urn:iso:std:iso:4217", "EUR", "", 48.0, 48.0) + NONE]
     act = example("ActivityDefinition-administer-zika-virus-exposure-assessment.json")
     ranges = [(u["valueRange"], "Range") for u in act["useContext"] if "valueRange" in u]
-    assert Q.rows(ranges, P) == [("", "", "a", 12.0, INF)]
+    assert Q.rows(ranges, P) == [("", "", "a", 12.0, INF) + NONE]
 
 
 def test_decimal_values_and_units():
     (row,) = Q.rows([(quantity("5.40", "mg", UCUM, "mg"), "Quantity")], P)
     assert row[:3] == (UCUM, "mg", "mg") and row[3] == pytest.approx(5.395) and row[4] == pytest.approx(5.405)
-    assert Q.rows([({"value": 3}, "Count")], P) == [("", "", "", 3.0, 3.0)]
-    assert Q.rows([({"value": 3, "unit": "Mg "}, None)], P) == [("", "", "Mg ", 3.0, 3.0)]   # unit kept exact
+    assert row[5:] == ("kilogram", 5.395e-6, 5.405e-6)       # exactly: decimal arithmetic
+    assert Q.rows([({"value": 3}, "Count")], P) == [("", "", "", 3.0, 3.0) + NONE]
+    assert Q.rows([({"value": 3, "unit": "Mg "}, None)], P) == [("", "", "Mg ", 3.0, 3.0) + NONE]   # unit kept exact
 
 
 def test_comparator_opens_the_range():
-    assert Q.rows([(quantity("5", "mg", comparator="<"), None)], P) == [("", "", "mg", -INF, 5.0)]
-    assert Q.rows([(quantity("5.0", "mg", comparator=">="), None)], P) == [("", "", "mg", 5.0, INF)]
+    assert Q.rows([(quantity("5", "mg", comparator="<"), None)], P) == [("", "", "mg", -INF, 5.0) + NONE]
+    assert Q.rows([(quantity("5.0", "mg", comparator=">="), None)], P) == [("", "", "mg", 5.0, INF) + NONE]
+    assert Q.rows([(quantity("5", "mg", UCUM, "mg", comparator="<"), None)], P) == [
+        (UCUM, "mg", "mg", -INF, 5.0, "kilogram", -INF, 5e-6)]
     assert hits("lt5", quantity("5", comparator="<")) and not hits("5", quantity("5", comparator="<"))
 
 
 def test_ranges_take_the_units_of_the_side_present():
     both = {"low": {"value": 1, "unit": "mg", "system": UCUM, "code": "mg"},
             "high": {"value": loads("2.5"), "unit": "mg", "system": UCUM, "code": "mg"}}
-    assert Q.rows([(both, "Range")], P) == [(UCUM, "mg", "mg", 1.0, 2.5)]
-    assert Q.rows([({"high": {"value": 7, "unit": "d"}}, None)], P) == [("", "", "d", -INF, 7.0)]
+    assert Q.rows([(both, "Range")], P) == [(UCUM, "mg", "mg", 1.0, 2.5, "kilogram", 1e-6, 2.5e-6)]
+    assert Q.rows([({"high": {"value": 7, "unit": "d"}}, None)], P) == [("", "", "d", -INF, 7.0) + NONE]
     assert Q.rows([({"low": {"unit": "d"}}, "Range")], P) == []
 
 
@@ -90,7 +97,7 @@ def test_no_rows_for_other_values_and_duplicates_removed():
     values = [(sampled, "SampledData"), (sampled, None), ("5 mg", None), (5, None),
               ({"unit": "mg"}, "Quantity"), ({"value": True}, None), ({"value": "5"}, None),
               (quantity("5", "mg"), "Quantity"), (quantity("5", "mg"), "Quantity")]
-    assert Q.rows(values, P) == [("", "", "mg", 5.0, 5.0)]
+    assert Q.rows(values, P) == [("", "", "mg", 5.0, 5.0) + NONE]
 
 
 # ---- parse ----------------------------------------------------------------------
@@ -130,9 +137,11 @@ def test_modifiers_are_rejected():
 
 
 def test_sql_binds_every_value():
+    text, args = Q.sql(q("5.4|http://unitsofmeasure.org|[IU]"), "x")
+    assert "unitsofmeasure" not in text and "IU" not in text and "5.4" not in text
+    assert args[-2:] == [UCUM, "[IU]"]
     text, args = Q.sql(q("5.4|http://unitsofmeasure.org|mg"), "x")
-    assert "unitsofmeasure" not in text and "mg" not in text and "5.4" not in text
-    assert args[-2:] == [UCUM, "mg"]
+    assert "kilogram" not in text and "5.4" not in text and args == ["kilogram", 5.35e-6, 5.45e-6]
 
 
 # ---- R4 semantics (search.html#quantity examples) ---------------------------------
@@ -184,7 +193,7 @@ def decimal_texts(draw):
 
 
 systems = st.sampled_from([None, UCUM, "urn:x"])
-codes = st.sampled_from([None, "mg", "g", "a"])
+codes = st.sampled_from([None, "mg", "g", "a", "g/dL", "mg/dL", "Cel", "[degF]", "[IU]"])
 
 
 @st.composite
@@ -217,7 +226,7 @@ def queries(draw):
     if form == 0:
         return value
     system = "" if form == 1 else draw(st.sampled_from([UCUM, "urn:x", "urn:iso:std:iso:4217"]))
-    code = draw(st.sampled_from(["", "mg", "g", "a", "EUR"])) if form != 3 else ""
+    code = draw(st.sampled_from(["", "mg", "g", "a", "EUR", "g/dL", "Cel", "[degF]", "[IU]"])) if form != 3 else ""
     return f"{value}|{system}|{code}"
 
 
