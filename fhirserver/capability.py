@@ -47,7 +47,7 @@ def _operations(rtype: str) -> list[dict]:
     from .operations import registry
     bulk = {"Patient": [{"name": "export", "definition": f"{BULK}/OperationDefinition/patient-export"}],
             "Group": [{"name": "export", "definition": f"{BULK}/OperationDefinition/group-export"}]}
-    return [{"name": op.name, "definition": op.definition["url"]} for op in registry().values()
+    return [{"name": op.name, "definition": op.definition_for(rtype)["url"]} for op in registry().values()
             if "Resource" in op.types or rtype in op.types] + bulk.get(rtype, [])
 
 

@@ -26,6 +26,10 @@ class Operation:
     handler: Callable            # handler(ctx, rtype, id, params: dict) -> dict (a resource)
     types: tuple[str, ...]       # resource types it is offered on ("Resource": every type)
     reads_instance: bool = True  # the instance must be visible to the caller (False: the handler decides)
+    per_type: tuple[tuple[str, dict], ...] = ()   # (type, definition) where one name has several ($validate-code)
+
+    def definition_for(self, rtype: str | None) -> dict:
+        return dict(self.per_type).get(rtype, self.definition)
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,6 +39,7 @@ def registry() -> dict[str, Operation]:
     from .break_glass import break_glass_operation
     from .consents import consents
     from .everything import everything, everything_definition
+    from .expand import expand
     from .health_card import health_card
     from .immunization_status import immunization_status
     from .invite_family import invite_family
@@ -45,11 +50,21 @@ def registry() -> dict[str, Operation]:
     from .revoke_health_cards import revoke_health_cards
     from .scheduling import book_operation, cancel_operation, find_operation, generate_slots_operation, hold_operation
     from .subscription_status import events_operation, status_operation
+    from .subsumes import subsumes
+    from .translate import translate
     from .validate import validate_operation
+    from .validate_code import validate_code
     ops = [
         # the official transaction example posts to ValueSet/$lookup, so it is accepted there too
         Operation("lookup", load_json("operations/CodeSystem-lookup.json"), lookup, ("CodeSystem", "ValueSet")),
         Operation("validate", load_json("operations/Resource-validate.json"), validate_operation, ("Resource",)),
+        # terminology (docs/terminology.md): definitions are public; instances are read through ctx.repo
+        Operation("expand", load_json("operations/ValueSet-expand.json"), expand, ("ValueSet",)),
+        Operation("validate-code", load_json("operations/ValueSet-validate-code.json"), validate_code,
+                  ("ValueSet", "CodeSystem"),
+                  per_type=(("CodeSystem", load_json("operations/CodeSystem-validate-code.json")),)),
+        Operation("subsumes", load_json("operations/CodeSystem-subsumes.json"), subsumes, ("CodeSystem",)),
+        Operation("translate", load_json("operations/ConceptMap-translate.json"), translate, ("ConceptMap",)),
         Operation("match", load_json("operations/Patient-match.json"), match, ("Patient",)),
         Operation("health-card", load_json("operations/Patient-health-card.json"), health_card, ("Patient",)),
         Operation("registration-code", load_json("operations/Patient-registration-code.json"), registration_code,
@@ -91,13 +106,14 @@ def invoke(ctx, name: str, rtype: str | None, id: str | None, query: list[tuple[
     op = registry().get(name)
     if op is None or (rtype is not None and "Resource" not in op.types and rtype not in op.types):
         raise NotFound(f"Operation ${name} is not supported" + (f" on {rtype}" if rtype else ""))
-    level_ok = (op.definition.get("instance") if id else op.definition.get("type") if rtype
-                else op.definition.get("system"))
+    definition = op.definition_for(rtype)
+    level_ok = (definition.get("instance") if id else definition.get("type") if rtype
+                else definition.get("system"))
     if not level_ok:
         raise NotFound(f"Operation ${name} is not offered at this level")
-    if method != "POST" and op.definition.get("affectsState"):
+    if method != "POST" and definition.get("affectsState"):
         raise MethodNotAllowed(f"${name} changes the server's state: use POST (operations.html#request)",
                                headers={"Allow": "POST"})
     if id is not None and op.reads_instance:   # an instance operation reads the instance: same rights as a read
         ctx.repo.check(rtype, id, "read")
-    return op.handler(ctx, rtype, id, read_parameters(op.definition, query, body))
+    return op.handler(ctx, rtype, id, read_parameters(definition, query, body))

@@ -1,48 +1,53 @@
-"""$lookup: a code's display and details from a CodeSystem held by this server
-(http://hl7.org/fhir/R4/codesystem-operation-lookup.html)."""
+"""$lookup: a code's display and details (http://hl7.org/fhir/R4/codesystem-operation-lookup.html), from
+the code systems the server knows (terminology engine: stored definitions first, then shipped)."""
 from __future__ import annotations
 
-from .. import jsonio
 from ..errors import BadRequest, NotFound
-from ..search.parse import parse_search
-from .parameters import first
+from ..terminology import for_store
+from ..terminology.asked import codings
+from ..terminology.codesystem import property_value
+
+_VALUE_TYPES = {"valueCode", "valueCoding", "valueString", "valueInteger", "valueBoolean", "valueDateTime",
+                "valueDecimal"}
 
 
 def lookup(ctx, rtype, id, params: dict) -> dict:
-    coding = first(params, "coding")
-    system = first(params, "system") or (coding or {}).get("system")
-    code = first(params, "code") or (coding or {}).get("code")
-    version = first(params, "version") or (coding or {}).get("version")
-    if not system or not code:
+    asked = codings(params, concept=None)[0]
+    if not asked.system:
         raise BadRequest("$lookup needs system and code, or a coding with both")
-    criteria = [("url", system)] + ([("version", version)] if version else [])
-    ctx.repo.allow("search-type", "CodeSystem")
-    found = ctx.repo.search("CodeSystem", parse_search("CodeSystem", criteria).query, limit=1).items
-    if not found:
-        raise NotFound(f"No CodeSystem {system}" + (f" version {version}" if version else "") + " on this server")
-    code_system = jsonio.loads(found[0].body)
-    concept = _find(code_system.get("concept") or [], code)
+    tx = for_store(ctx.store)
+    if tx.code_system(asked.system, asked.version) is None:
+        raise NotFound(f"No CodeSystem {asked.system}" + (f" version {asked.version}" if asked.version else "")
+                       + " on this server")
+    concept = tx.lookup(asked.system, asked.code, asked.version)
     if concept is None:
-        raise NotFound(f"Code {code!r} is not in {system}")
-    out = [{"name": "name", "valueString": code_system.get("name") or code_system.get("title") or system}]
-    if code_system.get("version"):
-        out.append({"name": "version", "valueString": code_system["version"]})
-    out.append({"name": "display", "valueString": concept.get("display") or code})
-    for d in concept.get("designation") or ():
-        parts = [{"name": "value", "valueString": d.get("value")}]
+        raise NotFound(f"Code {asked.code!r} is not in {asked.system}")
+    out = [{"name": "name", "valueString": concept["name"]}]
+    if concept["version"]:
+        out.append({"name": "version", "valueString": concept["version"]})
+    out.append({"name": "display", "valueString": concept["display"] or concept["code"]})
+    if concept["definition"]:
+        out.append({"name": "definition", "valueString": concept["definition"]})
+    for d in concept["designation"]:
+        parts = []
         if d.get("language"):
-            parts.insert(0, {"name": "language", "valueCode": d["language"]})
+            parts.append({"name": "language", "valueCode": d["language"]})
         if d.get("use"):
-            parts.insert(-1, {"name": "use", "valueCoding": d["use"]})
+            parts.append({"name": "use", "valueCoding": d["use"]})
+        parts.append({"name": "value", "valueString": d.get("value")})
         out.append({"name": "designation", "part": parts})
+    for key, name in (("parents", "parent"), ("children", "child")):
+        for code in concept[key]:
+            out.append(_property(name, {"valueCode": code}))
+    for p in concept["property"]:
+        value = {k: v for k, v in p.items() if k in _VALUE_TYPES}
+        if p.get("code") not in ("parent", "child") and value and property_value(p) is not None:
+            out.append(_property(p["code"], value))
+    if concept["inactive"]:
+        out.append(_property("inactive", {"valueBoolean": True}))
     return {"resourceType": "Parameters", "parameter": out}
 
 
-def _find(concepts: list, code: str):
-    for c in concepts:
-        if c.get("code") == code:
-            return c
-        found = _find(c.get("concept") or [], code)
-        if found is not None:
-            return found
-    return None
+def _property(code: str, value: dict) -> dict:
+    name, v = next(iter(value.items()))
+    return {"name": "property", "part": [{"name": "code", "valueCode": code}, {"name": "value", name: v}]}

@@ -8,7 +8,11 @@ from ..errors import BadRequest, NotFound
 def lookup(tx, system: str, code: str, version: str | None = None) -> dict | None:
     """The concept as a dict (code, display, definition, designation, property, abstract, inactive,
     parents, children, and the code system's name and version), or None when not found."""
-    index = tx.code_system(system, version)
+    return lookup_in(tx.code_system(system, version), code)
+
+
+def lookup_in(index, code: str) -> dict | None:
+    """lookup() within one compiled code system (None: no such system or code)."""
     own = index.find(code) if index is not None else None
     if own is None:
         return None
@@ -27,6 +31,12 @@ def subsumes(tx, system: str, a: str, b: str, version: str | None = None) -> str
     index = tx.code_system(system, version)
     if index is None:
         raise NotFound(f"No CodeSystem {system} on this server")
+    return subsumes_in(index, a, b)
+
+
+def subsumes_in(index, a: str, b: str) -> str:
+    """subsumes() within one compiled code system."""
+    system = index.url
     if index.content not in ("complete", "example"):
         raise BadRequest(f"The code system {system} is held only as a {index.content}: subsumption is unknown")
     own_a, own_b = index.find(a), index.find(b)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from .. import errors
+from .. import errors, jsonio
 from ..conformance import definitions
 from ..errors import BadRequest, NotFound
 from .codesystem import CodeIndex, compile_code_system
@@ -53,6 +53,7 @@ def identity(resource: dict) -> tuple:
 class Terminology:
     def __init__(self, store, *, resolve=None):
         """resolve(rtype, canonical): where definitions come from (default: the store's, then shipped)."""
+        self._store = store
         self._resolve = resolve or definitions(store).resolve
         self._indexes, self._compiled, self._expansions = _Lru(_CACHE_SIZE), _Lru(_CACHE_SIZE), _Lru(64)
 
@@ -121,9 +122,11 @@ class Terminology:
     def codes(self, valueset: str) -> frozenset[tuple[str, str]]:
         return frozenset((e.system, e.code) for e in self.entries(valueset))
 
-    def expand(self, valueset: str | dict, *, filter=None, offset: int = 0, count: int | None = None) -> dict:
+    def expand(self, valueset: str | dict, *, filter=None, offset: int = 0, count: int | None = None,
+               active_only: bool = False) -> dict:
+        """The ValueSet with its expansion (expansion.py: text filter, paging, total)."""
         from .expansion import expansion
-        return expansion(self, valueset, filter=filter, offset=offset, count=count)
+        return expansion(self, valueset, filter=filter, offset=offset, count=count, active_only=active_only)
 
     # -- hierarchy and concepts ----------------------------------------------------------------------
     def descendants(self, system: str, code: str) -> frozenset[str]:
@@ -142,9 +145,25 @@ class Terminology:
         from .concepts import subsumes
         return subsumes(self, system, a, b, version)
 
-    def translate(self, system: str, code: str, **kw) -> list[dict]:
+    def translate(self, system: str | None, code: str, **kw) -> list[dict]:
+        """Matches of a code through ConceptMaps (conceptmap.translate: url, conceptmap, source, target,
+        target_system, reverse): [{equivalence, concept: Coding, source: map url}]."""
         from .conceptmap import translate
         return translate(self, system, code, **kw)
+
+    def concept_maps(self) -> list[dict]:
+        """The ConceptMaps a url-less translation looks through: stored ones, then shipped ones of
+        other urls (bounded: conceptmap.MAX_MAPS)."""
+        from ..conformance import catalogue
+        from .conceptmap import MAX_MAPS
+        stored = []
+        if self._store is not None:
+            from ..search.parse import parse_search
+            page = self._store.search("ConceptMap", parse_search("ConceptMap", []).query, limit=MAX_MAPS,
+                                      total="none")
+            stored = [jsonio.loads(v.body) for v in page.items]
+        urls = {m.get("url") for m in stored}
+        return (stored + [m for m in catalogue.all_of("ConceptMap") if m.get("url") not in urls])[:MAX_MAPS]
 
 
 def _within_limit(n: int) -> None:
