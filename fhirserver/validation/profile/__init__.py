@@ -1,1 +1,47 @@
-"""Profile validation against StructureDefinitions (issue 20)."""
+"""Profile validation against StructureDefinitions (issue 20; profiling.html, validation.html).
+
+    from fhirserver.validation.profile import check, Finding
+    findings = check(resource, sd, resolve=defs.resolve, terminology=tx)
+
+`sd` is a StructureDefinition with a snapshot; `resolve(rtype, canonical)` finds the definitions
+it refers to (type profiles, extensions, base types of nested resources; conformance.definitions);
+`terminology` answers contains() for bindings (None: bindings are not checked). The structural R4
+validator (fhirserver.validation.validate) runs first; this one assumes well-formed JSON.
+
+Modules: compile.py (snapshot -> tree of element checks, cached per SD version), walker.py (the walk),
+slicing.py (slice discriminators), binding.py, values.py (fixed/pattern, reference types),
+finding.py; invariants.py compiles FHIRPath constraints, snapshot.py generates snapshots.
+What is and is not checked, against the HL7 Java validator: docs/validation.md.
+"""
+from __future__ import annotations
+
+from .compile import compiled
+from .finding import RULE_SYSTEM, Finding
+from .walker import MAX_FINDINGS, Full, Walker
+
+__all__ = ["check", "Finding", "RULE_SYSTEM", "MAX_FINDINGS"]
+
+
+def check(resource: dict, sd: dict, *, resolve, terminology) -> list[Finding]:
+    """Every way `resource` fails the profile `sd` (at most MAX_FINDINGS), errors and warnings
+    and information (a constraint or binding that could not be checked)."""
+    rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+    url = sd.get("url") or sd.get("id") or "?"
+    if sd.get("type") != rtype:
+        return [Finding("error", "profile", url, str(rtype),
+                        f"{rtype}: the profile {url} is for {sd.get('type')}, not {rtype}")]
+    try:
+        comp = compiled(sd)
+    except ValueError as e:
+        return [Finding("error", "profile", url, rtype, f"{rtype}: the profile {url} cannot be used: {e}")]
+    walker = Walker(resolve, terminology)
+    try:
+        walker.resource(resource, comp.root, rtype)
+    except Full:
+        walker.findings.append(Finding("information", "profile", url, rtype,
+                                       f"{rtype}: more problems were found; only the first "
+                                       f"{MAX_FINDINGS} are listed"))
+    except RecursionError:
+        walker.findings.append(Finding("error", "profile", url, rtype,
+                                       f"{rtype}: nested too deeply to be validated against {url}"))
+    return walker.findings

@@ -1,0 +1,45 @@
+"""Hostile input stays bounded: deep nesting, huge arrays, values of the wrong JSON kind."""
+from __future__ import annotations
+
+import copy
+
+from fhirserver.validation.profile import MAX_FINDINGS
+
+from ._profile import BP, US_CORE, errors, run, synthea_bp, synthea_patient
+
+
+def test_deeply_nested_extensions_stop_at_the_depth_limit():
+    ext = {"url": "https://example.org/leaf", "valueString": "x"}
+    for _ in range(3000):
+        ext = {"url": "https://example.org/node", "extension": [ext]}
+    found = run({"resourceType": "Patient", "extension": [ext]})
+    assert any(f.rule == "profile" and f.severity == "error" for f in found)
+    assert len(found) <= MAX_FINDINGS + 1
+
+
+def test_deeply_nested_questionnaire_items():
+    item = {"linkId": "leaf", "type": "display", "text": "x"}
+    for i in range(400):
+        item = {"linkId": str(i), "type": "group", "item": [item]}
+    found = run({"resourceType": "Questionnaire", "status": "draft", "item": [item]})
+    assert [f.rule for f in found if f.severity == "error"] == ["profile"]        # too deep, said once
+
+
+def test_huge_arrays_cap_the_findings():
+    pat = copy.deepcopy(synthea_patient())
+    pat["identifier"] = [{"system": "https://example.org", "value": str(i), "use": "bogus"} for i in range(20_000)]
+    found = run(pat, US_CORE + "us-core-patient")
+    assert len(found) == MAX_FINDINGS + 1
+    assert found[-1].severity == "information" and "only the first" in found[-1].message
+    assert errors(found)[0] == ("binding", "http://hl7.org/fhir/ValueSet/identifier-use|4.0.1",
+                                "Patient.identifier[0].use")
+
+
+def test_values_of_the_wrong_json_kind_do_not_break_the_walk():
+    obs = copy.deepcopy(synthea_bp())
+    obs.update({"category": "vital-signs", "component": [1, None, "x", [], {}], "subject": ["Patient/1"],
+                "contained": ["x", {"resourceType": "NoSuchType"}, {"resourceType": 7}],
+                "": 1, "_": {}, "_status": [None], "code": {"coding": {"system": 1}}})
+    found = run(obs, BP)
+    assert errors(found)            # reported, not raised
+    assert ("type", "Resource", "Observation.contained[1]") in errors(found)
