@@ -30,7 +30,8 @@ GUARDED = sorted([*ROOT.glob("interactions/*.py"), *ROOT.glob("operations/*.py")
 #   codes, invitations, a Subscription's event records read after the Subscription itself was read
 #   with the caller's rights) or are the delegation policy's own unguarded look, as Access itself reads
 #   delegations on every proxy request (governance/proxy.py).
-STORE_MEMBERS = {"blobs", "get_record"}
+# - `.store.quality_counts`: the data quality counters (quality/), figures, never a resource;
+STORE_MEMBERS = {"blobs", "get_record", "quality_counts"}
 STORE_HELPERS = {"Users", "IssuerKeys", "revocation.rid", "revocation.revoke", "claim_codes.issue",
                  "family_invite.issue", "proxy.live_related_person", "proxy.live_delegation",
                  "state.events", "state.events_since"}

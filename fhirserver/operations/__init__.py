@@ -26,6 +26,7 @@ class Operation:
     handler: Callable            # handler(ctx, rtype, id, params: dict) -> dict (a resource)
     types: tuple[str, ...]       # resource types it is offered on ("Resource": every type)
     reads_instance: bool = True  # the instance must be visible to the caller (False: the handler decides)
+    page: Callable | None = None  # page(ctx, rtype, id, params) -> Raw text/html: the answer for a browser
     per_type: tuple[tuple[str, dict], ...] = ()   # (type, definition) where one name has several ($validate-code)
 
     def definition_for(self, rtype: str | None) -> dict:
@@ -38,6 +39,7 @@ def registry() -> dict[str, Operation]:
     from .apply_charge import apply_charge, apply_definition
     from .break_glass import break_glass_operation
     from .consents import consents
+    from .data_quality import data_quality, data_quality_page
     from .everything import everything, everything_definition
     from .expand import expand
     from .health_card import health_card
@@ -97,12 +99,16 @@ def registry() -> dict[str, Operation]:
         # subscriptions (docs/subscriptions.md): the instance read check leaves only its owner
         Operation("status", load_json("operations/Subscription-status.json"), status_operation, ("Subscription",)),
         Operation("events", load_json("operations/Subscription-events.json"), events_operation, ("Subscription",)),
+        # regulators and administrators (the handler decides); a page too (docs/data-quality.md)
+        Operation("data-quality", load_json("operations/data-quality.json"), data_quality, (),
+                  page=data_quality_page),
     ]
     return {op.name: op for op in ops}
 
 
 def invoke(ctx, name: str, rtype: str | None, id: str | None, query: list[tuple[str, str]],
-           body: dict | None, method: str = "POST") -> dict | Raw:
+           body: dict | None, method: str = "POST", html: bool = False) -> dict | Raw:
+    """html: the caller asked for a page (offers_page): the operation's page renders the answer."""
     op = registry().get(name)
     if op is None or (rtype is not None and "Resource" not in op.types and rtype not in op.types):
         raise NotFound(f"Operation ${name} is not supported" + (f" on {rtype}" if rtype else ""))
@@ -116,4 +122,10 @@ def invoke(ctx, name: str, rtype: str | None, id: str | None, query: list[tuple[
                                headers={"Allow": "POST"})
     if id is not None and op.reads_instance:   # an instance operation reads the instance: same rights as a read
         ctx.repo.check(rtype, id, "read")
-    return op.handler(ctx, rtype, id, read_parameters(definition, query, body))
+    handler = op.page if html and op.page is not None else op.handler
+    return handler(ctx, rtype, id, read_parameters(definition, query, body))
+
+
+def offers_page(name: str) -> bool:
+    op = registry().get(name)
+    return op is not None and op.page is not None

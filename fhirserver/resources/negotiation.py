@@ -42,6 +42,19 @@ def response_type(allow_raw: bool = False) -> str | None:
     return chosen
 
 
+def wants_html() -> bool:
+    """_format=html, or an Accept that prefers text/html to FHIR JSON (a browser): for the operations
+    that render a page (operations.Operation.page); anything else negotiates as response_type does."""
+    fmt = request.args.get("_format") if request.query_string else None
+    if fmt is not None:
+        return _FORMAT_ALIASES.get(fmt.split(";")[0].strip()) == "html"
+    accept = request.headers.get("Accept")
+    if not accept:
+        return False
+    offered = parse_accept_header(accept, MIMEAccept)
+    return offered.quality("text/html") > max(offered.quality(t) for t in JSON_TYPES)
+
+
 # Clients send the same few Accept headers over and over; what one of them chooses depends on the
 # header's text alone, so each is parsed once per process (issue 16).
 _CHOSEN: dict[tuple[str, bool], str | None] = {}

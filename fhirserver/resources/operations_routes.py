@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 
 from .. import operations
 from . import ctx
-from .negotiation import json_body, response_type
+from .negotiation import json_body, response_type, wants_html
 from .rendering import json_response
 
 blp = Blueprint("operations", __name__, url_prefix="/fhir",
@@ -14,10 +14,12 @@ blp = Blueprint("operations", __name__, url_prefix="/fhir",
 
 
 def _run(rtype, id, name):
-    media = response_type()
+    html = operations.offers_page(name) and wants_html()      # a browser asking for the page
+    media = None if html else response_type()
     has_body = request.content_length or request.headers.get("Transfer-Encoding")
     body = json_body() if request.method == "POST" and has_body else None     # an empty POST: no parameters
-    result = operations.invoke(ctx(), name, rtype, id, list(request.args.items(multi=True)), body, request.method)
+    result = operations.invoke(ctx(), name, rtype, id, list(request.args.items(multi=True)), body, request.method,
+                               html)
     if isinstance(result, operations.Raw):
         return Response(result.data, content_type=result.media_type, headers={"Cache-Control": "no-store"})
     return json_response(result, media_type=media)

@@ -929,6 +929,9 @@ def operations_path(h: H):
     h.get(f"/fhir/CodeSystem/$lookup?{qs(system=LOINC, code='2345-7')}", status=404)
     h.get(f"/fhir/$lookup?{qs(system=LOINC, code='2345-7')}", status=404)
     h.call("POST", "/fhir/$validate", body={"resourceType": "Parameters"}, status=404)
+    # counters per custodian and type, for regulators and administrators (docs/data-quality.md)
+    h.get("/fhir/$data-quality", status=403)
+    h.call("POST", "/fhir/$data-quality", body={"resourceType": "Parameters"}, status=403)
 
 
 AUDIT_LOG = ("GET /fhir/$audit-checkpoint", "GET /fhir/$audit-proof", "GET /fhir/$audit-consistency",
