@@ -115,6 +115,14 @@ class Settings:
                                                                "$events after they fire.")
     subscription_events_keep_max: int = _setting(1000, "Most events kept for $events per subscription (the "
                                                        "oldest go first).")
+    profile_validation: str = _setting("reject", "Writes of a resource that claims a profile (meta.profile) or "
+                                                 "has a required one are validated against it: reject (422 on "
+                                                 "an error), warn (stored; Prefer: return=OperationOutcome "
+                                                 "shows the findings) or off (docs/conformance.md).")
+    required_profiles: str = _setting("", "Profiles every resource of a type must conform to, whatever it "
+                                          "claims: Type=canonical,Type=canonical (e.g. "
+                                          "Patient=https://medport.health/fhir/StructureDefinition/"
+                                          "medport-patient).")
 
     def __post_init__(self):
         if not self.base_url:

@@ -19,7 +19,7 @@ from ..storage.base import Transaction, Version, Write
 from ..subscriptions import events as subscription_events
 from ..subscriptions import spec as subscription_spec
 from ..uhid import patient_rules
-from ..validation import validate
+from ..validation import validate, write_policy
 from ..validation.profile.outcome import ProfileOutcome
 from . import write_origin
 from .instants import now_instant
@@ -33,6 +33,7 @@ class Result:
     version: Version | None
     status: int = 200
     resource: dict | None = None      # the parsed resource when the interaction already has it
+    outcome: ProfileOutcome | None = None     # its profile validation (Prefer: return=OperationOutcome shows it)
 
 
 def new_id() -> str:
@@ -90,8 +91,11 @@ def prepare(ctx, type: str, resource, blob: str | None = None) -> Prepared:
     write_origin.stamp(resource, write_origin.writer(ctx.access))
     custodian.stamp(resource, custodian.of_writer(ctx.access, ctx.settings.default_custodian))
     uhid = patient_rules.plan(ctx.uhid_system, resource) if type == "Patient" else None
+    # judged here, off the write lock: the resource is as stored (a Patient's UHID is in it since plan;
+    # the lock only changes values the profiles do not judge: a redrawn UHID number, a kept custodian, meta)
+    outcome = write_policy.judge(ctx, type, resource)
     return Prepared(type, resource, extract(resource, ctx.base), blob, ctx.base, uhid, ctx.access,
-                    ctx.access.organization is None)
+                    ctx.access.organization is None, outcome)
 
 
 WRITE_INTERACTION = {"POST": "create", "PUT": "update", "PATCH": "patch"}

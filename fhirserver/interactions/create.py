@@ -25,4 +25,4 @@ def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blo
                     ctx.store.blobs.delete(blob)
                 return Result(found[0], 200)
         version = store_new_version(tx, prepared, new_id(), "POST", None)
-    return Result(version, 201, resource)
+    return Result(version, 201, resource, prepared.profile_outcome)

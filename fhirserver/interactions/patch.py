@@ -85,7 +85,7 @@ def patch(ctx, type: str, id: str, operations, if_match: int | None = None, prov
                 check_if_match(now, if_match, type, id)
                 version = store_new_version(tx, patched.prepared, id, "PATCH", now) if patched.fits(now) else None
         if version is not None:
-            return Result(version, 200, jsonio.loads_stored(version.body))
+            return Result(version, 200, jsonio.loads_stored(version.body), patched.prepared.profile_outcome)
         patched.discard(ctx)        # someone wrote a newer version meanwhile: patch that one
     raise Conflict(f"{type}/{id} kept changing while the patch was applied ({ATTEMPTS} times): send it again")
 

@@ -20,7 +20,7 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
         check_if_match(current, if_match, type, id)
         version = store_new_version(tx, prepared, id, method, current)
     created = current is None or current.deleted
-    return Result(version, 201 if created else 200, resource)
+    return Result(version, 201 if created else 200, resource, prepared.profile_outcome)
 
 
 def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: int | None = None,
@@ -39,11 +39,13 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
             if body_id is not None and body_id != current.id:
                 raise BadRequest(f"The id in the body ({body_id!r}) differs from the matched {type}/{current.id}")
             check_if_match(current, if_match, type, current.id)
-            return Result(store_new_version(tx, prepared, current.id, "PUT", current), 200, resource)
+            return Result(store_new_version(tx, prepared, current.id, "PUT", current), 200, resource,
+                          prepared.profile_outcome)
         if body_id is not None:
             check_id(body_id)
             existing = tx.read(type, body_id, "update")
             if existing is not None and not existing.deleted:
                 raise PreconditionFailed(f"{type}/{body_id} exists but does not match '{criteria}'")
-            return Result(store_new_version(tx, prepared, body_id, "PUT", existing), 201, resource)
-        return Result(store_new_version(tx, prepared, new_id(), "PUT", None), 201, resource)
+            return Result(store_new_version(tx, prepared, body_id, "PUT", existing), 201, resource,
+                          prepared.profile_outcome)
+        return Result(store_new_version(tx, prepared, new_id(), "PUT", None), 201, resource, prepared.profile_outcome)

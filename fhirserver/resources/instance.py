@@ -51,7 +51,7 @@ class Instance(MethodView):
         with pending_blob(ctx(), blob):
             result = update_i.update(ctx(), type, id, resource, if_match, blob=blob, provenance=provenance)
         return resource_response(result.version, result.status, media, prefer().ret,
-                                 location=result.status == 201)
+                                 location=result.status == 201, outcome=result.outcome)
 
     def patch(self, type, id):
         """patch with JSON Patch (application/json-patch+json) or FHIRPath Patch (a Parameters resource,
@@ -72,7 +72,7 @@ class Instance(MethodView):
                                        f"{content_type or 'a body without Content-Type'}")
         result = patch_i.patch(ctx(), type, id, operations, if_match_version(request.headers.get("If-Match")),
                                provenance)
-        return resource_response(result.version, 200, media, prefer().ret)
+        return resource_response(result.version, 200, media, prefer().ret, outcome=result.outcome)
 
     def delete(self, type, id):
         """delete: later reads answer 410 Gone; history keeps every version."""

@@ -62,8 +62,9 @@ def no_content(headers: dict | None = None) -> Response:
 
 
 def resource_response(v: Version, status: int = 200, media_type: str = FHIR_JSON, prefer_return: str = "representation",
-                      location: bool = False) -> Response:
-    """A single resource with ETag, Last-Modified and (for creates) Location."""
+                      location: bool = False, outcome=None) -> Response:
+    """A single resource with ETag, Last-Modified and (for creates) Location. outcome: the write's
+    ProfileOutcome, whose findings an OperationOutcome answer lists (validation/write_policy.py)."""
     headers = version_headers(v)
     if location:
         headers["Location"] = f"{base_url()}/{v.type}/{v.id}/_history/{v.version}"
@@ -73,7 +74,7 @@ def resource_response(v: Version, status: int = 200, media_type: str = FHIR_JSON
         return response
     if prefer_return == "OperationOutcome":
         oo = operation_outcome([Issue(f"{v.type}/{v.id} version {v.version} stored", "informational",
-                                      "information")])
+                                      "information"), *(outcome.issues() if outcome is not None else ())])
         return json_response(oo, status, headers, media_type)
     content_type = f"{media_type}; charset=utf-8"
     if v.blob is not None:

@@ -41,7 +41,7 @@ class TypeLevel(MethodView):
         with pending_blob(ctx(), blob):
             result = create_i.create(ctx(), type, resource, if_none_exist, blob=blob, provenance=provenance)
         return resource_response(result.version, result.status, media, prefer().ret,
-                                 location=result.status == 201)
+                                 location=result.status == 201, outcome=result.outcome)
 
     def put(self, type):
         """conditional update: PUT [type]?criteria (0 matches create, 1 updates, several 412)."""
@@ -54,7 +54,7 @@ class TypeLevel(MethodView):
             result = update_i.conditional_update(ctx(), type, criteria, resource,
                                                  if_match_version(request.headers.get("If-Match")), provenance, blob)
         return resource_response(result.version, result.status, media, prefer().ret,
-                                 location=result.status == 201)
+                                 location=result.status == 201, outcome=result.outcome)
 
     def delete(self, type):
         """conditional delete: DELETE [type]?criteria (one match at most)."""

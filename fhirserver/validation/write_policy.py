@@ -1,0 +1,126 @@
+"""The profile rule of every write (create, update, patch, conditional, Bundle entries: all pass
+interactions.common.prepare): a resource is checked against each profile it claims in meta.profile that
+the server knows (profile.html#profile-usage: claims are assertions a server may check) and against the
+profile required of its type (MEDPORT_REQUIRED_PROFILES), whatever it claims.
+
+MEDPORT_PROFILE_VALIDATION: reject (an error finding is a 422 naming path and key; nothing is stored),
+warn (stored; the findings travel with the write) or off. A claimed profile the server does not know is
+a warning, never a rejection: the official examples and Synthea claim profiles this server does not ship.
+A required profile the server does not know is an error (the requirement cannot be met).
+
+Which version binds: a claim that names its version (url|version), a required profile, and a profile
+held in the store (Med-Port's own, seeded at init; an installed implementation guide: the exchange
+chose them) are enforced. A claim without a version of a profile the server only ships (US Core ...)
+does not say which version of that guide the data was written for (Synthea 2021 claims US Core 3/4
+profiles; the server ships US Core 5.0.1 and 7.0.0 smoking status), so its errors are reported as
+warnings, not enforced. Cheap when nothing is claimed or required: no lookup at all.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from ..errors import Unprocessable
+from .profile.outcome import ProfileOutcome
+
+MODES = ("reject", "warn", "off")
+
+
+@functools.lru_cache(maxsize=16)
+def required_profiles(setting: str) -> dict[str, tuple[str, ...]]:
+    """"Type=canonical,Type=canonical" -> {type: (canonical, ...)}; a bad entry is a configuration error."""
+    out: dict[str, list[str]] = {}
+    for item in (setting or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        rtype, sep, canonical = item.partition("=")
+        if not sep or not rtype.strip() or not canonical.strip():
+            raise ValueError(f"MEDPORT_REQUIRED_PROFILES: {item!r} is not Type=canonical")
+        out.setdefault(rtype.strip(), []).append(canonical.strip())
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def mode_of(settings) -> str:
+    mode = settings.profile_validation
+    if mode not in MODES:
+        raise ValueError(f"MEDPORT_PROFILE_VALIDATION must be one of {', '.join(MODES)}, not {mode!r}")
+    return mode
+
+
+def claimed(resource: dict) -> list[str]:
+    profiles = (resource.get("meta") or {}).get("profile") or ()
+    return [p for p in profiles if isinstance(p, str) and p]
+
+
+def judge(ctx, rtype: str, resource: dict) -> ProfileOutcome | None:
+    """The write's ProfileOutcome (None: nothing claimed nor required, or validation off); under reject
+    an error finding raises Unprocessable."""
+    mode = mode_of(ctx.settings)
+    if mode == "off":
+        return None
+    claims = claimed(resource)
+    required = required_profiles(ctx.settings.required_profiles).get(rtype, ())
+    if not claims and not required:
+        return None
+    outcome = evaluate(ctx.store, resource, [(c, False) for c in claims] + [(c, True) for c in required])
+    if mode == "reject" and not outcome.conforms:
+        raise Unprocessable(f"The {rtype} does not conform to {', '.join(outcome.checked) or 'its profiles'}",
+                            issues=outcome.issues())
+    return outcome
+
+
+def evaluate(store, resource: dict, profiles: list[tuple[str, bool]]) -> ProfileOutcome:
+    """Check resource against each (canonical, must_resolve): an unknown profile is an error when it must
+    resolve, else a warning."""
+    from ..conformance import definitions
+    from .profile import Finding, check
+    defs = definitions(store)
+    terminology = _terminology(store)
+    rtype = resource.get("resourceType")
+    checked, findings, seen = [], [], set()
+    for canonical, must in profiles:
+        if canonical in seen:
+            continue
+        seen.add(canonical)
+        sd = defs.resolve("StructureDefinition", canonical)
+        if sd is None:
+            findings.append(Finding("error" if must else "warning", "profile", canonical, str(rtype),
+                                    f"The profile {canonical} is not known to this server"
+                                    + ("" if must else ": the resource was not checked against it")))
+            continue
+        if sd.get("type") != rtype:
+            findings.append(Finding("error", "profile", canonical, str(rtype),
+                                    f"The profile {canonical} constrains {sd.get('type')}, not {rtype}"))
+            continue
+        checked.append(canonical)
+        found = check(resource, sd, resolve=defs.resolve, terminology=terminology)
+        if not must and not binding(canonical, sd):
+            found = [_advisory(f, canonical) for f in found]
+        findings.extend(found)
+    return ProfileOutcome.of(checked, findings)
+
+
+def binding(canonical: str, sd: dict) -> bool:
+    """Whether a claim of this profile is enforced (the module's rule): versioned, or held in the store."""
+    from ..conformance import catalogue
+    url, _, version = canonical.partition("|")
+    return bool(version) or sd is not catalogue.shipped("StructureDefinition", url)
+
+
+def _advisory(finding, canonical: str):
+    if finding.severity != "error":
+        return finding
+    return dataclasses.replace(finding, severity="warning", message=f"{finding.message} (claimed {canonical} "
+                               f"without a version: the shipped version {_version_note(canonical)}is not enforced)")
+
+
+def _version_note(canonical: str) -> str:
+    from ..conformance import catalogue
+    sd = catalogue.shipped("StructureDefinition", canonical)
+    return f"{sd.get('version')} " if sd and sd.get("version") else ""
+
+
+def _terminology(store):
+    from ..terminology import for_store
+    return for_store(store)
