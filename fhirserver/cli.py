@@ -55,12 +55,15 @@ def main(argv: list[str] | None = None) -> int:
 
     _audit_parsers(commands)
 
-    from . import cli_accounts, cli_slots, cli_uhid, cli_worker, outbox
+    from . import cli_accounts, cli_ig, cli_slots, cli_uhid, cli_worker, outbox
+    from .quality import cli as cli_quality
     cli_accounts.add_parsers(commands, _settings)
+    cli_ig.add_parsers(commands, _settings)
     cli_slots.add_parsers(commands, _settings)
     cli_worker.add_parsers(commands, _settings)
     cli_uhid.add_parsers(commands, _settings)
     outbox.add_parsers(commands, _settings)
+    cli_quality.add_parsers(commands, _settings)
 
     args = parser.parse_args(argv)
     return args.run(args) or 0
