@@ -59,7 +59,7 @@ bench-ingest: $(TESTSTAMP)
 bench-export: $(STAMP)      # system $export at 10k, 100k resources (SIZES=10k,100k,1M): resources/s, peak RSS
 	$(BIN)/python bench/bench_export.py --sizes $(SIZES)
 
-bench-validation: $(STAMP)
+bench-validation: $(STAMP)   # structural validation of the 779 official examples, then profile validation p50/p95 (Synthea blood pressure vs US Core; goal p50 < 1 ms)
 	$(BIN)/python bench/bench_validation.py
 
 bench-uhid: $(STAMP)        # the price of UHID issuance; health cards issued and verified per second
