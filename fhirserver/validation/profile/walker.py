@@ -225,7 +225,7 @@ class Walker:
             if "resourceType" in val and (tcode in T.RESOURCE_TYPES_ROOT or tcode not in T.COMPLEX):
                 if node.name == "contained":
                     self._container[id(val)] = self._container.get(id(resource), resource)
-                self.nested(val, path, depth)
+                self.nested(val, path, depth, node.profiles.get(tcode, ()))
                 return
             constraints, src, base = self.typed(node, tcode)
             if tcode == "Extension" and not node.profiles and not node.kids:
@@ -254,9 +254,13 @@ class Walker:
         if isinstance(twin, dict) and src is not None:
             self.children(twin, src, path, resource, depth + 1)
 
-    def nested(self, res: dict, path: str, depth: int) -> None:
+    def nested(self, res: dict, path: str, depth: int, profiles: tuple[str, ...] = ()) -> None:
+        """A resource inside a resource: against the element's type profile when it names one the
+        server knows for this type, else the core definition of its resourceType."""
         rtype = res.get("resourceType")
-        root = self.root_of(T.core_url(rtype)) if isinstance(rtype, str) and rtype.isalpha() else None
+        root = next((r for r in map(self.root_of, profiles) if r is not None and r.path == rtype), None)
+        if root is None and isinstance(rtype, str) and rtype.isalpha():
+            root = self.root_of(T.core_url(rtype))
         if root is None:
             self.add("error", "type", "Resource", path, f"{path}: unknown resource type {rtype!r}")
             return

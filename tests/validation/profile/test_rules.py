@@ -225,3 +225,60 @@ def test_findings_become_operation_outcome_issues():
     assert issue["expression"] == ["Observation.component[0]"] and issue["severity"] == "error"
     assert issue["details"] == {"coding": [{"system": "https://medport.health/fhir/CodeSystem/validation-rule",
                                             "code": "invariant"}], "text": "vs-3"}
+
+
+UCUM = "http://unitsofmeasure.org"
+
+
+def test_slicing_by_type_of_a_choice_element():
+    profile = derived(CORE + "Observation", "https://example.org/typed-value", change={"Observation.value[x]": {
+        "slicing": {"discriminator": [{"type": "type", "path": "$this"}], "rules": "open"}}}, add={
+        "Observation.value[x]": [
+            {"id": "Observation.value[x]:valueQuantity", "sliceName": "valueQuantity", "min": 0, "max": "1",
+             "type": [{"code": "Quantity"}]},
+            {"id": "Observation.value[x]:valueQuantity.system", "min": 1, "max": "1", "type": [{"code": "uri"}],
+             "fixedUri": UCUM}]})
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "weight"},
+           "valueQuantity": {"value": 70, "system": "https://example.org/units", "code": "kg"}}
+    assert errors(run_sd(obs, profile)) == [
+        ("fixed", "Observation.value[x]:valueQuantity.system", "Observation.valueQuantity.system")]
+    obs["valueQuantity"]["system"] = UCUM
+    assert errors(run_sd(obs, profile)) == []
+    del obs["valueQuantity"]
+    obs["valueString"] = "70 kg"                     # no slice, open slicing: fine
+    assert errors(run_sd(obs, profile)) == []
+
+
+def test_slicing_by_exists():
+    profile = derived(CORE + "Patient", "https://example.org/one-timed", change={"Patient.identifier": {
+        "slicing": {"discriminator": [{"type": "exists", "path": "period"}], "rules": "open"}}}, add={
+        "Patient.identifier": [
+            {"id": "Patient.identifier:timed", "sliceName": "timed", "min": 0, "max": "1",
+             "type": [{"code": "Identifier"}]},
+            {"id": "Patient.identifier:timed.period", "min": 1, "max": "1", "type": [{"code": "Period"}]}]})
+    timed = {"system": "https://example.org", "value": "1", "period": {"start": "2020"}}
+    pat = {"resourceType": "Patient", "identifier": [timed, {"system": "https://example.org", "value": "2"}]}
+    assert errors(run_sd(pat, profile)) == []
+    pat["identifier"].append(timed)
+    assert errors(run_sd(pat, profile)) == [("cardinality", "Patient.identifier:timed", "Patient.identifier")]
+
+
+def test_slicing_by_profile_and_nested_resources_against_their_type_profile():
+    profile = derived(CORE + "Bundle", "https://example.org/patient-bundle", change={"Bundle.entry": {
+        "slicing": {"discriminator": [{"type": "profile", "path": "resource"}], "rules": "open"}}}, add={
+        "Bundle.entry": [
+            {"id": "Bundle.entry:patient", "sliceName": "patient", "min": 1, "max": "1",
+             "type": [{"code": "BackboneElement"}]},
+            {"id": "Bundle.entry:patient.resource", "min": 1, "max": "1",
+             "type": [{"code": "Patient", "profile": [PATIENT]}]}]})
+    good = copy.deepcopy(synthea_patient())
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": good}]}
+    assert errors(run_sd(bundle, profile)) == []
+    bare = {"resourceType": "Patient", "gender": "male"}                       # no identifier, no name
+    bundle["entry"] = [{"resource": bare}]
+    assert errors(run_sd(bundle, profile)) == [("cardinality", "Bundle.entry:patient", "Bundle.entry")]
+    # the slice's type profile applies to the matched entry's resource
+    good["identifier"][0]["use"] = "bogus"
+    bundle["entry"] = [{"resource": good}]
+    assert ("binding", "http://hl7.org/fhir/ValueSet/identifier-use|4.0.1",
+            "Bundle.entry[0].resource.identifier[0].use") in errors(run_sd(bundle, profile))
