@@ -1,10 +1,18 @@
-"""The shipped StructureDefinitions (profiles/definitions/, profiles/definitions/README.md)."""
+"""The shipped StructureDefinitions (profiles/definitions/, profiles/definitions/README.md): R4 core, US Core
+and Med-Port's own profiles, checked with the profile validator (fhirserver.validation.profile.check)."""
 from __future__ import annotations
 
 import collections
+import json
+import uuid
 
-from fhirserver.conformance import catalogue
+import pytest
+
+from fhirserver.conformance import catalogue, seed
+from fhirserver.validation import validate
+from fhirserver.validation.profile import build_medport, check
 from fhirserver.validation.profile.build_core import HEADER
+from fhirserver.validation.profile.snapshot import generate
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
@@ -50,3 +58,84 @@ def test_us_core_is_shipped():
     assert {"Observation.component:systolic", "Observation.component:diastolic"} <= slices
     smoking = catalogue.shipped("StructureDefinition", US_CORE + "us-core-smokingstatus")
     assert smoking["version"] == "7.0.0" and smoking["differential"]["element"]
+
+
+MEDPORT = "https://medport.health/fhir/StructureDefinition/"
+UHID = "https://medport.health/fhir/sid/uhid"
+
+
+def _resolve(rtype, canonical):
+    url, _, version = canonical.partition("|")
+    return catalogue.shipped(rtype, url, version or None)
+
+
+def _errors(resource: dict, sd: dict) -> list[tuple[str, str, str]]:
+    return [(f.rule, f.key, f.path) for f in check(resource, sd, resolve=_resolve, terminology=None)
+            if f.severity == "error"]
+
+
+@pytest.mark.parametrize("name, rtype", [("medport-patient", "Patient"),
+                                         ("medport-diagnosticreport", "DiagnosticReport")])
+def test_medport_profiles_are_shipped_complete_and_rebuilt_as_committed(name, rtype):
+    sd = catalogue.shipped("StructureDefinition", MEDPORT + name)
+    assert (sd["type"], sd["derivation"], sd["baseDefinition"]) == (rtype, "constraint", CORE + rtype)
+    assert sd["differential"]["element"][0]["id"] == rtype
+    validate(sd)                                    # a well-formed R4 resource (the init step stores it)
+    base = catalogue.shipped("StructureDefinition", CORE + rtype)["snapshot"]["element"]
+    ids = [e["id"] for e in sd["snapshot"]["element"]]
+    assert {e["id"] for e in base} <= set(ids) and {e["path"] for e in base} <= {e["path"] for e in
+                                                                                 sd["snapshot"]["element"]}
+    assert len(ids) == len(set(ids))
+    made = {"medport-patient": build_medport.patient, "medport-diagnosticreport": build_medport.diagnostic_report}
+    assert generate(made[name](), _resolve) == sd   # profiles/definitions/medport/ is what build_medport writes
+
+
+def test_medport_patient_requires_one_uhid():
+    sd = catalogue.shipped("StructureDefinition", MEDPORT + "medport-patient")
+    by_id = {e["id"]: e for e in sd["snapshot"]["element"]}
+    uhid = by_id["Patient.identifier:uhid"]
+    assert (uhid["min"], uhid["max"], uhid["patternIdentifier"]) == (1, "1", {"system": UHID})
+    assert by_id["Patient.identifier"]["slicing"]["discriminator"] == [{"type": "pattern", "path": "system"}]
+    assert by_id["Patient.identifier"]["slicing"]["rules"] == "open"
+    assert (by_id["Patient.identifier:uhid.value"]["min"], by_id["Patient.identifier:uhid.value"]["max"]) == (1, "1")
+    assert "template" in sd["description"]
+    other = {"system": "http://hospital.example/mrn", "value": "M1"}
+    assert _errors({"resourceType": "Patient", "identifier": [other, {"system": UHID, "value": "U-1"}]}, sd) == []
+    assert _errors({"resourceType": "Patient", "identifier": [other]}, sd) == [
+        ("cardinality", "Patient.identifier:uhid", "Patient.identifier")]
+    assert _errors({"resourceType": "Patient", "identifier": [{"system": UHID}]}, sd) == [
+        ("cardinality", "Patient.identifier:uhid.value", "Patient.identifier[0].value")]
+    two = {"resourceType": "Patient", "identifier": [{"system": UHID, "value": "a"}, {"system": UHID, "value": "b"}]}
+    assert _errors(two, sd) == [("cardinality", "Patient.identifier:uhid", "Patient.identifier")]
+
+
+def test_a_store_puts_its_own_uhid_system_in_the_template_place():
+    mine = "https://hie.example/fhir/sid/uhid"
+    sd = next(r for r in seed.wanted(mine) if r.get("url") == MEDPORT + "medport-patient")
+    assert UHID not in json.dumps(sd)
+    # as stored: with a version id (compiled forms are cached per url, version and meta.versionId)
+    sd = {**sd, "meta": {"versionId": uuid.uuid4().hex}}
+    assert _errors({"resourceType": "Patient", "identifier": [{"system": mine, "value": "U-1"}]}, sd) == []
+    assert _errors({"resourceType": "Patient", "identifier": [{"system": UHID, "value": "U-1"}]}, sd) == [
+        ("cardinality", "Patient.identifier:uhid", "Patient.identifier")]
+
+
+def test_medport_diagnostic_report():
+    sd = catalogue.shipped("StructureDefinition", MEDPORT + "medport-diagnosticreport")
+    by_id = {e["id"]: e for e in sd["snapshot"]["element"]}
+    assert by_id["DiagnosticReport.subject"]["type"] == [{"code": "Reference", "targetProfile": [MEDPORT + "medport-patient"]}]
+    assert by_id["DiagnosticReport.performer"]["min"] == 1
+    assert "medport-dr-1" in {c["key"] for c in by_id["DiagnosticReport"]["constraint"]}
+    report = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "Complete blood count"},
+              "subject": {"reference": "Patient/p1"}, "performer": [{"reference": "Organization/lab"}],
+              "presentedForm": [{"contentType": "application/pdf", "url": "Binary/b1"}]}
+    assert _errors(report, sd) == []
+    bare = {k: v for k, v in report.items() if k != "presentedForm"}
+    assert _errors({**bare, "result": [{"reference": "Observation/o1"}]}, sd) == []
+    assert _errors(bare, sd) == [("invariant", "medport-dr-1", "DiagnosticReport")]
+    wrong = {**report, "subject": {"reference": "Group/g1"}, "performer": [{"reference": "Practitioner/d1"}]}
+    assert sorted(_errors(wrong, sd)) == [("type", "DiagnosticReport.performer", "DiagnosticReport.performer[0]"),
+                                          ("type", "DiagnosticReport.subject", "DiagnosticReport.subject")]
+    missing = {k: v for k, v in report.items() if k not in ("subject", "performer")}
+    assert sorted(_errors(missing, sd)) == [("cardinality", "DiagnosticReport.performer", "DiagnosticReport.performer"),
+                                            ("cardinality", "DiagnosticReport.subject", "DiagnosticReport.subject")]
