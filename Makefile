@@ -65,6 +65,10 @@ bench-validation: $(STAMP)   # structural validation of the 779 official example
 bench-uhid: $(STAMP)        # the price of UHID issuance; health cards issued and verified per second
 	$(BIN)/python bench/bench_uhid.py
 
+.PHONY: bench-data-quality
+bench-data-quality: $(STAMP)   # $data-quality answer time over 1M records' quality facts (filled through the store's quality API)
+	$(BIN)/python bench/bench_data_quality.py
+
 bench-directory: $(STAMP)   # near-search latency p50/p95 on a directory of 10,000 Locations (goal p50 < 50 ms)
 	$(BIN)/python bench/bench_directory.py
 

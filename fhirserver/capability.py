@@ -51,6 +51,13 @@ def _operations(rtype: str) -> list[dict]:
             if "Resource" in op.types or rtype in op.types] + bulk.get(rtype, [])
 
 
+def _system_operations() -> list[dict]:
+    """Operations offered at system level ($data-quality), from their definitions."""
+    from .operations import registry
+    return [{"name": op.name, "definition": op.definition["url"]} for op in registry().values()
+            if op.definition.get("system")]
+
+
 def _search_params(rtype: str) -> list[dict]:
     params = [{"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"}]
     for code, p in sorted(all_params().get(rtype, {}).items()):
@@ -107,7 +114,7 @@ def capability_statement(settings, software_date: str) -> dict:
             **({"security": _security(settings.base_url)} if settings.auth != "off" else {}),
             "resource": resources,
             "interaction": [{"code": "history-system"}, {"code": "search-system"}],
-            "operation": [EXPORT],
+            "operation": [EXPORT] + _system_operations(),
             "searchParam": [{"name": "_type", "type": "token",
                              "documentation": "System search: the resource types to search"}],
         }],

@@ -111,3 +111,9 @@ def test_every_call_is_audited(world):
     events = [jsonio.loads_stored(v.body) for v in store.search("AuditEvent", q.MATCH_ALL, limit=1000).items]
     ours = [e for e in events if any(c.get("code") == "$data-quality" for c in e.get("subtype", ()))]
     assert sorted(e["outcome"] for e in ours) == ["0", "4"]      # success, and the refusal (minor failure)
+
+
+def test_the_capability_statement_offers_it_at_system_level(world):
+    rest = world.http.get("/fhir/metadata").get_json()["rest"][0]
+    assert {"name": "data-quality", "definition": "https://medport.health/fhir/OperationDefinition/data-quality"} \
+        in rest["operation"]
