@@ -59,6 +59,8 @@ def _any_key(focus: dict, keys: frozenset[str]) -> bool:
 
 
 def ele_1(focus, resource, base=None, root=None):
+    """A child other than id; a primitive's `_name` (extensions, no value) is such a child. fhirpathpy's
+    children() skips `_name` members, so it alone fails an element whose only child is one of those."""
     if isinstance(focus, dict):
         return any(k != "id" and k != "_id" for k in focus)
     return focus is not None and not isinstance(focus, list)

@@ -168,6 +168,24 @@ def test_named_slice_children_come_from_the_type():
     assert [c["key"] for c in gender] == ["ele-1", "x-1"] and gender[1]["source"] == "https://example.org/p"
 
 
+def test_a_differential_without_ids_names_elements_by_path_and_slice():
+    with_ids = _patient_profile(
+        {"id": "Patient.identifier", "path": "Patient.identifier",
+         "slicing": {"discriminator": [{"type": "pattern", "path": "system"}], "rules": "open"}},
+        {"id": "Patient.identifier:a", "path": "Patient.identifier", "sliceName": "a", "min": 1},
+        {"id": "Patient.identifier:a.value", "path": "Patient.identifier.value", "min": 1},
+        {"id": "Patient.identifier:b", "path": "Patient.identifier", "sliceName": "b", "max": "1"},
+        {"id": "Patient.identifier:b.system", "path": "Patient.identifier.system", "fixedUri": "https://b"})
+    without = copy.deepcopy(with_ids)
+    for e in without["differential"]["element"]:
+        del e["id"]
+    made = generate(without, resolve)["snapshot"]["element"]
+    assert made == generate(with_ids, resolve)["snapshot"]["element"]
+    by_id = {e["id"]: e for e in made}
+    assert by_id["Patient.identifier:a.value"]["min"] == 1 and by_id["Patient.identifier:b.system"]["fixedUri"]
+    assert "fixedUri" not in by_id["Patient.identifier:a.system"]
+
+
 def test_content_reference_children_and_profile_on_profile():
     sd = {"resourceType": "StructureDefinition", "url": "https://example.org/q", "type": "Questionnaire",
           "derivation": "constraint", "baseDefinition": CORE + "Questionnaire",
