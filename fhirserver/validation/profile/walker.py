@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from fhirserver.definitions import resource_types
 
-from . import binding, slicing
+from . import binding, context, slicing
 from . import types as T
 from .compile import compiled
 from .finding import Finding
 from .values import contains, equal, referenced_type
 
 MAX_FINDINGS = 100
+_EXTENSIONS = frozenset(("extension", "modifierExtension"))
 _PATH_BASED = frozenset(("BackboneElement", "Element"))   # FHIRPath knows these by element path
 MAX_DEPTH = 64          # JSON levels below the resource
 
@@ -38,6 +39,7 @@ class Walker:
         self._seen: set = set()
         self._roots: dict[str, object] = {}       # canonical -> compiled root (or None), this walk
         self._container: dict[int, dict] = {}     # id(contained resource) -> its container (%rootResource)
+        self._contexts: dict[str, tuple] = {}     # extension url -> its contexts, this walk
 
     # -- findings ------------------------------------------------------------------------------
     def add(self, severity: str, rule: str, key: str, path: str, message: str) -> None:
@@ -107,9 +109,10 @@ class Walker:
     def resource(self, res: dict, root, path: str, depth: int = 0) -> None:
         for c in root.constraints:
             self.invariant(c, res, res, path, None)
-        self.children(res, root, path, res, depth)
+        self.children(res, root, path, res, depth, (root.path, None, root.path, True))
 
-    def children(self, obj: dict, src, path: str, resource: dict, depth: int) -> None:
+    def children(self, obj: dict, src, path: str, resource: dict, depth: int, where: tuple | None = None) -> None:
+        """The elements of one object; `where` locates the object for its extensions' contexts."""
         if depth > MAX_DEPTH:
             self.add("error", "profile", src.id, path, f"{path}: nested more than {MAX_DEPTH} levels deep; "
                                                       "not validated further")
@@ -133,6 +136,8 @@ class Walker:
                 vals, twins = val, obj.get("_" + key)
             child, tcode = ent
             present.add(child)
+            if where is not None and name in _EXTENSIONS:
+                self.extension_contexts(vals, where, f"{path}.{name}")
             self.element(child, tcode or (child.types[0] if child.types else None), vals, twins,
                          f"{path}.{name}", resource, depth)
         for child in src.required:
@@ -213,7 +218,7 @@ class Walker:
                 for c in constraints:
                     self.invariant(c, twin, resource, path, base)
                 if src is not None:
-                    self.children(twin, src, path, resource, depth + 1)
+                    self.children(twin, src, path, resource, depth + 1, (node.path, node.content_ref, tcode, False))
             return
         if node.fixed is not None and not equal(val, node.fixed):
             self.add("error", "fixed", node.id, path, f"{path}: value must be exactly {_show(node.fixed)} "
@@ -241,7 +246,7 @@ class Walker:
             for c in constraints:
                 self.invariant(c, val, resource, path, base)
             if src is not None:
-                self.children(val, src, path, resource, depth + 1)
+                self.children(val, src, path, resource, depth + 1, (node.path, node.content_ref, tcode, False))
             return
         constraints, src, base = self.typed(node, tcode)
         if node.binding is not None and self.tx is not None:
@@ -252,7 +257,7 @@ class Walker:
         for c in constraints:
             self.invariant(c, val, resource, path, base)
         if isinstance(twin, dict) and src is not None:
-            self.children(twin, src, path, resource, depth + 1)
+            self.children(twin, src, path, resource, depth + 1, (node.path, node.content_ref, tcode, False))
 
     def nested(self, res: dict, path: str, depth: int, profiles: tuple[str, ...] = ()) -> None:
         """A resource inside a resource: against the element's type profile when it names one the
@@ -265,6 +270,24 @@ class Walker:
             self.add("error", "type", "Resource", path, f"{path}: unknown resource type {rtype!r}")
             return
         self.resource(res, root, path, depth + 1)
+
+    def extension_contexts(self, vals, where: tuple, path: str) -> None:
+        items = vals if isinstance(vals, list) else [vals]
+        for i, ext in enumerate(items):
+            url = ext.get("url") if isinstance(ext, dict) else None
+            if not isinstance(url, str):
+                continue
+            contexts = self._contexts.get(url)
+            if contexts is None:
+                sd = self.resolve("StructureDefinition", url)
+                contexts = self._contexts[url] = tuple((c.get("type"), c.get("expression"))
+                                                       for c in (sd or {}).get("context") or ()
+                                                       if isinstance(c, dict))
+            if contexts and not context.allowed(contexts, where):
+                ipath = f"{path}[{i}]" if isinstance(vals, list) else path
+                self.add("error", "profile", url, ipath,
+                         f"{ipath}: the extension {url} may not be used on {where[0]} (its contexts: "
+                         f"{', '.join(e for _t, e in contexts)})")
 
     def reference(self, ref: dict, node, path: str, resource: dict) -> None:
         allowed = self.targets(node)

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from ._profile import DATA, errors, run
+from ._profile import CORE, DATA, US_CORE, errors, run
 
 KNOWN = {
     # Questionnaire.item.linkId is 1..1 (questionnaire.html); 32 display items leave it out
@@ -24,9 +24,20 @@ KNOWN = {
     "MedicationRequest-medrx0301.json": {("type", "MedicationRequest.dispenseRequest.performer")},
     # Observation.performer may not be an Encounter
     "Observation-clinical-gender.json": {("type", "Observation.performer")},
-    # us-core-ethnicity is a complex extension: its value[x] is 0..0, the example gives valueCodeableConcept
-    "Observation-example-genetics-brcapat.json": {("cardinality", "Extension.value[x]")},
+    # us-core-ethnicity is a complex extension: its value[x] is 0..0, the example gives valueCodeableConcept;
+    # and its context is Patient, RelatedPerson, Person, Practitioner, FamilyMemberHistory, not Observation
+    "Observation-example-genetics-brcapat.json": {("cardinality", "Extension.value[x]"),
+                                                  ("profile", US_CORE + "us-core-ethnicity")},
+    # R4's own StructureDefinitions use three core extensions outside the contexts R4 defines for them
+    # (normative-version: StructureDefinition, used on ElementDefinition; fhir-type: ElementDefinition.type.code,
+    # used on ElementDefinition.type; regex: Questionnaire.item or ElementDefinition, used on its .type)
+    "Bundle-types.json": {("profile", CORE + "structuredefinition-normative-version"),
+                          ("profile", CORE + "structuredefinition-fhir-type"), ("profile", CORE + "regex")},
 }
+# ... and normative-version on six OperationDefinitions
+KNOWN.update({f"OperationDefinition-{name}.json": {("profile", CORE + "structuredefinition-normative-version")}
+              for name in ("CodeSystem-lookup", "CodeSystem-subsumes", "CodeSystem-validate-code",
+                           "Resource-validate", "ValueSet-expand", "ValueSet-validate-code")})
 # narratives with no text at all (txt-2): the invariant engine's verdict, checked by test_invariants.py too
 EMPTY_NARRATIVE = ("ActivityDefinition-blood-tubes-supply.json", "ActivityDefinition-heart-valve-replacement.json",
                    "EventDefinition-example.json")
@@ -58,7 +69,9 @@ def test_the_known_errors_are_located(findings):
     paths = {name: sorted({p for _r, _k, p in errors(findings[name])}) for name in KNOWN}
     assert paths["DeviceMetric-example.json"] == ["DeviceMetric.parent"]
     assert paths["Observation-clinical-gender.json"] == ["Observation.performer[0]"]
-    assert paths["Observation-example-genetics-brcapat.json"] == ["Observation.extension[1].valueCodeableConcept"]
+    assert paths["Observation-example-genetics-brcapat.json"] == ["Observation.extension[1]",
+                                                                  "Observation.extension[1].valueCodeableConcept"]
+    assert paths["OperationDefinition-ValueSet-expand.json"] == ["OperationDefinition.extension[2]"]
     linkids = [p for p in paths["Questionnaire-qs1.json"]]
     assert len(linkids) == 32 and "Questionnaire.item[0].item[0].linkId" in linkids
 

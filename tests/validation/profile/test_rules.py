@@ -282,3 +282,19 @@ def test_slicing_by_profile_and_nested_resources_against_their_type_profile():
     bundle["entry"] = [{"resource": good}]
     assert ("binding", "http://hl7.org/fhir/ValueSet/identifier-use|4.0.1",
             "Bundle.entry[0].resource.identifier[0].use") in errors(run_sd(bundle, profile))
+
+
+def test_extension_context():
+    obs = bp(extension=[{"url": US_CORE + "us-core-race", "extension": [{"url": "text", "valueString": "x"}]}])
+    found = run(obs, BP)
+    assert errors(found) == [("profile", US_CORE + "us-core-race", "Observation.extension[0]")]
+    assert "may not be used on Observation" in message(found)
+    pat = copy.deepcopy(synthea_patient())        # race on Patient; birthTime on Patient.birthDate; birthPlace
+    pat["_birthDate"] = {"extension": [{"url": CORE + "patient-birthTime", "valueDateTime": "2000-01-01T10:00:00Z"}]}
+    pat["name"][0]["_family"] = {"extension": [{"url": CORE + "humanname-own-prefix", "valueString": "van"}]}
+    pat["address"][0]["extension"].append({"url": CORE + "geolocation", "extension": [
+        {"url": "latitude", "valueDecimal": 1.5}, {"url": "longitude", "valueDecimal": 2.5}]})
+    assert errors(run(pat, PATIENT)) == []
+    pat["name"][0]["_given"] = [{"extension": [{"url": CORE + "patient-birthTime",
+                                                "valueDateTime": "2000-01-01T10:00:00Z"}]}]
+    assert errors(run(pat, PATIENT)) == [("profile", CORE + "patient-birthTime", "Patient.name[0].given[0].extension[0]")]
