@@ -135,3 +135,47 @@ def test_regex_bombs_and_size_limits(monkeypatch):
     tx = terminology(BODY, vs("http://x/all", {"system": SYS}))
     with pytest.raises(TooCostly):
         tx.codes("http://x/all")
+
+
+def test_expansion_paging_filter_and_flags():
+    tx = terminology({**BODY, "concept": BODY["concept"] + [
+        {"code": "old", "display": "Old limb", "property": [{"code": "status", "valueCode": "retired"}]},
+        {"code": "grp", "display": "Group", "property": [{"code": "notSelectable", "valueBoolean": True}]}]},
+        vs("http://x/all", {"system": SYS}))
+    full = tx.expand("http://x/all")["expansion"]
+    assert full["total"] == 9 and full["offset"] == 0 and len(full["contains"]) == 9
+    flags = {c["code"]: c for c in full["contains"]}
+    assert flags["old"]["inactive"] is True and flags["grp"]["abstract"] is True and "inactive" not in flags["arm"]
+    page = tx.expand("http://x/all", offset=2, count=3)["expansion"]
+    assert [c["code"] for c in page["contains"]] == [c["code"] for c in full["contains"][2:5]] and page["total"] == 9
+    assert [c["code"] for c in tx.expand("http://x/all", filter="LIMB")["expansion"]["contains"]] == ["limb", "old"]
+    assert tx.expand("http://x/all", active_only=True)["expansion"]["total"] == 8
+    assert "contains" not in tx.expand("http://x/all", offset=50)["expansion"]
+
+
+def test_translate_forward_reverse_unmapped():
+    cm = {"resourceType": "ConceptMap", "url": "http://x/cm", "status": "active", "group": [
+        {"source": SYS, "target": "http://x/t", "element": [
+            {"code": "arm", "target": [{"code": "A", "equivalence": "wider"}]},
+            {"code": "leg", "target": [{"equivalence": "unmatched"}]}],
+         "unmapped": {"mode": "fixed", "code": "Z", "display": "Other"}}]}
+    tx = terminology(BODY, cm)
+    (m,) = tx.translate(SYS, "arm", url="http://x/cm")
+    assert m["equivalence"] == "wider" and m["concept"] == {"system": "http://x/t", "code": "A"}
+    assert [m["equivalence"] for m in tx.translate(SYS, "leg", url="http://x/cm")] == ["unmatched"]
+    assert tx.translate(SYS, "ear", url="http://x/cm")[0]["concept"]["code"] == "Z"
+    (back,) = tx.translate("http://x/t", "A", url="http://x/cm", reverse=True)
+    assert back["equivalence"] == "narrower" and back["concept"]["code"] == "arm"
+    assert tx.translate("http://other", "arm", url="http://x/cm") == []
+
+
+def test_subsumes_and_lookup():
+    tx = terminology(BODY)
+    assert tx.subsumes(SYS, "limb", "foot") == "subsumes" and tx.subsumes(SYS, "foot", "limb") == "subsumed-by"
+    assert tx.subsumes(SYS, "arm", "arm") == "equivalent" and tx.subsumes(SYS, "arm", "ear") == "not-subsumed"
+    with pytest.raises(NotFound):
+        tx.subsumes(SYS, "arm", "tail")
+    with pytest.raises(NotFound):
+        tx.subsumes("http://nowhere", "a", "b")
+    foot = tx.lookup(SYS, "foot")
+    assert foot["display"] == "Foot" and foot["parents"] == ["leg"] and tx.lookup(SYS, "tail") is None
