@@ -3,7 +3,8 @@
     from fhirserver.validation.profile import check, Finding
     findings = check(resource, sd, resolve=defs.resolve, terminology=tx)
 
-`sd` is a StructureDefinition with a snapshot; `resolve(rtype, canonical)` finds the definitions
+`sd` is a StructureDefinition with a snapshot (one with a differential only gets it generated once, by
+snapshot.py); `resolve(rtype, canonical)` finds the definitions
 it refers to (type profiles, extensions, base types of nested resources; conformance.definitions);
 `terminology` answers contains() for bindings (None: bindings are not checked). The structural R4
 validator (fhirserver.validation.validate) runs first; this one assumes well-formed JSON.
@@ -31,7 +32,7 @@ def check(resource: dict, sd: dict, *, resolve, terminology) -> list[Finding]:
         return [Finding("error", "profile", url, str(rtype),
                         f"{rtype}: the profile {url} is for {sd.get('type')}, not {rtype}")]
     try:
-        comp = compiled(sd)
+        comp = compiled(sd, resolve)
     except ValueError as e:
         return [Finding("error", "profile", url, rtype, f"{rtype}: the profile {url} cannot be used: {e}")]
     walker = Walker(resolve, terminology)

@@ -163,12 +163,16 @@ _LOCK = threading.Lock()
 _MAX_CACHED = 4000
 
 
-def compiled(sd: dict) -> Compiled:
-    """The compiled form of this StructureDefinition, compiled at most once per version."""
+def compiled(sd: dict, resolve=None) -> Compiled:
+    """The compiled form of this StructureDefinition, compiled at most once per version. One with a
+    differential only gets its snapshot generated first (snapshot.py) when `resolve` is given."""
     url = sd.get("url")
     key = (url, sd.get("version"), (sd.get("meta") or {}).get("versionId") or "shipped")
     found = _CACHE.get(key) if url else None
     if found is None:
+        if resolve is not None and not (sd.get("snapshot") or {}).get("element") and sd.get("differential"):
+            from .snapshot import generate
+            sd = generate(sd, resolve)
         found = compile_sd(sd)
         if url:
             with _LOCK:

@@ -49,3 +49,22 @@ def test_a_definition_without_snapshot_is_one_profile_finding():
 def test_core_definitions_compile():
     for name in ("Patient", "Observation", "Bundle", "Questionnaire", "Extension", "Quantity", "string"):
         assert compiled(sd(CORE + name)).root.id == name
+
+
+def test_a_differential_only_profile_gets_its_snapshot_generated_once():
+    mrn = "https://hospital.example/mrn"
+    profile = {"resourceType": "StructureDefinition", "url": "https://example.org/diff-only", "version": "1",
+               "type": "Patient", "kind": "resource", "derivation": "constraint", "baseDefinition": CORE + "Patient",
+               "differential": {"element": [
+                   {"id": "Patient.identifier", "path": "Patient.identifier", "min": 1, "slicing": {
+                       "discriminator": [{"type": "value", "path": "system"}], "rules": "open"}},
+                   {"id": "Patient.identifier:mrn", "path": "Patient.identifier", "sliceName": "mrn", "min": 1},
+                   {"id": "Patient.identifier:mrn.system", "path": "Patient.identifier.system", "min": 1,
+                    "fixedUri": mrn}]}}
+    pat = {"resourceType": "Patient", "identifier": [{"system": "https://other.example", "value": "1"}]}
+    found = check(pat, profile, resolve=resolve, terminology=None)
+    assert [(f.rule, f.key, f.path) for f in found if f.severity == "error"] == [
+        ("cardinality", "Patient.identifier:mrn", "Patient.identifier")]
+    assert compiled(profile) is compiled(profile, resolve)          # cached under the profile's version
+    pat["identifier"].append({"system": mrn, "value": "2"})
+    assert not [f for f in check(pat, profile, resolve=resolve, terminology=None) if f.severity == "error"]
