@@ -6,8 +6,8 @@ against type.targetProfile, and every constraint (the element's and its type's) 
 compiled invariants. Children come from the snapshot when it expands the element, else from the
 element's type profile (an extension's definition, SimpleQuantity) or its base type's definition,
 resolved on demand. Nested resources (contained, Bundle.entry.resource, Parameters...resource)
-are checked against their base type's definition; an extension no slice claims against its own
-definition when the server knows it.
+are checked against their type profile or base type's definition; an extension no slice claims against
+its own definition when the server knows it, and every known extension against its context (context.py).
 """
 from __future__ import annotations
 
@@ -85,7 +85,10 @@ class Walker:
             keys = {c.key for c in node.constraints}
             extra = tuple(c for c in type_root.constraints if c.key not in keys) if type_root else ()
             base = node.path if tcode in _PATH_BASED or not tcode else tcode.rpartition(".")[2]
-            info = node.typed[tcode] = (node.constraints + extra, node if node.kids else type_root, base)
+            info = (node.constraints + extra, node if node.kids else type_root, base)
+            if type_root is not None or node.kids or not tcode or T.is_primitive(tcode) \
+                    or tcode in T.RESOURCE_TYPES_ROOT:
+                node.typed[tcode] = info        # a type not (yet) resolvable is looked up again next time
         return info
 
     def targets(self, node) -> frozenset | None:
