@@ -1,6 +1,7 @@
 """The MongoDB store's quality facts (fhirserver/quality/, docs/data-quality.md), written in the write's
-own unit of work (mongo_units.py: its session; mongomock's journal undoes them; a standalone mongod
-applies them after the unit's held writes).
+own unit of work (mongo_units.py: its session; mongomock's journal undoes them; a standalone mongod,
+which has no transactions, applies the unit's held write first and its counters right after, so the
+two always agree, as for any read inside a standalone unit).
 
 quality_facts   {_id: "Type/id", row: the facts row (quality/facts.py), subjects: [Patient ids]}
 quality_counts  {_id: "<digest>.<shard>", c: custodian, t: type, d: dimension, k: key, s: shard, n}
@@ -34,8 +35,9 @@ def get(db, rtype: str, id: str, session) -> dict | None:
 
 
 def put(db, unit, rtype: str, id: str, row: dict | None) -> None:
-    """Apply the change in the unit: at once in a session (or mongomock, journalled first), else after
-    the standalone unit's held writes."""
+    """Apply the change in the unit: in its session (mongomock: journalled first); a standalone unit
+    applies what it holds first."""
+    unit.before_read()
     session = unit.session
     old = get(db, rtype, id, session)
     shard = zlib.crc32(f"{rtype}/{id}".encode()) % SHARDS
@@ -56,9 +58,6 @@ def put(db, unit, rtype: str, id: str, row: dict | None) -> None:
             db[FACTS].replace_one({"_id": key}, {"_id": key, "row": row, "subjects": row.get("subjects", [])},
                                   upsert=True, session=session)
 
-    if unit.holds_writes:
-        unit.follow(apply)
-        return
     if unit.keeps_journal:
         unit.record(db[FACTS], key, db[FACTS].find_one({"_id": key}))
         before = {d["_id"]: d for d in db[COUNTS].find({"_id": {"$in": ids}})}

@@ -159,11 +159,6 @@ class StandaloneUnit:
                              "Nothing was written.")
         self.pending.append((rtype, id, apply))
 
-    def follow(self, apply) -> None:
-        """A write that goes with the held ones (quality counters: storage/mongo_quality.py), applied
-        after them in order; it names no resource of its own."""
-        self.pending.append((None, None, apply))
-
     def record(self, *_args):
         pass
 
