@@ -16,7 +16,8 @@ def lookup(ctx, rtype, id, params: dict) -> dict:
     if not asked.system:
         raise BadRequest("$lookup needs system and code, or a coding with both")
     tx = for_store(ctx.store)
-    if tx.code_system(asked.system, asked.version) is None:
+    index = tx.code_system(asked.system, asked.version)
+    if index is None or (asked.version and index.version != asked.version):
         raise NotFound(f"No CodeSystem {asked.system}" + (f" version {asked.version}" if asked.version else "")
                        + " on this server")
     concept = tx.lookup(asked.system, asked.code, asked.version)

@@ -59,7 +59,7 @@ def validate_code(ctx, rtype, id, params: dict) -> dict:
     verdicts = []
     for c in asked:
         concept = tx.lookup(c.system, c.code, c.version) if c.system else None
-        verdicts.append((tx.member(valueset, c.system, c.code, 0), c, concept))
+        verdicts.append((tx.member(valueset, c.system, c.code), c, concept))
     return _judge(verdicts)
 
 

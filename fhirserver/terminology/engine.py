@@ -92,28 +92,35 @@ class Terminology:
 
     # -- membership ---------------------------------------------------------------------------------
     def contains(self, valueset: str, system: str | None, code: str) -> bool | None:
-        """Is (system, code) in the value set? None: cannot tell (unknown value set, or a code system
-        needed is not here or only a fragment of it)."""
+        """Is (system, code) in the value set? None: cannot tell (unknown or broken value set, or a code
+        system needed is not here or only a fragment of it)."""
         try:
-            return self.member(valueset, system, code, 0)
-        except NotFound:
+            return self.member(valueset, system, code)
+        except (NotFound, BadRequest):
             return None
 
-    def member(self, valueset: str | dict, system: str | None, code: str, depth: int) -> bool | None:
-        if depth > MAX_DEPTH:
-            raise BadRequest(f"Value sets import each other deeper than {MAX_DEPTH} (a cycle?)")
-        return self._compiled_vs(valueset).member(self, system, code, depth)
+    def _enter(self, valueset: str | dict, path: tuple) -> tuple[CompiledValueSet, tuple]:
+        """The compiled value set and the import path extended by it (cycles and depth refused)."""
+        compiled = self._compiled_vs(valueset)
+        key = ("inline", id(valueset)) if isinstance(valueset, dict) else identity(compiled.resource)
+        if key in path:
+            raise BadRequest(f"Value sets import each other in a cycle ({compiled.url})")
+        if len(path) >= MAX_DEPTH:
+            raise BadRequest(f"Value sets import each other deeper than {MAX_DEPTH}")
+        return compiled, path + (key,)
+
+    def member(self, valueset: str | dict, system: str | None, code: str, path: tuple = ()) -> bool | None:
+        compiled, path = self._enter(valueset, path)
+        return compiled.member(self, system, code, path)
 
     # -- expansion ----------------------------------------------------------------------------------
-    def entries(self, valueset: str | dict, depth: int = 0) -> list[Entry]:
+    def entries(self, valueset: str | dict, path: tuple = ()) -> list[Entry]:
         """Every member (bounded by MAX_CODES; TooCostly past it)."""
-        if depth > MAX_DEPTH:
-            raise BadRequest(f"Value sets import each other deeper than {MAX_DEPTH} (a cycle?)")
-        compiled = self._compiled_vs(valueset)
+        compiled, inner = self._enter(valueset, path)
         key = None if isinstance(valueset, dict) else identity(compiled.resource)
         hit = self._expansions.get(key) if key else None
         if hit is None:
-            hit = compiled.entries(self, depth, MAX_CODES + 1, _within_limit)
+            hit = compiled.entries(self, inner, MAX_CODES + 1, _within_limit)
             _within_limit(len(hit))
             if key:
                 self._expansions.put(key, hit)

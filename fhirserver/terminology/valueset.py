@@ -12,7 +12,7 @@ from ..errors import BadRequest
 from .filters import check, select
 
 MAX_CLAUSES = 500            # includes + excludes of one value set
-MAX_DEPTH = 16               # value sets importing value sets importing ...
+MAX_DEPTH = 16               # value sets importing value sets importing ... (cycles refused at once)
 
 
 class CannotExpand(BadRequest):
@@ -89,7 +89,7 @@ class Clause:
             hit = self._selected[key] = (index, codes)
         return hit[1]
 
-    def match(self, tx, system: str | None, code: str, depth: int) -> bool | None:
+    def match(self, tx, system: str | None, code: str, path: tuple) -> bool | None:
         if self.system is not None:
             if system is not None and system != self.system:
                 return False
@@ -98,7 +98,7 @@ class Clause:
                 return own
         else:
             own = True
-        return and3([own] + [tx.member(v, system, code, depth + 1) for v in self.value_sets])
+        return and3([own] + [tx.member(v, system, code, path) for v in self.value_sets])
 
     def _match_system(self, tx, code: str) -> bool | None:
         if self.concepts is not None and not self.filters:
@@ -119,12 +119,12 @@ class Clause:
             return True
         return False if index.complete else None
 
-    def members(self, tx, depth: int, budget: int) -> dict[tuple[str, str], Entry]:
+    def members(self, tx, path: tuple, budget: int) -> dict[tuple[str, str], Entry]:
         out: dict[tuple[str, str], Entry] = {}
         if self.system is not None:
             out = self._system_members(tx, budget)
         for i, v in enumerate(self.value_sets):
-            theirs = {(e.system, e.code): e for e in tx.entries(v, depth + 1)}
+            theirs = {(e.system, e.code): e for e in tx.entries(v, path)}
             out = theirs if self.system is None and i == 0 else {k: e for k, e in out.items() if k in theirs}
         return out
 
@@ -168,13 +168,13 @@ class CompiledValueSet:
             raise BadRequest(f"ValueSet.compose must list at most {MAX_CLAUSES} includes and excludes")
         return cls(vs.get("url"), vs.get("version"), [Clause.of(i) for i in inc], [Clause.of(e) for e in exc], vs)
 
-    def member(self, tx, system: str | None, code: str, depth: int) -> bool | None:
+    def member(self, tx, system: str | None, code: str, path: tuple) -> bool | None:
         if not self.includes:
             return self._from_expansion(system, code)
-        inside = or3(c.match(tx, system, code, depth) for c in self.includes)
+        inside = or3(c.match(tx, system, code, path) for c in self.includes)
         if inside is False:
             return False
-        out = or3(c.match(tx, system, code, depth) for c in self.excludes)
+        out = or3(c.match(tx, system, code, path) for c in self.excludes)
         if out is True:
             return False
         return inside if out is False else None
@@ -186,16 +186,16 @@ class CompiledValueSet:
             return None
         return any(e.code == code and (system is None or e.system == system) for e in listed)
 
-    def entries(self, tx, depth: int, budget: int, check: Callable[[int], None]) -> list[Entry]:
+    def entries(self, tx, path: tuple, budget: int, check: Callable[[int], None]) -> list[Entry]:
         if not self.includes:
             return list(expansion_entries(self.resource))
         found: dict[tuple[str, str], Entry] = {}
         for c in self.includes:
-            for k, e in c.members(tx, depth, budget).items():
+            for k, e in c.members(tx, path, budget).items():
                 found.setdefault(k, e)
             check(len(found))
         for c in self.excludes:
-            for k in c.members(tx, depth, budget):
+            for k in c.members(tx, path, budget):
                 found.pop(k, None)
         return list(found.values())
 

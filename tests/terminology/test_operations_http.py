@@ -136,6 +136,7 @@ def test_lookup_and_subsumes_on_shipped_hierarchies(send):
     assert "_ActEncounterCode" in parents
     loinc = out(send("GET", "/fhir/CodeSystem/$lookup?system=http://loinc.org&code=8867-4")[1])
     assert loinc["display"]["valueString"] == "Heart rate"
+    assert send("GET", "/fhir/CodeSystem/$lookup?system=http://loinc.org&code=8867-4&version=1.0")[0] == 404
     for a, b, outcome in (("_ActEncounterCode", "AMB", "subsumes"), ("AMB", "_ActEncounterCode", "subsumed-by"),
                           ("AMB", "AMB", "equivalent"), ("AMB", "EMER", "not-subsumed")):
         status, body = send("GET", f"/fhir/CodeSystem/$subsumes?system={ACT}&codeA={a}&codeB={b}")
@@ -170,3 +171,18 @@ def test_translate_an_official_example_map_stored_by_an_administrator(send):
                                "?system=http://hl7.org/fhir/address-use&code=home")
     assert status == 200 and out(body)["result"]["valueBoolean"] is True
     assert out(body)["match"]["part"][1]["valueCoding"]["code"] == "H"
+
+
+def test_capability_statement_lists_the_terminology_operations(send):
+    status, cs = send("GET", "/fhir/metadata")
+    ops = {(r["type"], o["name"]): o["definition"] for r in cs["rest"][0]["resource"] for o in r.get("operation", ())}
+    base = "http://hl7.org/fhir/OperationDefinition/"
+    assert ops[("ValueSet", "expand")] == base + "ValueSet-expand"
+    assert ops[("ValueSet", "validate-code")] == base + "ValueSet-validate-code"
+    assert ops[("CodeSystem", "validate-code")] == base + "CodeSystem-validate-code"
+    assert ops[("CodeSystem", "subsumes")] == base + "CodeSystem-subsumes"
+    assert ops[("ConceptMap", "translate")] == base + "ConceptMap-translate"
+    # the CodeSystem form takes the CodeSystem definition's parameters (codeSystem, version), not the ValueSet's
+    assert send("GET", "/fhir/CodeSystem/$validate-code?url=http://hl7.org/fhir/administrative-gender"
+                       "&version=4.0.1&code=male")[0] == 200
+    assert send("GET", "/fhir/ValueSet/$validate-code?url=" + GENDER_VS + "&version=4.0.1&code=male")[0] == 400
