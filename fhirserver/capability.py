@@ -74,12 +74,13 @@ def _search_params(rtype: str) -> list[dict]:
 
 def capability_statement(settings, software_date: str) -> dict:
     resources = []
+    profiles = supported_profiles(settings.required_profiles)
     for rtype in sorted(resource_types()):
         append_only = rtype in APPEND_ONLY          # the audit trail: created by the server, never changed
         resources.append({
             # the backport IG's topic discovery for R4 servers (docs/subscriptions.md)
-            **({"extension": topics.capability_extensions(),
-                "supportedProfile": [subscription_spec.PROFILE]} if rtype == subscription_spec.TYPE else {}),
+            **({"extension": topics.capability_extensions()} if rtype == subscription_spec.TYPE else {}),
+            **({"supportedProfile": profiles[rtype]} if profiles.get(rtype) else {}),
             "type": rtype,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
             "interaction": [{"code": c} for c in TYPE_INTERACTIONS if not (append_only and c in CHANGES)],
@@ -119,6 +120,21 @@ def capability_statement(settings, software_date: str) -> dict:
                              "documentation": "System search: the resource types to search"}],
         }],
     }
+
+
+def supported_profiles(required: str) -> dict[str, list[str]]:
+    """Per type, the profiles the server validates against without being told about them: those it ships
+    (Med-Port's own, US Core: conformance/catalogue.py) and those it requires (MEDPORT_REQUIRED_PROFILES).
+    Profiles installed later (`medport ig install`) are found at GET [base]/StructureDefinition."""
+    from .conformance import catalogue
+    from .validation.write_policy import required_profiles
+    out: dict[str, list[str]] = {subscription_spec.TYPE: [subscription_spec.PROFILE]}
+    for sd in catalogue.all_of("StructureDefinition"):
+        if sd.get("derivation") == "constraint" and sd.get("kind") == "resource" and isinstance(sd.get("url"), str):
+            out.setdefault(sd.get("type"), []).append(sd["url"])
+    for rtype, canonicals in required_profiles(required).items():
+        out.setdefault(rtype, []).extend(canonicals)
+    return {rtype: sorted(set(urls)) for rtype, urls in out.items()}
 
 
 def _security(base_url: str) -> dict:

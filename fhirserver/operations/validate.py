@@ -1,25 +1,115 @@
-"""$validate: check a resource against R4 without storing it (http://hl7.org/fhir/R4/resource-operation-validate.html)."""
+"""$validate (http://hl7.org/fhir/R4/resource-operation-validate.html): would this content be acceptable,
+generally, as a create, as an update of this resource, or may this resource be deleted? Nothing is stored.
+
+- Without mode: structural R4 (fhirserver.validation), then the base R4 StructureDefinition of the type
+  (its invariants and required bindings) through the profile engine, then the profiles the resource
+  claims and the one the server requires of its type (validation/write_policy.py, as a write judges them);
+  with a `profile` parameter: that profile instead of the claimed ones (profile unknown: an error issue).
+- mode=create (type or instance level) and mode=update (instance level): the content checks, then the
+  write itself by THIS caller, run to its end (admission, custody, UHID uniqueness and permanence, orders,
+  messages) inside a store transaction that is rolled back.
+- mode=delete (instance level): the content is ignored; the caller's delete is run and rolled back.
+
+Status (the operation's text): 200 whether or not the resource is valid, its OperationOutcome listing
+what is wrong; a 4xx only when the validation itself cannot be performed (no resource, a resource of
+another type, an unknown mode, update or delete at type level)."""
 from __future__ import annotations
 
+import copy
+
 from .. import jsonio
-from ..errors import BadRequest, InvalidResource, Issue, operation_outcome
-from ..interactions.common import current_or_raise
+from ..errors import BadRequest, FhirError, InvalidResource, Issue, operation_outcome
+from ..interactions.common import current_or_raise, new_id, prepare, store_delete, store_new_version
+from ..interactions.references import resolve_conditionals
+from ..validation import write_policy
 from .parameters import first
+
+MODES = ("create", "update", "delete")
+CORE = "http://hl7.org/fhir/StructureDefinition/"
+
+
+class _RolledBack(Exception):
+    """Ends a dry run's transaction so that nothing of it is committed."""
 
 
 def validate_operation(ctx, rtype, id, params: dict) -> dict:
-    from ..validation import validate
-    if params.get("profile"):
-        raise BadRequest("$validate against a profile is not supported yet: validation is against R4 itself")
-    resource = first(params, "resource")
-    if resource is None and id is not None:
+    mode, profile, resource = first(params, "mode"), first(params, "profile"), first(params, "resource")
+    if mode is not None and mode not in MODES:
+        raise BadRequest(f"$validate mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode in ("update", "delete") and id is None:
+        raise BadRequest(f"$validate mode={mode} is invoked on a resource instance: [type]/[id]/$validate")
+    if mode == "delete":
+        return _answer(_dry_run(ctx, lambda tx: _delete(ctx, tx, rtype, id)))
+    if resource is None and id is not None and mode is None:
         resource = jsonio.loads(current_or_raise(ctx.repo.read(rtype, id), rtype, id).body)
     if not isinstance(resource, dict):
         raise BadRequest("$validate needs a resource (the body, or a 'resource' parameter)")
     if rtype and resource.get("resourceType") != rtype:
         raise BadRequest(f"$validate on {rtype} got a {resource.get('resourceType')}")
+    issues = content_issues(ctx, resource, profile)
+    if mode is not None and not any(i.severity in ("error", "fatal") for i in issues):
+        write = _create if mode == "create" else _update
+        issues += _dry_run(ctx, lambda tx: write(ctx, tx, resource, id))
+    return _answer(issues)
+
+
+def content_issues(ctx, resource: dict, profile: str | None = None) -> list[Issue]:
+    """Structural R4, the base definition of the type, and the claimed (or the given) and required profiles."""
+    from ..validation import validate
     try:
         validate(resource)
     except InvalidResource as e:
-        return operation_outcome(e.issues)
-    return operation_outcome([Issue("No problems found", "informational", "information")])
+        return list(e.issues)       # the profile engine assumes well-formed content
+    rtype = resource["resourceType"]
+    if profile is not None:
+        profiles = [(profile, True)]
+    else:
+        profiles = [(c, False) for c in write_policy.claimed(resource)]
+    profiles += [(c, True) for c in write_policy.required_profiles(ctx.settings.required_profiles).get(rtype, ())]
+    outcome = write_policy.evaluate(ctx.store, resource, [(CORE + rtype, True), *profiles])
+    return outcome.issues()
+
+
+def _answer(issues: list[Issue]) -> dict:
+    if not any(i.severity in ("error", "fatal") for i in issues):
+        issues = [Issue("No errors found", "informational", "information"), *issues]
+    return operation_outcome(issues)
+
+
+def _dry_run(ctx, write) -> list[Issue]:
+    """What the write would answer: nothing, or the issues of its error. Its transaction is rolled back."""
+    try:
+        with ctx.repo.transaction() as tx:
+            write(tx)
+            raise _RolledBack
+    except _RolledBack:
+        return []
+    except FhirError as e:
+        return list(e.issues)
+
+
+def _unchecked(ctx):
+    """This request without the profile rule: the content checks have reported it already."""
+    import dataclasses
+    clone = ctx.acting_as(ctx.access)
+    clone.settings = dataclasses.replace(ctx.settings, profile_validation="off")
+    return clone
+
+
+def _create(ctx, tx, resource: dict, _id) -> None:
+    body = resolve_conditionals(ctx, copy.deepcopy(resource))
+    body.pop("id", None)        # http.html#create: the server assigns the id
+    store_new_version(tx, prepare(_unchecked(ctx), body["resourceType"], body), new_id(), "POST", None)
+
+
+def _update(ctx, tx, resource: dict, id: str) -> None:
+    if resource.get("id") != id:
+        raise BadRequest(f"The id in the body ({resource.get('id')!r}) must equal the id in the URL ('{id}')")
+    body = resolve_conditionals(ctx, copy.deepcopy(resource))
+    prepared = prepare(_unchecked(ctx), body["resourceType"], body)
+    store_new_version(tx, prepared, id, "PUT", tx.read(body["resourceType"], id, "update"))
+
+
+def _delete(ctx, tx, rtype: str, id: str) -> None:
+    current = current_or_raise(tx.read(rtype, id, "delete"), rtype, id)
+    store_delete(ctx, tx, current)

@@ -51,3 +51,14 @@ def test_the_store_uhid_system_replaces_the_template(monkeypatch):
     mine = seed.wanted("http://hospital.test/fhir/sid/uhid")[0]
     assert mine["differential"]["element"][0]["fixedUri"] == "http://hospital.test/fhir/sid/uhid"
     assert profile["differential"]["element"][0]["fixedUri"] == seed.TEMPLATE_UHID_SYSTEM     # shipped: untouched
+
+
+def test_the_med_port_patient_profile_carries_the_store_uhid_system(ctx, client):
+    url = "https://medport.health/fhir/StructureDefinition/medport-patient"
+    stored = definitions(ctx.store).resolve("StructureDefinition", url)
+    text = jsonio.dumps(stored).decode()
+    assert ctx.uhid_system in text and seed.TEMPLATE_UHID_SYSTEM not in text
+    # a Patient the server gives a UHID conforms to it; one claiming it stays valid as written
+    r = client.post("/fhir/Patient", json={"resourceType": "Patient", "meta": {"profile": [url]},
+                                           "name": [{"family": "Sharma"}]}, headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 201, r.get_data(as_text=True)
