@@ -16,12 +16,12 @@ TYPE_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-inst
                      "history-type", "create", "search-type"]
 MODIFIERS = {
     "string": ":exact :contains :missing",
-    "token": ":not :text :of-type (identifier) :missing",
+    "token": ":not :text :of-type (identifier) :in :not-in :below :above (the server's terminology) :missing",
     "reference": ":[type] :identifier :missing, chaining",
     "uri": ":below :above :missing",
     "date": "prefixes eq ne gt lt ge le sa eb ap; :missing",
     "number": "prefixes eq ne gt lt ge le sa eb ap; :missing",
-    "quantity": "prefixes eq ne gt lt ge le sa eb ap; :missing",
+    "quantity": "prefixes eq ne gt lt ge le sa eb ap; :missing; UCUM quantities in canonical units",
     "composite": "$-separated components; :missing",
     "special": "near=latitude|longitude|distance|units; _sort=near (nearest first); each entry's "
                "location-distance in the unit asked",

@@ -18,6 +18,7 @@ from ..audit_log import trail
 from ..errors import BadRequest, FhirError, PreconditionFailed
 from ..search.limits import SearchLimits
 from ..storage.base import Version
+from ..terminology import for_store
 from . import bundle_entries as be
 from .binary_content import externalize_data, pending_blob
 from .bundle_results import EntryResult, run_get, run_operation
@@ -115,7 +116,7 @@ def _decide(ctx, entries: list[be.Entry], reader, conditional: dict) -> Decision
 def _one(ctx, reader, rtype: str, criteria: str, what: str, interaction: str) -> str | None:
     """The one resource the request may touch that matches a conditional entry (None: no match)."""
     check_type(rtype)
-    found = reader.matches(rtype, parse_criteria(rtype, criteria, ctx.base), 2, interaction)
+    found = reader.matches(rtype, parse_criteria(rtype, criteria, ctx.base, for_store(ctx.store)), 2, interaction)
     if len(found) > 1:
         raise PreconditionFailed(f"{what} '{criteria}' matches more than one {rtype}")
     return found[0].id if found else None

@@ -3,7 +3,8 @@
 Parameter names are data from the registry; each value is parsed by its
 type's module (search/kinds). Chains (subject:Patient.name), reverse chains
 (_has:Observation:patient:code, nested), :missing, :not, :identifier,
-:of-type, composites ($) and _list are handled here for every type.
+:of-type, composites ($) and _list are handled here for every type; token :in, :not-in, :below and
+:above by search/token_sets.py, with the terminology the caller passes (none: 400).
 Unknown parameters (search.html#errors) are a 400 when strict, or else left out of the query and
 listed in ParsedSearch.ignored (the search interaction decides which: lenient unless the client
 sends Prefer: handling=strict). Only an unknown parameter is ignored: an unknown modifier or a
@@ -26,6 +27,8 @@ from .limits import DEFAULT_LIMITS, NodeBudget, SearchLimits, size
 from .parse_util import split_unescaped, unescape
 from .registry import SearchParam, component_param, lookup
 from .results import RESULT_PARAMS, ResultSpec, parse_result_param
+from .token_sets import MODIFIERS as SET_MODIFIERS
+from .token_sets import TokenSets
 
 
 @dataclass
@@ -49,14 +52,17 @@ class UnknownParameter(BadRequest):
 
 
 def parse_search(rtype: str, params: list[tuple[str, str]], lenient: bool = False, base: str = "",
-                 limits: SearchLimits | None = None, budget: NodeBudget | None = None) -> ParsedSearch:
+                 limits: SearchLimits | None = None, budget: NodeBudget | None = None,
+                 terminology=None) -> ParsedSearch:
     """`budget` is shared when several searches count against one total (the GET entries of a Bundle).
-    Every parameter given counts toward max_params, ignored or not; the other limits bound what is used."""
+    Every parameter given counts toward max_params, ignored or not; the other limits bound what is used.
+    `terminology` (fhirserver.terminology.for_store(store)) expands token :in/:not-in/:below/:above;
+    without it they are refused (400)."""
     limits = limits or DEFAULT_LIMITS
     if len(params) > limits.max_params:
         raise TooCostly(f"This search has {len(params)} parameters; this server takes at most "
                         f"{limits.max_params}. Split it into several searches")
-    p = _Parser(base, limits, NodeBudget(limits.max_nodes))
+    p = _Parser(base, limits, NodeBudget(limits.max_nodes), TokenSets(terminology))
     out = ParsedSearch(q.And(()))
     clauses = []
     for name, value in params:
@@ -84,8 +90,8 @@ def parse_search(rtype: str, params: list[tuple[str, str]], lenient: bool = Fals
 
 
 class _Parser:
-    def __init__(self, base: str, limits: SearchLimits, budget: NodeBudget):
-        self.base, self.limits, self.budget = base, limits, budget
+    def __init__(self, base: str, limits: SearchLimits, budget: NodeBudget, sets: TokenSets):
+        self.base, self.limits, self.budget, self.sets = base, limits, budget, sets
 
     def check_values(self, name: str, value: str) -> list[str]:
         """The comma-separated values of `value` (escapes kept), refused past max_values."""
@@ -110,7 +116,7 @@ class _Parser:
             raise UnknownParameter(f"Unknown search parameter '{code}' for {rtype}")
         if value == "":
             raise BadRequest(f"Empty value for search parameter '{name}'")
-        node = _leaf(rtype, name, value, self.check_values(whole, value), self.base)
+        node = _leaf(rtype, name, value, self.check_values(whole, value), self.base, self.sets)
         self.budget.charge(size(node), name)
         return node
 
@@ -158,7 +164,7 @@ class _Parser:
         return q.Has(source, ref.key, self.clause(source, rest, value, depth + 1, whole))
 
 
-def _leaf(rtype: str, name: str, value: str, alts: list[str], base: str):
+def _leaf(rtype: str, name: str, value: str, alts: list[str], base: str, sets: TokenSets):
     """A parameter without chain or _has: an Or of its comma-separated values `alts` (or :missing, _id...)."""
     code, _, modifier = name.partition(":")
     if code == "_id":
@@ -183,6 +189,8 @@ def _leaf(rtype: str, name: str, value: str, alts: list[str], base: str):
     if param.kind == "token" and modifier == "not":
         return q.Not(q.Or(tuple(q.Match("token", param.key, token_kind.parse(param, "", alt))
                                 for alt in alts)))
+    if param.kind == "token" and modifier in SET_MODIFIERS:
+        return sets.clause(param, modifier, alts)
     if param.kind == "token" and modifier == "of-type":
         return q.Or(tuple(q.Match("token", param.key + token_kind.OF_TYPE, token_kind.parse(param, modifier, alt))
                           for alt in alts))

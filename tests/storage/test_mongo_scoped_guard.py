@@ -16,6 +16,7 @@ from fhirserver.storage import mongo_query
 from tests.storage.test_search_matches_matcher import (
     CODES,
     SORTS,
+    TX,
     fresh_store,
     load,
     observation_queries,
@@ -77,7 +78,7 @@ def test_scoped_guards_agree_with_the_whole_guard(data):
             if ids:                 # a set confined to ids: its own chains and the guard's start there
                 params = params + [("_id", ",".join(ids))]
             sort = data.draw(st.sampled_from(SORTS[rtype]))
-            parsed = parse_search(rtype, params + ([("_sort", sort)] if sort else []), base=BASE)
+            parsed = parse_search(rtype, params + ([("_sort", sort)] if sort else []), base=BASE, terminology=TX)
             want = matcher.search(rtype, parsed.query, parsed.results.sort, guard=guard)
             page = store.search(rtype, parsed.query, sort=parsed.results.sort, limit=100, guard=guard,
                                 total="accurate")

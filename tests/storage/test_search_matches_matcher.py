@@ -16,6 +16,7 @@ from fhirserver.smart_auth.access import search_guard
 from fhirserver.smart_auth.scopes import Grants
 from fhirserver.storage import open_store, sqlite_search
 from fhirserver.storage.base import Write
+from fhirserver.terminology import for_store
 from tests.conftest import STORES, store_url
 
 FAMILIES = ["Sharma", "Shah", "Álvarez", "alvarez", "Li", "Lin", "O'Brien"]
@@ -26,6 +27,8 @@ DATES = st.builds(lambda y, m, d, p: ["%04d" % y, "%04d-%02d" % (y, m), "%04d-%0
                   st.integers(1940, 2025), st.integers(1, 12), st.integers(1, 28), st.integers(0, 3))
 DECIMALS = st.sampled_from(["1", "1.5", "1.50", "10", "100", "99.5", "0.01"])
 PREFIXES = st.sampled_from(["", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"])
+VITALS = "http://hl7.org/fhir/ValueSet/observation-vitalsignresult"     # 8480-6 and 8462-4, not sct 1234
+TX = for_store(None)          # the shipped terminology: token :in / :not-in (search/token_sets.py)
 UNITS = st.sampled_from(["mm[Hg]", "kPa", "[IU]"])     # UCUM: compared in canonical units, [IU] as written
 
 
@@ -82,6 +85,7 @@ def patient_queries():
         st.tuples(PREFIXES, DATES).map(lambda t: [("birthdate", t[0] + t[1].split("T")[0])]),
         st.booleans().map(lambda b: [("name:missing", str(b).lower())]),
         st.sampled_from(CODES).map(lambda c: [("_has:Observation:subject:code", f"{c[0]}|{c[1]}")]),
+        st.sampled_from(["in", "not-in"]).map(lambda m: [(f"_has:Observation:subject:code:{m}", VITALS)]),
     )
 
 
@@ -104,6 +108,9 @@ def observation_queries():
         st.tuples(st.sampled_from(["component-code-value-quantity", "code-value-quantity"]), st.booleans()).map(
             lambda t: [(f"{t[0]}:missing", str(t[1]).lower())]),
         st.sampled_from(CODES).map(lambda c: [("combo-code", c[1])]),
+        st.sampled_from(["code:in", "code:not-in", "component-code:in", "combo-code:not-in"]).map(
+            lambda m: [(m, VITALS)]),
+        st.just([("subject:Patient._has:Observation:subject:code:in", VITALS)]),
     )
 
 
@@ -150,7 +157,7 @@ def test_store_agrees_with_matcher(plan, data):
             sort = data.draw(st.sampled_from(SORTS[rtype]))
             if sort:
                 params.append(("_sort", sort))
-            parsed = parse_search(rtype, params, base="http://fhir.test/fhir")
+            parsed = parse_search(rtype, params, base="http://fhir.test/fhir", terminology=TX)
             page = store.search(rtype, parsed.query, sort=parsed.results.sort, limit=100)
             want = matcher.search(rtype, parsed.query, parsed.results.sort)
             assert [v.id for v in page.items] == want, (params, page.items, want)
@@ -190,7 +197,7 @@ def test_guarded_search_agrees_with_matcher(backend, data):
                                  data.draw(st.sampled_from(["p0", "p1", None])))
             rtype = data.draw(st.sampled_from(["Patient", "Observation"]))
             params = data.draw(patient_queries() if rtype == "Patient" else observation_queries())
-            parsed = parse_search(rtype, params, base="http://fhir.test/fhir")
+            parsed = parse_search(rtype, params, base="http://fhir.test/fhir", terminology=TX)
             got = [v.id for v in store.search(rtype, parsed.query, limit=100, guard=guard).items]
             assert got == matcher.search(rtype, parsed.query, guard=guard), (params, got)
         store.close()

@@ -5,6 +5,7 @@ Identifier.type is indexed separately for :of-type (rows under '<param>:of-type'
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ...errors import BadRequest
@@ -28,6 +29,28 @@ class Code:
 @dataclass(frozen=True)
 class Text:
     prefix: str             # folded
+
+
+@dataclass(frozen=True)
+class CodeIn:
+    """:in, :not-in, :below, :above (search/token_sets.py): a row's (system, code) is one of `pairs`;
+    a row without a system (an element of type code, whose system is its binding's) by its code alone."""
+    pairs: frozenset[tuple[str, str]]
+
+    @functools.cached_property
+    def by_system(self) -> list[tuple[str, list[str]]]:
+        groups: dict[str, list[str]] = {}
+        for system, code in sorted(self.pairs):
+            groups.setdefault(system, []).append(code)
+        return sorted(groups.items())
+
+    @functools.cached_property
+    def codes(self) -> list[str]:
+        return sorted({code for _s, code in self.pairs})
+
+    @functools.cached_property
+    def code_set(self) -> frozenset[str]:
+        return frozenset(self.codes)
 
 
 @dataclass(frozen=True)
@@ -94,8 +117,8 @@ def parse(param, modifier: str, raw: str):
         if len(parts) != 3 or not all(parts):
             raise BadRequest(f"{param.code}:of-type needs system|code|value, got {raw!r}")
         return OfType(*parts)
-    if modifier in ("in", "not-in", "above", "below"):
-        raise BadRequest(f"The :{modifier} modifier needs terminology support, which this server does not have yet")
+    if modifier in ("in", "not-in", "above", "below"):      # search/token_sets.py, with the server's terminology
+        raise BadRequest(f"The :{modifier} modifier is not available here: it needs the server's terminology")
     if modifier:
         raise BadRequest(f"Unknown modifier :{modifier} for token parameter '{param.code}'")
     parts = split_unescaped(raw, "|")
@@ -114,6 +137,8 @@ def sql(cond, a: str):
         return f"({a}.text >= ? AND {a}.text < ?)", [cond.prefix, prefix_upper_bound(cond.prefix)]
     if isinstance(cond, OfType):
         return f"({a}.system = ? AND {a}.code = ? AND {a}.text = ?)", [cond.system, cond.code, cond.value]
+    if isinstance(cond, CodeIn):
+        return _code_in_sql(cond, a)
     parts, args = [], []
     if cond.code is not None:
         parts.append(f"{a}.code = ?")
@@ -124,10 +149,24 @@ def sql(cond, a: str):
     return "(" + " AND ".join(parts) + ")", args
 
 
+def _code_in_sql(cond: CodeIn, a: str):
+    """One `code IN (...)` per system (the (param, code, system) index serves each), and one for rows
+    without a system; an empty set matches nothing."""
+    parts, args = [], []
+    for system, codes in cond.by_system + [("", cond.codes)]:
+        if codes:
+            parts.append(f"({a}.system = ? AND {a}.code IN ({', '.join('?' * len(codes))}))")
+            args += [system, *codes]
+    return ("(" + " OR ".join(parts) + ")" if parts else "(0)"), args
+
+
 def match(cond, row) -> bool:
     system, code, text = row
     if isinstance(cond, Text):
         return text is not None and text.startswith(cond.prefix)
+    if isinstance(cond, CodeIn):
+        return code is not None and ((system, code) in cond.pairs
+                                     or (system == "" and code in cond.code_set))
     if isinstance(cond, OfType):
         return (system, code, text) == (cond.system, cond.code, cond.value)
     if cond.code is not None and code != cond.code:
@@ -145,6 +184,10 @@ def mongo(cond) -> dict:
         return {"text": mongo_prefix(cond.prefix)}
     if isinstance(cond, OfType):
         return {"system": {"$eq": cond.system}, "code": {"$eq": cond.code}, "text": {"$eq": cond.value}}
+    if isinstance(cond, CodeIn):
+        ors = [{"system": {"$eq": system}, "code": {"$in": codes}}
+               for system, codes in cond.by_system + [("", cond.codes)] if codes]
+        return {"$or": ors} if ors else {"code": {"$in": []}}
     out = {}
     if cond.code is not None:
         out["code"] = {"$eq": cond.code}

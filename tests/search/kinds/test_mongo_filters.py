@@ -224,6 +224,14 @@ def test_token(coll, docs, query):
     check(coll, T, [rows_of(values) for values in docs], cond)
 
 
+@SETTINGS
+@given(docs=st.lists(st.lists(token_values, max_size=3), min_size=1, max_size=5),
+       pairs=st.frozensets(st.tuples(opt([s for s in SYSTEMS if s]), opt(CODES)), max_size=4))
+def test_token_code_in(coll, docs, pairs):
+    """:in, :not-in, :below, :above become one CodeIn (search/token_sets.py)."""
+    check(coll, T, [T.rows(values, TOKEN_P) for values in docs], T.CodeIn(pairs))
+
+
 def test_token_null_columns():
     rows = [[("", None, "hemo")], [("", "a", None)], [("", "", None)], [("urn:x", None, None)]]
     assert expected(T, rows, T.parse(TOKEN_P, "", "")) == {2}            # code "" is not a null code
@@ -451,6 +459,7 @@ def _hostile_conds():
             yield T, T.parse(TOKEN_P, "", f"{e}|{e}")
             yield T, T.parse(TOKEN_P, "", f"{e}|")
             yield T, T.parse(TOKEN_P, "of-type", f"{e}|{e}|{e}")
+            yield T, T.CodeIn(frozenset({(h, h), ("urn:x", h), (h, "a")}))
             yield R, R.parse(REF_PARAMS[1], "", e, BASE)
         for modifier in ("", "below", "above"):
             yield U, U.parse(URI_P, modifier, e)
