@@ -264,7 +264,8 @@ class Walker:
 
     def nested(self, res: dict, path: str, depth: int, profiles: tuple[str, ...] = ()) -> None:
         """A resource inside a resource: against the element's type profile when it names one the
-        server knows for this type, else the core definition of its resourceType."""
+        server knows for this type, else the core definition of its resourceType; then against each
+        profile it claims in meta.profile (an unknown one is information)."""
         rtype = res.get("resourceType")
         root = next((r for r in map(self.root_of, profiles) if r is not None and r.path == rtype), None)
         if root is None and isinstance(rtype, str) and rtype.isalpha():
@@ -273,6 +274,17 @@ class Walker:
             self.add("error", "type", "Resource", path, f"{path}: unknown resource type {rtype!r}")
             return
         self.resource(res, root, path, depth + 1)
+        claims = (res.get("meta") or {}).get("profile") if isinstance(res.get("meta"), dict) else None
+        for canonical in claims if isinstance(claims, list) else ():
+            claimed = self.root_of(canonical) if isinstance(canonical, str) else None
+            if claimed is None:
+                self.add("information", "profile", str(canonical), path,
+                         f"{path}: claims the profile {canonical}, which is not known here; not checked")
+            elif claimed.path != rtype:
+                self.add("error", "profile", canonical, path,
+                         f"{path}: claims the profile {canonical}, which is for {claimed.path}, not {rtype}")
+            elif claimed is not root:
+                self.resource(res, claimed, path, depth + 1)
 
     def extension_contexts(self, vals, where: tuple, path: str) -> None:
         items = vals if isinstance(vals, list) else [vals]

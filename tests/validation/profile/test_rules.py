@@ -298,3 +298,16 @@ def test_extension_context():
     pat["name"][0]["_given"] = [{"extension": [{"url": CORE + "patient-birthTime",
                                                 "valueDateTime": "2000-01-01T10:00:00Z"}]}]
     assert errors(run(pat, PATIENT)) == [("profile", CORE + "patient-birthTime", "Patient.name[0].given[0].extension[0]")]
+
+
+def test_nested_resources_are_checked_against_the_profiles_they_claim():
+    pat = copy.deepcopy(synthea_patient())
+    del pat["identifier"]
+    unknown = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+               "meta": {"profile": ["https://example.org/not-shipped"]}}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": pat}, {"resource": unknown}]}
+    found = run(bundle)
+    assert errors(found) == [("cardinality", "Patient.identifier", "Bundle.entry[0].resource.identifier")]
+    assert ("profile", "https://example.org/not-shipped", "Bundle.entry[1].resource") in of(found, "information")
+    pat["meta"]["profile"] = [BP]
+    assert ("profile", BP, "Bundle.entry[0].resource") in errors(run(bundle))
