@@ -32,7 +32,23 @@ class Definitions:
         self._store = store
         self._cache: dict[tuple[str, str], tuple[float, dict | None]] = {}
         self._lock = threading.Lock()
-        self.generation = 0
+        self._generation = 0
+        self._seen: tuple[float, tuple | None] = (0.0, None)    # (when looked, the store's last writes)
+
+    @property
+    def generation(self) -> int:
+        """Changes when this process writes a definition (changed()), and at most DEFINITIONS_TTL seconds
+        after another process did (Store.last_write of the definition types, looked at once per TTL)."""
+        now = time.monotonic()
+        when, marks = self._seen
+        if self._store is not None and now - when >= DEFINITIONS_TTL:
+            latest = tuple(self._store.last_write(t) for t in sorted(CONFORMANCE_TYPES))
+            with self._lock:
+                if marks is not None and latest != marks:
+                    self._cache.clear()
+                    self._generation += 1
+                self._seen = (now, latest)
+        return self._generation
 
     def resolve(self, rtype: str, canonical: str) -> dict | None:
         """The definition of this type named by the canonical (url or url|version), or None."""
@@ -69,7 +85,7 @@ class Definitions:
         """A definition was written by this process: forget what was looked up."""
         with self._lock:
             self._cache.clear()
-            self.generation += 1
+            self._generation += 1
 
 
 _BY_STORE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

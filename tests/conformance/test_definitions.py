@@ -80,3 +80,15 @@ def test_this_process_sees_its_own_writes_at_once(ctx):
 
 def test_one_definitions_per_store(ctx):
     assert definitions(ctx.store) is definitions(ctx.store)
+
+
+def test_the_generation_follows_another_process_within_the_ttl(ctx, monkeypatch):
+    defs = definitions(ctx.store)
+    monkeypatch.setattr(definitions_module, "DEFINITIONS_TTL", 0.0)
+    gen = defs.generation
+    assert defs.generation == gen                                   # nothing written: unchanged
+    monkeypatch.setattr(common, "_definition_written", lambda tx, rtype: None)     # as if another process wrote
+    create.create(ctx, "ValueSet", {"resourceType": "ValueSet", "url": "urn:vs", "status": "active"})
+    assert defs.generation == gen + 1
+    create.create(ctx, "Patient", {"resourceType": "Patient"})
+    assert defs.generation == gen + 1                               # not a definition
