@@ -1,14 +1,21 @@
 """A SQLite store created before quantity rows carried UCUM canonical units (canon, clow, chigh) gets
 the columns when opened, filled in place from each row's own columns (sqlite_index.add_columns):
-afterwards its rows are exactly those a fresh store writes, and canonical-unit searches find them."""
+afterwards its rows are exactly those a fresh store writes, and canonical-unit searches find them.
+`medport reindex` (Store.reindex) writes them on both stores (how a MongoDB store gets them)."""
 from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
+from fhirserver.jsonio import dumps, loads
 from fhirserver.search.extract import extract
+from fhirserver.search.kinds import quantity_kind
 from fhirserver.search.parse import parse_search
+from fhirserver.storage import open_store
 from fhirserver.storage.base import Write
 from fhirserver.storage.sqlite import SqliteStore
+from tests.conftest import STORES, make_settings
 
 UCUM = "http://unitsofmeasure.org"
 VALUES = [("1500", "mg/dL"), ("0.0054", "g"), ("37", "Cel"), ("5", "[IU]/L"), ("2", "{score}"), ("7", "mg")]
@@ -65,3 +72,21 @@ def test_old_store_gets_canonical_columns_filled_in_place(tmp_path):
     assert _ids(store, f"gt1|{UCUM}|g/dL") == ["o0", "o9"]
     store.close()
     SqliteStore(str(old), synchronous="NORMAL").close()  # opening again: nothing left to add
+
+
+@pytest.mark.parametrize("backend", STORES)
+def test_reindex_writes_canonical_columns(tmp_path, backend, monkeypatch):
+    """A store written before (no canonical columns: extraction without them) is searched in canonical
+    units after `medport reindex` (Store.reindex with extract), on both stores."""
+    store = open_store(make_settings(tmp_path, backend))
+    resources = _observations()
+    with monkeypatch.context() as m:        # extraction as it was: no canonical form
+        m.setattr(quantity_kind, "canonical_columns", lambda *_a: ("", None, None))
+        with store.transaction() as tx:
+            for r in resources:
+                tx.write(Write("Observation", r["id"], 1, "2026-01-01T00:00:00.000000Z", "PUT", dumps(r), extract(r)))
+    assert _ids(store, f"gt1|{UCUM}|g/dL") == []
+    assert store.reindex(lambda _type, body: extract(loads(body))) == len(resources)
+    assert _ids(store, f"gt1|{UCUM}|g/dL") == ["o0"]
+    assert _ids(store, f"5.4|{UCUM}|mg") == ["o1"]
+    store.close()
