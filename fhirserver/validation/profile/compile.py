@@ -34,7 +34,7 @@ class Constraint:
 class Node:
     """One ElementDefinition of a compiled snapshot."""
     __slots__ = ("id", "path", "min", "max", "types", "allowed", "profiles", "targets", "fixed", "pattern",
-                 "binding", "max_length", "constraints", "kids", "required", "slicing", "slices",
+                 "binding", "max_length", "bounds", "constraints", "kids", "required", "slicing", "slices",
                  "slice_name", "content_ref", "typed", "matcher", "sd_url")
 
     def __init__(self, e: dict, sd_url: str):
@@ -59,11 +59,17 @@ class Node:
                 self.targets[code] = tuple(t["targetProfile"])
         self.allowed = frozenset(self.types)
         self.fixed = self.pattern = None
+        low = high = None
         for k, v in e.items():
             if k.startswith("fixed"):
                 self.fixed = v
             elif k.startswith("pattern"):
                 self.pattern = v
+            elif k.startswith("minValue"):
+                low = v
+            elif k.startswith("maxValue"):
+                high = v
+        self.bounds = (low, high) if low is not None or high is not None else None
         b = e.get("binding") or {}
         strength, vs = b.get("strength"), b.get("valueSet")
         self.binding = (strength, vs) if strength in ("required", "extensible") and vs else None

@@ -4,10 +4,13 @@
 * pattern[x]: the instance contains the pattern: every element of the pattern is present with a
   value that contains the pattern's; an array matches when each pattern item is contained in some
   instance item (profiling.html#pattern);
+* minValue[x] / maxValue[x]: numbers compared as numbers, a Quantity's value when its unit is the
+  bound's, dates and times as strings of the same precision (others cannot be compared: not checked);
 * the resource type a literal reference names (references.html#literal), for targetProfile checks.
 """
 from __future__ import annotations
 
+import numbers
 import re
 
 _LITERAL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
@@ -60,3 +63,31 @@ def referenced_type(ref: dict, resource: dict | None) -> str | None:
         return None
     m = _LITERAL.search(literal)
     return m.group(1) if m else None
+
+
+def _comparable(value, bound):
+    """(value, bound) as comparable scalars, or None when they cannot be compared."""
+    if isinstance(bound, dict) and isinstance(value, dict):
+        if (value.get("code"), value.get("system")) != (bound.get("code"), bound.get("system")):
+            return None
+        value, bound = value.get("value"), bound.get("value")
+    if isinstance(value, bool) or isinstance(bound, bool):
+        return None
+    if isinstance(value, numbers.Number) and isinstance(bound, numbers.Number):      # int, float, Decimal
+        return value, bound
+    if isinstance(value, str) and isinstance(bound, str) and len(value) == len(bound):
+        return value, bound
+    return None
+
+def out_of_bounds(value, bounds: tuple) -> str | None:
+    """"below minValue x" / "above maxValue y" when the value is outside the element's bounds."""
+    low, high = bounds
+    if low is not None:
+        pair = _comparable(value, low)
+        if pair is not None and pair[0] < pair[1]:
+            return f"below the minValue {pair[1]}"
+    if high is not None:
+        pair = _comparable(value, high)
+        if pair is not None and pair[0] > pair[1]:
+            return f"above the maxValue {pair[1]}"
+    return None

@@ -17,7 +17,7 @@ from . import binding, context, slicing
 from . import types as T
 from .compile import compiled
 from .finding import Finding
-from .values import contains, equal, referenced_type
+from .values import contains, equal, out_of_bounds, referenced_type
 
 MAX_FINDINGS = 100
 _EXTENSIONS = frozenset(("extension", "modifierExtension"))
@@ -229,6 +229,10 @@ class Walker:
         if node.pattern is not None and not contains(val, node.pattern):
             self.add("error", "pattern", node.id, path, f"{path}: value must contain {_show(node.pattern)} "
                                                         f"(pattern of {node.id})")
+        if node.bounds is not None:
+            outside = out_of_bounds(val, node.bounds)
+            if outside:
+                self.add("error", "type", node.id, path, f"{path}: {_show(val)} is {outside} of {node.id}")
         if isinstance(val, dict):
             if "resourceType" in val and (tcode in T.RESOURCE_TYPES_ROOT or tcode not in T.COMPLEX):
                 if node.name == "contained":

@@ -311,3 +311,16 @@ def test_nested_resources_are_checked_against_the_profiles_they_claim():
     assert ("profile", "https://example.org/not-shipped", "Bundle.entry[1].resource") in of(found, "information")
     pat["meta"]["profile"] = [BP]
     assert ("profile", BP, "Bundle.entry[0].resource") in errors(run(bundle))
+
+
+def test_min_and_max_values():
+    profile = derived(CORE + "Patient", "https://example.org/bounded", change={
+        "Patient.multipleBirth[x]": {"type": [{"code": "integer"}], "minValueInteger": 1, "maxValueInteger": 9},
+        "Patient.birthDate": {"minValueDate": "1900-01-01"}})
+    pat = {"resourceType": "Patient", "multipleBirthInteger": 12, "birthDate": "1890-05-05"}
+    found = run_sd(pat, profile)
+    assert errors(found) == [("type", "Patient.multipleBirth[x]", "Patient.multipleBirthInteger"),
+                             ("type", "Patient.birthDate", "Patient.birthDate")]
+    assert "above the maxValue 9" in message(found)
+    pat.update(multipleBirthInteger=2, birthDate="1990")      # another precision: not comparable, not checked
+    assert errors(run_sd(pat, profile)) == []
