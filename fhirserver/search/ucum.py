@@ -46,7 +46,7 @@ class Canonical:
             return float(Decimal(repr(x)) * self.scale + self.offset)
 
 
-_lock = threading.Lock()
+_lock, _convert_lock = threading.Lock(), threading.Lock()
 _state: dict = {}
 
 
@@ -80,13 +80,14 @@ def canonical(code: str) -> Canonical | None:
         return None
     tools = _tools()
     try:
-        tree = tools["parse"](code)
-        if any(str(tok) in tools["arbitrary"] for tok in tree.scan_values(lambda v: True)):
-            return None
-        q = tools["transform"](tree)
-        if not hasattr(q, "units"):       # a bare number ("10*3") is a dimensionless quantity
-            q = tools["quantity"](float(q), "")
-        points = [tools["quantity"](x * q.magnitude, q.units).to_base_units() for x in (0, 1, _FAR)]
+        with _convert_lock:     # pint's registry caches as it converts: one code at a time (misses only)
+            tree = tools["parse"](code)
+            if any(str(tok) in tools["arbitrary"] for tok in tree.scan_values(lambda v: True)):
+                return None
+            q = tools["transform"](tree)
+            if not hasattr(q, "units"):       # a bare number ("10*3") is a dimensionless quantity
+                q = tools["quantity"](float(q), "")
+            points = [tools["quantity"](x * q.magnitude, q.units).to_base_units() for x in (0, 1, _FAR)]
     except Exception:       # noqa: BLE001 - UCUM syntax, atoms pint lacks, offset-unit arithmetic
         return None
     f0, f1, far = (float(p.magnitude) for p in points)

@@ -2,6 +2,7 @@
 (http://hl7.org/fhir/R4/search.html#quantity) through the quantity kind's rows and match()."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -96,3 +97,11 @@ def test_only_ucum_quantities_are_converted():
     assert not hits(f"1500|{UCUM}|mg", quantity("1.5", "g", system="urn:other"))   # not UCUM: no canonical row
     assert not hits("1500||mg", quantity("1.5", "g"))                              # no system asked: as written
     assert hits("1.5||g", quantity("1.5", "g", system="urn:other"))
+
+
+def test_concurrent_first_uses_agree_with_serial_ones():
+    codes = ["mg/dL", "g/dL", "mmol/L", "[in_i]", "Cel", "[degF]", "mm[Hg]", "/min", "10*3/uL", "%", "[IU]/L", "dB"]
+    serial = [canonical(c) for c in codes]
+    canonical.cache_clear()
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(canonical, codes * 4)) == serial * 4
