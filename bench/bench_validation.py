@@ -40,12 +40,12 @@ testdata/synthea/blaze-synthea-2021) against US Core 5.0.1 us-core-blood-pressur
   structural validate() (F)                       0.07 ms    0.08 ms
   profile check(), shipped terminology            0.12 ms    0.15 ms
   profile check(), terminology=None               0.09 ms    0.11 ms
-  both, as a write runs them                      0.20 ms    0.45 ms
+  both, as a write runs them                      0.20 ms    0.25 ms
 
 Compiling the profile costs ~35 ms once (its FHIRPath invariants included); the
 first check compiles the data types it meets (~1 ms). G/H: the 779 official
 examples against their base type's definition (cold: value sets expanded and
-types compiled on first use; warm: 0.33 ms median, 80 ms p99 for the biggest
+types compiled on first use; warm: 0.33 ms median, 60-80 ms p99 for the biggest
 Bundles, whose StructureDefinition entries carry fhirpathpy-evaluated eld-*
 invariants). `--profile-only` runs just these.
 """
