@@ -69,13 +69,15 @@ def raw_entries(bundle, kind: str, max_entries: int) -> list:
     return entries
 
 
-def parse_bundle(bundle, kind: str, max_entries: int, limits: SearchLimits | None = None) -> list[Entry]:
+def parse_bundle(bundle, kind: str, max_entries: int, limits: SearchLimits | None = None,
+                 terminology=None) -> list[Entry]:
     """The entries of a transaction Bundle, each checked for shape (not yet for content), and the
-    cost of its searches in all (400 past the limit: the transaction would fail as a whole anyway)."""
+    cost of its searches in all (400 past the limit: the transaction would fail as a whole anyway).
+    `terminology`: the server's, so that searches with token :in and the like are counted too."""
     out = [parse_entry(i, e) for i, e in enumerate(raw_entries(bundle, kind, max_entries))]
     _no_duplicate_full_urls(out)
     _no_duplicate_targets(out)
-    over = search_cost(out, limits or DEFAULT_LIMITS)
+    over = search_cost(out, limits or DEFAULT_LIMITS, terminology)
     if over:
         raise next(iter(over.values()))
     return out
@@ -87,7 +89,7 @@ def is_search(e: Entry) -> bool:
         and e.vid is None and e.operation is None
 
 
-def search_cost(entries: list[Entry], limits: SearchLimits) -> dict[int, FhirError]:
+def search_cost(entries: list[Entry], limits: SearchLimits, terminology=None) -> dict[int, FhirError]:
     """The search entries past the Bundle's shared node budget (search/limits.py), by entry index,
     each with the error it answers. The budget counts the query-tree nodes of the search entries in
     Bundle order; an entry whose own query is refused is left to fail on its own when it runs."""
@@ -97,7 +99,8 @@ def search_cost(entries: list[Entry], limits: SearchLimits) -> dict[int, FhirErr
             continue
         nodes = NodeBudget(limits.max_nodes)
         try:
-            parse_search(e.type, parse_qsl(e.criteria or "", keep_blank_values=True), lenient(), "", limits, nodes)
+            parse_search(e.type, parse_qsl(e.criteria or "", keep_blank_values=True), lenient(), "", limits, nodes,
+                         terminology)
         except FhirError:
             continue
         if used + nodes.used > limits.max_bundle_nodes:

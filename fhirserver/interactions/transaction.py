@@ -58,7 +58,7 @@ class Plan:
 def transaction(ctx, bundle: dict, provenance: dict | None = None) -> list[EntryResult]:
     """provenance: the checked X-Provenance header, merged into the Provenance of every patient touched."""
     entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries,
-                              SearchLimits.from_settings(ctx.settings))
+                              SearchLimits.from_settings(ctx.settings), for_store(ctx.store))
     new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT") and e.operation is None}
     # the conditional references of each entry, found once: the plan and the check under the lock use them
     conditional = {e.index: tuple(dict.fromkeys(r for r in references(e.resource) if is_conditional(r)))

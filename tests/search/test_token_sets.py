@@ -4,15 +4,18 @@ terminology, unknown value set or code, too many codes), and CodeIn's SQL == mat
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fhirserver.errors import BadRequest, NotFound, TooCostly
+from fhirserver.interactions import bundle_entries as be
 from fhirserver.search import query as q
 from fhirserver.search import token_sets
 from fhirserver.search.kinds import token_kind as T
+from fhirserver.search.limits import DEFAULT_LIMITS
 from fhirserver.search.parse import parse_search
 from fhirserver.smart_auth.access import search_guard
 from fhirserver.smart_auth.scopes import Grants
@@ -145,3 +148,13 @@ def test_a_row_without_system_matches_by_code():
     cond = T.CodeIn(frozenset({(LOINC, "8480-6")}))
     assert T.match(cond, ("", "8480-6", None)) and not T.match(cond, (SCT, "8480-6", None))
     assert not T.match(T.CodeIn(frozenset()), ("", "8480-6", None)) and sql_count(T.CodeIn(frozenset()), ("", "a", None)) == 0
+
+
+def test_a_bundles_search_budget_counts_entries_with_token_sets():
+    """interactions/bundle_entries.search_cost parses each search entry with the server's terminology,
+    so an entry with :in counts against the Bundle's shared node budget like any other."""
+    entries = [be.parse_entry(i, {"request": {"method": "GET", "url": f"Observation?code:in=http://vs/bp&status={s}"}})
+               for i, s in enumerate(("final", "amended"))]
+    small = replace(DEFAULT_LIMITS, max_bundle_nodes=5)          # each entry: And, the set, status (Or + value)
+    assert set(be.search_cost(entries, small, TX)) == {1}
+    assert be.search_cost(entries, small) == {}                  # unparsable here: each fails on its own
