@@ -150,14 +150,20 @@ def sql(cond, a: str):
 
 
 def _code_in_sql(cond: CodeIn, a: str):
-    """One `code IN (...)` per system (the (param, code, system) index serves each), and one for rows
-    without a system; an empty set matches nothing."""
-    parts, args = [], []
-    for system, codes in cond.by_system + [("", cond.codes)]:
-        if codes:
+    """`code IN (every code)`, which the (param, code, system) index serves, then per system its own
+    codes (a row without a system by its code alone); an empty set matches nothing."""
+    if not cond.pairs:
+        return "(0)", []
+    parts, args = [f"{a}.system = ?"], [""]
+    if len(cond.by_system) == 1:
+        parts.append(f"{a}.system = ?")
+        args.append(cond.by_system[0][0])
+    else:
+        for system, codes in cond.by_system:
             parts.append(f"({a}.system = ? AND {a}.code IN ({', '.join('?' * len(codes))}))")
             args += [system, *codes]
-    return ("(" + " OR ".join(parts) + ")" if parts else "(0)"), args
+    every = ", ".join("?" * len(cond.codes))
+    return f"({a}.code IN ({every}) AND ({' OR '.join(parts)}))", list(cond.codes) + args
 
 
 def match(cond, row) -> bool:
@@ -184,10 +190,11 @@ def mongo(cond) -> dict:
         return {"text": mongo_prefix(cond.prefix)}
     if isinstance(cond, OfType):
         return {"system": {"$eq": cond.system}, "code": {"$eq": cond.code}, "text": {"$eq": cond.value}}
-    if isinstance(cond, CodeIn):
-        ors = [{"system": {"$eq": system}, "code": {"$in": codes}}
-               for system, codes in cond.by_system + [("", cond.codes)] if codes]
-        return {"$or": ors} if ors else {"code": {"$in": []}}
+    if isinstance(cond, CodeIn):       # as its SQL: every code first (ix_token_code_system), then per system
+        if len(cond.by_system) <= 1:
+            return {"code": {"$in": cond.codes}, "system": {"$in": [""] + [s for s, _c in cond.by_system]}}
+        return {"code": {"$in": cond.codes}, "$or": [{"system": {"$eq": ""}}] + [
+            {"system": {"$eq": system}, "code": {"$in": codes}} for system, codes in cond.by_system]}
     out = {}
     if cond.code is not None:
         out["code"] = {"$eq": cond.code}
