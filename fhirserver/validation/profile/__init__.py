@@ -24,8 +24,9 @@ __all__ = ["check", "Finding", "RULE_SYSTEM", "MAX_FINDINGS"]
 
 
 def check(resource: dict, sd: dict, *, resolve, terminology) -> list[Finding]:
-    """Every way `resource` fails the profile `sd` (at most MAX_FINDINGS), errors and warnings
-    and information (a constraint or binding that could not be checked)."""
+    """Every way `resource` fails the profile `sd`: errors, warnings and information (a constraint or
+    binding that could not be checked). The walk stops at MAX_FINDINGS errors; at most MAX_FINDINGS
+    warnings and information are kept (the rest counted in a last information finding)."""
     rtype = resource.get("resourceType") if isinstance(resource, dict) else None
     url = sd.get("url") or sd.get("id") or "?"
     if sd.get("type") != rtype:
@@ -40,9 +41,13 @@ def check(resource: dict, sd: dict, *, resolve, terminology) -> list[Finding]:
         walker.resource(resource, comp.root, rtype)
     except Full:
         walker.findings.append(Finding("information", "profile", url, rtype,
-                                       f"{rtype}: more problems were found; only the first "
-                                       f"{MAX_FINDINGS} are listed"))
+                                       f"{rtype}: validation stopped after {MAX_FINDINGS} errors; later "
+                                       "problems are not listed"))
     except RecursionError:
         walker.findings.append(Finding("error", "profile", url, rtype,
                                        f"{rtype}: nested too deeply to be validated against {url}"))
+    if walker.dropped:
+        walker.findings.append(Finding("information", "profile", url, rtype,
+                                       f"{rtype}: {walker.dropped} more warnings and information findings "
+                                       "are not listed"))
     return walker.findings

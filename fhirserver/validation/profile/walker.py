@@ -26,7 +26,7 @@ MAX_DEPTH = 64          # JSON levels below the resource
 
 
 class Full(Exception):
-    """Raised once MAX_FINDINGS findings are collected."""
+    """Raised once MAX_FINDINGS errors are collected (no later error can change the verdict)."""
 
 
 class Walker:
@@ -34,12 +34,14 @@ class Walker:
         self.resolve = resolve
         self.stop_at_error = stop_at_error
         self.tx = terminology
-        self.limit = limit
+        self.limit = limit              # errors that end the walk; also the warnings/information kept
+        self.errors = self.dropped = 0
         self.findings: list[Finding] = []
         self._seen: set = set()
         self._roots: dict[str, object] = {}       # canonical -> compiled root (or None), this walk
         self._container: dict[int, dict] = {}     # id(contained resource) -> its container (%rootResource)
         self._contexts: dict[str, tuple] = {}     # extension url -> its contexts, this walk
+        self._entries: dict[str, object] = {}     # Bundle.entry.fullUrl -> resourceType, of Bundles walked
 
     # -- findings ------------------------------------------------------------------------------
     def add(self, severity: str, rule: str, key: str, path: str, message: str) -> None:
@@ -47,8 +49,13 @@ class Walker:
         if sig in self._seen:
             return
         self._seen.add(sig)
+        if severity == "error":
+            self.errors += 1
+        elif len(self.findings) - self.errors >= self.limit:
+            self.dropped += 1           # warnings and information past the limit: counted, not kept
+            return
         self.findings.append(Finding(severity, rule, key, path, message))
-        if len(self.findings) >= self.limit or (self.stop_at_error and severity == "error"):
+        if self.errors >= self.limit or (self.stop_at_error and severity == "error"):
             raise Full
 
     # -- definitions ---------------------------------------------------------------------------
@@ -110,6 +117,11 @@ class Walker:
 
     # -- the walk ------------------------------------------------------------------------------
     def resource(self, res: dict, root, path: str, depth: int = 0) -> None:
+        if res.get("resourceType") == "Bundle" and isinstance(res.get("entry"), list):
+            for e in res["entry"]:        # references to entries by fullUrl (bundle.html#references)
+                r = e.get("resource") if isinstance(e, dict) else None
+                if isinstance(r, dict) and isinstance(e.get("fullUrl"), str):
+                    self._entries.setdefault(e["fullUrl"], r.get("resourceType"))
         for c in root.constraints:
             self.invariant(c, res, res, path, None)
         self.children(res, root, path, res, depth, (root.path, None, root.path, True))
@@ -313,6 +325,8 @@ class Walker:
         if allowed is None:
             return
         rtype = referenced_type(ref, resource)
+        if rtype is None and self._entries and isinstance(ref.get("reference"), str):
+            rtype = self._entries.get(ref["reference"])
         if rtype is not None and rtype not in allowed and rtype in resource_types():
             self.add("error", "type", node.id, path,
                      f"{path}: refers to a {rtype}, but {node.id} may refer only to {', '.join(sorted(allowed))}")

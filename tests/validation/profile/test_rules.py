@@ -324,3 +324,14 @@ def test_min_and_max_values():
     assert "above the maxValue 9" in message(found)
     pat.update(multipleBirthInteger=2, birthDate="1990")      # another precision: not comparable, not checked
     assert errors(run_sd(pat, profile)) == []
+
+
+def test_references_to_bundle_entries_by_full_url():
+    obs = bp(subject={"reference": "urn:uuid:9f3c2a4e-0000-4000-8000-000000000001"})
+    other = {"resourceType": "Practitioner"}             # core Observation.subject: Patient, Group, Device, Location
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:9f3c2a4e-0000-4000-8000-000000000001", "resource": other},
+        {"fullUrl": "urn:uuid:9f3c2a4e-0000-4000-8000-000000000002", "resource": obs}]}
+    assert errors(run(bundle)) == [("type", "Observation.subject", "Bundle.entry[1].resource.subject")]
+    other["resourceType"] = "Patient"
+    assert errors(run(bundle)) == []
