@@ -16,6 +16,8 @@ of "dims" is one counter the record adds 1 to under its (custodian, type):
 """
 from __future__ import annotations
 
+import functools
+
 from ..conformance import CONFORMANCE_TYPES
 from ..governance import custodian
 from ..search.compartment import members
@@ -101,11 +103,7 @@ def patient_subjects(rtype: str, rows: dict) -> list[str]:
     return sorted({r[3] for r in rows.get("reference", ()) if r[0] in keys and r[2] == "Patient" and r[3]})
 
 
-_PARAMS: dict | None = None
-
-
+@functools.cache
 def _patient_params() -> dict[str, tuple[str, ...]]:
-    global _PARAMS
-    if _PARAMS is None:
-        _PARAMS = {t: codes for t, codes in members("Patient").items() if t != "Patient"}
-    return _PARAMS
+    """{type: Patient compartment parameter codes}, the Patient itself left out (its own UHID counts)."""
+    return {t: codes for t, codes in members("Patient").items() if t != "Patient"}
