@@ -8,8 +8,8 @@ rules and the slices in order. The tree is built from element ids (elementdefini
 `Observation.component`. Re-slices (`a:s/t`) are left out. A contentReference element shares the
 children and types of the element it names.
 
-Compiled forms are cached per (url, version, meta.versionId or "shipped"), so an SD is compiled once
-per process and again only when a new version of it is stored.
+Compiled forms are cached per (url, version, meta.versionId or "shipped", meta.lastUpdated), so an SD
+is compiled once per process and again only when a new version of it is stored.
 """
 from __future__ import annotations
 
@@ -173,7 +173,10 @@ def compiled(sd: dict, resolve=None) -> Compiled:
     """The compiled form of this StructureDefinition, compiled at most once per version. One with a
     differential only gets its snapshot generated first (snapshot.py) when `resolve` is given."""
     url = sd.get("url")
-    key = (url, sd.get("version"), (sd.get("meta") or {}).get("versionId") or "shipped")
+    meta = sd.get("meta") or {}
+    # a stored version is named by its versionId and lastUpdated: two stores in one process may each hold
+    # version 1 of one canonical with different content (the Med-Port Patient profile's UHID system)
+    key = (url, sd.get("version"), meta.get("versionId") or "shipped", meta.get("lastUpdated"))
     found = _CACHE.get(key) if url else None
     if found is None:
         if resolve is not None and not (sd.get("snapshot") or {}).get("element") and sd.get("differential"):
