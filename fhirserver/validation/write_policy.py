@@ -8,16 +8,12 @@ warn (stored; the findings travel with the write) or off. A claimed profile the 
 a warning, never a rejection: the official examples and Synthea claim profiles this server does not ship.
 A required profile the server does not know is an error (the requirement cannot be met).
 
-Which version binds: a claim that names its version (url|version), a required profile, and a profile
-held in the store (Med-Port's own, seeded at init; an installed implementation guide: the exchange
-chose them) are enforced. A claim without a version of a profile the server only ships (US Core ...)
-does not say which version of that guide the data was written for (Synthea 2021 claims US Core 3/4
-profiles; the server ships US Core 5.0.1 and 7.0.0 smoking status), so its errors are reported as
-warnings, not enforced. Cheap when nothing is claimed or required: no lookup at all.
+A claim without a version is judged by the version the server holds (store-held first, then shipped:
+one US Core release, 5.0.1), as a canonical without a version means (references.html#canonical).
+Cheap when nothing is claimed or required: no lookup at all.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 from ..errors import Unprocessable
@@ -94,31 +90,8 @@ def evaluate(store, resource: dict, profiles: list[tuple[str, bool]]) -> Profile
                                     f"The profile {canonical} constrains {sd.get('type')}, not {rtype}"))
             continue
         checked.append(canonical)
-        found = check(resource, sd, resolve=defs.resolve, terminology=terminology)
-        if not must and not binding(canonical, sd):
-            found = [_advisory(f, canonical) for f in found]
-        findings.extend(found)
+        findings.extend(check(resource, sd, resolve=defs.resolve, terminology=terminology))
     return ProfileOutcome.of(checked, findings)
-
-
-def binding(canonical: str, sd: dict) -> bool:
-    """Whether a claim of this profile is enforced (the module's rule): versioned, or held in the store."""
-    from ..conformance import catalogue
-    url, _, version = canonical.partition("|")
-    return bool(version) or sd is not catalogue.shipped("StructureDefinition", url)
-
-
-def _advisory(finding, canonical: str):
-    if finding.severity != "error":
-        return finding
-    return dataclasses.replace(finding, severity="warning", message=f"{finding.message} (claimed {canonical} "
-                               f"without a version: the shipped version {_version_note(canonical)}is not enforced)")
-
-
-def _version_note(canonical: str) -> str:
-    from ..conformance import catalogue
-    sd = catalogue.shipped("StructureDefinition", canonical)
-    return f"{sd.get('version')} " if sd and sd.get("version") else ""
 
 
 def _terminology(store):

@@ -135,13 +135,15 @@ def test_the_required_profiles_setting_is_read():
         write_policy.required_profiles("Patient")
 
 
-def test_an_unversioned_claim_of_a_shipped_profile_is_reported_not_enforced(tmp_path, backend):
+def test_an_unversioned_claim_of_a_shipped_profile_is_enforced(tmp_path, backend):
+    """A canonical without a version names the version the server holds (references.html#canonical)."""
     ctx, client = serve(tmp_path, backend)
-    r = send(client, "POST", "/fhir/Patient", patient(US_CORE_UNVERSIONED), Prefer="return=OperationOutcome")
+    r = send(client, "POST", "/fhir/Patient", patient(US_CORE_UNVERSIONED))
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert any((i.get("details") or {}).get("text") == "Patient.gender" for i in r.get_json()["issue"])
+    r = send(client, "POST", "/fhir/Patient", patient(US_CORE_UNVERSIONED, **GOOD))
     assert r.status_code == 201, r.get_data(as_text=True)
-    gender = [i for i in r.get_json()["issue"] if (i.get("details") or {}).get("text") == "Patient.gender"]
-    assert gender[0]["severity"] == "warning" and "not enforced" in gender[0]["diagnostics"]
-    # held in the store (an administrator or `medport ig install` put it there): enforced
+    # held in the store (an administrator or `medport ig install` put it there): enforced the same way
     strict = {**ctx_definition(ctx, US_CORE_UNVERSIONED), "url": "https://city.test/fhir/StructureDefinition/strict"}
     strict.pop("version", None)
     create(ctx, "StructureDefinition", strict)

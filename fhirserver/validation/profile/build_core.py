@@ -4,10 +4,10 @@
 
 SRC_DIR (../shared/fhir-r4) holds the R4 4.0.1 definitions (http://hl7.org/fhir/R4/downloads.html:
 profiles-resources.json, profiles-types.json, extension-definitions.json) and US Core
-(uscore-v5.0.1-structuredefinitions.json, uscore-v7.0.0-smoking-status.json). OUT_DIR defaults to
+(uscore-v5.0.1-structuredefinitions.json). OUT_DIR defaults to
 profiles/definitions/ and receives
   * hl7-r4-core.json.gz: every resource, data type, primitive and core extension StructureDefinition;
-  * us-core/us-core-5.0.1.json.gz and us-core/us-core-smokingstatus-7.0.0.json.gz.
+  * us-core/us-core-5.0.1.json.gz (one release of US Core: a claim without a version is judged by it).
 Each is a JSON array of StructureDefinitions reduced to what validation reads (`reduce_sd`): the header
 fields and the snapshot (US Core's differential is kept when the source has one), each element stripped of
 its documentation (short, definition, comment, mapping, alias ...). The content is HL7's, CC0.
@@ -30,8 +30,7 @@ _CONSTRAINT = ("key", "severity", "expression", "human", "source")
 BEST_PRACTICE = "http://hl7.org/fhir/StructureDefinition/elementdefinition-bestpractice"
 
 CORE_SOURCES = ("profiles-resources.json", "profiles-types.json", "extension-definitions.json")
-US_CORE = {"us-core/us-core-5.0.1.json.gz": "uscore-v5.0.1-structuredefinitions.json",
-           "us-core/us-core-smokingstatus-7.0.0.json.gz": "uscore-v7.0.0-smoking-status.json"}
+US_CORE = {"us-core/us-core-5.0.1.json.gz": "uscore-v5.0.1-structuredefinitions.json"}
 
 
 def reduce_element(element: dict) -> dict:

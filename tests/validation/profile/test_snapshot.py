@@ -1,6 +1,6 @@
 """Snapshot generation (fhirserver/validation/profile/snapshot.py) against published snapshots.
 
-Oracles: US Core 7.0.0 us-core-smokingstatus (published with its differential), and US Core 5.0.1
+Oracles: US Core 7.0.0 us-core-smokingstatus (published with its differential; tests/data/us-core), and US Core 5.0.1
 us-core-patient and us-core-blood-pressure, published with a snapshot only: their differential is derived
 here from that snapshot (what differs from the base element, or from the type's element for children the
 base does not list), so the generator must rebuild everything else: the base's elements, the type's
@@ -9,11 +9,15 @@ children under identifier/name/telecom/address, slices and their children, exten
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 
 from fhirserver.conformance import catalogue
 from fhirserver.validation.profile.snapshot import EXTENSION_SLICING, SnapshotError, generate
+
+SMOKING = catalogue.read_file(str(Path(__file__).resolve().parents[2] / "data" / "us-core"
+                                  / "us-core-smokingstatus-7.0.0.json.gz"))[0]
 
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -97,7 +101,7 @@ def derived_differential(published: dict, base_url: str | None = None) -> dict:
 @pytest.mark.parametrize("name, base", [("us-core-smokingstatus", None), ("us-core-patient", "published"),
                                         ("us-core-blood-pressure", CORE + "Observation")])
 def test_regenerated_snapshot_equals_published(name, base):
-    published = catalogue.shipped("StructureDefinition", US_CORE + name)
+    published = SMOKING if name == "us-core-smokingstatus" else catalogue.shipped("StructureDefinition", US_CORE + name)
     if base is None:
         sd = {k: v for k, v in published.items() if k != "snapshot"}
     else:
