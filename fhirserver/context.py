@@ -53,6 +53,19 @@ class ServerContext:
         clone.access = access
         return clone
 
+    @property
+    def definitions(self):
+        """The definitions this server knows (conformance/): public standards written by administrators
+        and the CLI alone, so they are read without the request's guard; the same for every request."""
+        from .conformance import definitions
+        return definitions(self.store)
+
+    @property
+    def terminology(self):
+        """The terminology engine over those definitions (terminology/: $expand, bindings, token :in)."""
+        from .terminology import for_store
+        return for_store(self.store)
+
     @functools.cached_property
     def repo(self) -> Repository:
         """The request's repository: every resource read, search and write of an interaction or an

@@ -31,10 +31,12 @@ GUARDED = sorted([*ROOT.glob("interactions/*.py"), *ROOT.glob("operations/*.py")
 #   with the caller's rights) or are the delegation policy's own unguarded look, as Access itself reads
 #   delegations on every proxy request (governance/proxy.py).
 # - `.store.quality_counts`: the data quality counters (quality/), figures, never a resource;
+# - an argument of `definitions`: the write path tells this process's definition cache that one was written
+#   (conformance/definitions.py; definitions are written by administrators and the CLI alone).
 STORE_MEMBERS = {"blobs", "get_record", "quality_counts"}
 STORE_HELPERS = {"Users", "IssuerKeys", "revocation.rid", "revocation.revoke", "claim_codes.issue",
                  "family_invite.issue", "proxy.live_related_person", "proxy.live_delegation",
-                 "state.events", "state.events_since"}
+                 "state.events", "state.events_since", "definitions"}
 WRITE_PATH = ROOT / "interactions" / "common.py"     # store_new_version / store_delete unwrap tx.raw
 # the access idioms live in the repository; these modules only call it
 # (write admission stays in the single write path, interactions/common.py: store_new_version, store_delete)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from ..audit_log import trail
 from ..errors import BadRequest, FhirError
 from ..search import limits
-from ..terminology import for_store
 from . import bundle_entries as be
 from . import create as create_i
 from . import delete as delete_i
@@ -29,7 +28,7 @@ def batch(ctx, bundle: dict, provenance: dict | None = None) -> list[EntryResult
         except FhirError as err:
             entries.append(err)
     too_costly = be.search_cost([e for e in entries if isinstance(e, be.Entry)],
-                                limits.SearchLimits.from_settings(ctx.settings), for_store(ctx.store))
+                                limits.SearchLimits.from_settings(ctx.settings), ctx.terminology)
     results = []
     with limits.shared_time_limit(ctx.settings.search_time_limit_ms):
         for e in entries:

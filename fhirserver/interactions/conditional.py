@@ -6,12 +6,11 @@ from urllib.parse import parse_qsl
 
 from ..errors import BadRequest
 from ..search.parse import parse_search
-from ..terminology import for_store
 
 
 def parse_criteria(type: str, criteria: str, base: str = "", terminology=None):
     """A query string such as 'identifier=http://sys|123' -> query tree; empty criteria are refused.
-    `terminology`: the server's (for_store(ctx.store)), for token :in/:not-in/:below/:above."""
+    `terminology`: the server's (ctx.terminology), for token :in/:not-in/:below/:above."""
     pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
     if not pairs:
         raise BadRequest("Conditional interaction without search criteria")
@@ -24,5 +23,5 @@ def parse_criteria(type: str, criteria: str, base: str = "", terminology=None):
 def matches(ctx, tx, type: str, criteria: str, interaction: str, limit: int = 2):
     """At most `limit` current resources matching the criteria, read inside the (guarded) transaction,
     among those the request may touch with this interaction (others are as if absent)."""
-    query = parse_criteria(type, criteria, ctx.settings.base_url, for_store(ctx.store))
+    query = parse_criteria(type, criteria, ctx.settings.base_url, ctx.terminology)
     return tx.matches(type, query, limit, interaction)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from ..errors import BadRequest, PreconditionFailed
-from ..terminology import for_store
 from .conditional import parse_criteria
 
 _NARRATIVE_LINK = re.compile(r'((?:href|src)=")([^"]+)(")')
@@ -79,7 +78,7 @@ def resolve_conditional(ctx, reader, ref: str) -> str:
     request's repository (committed data) or its guarded transaction (repository.py)."""
     rtype, _, criteria = ref.partition("?")
     try:
-        query = parse_criteria(rtype, criteria, ctx.base, for_store(ctx.store))
+        query = parse_criteria(rtype, criteria, ctx.base, ctx.terminology)
     except BadRequest as e:
         raise BadRequest(f"invalid conditional reference {ref!r}: {e}") from None
     found = reader.resolve(rtype, query, 2)     # only what the request may see

@@ -23,7 +23,6 @@ from ..search import query as q
 from ..search.compartment import compartment_clause
 from ..search.parse import ParsedSearch, parse_search
 from ..storage.base import Page, Version
-from ..terminology import for_store
 from .common import check_type
 from .history import HISTORY_PARAMS
 
@@ -71,7 +70,7 @@ def search(ctx, type: str, params: list[tuple[str, str]], lenient: bool = False,
     opening = [(n, v) for n, v in params if n in ("open-now", "open-at")] if type == "Location" else []
     params = [p for p in params if p not in opening]
     parsed = parse_search(type, params, lenient, ctx.settings.base_url,
-                          limits.SearchLimits.from_settings(ctx.settings), budget, for_store(ctx.store))
+                          limits.SearchLimits.from_settings(ctx.settings), budget, ctx.terminology)
     parsed.used += opening
     query = parsed.query
     if compartment is not None:
@@ -207,7 +206,7 @@ def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchR
 
 def _common_or_unknown(ctx, types, rest) -> None:
     ignored = [set(parse_search(t, rest, True, ctx.settings.base_url, limits.SearchLimits.from_settings(ctx.settings),
-                                terminology=for_store(ctx.store)).ignored) for t in types]
+                                terminology=ctx.terminology).ignored) for t in types]
     some = set.union(*ignored) - set.intersection(*ignored)
     if some:
         name = sorted(some)[0]

@@ -18,7 +18,6 @@ from ..audit_log import trail
 from ..errors import BadRequest, FhirError, PreconditionFailed
 from ..search.limits import SearchLimits
 from ..storage.base import Version
-from ..terminology import for_store
 from . import bundle_entries as be
 from .binary_content import externalize_data, pending_blob
 from .bundle_results import EntryResult, run_get, run_operation
@@ -58,7 +57,7 @@ class Plan:
 def transaction(ctx, bundle: dict, provenance: dict | None = None) -> list[EntryResult]:
     """provenance: the checked X-Provenance header, merged into the Provenance of every patient touched."""
     entries = be.parse_bundle(bundle, "transaction", ctx.settings.max_bundle_entries,
-                              SearchLimits.from_settings(ctx.settings), for_store(ctx.store))
+                              SearchLimits.from_settings(ctx.settings), ctx.terminology)
     new_ids = {e.index: new_id() for e in entries if e.method in ("POST", "PUT") and e.operation is None}
     # the conditional references of each entry, found once: the plan and the check under the lock use them
     conditional = {e.index: tuple(dict.fromkeys(r for r in references(e.resource) if is_conditional(r)))
@@ -116,7 +115,7 @@ def _decide(ctx, entries: list[be.Entry], reader, conditional: dict) -> Decision
 def _one(ctx, reader, rtype: str, criteria: str, what: str, interaction: str) -> str | None:
     """The one resource the request may touch that matches a conditional entry (None: no match)."""
     check_type(rtype)
-    found = reader.matches(rtype, parse_criteria(rtype, criteria, ctx.base, for_store(ctx.store)), 2, interaction)
+    found = reader.matches(rtype, parse_criteria(rtype, criteria, ctx.base, ctx.terminology), 2, interaction)
     if len(found) > 1:
         raise PreconditionFailed(f"{what} '{criteria}' matches more than one {rtype}")
     return found[0].id if found else None

@@ -4,12 +4,11 @@ expands the stored ValueSet the caller may read. Honoured: filter, offset, count
 inputs (designations, languages, system versions...) are accepted and not applied (docs/terminology.md)."""
 from __future__ import annotations
 
-from ..terminology import for_store
 from ..terminology.asked import definition
 from .parameters import first, flag
 
 
 def expand(ctx, rtype, id, params: dict) -> dict:
     valueset = definition(ctx, "ValueSet", id, params, url="url", resource="valueSet", version="valueSetVersion")
-    return for_store(ctx.store).expand(valueset, filter=first(params, "filter"), offset=first(params, "offset"),
+    return ctx.terminology.expand(valueset, filter=first(params, "filter"), offset=first(params, "offset"),
                                        count=first(params, "count"), active_only=flag(params, "activeOnly"))

@@ -3,7 +3,6 @@ the code systems the server knows (terminology engine: stored definitions first,
 from __future__ import annotations
 
 from ..errors import BadRequest, NotFound
-from ..terminology import for_store
 from ..terminology.asked import codings
 from ..terminology.codesystem import property_value
 
@@ -15,7 +14,7 @@ def lookup(ctx, rtype, id, params: dict) -> dict:
     asked = codings(params, concept=None)[0]
     if not asked.system:
         raise BadRequest("$lookup needs system and code, or a coding with both")
-    tx = for_store(ctx.store)
+    tx = ctx.terminology
     index = tx.code_system(asked.system, asked.version)
     if index is None or (asked.version and index.version != asked.version):
         raise NotFound(f"No CodeSystem {asked.system}" + (f" version {asked.version}" if asked.version else "")

@@ -4,7 +4,6 @@ ancestor of B) | subsumed-by | not-subsumed. Unknown code system or code: 404.""
 from __future__ import annotations
 
 from ..errors import BadRequest, NotFound
-from ..terminology import for_store
 from ..terminology.asked import codings, definition
 from ..terminology.codesystem import compile_code_system
 from ..terminology.concepts import subsumes_in
@@ -20,7 +19,7 @@ def subsumes(ctx, rtype, id, params: dict) -> dict:
         system = first(params, "system") or a.system or b.system
         if not system:
             raise BadRequest("$subsumes needs the system (or codings that name it)")
-        index = for_store(ctx.store).code_system(system, first(params, "version"))
+        index = ctx.terminology.code_system(system, first(params, "version"))
         if index is None:
             raise NotFound(f"No CodeSystem {system} on this server")
     for c in (a, b):

@@ -4,14 +4,13 @@ those - every map the server knows whose source/target fit. result is true when 
 concepts are related (equivalence other than unmatched/disjoint)."""
 from __future__ import annotations
 
-from ..terminology import for_store
 from ..terminology.asked import codings, definition
 from ..terminology.conceptmap import matched
 from .parameters import first, flag
 
 
 def translate(ctx, rtype, id, params: dict) -> dict:
-    tx = for_store(ctx.store)
+    tx = ctx.terminology
     conceptmap = url = None
     if id is not None or first(params, "conceptMap") is not None or first(params, "url") is not None:
         given = definition(ctx, "ConceptMap", id, params, url="url", resource="conceptMap",

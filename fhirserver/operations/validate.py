@@ -66,7 +66,7 @@ def content_issues(ctx, resource: dict, profile: str | None = None) -> list[Issu
     else:
         profiles = [(c, False) for c in write_policy.claimed(resource)]
     profiles += [(c, True) for c in write_policy.required_profiles(ctx.settings.required_profiles).get(rtype, ())]
-    outcome = write_policy.evaluate(ctx.store, resource, [(CORE + rtype, True), *profiles])
+    outcome = write_policy.evaluate(ctx, resource, [(CORE + rtype, True), *profiles])
     return outcome.issues()
 
 

@@ -5,7 +5,6 @@ saying so; an unknown value set or code system named by url is 404."""
 from __future__ import annotations
 
 from ..errors import NotFound
-from ..terminology import for_store
 from ..terminology.asked import Coded, codings, definition
 from ..terminology.codesystem import compile_code_system
 from ..terminology.concepts import lookup_in
@@ -52,7 +51,7 @@ def _judge(verdicts: list[tuple[bool | None, Coded, dict | None]]) -> dict:
 def validate_code(ctx, rtype, id, params: dict) -> dict:
     if rtype == "CodeSystem":
         return _code_system(ctx, id, params)
-    tx = for_store(ctx.store)
+    tx = ctx.terminology
     valueset = definition(ctx, "ValueSet", id, params, url="url", resource="valueSet", version="valueSetVersion")
     tx.value_set(valueset)                                 # 404 for an unknown value set
     asked = codings(params, version="systemVersion")
@@ -64,7 +63,7 @@ def validate_code(ctx, rtype, id, params: dict) -> dict:
 
 
 def _code_system(ctx, id, params: dict) -> dict:
-    tx = for_store(ctx.store)
+    tx = ctx.terminology
     given = definition(ctx, "CodeSystem", id, params, url="url", resource="codeSystem", version="version")
     if isinstance(given, dict):
         index = compile_code_system(given)

@@ -53,4 +53,4 @@ def outcome_of(ctx, rtype: str, resource: dict):
     required = write_policy.required_profiles(ctx.settings.required_profiles).get(rtype, ())
     if not claims and not required:
         return None
-    return write_policy.evaluate(ctx.store, resource, [(c, False) for c in claims] + [(c, True) for c in required])
+    return write_policy.evaluate(ctx, resource, [(c, False) for c in claims] + [(c, True) for c in required])

@@ -59,20 +59,19 @@ def judge(ctx, rtype: str, resource: dict) -> ProfileOutcome | None:
     required = required_profiles(ctx.settings.required_profiles).get(rtype, ())
     if not claims and not required:
         return None
-    outcome = evaluate(ctx.store, resource, [(c, False) for c in claims] + [(c, True) for c in required])
+    outcome = evaluate(ctx, resource, [(c, False) for c in claims] + [(c, True) for c in required])
     if mode == "reject" and not outcome.conforms:
         raise Unprocessable(f"The {rtype} does not conform to {', '.join(outcome.checked) or 'its profiles'}",
                             issues=outcome.issues())
     return outcome
 
 
-def evaluate(store, resource: dict, profiles: list[tuple[str, bool]]) -> ProfileOutcome:
-    """Check resource against each (canonical, must_resolve): an unknown profile is an error when it must
-    resolve, else a warning."""
-    from ..conformance import definitions
+def evaluate(ctx, resource: dict, profiles: list[tuple[str, bool]]) -> ProfileOutcome:
+    """Check resource against each (canonical, must_resolve) with the server's definitions and terminology
+    (ServerContext.definitions, .terminology): an unknown profile is an error when it must resolve, else a
+    warning."""
     from .profile import Finding, check
-    defs = definitions(store)
-    terminology = _terminology(store)
+    defs, terminology = ctx.definitions, ctx.terminology
     rtype = resource.get("resourceType")
     checked, findings, seen = [], [], set()
     for canonical, must in profiles:
@@ -92,8 +91,3 @@ def evaluate(store, resource: dict, profiles: list[tuple[str, bool]]) -> Profile
         checked.append(canonical)
         findings.extend(check(resource, sd, resolve=defs.resolve, terminology=terminology))
     return ProfileOutcome.of(checked, findings)
-
-
-def _terminology(store):
-    from ..terminology import for_store
-    return for_store(store)
