@@ -1,7 +1,8 @@
 """Resolve a canonical URL to a definition: held in the store first, else shipped (catalogue.py).
 
 Store-held definitions are written only by administrators and the CLI (`medport ig install`), so what
-they say is trusted like the shipped ones. Lookups are cached per process for DEFINITIONS_TTL seconds:
+they say is trusted like the shipped ones; versions other tokens wrote before that rule are never
+resolved (trust.py). Lookups are cached per process for DEFINITIONS_TTL seconds:
 a definition another process writes is seen at most that late; one this process writes at once
 (`changed()`). Canonical references may carry a version: "url|version" (references.html#canonical).
 """
@@ -12,7 +13,7 @@ import time
 import weakref
 
 from .. import jsonio
-from . import catalogue
+from . import catalogue, trust
 
 CONFORMANCE_TYPES = frozenset({"StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap",
                                "SearchParameter", "NamingSystem", "ImplementationGuide"})
@@ -73,10 +74,11 @@ class Definitions:
         if self._store is None or rtype == "NamingSystem":      # R4 NamingSystem has no url
             return None
         from ..search.parse import parse_search
-        criteria = [("url", url)] + ([("version", version)] if version else [])
-        query = parse_search(rtype, criteria).query
-        page = self._store.search(rtype, query, limit=_MAX_VERSIONS, total="none")
-        found = [jsonio.loads(v.body) for v in page.items]
+        base = [("url", url)] + ([("version", version)] if version else [])
+        found = []
+        for criteria in trust.criteria(base):        # only versions the server or an administrator wrote
+            page = self._store.search(rtype, parse_search(rtype, criteria).query, limit=_MAX_VERSIONS, total="none")
+            found += [r for r in (jsonio.loads(v.body) for v in page.items) if trust.trusted(r)]
         if version is None:
             return catalogue.newest(found)
         return found[0] if found else None

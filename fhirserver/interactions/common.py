@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from .. import bounds, jsonio, messages, orders
-from ..conformance import CONFORMANCE_TYPES, definitions
+from ..conformance import CONFORMANCE_TYPES, definitions, trust
 from ..definitions import resource_types
 from ..errors import BadRequest, Gone, MethodNotAllowed, NotFound, VersionConflict
 from ..governance import addressed, custodian, provenance
@@ -90,6 +90,7 @@ def prepare(ctx, type: str, resource, blob: str | None = None) -> Prepared:
     subscription_spec.on_prepare(ctx.settings, type, resource)
     write_origin.stamp(resource, write_origin.writer(ctx.access))
     custodian.stamp(resource, custodian.of_writer(ctx.access, ctx.settings.default_custodian))
+    trust.stamp(resource, ctx.access, type in CONFORMANCE_TYPES)     # an administrator's definition
     uhid = patient_rules.plan(ctx.uhid_system, resource) if type == "Patient" else None
     # judged here, off the write lock: the resource is as stored (a Patient's UHID is in it since plan;
     # the lock only changes values the profiles do not judge: a redrawn UHID number, a kept custodian, meta)

@@ -164,11 +164,14 @@ class Terminology:
         from ..conformance import catalogue
         from .conceptmap import MAX_MAPS
         stored = []
-        if self._store is not None:
+        if self._store is not None:      # the trusted ones only (conformance/trust.py)
+            from ..conformance import trust
             from ..search.parse import parse_search
-            page = self._store.search("ConceptMap", parse_search("ConceptMap", []).query, limit=MAX_MAPS,
-                                      total="none")
-            stored = [jsonio.loads(v.body) for v in page.items]
+            for criteria in trust.criteria([]):
+                page = self._store.search("ConceptMap", parse_search("ConceptMap", criteria).query, limit=MAX_MAPS,
+                                          total="none")
+                stored += [m for m in (jsonio.loads(v.body) for v in page.items) if trust.trusted(m)]
+            stored = stored[:MAX_MAPS]
         urls = {m.get("url") for m in stored}
         return (stored + [m for m in catalogue.all_of("ConceptMap") if m.get("url") not in urls])[:MAX_MAPS]
 
