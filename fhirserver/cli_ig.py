@@ -32,12 +32,13 @@ def _install(args, settings_of: Callable) -> int:
     store = open_store(settings)
     try:
         counts = install.install(ServerContext(settings, store), found)
-    except FhirError as e:
+    except (FhirError, package.NotAPackage) as e:
         print(f"error: {found.name}#{found.version} was not installed (nothing was written): {e}", file=sys.stderr)
         return 2
     finally:
         store.close()
     by_type = ", ".join(f"{counts[t]} {t}" for t in install.INSTALLED if counts[t])
     print(f"installed {found.name}#{found.version}: {counts['created']} created, {counts['updated']} updated"
-          + (f" ({by_type})" if by_type else ""))
+          + (f" ({by_type})" if by_type else "")
+          + (f"; {counts['kept']} kept as the server ships them" if counts["kept"] else ""))
     return 0

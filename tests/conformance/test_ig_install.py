@@ -132,3 +132,105 @@ def test_all_or_nothing(ctx):
         install.install(ctx, found)
     assert definitions(ctx.store).resolve("StructureDefinition", ABDM_PATIENT) is None
     assert ctx.store.read("StructureDefinition", "Patient") is None
+
+
+def test_a_header_bomb_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "longname.tgz"
+    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as archive:
+        info = tarfile.TarInfo("package/" + "a" * (package.MAX_HEADER_BYTES + 10) + ".json")
+        archive.addfile(info, io.BytesIO(b""))
+    with pytest.raises(package.NotAPackage, match="extended header"):
+        package.read(str(path))
+    path = tmp_path / "pax.tgz"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo("package/x.json")
+        info.pax_headers = {"comment": "x" * (package.MAX_HEADER_BYTES + 10)}
+        archive.addfile(info, io.BytesIO(b""))
+    with pytest.raises(package.NotAPackage, match="extended header"):
+        package.read(str(path))
+
+
+def test_the_uncompressed_stream_is_bounded_whatever_the_headers_declare(tmp_path, monkeypatch):
+    members = {"package/package.json": MANIFEST, **{f"package/empty-{i}.txt": b"" for i in range(40)}}
+    path = tgz(tmp_path / "many.tgz", members)          # sizes declared: a few bytes; headers: 20 kB
+    monkeypatch.setattr(package, "MAX_TOTAL_BYTES", 8 * 1024)
+    with pytest.raises(package.NotAPackage, match="uncompressed"):
+        package.read(path)
+
+
+def test_hard_links_broken_archives_and_bad_json_are_refused_cleanly(tmp_path):
+    with pytest.raises(package.NotAPackage, match="link"):
+        path = tmp_path / "hard.tgz"
+        with tarfile.open(path, "w:gz") as archive:
+            info = tarfile.TarInfo("package/ValueSet-x.json")
+            info.type, info.linkname = tarfile.LNKTYPE, "etc/passwd"
+            archive.addfile(info)
+        package.read(str(path))
+    whole = open(abdm_tgz(tmp_path / "ok.tgz"), "rb").read()
+    (tmp_path / "cut.tgz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(package.NotAPackage):
+        package.read(str(tmp_path / "cut.tgz"))
+    latin = tgz(tmp_path / "latin.tgz", {"package/package.json": MANIFEST,
+                                         "package/CodeSystem-x.json": '{"resourceType": "CodeSystem", "title": "é"}'
+                                         .encode("latin-1")})
+    with pytest.raises(package.NotAPackage, match="not JSON"):
+        package.read(latin)
+    deep = tgz(tmp_path / "deep.tgz", {"package/package.json": MANIFEST, "package/x.json": b"[" * 100_000})
+    with pytest.raises(package.NotAPackage, match="not JSON"):
+        package.read(deep)
+
+
+def test_a_hard_linked_file_or_a_linked_package_folder_is_refused(tmp_path):
+    folder = tmp_path / "pkg"
+    shutil.copytree(ABDM, folder)
+    os.link(folder / "ValueSet-ndhm-diagnosis-use.json", tmp_path / "elsewhere.json")
+    with pytest.raises(package.NotAPackage, match="link"):
+        package.read(str(folder))
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    os.symlink(ABDM, outer / "package")
+    with pytest.raises(package.NotAPackage, match="link"):
+        package.read(str(outer))
+
+
+def _with(*resources) -> package.Package:
+    found = package.read(ABDM)
+    found.resources.extend(resources)
+    return found
+
+
+@pytest.mark.parametrize("own", [
+    {"resourceType": "CodeSystem", "url": "https://medport.health/fhir/CodeSystem/facility-type", "version": "99",
+     "status": "active", "content": "complete", "concept": [{"code": "rogue"}]},
+    {"resourceType": "StructureDefinition", "url": "https://medport.health/fhir/StructureDefinition/medport-patient",
+     "version": "99", "name": "Rogue", "status": "active", "kind": "resource", "abstract": False, "type": "Patient"},
+    {"resourceType": "NamingSystem", "id": "uhid", "name": "Rogue", "status": "active", "kind": "identifier",
+     "date": "2026-01-01", "uniqueId": [{"type": "uri", "value": "urn:rogue"}]},
+    {"resourceType": "NamingSystem", "id": "other", "name": "Rogue", "status": "active", "kind": "identifier",
+     "date": "2026-01-01", "uniqueId": [{"type": "uri", "value": "{uhid}"}]},
+])
+def test_a_package_cannot_redefine_med_ports_own(ctx, own):
+    own = json.loads(json.dumps(own).replace("{uhid}", ctx.uhid_system))
+    before = {k: ctx.store.read(*k.split("/")).version for k in ("CodeSystem/facility-type", "NamingSystem/uhid")}
+    with pytest.raises(package.NotAPackage, match="Med-Port's own"):
+        install.install(ctx, _with(own))
+    assert {k: ctx.store.read(*k.split("/")).version for k in before} == before
+    assert definitions(ctx.store).resolve("StructureDefinition", ABDM_PATIENT) is None      # nothing at all
+
+
+def test_shipped_core_and_same_version_definitions_are_kept_as_shipped(ctx):
+    core = {"resourceType": "StructureDefinition", "url": "http://hl7.org/fhir/StructureDefinition/Patient",
+            "version": "9.9.9", "name": "Patient", "status": "active", "kind": "resource", "abstract": False,
+            "type": "Patient"}
+    gender = {"resourceType": "CodeSystem", "url": "http://hl7.org/fhir/administrative-gender",
+              "status": "active", "content": "complete", "concept": [{"code": "rogue"}]}
+    us_core = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
+    same = {**core, "url": us_core, "version": "5.0.1", "name": "USCorePatientProfile"}
+    newer = {**same, "version": "6.1.0"}
+    counts = install.install(ctx, _with(core, gender, same, newer))
+    assert counts["kept"] == 3 and counts["created"] == CONTENT + 1
+    defs = definitions(ctx.store)
+    assert defs.resolve("StructureDefinition", core["url"])["version"] == "4.0.1"
+    assert "rogue" not in json.dumps(defs.resolve("CodeSystem", gender["url"]))
+    assert "snapshot" in defs.resolve("StructureDefinition", f"{us_core}|5.0.1")              # the shipped one
+    assert defs.resolve("StructureDefinition", f"{us_core}|6.1.0")["name"] == "USCorePatientProfile"
