@@ -11,6 +11,11 @@ does not parse it, when pint lacks one of its atoms ([pH]), when it holds an arb
 or when the map is not affine (the logarithmic dB, B[...], Np; Cel inside a product). Such a
 quantity is searched by its exact unit code instead.
 
+A code is data a client sends (a search value, a stored Quantity), so its cost is bounded: codes
+over MAX_CODE characters are not parsed (nor remembered), an exponent past MAX_EXPONENT is refused
+before pint computes 10**N (10*99999999 would take minutes under the conversion lock), and a factor
+that overflows a float makes the code not comparable rather than an error.
+
 Values are converted in decimal arithmetic from the shortest text of the float (`repr`), so that
 an index row's bound and a query's bound that are the same decimal in the same canonical unit
 become the same float: 5.4 mg and 0.0054 g meet exactly (R4 #quantity's precision example).
@@ -27,6 +32,8 @@ from importlib import resources
 
 UCUM = "http://unitsofmeasure.org"
 _FAR = 10 ** 6
+MAX_CODE = 100          # characters of a code that is parsed
+MAX_EXPONENT = 99       # |exponent| of one atom (10*23, m3, s-2); larger ones are not comparable
 SIGNIFICANT = 15        # a pint factor is a float: 0.009999999999999998 is 0.01 at 15 digits
 
 
@@ -73,29 +80,38 @@ def _arbitrary_atoms() -> frozenset[str]:
     return frozenset(u.get("Code") for u in root.iter() if u.tag.endswith("unit") and u.get("isArbitrary") == "yes")
 
 
-@functools.lru_cache(maxsize=4096)
 def canonical(code: str) -> Canonical | None:
     """The canonical form of a UCUM code, or None when it cannot be compared (see above)."""
-    if not code or len(code) > 100:
+    if not isinstance(code, str) or not code or len(code) > MAX_CODE:
         return None
+    return _canonical(code)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical(code: str) -> Canonical | None:
     tools = _tools()
     try:
         with _convert_lock:     # pint's registry caches as it converts: one code at a time (misses only)
             tree = tools["parse"](code)
-            if any(str(tok) in tools["arbitrary"] for tok in tree.scan_values(lambda v: True)):
-                return None
+            for tok in tree.scan_values(lambda v: True):
+                if str(tok) in tools["arbitrary"] or \
+                        (getattr(tok, "type", None) == "EXPONENT" and abs(int(tok)) > MAX_EXPONENT):
+                    return None
             q = tools["transform"](tree)
             if not hasattr(q, "units"):       # a bare number ("10*3") is a dimensionless quantity
                 q = tools["quantity"](float(q), "")
             points = [tools["quantity"](x * q.magnitude, q.units).to_base_units() for x in (0, 1, _FAR)]
-    except Exception:       # noqa: BLE001 - UCUM syntax, atoms pint lacks, offset-unit arithmetic
+            f0, f1, far = (float(p.magnitude) for p in points)
+    except Exception:       # noqa: BLE001 - UCUM syntax, atoms pint lacks, offset-unit arithmetic, overflow
         return None
-    f0, f1, far = (float(p.magnitude) for p in points)
     scale = (far - f0) / _FAR      # taken far from 0: [degF]'s 5/9 to 16 digits, not 14
-    if not all(math.isfinite(v) for v in (f0, f1, scale)) or scale <= 0 \
+    if not all(math.isfinite(v) for v in (f0, f1, far, scale)) or scale <= 0 \
             or not math.isclose(f1 - f0, scale, rel_tol=1e-9):
-        return None         # not affine: a logarithmic unit
+        return None         # not affine: a logarithmic unit; or beyond a float
     return Canonical(_unit_text(points[1].units), _rounded(scale), _rounded(f0))
+
+
+canonical.cache_clear, canonical.cache_info = _canonical.cache_clear, _canonical.cache_info
 
 
 def _rounded(x: float) -> Decimal:

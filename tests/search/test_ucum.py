@@ -2,6 +2,7 @@
 (http://hl7.org/fhir/R4/search.html#quantity) through the quantity kind's rows and match()."""
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from types import SimpleNamespace
@@ -105,3 +106,30 @@ def test_concurrent_first_uses_agree_with_serial_ones():
     canonical.cache_clear()
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(canonical, codes * 4)) == serial * 4
+
+
+@pytest.mark.parametrize("code", [
+    "10*9999999", "10*99999999", "10*" + "9" * 90, "10^-99999999", "m99999999", "[ft_i]" + "9" * 40,
+    ".".join(["10*99"] * 16) + ".m",                     # a product whose factor overflows a float
+    "9" * 99,                                            # a factor of 10^99: finite, and comparable
+])
+def test_hostile_exponents_are_bounded_and_never_raise(code):
+    """A unit is data a client sends (a search value, a stored Quantity): huge exponents are refused
+    before pint computes 10**N, overflowing factors are not comparable, and nothing raises."""
+    start = time.monotonic()
+    c = canonical(code)
+    assert time.monotonic() - start < 2
+    assert c is None or (code == "9" * 99 and c.unit == "1")
+    Q.parse(P, "", f"1|{UCUM}|{code}")                     # a query value: parsed, never a 500
+    assert Q.rows([(quantity("1", code), "Quantity")], P)
+
+
+def test_exponents_a_clinician_writes_still_reduce():
+    assert canonical("10*23").scale == Decimal("1E+23") and canonical("m3").unit == "meter3"
+    assert canonical("10*-12/L").scale == Decimal("1E-9")
+
+
+def test_long_codes_are_not_parsed_nor_remembered():
+    before = canonical.cache_info().currsize
+    assert canonical("(" * 5000 + "m" + ")" * 5000) is None and canonical("m" * 10_000) is None
+    assert canonical.cache_info().currsize == before
