@@ -5,9 +5,12 @@ the Med-Port profiles (profiles/definitions/medport/), the Med-Port CodeSystems
 (profiles/medport-search-parameters.json, profiles/medport-directory-search-parameters.json).
 
 The profiles are shipped with the template UHID system TEMPLATE_UHID_SYSTEM; the store's pinned system
-(uhid/identifier.py) is put in its place. Each definition keeps its id; it is created, or brought up to
-date when what is stored says something else (an upgrade, another base URL). Idempotent and cheap: a
-store already up to date is only read (one read per definition, no write lock)."""
+(uhid/identifier.py) is put in its place. Each definition keeps its id; it is created (also after an
+administrator deleted it), or brought up to date when what is stored says something else (an upgrade, a
+definition another token wrote before administrators alone could: conformance/trust.py), except when its
+current version is an administrator's edit: that one stands, upgrades included, until an administrator
+deletes it (docs/conformance.md). Idempotent and cheap: a store already up to date is only read (one read
+per definition, no write lock); several processes starting at once write each definition once."""
 from __future__ import annotations
 
 import functools
@@ -17,6 +20,8 @@ import os
 from .. import jsonio
 from ..definitions import PROFILES_DIR
 from ..errors import PreconditionFailed, StoreUnavailable
+from ..interactions import write_origin
+from . import trust
 from .catalogue import DEFINITIONS_DIR, TERMINOLOGY_DIR, read_file
 
 TEMPLATE_UHID_SYSTEM = "https://medport.health/fhir/sid/uhid"
@@ -58,7 +63,7 @@ def ensure(ctx) -> int:
     """Write what is missing or out of date, in one transaction; the number written. Several workers
     starting at once: the first writes, the others find it written (or lose a write conflict)."""
     from ..interactions.common import prepare, store_new_version
-    stale = [r for r in wanted(ctx.uhid_system) if not _same(ctx.store.read(r["resourceType"], r["id"]), r)]
+    stale = [r for r in wanted(ctx.uhid_system) if _stale(ctx.store.read(r["resourceType"], r["id"]), r)]
     if not stale:
         return 0        # read first: a start-up with nothing to write takes no write lock
     prepared = [(r, prepare(ctx, r["resourceType"], jsonio.loads(jsonio.dumps(r)))) for r in stale]
@@ -67,7 +72,7 @@ def ensure(ctx) -> int:
         with ctx.store.transaction() as tx:
             for r, p in prepared:
                 current = tx.read(r["resourceType"], r["id"])
-                if not _same(current, r):
+                if _stale(current, r):
                     store_new_version(tx, p, r["id"], "PUT", current)
                     written += 1
     except (PreconditionFailed, StoreUnavailable):
@@ -75,8 +80,16 @@ def ensure(ctx) -> int:
     return written
 
 
-def _same(current, wanted: dict) -> bool:
+def _stale(current, wanted: dict) -> bool:
+    """Whether the init step writes this definition: absent, deleted, or different and not an
+    administrator's edit."""
     if current is None or current.deleted:
+        return True
+    stored = jsonio.loads(current.body)
+    if {k: v for k, v in stored.items() if k != "meta"} == wanted:
         return False
-    stored = {k: v for k, v in jsonio.loads(current.body).items() if k != "meta"}
-    return stored == wanted
+    return not _by_administrator(stored)
+
+
+def _by_administrator(stored: dict) -> bool:
+    return trust.trusted(stored) and write_origin.of(stored) is not None      # trusted and written with a token

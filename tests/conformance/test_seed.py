@@ -62,3 +62,58 @@ def test_the_med_port_patient_profile_carries_the_store_uhid_system(ctx, client)
     r = client.post("/fhir/Patient", json={"resourceType": "Patient", "meta": {"profile": [url]},
                                            "name": [{"family": "Sharma"}]}, headers={"Content-Type": "application/fhir+json"})
     assert r.status_code == 201, r.get_data(as_text=True)
+
+
+def test_an_administrators_edit_stands_and_anyone_elses_is_replaced(tmp_path, backend, monkeypatch):
+    import json
+
+    from fhirserver.smart_auth import admission
+    from fhirserver.smart_auth.accounts import Users
+    from tests.smart_auth._tokens import auth, make_app, mint
+    app = make_app(tmp_path, backend)
+    ctx, http = app.config["MEDPORT"], app.test_client()
+    Users(ctx.store).add("root", "correct horse battery staple", "admin")
+    admin = auth(mint(app, "user/*.cruds", subject="root", role="admin"), **{"Content-Type": "application/fhir+json"})
+    exchange = auth(mint(app, "system/*.cruds", client_id="exchange"), **{"Content-Type": "application/fhir+json"})
+    current = jsonio.loads(ctx.store.read("CodeSystem", "facility-type").body)
+    edited = {**{k: v for k, v in current.items() if k != "meta"}, "title": "edited by an administrator"}
+    assert http.put("/fhir/CodeSystem/facility-type", data=json.dumps(edited), headers=admin).status_code == 200
+    assert seed.ensure(ctx) == 0
+    assert jsonio.loads(ctx.store.read("CodeSystem", "facility-type").body)["title"] == "edited by an administrator"
+    # deleted by an administrator: the next start writes it again
+    assert http.delete("/fhir/CodeSystem/facility-type", headers=admin).status_code == 204
+    assert seed.ensure(ctx) == 1 and jsonio.loads(ctx.store.read("CodeSystem", "facility-type").body) \
+        .get("title") != "edited by an administrator"
+    # a client's edit from before administrators alone could write definitions: replaced
+    monkeypatch.setattr(admission, "check_definition_write", lambda rtype, claims: None)
+    edited["title"] = "edited by a client"
+    assert http.put("/fhir/CodeSystem/facility-type", data=json.dumps(edited), headers=exchange).status_code == 200
+    assert seed.ensure(ctx) == 1
+    assert jsonio.loads(ctx.store.read("CodeSystem", "facility-type").body).get("title") != "edited by a client"
+
+
+def test_processes_starting_at_once_write_each_definition_once(tmp_path):
+    import threading
+
+    from fhirserver.storage import open_store
+    from tests.conftest import make_settings
+    settings = make_settings(tmp_path)
+    stores = [open_store(settings) for _ in range(4)]
+    errors, barrier = [], threading.Barrier(len(stores))
+
+    def start(store):
+        try:
+            barrier.wait()
+            initialize(settings, store)
+        except Exception as e:          # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=start, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for key in seed.keys():
+        assert stores[0].read(*key.split("/")).version == 1, key
+    for s in stores:
+        s.close()
