@@ -2,18 +2,24 @@
 (http://hl7.org/fhir/R4/valueset-definitions.html#ValueSet.compose.include.filter, filter-operator):
 is-a, descendent-of, is-not-a, generalizes on the hierarchy; =, in, not-in, regex, exists on a property.
 
-A regex comes from a ValueSet a client may send ($expand valueSet=...); Python's `re` has no timeout,
-so a pattern that could backtrack exponentially (a quantified group holding a quantifier or an
-alternation, a back-reference) or a long one is refused, and it is only matched against short values."""
+A regex comes from a ValueSet a client may send ($expand valueSet=...). A pattern that could backtrack
+exponentially (a quantified group holding a quantifier or an alternation, a back-reference) or a long
+one is refused at once, and it is only matched against short values. No structural rule catches every
+costly pattern (`.*.*.*.*.*.*!` holds no group and backtracks polynomially), so matching is done by the
+`regex` module, which takes a timeout and releases the GIL while it matches: one filter may spend
+REGEX_BUDGET seconds in all (past it: 400 too-costly) and never stalls other requests."""
 from __future__ import annotations
 
-import re
+import time
 
-from ..errors import BadRequest
+import regex as re
+
+from ..errors import BadRequest, TooCostly
 from .codesystem import CodeIndex
 
 MAX_PATTERN = 200            # characters of a regex filter
 MAX_SUBJECT = 256            # characters of a value a regex is matched against (longer never match)
+REGEX_BUDGET = 1.0           # seconds one regex filter may spend matching, over all concepts
 HIERARCHY_OPS = frozenset({"is-a", "descendent-of", "is-not-a", "generalizes"})
 OPS = HIERARCHY_OPS | {"=", "regex", "in", "not-in", "exists"}
 
@@ -63,7 +69,7 @@ def safe_regex(pattern) -> re.Pattern:
                          "nor use back-references or look-arounds (they can take exponential time)")
     try:
         return re.compile(pattern)
-    except re.error as e:
+    except (re.error, ValueError, OverflowError) as e:
         raise BadRequest(f"A regex filter does not compile: {e}") from None
 
 
@@ -95,10 +101,28 @@ def select(index: CodeIndex, f: dict) -> frozenset[str]:
         want = value == "true"
         return frozenset(c for c in codes if bool(index.prop(c, prop)) == want)
     if op == "regex":
-        rx = safe_regex(value)
-        return frozenset(c for c in codes
-                         if any(isinstance(v, str) and len(v) <= MAX_SUBJECT and rx.fullmatch(v)
-                                for v in index.prop(c, prop)))
+        return _regex_select(index, prop, safe_regex(value))
     wanted = {v.strip() for v in value.split(",")} if op in ("in", "not-in") else {value}
     hit = frozenset(c for c in codes if wanted & set(index.prop(c, prop)))
     return frozenset(codes) - hit if op == "not-in" else hit
+
+
+def _regex_select(index: CodeIndex, prop: str, rx) -> frozenset[str]:
+    """The codes whose property fully matches, within REGEX_BUDGET seconds (else TooCostly)."""
+    deadline = time.monotonic() + REGEX_BUDGET
+    out = []
+    for c in index.concepts:
+        for v in index.prop(c, prop):
+            if not isinstance(v, str) or len(v) > MAX_SUBJECT:
+                continue
+            left = deadline - time.monotonic()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                if rx.fullmatch(v, timeout=left, concurrent=True):
+                    out.append(c)
+                    break
+            except TimeoutError:
+                raise TooCostly(f"The regex filter {rx.pattern!r} takes more than {REGEX_BUDGET} s to "
+                                "evaluate: use a simpler pattern") from None
+    return frozenset(out)
