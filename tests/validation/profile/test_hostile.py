@@ -53,3 +53,46 @@ def test_values_of_the_wrong_json_kind_do_not_break_the_walk():
     found = run(obs, BP)
     assert errors(found)            # reported, not raised
     assert ("type", "Resource", "Observation.contained[1]") in errors(found)
+
+
+def _with_contained(n: int, **extra) -> dict:
+    return {"resourceType": "Patient", "contained": [{"resourceType": "Organization", "id": f"o{i}", "name": "n"}
+                                                     for i in range(n)], **extra}
+
+
+def test_many_contained_resources_cost_linear_time():
+    """dom-3 as fhirpathpy reads it walks the resource once per contained resource (200 took 5 s)."""
+    import time
+
+    from fhirserver.validation.profile.core_invariants import dom_3
+    links = [{"reference": f"#o{i}"} for i in range(3000)]
+    good = _with_contained(3000, generalPractitioner=links)
+    started = time.perf_counter()
+    assert dom_3(good, good) is True
+    bad = _with_contained(3000, generalPractitioner=links[:-1])
+    assert dom_3(bad, bad) is False
+    assert time.perf_counter() - started < 3
+
+
+def test_native_dom_3_equals_fhirpathpy_on_contained_edge_cases():
+    from fhirserver.validation.profile.core_invariants import DOM_3_OFTYPE, dom_3
+    from fhirserver.validation.profile.invariants import fhirpath_invariant
+    back = {"resourceType": "Provenance", "id": "p", "target": [{"reference": "#"}], "recorded": "2020-01-01"}
+    canonical = {"resourceType": "Questionnaire", "id": "q", "status": "draft", "derivedFrom": ["#"]}
+    cases = [
+        _with_contained(2),                                                     # none referenced
+        _with_contained(2, managingOrganization={"reference": "#o0"}),           # one of two
+        _with_contained(1, managingOrganization={"reference": "#o0"}),
+        {"resourceType": "Patient", "contained": [{"resourceType": "Organization", "name": "no id"}]},
+        {"resourceType": "Patient", "contained": [back]},                        # refers to its container
+        {"resourceType": "Patient", "contained": [canonical]},
+        {"resourceType": "QuestionnaireResponse", "status": "completed", "questionnaire": "#q",
+         "contained": [{**canonical, "derivedFrom": ["x"]}]},                   # referred to by a canonical
+        {"resourceType": "Patient", "contained": [{"resourceType": "Organization", "id": "o"}],
+         "extension": [{"url": "https://example.org/x", "valueUri": "#o"}]},     # by a uri
+        {"resourceType": "Patient", "contained": [{"resourceType": "Organization", "id": "o"}],
+         "extension": [{"url": "https://example.org/x", "valueString": "#o"}]},  # a string is no reference
+    ]
+    for res in cases:
+        assert dom_3(res, res) == fhirpath_invariant(DOM_3_OFTYPE)(res, res), res
+    assert [dom_3(r, r) for r in cases] == [False, False, True, True, True, True, True, True, False]
