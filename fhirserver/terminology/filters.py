@@ -6,8 +6,8 @@ A regex comes from a ValueSet a client may send ($expand valueSet=...). A patter
 exponentially (a quantified group holding a quantifier or an alternation, a back-reference) or a long
 one is refused at once, and it is only matched against short values. No structural rule catches every
 costly pattern (`.*.*.*.*.*.*!` holds no group and backtracks polynomially), so matching is done by the
-`regex` module, which takes a timeout and releases the GIL while it matches: one filter may spend
-REGEX_BUDGET seconds in all (past it: 400 too-costly) and never stalls other requests."""
+`regex` module, which takes a timeout and releases the GIL while it matches: the regex filters of one
+value set may spend REGEX_BUDGET seconds in all (past it: 400 too-costly) and never stall other requests."""
 from __future__ import annotations
 
 import time
@@ -19,7 +19,7 @@ from .codesystem import CodeIndex
 
 MAX_PATTERN = 200            # characters of a regex filter
 MAX_SUBJECT = 256            # characters of a value a regex is matched against (longer never match)
-REGEX_BUDGET = 1.0           # seconds one regex filter may spend matching, over all concepts
+REGEX_BUDGET = 1.0           # seconds the regex filters of one value set may spend matching, over all concepts
 HIERARCHY_OPS = frozenset({"is-a", "descendent-of", "is-not-a", "generalizes"})
 OPS = HIERARCHY_OPS | {"=", "regex", "in", "not-in", "exists"}
 
@@ -83,8 +83,9 @@ def check(f: dict) -> tuple[str, str, str]:
     return prop, op, value
 
 
-def select(index: CodeIndex, f: dict) -> frozenset[str]:
-    """The codes of the system the filter selects."""
+def select(index: CodeIndex, f: dict, spent: list[float] | None = None) -> frozenset[str]:
+    """The codes of the system the filter selects; `spent` (seconds of regex matching so far) is shared
+    by the filters of one value set."""
     prop, op, value = check(f)
     if op in HIERARCHY_OPS:
         if op == "generalizes":
@@ -101,16 +102,25 @@ def select(index: CodeIndex, f: dict) -> frozenset[str]:
         want = value == "true"
         return frozenset(c for c in codes if bool(index.prop(c, prop)) == want)
     if op == "regex":
-        return _regex_select(index, prop, safe_regex(value))
+        return _regex_select(index, prop, safe_regex(value), [0.0] if spent is None else spent)
     wanted = {v.strip() for v in value.split(",")} if op in ("in", "not-in") else {value}
     hit = frozenset(c for c in codes if wanted & set(index.prop(c, prop)))
     return frozenset(codes) - hit if op == "not-in" else hit
 
 
-def _regex_select(index: CodeIndex, prop: str, rx) -> frozenset[str]:
-    """The codes whose property fully matches, within REGEX_BUDGET seconds (else TooCostly)."""
-    deadline = time.monotonic() + REGEX_BUDGET
+def _regex_select(index: CodeIndex, prop: str, rx, spent: list[float]) -> frozenset[str]:
+    """The codes whose property fully matches, within what is left of REGEX_BUDGET (else TooCostly)."""
+    start = time.monotonic()
+    deadline = start + REGEX_BUDGET - spent[0]
     out = []
+    try:
+        _regex_walk(index, prop, rx, deadline, out)
+    finally:
+        spent[0] += time.monotonic() - start
+    return frozenset(out)
+
+
+def _regex_walk(index: CodeIndex, prop: str, rx, deadline: float, out: list) -> None:
     for c in index.concepts:
         for v in index.prop(c, prop):
             if not isinstance(v, str) or len(v) > MAX_SUBJECT:
@@ -123,6 +133,5 @@ def _regex_select(index: CodeIndex, prop: str, rx) -> frozenset[str]:
                     out.append(c)
                     break
             except TimeoutError:
-                raise TooCostly(f"The regex filter {rx.pattern!r} takes more than {REGEX_BUDGET} s to "
-                                "evaluate: use a simpler pattern") from None
-    return frozenset(out)
+                raise TooCostly(f"The regex filters of this value set take more than {REGEX_BUDGET} s to "
+                                f"evaluate ({rx.pattern!r}): use simpler patterns") from None

@@ -11,7 +11,8 @@ from typing import Callable, NamedTuple
 from ..errors import BadRequest
 from .filters import check, select
 
-MAX_CLAUSES = 500            # includes + excludes of one value set
+MAX_CLAUSES = 500            # includes + excludes + their filters and imported value sets, in one value set
+MAX_WORK = 200_000           # concepts one expansion may walk through (code system size per clause and filter)
 MAX_DEPTH = 16               # value sets importing value sets importing ... (cycles refused at once)
 
 
@@ -58,6 +59,7 @@ class Clause:
     filters: list[dict]
     value_sets: list[str]
     _selected: dict = field(default_factory=dict)
+    regex_spent: list = field(default_factory=lambda: [0.0])   # shared by the clauses of one value set
 
     @classmethod
     def of(cls, inc: dict) -> "Clause":
@@ -84,7 +86,7 @@ class Clause:
                 if not index.knows(f.get("property")):
                     raise CannotExpand(f"Filter property {f.get('property')!r} is not a property of "
                                        f"{index.url} this server can evaluate")
-                chosen = select(index, f)
+                chosen = select(index, f, self.regex_spent)
                 codes = chosen if codes is None else codes & chosen
             hit = self._selected[key] = (index, codes)
         return hit[1]
@@ -119,12 +121,26 @@ class Clause:
             return True
         return False if index.complete else None
 
-    def members(self, tx, path: tuple, budget: int) -> dict[tuple[str, str], Entry]:
+    def parts(self) -> int:
+        return 1 + len(self.filters) + len(self.value_sets)
+
+    def cost(self, tx) -> int:
+        """The concepts evaluating this clause's own system part walks through (before doing it)."""
+        n = len(self.concepts or ())
+        if self.system is not None and (self.concepts is None or self.filters):
+            index = tx.code_system(self.system, self.version)
+            n += len(index.concepts) * (1 + len(self.filters)) if index is not None else 0
+        return n
+
+    def members(self, tx, path: tuple, budget: int, charge: Callable[[int], None]) -> dict[tuple[str, str], Entry]:
         out: dict[tuple[str, str], Entry] = {}
+        charge(self.cost(tx))
         if self.system is not None:
             out = self._system_members(tx, budget)
         for i, v in enumerate(self.value_sets):
-            theirs = {(e.system, e.code): e for e in tx.entries(v, path)}
+            listed = tx.entries(v, path)
+            charge(len(listed))
+            theirs = {(e.system, e.code): e for e in listed}
             out = theirs if self.system is None and i == 0 else {k: e for k, e in out.items() if k in theirs}
         return out
 
@@ -164,9 +180,17 @@ class CompiledValueSet:
     def of(cls, vs: dict) -> "CompiledValueSet":
         compose = vs.get("compose") or {}
         inc, exc = compose.get("include") or [], compose.get("exclude") or []
+        too_many = BadRequest(f"ValueSet.compose may hold at most {MAX_CLAUSES} includes, excludes, filters and "
+                              "imported value sets in all")
         if not isinstance(inc, list) or not isinstance(exc, list) or len(inc) + len(exc) > MAX_CLAUSES:
-            raise BadRequest(f"ValueSet.compose must list at most {MAX_CLAUSES} includes and excludes")
-        return cls(vs.get("url"), vs.get("version"), [Clause.of(i) for i in inc], [Clause.of(e) for e in exc], vs)
+            raise too_many
+        out = cls(vs.get("url"), vs.get("version"), [Clause.of(i) for i in inc], [Clause.of(e) for e in exc], vs)
+        if sum(c.parts() for c in out.includes + out.excludes) > MAX_CLAUSES:
+            raise too_many                  # bounds membership too: it is not cached, expansions are
+        spent = [0.0]
+        for c in out.includes + out.excludes:
+            c.regex_spent = spent
+        return out
 
     def member(self, tx, system: str | None, code: str, path: tuple) -> bool | None:
         if not self.includes:
@@ -190,12 +214,20 @@ class CompiledValueSet:
         if not self.includes:
             return list(expansion_entries(self.resource))
         found: dict[tuple[str, str], Entry] = {}
+        work = [0]
+
+        def charge(n: int) -> None:
+            work[0] += n
+            if work[0] > MAX_WORK:
+                from .engine import TooCostly
+                raise TooCostly(f"Expanding {self.url or 'this value set'} would walk through more than "
+                                f"{MAX_WORK} concepts")
         for c in self.includes:
-            for k, e in c.members(tx, path, budget).items():
+            for k, e in c.members(tx, path, budget, charge).items():
                 found.setdefault(k, e)
             check(len(found))
         for c in self.excludes:
-            for k in c.members(tx, path, budget):
+            for k in c.members(tx, path, budget, charge):
                 found.pop(k, None)
         return list(found.values())
 

@@ -1,0 +1,68 @@
+"""What one value set a client sends ($expand/$validate-code valueSet=...) may cost: its parts
+(includes, excludes, filters, imported value sets) are counted, the concepts an expansion walks
+through are bounded (MAX_WORK), and the regex filters of one value set share one time budget."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fhirserver.errors import BadRequest, TooCostly
+from fhirserver.terminology import filters, valueset
+from tests.terminology._defs import terminology
+
+DCM = "http://dicom.nema.org/resources/ontology/DCM"              # the largest shipped code system
+GENDER = "http://hl7.org/fhir/administrative-gender"
+GENDER_VS = "http://hl7.org/fhir/ValueSet/administrative-gender"
+
+
+def inline(*include, exclude=()) -> dict:
+    return {"resourceType": "ValueSet", "status": "active",
+            "compose": {"include": list(include), "exclude": list(exclude)}}
+
+
+def quick(fn):
+    start = time.monotonic()
+    try:
+        return fn()
+    finally:
+        assert time.monotonic() - start < 2
+
+
+def test_many_clauses_over_a_large_system_are_too_costly_at_once():
+    many = inline(*({"system": DCM, "filter": [{"property": "concept", "op": "is-not-a", "value": f"x{i}"}]}
+                    for i in range(240)))
+    with pytest.raises(TooCostly):
+        quick(lambda: terminology().expand(many))
+    assert terminology().expand(inline({"system": DCM}), count=1)["expansion"]["total"] > 3000
+
+
+@pytest.mark.parametrize("vs", [
+    inline({"system": GENDER, "valueSet": [GENDER_VS] * 20_000}),
+    inline(*({"system": GENDER, "valueSet": [GENDER_VS] * 2} for _ in range(200))),
+    inline({"system": DCM, "filter": [{"property": "concept", "op": "exists", "value": "true"}] * 501}),
+])
+def test_parts_are_counted_for_expansion_and_membership(vs):
+    with pytest.raises(BadRequest, match="at most"):
+        quick(lambda: terminology().expand(vs))
+    assert quick(lambda: terminology().contains(vs, GENDER, "male")) is None
+
+
+def test_the_regex_filters_of_one_value_set_share_one_budget(monkeypatch):
+    spent = []
+    real = filters._regex_walk
+
+    def slow(index, prop, rx, deadline, out):
+        spent.append(deadline - time.monotonic())
+        time.sleep(0.05)
+        return real(index, prop, rx, deadline, out)
+    monkeypatch.setattr(filters, "_regex_walk", slow)
+    monkeypatch.setattr(filters, "REGEX_BUDGET", 0.2)
+    rx = [{"property": "code", "op": "regex", "value": f"A{i}.*"} for i in range(8)]
+    with pytest.raises(TooCostly):
+        terminology().expand(inline(*({"system": DCM, "filter": [f]} for f in rx)))
+    assert len(spent) < 8 and spent[-1] < spent[0]
+
+
+def test_shipped_value_sets_stay_within_the_work_bound():
+    assert valueset.MAX_WORK >= 20 * 6_696          # detectedissue-category, the largest shipped walk
