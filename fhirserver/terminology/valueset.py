@@ -2,7 +2,8 @@
 (http://hl7.org/fhir/R4/valueset.html#compositions): include/exclude by concept list, whole system,
 filters and imported value sets (an include's parts are intersected; includes are united, excludes
 taken away). Two questions: is one code a member (three-valued: unknown when a code system needed
-is not here, or only as a fragment) and what are all the members (an expansion)."""
+is not here, or only as a fragment) and what are all the members (an expansion). A compose that
+cannot be evaluated here is answered from the complete expansion the ValueSet carries, if any."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -201,7 +202,10 @@ class CompiledValueSet:
         out = or3(c.match(tx, system, code, path) for c in self.excludes)
         if out is True:
             return False
-        return inside if out is False else None
+        found = inside if out is False else None
+        if found is None and self._from_expansion(system, code):
+            return True                 # the compose cannot be judged here; the carried expansion lists it
+        return found
 
     def _from_expansion(self, system, code) -> bool | None:
         """A value set given only by an expansion (no compose): its contains[] is the answer."""
@@ -213,6 +217,15 @@ class CompiledValueSet:
     def entries(self, tx, path: tuple, budget: int, check: Callable[[int], None]) -> list[Entry]:
         if not self.includes:
             return list(expansion_entries(self.resource))
+        try:
+            return self._compose_entries(tx, path, budget, check)
+        except CannotExpand:
+            carried = complete_expansion(self.resource)
+            if carried is None:
+                raise
+            return carried              # valueset-example-expansion: a LOINC filter, and its author's expansion
+
+    def _compose_entries(self, tx, path: tuple, budget: int, check: Callable[[int], None]) -> list[Entry]:
         found: dict[tuple[str, str], Entry] = {}
         work = [0]
 
@@ -230,6 +243,16 @@ class CompiledValueSet:
             for k in c.members(tx, path, budget, charge):
                 found.pop(k, None)
         return list(found.values())
+
+
+def complete_expansion(vs: dict) -> list[Entry] | None:
+    """The members a ValueSet's own expansion lists when it lists them all (not one page of them)."""
+    listed = list(expansion_entries(vs))
+    expansion = vs.get("expansion") or {}
+    total = expansion.get("total")
+    if not listed or (expansion.get("offset") or 0) != 0 or (isinstance(total, int) and total != len(listed)):
+        return None
+    return listed
 
 
 def expansion_entries(vs: dict):

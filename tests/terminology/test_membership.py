@@ -180,3 +180,20 @@ def test_subsumes_and_lookup():
         tx.subsumes("http://nowhere", "a", "b")
     foot = tx.lookup(SYS, "foot")
     assert foot["display"] == "Foot" and foot["parents"] == ["leg"] and tx.lookup(SYS, "tail") is None
+
+
+def test_a_carried_expansion_answers_when_the_compose_cannot_be_evaluated():
+    """valueset-example-expansion: a LOINC filter (LOINC ships only as a fragment) and the expansion the
+    author computed; the server answers from that expansion rather than refusing."""
+    vs = example("ValueSet-example-expansion")
+    tx = terminology(vs)
+    got = tx.expand(vs["url"])["expansion"]
+    listed = {c["code"] for c in got["contains"]}
+    assert got["total"] == 8 == len(listed) and "14647-2" in listed
+    assert tx.contains(vs["url"], "http://loinc.org", "14647-2") is True
+    assert tx.contains(vs["url"], "http://loinc.org", "8867-4") is None       # not listed: still cannot tell
+    partial = {**vs, "url": "http://x/partial", "expansion": {**vs["expansion"], "total": 80}}
+    with pytest.raises(CannotExpand):
+        terminology(partial).expand("http://x/partial")
+    with pytest.raises(CannotExpand):
+        terminology().expand("http://hl7.org/fhir/ValueSet/example-intensional")
