@@ -185,6 +185,8 @@ class Access:
         return self._hospital is not None and self._hospital(rtype) is not None
 
     def allow(self, interaction: str, rtype: str) -> None:
+        if self.grants is not None and INTERACTION_PERMISSION[interaction] in "cud":
+            admission.check_definition_write(rtype, self.claims)    # before any lookup: 403, never 404
         if self.grants is not None and not self.grants.decide(interaction, rtype).allowed:
             raise Forbidden(f"The access token does not grant '{INTERACTION_PERMISSION[interaction]}' "
                             f"({interaction}) on {rtype}")

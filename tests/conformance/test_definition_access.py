@@ -111,3 +111,33 @@ def test_without_a_token_nothing_else_opens(world):
     assert send(None, "GET", f"/fhir/CodeSystem/{stored}/_history").status_code == 401
     bundle = send(None, "GET", f"/fhir/CodeSystem?url={URL}&_revinclude=Provenance:target").get_json()
     assert {e["resource"]["resourceType"] for e in bundle["entry"]} == {"CodeSystem"}
+
+
+@pytest.mark.parametrize("who", WRITERS_REFUSED)
+def test_every_other_write_path_is_refused_too(world, who):
+    ctx, send, stored = world
+    before = ctx.store.read("CodeSystem", stored).version
+    fhirpath_patch = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+        {"name": "type", "valueCode": "replace"}, {"name": "path", "valueString": "CodeSystem.status"},
+        {"name": "value", "valueCode": "retired"}]}]}
+    for r in (send(who, "PATCH", f"/fhir/CodeSystem/{stored}", fhirpath_patch),
+              send(who, "PUT", "/fhir/CodeSystem/brand-new", {**code_system("urn:new"), "id": "brand-new"}),
+              send(who, "DELETE", f"/fhir/CodeSystem?url={URL}")):
+        assert r.status_code == 403, r.get_data(as_text=True)
+    r = send(who, "POST", "/fhir/ValueSet/$validate?mode=create", {"resourceType": "ValueSet", "url": "urn:vs",
+                                                                    "status": "active"})
+    assert "only an administrator" in r.get_data(as_text=True)           # $validate: 200, the refusal listed
+    json_patch = "W3sib3AiOiJyZXBsYWNlIiwicGF0aCI6Ii9zdGF0dXMiLCJ2YWx1ZSI6InJldGlyZWQifV0="    # status: retired
+    for entry in ({"request": {"method": "DELETE", "url": f"CodeSystem/{stored}"}},
+                  {"request": {"method": "DELETE", "url": f"CodeSystem?url={URL}"}},
+                  {"resource": {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": json_patch},
+                   "request": {"method": "PATCH", "url": f"CodeSystem/{stored}"}},
+                  {"resource": fhirpath_patch, "request": {"method": "PATCH", "url": f"CodeSystem/{stored}"}},
+                  {"resource": {**code_system(), "id": stored}, "request": {"method": "PUT", "url": f"CodeSystem/{stored}"}},
+                  {"resource": code_system("urn:new"), "request": {"method": "PUT", "url": f"CodeSystem?url={URL}"}},
+                  {"resource": code_system("urn:new"), "request": {"method": "POST", "url": "CodeSystem",
+                                                                   "ifNoneExist": "url=urn:none"}}):
+        r = send(who, "POST", "/fhir", {"resourceType": "Bundle", "type": "transaction", "entry": [entry]})
+        assert r.status_code == 403, (entry, r.get_data(as_text=True))
+    assert ctx.store.read("CodeSystem", stored).version == before and ctx.store.read("CodeSystem", "brand-new") is None
+    assert definitions(ctx.store).resolve("CodeSystem", "urn:new") is None
