@@ -70,14 +70,20 @@ def evaluate(ctx, resource: dict, profiles: list[tuple[str, bool]]) -> ProfileOu
     """Check resource against each (canonical, must_resolve) with the server's definitions and terminology
     (ServerContext.definitions, .terminology): an unknown profile is an error when it must resolve, else a
     warning."""
-    from .profile import Finding, check
+    from .profile import MAX_CLAIMS, Finding, check
     defs, terminology = ctx.definitions, ctx.terminology
     rtype = resource.get("resourceType")
-    checked, findings, seen = [], [], set()
+    checked, findings = [], []
+    required = {c for c, must in profiles if must}      # a profile both claimed and required must resolve
+    profiles = list(dict.fromkeys((c, must or c in required) for c, must in profiles))
+    claims = [c for c, must in profiles if not must]
+    if len(claims) > MAX_CLAIMS:         # bounded: each claim is a lookup and a walk
+        findings.append(Finding("error", "profile", "meta.profile", f"{rtype}.meta.profile",
+                                f"{rtype}.meta.profile: {len(claims)} profiles claimed; at most {MAX_CLAIMS} "
+                                "are judged"))
+        dropped = set(claims[MAX_CLAIMS:])
+        profiles = [(c, must) for c, must in profiles if must or c not in dropped]
     for canonical, must in profiles:
-        if canonical in seen:
-            continue
-        seen.add(canonical)
         sd = defs.resolve("StructureDefinition", canonical)
         if sd is None:
             findings.append(Finding("error" if must else "warning", "profile", canonical, str(rtype),
@@ -90,4 +96,8 @@ def evaluate(ctx, resource: dict, profiles: list[tuple[str, bool]]) -> ProfileOu
             continue
         checked.append(canonical)
         findings.extend(check(resource, sd, resolve=defs.resolve, terminology=terminology))
-    return ProfileOutcome.of(checked, findings)
+    # a rule two profiles share (a core invariant every profile carries) is reported once
+    unique: dict = {}
+    for f in findings:
+        unique.setdefault((f.severity, f.rule, f.key, f.path), f)
+    return ProfileOutcome.of(checked, unique.values())

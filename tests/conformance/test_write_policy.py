@@ -154,3 +154,27 @@ def test_an_unversioned_claim_of_a_shipped_profile_is_enforced(tmp_path, backend
 def ctx_definition(ctx, canonical: str) -> dict:
     from fhirserver.conformance import definitions
     return json.loads(json.dumps(definitions(ctx.store).resolve("StructureDefinition", canonical)))
+
+
+def test_claims_are_bounded_and_a_shared_rule_is_said_once(tmp_path, backend):
+    from fhirserver.validation.profile import MAX_CLAIMS
+    _ctx, client = serve(tmp_path, backend)
+    many = [f"{UNKNOWN}-{i}" for i in range(MAX_CLAIMS)]
+    r = send(client, "POST", "/fhir/Patient", patient(*many, **GOOD))
+    assert r.status_code == 201, r.get_data(as_text=True)        # unknown claims: warnings
+    r = send(client, "POST", "/fhir/Patient", patient(*many, f"{UNKNOWN}-x", **GOOD))
+    assert r.status_code == 422, r.get_data(as_text=True)
+    error = [i for i in r.get_json()["issue"] if i["severity"] == "error"]
+    assert [(i["details"]["text"], i["expression"]) for i in error] == [("meta.profile", ["Patient.meta.profile"])]
+    assert len(r.get_json()["issue"]) == MAX_CLAIMS + 1
+    assert count(client) == 1
+    # $validate: the base definition and US Core both carry dom-6 (a narrative): one warning
+    r = send(client, "POST", "/fhir/Patient/$validate", patient(US_CORE_PATIENT, **GOOD))
+    dom6 = [i for i in r.get_json()["issue"] if (i.get("details") or {}).get("text") == "dom-6"]
+    assert len(dom6) == 1, r.get_json()
+
+
+def test_a_profile_both_claimed_and_required_must_be_known(tmp_path, backend):
+    _ctx, client = serve(tmp_path, backend, required_profiles=f"Patient={UNKNOWN}")
+    r = send(client, "POST", "/fhir/Patient", patient(UNKNOWN, **GOOD))
+    assert r.status_code == 422, r.get_data(as_text=True)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from .compile import compiled
 from .finding import RULE_SYSTEM, Finding
-from .walker import MAX_FINDINGS, Full, Walker
+from .walker import MAX_CLAIMS, MAX_FINDINGS, MAX_LOOKUPS, Full, Walker
 
-__all__ = ["check", "Finding", "RULE_SYSTEM", "MAX_FINDINGS"]
+__all__ = ["check", "Finding", "RULE_SYSTEM", "MAX_FINDINGS", "MAX_CLAIMS"]
 
 
 def check(resource: dict, sd: dict, *, resolve, terminology) -> list[Finding]:
@@ -46,6 +46,11 @@ def check(resource: dict, sd: dict, *, resolve, terminology) -> list[Finding]:
     except RecursionError:
         walker.findings.append(Finding("error", "profile", url, rtype,
                                        f"{rtype}: nested too deeply to be validated against {url}"))
+    if walker.resolve.refused:
+        walker.findings.append(Finding("error", "profile", url, rtype,
+                                       f"{rtype}: refers to more than {MAX_LOOKUPS} distinct definitions (profiles, "
+                                       "extensions, types); the rest were not looked up, so it is not validated "
+                                       f"in full against {url}"))
     if walker.dropped:
         walker.findings.append(Finding("information", "profile", url, rtype,
                                        f"{rtype}: {walker.dropped} more warnings and information findings "

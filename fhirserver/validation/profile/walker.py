@@ -23,15 +23,34 @@ MAX_FINDINGS = 100
 _EXTENSIONS = frozenset(("extension", "modifierExtension"))
 _PATH_BASED = frozenset(("BackboneElement", "Element"))   # FHIRPath knows these by element path
 MAX_DEPTH = 64          # JSON levels below the resource
+MAX_CLAIMS = 50         # meta.profile canonicals judged per resource (a real one claims a few)
+MAX_LOOKUPS = 1000      # distinct definitions one walk looks up (10,000 distinct claims or extensions cost seconds)
 
 
 class Full(Exception):
     """Raised once MAX_FINDINGS errors are collected (no later error can change the verdict)."""
 
 
+class Lookups:
+    """resolve() remembered for one walk and bounded to MAX_LOOKUPS distinct (type, canonical) pairs; past
+    that it answers None and `refused` is set (check() then says the resource was not validated in full)."""
+
+    def __init__(self, resolve):
+        self.resolve, self.seen, self.refused = resolve, {}, False
+
+    def __call__(self, rtype: str, canonical: str):
+        key = (rtype, canonical)
+        if key not in self.seen:
+            if len(self.seen) >= MAX_LOOKUPS:
+                self.refused = True
+                return None
+            self.seen[key] = self.resolve(rtype, canonical)
+        return self.seen[key]
+
+
 class Walker:
     def __init__(self, resolve, terminology, limit: int = MAX_FINDINGS, stop_at_error: bool = False):
-        self.resolve = resolve
+        self.resolve = resolve if isinstance(resolve, Lookups) else Lookups(resolve)
         self.stop_at_error = stop_at_error
         self.tx = terminology
         self.limit = limit              # errors that end the walk; also the warnings/information kept
@@ -291,7 +310,11 @@ class Walker:
             return
         self.resource(res, root, path, depth + 1)
         claims = (res.get("meta") or {}).get("profile") if isinstance(res.get("meta"), dict) else None
-        for canonical in claims if isinstance(claims, list) else ():
+        claims = claims if isinstance(claims, list) else []
+        if len(claims) > MAX_CLAIMS:
+            self.add("error", "profile", "meta.profile", f"{path}.meta.profile",
+                     f"{path}.meta.profile: {len(claims)} profiles claimed; only the first {MAX_CLAIMS} are judged")
+        for canonical in claims[:MAX_CLAIMS]:
             claimed = self.root_of(canonical) if isinstance(canonical, str) else None
             if claimed is None:
                 self.add("information", "profile", str(canonical), path,

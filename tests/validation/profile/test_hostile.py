@@ -96,3 +96,32 @@ def test_native_dom_3_equals_fhirpathpy_on_contained_edge_cases():
     for res in cases:
         assert dom_3(res, res) == fhirpath_invariant(DOM_3_OFTYPE)(res, res), res
     assert [dom_3(r, r) for r in cases] == [False, False, True, True, True, True, True, True, False]
+
+
+def test_claims_and_distinct_definitions_of_one_walk_are_bounded():
+    """Each claimed profile or extension url is a definition lookup (a store query): a Bundle naming
+    20,000 distinct ones took seconds. Past MAX_LOOKUPS the walk says it is not complete, as an error."""
+    from fhirserver.validation.profile import MAX_CLAIMS, MAX_LOOKUPS, check
+    from fhirserver.validation.profile.walker import MAX_CLAIMS as WALKER_MAX
+
+    from ._profile import CORE, resolve, sd
+    asked = []
+
+    def counting(rtype, canonical):
+        asked.append(canonical)
+        return resolve(rtype, canonical)
+    many = [f"https://example.org/p{j}" for j in range(MAX_CLAIMS + 1)]
+    one = {"resourceType": "Basic", "code": {"text": "x"}, "meta": {"profile": many}}
+    found = check({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": one}]},
+                  sd(CORE + "Bundle"), resolve=counting, terminology=None)
+    assert ("profile", "meta.profile", "Bundle.entry[0].resource.meta.profile") in errors(found)
+    assert WALKER_MAX == MAX_CLAIMS and not any(c == many[-1] for c in asked)
+    asked.clear()
+    entries = [{"resource": {"resourceType": "Basic", "code": {"text": "x"},
+                             "meta": {"profile": [f"https://example.org/p{i}-{j}" for j in range(20)]}}}
+               for i in range(200)]
+    found = check({"resourceType": "Bundle", "type": "collection", "entry": entries}, sd(CORE + "Bundle"),
+                  resolve=counting, terminology=None)
+    assert len(set(asked)) == len(asked) <= MAX_LOOKUPS
+    assert any(f.severity == "error" and f"more than {MAX_LOOKUPS} distinct definitions" in f.message
+               for f in found)
