@@ -10,6 +10,7 @@ from ..interactions.instants import now_instant
 
 MAX_PAGE = 1000              # members one page may hold (count above it: 400)
 MAX_FILTER = 200             # characters of the text filter
+MAX_INTEGER = 2**31 - 1      # offset and count are FHIR integers (datatypes.html#integer: 32-bit)
 _COPIED = ("id", "url", "identifier", "version", "name", "title", "status", "experimental", "date", "publisher",
            "description", "copyright")
 
@@ -21,8 +22,8 @@ def _integer(name: str, value, default: int | None) -> int | None:
         n = int(value)
     except (TypeError, ValueError):
         raise BadRequest(f"$expand {name} must be an integer") from None
-    if n < 0:
-        raise BadRequest(f"$expand {name} may not be negative")
+    if n < 0 or n > MAX_INTEGER:
+        raise BadRequest(f"$expand {name} must be an integer from 0 to {MAX_INTEGER}")
     return n
 
 

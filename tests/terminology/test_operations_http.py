@@ -79,6 +79,9 @@ def test_expand_shipped_paging_and_inline(send):
     ("url=" + GENDER_VS + "&count=100000", None),
     ("url=" + GENDER_VS + "&count=ten", None),
     ("url=" + GENDER_VS + "&offset=-1", None),
+    ("url=" + GENDER_VS + "&offset=99999999999999999999", None),         # not a FHIR integer (32-bit)
+    ("url=" + GENDER_VS + "&offset=2147483648&count=0", None),
+    ("url=" + GENDER_VS + "&offset=" + "9" * 5000, None),
     ("url=" + GENDER_VS + "&filter=" + "x" * 500, None),
     ("url=http://hl7.org/fhir/ValueSet/observation-codes", None),          # all of LOINC: only a fragment here
     ("", params(valueSet={"resourceType": "ValueSet", "status": "active", "compose": {"include": [
