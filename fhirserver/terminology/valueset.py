@@ -89,6 +89,7 @@ class Clause:
                                        f"{index.url} this server can evaluate")
                 chosen = select(index, f, self.regex_spent)
                 codes = chosen if codes is None else codes & chosen
+            self._selected.clear()      # only the newest compiled form: older ones are not kept alive
             hit = self._selected[key] = (index, codes)
         return hit[1]
 

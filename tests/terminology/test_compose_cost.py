@@ -66,3 +66,14 @@ def test_the_regex_filters_of_one_value_set_share_one_budget(monkeypatch):
 
 def test_shipped_value_sets_stay_within_the_work_bound():
     assert valueset.MAX_WORK >= 20 * 6_696          # detectedissue-category, the largest shipped walk
+
+
+def test_a_cached_clause_keeps_only_the_newest_compiled_code_system():
+    """Code systems are recompiled when the engine's cache evicts them (more than 1,000 ship); a cached
+    value set must not keep every older compiled form alive."""
+    from fhirserver.conformance import catalogue
+    from fhirserver.terminology.codesystem import compile_code_system
+    clause = valueset.Clause.of({"system": GENDER, "filter": [{"property": "concept", "op": "is-a", "value": "male"}]})
+    for _ in range(3):
+        assert clause.selected(compile_code_system(catalogue.shipped("CodeSystem", GENDER))) == {"male"}
+    assert len(clause._selected) == 1
