@@ -5,9 +5,11 @@ generally, as a create, as an update of this resource, or may this resource be d
   (its invariants and required bindings) through the profile engine, then the profiles the resource
   claims and the one the server requires of its type (validation/write_policy.py, as a write judges them);
   with a `profile` parameter: that profile instead of the claimed ones (profile unknown: an error issue).
-- mode=create (type or instance level) and mode=update (instance level): the content checks, then the
-  write itself by THIS caller, run to its end (admission, custody, UHID uniqueness and permanence, orders,
-  messages) inside a store transaction that is rolled back.
+- mode=create (type or instance level) and mode=update (instance level): the write itself by THIS caller,
+  run to its end (admission, custody, UHID uniqueness and permanence, orders, messages) inside a store
+  transaction that is rolled back; the content checks judge the resource as that write would store it
+  (a Patient's UHID drawn by the server in it, as interactions/common.prepare judges it), before it is
+  written. Without a mode the content is judged as given.
 - mode=delete (instance level): the content is ignored; the caller's delete is run and rolled back.
 
 Status (the operation's text): 200 whether or not the resource is valid, its OperationOutcome listing
@@ -46,11 +48,19 @@ def validate_operation(ctx, rtype, id, params: dict) -> dict:
         raise BadRequest("$validate needs a resource (the body, or a 'resource' parameter)")
     if rtype and resource.get("resourceType") != rtype:
         raise BadRequest(f"$validate on {rtype} got a {resource.get('resourceType')}")
-    issues = content_issues(ctx, resource, profile)
-    if mode is not None and not any(i.severity in ("error", "fatal") for i in issues):
-        write = _create if mode == "create" else _update
-        issues += _dry_run(ctx, lambda tx: write(ctx, tx, resource, id))
-    return _answer(issues)
+    if mode is None:
+        return _answer(content_issues(ctx, resource, profile))
+    # create/update: the profiles judge the resource as the write would store it (a Patient's UHID drawn by
+    # the server is in it, as interactions/common.prepare judges it); a content error ends the run there
+    judged: list[Issue] = []
+
+    def judge(stored: dict) -> None:
+        judged.extend(content_issues(ctx, copy.deepcopy(stored), profile))
+        if _failed(judged):
+            raise _RolledBack
+    write = _create if mode == "create" else _update
+    issues = _dry_run(ctx, lambda tx: write(ctx, tx, resource, id, judge))
+    return _answer(judged + issues)
 
 
 def content_issues(ctx, resource: dict, profile: str | None = None) -> list[Issue]:
@@ -70,8 +80,12 @@ def content_issues(ctx, resource: dict, profile: str | None = None) -> list[Issu
     return outcome.issues()
 
 
+def _failed(issues: list[Issue]) -> bool:
+    return any(i.severity in ("error", "fatal") for i in issues)
+
+
 def _answer(issues: list[Issue]) -> dict:
-    if not any(i.severity in ("error", "fatal") for i in issues):
+    if not _failed(issues):
         issues = [Issue("No errors found", "informational", "information"), *issues]
     return operation_outcome(issues)
 
@@ -96,18 +110,30 @@ def _unchecked(ctx):
     return clone
 
 
-def _create(ctx, tx, resource: dict, _id) -> None:
-    body = resolve_conditionals(ctx, copy.deepcopy(resource))
+def _create(ctx, tx, resource: dict, _id, judge) -> None:
+    body = copy.deepcopy(resource)
     body.pop("id", None)        # http.html#create: the server assigns the id
-    store_new_version(tx, prepare(_unchecked(ctx), body["resourceType"], body), new_id(), "POST", None)
+    _structural(body)
+    prepared = prepare(_unchecked(ctx), body["resourceType"], resolve_conditionals(ctx, body))
+    judge(prepared.resource)
+    store_new_version(tx, prepared, new_id(), "POST", None)
 
 
-def _update(ctx, tx, resource: dict, id: str) -> None:
+def _update(ctx, tx, resource: dict, id: str, judge) -> None:
     if resource.get("id") != id:
         raise BadRequest(f"The id in the body ({resource.get('id')!r}) must equal the id in the URL ('{id}')")
-    body = resolve_conditionals(ctx, copy.deepcopy(resource))
-    prepared = prepare(_unchecked(ctx), body["resourceType"], body)
-    store_new_version(tx, prepared, id, "PUT", tx.read(body["resourceType"], id, "update"))
+    body = copy.deepcopy(resource)
+    _structural(body)
+    current = tx.read(body["resourceType"], id, "update")      # outside the caller's reach: as if absent
+    prepared = prepare(_unchecked(ctx), body["resourceType"], resolve_conditionals(ctx, body))
+    judge(prepared.resource)
+    store_new_version(tx, prepared, id, "PUT", current)
+
+
+def _structural(body: dict) -> None:
+    """Structural R4 first, as the write checks it (its issues end the run)."""
+    from ..validation import validate
+    validate(body)
 
 
 def _delete(ctx, tx, rtype: str, id: str) -> None:

@@ -112,3 +112,35 @@ def test_mode_delete_is_the_callers_delete_rolled_back(world):
     r = send("a", "POST", f"/fhir/Organization/{held}/$validate", params(mode="delete"))
     assert [i["code"] for i in errors(r)] == ["forbidden"]       # held by no organisation: not A's to delete
     assert send("a", "GET", f"/fhir/Organization/{held}").status_code == 200
+
+
+MEDPORT_PATIENT = "https://medport.health/fhir/StructureDefinition/medport-patient"
+
+
+def test_modes_create_and_update_judge_the_resource_as_the_write_would_store_it(tmp_path, backend):
+    """A Patient required to be a Med-Port Patient (UHID slice 1..1) gets its UHID from the server: the
+    create answers 201, so $validate mode=create must not call the same body invalid."""
+    app = make_app(tmp_path, backend, required_profiles=f"Patient={MEDPORT_PATIENT}")
+    ctx = app.config["MEDPORT"]
+    token = mint(app, "system/*.cruds", client_id="hosp-a", organization=A)
+    http = app.test_client()
+
+    def send(method, url, body=None):
+        return http.open(url, method=method, data=None if body is None else json.dumps(body),
+                         headers={"Content-Type": FHIR_JSON, **auth(token)})
+    body = {"resourceType": "Patient", "name": [{"family": "Sharma"}], "gender": "female"}
+    before = stored_versions(ctx, "Patient")
+    assert errors(send("POST", "/fhir/Patient/$validate", params(body, mode="create"))) == []
+    assert errors(send("POST", "/fhir/Patient/$validate?mode=create", body)) == []
+    assert stored_versions(ctx, "Patient") == before                    # nothing stored
+    created = send("POST", "/fhir/Patient", body)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    stored = created.get_json()
+    assert errors(send("POST", f"/fhir/Patient/{stored['id']}/$validate", params(stored, mode="update"))) == []
+    # the definitions still judge (pat-1: a contact needs details), and nothing runs past them
+    broken = {**stored, "contact": [{"gender": "male"}]}
+    r = send("POST", f"/fhir/Patient/{stored['id']}/$validate", params(broken, mode="update"))
+    assert keys(r) == {"pat-1"} and send("GET", f"/fhir/Patient/{stored['id']}").get_json()["meta"]["versionId"] == "1"
+    # a structural error is reported as the write reports it, and nothing else runs
+    r = send("POST", "/fhir/Patient/$validate", params({**body, "gender": 7}, mode="create"))
+    assert [e for i in errors(r) for e in i["expression"]] == ["Patient.gender"]
