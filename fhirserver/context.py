@@ -71,7 +71,11 @@ class ServerContext:
         """The request's repository: every resource read, search and write of an interaction or an
         operation goes through it, with this context's access applied (repository.py). The store
         itself (ServerContext.store) is for infrastructure: records, blobs, init, the CLI."""
-        return Repository(self.store, self.access, self.base, unit=self._unit)
+        return Repository(self.store, self.access, self.base, unit=self._unit, first_use=self._first_use)
+
+    def _first_use(self, rtype: str) -> None:
+        from .conformance import served
+        served.ensure(self, rtype)
 
     def _unit(self, provenance):
         from .governance.provenance import unit

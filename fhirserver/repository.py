@@ -31,8 +31,13 @@ from .storage.base import Page, Store, Transaction, Version
 class Repository:
     """The store as one request may use it. Cheap to make (no store call): one per request."""
 
-    def __init__(self, store: Store, access: Access, base: str, unit: Callable | None = None):
+    def __init__(self, store: Store, access: Access, base: str, unit: Callable | None = None,
+                 first_use: Callable[[str], None] | None = None):
         self._store = store
+        # first_use(rtype): what must be in place before a request reads or searches a type (the shipped
+        # definitions a store serves, conformance/served.py); nothing by default. Conditional criteria
+        # (matches, resolve) judge what the store holds: a write never waits for it
+        self._first_use = first_use or (lambda _rtype: None)
         self.access = access
         self.base = base
         # unit(provenance) -> context manager yielding the raw store transaction (the server's Provenance
@@ -46,6 +51,7 @@ class Repository:
 
     def check(self, rtype: str, id: str, interaction: str = "read") -> None:
         """403 when the interaction is not granted on rtype; 404 when rtype/id is outside the reach."""
+        self._first_use(rtype)
         self.access.check_visible(self._visible_search, interaction, rtype, id)
 
     def read(self, rtype: str, id: str, interaction: str = "read") -> Version | None:
@@ -68,6 +74,7 @@ class Repository:
                total: str = "none", interaction: str = "search-type") -> Page:
         """A page of the current resources matching query, inside the guard (403 if not granted)."""
         self.access.allow(interaction, rtype)
+        self._first_use(rtype)
         page = self._store.search(rtype, query, sort=sort, limit=limit, cursor=cursor, total=total,
                                   guard=self.access.guard(interaction))
         trail.touched(page.items)
@@ -108,6 +115,7 @@ class Repository:
             self.check(rtype, id, interaction)
         elif rtype is not None:
             access.allow(interaction, rtype)
+            self._first_use(rtype)
         # no restriction on the type: no guard (a guarded store history leaves deletions out, having no
         # content to judge them by; an unconfined reader sees them, e.g. in an export's `deleted`)
         unconfined = rtype is not None and not access.confined(interaction, rtype)

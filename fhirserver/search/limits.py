@@ -106,6 +106,25 @@ def shared_time_limit(ms: int):
         _shared.reset(token)
 
 
+@contextlib.contextmanager
+def paused():
+    """Server work done on a request's behalf that is not its search (the shipped definitions put in
+    place on first use: conformance/served.py) runs without the request's deadlines, and the time it
+    takes is not counted against them."""
+    start, outer = _now(), (_deadline.get(), _shared.get())
+    tokens = (_deadline.set(None), _shared.set(None))
+    try:
+        yield
+    finally:
+        _shared.reset(tokens[1])
+        _deadline.reset(tokens[0])
+        spent = _now() - start
+        if outer[0] is not None:
+            _deadline.set(outer[0] + spent)
+        if outer[1] is not None:
+            _shared.set(outer[1] + spent)
+
+
 def expired() -> bool:
     deadline = _deadline.get()
     return deadline is not None and _now() >= deadline

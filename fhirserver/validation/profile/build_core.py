@@ -20,6 +20,7 @@ import os
 import sys
 
 from ...conformance.catalogue import DEFINITIONS_DIR, read_file
+from ...definitions import FHIR_VERSION
 
 HEADER = ("resourceType", "id", "url", "version", "name", "status", "kind", "abstract", "type",
           "baseDefinition", "derivation", "fhirVersion", "context", "contextInvariant")
@@ -64,7 +65,10 @@ def reduce_sd(sd: dict, parts: tuple[str, ...] = ("snapshot", "differential")) -
 
 
 def structure_definitions(path: str) -> list[dict]:
-    return [r for r in read_file(path) if r["resourceType"] == "StructureDefinition"]
+    """The R4 StructureDefinitions of a source file: the redistribution the sources come from adds an R4B
+    one (SubscriptionStatus, fhirVersion 4.3.0), which is not R4 and is left out."""
+    return [r for r in read_file(path) if r["resourceType"] == "StructureDefinition"
+            and r.get("fhirVersion", FHIR_VERSION) == FHIR_VERSION]
 
 
 def write(path: str, sds: list[dict]) -> int:
