@@ -15,10 +15,7 @@ def lookup(ctx, rtype, id, params: dict) -> dict:
     if not asked.system:
         raise BadRequest("$lookup needs system and code, or a coding with both")
     tx = ctx.terminology
-    index = tx.code_system(asked.system, asked.version)
-    if index is None or (asked.version and index.version != asked.version):
-        raise NotFound(f"No CodeSystem {asked.system}" + (f" version {asked.version}" if asked.version else "")
-                       + " on this server")
+    tx.asked_code_system(asked.system, asked.version)           # 404 for a system or version not held
     concept = tx.lookup(asked.system, asked.code, asked.version)
     if concept is None:
         raise NotFound(f"Code {asked.code!r} is not in {asked.system}")

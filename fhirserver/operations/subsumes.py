@@ -3,7 +3,7 @@
 ancestor of B) | subsumed-by | not-subsumed. Unknown code system or code: 404."""
 from __future__ import annotations
 
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest
 from ..terminology.asked import codings, definition
 from ..terminology.codesystem import compile_code_system
 from ..terminology.concepts import subsumes_in
@@ -19,9 +19,7 @@ def subsumes(ctx, rtype, id, params: dict) -> dict:
         system = first(params, "system") or a.system or b.system
         if not system:
             raise BadRequest("$subsumes needs the system (or codings that name it)")
-        index = ctx.terminology.code_system(system, first(params, "version"))
-        if index is None:
-            raise NotFound(f"No CodeSystem {system} on this server")
+        index = ctx.terminology.asked_code_system(system, first(params, "version"))
     for c in (a, b):
         if c.system and c.system != index.url:
             raise BadRequest(f"Coding of {c.system} given to $subsumes on {index.url}")

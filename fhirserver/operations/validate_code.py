@@ -4,7 +4,6 @@ cannot judge (its code system not held, or held only as a fragment) is result=fa
 saying so; an unknown value set or code system named by url is 404."""
 from __future__ import annotations
 
-from ..errors import NotFound
 from ..terminology.asked import Coded, codings, definition
 from ..terminology.codesystem import compile_code_system
 from ..terminology.concepts import lookup_in
@@ -69,9 +68,7 @@ def _code_system(ctx, id, params: dict) -> dict:
         index = compile_code_system(given)
     else:
         url, _, version = given.partition("|")
-        index = tx.code_system(url, version or None)
-        if index is None:
-            raise NotFound(f"No CodeSystem {given} on this server")
+        index = tx.asked_code_system(url, version or None)
     verdicts = []
     for c in codings(params, system=None, version=None):
         c = c._replace(system=c.system or index.url)

@@ -72,6 +72,14 @@ class Terminology:
         key = identity(cs)
         return self._indexes.get(key) or self._indexes.put(key, compile_code_system(cs))
 
+    def asked_code_system(self, system: str, version: str | None = None) -> CodeIndex:
+        """The code system (and version) an operation names: 404 when it, or that version, is not held
+        (code_system() falls back to the newest version, as bindings need; an operation must not)."""
+        index = self.code_system(system, version)
+        if index is None or (version and index.version != version):
+            raise NotFound(f"No CodeSystem {system}" + (f" version {version}" if version else "") + " on this server")
+        return index
+
     def value_set(self, valueset: str | dict) -> dict:
         """The ValueSet a canonical names (404 when unknown), or the resource given."""
         if isinstance(valueset, dict):

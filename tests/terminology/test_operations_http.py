@@ -151,6 +151,18 @@ def test_lookup_and_subsumes_on_shipped_hierarchies(send):
     assert send("GET", "/fhir/CodeSystem/$subsumes?codeA=a&codeB=b")[0] == 400
 
 
+def test_a_code_system_version_not_held_is_404_for_every_operation(send):
+    """$lookup, $validate-code and $subsumes name a code system version; one this server does not hold
+    is not silently replaced by the version it holds."""
+    for url in (f"/fhir/CodeSystem/$lookup?system={GENDER}&code=male&version=9.9",
+                f"/fhir/CodeSystem/$validate-code?url={GENDER}&version=9.9&code=male",
+                f"/fhir/CodeSystem/$subsumes?system={GENDER}&version=9.9&codeA=male&codeB=male"):
+        status, outcome = send("GET", url)
+        assert status == 404 and "9.9" in outcome["issue"][0]["diagnostics"], url
+    assert out(send("GET", f"/fhir/CodeSystem/$validate-code?url={GENDER}&version=4.0.1&code=male")[1])[
+        "result"]["valueBoolean"] is True
+
+
 def test_translate_with_shipped_maps(send):
     v3 = "http://terminology.hl7.org/CodeSystem/v3-AdministrativeGender"
     status, body = send("GET", f"/fhir/ConceptMap/$translate?system={GENDER}&code=male&targetsystem={v3}")
