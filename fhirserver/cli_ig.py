@@ -26,14 +26,15 @@ def _install(args, settings_of: Callable) -> int:
     try:
         found = package.read(args.path)
     except package.NotAPackage as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_printable(str(e))}", file=sys.stderr)
         return 2
     settings = settings_of(args)
     store = open_store(settings)
     try:
         counts = install.install(ServerContext(settings, store), found)
     except (FhirError, package.NotAPackage) as e:
-        print(f"error: {found.name}#{found.version} was not installed (nothing was written): {e}", file=sys.stderr)
+        print(_printable(f"error: {found.name}#{found.version} was not installed (nothing was written): {e}"),
+              file=sys.stderr)
         return 2
     finally:
         store.close()
@@ -42,3 +43,8 @@ def _install(args, settings_of: Callable) -> int:
           + (f" ({by_type})" if by_type else "")
           + (f"; {counts['kept']} kept as the server ships them" if counts["kept"] else ""))
     return 0
+
+
+def _printable(text: str) -> str:
+    """What a package says, fit for the operator's terminal: control characters (escape sequences) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -18,6 +18,7 @@ import io
 import lzma
 import os
 import posixpath
+import re
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_TOTAL_BYTES = 512 * 1024 * 1024     # the archive uncompressed, and the files' sizes in all
 MAX_HEADER_BYTES = 64 * 1024            # a member's pax or GNU long-name header
 SKIPPED = ("package.json", ".index.json")
+_NAME = re.compile(r"[A-Za-z0-9@][A-Za-z0-9._@/-]{0,213}")       # npm package names (FHIR: hl7.fhir.us.core)
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]{0,63}")
 
 
 class NotAPackage(ValueError):
@@ -60,6 +63,10 @@ def _manifest(data: bytes, where: str) -> tuple[str, str]:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("name"), str) \
             or not isinstance(manifest.get("version"), str):
         raise NotAPackage(f"{where}: package.json must name the package (name, version)")
+    if not _NAME.fullmatch(manifest["name"]) or not _VERSION.fullmatch(manifest["version"]):
+        # printed to the operator's terminal: no control characters (escape sequences)
+        raise NotAPackage(f"{where}: package.json names the package {manifest['name'][:100]!r} "
+                          f"version {manifest['version'][:100]!r}: not an npm package name and version")
     return manifest["name"], manifest["version"]
 
 
@@ -81,7 +88,7 @@ def _tarball(path: str) -> Package:
         raise NotAPackage(f"{path}: not a FHIR package (no package/package.json)")
     package = Package(*_manifest(files.pop("package/package.json"), path))
     for name in sorted(files):
-        resource = _resource(files[name], f"{path}:{name}")
+        resource = _resource(files[name], f"{path}:{name!r}")
         if resource is not None:
             package.resources.append(resource)
     return package
@@ -146,9 +153,9 @@ def _members(archive, path: str) -> dict[str, bytes]:
         if member.isdir():
             continue
         if not member.isreg() or member.issparse():
-            raise NotAPackage(f"{path}: {member.name} is a link or a special file; a package holds files only")
+            raise NotAPackage(f"{path}: {member.name!r} is a link or a special file; a package holds files only")
         if member.size > MAX_FILE_BYTES:
-            raise NotAPackage(f"{path}: {member.name} is larger than {MAX_FILE_BYTES} bytes")
+            raise NotAPackage(f"{path}: {member.name!r} is larger than {MAX_FILE_BYTES} bytes")
         total += member.size
         if total > MAX_TOTAL_BYTES:
             raise NotAPackage(f"{path}: more than {MAX_TOTAL_BYTES} bytes in all")
@@ -201,8 +208,8 @@ def _folder(path: str) -> Package:
 
 def _read_file(full: str, path: str) -> bytes:
     if os.path.islink(full) or not os.path.isfile(full) or os.stat(full).st_nlink > 1:
-        raise NotAPackage(f"{path}: {os.path.basename(full)} is a link or a special file; a package holds files only")
+        raise NotAPackage(f"{path}: {os.path.basename(full)!r} is a link or a special file; a package holds files only")
     if os.path.getsize(full) > MAX_FILE_BYTES:
-        raise NotAPackage(f"{path}: {os.path.basename(full)} is larger than {MAX_FILE_BYTES} bytes")
+        raise NotAPackage(f"{path}: {os.path.basename(full)!r} is larger than {MAX_FILE_BYTES} bytes")
     with open(full, "rb") as f:
         return f.read(MAX_FILE_BYTES + 1)

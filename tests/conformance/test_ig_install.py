@@ -234,3 +234,15 @@ def test_shipped_core_and_same_version_definitions_are_kept_as_shipped(ctx):
     assert "rogue" not in json.dumps(defs.resolve("CodeSystem", gender["url"]))
     assert "snapshot" in defs.resolve("StructureDefinition", f"{us_core}|5.0.1")              # the shipped one
     assert defs.resolve("StructureDefinition", f"{us_core}|6.1.0")["name"] == "USCorePatientProfile"
+
+
+def test_what_a_package_says_reaches_the_terminal_escaped(tmp_path, capsys):
+    store = make_settings(tmp_path).store
+    named = tgz(tmp_path / "named.tgz", {"package/package.json": json.dumps(
+        {"name": "evil\x1b]0;owned\x07", "version": "1.0.0"}).encode()})
+    linked = tgz(tmp_path / "linked.tgz", {"package/package.json": MANIFEST},
+                 {"package/\x1b[2Jx.json": "/etc/passwd"})
+    for path in (named, linked):
+        assert main(["ig", "install", path, "--store", store]) == 2
+        err = capsys.readouterr().err
+        assert "\x1b" not in err and "\\x1b" in err, err
