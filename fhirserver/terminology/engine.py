@@ -13,6 +13,7 @@ from .. import errors, jsonio
 from ..conformance import definitions
 from ..errors import BadRequest, NotFound
 from .codesystem import CodeIndex, compile_code_system
+from .filters import regex_budget
 from .valueset import MAX_DEPTH, CompiledValueSet, Entry
 
 MAX_CODES = 10_000           # codes one expansion may hold
@@ -118,8 +119,9 @@ class Terminology:
         return compiled, path + (key,)
 
     def member(self, valueset: str | dict, system: str | None, code: str, path: tuple = ()) -> bool | None:
-        compiled, path = self._enter(valueset, path)
-        return compiled.member(self, system, code, path)
+        with regex_budget():
+            compiled, path = self._enter(valueset, path)
+            return compiled.member(self, system, code, path)
 
     # -- expansion ----------------------------------------------------------------------------------
     def entries(self, valueset: str | dict, path: tuple = ()) -> list[Entry]:
@@ -128,7 +130,8 @@ class Terminology:
         key = None if isinstance(valueset, dict) else identity(compiled.resource)
         hit = self._expansions.get(key) if key else None
         if hit is None:
-            hit = compiled.entries(self, inner, MAX_CODES + 1, _within_limit)
+            with regex_budget():
+                hit = compiled.entries(self, inner, MAX_CODES + 1, _within_limit)
             _within_limit(len(hit))
             if key:
                 self._expansions.put(key, hit)

@@ -6,10 +6,13 @@ A regex comes from a ValueSet a client may send ($expand valueSet=...). A patter
 exponentially (a quantified group holding a quantifier or an alternation, a back-reference) or a long
 one is refused at once, and it is only matched against short values. No structural rule catches every
 costly pattern (`.*.*.*.*.*.*!` holds no group and backtracks polynomially), so matching is done by the
-`regex` module, which takes a timeout and releases the GIL while it matches: the regex filters of one
-value set may spend REGEX_BUDGET seconds in all (past it: 400 too-costly) and never stall other requests."""
+`regex` module, which takes a timeout and releases the GIL while it matches: the regex filters one
+question evaluates (an expansion or a membership test, imports included: regex_budget()) may spend
+REGEX_BUDGET seconds in all (past it: 400 too-costly) and never stall other requests."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
 
 import regex as re
@@ -19,7 +22,7 @@ from .codesystem import CodeIndex
 
 MAX_PATTERN = 200            # characters of a regex filter
 MAX_SUBJECT = 256            # characters of a value a regex is matched against (longer never match)
-REGEX_BUDGET = 1.0           # seconds the regex filters of one value set may spend matching, over all concepts
+REGEX_BUDGET = 1.0           # seconds the regex filters of one question may spend matching, over all concepts
 HIERARCHY_OPS = frozenset({"is-a", "descendent-of", "is-not-a", "generalizes"})
 OPS = HIERARCHY_OPS | {"=", "regex", "in", "not-in", "exists"}
 
@@ -83,9 +86,24 @@ def check(f: dict) -> tuple[str, str, str]:
     return prop, op, value
 
 
-def select(index: CodeIndex, f: dict, spent: list[float] | None = None) -> frozenset[str]:
-    """The codes of the system the filter selects; `spent` (seconds of regex matching so far) is shared
-    by the filters of one value set."""
+_SPENT: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("regex_spent", default=None)
+
+
+@contextlib.contextmanager
+def regex_budget():
+    """One question's regex time budget (nested uses share the outer one)."""
+    if _SPENT.get() is not None:
+        yield
+        return
+    token = _SPENT.set([0.0])
+    try:
+        yield
+    finally:
+        _SPENT.reset(token)
+
+
+def select(index: CodeIndex, f: dict) -> frozenset[str]:
+    """The codes of the system the filter selects (regex filters within the current regex_budget())."""
     prop, op, value = check(f)
     if op in HIERARCHY_OPS:
         if op == "generalizes":
@@ -102,7 +120,7 @@ def select(index: CodeIndex, f: dict, spent: list[float] | None = None) -> froze
         want = value == "true"
         return frozenset(c for c in codes if bool(index.prop(c, prop)) == want)
     if op == "regex":
-        return _regex_select(index, prop, safe_regex(value), [0.0] if spent is None else spent)
+        return _regex_select(index, prop, safe_regex(value), _SPENT.get() or [0.0])
     wanted = {v.strip() for v in value.split(",")} if op in ("in", "not-in") else {value}
     hit = frozenset(c for c in codes if wanted & set(index.prop(c, prop)))
     return frozenset(codes) - hit if op == "not-in" else hit

@@ -60,7 +60,6 @@ class Clause:
     filters: list[dict]
     value_sets: list[str]
     _selected: dict = field(default_factory=dict)
-    regex_spent: list = field(default_factory=lambda: [0.0])   # shared by the clauses of one value set
 
     @classmethod
     def of(cls, inc: dict) -> "Clause":
@@ -87,7 +86,7 @@ class Clause:
                 if not index.knows(f.get("property")):
                     raise CannotExpand(f"Filter property {f.get('property')!r} is not a property of "
                                        f"{index.url} this server can evaluate")
-                chosen = select(index, f, self.regex_spent)
+                chosen = select(index, f)
                 codes = chosen if codes is None else codes & chosen
             self._selected.clear()      # only the newest compiled form: older ones are not kept alive
             hit = self._selected[key] = (index, codes)
@@ -189,9 +188,6 @@ class CompiledValueSet:
         out = cls(vs.get("url"), vs.get("version"), [Clause.of(i) for i in inc], [Clause.of(e) for e in exc], vs)
         if sum(c.parts() for c in out.includes + out.excludes) > MAX_CLAUSES:
             raise too_many                  # bounds membership too: it is not cached, expansions are
-        spent = [0.0]
-        for c in out.includes + out.excludes:
-            c.regex_spent = spent
         return out
 
     def member(self, tx, system: str | None, code: str, path: tuple) -> bool | None:

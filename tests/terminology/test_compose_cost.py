@@ -77,3 +77,21 @@ def test_a_cached_clause_keeps_only_the_newest_compiled_code_system():
     for _ in range(3):
         assert clause.selected(compile_code_system(catalogue.shipped("CodeSystem", GENDER))) == {"male"}
     assert len(clause._selected) == 1
+
+
+def test_the_regex_budget_is_per_question_not_per_cached_value_set(monkeypatch):
+    """A stored value set stays compiled across requests; its regex runs again whenever its code system
+    is recompiled. The budget is one question's, so repeated questions never wear it out."""
+    real = filters._regex_walk
+
+    def slow(index, prop, rx, deadline, out):
+        time.sleep(0.05)
+        return real(index, prop, rx, deadline, out)
+    monkeypatch.setattr(filters, "_regex_walk", slow)
+    monkeypatch.setattr(filters, "REGEX_BUDGET", 0.2)
+    vs = {**inline({"system": GENDER, "filter": [{"property": "code", "op": "regex", "value": "ma.*"}]}),
+          "url": "http://x/stored-regex"}
+    tx = terminology(vs)
+    for _ in range(6):
+        tx._indexes._data.clear()                 # the code system evicted and compiled anew
+        assert tx.contains(vs["url"], GENDER, "male") is True
