@@ -60,7 +60,7 @@ def _may_export(access, rtype: str) -> bool:
     return access.grants.decide("read", rtype).allowed and access.grants.decide("search-type", rtype).allowed
 
 
-def query(req: ExportRequest, rtype: str, patients: list[str] | None, base: str):
+def query(req: ExportRequest, rtype: str, patients: list[str] | None, base: str, terminology=None):
     """The query of rtype for this export: changed after _since, in the level's patients (None: any
     patient, for the patient level; ignored at system level), matching any of the type's _typeFilter
     queries. The upper bound, min(_until, transactionTime), is applied to each page's versions by the
@@ -69,7 +69,8 @@ def query(req: ExportRequest, rtype: str, patients: list[str] | None, base: str)
     parts = list(parse_search(rtype, bounds, base=base).query.parts) if bounds else []
     if req.level != "system":
         parts.append(_in_patients(rtype, patients))
-    filters = [parse_search(rtype, _pairs(qs), base=base).query for qs in req.type_filters.get(rtype, ())]
+    filters = [parse_search(rtype, _pairs(qs), base=base, terminology=terminology).query
+               for qs in req.type_filters.get(rtype, ())]
     if filters:
         parts.append(q.Or(tuple(filters)))
     return q.And(tuple(parts))

@@ -37,8 +37,10 @@ class ExportRequest:
         return cls(**value)
 
 
-def read(level: str, group: str | None, query: list[tuple[str, str]], body: dict | None, base: str) -> ExportRequest:
-    """The checked request from the query string (GET) or a Parameters body (POST)."""
+def read(level: str, group: str | None, query: list[tuple[str, str]], body: dict | None, base: str,
+         terminology=None) -> ExportRequest:
+    """The checked request from the query string (GET) or a Parameters body (POST); `terminology` (the
+    server's) lets _typeFilter use token :in/:not-in/:below/:above."""
     values = _values(query, body)
     req = ExportRequest(level, group)
     for name, vs in values.items():
@@ -46,6 +48,9 @@ def read(level: str, group: str | None, query: list[tuple[str, str]], body: dict
         if reader is None:
             raise BadRequest(f"Unknown $export parameter '{name}' (export.html#query-parameters)")
         reader(req, vs, level, base)
+    for rtype, filters in req.type_filters.items():
+        for qs in filters:
+            _check_type_filter(rtype, qs, base, terminology)
     return req
 
 
@@ -120,12 +125,15 @@ def _type_filter(req, vs, _level, base):
         rtype, _, qs = v.partition("?")
         if rtype not in resource_types():
             raise BadRequest(f"_typeFilter names an unknown resource type: {rtype!r}")
-        parsed = parse_search(rtype, _pairs(qs), base=base)        # strict: an unknown parameter is a 400
-        r = parsed.results
-        if r.includes or r.sort or r.summary or r.elements or r.count is not None or r.total or r.cursor:
-            raise BadRequest("_typeFilter takes search parameters only: no _include, _sort, _elements, "
-                             "_summary, _count or _total (export.html#_typefilter-experimental-query-parameter)")
         req.type_filters.setdefault(rtype, []).append(qs)
+
+
+def _check_type_filter(rtype: str, qs: str, base: str, terminology) -> None:
+    parsed = parse_search(rtype, _pairs(qs), base=base, terminology=terminology)   # strict: unknown is a 400
+    r = parsed.results
+    if r.includes or r.sort or r.summary or r.elements or r.count is not None or r.total or r.cursor:
+        raise BadRequest("_typeFilter takes search parameters only: no _include, _sort, _elements, "
+                         "_summary, _count or _total (export.html#_typefilter-experimental-query-parameter)")
 
 
 def _pairs(qs: str) -> list[tuple[str, str]]:

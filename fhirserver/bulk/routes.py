@@ -98,7 +98,7 @@ def _kickoff(level: str, group: str | None = None):
     plan.check_client(c.access)
     has_body = request.content_length or request.headers.get("Transfer-Encoding")
     body = json_body() if request.method == "POST" and has_body else None
-    req = export_request.read(level, group, list(request.args.items(multi=True)), body, c.base)
+    req = export_request.read(level, group, list(request.args.items(multi=True)), body, c.base, c.terminology)
     if level != "system":
         c.access.allow("read", "Patient")
     types = plan.types(c.access, req)

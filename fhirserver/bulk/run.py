@@ -41,7 +41,7 @@ def run(base_ctx, job: dict, lease: jobs.Lease) -> dict:
         progress = job["progress"]
         while progress["type_index"] < len(job["types"]):
             rtype = job["types"][progress["type_index"]]
-            query = plan.query(req, rtype, job.get("patients"), ctx.base)
+            query = plan.query(req, rtype, job.get("patients"), ctx.base, ctx.terminology)
             _write_type(ctx, job, req, rtype, query, lease, plan.until(req, job["transaction_time"]))
         if req.since and not progress.get("deleted_done"):
             _write_deleted(ctx, job, req, lease)

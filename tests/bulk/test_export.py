@@ -186,6 +186,15 @@ def test_type_and_typefilter(ex):
     assert ex.ids(manifest, "Observation") == [ex.obs[1]]
 
 
+def test_typefilter_with_token_in_over_a_shipped_value_set(ex):
+    """_typeFilter is a search: token :in expands the value set like any search (search/token_sets.py)."""
+    vital = ex.create({"resourceType": "Observation", "status": "final", "subject": {"reference": f"Patient/{ex.patients[0]}"},
+                       "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}})
+    vs = "http://hl7.org/fhir/ValueSet/observation-vitalsignresult"
+    manifest = ex.export(f"/fhir/$export?_type=Observation&_typeFilter=Observation%3Fcode:in%3D{vs}")
+    assert ex.ids(manifest, "Observation") == [vital]
+
+
 def test_since_and_deleted(ex):
     time.sleep(0.01)
     since = ex.export("/fhir/$export?_type=Patient")["transactionTime"]
