@@ -8,7 +8,8 @@ Writes, stripped of narrative (`text`), as gzipped JSON arrays:
 - hl7-r4-v2-tables.json.gz      HL7 v2 tables (v2-tables.json)
 - hl7-r4-conceptmaps.json.gz    the R4 ConceptMaps (the examples package's Bundle-conceptmaps.json)
 - loinc-fragment.json.gz        a CodeSystem fragment of the LOINC codes Med-Port's workflows use
-All HL7 content is CC0; LOINC carries its licence notice (terminology/README.md)."""
+- snomed-fragment.json.gz       a CodeSystem fragment of the SNOMED CT codes Med-Port's workflows use
+All HL7 content is CC0; LOINC and SNOMED CT carry their licence notices (terminology/README.md)."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,12 @@ import sys
 from ..conformance.catalogue import TERMINOLOGY_DIR
 
 LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+SNOMED_NOTICE = ("This material includes SNOMED Clinical Terms(R) (SNOMED CT(R)), used by permission of the "
+                 "International Health Terminology Standards Development Organisation (SNOMED International). "
+                 "All rights reserved. SNOMED CT(R) was originally created by the College of American "
+                 "Pathologists. Use of SNOMED CT is governed by the SNOMED CT Affiliate Licence: free in "
+                 "SNOMED International member territories (India and the United States among them).")
 LOINC_NOTICE = ("This material contains content from LOINC (http://loinc.org). LOINC is copyright (c) 1995-2020, "
                 "Regenstrief Institute, Inc. and the Logical Observation Identifiers Names and Codes (LOINC) "
                 "Committee and is available at no cost under the license at http://loinc.org/license. "
@@ -64,15 +71,23 @@ def _note(found: dict, code: str, display) -> None:
         found[code] = display if isinstance(display, str) and display.strip() else None
 
 
-def _codings(node, found: dict) -> None:
+def _codings(node, found: dict, system: str = LOINC) -> None:
     if isinstance(node, dict):
-        if node.get("system") == LOINC and isinstance(node.get("code"), str):
+        if node.get("system") == system and isinstance(node.get("code"), str):
             _note(found, node["code"], node.get("display"))
         for v in node.values():
-            _codings(v, found)
+            _codings(v, found, system)
     elif isinstance(node, list):
         for v in node:
-            _codings(v, found)
+            _codings(v, found, system)
+
+
+def _synthea(synthea_dir: str | None, found: dict, system: str) -> None:
+    for folder, _dirs, names in os.walk(synthea_dir or ""):
+        for n in sorted(names):
+            if n.endswith(".json"):
+                with open(os.path.join(folder, n), encoding="utf-8") as f:
+                    _codings(json.load(f), found, system)
 
 
 def loinc_codes(definitions: list[dict], fhir_dir: str, synthea_dir: str | None) -> dict[str, str | None]:
@@ -89,13 +104,32 @@ def loinc_codes(definitions: list[dict], fhir_dir: str, synthea_dir: str | None)
         _codings(entries(us_core), found)
     for code, display in {**IMMUNIZATION_DATES, **DISPLAYS}.items():
         found[code] = display
-    if synthea_dir:
-        for folder, _dirs, names in os.walk(synthea_dir):
-            for n in sorted(names):
-                if n.endswith(".json"):
-                    with open(os.path.join(folder, n), encoding="utf-8") as f:
-                        _codings(json.load(f), found)
+    _synthea(synthea_dir, found, LOINC)
     return found
+
+
+def snomed_codes(synthea_dir: str | None) -> dict[str, str | None]:
+    """SNOMED CT code -> display: the services of Med-Port's demo city (demo_city.py) and the conditions,
+    procedures, encounter types and reasons of the Synthea test data."""
+    from ..demo_city import BLOOD_TEST, CONSULT
+    found: dict[str, str | None] = {}
+    _codings([BLOOD_TEST, CONSULT], found, SNOMED)
+    _synthea(synthea_dir, found, SNOMED)
+    return found
+
+
+def snomed_fragment(codes: dict[str, str | None]) -> dict:
+    return {
+        # no version: its codes come from more than one edition (the Synthea data's US and UK codes)
+        "resourceType": "CodeSystem", "id": "snomed-medport-fragment", "url": SNOMED, "name": "SNOMED_CT",
+        "title": "SNOMED CT (the codes Med-Port's workflows use)", "status": "active",
+        "publisher": "SNOMED International", "copyright": SNOMED_NOTICE, "caseSensitive": True,
+        "content": "fragment", "count": len(codes),
+        "description": "A fragment of SNOMED CT curated for Med-Port: the services of the demo city and the "
+                       "conditions, procedures, encounter types and reasons of the Synthea test data, with the "
+                       "displays those sources give. No hierarchy: not the whole of SNOMED CT.",
+        "concept": [{"code": c, "display": d} if d else {"code": c} for c, d in sorted(codes.items())],
+    }
 
 
 def loinc_fragment(codes: dict[str, str | None]) -> dict:
@@ -124,6 +158,7 @@ def build(fhir_dir: str, out_dir: str, examples_dir: str | None, synthea_dir: st
             written.append(write(out_dir, "hl7-r4-conceptmaps",
                                  [strip(r) for r in entries(maps) if r.get("resourceType") == "ConceptMap"]))
     written.append(write(out_dir, "loinc-fragment", [loinc_fragment(loinc_codes(everything, fhir_dir, synthea_dir))]))
+    written.append(write(out_dir, "snomed-fragment", [snomed_fragment(snomed_codes(synthea_dir))]))
     return written
 
 

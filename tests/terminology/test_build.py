@@ -9,7 +9,7 @@ from fhirserver.conformance import catalogue
 from fhirserver.terminology import build
 
 
-def test_build_strips_narrative_and_writes_the_loinc_fragment(tmp_path):
+def test_build_strips_narrative_and_writes_the_loinc_and_snomed_fragments(tmp_path):
     src, out = tmp_path / "r4", tmp_path / "out"
     src.mkdir()
     out.mkdir()
@@ -22,13 +22,16 @@ def test_build_strips_narrative_and_writes_the_loinc_fragment(tmp_path):
         (src / name).write_text(json.dumps({"resourceType": "Bundle", "entry": [{"resource": vital},
                                                                                 {"resource": cs}]}))
     written = build.build(str(src), str(out), None, None)
-    assert len(written) == len(build.SOURCES) + 1
+    assert len(written) == len(build.SOURCES) + 2
     shipped = json.loads(gzip.decompress((out / "hl7-r4-valuesets.json.gz").read_bytes()))
     assert [r["resourceType"] for r in shipped] == ["ValueSet", "CodeSystem"] and all("text" not in r for r in shipped)
     (loinc,) = json.loads(gzip.decompress((out / "loinc-fragment.json.gz").read_bytes()))
     assert loinc["content"] == "fragment" and "Regenstrief" in loinc["copyright"]
     codes = {c["code"]: c.get("display") for c in loinc["concept"]}
     assert codes["8867-4"] == "Heart rate" and codes["30980-7"] == "Date vaccine due"
+    (snomed,) = json.loads(gzip.decompress((out / "snomed-fragment.json.gz").read_bytes()))
+    assert snomed["content"] == "fragment" and "SNOMED International" in snomed["copyright"]
+    assert {c["code"]: c.get("display") for c in snomed["concept"]}["396550006"] == "Blood test"   # demo city
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     build.build(str(src), str(out), None, None)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first          # the same input builds the same bytes
@@ -37,6 +40,8 @@ def test_build_strips_narrative_and_writes_the_loinc_fragment(tmp_path):
 def test_shipped_terminology_is_in_the_catalogue():
     loinc = catalogue.shipped("CodeSystem", "http://loinc.org")
     assert loinc["content"] == "fragment" and "Regenstrief" in loinc["copyright"]
+    snomed = catalogue.shipped("CodeSystem", "http://snomed.info/sct")
+    assert snomed["content"] == "fragment" and "SNOMED International" in snomed["copyright"]
     assert catalogue.shipped("ConceptMap", "http://hl7.org/fhir/ConceptMap/cm-administrative-gender-v3")
     assert catalogue.shipped("CodeSystem", "http://terminology.hl7.org/CodeSystem/v3-ActCode")
     assert catalogue.shipped("CodeSystem", "http://terminology.hl7.org/CodeSystem/v2-0203")
