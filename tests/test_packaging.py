@@ -74,3 +74,10 @@ def test_an_install_carries_the_definitions(tmp_path):
     assert ops and all(f"fhirserver/profiles/operations/{o}" in names for o in ops)
     schedules = [p.name for p in (ROOT / "profiles" / "immunization").glob("*.json")]
     assert schedules and all(f"fhirserver/profiles/immunization/{s}" in names for s in schedules)
+    definitions = [p.relative_to(ROOT / "profiles").as_posix() for p in (ROOT / "profiles" / "definitions").rglob("*")
+                   if p.is_file()]
+    assert "definitions/hl7-r4-core.json.gz" in definitions
+    assert all(f"fhirserver/profiles/{d}" in names for d in definitions)
+    terminology = [p.name for p in (ROOT / "terminology").glob("*") if p.is_file()]
+    assert "hl7-r4-valuesets.json.gz" in terminology
+    assert all(f"fhirserver/terminology_files/{t}" in names for t in terminology)
