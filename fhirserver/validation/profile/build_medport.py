@@ -16,13 +16,13 @@ import json
 import os
 import sys
 
-from ...conformance import catalogue
+from ...conformance import definitions
 from ...conformance.catalogue import DEFINITIONS_DIR
+from ...conformance.seed import TEMPLATE_UHID_SYSTEM
 from .snapshot import generate
 
 BASE = "https://medport.health/fhir/StructureDefinition/"
 CORE = "http://hl7.org/fhir/StructureDefinition/"
-TEMPLATE_UHID_SYSTEM = "https://medport.health/fhir/sid/uhid"
 VERSION = "1.0.0"
 DATE = "2026-12-05"
 
@@ -79,14 +79,9 @@ def diagnostic_report() -> dict:
     return sd
 
 
-def resolve(rtype: str, canonical: str) -> dict | None:
-    url, _, version = canonical.partition("|")
-    return catalogue.shipped(rtype, url, version or None)
-
-
 def build(out: str = os.path.join(DEFINITIONS_DIR, "medport")) -> list[str]:
     os.makedirs(out, exist_ok=True)
-    made = [generate(sd, resolve) for sd in (patient(), diagnostic_report())]     # before writing any
+    made = [generate(sd, definitions(None).resolve) for sd in (patient(), diagnostic_report())]     # before writing any
     written = []
     for sd in made:
         path = os.path.join(out, sd["id"] + ".json")
