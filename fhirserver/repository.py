@@ -90,6 +90,10 @@ class Repository:
         """One committed state for several reads (a page and its includes)."""
         return self._store.snapshot()
 
+    def ready(self, rtype: str) -> None:
+        """Put in place what a read of rtype needs (first_use) now, outside any snapshot (which only reads)."""
+        self._first_use(rtype)
+
     def matches(self, rtype: str, query, limit: int, interaction: str) -> list[Version]:
         """Current resources matching conditional criteria, among those the request may touch with
         this interaction and search (committed data)."""
