@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 
 from ..errors import Unprocessable
+from .profile.budget import budget
 from .profile.outcome import ProfileOutcome
 
 MODES = ("reject", "warn", "off")
@@ -83,19 +84,20 @@ def evaluate(ctx, resource: dict, profiles: list[tuple[str, bool]]) -> ProfileOu
                                 "are judged"))
         dropped = set(claims[MAX_CLAIMS:])
         profiles = [(c, must) for c, must in profiles if must or c not in dropped]
-    for canonical, must in profiles:
-        sd = defs.resolve("StructureDefinition", canonical)
-        if sd is None:
-            findings.append(Finding("error" if must else "warning", "profile", canonical, str(rtype),
-                                    f"The profile {canonical} is not known to this server"
-                                    + ("" if must else ": the resource was not checked against it")))
-            continue
-        if sd.get("type") != rtype:
-            findings.append(Finding("error", "profile", canonical, str(rtype),
-                                    f"The profile {canonical} constrains {sd.get('type')}, not {rtype}"))
-            continue
-        checked.append(canonical)
-        findings.extend(check(resource, sd, resolve=defs.resolve, terminology=terminology))
+    with budget():                      # one time budget for all the profiles (profile/budget.py)
+        for canonical, must in profiles:
+            sd = defs.resolve("StructureDefinition", canonical)
+            if sd is None:
+                findings.append(Finding("error" if must else "warning", "profile", canonical, str(rtype),
+                                        f"The profile {canonical} is not known to this server"
+                                        + ("" if must else ": the resource was not checked against it")))
+                continue
+            if sd.get("type") != rtype:
+                findings.append(Finding("error", "profile", canonical, str(rtype),
+                                        f"The profile {canonical} constrains {sd.get('type')}, not {rtype}"))
+                continue
+            checked.append(canonical)
+            findings.extend(check(resource, sd, resolve=defs.resolve, terminology=terminology))
     # a rule two profiles share (a core invariant every profile carries) is reported once
     unique: dict = {}
     for f in findings:

@@ -16,6 +16,7 @@ What is and is not checked, against the HL7 Java validator: docs/validation.md.
 """
 from __future__ import annotations
 
+from . import budget
 from .compile import compiled
 from .finding import RULE_SYSTEM, Finding
 from .walker import MAX_CLAIMS, MAX_FINDINGS, MAX_LOOKUPS, Full, Walker
@@ -38,7 +39,12 @@ def check(resource: dict, sd: dict, *, resolve, terminology) -> list[Finding]:
         return [Finding("error", "profile", url, rtype, f"{rtype}: the profile {url} cannot be used: {e}")]
     walker = Walker(resolve, terminology)
     try:
-        walker.resource(resource, comp.root, rtype)
+        with budget.budget():
+            walker.resource(resource, comp.root, rtype)
+    except budget.OverBudget:
+        walker.findings.append(Finding("error", "profile", url, rtype,
+                                       f"{rtype}: validation against {url} took more than {budget.SECONDS:g} s "
+                                       "and was stopped; the rest is not validated"))
     except Full:
         walker.findings.append(Finding("information", "profile", url, rtype,
                                        f"{rtype}: validation stopped after {MAX_FINDINGS} errors; later "

@@ -39,8 +39,9 @@ from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 from fhirpathpy.parser import CommonTokenStream, ErrorListener, FHIRPathLexer, FHIRPathParser, InputStream, Token
 
-from . import narrative
+from . import budget, narrative
 
+budget.install()        # every fhirpathpy step checks the validation's time budget (budget.py)
 Invariant = Callable[..., "bool | None"]
 MODEL = models["r4"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from fhirserver.definitions import resource_types
 
-from . import binding, context, slicing
+from . import binding, budget, context, slicing
 from . import types as T
 from .compile import compiled
 from .finding import Finding
@@ -355,6 +355,7 @@ class Walker:
                      f"{path}: refers to a {rtype}, but {node.id} may refer only to {', '.join(sorted(allowed))}")
 
     def invariant(self, c, focus, resource: dict, path: str, base: str | None) -> None:
+        budget.check()
         try:
             ok = c.fn(focus, resource, base, self._container.get(id(resource)))
         except RecursionError:

@@ -125,3 +125,44 @@ def test_claims_and_distinct_definitions_of_one_walk_are_bounded():
     assert len(set(asked)) == len(asked) <= MAX_LOOKUPS
     assert any(f.severity == "error" and f"more than {MAX_LOOKUPS} distinct definitions" in f.message
                for f in found)
+
+
+def test_a_slow_invariant_is_stopped_by_the_time_budget(monkeypatch):
+    """An administrator's constraint that fhirpathpy evaluates in cubic time (400 identifiers: 2 minutes)
+    ends the validation at the budget, reported as an error (not known to conform), never as a pass."""
+    import time
+
+    from fhirserver.validation.profile import budget
+
+    from ._profile import CORE, derived, run_sd
+    slow = "identifier.all(%resource.identifier.where(value = %resource.identifier.first().value).exists())"
+    root = derived(CORE + "Patient", "https://example.org/slow")["snapshot"]["element"][0]
+    profile = derived(CORE + "Patient", "https://example.org/slow", change={"Patient": {"constraint": [
+        *root.get("constraint", ()), {"key": "slow-1", "severity": "error", "human": "slow", "expression": slow}]}})
+    monkeypatch.setattr(budget, "SECONDS", 0.5)
+    pat = {"resourceType": "Patient", "identifier": [{"system": "https://example.org", "value": str(i)}
+                                                     for i in range(400)]}
+    started = time.perf_counter()
+    found = run_sd(pat, profile, terminology=False)
+    assert time.perf_counter() - started < 2
+    assert [(f.rule, f.path) for f in found if f.severity == "error"] == [("profile", "Patient")]
+    assert "took more than 0.5 s" in found[-1].message
+    # the budget ends with the validation: the next one has its own
+    assert errors(run_sd({"resourceType": "Patient"}, profile, terminology=False)) == []
+
+
+def test_the_r4_structure_definition_invariants_stay_inside_the_budget():
+    """sdf-8 and sdf-8a, as fhirpathpy reads them, are quadratic in the elements: $validate is open to
+    every caller, so a huge StructureDefinition must end at the budget, not take minutes."""
+    import time
+
+    from fhirserver.validation.profile import budget
+    elements = [{"id": "Patient", "path": "Patient"}] + [{"id": f"Patient.x{i}", "path": f"Patient.x{i}"}
+                                                        for i in range(6000)]
+    huge = {"resourceType": "StructureDefinition", "url": "https://example.org/huge", "name": "Huge",
+            "status": "draft", "kind": "resource", "abstract": False, "type": "Patient",
+            "snapshot": {"element": elements}, "differential": {"element": elements}}
+    started = time.perf_counter()
+    found = run(huge)
+    assert time.perf_counter() - started < budget.SECONDS + 5
+    assert any(f.severity == "error" and "took more than" in f.message for f in found)
