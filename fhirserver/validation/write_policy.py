@@ -87,13 +87,14 @@ def evaluate(ctx, resource: dict, profiles: list[tuple[str, bool]]) -> ProfileOu
     with budget():                      # one time budget for all the profiles (profile/budget.py)
         for canonical, must in profiles:
             sd = defs.resolve("StructureDefinition", canonical)
+            where = _location(resource, rtype, canonical)
             if sd is None:
-                findings.append(Finding("error" if must else "warning", "profile", canonical, str(rtype),
+                findings.append(Finding("error" if must else "warning", "profile", canonical, where,
                                         f"The profile {canonical} is not known to this server"
                                         + ("" if must else ": the resource was not checked against it")))
                 continue
             if sd.get("type") != rtype:
-                findings.append(Finding("error", "profile", canonical, str(rtype),
+                findings.append(Finding("error", "profile", canonical, where,
                                         f"The profile {canonical} constrains {sd.get('type')}, not {rtype}"))
                 continue
             checked.append(canonical)
@@ -103,3 +104,10 @@ def evaluate(ctx, resource: dict, profiles: list[tuple[str, bool]]) -> ProfileOu
     for f in findings:
         unique.setdefault((f.severity, f.rule, f.key, f.path), f)
     return ProfileOutcome.of(checked, unique.values())
+
+
+def _location(resource: dict, rtype, canonical: str) -> str:
+    """Where a profile finding about the profile itself points: the claim in meta.profile, else the resource."""
+    claims = (resource.get("meta") or {}).get("profile") or ()
+    i = next((i for i, c in enumerate(claims) if c == canonical), None)
+    return str(rtype) if i is None else f"{rtype}.meta.profile[{i}]"

@@ -99,6 +99,7 @@ def test_an_unknown_claimed_profile_is_a_warning(tmp_path, backend):
     assert r.status_code == 201, r.get_data(as_text=True)
     warnings = [i for i in r.get_json()["issue"] if i["severity"] == "warning"]
     assert [w["details"]["text"] for w in warnings] == [UNKNOWN, VITALS]
+    assert [w["expression"] for w in warnings] == [["Patient.meta.profile[0]"], ["Patient.meta.profile[1]"]]
     outcome = prepare(ctx, "Patient", patient(UNKNOWN)).profile_outcome
     assert outcome.conforms and outcome.checked == () and outcome.findings[0].rule == "profile"
 
@@ -125,6 +126,9 @@ def test_a_profile_of_another_type_is_an_error(tmp_path, backend):
     lab = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-blood-pressure"
     r = send(client, "POST", "/fhir/Patient", patient(lab, **GOOD))
     assert r.status_code == 422, r.get_data(as_text=True)
+    assert [(i["details"]["text"], i["expression"]) for i in r.get_json()["issue"] if i["severity"] == "error"] \
+        == [(lab, ["Patient.meta.profile[0]"])]
+    assert count(client) == 0
 
 
 def test_the_required_profiles_setting_is_read():
