@@ -214,7 +214,8 @@ class Walker:
         rules, ordered = (node.slicing[1], node.slicing[2]) if node.slicing else ("open", False)
         slices = node.slices
         which = []
-        for v, _t in items:
+        for v, _t in items:            # items x slices matcher calls: inside the time budget
+            budget.check()
             which.append(next((j for j, s in enumerate(slices) if slicing.matcher(self, node, s)(self, v, tcode)),
                               -1))
         for j, s in enumerate(slices):

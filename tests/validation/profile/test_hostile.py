@@ -166,3 +166,23 @@ def test_the_r4_structure_definition_invariants_stay_inside_the_budget():
     found = run(huge)
     assert time.perf_counter() - started < budget.SECONDS + 5
     assert any(f.severity == "error" and "took more than" in f.message for f in found)
+
+
+def test_slice_matching_of_many_items_against_many_slices_stays_inside_the_budget(monkeypatch):
+    import time
+
+    from fhirserver.validation.profile import budget
+
+    from ._profile import CORE, derived, run_sd
+    slices = [{"id": f"Patient.identifier:s{i}", "path": "Patient.identifier", "sliceName": f"s{i}", "min": 0,
+               "max": "*", "patternIdentifier": {"system": f"https://example.org/{i}"}} for i in range(2000)]
+    profile = derived(CORE + "Patient", "https://example.org/sliced", change={"Patient.identifier": {
+        "slicing": {"discriminator": [{"type": "pattern", "path": "$this"}], "rules": "open"}}},
+        add={"Patient.identifier": slices})
+    monkeypatch.setattr(budget, "SECONDS", 0.5)
+    pat = {"resourceType": "Patient", "identifier": [{"system": "https://example.org/none", "value": str(i)}
+                                                     for i in range(5000)]}
+    started = time.perf_counter()
+    found = run_sd(pat, profile, terminology=False)
+    assert time.perf_counter() - started < 2.5
+    assert "took more than 0.5 s" in found[-1].message
