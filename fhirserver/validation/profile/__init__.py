@@ -17,9 +17,10 @@ What is and is not checked, against the HL7 Java validator: docs/validation.md.
 from __future__ import annotations
 
 from . import budget
+from .budget import MAX_LOOKUPS
 from .compile import compiled
 from .finding import RULE_SYSTEM, Finding
-from .walker import MAX_CLAIMS, MAX_FINDINGS, MAX_LOOKUPS, Full, Walker
+from .walker import MAX_CLAIMS, MAX_FINDINGS, Full, Walker
 
 __all__ = ["check", "Finding", "RULE_SYSTEM", "MAX_FINDINGS", "MAX_CLAIMS"]
 

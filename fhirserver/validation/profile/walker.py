@@ -24,33 +24,15 @@ _EXTENSIONS = frozenset(("extension", "modifierExtension"))
 _PATH_BASED = frozenset(("BackboneElement", "Element"))   # FHIRPath knows these by element path
 MAX_DEPTH = 64          # JSON levels below the resource
 MAX_CLAIMS = 50         # meta.profile canonicals judged per resource (a real one claims a few)
-MAX_LOOKUPS = 1000      # distinct definitions one walk looks up (10,000 distinct claims or extensions cost seconds)
 
 
 class Full(Exception):
     """Raised once MAX_FINDINGS errors are collected (no later error can change the verdict)."""
 
 
-class Lookups:
-    """resolve() remembered for one walk and bounded to MAX_LOOKUPS distinct (type, canonical) pairs; past
-    that it answers None and `refused` is set (check() then says the resource was not validated in full)."""
-
-    def __init__(self, resolve):
-        self.resolve, self.seen, self.refused = resolve, {}, False
-
-    def __call__(self, rtype: str, canonical: str):
-        key = (rtype, canonical)
-        if key not in self.seen:
-            if len(self.seen) >= MAX_LOOKUPS:
-                self.refused = True
-                return None
-            self.seen[key] = self.resolve(rtype, canonical)
-        return self.seen[key]
-
-
 class Walker:
     def __init__(self, resolve, terminology, limit: int = MAX_FINDINGS, stop_at_error: bool = False):
-        self.resolve = resolve if isinstance(resolve, Lookups) else Lookups(resolve)
+        self.resolve = resolve if isinstance(resolve, budget.Lookups) else budget.Lookups(resolve)
         self.stop_at_error = stop_at_error
         self.tx = terminology
         self.limit = limit              # errors that end the walk; also the warnings/information kept
