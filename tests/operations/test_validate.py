@@ -144,3 +144,35 @@ def test_modes_create_and_update_judge_the_resource_as_the_write_would_store_it(
     # a structural error is reported as the write reports it, and nothing else runs
     r = send("POST", "/fhir/Patient/$validate", params({**body, "gender": 7}, mode="create"))
     assert [e for i in errors(r) for e in i["expression"]] == ["Patient.gender"]
+
+
+def test_update_and_delete_modes_answer_alike_for_hidden_and_absent_records(world):
+    """No existence oracle: another hospital's record answers as an id never stored would."""
+    ctx, send, patient = world
+    before = stored_versions(ctx, "Patient")
+    answers = []
+    for pid in (patient["id"], "never-stored"):
+        body = {**patient, "id": pid, "gender": "female"}
+        for p in (params(body, mode="update"), params({**body, "gender": "robot"}, mode="update"),
+                  params(mode="delete"), None):
+            r = send("b", "GET" if p is None else "POST", f"/fhir/Patient/{pid}/$validate", p)
+            answers.append((r.status_code, r.get_data(as_text=True).replace(pid, "ID")))
+    assert answers[:4] == answers[4:]
+    assert {a[0] for a in answers} == {404}
+    assert stored_versions(ctx, "Patient") == before
+
+
+def test_a_dry_run_create_keeps_no_uhid_claim_and_no_version(world):
+    """The UHID a dry run binds is claimed inside the rolled-back transaction: the real create of the same
+    number succeeds afterwards, on both stores."""
+    from fhirserver.uhid import number
+    ctx, send, _patient = world
+    uhid = number.generate()
+    body = {"resourceType": "Patient", "identifier": [{"system": ctx.uhid_system, "value": uhid}]}
+    before = stored_versions(ctx, "Patient"), stored_versions(ctx, "Provenance")
+    assert errors(send("a", "POST", "/fhir/Patient/$validate", params(body, mode="create"))) == []
+    assert (stored_versions(ctx, "Patient"), stored_versions(ctx, "Provenance")) == before
+    r = send("a", "POST", "/fhir/Patient", body)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    # now taken: the dry run answers as the create would
+    assert [i["code"] for i in errors(send("a", "POST", "/fhir/Patient/$validate", params(body, mode="create")))]
