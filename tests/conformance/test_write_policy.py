@@ -182,3 +182,24 @@ def test_a_profile_both_claimed_and_required_must_be_known(tmp_path, backend):
     _ctx, client = serve(tmp_path, backend, required_profiles=f"Patient={UNKNOWN}")
     r = send(client, "POST", "/fhir/Patient", patient(UNKNOWN, **GOOD))
     assert r.status_code == 422, r.get_data(as_text=True)
+
+
+def test_warn_stores_every_path_and_reject_refuses_a_transaction_whole(tmp_path, backend):
+    _ctx, client = serve(tmp_path, backend, profile_validation="warn")
+    bad = {"resource": patient(US_CORE_PATIENT), "request": {"method": "POST", "url": "Patient"}}
+    r = send(client, "POST", "/fhir", {"resourceType": "Bundle", "type": "transaction", "entry": [bad, bad]})
+    assert r.status_code == 200 and count(client) == 2, r.get_data(as_text=True)
+    pid = r.get_json()["entry"][0]["response"]["location"].split("/")[1]
+    r = send(client, "PATCH", f"/fhir/Patient/{pid}", [{"op": "add", "path": "/active", "value": True}],
+             content_type="application/json-patch+json")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    stored = client.get(f"/fhir/Patient/{pid}").get_json()
+    r = send(client, "PUT", "/fhir/Patient?active=true", {**stored, "active": False})   # keeps its UHID
+    assert r.status_code == 200, r.get_data(as_text=True)
+    # reject: a conditional update inside a transaction fails it whole
+    ctx2, strict = serve(tmp_path / "strict", backend)
+    good = {"resource": patient(US_CORE_PATIENT, **GOOD), "request": {"method": "POST", "url": "Patient"}}
+    cond = {"resource": patient(US_CORE_PATIENT), "request": {"method": "PUT", "url": "Patient?family=Nobody"}}
+    r = send(strict, "POST", "/fhir", {"resourceType": "Bundle", "type": "transaction", "entry": [good, cond]})
+    assert r.status_code == 422 and count(strict) == 0, r.get_data(as_text=True)
+    assert "Patient.gender" in r.get_data(as_text=True)
