@@ -10,7 +10,9 @@ of "dims" is one counter the record adds 1 to under its (custodian, type):
                  None or with nothing in `checked`)
 - rule           "<rule>:<key>" of each error finding of the profile outcome, once per record:
                  binding:<value set>, invariant:<constraint key>, cardinality:<element id>, ...
-- system         each code system its codings use (Coding.system), once per record
+- system         each code system its codings use (Coding.system), once per record; a system the exchange
+                 does not define (neither shipped nor a trusted stored CodeSystem) counts as OTHER_SYSTEM,
+                 so a writer of made-up systems cannot grow the counters (and the answer) without bound
 - no-uhid-subject  a record in the Patient compartment (Patient CompartmentDefinition) none of whose
                  patient references reaches a current Patient carrying a UHID; a Patient without a UHID
 """
@@ -31,21 +33,26 @@ CONFORMS, NOT_CONFORMING, UNCHECKED = "conforms", "not-conforming", "unchecked"
 UNTRACKED = frozenset({"AuditEvent", "Provenance"}) | CONFORMANCE_TYPES
 # a pathological record (thousands of code systems or failed rules) keeps a bounded row
 MAX_KEYS = 64
+OTHER_SYSTEM = "other"          # every code system the exchange does not define
 
 
 def tracked(rtype: str) -> bool:
     return rtype not in UNTRACKED
 
 
-def facts(resource: dict, version: int, rows: dict, outcome, uhid_system: str, bearing) -> dict:
+def facts(resource: dict, version: int, rows: dict, outcome, uhid_system: str, bearing, known=None) -> dict:
     """The facts row of this content. rows: its search index rows (search/extract.py, as stored);
     outcome: the write's ProfileOutcome (fhirserver/validation/profile/outcome.py) or None;
     bearing(patient_id) -> bool: whether that Patient is current and carries a UHID (answered from the
-    Patients' own facts rows, record.py)."""
+    Patients' own facts rows, record.py); known(system) -> bool: a code system the exchange defines (None:
+    every system is)."""
     rtype = resource["resourceType"]
     dims = [[TOTAL, ""], [CONFORMANCE, conformance(outcome)]]
     dims += [[RULE, k] for k in failing_rules(outcome)]
-    dims += [[SYSTEM, s] for s in code_systems(resource)]
+    systems = code_systems(resource)
+    if known is not None:
+        systems = sorted({s if known(s) else OTHER_SYSTEM for s in systems})
+    dims += [[SYSTEM, s] for s in systems]
     row = {"c": custodian.of(resource) or "", "t": rtype, "v": version, "dims": dims, "subjects": []}
     if rtype == "Patient":
         row["uhid"] = bool(identifier.find(resource, uhid_system)) if uhid_system else False

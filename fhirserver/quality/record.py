@@ -9,6 +9,7 @@ to it (Transaction.quality_referrers) are judged again in the same transaction.
 """
 from __future__ import annotations
 
+import functools
 import weakref
 
 from ..storage.base import Version
@@ -26,7 +27,7 @@ def note(tx, version: Version, resource: dict | None, rows: dict | None, outcome
         row = None
     else:
         system = uhid_system if uhid_system is not None else pinned_uhid_system(tx.store)
-        row = f.facts(resource, version.version, rows or {}, outcome, system, bearing)
+        row = f.facts(resource, version.version, rows or {}, outcome, system, bearing, _known(tx))
     was = bool((tx.quality_row(version.type, version.id) or {}).get("uhid")) if version.type == "Patient" else False
     tx.put_quality_row(version.type, version.id, row)
     if version.type == "Patient" and was != bool(row and row.get("uhid")):
@@ -41,6 +42,25 @@ def recheck_referrers(tx, patient_id: str) -> None:
         dims = [d for d in row["dims"] if d[0] != f.NO_UHID] + ([[f.NO_UHID, ""]] if lacks else [])
         if dims != row["dims"]:
             tx.put_quality_row(rtype, id, {**row, "dims": dims})
+
+
+def _known(tx):
+    """known(system): the exchange defines this code system: shipped, or a CodeSystem the server or an
+    administrator stored (conformance/trust.py), looked up in this transaction, once per system."""
+    from .. import jsonio
+    from ..conformance import catalogue, trust
+    from ..search.parse import parse_search
+
+    @functools.lru_cache(maxsize=64)
+    def known(system: str) -> bool:
+        if catalogue.shipped("CodeSystem", system) is not None:
+            return True
+        for criteria in trust.criteria([("url", system)]):
+            query = parse_search("CodeSystem", criteria).query
+            if any(trust.trusted(jsonio.loads(v.body)) for v in tx.search("CodeSystem", query, 5)):
+                return True
+        return False
+    return known
 
 
 def _bearing(tx):

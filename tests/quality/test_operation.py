@@ -27,6 +27,10 @@ def world(tmp_path, backend):
     client, _secret = Clients(w.ctx.store).add("Health regulator", "confidential-symmetric",
                                                ["https://regulator.test/cb"], ["system/*.rs"], regulator=True)
     w.regulator_backend = mint(w.app, "system/*.rs", subject=client.client_id, client_id=client.client_id)
+    # an administrator defines the hostile system (a client-chosen system the exchange does not define counts
+    # as "other"): its name reaches the page, to be escaped
+    hostile = {"resourceType": "CodeSystem", "url": HOSTILE_SYSTEM, "status": "active", "content": "not-present"}
+    assert w.send(w.admin, "POST", "/fhir/CodeSystem", hostile).status_code == 201
     obs = {"resourceType": "Observation", "status": "final",
            "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}, {"system": HOSTILE_SYSTEM, "code": "1"}]},
            "subject": {"reference": f"Patient/{w.asha}"}}
@@ -101,6 +105,16 @@ def test_the_html_page_shows_the_same_figures_escaped(world, ask):
     a_obs = page.split(f"<h2>{A} &middot; Observation</h2>", 1)[1].split("<h2>", 1)[0]
     assert '<td class="n">2</td><td class="n">0</td>' in a_obs           # 2 records, 0 conforming
     assert "<td>http://loinc.org</td><td class=\"n\">2</td>" in a_obs
+
+
+def test_systems_the_exchange_does_not_define_count_as_other(world):
+    """A writer of made-up systems cannot grow the counters (quality/facts.py OTHER_SYSTEM)."""
+    made_up = [{"system": f"urn:made-up:{i}", "code": "1"} for i in range(5)]
+    obs = {"resourceType": "Observation", "status": "final", "code": {"coding": made_up},
+           "subject": {"reference": f"Patient/{world.ravi}"}}
+    assert world.send(world.b, "POST", "/fhir/Observation", obs).status_code == 201
+    found = groups(world.send(world.regulator, "GET", "/fhir/$data-quality").get_json())
+    assert found[(B, "Observation")]["codeSystem"] == {"http://loinc.org": 1, HOSTILE_SYSTEM: 1, "other": 1}
 
 
 def test_every_call_is_audited(world):
