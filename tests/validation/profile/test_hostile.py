@@ -186,3 +186,40 @@ def test_slice_matching_of_many_items_against_many_slices_stays_inside_the_budge
     found = run_sd(pat, profile, terminology=False)
     assert time.perf_counter() - started < 2.5
     assert "took more than 0.5 s" in found[-1].message
+
+
+def test_native_sdf_8_and_8a_equal_fhirpathpy_and_cost_linear_time():
+    """sdf-8/sdf-8a as fhirpathpy reads them are quadratic in the elements ($validate is open to everyone)."""
+    import time
+
+    from fhirserver.conformance import catalogue
+    from fhirserver.validation.profile import core_invariants as ci
+    from fhirserver.validation.profile.invariants import compile_invariant, fhirpath_invariant
+    assert compile_invariant("sdf-8", ci.SDF_8) is ci.sdf_8 and compile_invariant("sdf-8a", ci.SDF_8A) is ci.sdf_8a
+    cases = [sd for sd in catalogue.all_of("StructureDefinition")][:300]
+    p = [{"id": "Patient", "path": "Patient"}, {"id": "Patient.a", "path": "Patient.a"}]
+    for kind, rtype, elements in [("resource", "Patient", p), ("resource", "Observation", p),
+                                  ("logical", "x", p), ("resource", "Patient", p[:1]),
+                                  ("resource", "Patient", [p[0], {"id": "Other.a", "path": "Other.a"}]),
+                                  ("resource", "Patient", [{"id": "Patient.a", "path": "Patient.a"}, p[0]]),
+                                  ("resource", "Patient", [p[0], {"id": "x", "path": "Patientx"}]),
+                                  ("resource", "Pat", [{"id": "Patient.b", "path": "Patient.b"}, p[1]])]:
+        cases.append({"resourceType": "StructureDefinition", "kind": kind, "type": rtype,
+                      "snapshot": {"element": elements}, "differential": {"element": elements}})
+    verdicts = set()
+    for sd in cases:
+        for key, part, native, expression in (("sdf-8", "snapshot", ci.sdf_8, ci.SDF_8),
+                                              ("sdf-8a", "differential", ci.sdf_8a, ci.SDF_8A)):
+            if part in sd:
+                base = f"StructureDefinition.{part}"
+                want = fhirpath_invariant(expression)(sd[part], sd, base)
+                assert native(sd[part], sd, base) == want, (key, sd.get("url"), sd[part]["element"][:3])
+                verdicts.add((key, want))
+    assert verdicts == {("sdf-8", True), ("sdf-8", False), ("sdf-8a", True), ("sdf-8a", False)}
+    elements = [{"id": "Patient", "path": "Patient"}] + [{"id": f"Patient.x{i}", "path": f"Patient.x{i}"}
+                                                        for i in range(100_000)]
+    huge = {"resourceType": "StructureDefinition", "kind": "resource", "type": "Patient",
+            "snapshot": {"element": elements}, "differential": {"element": elements}}
+    started = time.perf_counter()
+    assert ci.sdf_8(huge["snapshot"], huge) is True and ci.sdf_8a(huge["differential"], huge) is True
+    assert time.perf_counter() - started < 1

@@ -104,7 +104,8 @@ def test_native_invariants_equal_fhirpathpy_on_every_official_example():
             continue
         assert a == b, (key, focus, base)
     assert counted["ele-1"] > 100_000 and counted["ext-1"] > 1000 and counted["dom-3"] > 3000
-    assert all(counted[k] > 50 for k in counted if k not in ("txt-1", "txt-2")), counted
+    # the examples hold no StructureDefinition: sdf-8/sdf-8a are proven in test_hostile.py
+    assert all(counted[k] > 50 for k in counted if k not in ("txt-1", "txt-2", "sdf-8", "sdf-8a")), counted
     assert deviations < 20
 
 
