@@ -23,7 +23,7 @@ from .. import jsonio
 from ..errors import BadRequest, FhirError, InvalidResource, Issue, operation_outcome
 from ..interactions.common import current_or_raise, new_id, prepare, store_delete, store_new_version
 from ..interactions.references import resolve_conditionals
-from ..validation import write_policy
+from ..validation import validate, write_policy
 from .parameters import first
 
 MODES = ("create", "update", "delete")
@@ -51,21 +51,20 @@ def validate_operation(ctx, rtype, id, params: dict) -> dict:
     if mode is None:
         return _answer(content_issues(ctx, resource, profile))
     # create/update: the profiles judge the resource as the write would store it (a Patient's UHID drawn by
-    # the server is in it, as interactions/common.prepare judges it); a content error ends the run there
-    judged: list[Issue] = []
-
-    def judge(stored: dict) -> None:
-        judged.extend(content_issues(ctx, copy.deepcopy(stored), profile))
-        if _failed(judged):
-            raise _RolledBack
-    write = _create if mode == "create" else _update
-    issues = _dry_run(ctx, lambda tx: write(ctx, tx, resource, id, judge))
-    return _answer(judged + issues)
+    # the server is in it, as interactions/common.prepare judges it), off the write lock as the write does;
+    # a content error ends the run there
+    try:
+        prepared = _prepare(ctx, resource, mode, id)
+    except FhirError as e:
+        return _answer(list(e.issues))
+    issues = content_issues(ctx, copy.deepcopy(prepared.resource), profile)
+    if _failed(issues):
+        return _answer(issues)
+    return _answer(issues + _dry_run(ctx, lambda tx: _store(tx, prepared, mode, id)))
 
 
 def content_issues(ctx, resource: dict, profile: str | None = None) -> list[Issue]:
     """Structural R4, the base definition of the type, and the claimed (or the given) and required profiles."""
-    from ..validation import validate
     try:
         validate(resource)
     except InvalidResource as e:
@@ -110,30 +109,22 @@ def _unchecked(ctx):
     return clone
 
 
-def _create(ctx, tx, resource: dict, _id, judge) -> None:
+def _prepare(ctx, resource: dict, mode: str, id: str | None):
+    """The lock-free half of the write (interactions/common.prepare), profile rule off (judged apart)."""
     body = copy.deepcopy(resource)
-    body.pop("id", None)        # http.html#create: the server assigns the id
-    _structural(body)
-    prepared = prepare(_unchecked(ctx), body["resourceType"], resolve_conditionals(ctx, body))
-    judge(prepared.resource)
-    store_new_version(tx, prepared, new_id(), "POST", None)
+    if mode == "create":
+        body.pop("id", None)        # http.html#create: the server assigns the id
+    elif body.get("id") != id:
+        raise BadRequest(f"The id in the body ({body.get('id')!r}) must equal the id in the URL ('{id}')")
+    validate(body)                  # structural R4 first, as the write checks it
+    return prepare(_unchecked(ctx), body["resourceType"], resolve_conditionals(ctx, body))
 
 
-def _update(ctx, tx, resource: dict, id: str, judge) -> None:
-    if resource.get("id") != id:
-        raise BadRequest(f"The id in the body ({resource.get('id')!r}) must equal the id in the URL ('{id}')")
-    body = copy.deepcopy(resource)
-    _structural(body)
-    current = tx.read(body["resourceType"], id, "update")      # outside the caller's reach: as if absent
-    prepared = prepare(_unchecked(ctx), body["resourceType"], resolve_conditionals(ctx, body))
-    judge(prepared.resource)
-    store_new_version(tx, prepared, id, "PUT", current)
-
-
-def _structural(body: dict) -> None:
-    """Structural R4 first, as the write checks it (its issues end the run)."""
-    from ..validation import validate
-    validate(body)
+def _store(tx, prepared, mode: str, id: str | None) -> None:
+    if mode == "create":
+        store_new_version(tx, prepared, new_id(), "POST", None)
+    else:       # outside the caller's reach the read answers as for an absent id
+        store_new_version(tx, prepared, id, "PUT", tx.read(prepared.type, id, "update"))
 
 
 def _delete(ctx, tx, rtype: str, id: str) -> None:
