@@ -176,3 +176,19 @@ def test_a_dry_run_create_keeps_no_uhid_claim_and_no_version(world):
     assert r.status_code == 201, r.get_data(as_text=True)
     # now taken: the dry run answers as the create would
     assert [i["code"] for i in errors(send("a", "POST", "/fhir/Patient/$validate", params(body, mode="create")))]
+
+
+def test_the_profile_walk_of_a_dry_run_holds_no_write_lock(world, monkeypatch):
+    """The profiles judge off the write lock, as a write's prepare() does: a slow walk (up to its time
+    budget) must not hold SQLite's BEGIN IMMEDIATE, nor a unit of work on MongoDB."""
+    from fhirserver.validation import write_policy
+    ctx, send, _patient = world
+    seen, evaluate = [], write_policy.evaluate
+
+    def watched(c, resource, profiles):
+        seen.append(ctx.store.open_unit())
+        return evaluate(c, resource, profiles)
+    monkeypatch.setattr(write_policy, "evaluate", watched)
+    body = {"resourceType": "Patient", "name": [{"family": "Rao"}]}
+    assert errors(send("a", "POST", "/fhir/Patient/$validate", params(body, mode="create"))) == []
+    assert seen == [None]
