@@ -151,12 +151,13 @@ def test_a_slow_invariant_is_stopped_by_the_time_budget(monkeypatch):
     assert errors(run_sd({"resourceType": "Patient"}, profile, terminology=False)) == []
 
 
-def test_the_r4_structure_definition_invariants_stay_inside_the_budget():
-    """sdf-8 and sdf-8a, as fhirpathpy reads them, are quadratic in the elements: $validate is open to
-    every caller, so a huge StructureDefinition must end at the budget, not take minutes."""
+def test_a_huge_structure_definition_ends_at_the_budget(monkeypatch):
+    """$validate is open to every caller: a StructureDefinition of many elements (each with some twenty eld-*
+    invariants fhirpathpy evaluates) ends at the budget, not minutes later."""
     import time
 
     from fhirserver.validation.profile import budget
+    monkeypatch.setattr(budget, "SECONDS", 1.0)
     elements = [{"id": "Patient", "path": "Patient"}] + [{"id": f"Patient.x{i}", "path": f"Patient.x{i}"}
                                                         for i in range(6000)]
     huge = {"resourceType": "StructureDefinition", "url": "https://example.org/huge", "name": "Huge",
@@ -164,8 +165,8 @@ def test_the_r4_structure_definition_invariants_stay_inside_the_budget():
             "snapshot": {"element": elements}, "differential": {"element": elements}}
     started = time.perf_counter()
     found = run(huge)
-    assert time.perf_counter() - started < budget.SECONDS + 5
-    assert any(f.severity == "error" and "took more than" in f.message for f in found)
+    assert time.perf_counter() - started < 4
+    assert any(f.severity == "error" and "took more than 1 s" in f.message for f in found)
 
 
 def test_slice_matching_of_many_items_against_many_slices_stays_inside_the_budget(monkeypatch):
