@@ -11,6 +11,8 @@ generally, as a create, as an update of this resource, or may this resource be d
   (a Patient's UHID drawn by the server in it, as interactions/common.prepare judges it), before it is
   written. Without a mode the content is judged as given.
 - mode=delete (instance level): the content is ignored; the caller's delete is run and rolled back.
+- mode=profile: general conformance to the `profile` parameter's profile (the content alone, as without a
+  mode; without that parameter, the claimed and required profiles).
 
 Status (the operation's text): 200 whether or not the resource is valid, its OperationOutcome listing
 what is wrong; a 4xx only when the validation itself cannot be performed (no resource, a resource of
@@ -26,7 +28,7 @@ from ..interactions.references import resolve_conditionals
 from ..validation import validate, write_policy
 from .parameters import first
 
-MODES = ("create", "update", "delete")
+MODES = ("create", "update", "delete", "profile")     # R4 resource-validation-mode
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 
 
@@ -42,6 +44,8 @@ def validate_operation(ctx, rtype, id, params: dict) -> dict:
         raise BadRequest(f"$validate mode={mode} is invoked on a resource instance: [type]/[id]/$validate")
     if mode == "delete":
         return _answer(_dry_run(ctx, lambda tx: _delete(ctx, tx, rtype, id)))
+    if mode == "profile":           # general conformance to the nominated profile: the content alone
+        mode = None
     if resource is None and id is not None and mode is None:
         resource = jsonio.loads(current_or_raise(ctx.repo.read(rtype, id), rtype, id).body)
     if not isinstance(resource, dict):

@@ -192,3 +192,14 @@ def test_the_profile_walk_of_a_dry_run_holds_no_write_lock(world, monkeypatch):
     body = {"resourceType": "Patient", "name": [{"family": "Rao"}]}
     assert errors(send("a", "POST", "/fhir/Patient/$validate", params(body, mode="create"))) == []
     assert seen == [None]
+
+
+def test_mode_profile_checks_the_nominated_profile(world):
+    """R4 resource-validation-mode has four codes: `profile` is general conformance to the given profile."""
+    ctx, send, patient = world
+    r = send("a", "POST", "/fhir/Patient/$validate", params({"resourceType": "Patient"}, mode="profile",
+                                                            profile=US_CORE_PATIENT))
+    assert "Patient.gender" in keys(r)
+    r = send("a", "GET", f"/fhir/Patient/{patient['id']}/$validate?mode=profile&profile={US_CORE_PATIENT}")
+    assert "Patient.gender" in keys(r)
+    assert stored_versions(ctx, "Patient") == 1
