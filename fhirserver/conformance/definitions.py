@@ -35,6 +35,9 @@ class Definitions:
         self._lock = threading.Lock()
         self._generation = 0
         self._seen: tuple[float, tuple | None] = (0.0, None)    # (when looked, the store's last writes)
+        # changed() is called inside the writing transaction: until its commit is surely visible, a lookup
+        # is not kept (a concurrent request could read the version being replaced)
+        self._uncached_until = 0.0
 
     @property
     def generation(self) -> int:
@@ -56,18 +59,20 @@ class Definitions:
         if not isinstance(canonical, str) or not canonical:
             return None
         key = (rtype, canonical)
-        hit = self._cache.get(key)
         now = time.monotonic()
+        keep = now >= self._uncached_until
+        hit = self._cache.get(key) if keep else None
         if hit is not None and now - hit[0] < DEFINITIONS_TTL:
             return hit[1]
         url, version = split_canonical(canonical)
         found = self._stored(rtype, url, version)
         if found is None:
             found = catalogue.shipped(rtype, url, version)
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = (now, found)
+        if keep:
+            with self._lock:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[key] = (now, found)
         return found
 
     def _stored(self, rtype: str, url: str, version: str | None) -> dict | None:
@@ -84,10 +89,12 @@ class Definitions:
         return found[0] if found else None
 
     def changed(self) -> None:
-        """A definition was written by this process: forget what was looked up."""
+        """A definition is being written by this process: forget what was looked up, and keep nothing
+        looked up for the next DEFINITIONS_TTL seconds (the write commits after this call)."""
         with self._lock:
             self._cache.clear()
             self._generation += 1
+            self._uncached_until = time.monotonic() + DEFINITIONS_TTL
 
 
 _BY_STORE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -61,6 +61,7 @@ def test_store_held_definitions_win_over_shipped(ctx, monkeypatch):
 
 def test_lookups_are_reused_for_the_ttl_then_read_again(ctx, monkeypatch):
     defs = definitions(ctx.store)
+    monkeypatch.setattr(defs, "_uncached_until", 0.0)     # the init step's own writes are long committed
     assert defs.resolve("CodeSystem", "urn:later") is None
     # another process's write (this process's own writes call changed(): interactions/common.py)
     monkeypatch.setattr(common, "_definition_written", lambda tx, rtype: None)
@@ -76,6 +77,15 @@ def test_this_process_sees_its_own_writes_at_once(ctx):
     gen = defs.generation
     create.create(ctx, "CodeSystem", code_system("urn:now", "1", "a"))
     assert defs.resolve("CodeSystem", "urn:now")["url"] == "urn:now" and defs.generation > gen
+
+
+def test_nothing_is_kept_while_a_write_of_this_process_may_be_uncommitted(ctx):
+    """changed() runs inside the writing transaction: a lookup made before its commit is not kept."""
+    defs = definitions(ctx.store)
+    defs.changed()
+    assert defs.resolve("CodeSystem", "urn:soon") is None          # the write has not committed yet
+    create.create(ctx, "CodeSystem", code_system("urn:soon", "1", "a"))
+    assert defs.resolve("CodeSystem", "urn:soon")["url"] == "urn:soon"
 
 
 def test_one_definitions_per_store(ctx):

@@ -175,8 +175,12 @@ def compiled(sd: dict, resolve=None) -> Compiled:
     url = sd.get("url")
     meta = sd.get("meta") or {}
     # a stored version is named by its versionId and lastUpdated: two stores in one process may each hold
-    # version 1 of one canonical with different content (the Med-Port Patient profile's UHID system)
-    key = (url, sd.get("version"), meta.get("versionId") or "shipped", meta.get("lastUpdated"))
+    # version 1 of one canonical with different content (the Med-Port Patient profile's UHID system). The
+    # compiled tree also keeps what it resolved (type and extension profiles, slice matchers): it is made
+    # again when the definitions it was resolved from change (conformance Definitions.generation)
+    owner = getattr(resolve, "__self__", None)
+    key = (url, sd.get("version"), meta.get("versionId") or "shipped", meta.get("lastUpdated"),
+           id(owner), getattr(owner, "generation", None))
     found = _CACHE.get(key) if url else None
     if found is None:
         if resolve is not None and not (sd.get("snapshot") or {}).get("element") and sd.get("differential"):
