@@ -46,9 +46,9 @@ def check() -> None:
 def install() -> None:
     """Make every step of fhirpathpy's evaluator check the budget (once per process)."""
     from fhirpathpy import engine
-    original = engine.do_eval
-    if getattr(original, "medport_budget", False):
-        return
+    original = getattr(engine, "do_eval", None)
+    if original is None or getattr(original, "medport_budget", False):
+        return      # another fhirpathpy: the budget is still checked between invariants and slice items
 
     def do_eval(ctx, parent, node):
         check()
