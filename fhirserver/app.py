@@ -22,12 +22,14 @@ from .search import identifier_forms
 from .smart_auth import admin_routes, bearer
 from .smart_auth import routes as smart_routes
 from .storage import open_store
+from .validation import write_policy
 
 SWAGGER_STATIC = "/fhir/docs/static/"
 
 
 def build_app(settings: Settings | None = None, store=None) -> Flask:
     settings = settings or Settings.from_env()
+    write_policy.check_settings(settings)
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     app = MedportFlask("fhirserver")
     app.config.update(

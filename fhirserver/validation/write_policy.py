@@ -38,6 +38,22 @@ def required_profiles(setting: str) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+def check_settings(settings) -> None:
+    """Refuse, at start-up, settings every write would trip on: an unknown mode, a malformed list, or a
+    profile required of a type the server writes itself (its audit trail and Provenance: refusing those
+    would refuse every request)."""
+    from ..smart_auth.admission import SERVER_WRITTEN
+    try:
+        mode_of(settings)
+        required = required_profiles(settings.required_profiles)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
+    written = sorted(set(required) & SERVER_WRITTEN)
+    if written:
+        raise SystemExit(f"MEDPORT_REQUIRED_PROFILES: {', '.join(written)} is written by the server itself "
+                         "(the audit trail, Provenance); no profile may be required of it")
+
+
 def mode_of(settings) -> str:
     mode = settings.profile_validation
     if mode not in MODES:

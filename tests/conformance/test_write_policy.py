@@ -203,3 +203,12 @@ def test_warn_stores_every_path_and_reject_refuses_a_transaction_whole(tmp_path,
     r = send(strict, "POST", "/fhir", {"resourceType": "Bundle", "type": "transaction", "entry": [good, cond]})
     assert r.status_code == 422 and count(strict) == 0, r.get_data(as_text=True)
     assert "Patient.gender" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("setting, said", [
+    ({"profile_validation": "strict"}, "MEDPORT_PROFILE_VALIDATION"),
+    ({"required_profiles": "Patient"}, "is not Type=canonical"),
+    ({"required_profiles": "AuditEvent=https://x.test/p"}, "written by the server itself")])
+def test_settings_every_write_would_trip_on_are_refused_at_start_up(tmp_path, setting, said):
+    with pytest.raises(SystemExit, match=said):
+        create_app(make_settings(tmp_path, **setting))
