@@ -4,8 +4,8 @@ expands the stored ValueSet the caller may read. Honoured: filter, offset, count
 inputs (designations, languages, system versions...) are accepted and not applied (docs/terminology.md)."""
 from __future__ import annotations
 
-from ..terminology.asked import definition
 from .parameters import first, flag
+from .terminology_inputs import definition
 
 
 def expand(ctx, rtype, id, params: dict) -> dict:

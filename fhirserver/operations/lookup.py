@@ -3,8 +3,8 @@ the code systems the server knows (terminology engine: stored definitions first,
 from __future__ import annotations
 
 from ..errors import BadRequest, NotFound
-from ..terminology.asked import codings
 from ..terminology.codesystem import property_value
+from .terminology_inputs import codings
 
 _VALUE_TYPES = {"valueCode", "valueCoding", "valueString", "valueInteger", "valueBoolean", "valueDateTime",
                 "valueDecimal"}

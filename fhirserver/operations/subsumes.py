@@ -4,10 +4,10 @@ ancestor of B) | subsumed-by | not-subsumed. Unknown code system or code: 404.""
 from __future__ import annotations
 
 from ..errors import BadRequest
-from ..terminology.asked import codings, definition
 from ..terminology.codesystem import compile_code_system
 from ..terminology.concepts import subsumes_in
 from .parameters import first
+from .terminology_inputs import codings, definition
 
 
 def subsumes(ctx, rtype, id, params: dict) -> dict:

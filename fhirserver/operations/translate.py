@@ -4,9 +4,9 @@ those - every map the server knows whose source/target fit. result is true when 
 concepts are related (equivalence other than unmatched/disjoint)."""
 from __future__ import annotations
 
-from ..terminology.asked import codings, definition
 from ..terminology.conceptmap import matched
 from .parameters import first, flag
+from .terminology_inputs import codings, definition
 
 
 def translate(ctx, rtype, id, params: dict) -> dict:

@@ -4,9 +4,9 @@ cannot judge (its code system not held, or held only as a fragment) is result=fa
 saying so; an unknown value set or code system named by url is 404."""
 from __future__ import annotations
 
-from ..terminology.asked import Coded, codings, definition
 from ..terminology.codesystem import compile_code_system
 from ..terminology.concepts import lookup_in
+from .terminology_inputs import Coded, codings, definition
 
 
 def _answer(result: bool, message: str | None, display: str | None) -> dict:
