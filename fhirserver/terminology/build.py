@@ -118,31 +118,30 @@ def snomed_codes(synthea_dir: str | None) -> dict[str, str | None]:
     return found
 
 
-def snomed_fragment(codes: dict[str, str | None]) -> dict:
-    return {
-        # no version: its codes come from more than one edition (the Synthea data's US and UK codes)
-        "resourceType": "CodeSystem", "id": "snomed-medport-fragment", "url": SNOMED, "name": "SNOMED_CT",
-        "title": "SNOMED CT (the codes Med-Port's workflows use)", "status": "active",
-        "publisher": "SNOMED International", "copyright": SNOMED_NOTICE, "caseSensitive": True,
-        "content": "fragment", "count": len(codes),
-        "description": "A fragment of SNOMED CT curated for Med-Port: the services of the demo city and the "
-                       "conditions, procedures, encounter types and reasons of the Synthea test data, with the "
-                       "displays those sources give. No hierarchy: not the whole of SNOMED CT.",
-        "concept": [{"code": c, "display": d} if d else {"code": c} for c, d in sorted(codes.items())],
-    }
+def fragment(url: str, name: str, publisher: str, notice: str, description: str,
+             codes: dict[str, str | None], version: str | None = None) -> dict:
+    """A CodeSystem with content "fragment": these codes and the displays their sources give."""
+    return {"resourceType": "CodeSystem", "id": f"{name.lower().split('_')[0]}-medport-fragment", "url": url,
+            **({"version": version} if version else {}), "name": name,
+            "title": f"{name.replace('_', ' ')} (the codes Med-Port's workflows use)", "status": "active",
+            "publisher": publisher, "copyright": notice, "caseSensitive": True, "content": "fragment",
+            "count": len(codes), "description": description,
+            "concept": [{"code": c, "display": d} if d else {"code": c} for c, d in sorted(codes.items())]}
 
 
 def loinc_fragment(codes: dict[str, str | None]) -> dict:
-    return {
-        "resourceType": "CodeSystem", "id": "loinc-medport-fragment", "url": LOINC, "version": "2.74",
-        "name": "LOINC", "title": "LOINC (the codes Med-Port's workflows use)", "status": "active",
-        "publisher": "Regenstrief Institute, Inc.", "copyright": LOINC_NOTICE, "caseSensitive": True,
-        "content": "fragment", "count": len(codes),
-        "description": "A fragment of LOINC curated for Med-Port: vital signs (R4 observation-vitalsignresult, "
-                       "US Core 5.0.1), the laboratory and survey codes of the Synthea test data, and the "
-                       "immunization recommendation date criteria. Not the whole of LOINC.",
-        "concept": [{"code": c, "display": d} if d else {"code": c} for c, d in sorted(codes.items())],
-    }
+    return fragment(LOINC, "LOINC", "Regenstrief Institute, Inc.", LOINC_NOTICE,
+                    "A fragment of LOINC curated for Med-Port: vital signs (R4 observation-vitalsignresult, US Core "
+                    "5.0.1), the laboratory and survey codes of the Synthea test data, and the immunization "
+                    "recommendation date criteria. Not the whole of LOINC.", codes, version="2.74")
+
+
+def snomed_fragment(codes: dict[str, str | None]) -> dict:
+    # no version: its codes come from more than one edition (the Synthea data's US and UK codes)
+    return fragment(SNOMED, "SNOMED_CT", "SNOMED International", SNOMED_NOTICE,
+                    "A fragment of SNOMED CT curated for Med-Port: the services of the demo city and the conditions, "
+                    "procedures, encounter types and reasons of the Synthea test data, with the displays those "
+                    "sources give. No hierarchy: not the whole of SNOMED CT.", codes)
 
 
 def build(fhir_dir: str, out_dir: str, examples_dir: str | None, synthea_dir: str | None) -> list[str]:
