@@ -34,9 +34,9 @@ class Repository:
     def __init__(self, store: Store, access: Access, base: str, unit: Callable | None = None,
                  first_use: Callable[[str], None] | None = None):
         self._store = store
-        # first_use(rtype): what must be in place before a request reads or searches a type (the shipped
-        # definitions a store serves, conformance/served.py); nothing by default. Conditional criteria
-        # (matches, resolve) judge what the store holds: a write never waits for it
+        # first_use(rtype): what must be in place before a request reads a type or searches it by type (the
+        # shipped definitions a store serves, conformance/served.py; the search interaction asks ready());
+        # nothing by default. Exports, system searches and conditional criteria read what the store holds
         self._first_use = first_use or (lambda _rtype: None)
         self.access = access
         self.base = base
@@ -74,7 +74,6 @@ class Repository:
                total: str = "none", interaction: str = "search-type") -> Page:
         """A page of the current resources matching query, inside the guard (403 if not granted)."""
         self.access.allow(interaction, rtype)
-        self._first_use(rtype)
         page = self._store.search(rtype, query, sort=sort, limit=limit, cursor=cursor, total=total,
                                   guard=self.access.guard(interaction))
         trail.touched(page.items)

@@ -140,7 +140,8 @@ def _run(ctx, type, query, parsed: ParsedSearch, interaction: str = "search-type
     # the page and what it includes come from one committed state (a write in between could make an
     # include point at a version the page never saw)
     repo = ctx.repo
-    repo.ready(type)        # the shipped definitions of the type in place first (a snapshot only reads)
+    if interaction == "search-type":    # the type's shipped definitions in place first (a snapshot only reads);
+        repo.ready(type)                # a system search or an export reads what the store holds
     snapshot = repo.snapshot() if spec.includes else contextlib.nullcontext()
     with limits.time_limit(ctx.settings.search_time_limit_ms), snapshot:
         page = repo.search(type, query, sort=spec.sort, limit=count, cursor=spec.cursor, total=total,
