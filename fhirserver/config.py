@@ -119,6 +119,11 @@ class Settings:
                                                  "has a required one are validated against it: reject (422 on "
                                                  "an error), warn (stored; Prefer: return=OperationOutcome "
                                                  "shows the findings) or off (docs/conformance.md).")
+    shipped_definitions: str = _setting("served", "The shipped definitions (R4 core, US Core, terminology, R4 "
+                                                  "SearchParameters): served (read and searched through the "
+                                                  "store, put there on the first read of their type) or "
+                                                  "internal (used by validation and terminology only; the store "
+                                                  "holds Med-Port's own and installed ones) (docs/conformance.md).")
     required_profiles: str = _setting("", "Profiles every resource of a type must conform to, whatever it "
                                           "claims: Type=canonical,Type=canonical (e.g. "
                                           "Patient=https://medport.health/fhir/StructureDefinition/"

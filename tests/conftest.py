@@ -38,6 +38,9 @@ def store_url(backend: str, tmp_path) -> str:
 def make_settings(tmp_path, backend: str = "sqlite", **overrides) -> Settings:
     """Settings of a test server; authorization is off unless a test asks for it (tests/smart_auth)."""
     overrides.setdefault("auth", "off")
+    # the shipped definitions are put in a store on the first read of their type (seconds, once per store;
+    # tests/conformance/test_served.py and the tests that read them ask for it); other tests leave them out
+    overrides.setdefault("shipped_definitions", "internal")
     return Settings(store=store_url(backend, tmp_path), base_url="http://fhir.test/fhir",
                     sqlite_synchronous="NORMAL", **overrides)
 

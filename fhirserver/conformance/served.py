@@ -57,7 +57,7 @@ def fingerprint(rtype: str) -> str:
 
 def ensure(ctx, rtype: str) -> None:
     """The shipped definitions of rtype are in this store (the request's Repository asks before it reads)."""
-    if rtype not in SERVED_TYPES:
+    if rtype not in SERVED_TYPES or ctx.settings.shipped_definitions != "served":
         return
     store = ctx.store
     if rtype in _done.get(store, ()):

@@ -9,8 +9,14 @@ from fhirserver.interactions.create import create
 from fhirserver.interactions.delete import delete
 from fhirserver.interactions.update import update
 from fhirserver.validation import validate
+from tests.conftest import make_settings
 
 GENDER = "http://hl7.org/fhir/ValueSet/administrative-gender"
+
+
+@pytest.fixture
+def settings(tmp_path, backend):
+    return make_settings(tmp_path, backend, shipped_definitions="served")
 US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
 
 
@@ -46,8 +52,7 @@ def test_once_per_store_and_type(ctx, client):
 
 def test_what_the_store_holds_or_deleted_stands(tmp_path):
     from fhirserver import create_app
-    from tests.conftest import make_settings
-    app = create_app(make_settings(tmp_path))
+    app = create_app(make_settings(tmp_path, shipped_definitions="served"))
     ctx = app.config["MEDPORT"]
     mine = {"resourceType": "ConceptMap", "id": "101", "status": "draft", "url": "urn:mine:map"}
     update(ctx, "ConceptMap", "101", mine)
@@ -65,7 +70,7 @@ def test_what_the_store_holds_or_deleted_stands(tmp_path):
 
 def test_tokenless_readers_see_them(tmp_path):
     from tests.smart_auth._tokens import make_app
-    app = make_app(tmp_path)
+    app = make_app(tmp_path, shipped_definitions="served")
     r = app.test_client().get(f"/fhir/ValueSet?url={GENDER}")
     assert r.status_code == 200 and r.get_json()["total"] == 1
 
@@ -75,6 +80,13 @@ def test_every_shipped_definition_is_valid_r4(rtype):
     """What served.py would leave out (a definition R4 refuses) is caught here, at build time."""
     for resource in served.shipped(rtype):
         validate(resource)
+
+
+def test_internal_leaves_the_store_as_it_is(tmp_path):
+    from fhirserver import create_app
+    client = create_app(make_settings(tmp_path, shipped_definitions="internal")).test_client()
+    assert client.get("/fhir/ValueSet/administrative-gender").status_code == 404
+    assert client.get(f"/fhir/ValueSet/$expand?url={GENDER}").status_code == 200     # still known
 
 
 def test_writes_do_not_wait_for_it(ctx):
