@@ -13,6 +13,7 @@ def create(ctx, type: str, resource: dict, if_none_exist: str | None = None, blo
     Provenance in the same transaction (provenance: the checked X-Provenance header, if any). blob: a
     Binary's uploaded content; when If-None-Exist matches nothing is written, so it is deleted."""
     check_type(type)
+    ctx.repo.allow("create", type)      # before any work on the content (profile validation costs up to 10 s)
     resource = resolve_conditionals(ctx, resource)
     prepared = prepare(ctx, type, resource, blob)
     with ctx.repo.transaction(provenance) as tx:
