@@ -51,6 +51,7 @@ class Repository:
 
     def check(self, rtype: str, id: str, interaction: str = "read") -> None:
         """403 when the interaction is not granted on rtype; 404 when rtype/id is outside the reach."""
+        self.access.allow(interaction, rtype)
         self._first_use(rtype)
         self.access.check_visible(self._visible_search, interaction, rtype, id)
 
@@ -89,8 +90,10 @@ class Repository:
         """One committed state for several reads (a page and its includes)."""
         return self._store.snapshot()
 
-    def ready(self, rtype: str) -> None:
-        """Put in place what a read of rtype needs (first_use) now, outside any snapshot (which only reads)."""
+    def ready(self, rtype: str, interaction: str = "search-type") -> None:
+        """Put in place what a read of rtype needs (first_use) now, outside any snapshot (which only reads);
+        403 first when the interaction is not granted."""
+        self.access.allow(interaction, rtype)
         self._first_use(rtype)
 
     def matches(self, rtype: str, query, limit: int, interaction: str) -> list[Version]:

@@ -91,6 +91,19 @@ def catalogue() -> Catalogue:
     return Catalogue((DEFINITIONS_DIR, TERMINOLOGY_DIR))
 
 
+@functools.lru_cache(maxsize=1)
+def code_systems() -> frozenset[str]:
+    """The code systems the shipped definitions name: those shipped (whole or in part) and those the shipped
+    value sets draw on (RxNorm, CVX, ICD-10, BCP-47, UCUM ... which ship only by name)."""
+    found = {cs["url"] for cs in all_of("CodeSystem") if isinstance(cs.get("url"), str)}
+    for vs in all_of("ValueSet"):
+        compose = vs.get("compose") or {}
+        for part in (compose.get("include") or []) + (compose.get("exclude") or []):
+            if isinstance(part, dict) and isinstance(part.get("system"), str):
+                found.add(part["system"])
+    return frozenset(found)
+
+
 def shipped(rtype: str, url: str, version: str | None = None) -> dict | None:
     return catalogue().get(rtype, url, version)
 

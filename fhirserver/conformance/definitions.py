@@ -8,6 +8,7 @@ a definition another process writes is seen at most that late; one this process 
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import weakref
@@ -18,6 +19,7 @@ from . import catalogue, trust
 CONFORMANCE_TYPES = frozenset({"StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap",
                                "SearchParameter", "NamingSystem", "ImplementationGuide"})
 DEFINITIONS_TTL = 2.0           # seconds a store lookup is reused
+_TOKENS = itertools.count()     # names each Definitions for good (compiled profiles are cached per one)
 _MAX_VERSIONS = 20              # stored versions of one canonical considered when none is asked for
 
 
@@ -30,6 +32,7 @@ class Definitions:
     """The definitions one store's server knows."""
 
     def __init__(self, store):
+        self.token = next(_TOKENS)
         self._store = store
         self._cache: dict[tuple[str, str], tuple[float, dict | None]] = {}
         self._lock = threading.Lock()

@@ -13,26 +13,36 @@ when it was written
 
 Anything else (a definition written with another token before the rule) is still served as a resource,
 but never resolved as a definition: the shipped one, or none, is used instead. An administrator who
-saves it again makes it trusted."""
+saves it again makes it trusted.
+
+A store's copy of a shipped definition (served.py, tagged SOURCE_SYSTEM|shipped) is served, not resolved:
+the catalogue answers for it, so a store keeps judging by the shipped definitions of the running release."""
 from __future__ import annotations
 
 from ..interactions import server_meta, write_origin
 
 AUTHOR_SYSTEM = "https://medport.health/fhir/CodeSystem/definition-author"
+SOURCE_SYSTEM = "https://medport.health/fhir/CodeSystem/definition-source"
+SHIPPED_COPY = {"system": SOURCE_SYSTEM, "code": "shipped", "display": "A copy of a definition Med-Port ships"}
 ADMINISTRATOR = "administrator"
 _UNTRUSTED_ORIGINS = ("patient", "staff", "system")      # write_origin codes of token writes
 
 
 def stamp(resource: dict, access, is_definition: bool) -> None:
-    """Drop any AUTHOR_SYSTEM tag the client sent; tag a definition written with an administrator's token."""
+    """Drop any AUTHOR_SYSTEM or SOURCE_SYSTEM tag a token's write sent (the server alone marks its shipped
+    copies); tag a definition written with an administrator's token."""
     admin = is_definition and access.grants is not None and access.claims.get("role") == "admin"
     item = {"system": AUTHOR_SYSTEM, "code": ADMINISTRATOR, "display": "Written by an administrator"} \
         if admin else None
     server_meta.replace(resource, "tag", "system", AUTHOR_SYSTEM, item)
+    if access.grants is not None:
+        server_meta.replace(resource, "tag", "system", SOURCE_SYSTEM, None)
 
 
 def trusted(resource: dict) -> bool:
     """Whether a stored version of a definition may be resolved (see the module's docstring)."""
+    if shipped_copy(resource):
+        return False
     origin = write_origin.of(resource)
     if origin is None:
         return True
@@ -46,3 +56,9 @@ def criteria(base: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
     server = base + [("_tag:not", f"{write_origin.ORIGIN_SYSTEM}|{code}") for code in _UNTRUSTED_ORIGINS]
     admin = base + [("_tag", f"{AUTHOR_SYSTEM}|{ADMINISTRATOR}"), ("_tag", f"{write_origin.ORIGIN_SYSTEM}|staff")]
     return [server, admin]
+
+
+def shipped_copy(resource: dict) -> bool:
+    """A store's copy of a shipped definition (served.py)."""
+    found = server_meta.find(resource, "tag", "system", SOURCE_SYSTEM)
+    return found is not None and found.get("code") == SHIPPED_COPY["code"]

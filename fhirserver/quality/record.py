@@ -9,7 +9,6 @@ to it (Transaction.quality_referrers) are judged again in the same transaction.
 """
 from __future__ import annotations
 
-import functools
 import weakref
 
 from ..storage.base import Version
@@ -44,22 +43,29 @@ def recheck_referrers(tx, patient_id: str) -> None:
             tx.put_quality_row(rtype, id, {**row, "dims": dims})
 
 
+MAX_LOOKUPS = 8      # code systems of one record looked up among the stored CodeSystems (under the write lock)
+
+
 def _known(tx):
-    """known(system): the exchange defines this code system: shipped, or a CodeSystem the server or an
-    administrator stored (conformance/trust.py), looked up in this transaction, once per system."""
+    """known(system): the exchange defines this code system: one the shipped definitions name
+    (conformance/catalogue.code_systems), or a CodeSystem the server or an administrator stored
+    (conformance/trust.py), looked up in this transaction for at most MAX_LOOKUPS systems of a record."""
     from .. import jsonio
     from ..conformance import catalogue, trust
     from ..search.parse import parse_search
+    looked: dict[str, bool] = {}
 
-    @functools.lru_cache(maxsize=64)
     def known(system: str) -> bool:
-        if catalogue.shipped("CodeSystem", system) is not None:
+        if system in catalogue.code_systems():
             return True
-        for criteria in trust.criteria([("url", system)]):
-            query = parse_search("CodeSystem", criteria).query
-            if any(trust.trusted(jsonio.loads(v.body)) for v in tx.search("CodeSystem", query, 5)):
-                return True
-        return False
+        if system not in looked:
+            if len(looked) >= MAX_LOOKUPS:
+                return False
+            looked[system] = any(
+                trust.trusted(jsonio.loads(v.body))
+                for criteria in trust.criteria([("url", system)])
+                for v in tx.search("CodeSystem", parse_search("CodeSystem", criteria).query, 5))
+        return looked[system]
     return known
 
 

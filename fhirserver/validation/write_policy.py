@@ -48,6 +48,9 @@ def check_settings(settings) -> None:
         required = required_profiles(settings.required_profiles)
     except ValueError as e:
         raise SystemExit(str(e)) from None
+    if settings.shipped_definitions not in ("served", "internal"):
+        raise SystemExit("MEDPORT_SHIPPED_DEFINITIONS must be served or internal, "
+                         f"not {settings.shipped_definitions!r}")
     written = sorted(set(required) & SERVER_WRITTEN)
     if written:
         raise SystemExit(f"MEDPORT_REQUIRED_PROFILES: {', '.join(written)} is written by the server itself "

@@ -2,6 +2,8 @@
 put in a store on the first read of their type, never over an id the store already used."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fhirserver.conformance import served
@@ -93,3 +95,29 @@ def test_writes_do_not_wait_for_it(ctx):
     """Conditional criteria judge what the store holds; nothing is imported by a write."""
     create(ctx, "ValueSet", {"resourceType": "ValueSet", "status": "draft", "url": GENDER}, if_none_exist=f"url={GENDER}")
     assert ctx.store.get_record(served.RECORD_KIND, "served-definitions:ValueSet") is None
+
+
+def test_copies_are_served_not_resolved_and_follow_the_release(ctx, client, monkeypatch):
+    """A store's copies judge nothing (the catalogue of the running release does) and a later release
+    brings them up to date; a token cannot mark its own definition as a copy."""
+    from fhirserver.conformance import trust
+    assert _search(client, "/fhir/ConceptMap?_summary=count")["total"] == 19
+    copy = ctx.store.read("ConceptMap", "101")
+    stored = json.loads(copy.body)
+    assert trust.shipped_copy(stored) and not trust.trusted(stored)
+    changed = [dict(r, title="Changed by a later release") if r["id"] == "101" else r
+               for r in served.shipped("ConceptMap")]
+    monkeypatch.setattr(served, "shipped", lambda rtype: tuple(changed) if rtype == "ConceptMap" else ())
+    monkeypatch.setattr(served, "fingerprint", lambda rtype: "next-release")
+    served._done.pop(ctx.store, None)
+    assert _search(client, "/fhir/ConceptMap/101")["title"] == "Changed by a later release"
+    assert ctx.store.read("ConceptMap", "101").version == copy.version + 1
+
+
+def test_a_token_cannot_mark_a_definition_as_a_shipped_copy():
+    from fhirserver.conformance import trust
+    from fhirserver.smart_auth.access import Access
+    from fhirserver.smart_auth.scopes import Grants
+    resource = {"resourceType": "ValueSet", "meta": {"tag": [dict(trust.SHIPPED_COPY)]}}
+    trust.stamp(resource, Access(Grants.parse("user/*.cruds"), claims={"role": "admin"}), True)
+    assert not trust.shipped_copy(resource)

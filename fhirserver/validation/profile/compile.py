@@ -180,7 +180,7 @@ def compiled(sd: dict, resolve=None) -> Compiled:
     # again when the definitions it was resolved from change (conformance Definitions.generation)
     owner = getattr(resolve, "__self__", None)
     key = (url, sd.get("version"), meta.get("versionId") or "shipped", meta.get("lastUpdated"),
-           id(owner), getattr(owner, "generation", None))
+           getattr(owner, "token", None), getattr(owner, "generation", None))
     found = _CACHE.get(key) if url else None
     if found is None:
         if resolve is not None and not (sd.get("snapshot") or {}).get("element") and sd.get("differential"):
