@@ -6,8 +6,9 @@ A facts row is JSON: {"c": custodian ("" when none), "t": type, "v": version,
 of "dims" is one counter the record adds 1 to under its (custodian, type):
 
 - total          every current record
-- conformance    conforms | not-conforming | unchecked (no profile was checked: profile_outcome absent,
-                 None or with nothing in `checked`)
+- conformance    conforms | not-conforming | unchecked: to the profiles required of its type when
+                 MEDPORT_REQUIRED_PROFILES names any, else to the profiles it claims (unchecked: no profile
+                 was checked: profile_outcome absent, None or with nothing in `checked`)
 - rule           "<rule>:<key>" of each error finding of the profile outcome, once per record:
                  binding:<value set>, invariant:<constraint key>, cardinality:<element id>, ...
 - system         each code system its codings use (Coding.system), once per record; a system the exchange
@@ -66,7 +67,13 @@ def facts(resource: dict, version: int, rows: dict, outcome, uhid_system: str, b
 
 
 def conformance(outcome) -> str:
-    if outcome is None or not getattr(outcome, "checked", ()):
+    """Conformance to the profiles required of the type when there are any (MEDPORT_REQUIRED_PROFILES),
+    else to the profiles the record claims."""
+    if outcome is None:
+        return UNCHECKED
+    if outcome.required:
+        return CONFORMS if outcome.meets_required() else NOT_CONFORMING
+    if not outcome.checked:
         return UNCHECKED
     return CONFORMS if outcome.conforms else NOT_CONFORMING
 

@@ -93,7 +93,7 @@ def evaluate(ctx, resource: dict, profiles: list[tuple[str, bool]]) -> ProfileOu
     from .profile import MAX_CLAIMS, Finding, check
     defs, terminology = ctx.definitions, ctx.terminology
     rtype = resource.get("resourceType")
-    checked, findings = [], []
+    checked, findings, failed = [], [], []
     required = {c for c, must in profiles if must}      # a profile both claimed and required must resolve
     profiles = list(dict.fromkeys((c, must or c in required) for c, must in profiles))
     claims = [c for c, must in profiles if not must]
@@ -111,18 +111,22 @@ def evaluate(ctx, resource: dict, profiles: list[tuple[str, bool]]) -> ProfileOu
                 findings.append(Finding("error" if must else "warning", "profile", canonical, where,
                                         f"The profile {canonical} is not known to this server"
                                         + ("" if must else ": the resource was not checked against it")))
+                failed += [canonical] if must else []
                 continue
             if sd.get("type") != rtype:
                 findings.append(Finding("error", "profile", canonical, where,
                                         f"The profile {canonical} constrains {sd.get('type')}, not {rtype}"))
+                failed.append(canonical)
                 continue
             checked.append(canonical)
-            findings.extend(check(resource, sd, resolve=defs.resolve, terminology=terminology))
+            found = check(resource, sd, resolve=defs.resolve, terminology=terminology)
+            failed += [canonical] if any(f.severity == "error" for f in found) else []
+            findings.extend(found)
     # a rule two profiles share (a core invariant every profile carries) is reported once
     unique: dict = {}
     for f in findings:
         unique.setdefault((f.severity, f.rule, f.key, f.path), f)
-    return ProfileOutcome.of(checked, unique.values())
+    return ProfileOutcome.of(checked, unique.values(), sorted(required), failed)
 
 
 def _location(resource: dict, rtype, canonical: str) -> str:

@@ -11,14 +11,18 @@ class ProfileOutcome:
     checked: tuple[str, ...]        # the canonicals checked (claimed ones that resolved, required ones)
     findings: tuple = ()            # Finding (validation/profile), in the order found
     conforms: bool = True           # no finding is an error
+    required: tuple[str, ...] = ()  # the profiles required of the type (MEDPORT_REQUIRED_PROFILES)
+    failed: tuple[str, ...] = ()    # the profiles with an error: not known, of another type, or not met
 
     @classmethod
-    def of(cls, checked, findings) -> "ProfileOutcome":
+    def of(cls, checked, findings, required=(), failed=()) -> "ProfileOutcome":
         findings = tuple(findings)
-        return cls(tuple(checked), findings, not any(f.severity == "error" for f in findings))
+        return cls(tuple(checked), findings, not any(f.severity == "error" for f in findings), tuple(required),
+                   tuple(failed))
 
-    def errors(self) -> tuple:
-        return tuple(f for f in self.findings if f.severity == "error")
+    def meets_required(self) -> bool:
+        """Every required profile is met (data quality counts conformance to these when there are any)."""
+        return not set(self.required) & set(self.failed)
 
     def issues(self) -> list:
         """The findings as OperationOutcome issues (errors first)."""
