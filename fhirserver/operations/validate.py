@@ -26,10 +26,10 @@ from ..errors import BadRequest, FhirError, InvalidResource, Issue, operation_ou
 from ..interactions.common import current_or_raise, new_id, prepare, store_delete, store_new_version
 from ..interactions.references import resolve_conditionals
 from ..validation import validate, write_policy
+from ..validation.profile.types import CORE
 from .parameters import first
 
 MODES = ("create", "update", "delete", "profile")     # R4 resource-validation-mode
-CORE = "http://hl7.org/fhir/StructureDefinition/"
 
 
 class _RolledBack(Exception):

@@ -20,9 +20,9 @@ from ...conformance import definitions
 from ...conformance.catalogue import DEFINITIONS_DIR
 from ...conformance.seed import TEMPLATE_UHID_SYSTEM
 from .snapshot import generate
+from .types import CORE
 
 BASE = "https://medport.health/fhir/StructureDefinition/"
-CORE = "http://hl7.org/fhir/StructureDefinition/"
 VERSION = "1.0.0"
 DATE = "2026-12-05"
 

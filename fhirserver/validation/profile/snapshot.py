@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import copy
 
-CORE = "http://hl7.org/fhir/StructureDefinition/"
+from .types import CORE
+
 _REPLACED = ("min", "max", "type", "binding", "mustSupport", "isModifier", "maxLength", "slicing")
 _VALUE_PREFIXES = ("fixed", "pattern", "minValue", "maxValue")
 EXTENSION_SLICING = {"discriminator": [{"type": "value", "path": "url"}], "ordered": False, "rules": "open"}
