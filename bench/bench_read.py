@@ -1,6 +1,6 @@
 """GET [type]/[id]: Med-Port against a bare Flask app serving the same bytes under the same gunicorn.
 
-    .venv/bin/python bench/bench_read.py [--rounds 5] [--duration 4] [--connections 8] [--variants ...]
+    .venv/bin/python bench/bench_read.py [--rounds 5] [--duration 4] [--connections 32] [--variants ...]
 
 For each variant (with a backend token / without one, the audit trail on as by default / off) it
 starts `medport serve` (bench/served.py) on a fresh store, creates the official Patient example,
@@ -9,7 +9,9 @@ those bytes and headers under MedportServer's gunicorn configuration (same worke
 Then rounds alternate: Med-Port for --duration seconds, then the bare app, with the same request
 (the token is sent to both). Each round prints requests/s of both, their ratio and the server CPU
 per request (utime+stime of every process in the server's process group, /proc/<pid>/stat);
-the median ratio closes the variant. Load: wrk (installed with apt-get when missing), else a
+the median ratio closes the variant. Both servers listen with one socket per worker (MEDPORT_REUSE_PORT),
+and 32 connections give every worker several: with one shared socket a worker could take every
+keep-alive connection, and rounds swung by 2x on which server that happened to. Load: wrk (installed with apt-get when missing), else a
 Python keep-alive load generator; the output names the one used.
 """
 from __future__ import annotations
@@ -185,7 +187,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--duration", type=float, default=4.0, help="seconds per run of each server")
-    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--connections", type=int, default=32,
+                   help="keep-alive connections (enough that the kernel gives every worker several)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     p.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk is there")

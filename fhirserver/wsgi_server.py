@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import gc
 import logging
+import socket
 
 from gunicorn.app.base import BaseApplication
 
@@ -40,6 +42,7 @@ class MedportServer(BaseApplication):
             "errorlog": "-",
             "loglevel": s.log_level.lower(),
             "limit_request_line": 8190,
+            "reuse_port": balanced(s),
         }.items():
             self.cfg.set(key, value)
 
@@ -48,6 +51,8 @@ class MedportServer(BaseApplication):
         # worker (the first ones and any gunicorn respawns later) is forked from a master that
         # already holds the preloaded objects. gunicorn's preload_app would also create the
         # Flask app, and with it the store, in the master; that is exactly what must not happen.
+        if balanced(self.settings):
+            refuse_taken_port(self.settings.host, self.settings.port)
         preload()
         super().run()
 
@@ -58,6 +63,28 @@ class MedportServer(BaseApplication):
         app = create_app(self.settings)
         warm_up()   # a no-op after preload(); otherwise compile the validators before the first request
         return app
+
+
+def balanced(settings) -> bool:
+    """Whether each worker gets a listening socket of its own (gunicorn reuse_port): the kernel then
+    hashes new connections over the workers. With one shared socket, whichever worker wakes first
+    accepts, and a few keep-alive clients (a hospital's integration engine, a load balancer's pool) can
+    all land on one worker while the other idles. Not for port 0: each worker would get its own port."""
+    return bool(getattr(settings, "reuse_port", False)) and hasattr(socket, "SO_REUSEPORT") and settings.port != 0
+
+
+def refuse_taken_port(host: str, port: int) -> None:
+    """SO_REUSEPORT lets a second server of the same user bind a port a running one holds, and the two
+    would silently split the traffic: check with a plain bind first, as a shared socket would."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as gunicorn binds: TIME_WAIT is no owner
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise SystemExit(f"{host}:{port} is already in use (another server?)") from e
+            raise
 
 
 def preload() -> None:

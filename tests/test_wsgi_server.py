@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -128,3 +129,25 @@ def test_serve_on_an_initialised_store_answers_from_every_worker(servers, worker
     assert len(_workers(srv.proc.pid)) == workers      # no worker died on the way
     assert srv.terminate() == 0
     assert not srv.group_alive()
+
+
+def _listening_sockets(port: int) -> int:
+    """LISTEN sockets on the port (/proc/net/tcp: local address hex, state 0A)."""
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return sum(1 for r in rows if r[3] == "0A" and int(r[1].split(":")[1], 16) == port)
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="SO_REUSEPORT is Linux/BSD only")
+def test_each_worker_listens_on_its_own_socket_and_a_second_server_is_refused(servers, tmp_path):
+    srv = servers(2)
+    assert len(_wait_for_workers(srv.proc.pid, 2)) == 2
+    deadline = time.monotonic() + 10
+    while _listening_sockets(srv.port) != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _listening_sockets(srv.port) == 2       # the kernel spreads connections over both
+    second = subprocess.run([os.path.join(os.path.dirname(sys.executable), "medport"), "serve", "--host", "127.0.0.1",
+                             "--port", str(srv.port), "--store", "sqlite:///" + str(tmp_path / "other.db"),
+                             "--auth", "off"], capture_output=True, text=True, timeout=60)
+    assert second.returncode != 0 and "already in use" in second.stderr
+    assert requests.get(f"{srv.base}/metadata", timeout=TIMEOUT).status_code == 200
