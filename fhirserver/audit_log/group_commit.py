@@ -6,7 +6,9 @@ No thread of its own: a request that finds no write in progress leads, writing e
 far (its own included) in one transaction; requests arriving meanwhile queue and wait; when the leader
 is done it hands the lead to the first request still waiting, with what queued up. If a shared
 transaction fails, each request's events are retried alone, so only the requests whose events cannot
-be stored fail.
+be stored fail. The append is the store's journal_append outside any unit of work: for SQLite, the
+process's own side journal (storage/sqlite_side_journal.py), so workers do not queue behind each
+other or behind the store's writers.
 
 Waking is targeted: each waiting request sleeps on a lock of its own, released once its events are
 written (or when it is to lead next), and a leader gathering requests in progress is woken only when
@@ -146,27 +148,10 @@ class GroupCommit:
         return batch
 
     def _commit_queued(self, batch: list[_Ticket]) -> None:
-        """Write what is queued, into `batch` (the tickets taken). The queue is taken once the store's
-        writer lock is held: the requests that queued while the leader waited for it (another worker
-        process's commit, the integrator's drain) ride in this transaction instead of the next one."""
-        try:
-            try:
-                with self.store.transaction():
-                    with self._lock:
-                        batch += self._take()
-                    for t in batch:     # failed until written: an interruption is no success
-                        t.error = RuntimeError("the audit write was interrupted")
-                    self._write([e for t in batch for e in t.events])     # joins this transaction
-                for t in batch:
-                    t.error = None
-            except Exception as shared:       # noqa: BLE001 - retried one request at a time
-                if not batch:
-                    with self._lock:
-                        batch += self._take()
-                self._each(batch, shared)
-        finally:
-            for t in batch:
-                t.done = True
+        """Write what is queued, into `batch` (the tickets taken), in one append."""
+        with self._lock:
+            batch += self._take()
+        self._commit(batch)
 
     def _commit(self, batch: list[_Ticket]) -> None:
         """Write the tickets' events in one transaction, else each request's alone."""

@@ -215,7 +215,9 @@ class Store(abc.ABC):
     # ---- the journal: a cheap durable append, drained into resources later (audit_log/journal.py) --
     @abc.abstractmethod
     def journal_append(self, entries: list[tuple[str, bytes]]) -> None:
-        """Append (id, body) entries durably, in one transaction (all or none)."""
+        """Append (id, body) entries durably, all or none: in the open unit of work if there is one
+        (committed or rolled back with it), else alone, where the store makes that cheapest (SQLite:
+        the process's side journal, storage/sqlite_side_journal.py). journal_read sees both."""
 
     @abc.abstractmethod
     def journal_read(self, limit: int) -> list[tuple[object, str, bytes]]:

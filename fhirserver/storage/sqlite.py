@@ -32,6 +32,7 @@ from .sqlite_index import schema as index_schema
 from .sqlite_index import upgrade as upgrade_index
 from .sqlite_records import SCHEMA as RECORDS_SCHEMA
 from .sqlite_records import Records
+from .sqlite_side_journal import SideJournals
 from .sqlite_stats import SCHEMA as STATS_SCHEMA
 from .sqlite_stats import Statistics
 
@@ -107,6 +108,7 @@ class SqliteStore(Store):
         self.blobs = FileBlobStore(blob_dir or os.path.join(os.path.dirname(os.path.abspath(path)), "blobs"))
         self._local = threading.local()
         self._writer_lock = WriterLock(os.path.abspath(path) + ".writer-lock", busy_timeout_s)
+        self._side = SideJournals(path, self.synchronous, busy_timeout_s)
         self._param_ids = ParamIds()
         self._stats = Statistics()
         conn = self._conn()
@@ -247,15 +249,22 @@ class SqliteStore(Store):
             self._stats.after_write(conn, tx.writes)
 
     def journal_append(self, entries):
-        with self.unit() as tx:
+        tx = self.open_unit()
+        if tx is None:          # alone: the process's side journal, no queue behind other writers
+            self._side.append(entries)
+        else:                   # in a unit: committed or rolled back with its writes
             tx.conn.executemany("INSERT INTO journal (id, body) VALUES (?, ?)", entries)
 
     def journal_read(self, limit):
-        return self._conn().execute("SELECT seq, id, body FROM journal ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        rows = self._conn().execute("SELECT seq, id, body FROM journal ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return rows + self._side.read(limit - len(rows)) if len(rows) < limit else rows
 
     def journal_delete(self, keys):
-        with self.unit() as tx:
-            tx.conn.executemany("DELETE FROM journal WHERE seq = ? AND id = ?", keys)
+        own = [k for k in keys if not isinstance(k[0], tuple)]
+        if own:
+            with self.unit() as tx:
+                tx.conn.executemany("DELETE FROM journal WHERE seq = ? AND id = ?", own)
+        self._side.delete([k for k in keys if isinstance(k[0], tuple)])
 
     def last_write(self, type):
         return self._conn().execute("SELECT max(seq) FROM version WHERE type = ?", (type,)).fetchone()[0]
@@ -357,6 +366,7 @@ class SqliteStore(Store):
             raise StoreUnavailable(f"SQLite store unavailable: {e}") from None
 
     def close(self):
+        self._side.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
