@@ -12,7 +12,9 @@ Who drains: the audit log's integrator, before each integration (log.py, under i
 request that reads the audit trail (Repository, before an AuditEvent or system-level read), so a
 reader sees every event recorded before its request: read-your-audit.
 
-What a drain costs is mostly index extraction and the store's B-tree inserts. Each event is parsed and
+What a drain costs is mostly index extraction and the store's B-tree inserts. Extraction is memoised
+(search/extract_memo.py): the rows of what events repeat (type, subtype, action, outcome, agent, source,
+meta) are made once, those of entity, recorded and patient each time. Each event is parsed and
 extracted just before its write, inside the batch's transaction: preparing the whole batch first would
 hold the writer lock shorter, but keeps a thousand events' rows alive at once, and the garbage
 collector's full passes over a server's heap cost more than that saved (measured in a process holding
@@ -28,6 +30,7 @@ import orjson
 
 from .. import jsonio
 from ..interactions.common import new_id, store_server_written
+from ..search.extract_memo import ExtractMemo
 from . import log as audit_log
 
 log = logging.getLogger("medport.audit_journal")
@@ -36,6 +39,7 @@ SET_ASIDE = "audit-set-aside"      # record kind: journal entries that could not
 MAX_KEPT = 64 * 1024               # of a set-aside entry's body, kept beside its digest
 READER_DRAIN = 10000               # the most a request that reads the trail drains before it reads
 _draining = threading.Lock()       # one drain at a time per process (others find the journal drained)
+_memo = ExtractMemo()              # the drain's index rows of the elements events repeat (used under _draining)
 
 
 def append(store, events: list[dict]) -> None:
@@ -96,7 +100,7 @@ def _store(store, base: str, batch) -> list:
             if tx.read("AuditEvent", id) is not None:
                 continue                # stored by a drain that stopped before deleting
             event, plain = parse(body)
-            version = store_server_written(tx, base, event, id)
+            version = store_server_written(tx, base, event, id, rows=_memo.extract(event, base))
             stored.append(((id, version.version), _leaf(version, event, plain).hex()))
     return stored
 

@@ -149,14 +149,15 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
 
 
 def store_server_written(tx, base: str, resource: dict, id: str | None = None,
-                         current: Version | None = None) -> Version:
+                         current: Version | None = None, rows: dict | None = None) -> Version:
     """Write a resource the server built itself (its Provenance, its AuditEvents) or changed itself (a
     Slot's booking state, a request its Task completed): not validated again (its builder makes valid
     R4, which the tests check), with the server's unrestricted rights. current: the version an update
     replaces exactly (the store refuses it if the record changed since: storage/base.py check_expected);
-    an update keeps the record's custodian. None: a create."""
-    prepared = Prepared(resource["resourceType"], resource, extract(resource, base), None, base, None, UNRESTRICTED,
-                        keeps_custodian=current is not None)
+    an update keeps the record's custodian. None: a create. rows: extract(resource, base) when the
+    caller has them (the audit journal's memo, search/extract_memo.py)."""
+    prepared = Prepared(resource["resourceType"], resource, extract(resource, base) if rows is None else rows,
+                        None, base, None, UNRESTRICTED, keeps_custodian=current is not None)
     if current is None:
         return store_new_version(tx, prepared, id or new_id(), "POST", None)
     return store_new_version(tx, prepared, current.id, "PUT", current)
