@@ -96,9 +96,11 @@ def _store(store, base: str, batch) -> list:
     of live rows would cost the garbage collector more than its write)."""
     stored = []
     with store.transaction() as tx:
+        skip = tx.existing("AuditEvent", [id for _key, id, _body in batch])
         for _key, id, body in batch:
-            if tx.read("AuditEvent", id) is not None:
-                continue                # stored by a drain that stopped before deleting
+            if id in skip:
+                continue                # stored by a drain that stopped before deleting (or twice in the batch)
+            skip.add(id)
             event, plain = parse(body)
             version = store_server_written(tx, base, event, id, rows=_memo.extract(event, base))
             stored.append(((id, version.version), _leaf(version, event, plain).hex()))

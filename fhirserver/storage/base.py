@@ -84,6 +84,10 @@ class Transaction(abc.ABC):
     def vread(self, type: str, id: str, version: int) -> Version | None:
         """One version, as this transaction sees it."""
 
+    def existing(self, type: str, ids: list[str]) -> set[str]:
+        """Those of ids that read() finds (a delete included): what a store may answer in one query."""
+        return {id for id in ids if self.read(type, id) is not None}
+
     @abc.abstractmethod
     def search(self, type: str, query, limit: int, guard=None) -> list[Version]:
         """Current, non-deleted versions matching a search query tree (fhirserver.search.query),

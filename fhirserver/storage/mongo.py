@@ -362,6 +362,14 @@ class _MongoTransaction(Transaction):
     def vread(self, type, id, version):
         return self.store.vread(type, id, version)      # joins this unit's session
 
+    def existing(self, type, ids):
+        found: set[str] = set()
+        for i in range(0, len(ids), 1000):
+            keys = [f"{type}/{id}" for id in ids[i:i + 1000]]
+            found.update(d["_id"][len(type) + 1:] for d in self.store.resources.find(
+                {"_id": {"$in": keys}}, {"_id": 1}, session=self.session))
+        return found
+
     def search(self, type, query, limit, guard=None):
         if self.session is not None:
             # snapshot isolation lets two transactions both find "no match" and both create; a write

@@ -438,6 +438,14 @@ class _SqliteTransaction(Transaction):
                                 "WHERE r.type = ? AND r.id = ? AND v.version = ?", (type, id, version)).fetchone()
         return _row(row) if row else None
 
+    def existing(self, type, ids):
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):        # well under SQLite's bound on parameters
+            chunk = list(ids[i:i + 500])
+            found.update(r[0] for r in self.conn.execute(
+                f"SELECT id FROM resource WHERE type = ? AND id IN ({', '.join('?' * len(chunk))})", [type, *chunk]))
+        return found
+
     def search(self, type, query, limit, guard=None):
         return sqlite_search.matches_in_tx(self.conn, self.param_ids, type, query, limit, _row, guard)
 
