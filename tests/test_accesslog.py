@@ -2,10 +2,14 @@
 them (issue 16 moved it to orjson), and request ids shaped as uuid4().hex."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import uuid
 
+import pytest
+
+from fhirserver import accesslog
 from fhirserver.accesslog import line, new_request_id
 
 FIELDS = ["request_id", "method", "path", "params", "status", "duration_ms", "bytes", "remote", "client_id",
@@ -42,3 +46,57 @@ def test_generated_request_ids_are_uuid4_hex():
     assert len(ids) == 200
     for rid in ids:
         assert len(rid) == 32 and uuid.UUID(hex=rid).version == 4 and uuid.UUID(hex=rid).hex == rid
+
+
+@pytest.fixture
+def plain_stream():
+    """The access log written by a plain StreamHandler alone (as under `medport serve`: basicConfig's
+    handler), so the direct write path is the one taken. Installed when the test calls it: pytest
+    attaches its capture handlers once fixtures are set up."""
+    access = logging.getLogger("medport.access")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    saved = access.handlers[:], access.propagate, access.level
+
+    def alone():
+        access.handlers[:], access.propagate = [handler], False
+        access.setLevel(logging.INFO)
+        return stream, handler
+    yield alone
+    access.handlers[:], access.propagate = saved[0], saved[1]
+    access.setLevel(saved[2])
+
+
+def test_a_plain_stream_handler_gets_the_line_as_logging_writes_it(client, plain_stream):
+    stream, handler = plain_stream()
+    assert accesslog._plain_handlers() == [handler]
+    client.get("/fhir/Patient/nope?name=x", headers={"X-Request-Id": "req-2"})
+    written = stream.getvalue()
+    assert written.endswith("\n") and written.count("\n") == 1
+    entry = json.loads(written)
+    assert list(entry) == FIELDS and entry["request_id"] == "req-2" and entry["status"] == 404
+    assert written == json.dumps(entry, separators=(",", ":")) + "\n"
+    # the same message through logging's own path: the same bytes
+    accesslog.emit(written[:-1])
+    handler.addFilter(lambda record: True)
+    assert accesslog._plain_handlers() is None
+    accesslog.emit(written[:-1])
+    assert stream.getvalue() == written * 3
+
+
+def test_anything_but_a_plain_message_format_takes_the_logging_path(plain_stream):
+    stream, handler = plain_stream()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    assert accesslog._plain_handlers() is None
+    accesslog.emit("m")
+    handler.setFormatter(None)          # logging's default formatter: the message alone
+    assert accesslog._plain_handlers() == [handler]
+    accesslog.emit("n")
+    handler.setLevel(logging.WARNING)   # a handler above INFO gets nothing, as from logging
+    accesslog.emit("o")
+    logging.getLogger("medport.access").addFilter(lambda record: False)
+    handler.setLevel(logging.INFO)
+    accesslog.emit("p")
+    logging.getLogger("medport.access").filters.clear()
+    assert stream.getvalue() == "INFO m\nn\n"
