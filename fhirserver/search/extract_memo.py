@@ -1,6 +1,6 @@
 """extract() with a memo, for resources that repeat most of their elements: the server's own AuditEvents,
-drained from the audit journal (audit_log/journal.py). From one read to the next only entity and
-recorded change; type, subtype, action, outcome, agent and source are the same.
+drained from the audit journal (audit_log/journal.py). From one read to the next entity and recorded
+change; type, subtype, action, outcome, meta, source and mostly agent repeat.
 
 A parameter whose every path is plain steps (children, casts, where(x='y'), indexes: no resolve(), which
 may look into contained, nothing left to the FHIRPath engine) reads nothing of the resource but the
@@ -39,79 +39,87 @@ class ExtractMemo:
         self.size = size
         self.hits = 0
         self._parts: OrderedDict = OrderedDict()
-        self._odds: dict = {}               # (type, group) -> [lookups, hits, lookups skipped]
+        self._odds: dict = {}               # type -> per group [lookups, hits, lookups skipped]
 
     def extract(self, resource: dict, base: str = "") -> Rows:
         layout = _layout(resource["resourceType"])
         if layout is None:
             return extract(resource, base)
-        found = [self._group(layout, i, resource, base) for i in range(len(layout.groups))]
+        odds = self._odds.get(layout.rtype)
+        if odds is None:
+            odds = self._odds[layout.rtype] = [[0, 0, 0] for _g in layout.groups]
+        found = [self._group(layout, g, odds[g], resource, base) for g in range(len(layout.groups))]
         out: Rows = {}
         for group, i, p in layout.order:
-            if group is not None:
-                parts = found[group]
-                if parts is None:
-                    continue                 # none of its elements: as extract(), no rows
-                part = parts[i]
-            elif p.keys is not None and not any(k in resource for k in p.keys):
+            parts = _PLAIN if group is None else found[group]
+            if parts is None:
+                continue                    # none of its elements: as extract(), no rows
+            if parts is _PLAIN:
+                if p.keys is None or any(k in resource for k in p.keys):
+                    _extract_one(p, resource, base, out)
                 continue
-            else:
-                part = _part(p, resource, base)
-            for kind_name, rows in part:
+            for kind_name, rows in parts[i]:
                 out.setdefault(kind_name, []).extend(rows)
         return out
 
-    def _group(self, layout, group: int, resource: dict, base: str) -> tuple | None:
-        """The parts of the group's parameters (one per parameter, in order); None without its elements."""
-        keys = layout.groups[group]
-        elements = {k: resource[k] for k in keys if k in resource}
-        if not elements:
-            return None
-        odds = self._odds.setdefault((layout.rtype, group), [0, 0, 0])
+    def _group(self, layout, g: int, odds: list, resource: dict, base: str) -> tuple | None:
+        """The parts of the group's parameters (one per parameter, in order); None without its elements,
+        _PLAIN when they are not memoised."""
         if odds[0] >= PROBE and odds[1] * 4 < odds[0]:     # elements that seldom repeat (recorded)
             odds[2] += 1
             if odds[2] >= PROBE * 16:
                 odds[:] = [0, 0, 0]                  # then probe again: the stream may have changed
-            return tuple(_part(p, resource, base) for p in layout.members[group])
+            return _PLAIN
+        elements = {k: resource[k] for k in layout.groups[g] if k in resource}
+        if not elements:
+            return None
+        try:
+            key = (layout.rtype, g, base, orjson.dumps(elements, option=_EXACT))
+        except TypeError:               # orjson.JSONEncodeError: not plain JSON data, not memoised
+            return _PLAIN
         odds[0] += 1
         if odds[0] >= PROBE * 64:                    # recent lookups weigh more
             odds[0], odds[1] = odds[0] // 2, odds[1] // 2
-        try:
-            key = (layout.rtype, group, base, orjson.dumps(elements, option=_EXACT))
-        except TypeError:               # orjson.JSONEncodeError: not plain JSON data, not memoised
-            return tuple(_part(p, resource, base) for p in layout.members[group])
         parts = self._parts.get(key)
         if parts is not None:
             self.hits += 1
             odds[1] += 1
             self._parts.move_to_end(key)
             return parts
-        parts = self._parts[key] = tuple(_part(p, resource, base) for p in layout.members[group])
+        parts = self._parts[key] = tuple(_part(p, resource, base) for p in layout.members[g])
         if len(self._parts) > self.size:
             self._parts.popitem(last=False)
         return parts
 
 
+_PLAIN = ()                             # a group extracted as extract() does, not memoised
+
+
 def _part(p, resource: dict, base: str) -> tuple:
-    """One non-composite parameter's rows as ((kind, rows), ...), exactly as extract() adds them (the rows
-    are tuples, never changed: a memoised part is shared by every resource it is read for)."""
+    """One parameter's rows as ((kind, rows), ...), as _extract_one adds them (never changed: a memoised
+    part is shared by every resource it is read for)."""
     out: Rows = {}
+    _extract_one(p, resource, base, out)
+    return tuple(out.items())
+
+
+def _extract_one(p, resource: dict, base: str, out: Rows) -> None:
+    """extract()'s rows of one non-composite parameter, added to out by extract()'s own statements."""
     values = p.run(resource)
     if not values:
-        return ()
+        return
     _add(out, p.kind, p.key, 0, _rows(p.param, values, base))
     if p.kind == "reference":
         _add(out, "token", p.key + reference_kind.IDENTIFIER, 0, reference_kind.identifier_rows(values))
     elif p.kind == "token" and p.param.code == "identifier":
         _add(out, "token", p.key + token_kind.OF_TYPE, 0, token_kind.of_type_rows(values))
-    return tuple((kind_name, tuple(rows)) for kind_name, rows in out.items())
 
 
 @dataclass(frozen=True)
 class _Layout:
     """A type's parameters as the memo reads them: `groups`, the distinct top-level element sets the
     memoisable parameters start from; `members`, their parameters in order; `order`, every parameter in
-    extract()'s order as (group, index in its members, None), or (None, None, plan) when not memoised."""
+    extract()'s order as (group, index in its members, plan), or (None, None, plan) when not memoised."""
     rtype: str
     groups: tuple[tuple[str, ...], ...]
     members: tuple[tuple, ...]
@@ -129,7 +137,7 @@ def _layout(rtype: str) -> _Layout | None:
     for p in plans:
         if memoisable(p, rtype):
             group = members.setdefault(p.keys, [])
-            order.append((list(members).index(p.keys), len(group), None))
+            order.append((list(members).index(p.keys), len(group), p))
             group.append(p)
         else:
             order.append((None, None, p))
