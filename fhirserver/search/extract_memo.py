@@ -28,6 +28,7 @@ from .kinds import reference_kind, token_kind
 
 _PLAIN_STEPS = frozenset({"child", "cast", "where_eq", "index"})     # fhirpath._apply's steps but resolves_to
 PROBE = 64                          # lookups of a group before its hit rate is judged
+MAX_BYTES = 4096                    # larger elements are not kept (the memo stays a few MB at most)
 _EXACT = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
@@ -35,7 +36,7 @@ class ExtractMemo:
     """extract(resource, base), remembering the rows of the memoisable parameters (at most `size`
     entries, least recently used first out). Not thread-safe: one user at a time (the journal's drain)."""
 
-    def __init__(self, size: int = 4096):
+    def __init__(self, size: int = 1024):
         self.size = size
         self.hits = 0
         self._parts: OrderedDict = OrderedDict()
@@ -76,6 +77,8 @@ class ExtractMemo:
         try:
             key = (layout.rtype, g, base, orjson.dumps(elements, option=_EXACT))
         except TypeError:               # orjson.JSONEncodeError: not plain JSON data, not memoised
+            return _PLAIN
+        if len(key[3]) > MAX_BYTES:
             return _PLAIN
         odds[0] += 1
         if odds[0] >= PROBE * 64:                    # recent lookups weigh more

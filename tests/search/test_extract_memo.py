@@ -142,3 +142,10 @@ def test_elements_that_never_repeat_are_not_remembered_but_agree():
         assert_same(memo, [event], BASES[0])
     kept = [k for k in memo._parts if k[1] == recorded]
     assert extract_memo.PROBE <= len(kept) < extract_memo.PROBE * 3     # probed twice, not every time
+
+
+def test_large_elements_are_not_kept():
+    memo = extract_memo.ExtractMemo()
+    event = balp.event(BASES[0], balp.Actor(), balp.Interaction("search-type", 200, None, "q=" + "x" * 6000), None, "r")
+    assert_same(memo, [event, event], BASES[0])
+    assert memo._parts and all(len(key[3]) <= extract_memo.MAX_BYTES for key in memo._parts)
