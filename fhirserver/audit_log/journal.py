@@ -6,15 +6,15 @@ two, where storing an indexed resource touches every index it has (about fifteen
 what made auditing each read cost more than the read. drain() then writes the events as AuditEvent
 resources, a thousand per transaction, under their ids assigned at append, and only afterwards deletes
 them from the journal: a drain that stops half way is finished by the next (an event already stored
-is skipped, so it is never stored twice).
+is skipped, found by one query per batch: Transaction.existing; so it is never stored twice).
 
 Who drains: the audit log's integrator, before each integration (log.py, under its lease); and any
 request that reads the audit trail (Repository, before an AuditEvent or system-level read), so a
 reader sees every event recorded before its request: read-your-audit.
 
-What a drain costs is mostly index extraction and the store's B-tree inserts. Extraction is memoised
-(search/extract_memo.py): the rows of what events repeat (type, subtype, action, outcome, agent, source,
-meta) are made once, those of entity, recorded and patient each time. Each event is parsed and
+What a drain costs is mostly the store's B-tree inserts and index extraction. Extraction is memoised
+(search/extract_memo.py): the rows of what events repeat (type, subtype, action, outcome, meta, source,
+mostly agent) are made once, those of entity, recorded and patient each time. Each event is parsed and
 extracted just before its write, inside the batch's transaction: preparing the whole batch first would
 hold the writer lock shorter, but keeps a thousand events' rows alive at once, and the garbage
 collector's full passes over a server's heap cost more than that saved (measured in a process holding
