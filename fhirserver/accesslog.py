@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 
 import orjson
@@ -18,9 +19,35 @@ log = logging.getLogger("medport.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
+# os.urandom is a system call: the bytes of 256 ids are read at once, handed out under a lock, and
+# dropped in a forked child (a worker must never repeat its parent's ids).
+_POOL_IDS = 256
+_pool = {"bytes": b"", "at": 0}
+_pool_lock = threading.Lock()
+
+
+def _drop_pool() -> None:
+    global _pool_lock
+    _pool["bytes"], _pool["at"] = b"", 0
+    _pool_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_drop_pool)
+
+
+def _random16() -> bytes:
+    with _pool_lock:
+        at = _pool["at"]
+        if at >= len(_pool["bytes"]):
+            _pool["bytes"], at = os.urandom(16 * _POOL_IDS), 0
+        _pool["at"] = at + 16
+        return _pool["bytes"][at:at + 16]
+
+
 def new_request_id() -> str:
-    """A random (version 4) UUID as 32 hex digits, as uuid.uuid4().hex, at a third of its cost."""
-    b = bytearray(os.urandom(16))
+    """A random (version 4) UUID as 32 hex digits, as uuid.uuid4().hex (the same os.urandom bytes),
+    at a fraction of its cost."""
+    b = bytearray(_random16())
     b[6] = (b[6] & 0x0F) | 0x40
     b[8] = (b[8] & 0x3F) | 0x80
     return b.hex()

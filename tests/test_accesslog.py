@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import uuid
 
 import pytest
@@ -100,3 +101,16 @@ def test_anything_but_a_plain_message_format_takes_the_logging_path(plain_stream
     accesslog.emit("p")
     logging.getLogger("medport.access").filters.clear()
     assert stream.getvalue() == "INFO m\nn\n"
+
+
+def test_a_forked_worker_never_repeats_its_parents_request_ids():
+    new_request_id()        # the parent has random bytes in hand
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    assert len(child) == 32 and child != new_request_id()
