@@ -15,6 +15,8 @@ import time
 import orjson
 from flask import g, request
 
+from .resources.response_headers import put
+
 log = logging.getLogger("medport.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
@@ -75,7 +77,7 @@ def install(app) -> None:
     def _finish(response):
         request_globals = g._get_current_object()   # one context lookup, not one per attribute
         rid = getattr(request_globals, "request_id", None) or new_request_id()
-        response.headers["X-Request-Id"] = rid
+        put(response.headers, "X-Request-Id", rid)
         if not log.isEnabledFor(logging.INFO):
             return response
         started = getattr(request_globals, "started", None)

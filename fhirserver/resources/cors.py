@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from flask import request
 
+from .response_headers import present, put
+
 ALLOW_HEADERS = "Authorization, Content-Type, Accept, Prefer, If-Match, If-None-Match, If-None-Exist, " \
                 "If-Modified-Since, X-Request-Id"
 EXPOSE_HEADERS = "Location, Content-Location, ETag, Last-Modified, X-Request-Id, X-Progress, Retry-After"
@@ -13,11 +15,13 @@ EXPOSE_HEADERS = "Location, Content-Location, ETag, Last-Modified, X-Request-Id,
 def install(app) -> None:
     @app.after_request
     def _cors(response):
-        if request.path.startswith("/fhir") and "Access-Control-Allow-Origin" not in response.headers:
-            response.headers["Access-Control-Allow-Origin"] = "*"
-            response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-            if request.method == "OPTIONS":     # preflight
-                response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
-                response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, POST, PUT, PATCH, DELETE"
-                response.headers["Access-Control-Max-Age"] = "600"
+        req = request._get_current_object()     # one context lookup, not one per attribute
+        headers = response.headers
+        if req.path.startswith("/fhir") and not present(headers, "Access-Control-Allow-Origin"):
+            headers.add("Access-Control-Allow-Origin", "*")
+            put(headers, "Access-Control-Expose-Headers", EXPOSE_HEADERS)
+            if req.method == "OPTIONS":     # preflight
+                headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
+                headers["Access-Control-Allow-Methods"] = "GET, HEAD, POST, PUT, PATCH, DELETE"
+                headers["Access-Control-Max-Age"] = "600"
         return response

@@ -6,9 +6,11 @@ client input as text is never sniffed into HTML or script. Raw Binary downloads 
 """
 from __future__ import annotations
 
+from .response_headers import put_absent
+
 
 def install(app) -> None:
     @app.after_request
     def _nosniff(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        put_absent(response.headers, "X-Content-Type-Options", "nosniff")
         return response

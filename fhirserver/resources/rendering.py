@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import orjson
 from flask import Response, current_app
+from werkzeug.datastructures import Headers
 
 from .. import jsonio
 from ..errors import Issue, operation_outcome
@@ -82,7 +83,13 @@ def resource_response(v: Version, status: int = 200, media_type: str = FHIR_JSON
     body = v.body
     if pretty():
         body = jsonio.dumps(jsonio.loads_stored(body), pretty=True)
-    return Response(body, status=status, headers=headers, content_type=content_type)
+    # the headers in the order Response(headers=..., content_type=...) puts them, built at once
+    # (issue 16: werkzeug's generic Headers(dict) and Content-Type set cost more than the rest)
+    ready = Headers()
+    for name, value in headers.items():
+        ready.add(name, value)
+    ready.add("Content-Type", content_type)
+    return Response(body, status=status, headers=ready)
 
 
 def _entry_resource(v: Version):
