@@ -103,8 +103,10 @@ def vread(type, id, vid):
 
 
 def _not_modified(v) -> bool:
-    """Conditional read (http.html#cread; RFC 9110 13.1.2, 13.1.3)."""
-    return read_i.not_modified(v, request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"))
+    """Conditional read (http.html#cread; RFC 9110 13.1.2, 13.1.3). The headers as request.headers.get
+    reads them, from the environ directly (a missing header costs headers.get a KeyError, issue 16)."""
+    environ = request.environ
+    return read_i.not_modified(v, environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"))
 
 
 class _NotModified(Response):

@@ -23,13 +23,14 @@ def response_type(allow_raw: bool = False) -> str | None:
     """The JSON media type to answer with; None means raw content (Binary only).
 
     _format overrides Accept (http.html#mime-type). XML and other formats -> 406."""
-    fmt = request.args.get("_format") if request.query_string else None
+    req = request._get_current_object()     # one context lookup, not one per attribute
+    fmt = req.args.get("_format") if req.query_string else None
     if fmt is not None:
         chosen = _FORMAT_ALIASES.get(fmt.split(";")[0].strip())
         if chosen in JSON_TYPES:
             return chosen
         raise NotAcceptable(f"_format={fmt} is not supported: this server speaks FHIR JSON only")
-    accept = request.headers.get("Accept")
+    accept = req.environ.get("HTTP_ACCEPT")      # request.headers.get("Accept"), without its KeyError
     if not accept:
         return None if allow_raw else FHIR_JSON
     key = (accept, allow_raw)
