@@ -5,6 +5,7 @@ import logging
 import os
 
 from flask import Flask, g, send_from_directory
+from flask.sessions import NullSession, SecureCookieSessionInterface
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
@@ -73,27 +74,43 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
 
 
 def _start_audit_log(app: Flask, api, settings: Settings) -> None:
-    """The audit log's endpoints, and its integrator thread (docs/audit.md): on unless
-    MEDPORT_AUDIT_INTEGRATOR=off; `auto` (the default) leaves it off under pytest."""
+    """The audit log's endpoints, and its integrator thread (docs/audit.md), standing by for the
+    background worker's: on unless MEDPORT_AUDIT_INTEGRATOR=off; `auto` (the default) leaves it off
+    under pytest."""
     from .audit_log import log as audit_log
     from .audit_log import routes as audit_log_routes
     audit_log_routes.install(api)
-    mode = settings.audit_integrator
-    if mode == "on" or (mode == "auto" and "PYTEST_CURRENT_TEST" not in os.environ):
-        app.config["MEDPORT_AUDIT_INTEGRATOR"] = audit_log.start_thread(app.config["MEDPORT"].store, settings)
+    if audit_log.wanted(settings):
+        app.config["MEDPORT_AUDIT_INTEGRATOR"] = audit_log.start_thread(app.config["MEDPORT"].store, settings,
+                                                                        role="standby")
 
 
 def _activate_identifier_forms(app: Flask) -> None:
     """This app's identifier forms (its UHID system) for the requests it serves, and no other app's."""
+    config = app.config
+
     @app.before_request
     def _forms_on():
-        g.medport_forms_token = identifier_forms.activate(app.config["MEDPORT"].identifier_forms)
+        forms = identifier_forms.activate(config["MEDPORT"].identifier_forms)
+        g._get_current_object().medport_forms_token = forms    # one context lookup
 
     @app.teardown_request
     def _forms_off(_exc=None):
-        token = g.pop("medport_forms_token", None)
+        token = g._get_current_object().__dict__.pop("medport_forms_token", None)     # g.pop, directly
         if token is not None:
             identifier_forms.deactivate(token)
+
+
+class _NullSessions(SecureCookieSessionInterface):
+    """Med-Port keeps no cookie sessions (tokens carry a client's state; no secret key is set), so every
+    request gets Flask's null session: an empty session refusing every change. One shared instance
+    serves them all instead of a new one per request (issue 16); with a secret key, sessions are
+    Flask's own."""
+
+    _null = NullSession()
+
+    def make_null_session(self, app):
+        return self._null
 
 
 class MedportFlask(RetryingFlask):
@@ -103,6 +120,7 @@ class MedportFlask(RetryingFlask):
     MethodView binds a new instance per request)."""
 
     _synchronous: dict = {}
+    session_interface = _NullSessions()
 
     def ensure_sync(self, func):
         key = getattr(func, "__func__", func)

@@ -1,6 +1,6 @@
 """`medport worker`: the background worker process (bulk exports, subscription deliveries:
-fhirserver/worker_rounds.py), and the one `medport serve` starts beside its web workers unless
-MEDPORT_WORKER=off."""
+fhirserver/worker_rounds.py, and the audit log's primary integrator: audit_log/log.py), and the one
+`medport serve` starts beside its web workers unless MEDPORT_WORKER=off."""
 from __future__ import annotations
 
 import ctypes
@@ -29,6 +29,9 @@ def run(settings, once: bool = False) -> int:
         worker.run_once()
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))    # unwinds: a half-written file is removed
+    from .audit_log import log as audit_log
+    if audit_log.wanted(settings):
+        audit_log.start_thread(ctx.store, settings, role="primary")     # the web workers stand by for it
     try:
         worker.run_forever()
     except KeyboardInterrupt:

@@ -9,7 +9,8 @@ State, all in store records (both stores, no new table):
   tree after the batch. A batch is one record, written with add_record (create if absent): it is
   all or nothing, and two integrators can never both write index s.
 - kind "audit-log", key "head": {"size": n} a hint of the tree size (the integrator probes forward);
-  key "lease": the integrator's lease (one at a time across processes, like Trillian's signer).
+  key "lease": the integrator's lease (one at a time across processes, like Trillian's signer);
+  key "primary": the heartbeat of a primary integrator (see Integrator: web workers stand by for it).
 - kind "audit-checkpoint", key = the tree size (12 digits): {"text": signed checkpoint, "size",
   "root", "kid"}; kind "audit-log", key "checkpoint": the latest one.
 - kind "audit-log-key": the Ed25519 signing keys (keys.py).
@@ -199,8 +200,16 @@ class LogInconsistent(RuntimeError):
 
 
 class Integrator:
-    def __init__(self, store, settings, owner: str | None = None):
-        self.store, self.settings = store, settings
+    """One integrator per process; the one holding the lease integrates.
+
+    role "primary": the background worker's (`medport worker`, started by `medport serve`): it beats a
+    heartbeat each round. role "standby": the web workers': it integrates only while no primary beats,
+    and hands the lease back when one does. Integration is CPU-heavy Python; in a web worker it takes
+    the interpreter lock from that worker's requests, in its own process the kernel shares the cores
+    fairly (docs/audit.md, "Who integrates"). role None: always a candidate (the CLI, tests)."""
+
+    def __init__(self, store, settings, owner: str | None = None, role: str | None = None):
+        self.store, self.settings, self.role = store, settings, role
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # the lease: add if free, renew if ours; whoever holds an unexpired one integrates
@@ -224,9 +233,22 @@ class Integrator:
         if held and held.get("owner") == self.owner:
             self.store.delete_record(STATE_KIND, "lease")
 
+    def primary_beats(self) -> bool:
+        """Whether a primary integrator (not this one) was alive within LEASE_S."""
+        beat = self.store.get_record(STATE_KIND, "primary")
+        return bool(beat) and beat.get("owner") != self.owner and beat.get("until", 0) > time.time()
+
     def run_once(self) -> int:
         """Integrate what was written since the last integration; sign a checkpoint if one is due.
-        Returns how many entries were appended (0 if another process holds the lease)."""
+        Returns how many entries were appended (0 if another process holds the lease, or this one
+        stands by for a primary)."""
+        if self.role == "primary":
+            now = time.time()
+            self.store.put_record(STATE_KIND, "primary", {"owner": self.owner, "until": now + LEASE_S},
+                                  expires_at=now + LEASE_S)
+        elif self.role == "standby" and self.primary_beats():
+            self.release()              # the primary takes the lease at its next round
+            return 0
         if not self.acquire():
             return 0
         from .journal import drain
@@ -391,11 +413,17 @@ def checkpoints(store) -> list[dict]:
 
 
 # ---- the background thread -----------------------------------------------------------------------------
-def start_thread(store, settings) -> threading.Thread:
-    """Integrate every MEDPORT_AUDIT_INTEGRATION_S seconds, for the life of the process (a daemon).
-    The thread keeps its connection, as request threads do: it never calls store.close(), which on
-    MongoDB closes the client the whole process shares."""
-    integrator = Integrator(store, settings)
+def wanted(settings) -> bool:
+    """MEDPORT_AUDIT_INTEGRATOR: on, off, or auto (on, except under pytest: tests integrate explicitly)."""
+    mode = settings.audit_integrator
+    return mode == "on" or (mode == "auto" and "PYTEST_CURRENT_TEST" not in os.environ)
+
+
+def start_thread(store, settings, role: str | None = None) -> threading.Thread:
+    """Integrate every MEDPORT_AUDIT_INTEGRATION_S seconds, for the life of the process (a daemon), as
+    a primary or standby integrator (Integrator). The thread keeps its connection, as request threads
+    do: it never calls store.close(), which on MongoDB closes the client the whole process shares."""
+    integrator = Integrator(store, settings, role=role)
 
     def loop():
         while True:
