@@ -74,8 +74,7 @@ class ServerContext:
         return Repository(self.store, self.access, self.base, unit=self._unit, first_use=self._first_use)
 
     def _first_use(self, rtype: str) -> None:
-        from .conformance import served
-        served.ensure(self, rtype)
+        _served().ensure(self, rtype)
 
     def _unit(self, provenance):
         from .governance.provenance import unit
@@ -92,6 +91,14 @@ class ServerContext:
     def base(self) -> str:
         """The server's base URL: references under it are local."""
         return self.settings.base_url
+
+
+@functools.cache
+def _served():
+    """conformance.served, imported once on first use (it imports this module): an import statement
+    on every read cost more than the check it guards (issue 16)."""
+    from .conformance import served
+    return served
 
 
 def initialized(store: Store) -> bool:

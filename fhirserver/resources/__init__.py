@@ -11,7 +11,7 @@ from ..context import ServerContext
 
 def ctx() -> ServerContext:
     """The server, acting with the request's access rights (smart_auth.bearer sets them)."""
-    return g.get("medport_ctx") or current_app.config["MEDPORT"]
+    return g._get_current_object().__dict__.get("medport_ctx") or current_app.config["MEDPORT"]   # g.get
 
 
 def register(api) -> None:

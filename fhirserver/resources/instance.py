@@ -26,6 +26,8 @@ blp = Blueprint("instance", __name__, url_prefix="/fhir", description="Instance-
 
 @blp.route("/<rtype:type>/<id>")
 class Instance(MethodView):
+    init_every_request = False      # it keeps no state: one instance serves every request
+
     def get(self, type, id):
         """read: the current version (404 unknown, 410 deleted). Binary: raw bytes unless FHIR JSON is asked for."""
         media = response_type(allow_raw=(type == "Binary"))

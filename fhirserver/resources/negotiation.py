@@ -137,4 +137,5 @@ def prefer() -> Prefer:
 
 
 def pretty() -> bool:
-    return bool(request.query_string) and request.args.get("_pretty", "false").lower() == "true"
+    req = request._get_current_object()     # one context lookup, not one per attribute
+    return bool(req.query_string) and req.args.get("_pretty", "false").lower() == "true"
