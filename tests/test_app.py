@@ -45,3 +45,25 @@ def test_a_coroutine_function_gets_flasks_answer_every_time():
                 app.ensure_sync(view)
         else:
             assert app.ensure_sync(view) is not view
+
+
+def test_every_request_shares_one_null_session_that_refuses_changes(app):
+    from flask import session
+    seen = []
+    for path in ("/fhir/metadata", "/fhir/Patient"):
+        with app.test_request_context(path):
+            app.preprocess_request()
+            seen.append(session._get_current_object())
+            assert dict(session) == {}
+            with pytest.raises(RuntimeError):
+                session["user"] = "x"
+    assert seen[0] is seen[1] is app.session_interface.make_null_session(app)
+
+
+def test_with_a_secret_key_sessions_are_flasks_own(app):
+    from flask import session
+    app.secret_key = "k"
+    with app.test_request_context("/fhir/metadata"):
+        app.preprocess_request()
+        session["user"] = "x"
+        assert not app.session_interface.is_null_session(session._get_current_object())
