@@ -4,7 +4,9 @@ the default) and without (off), side by side in one run, and the audit log's int
 
 Two `medport serve` processes (fresh SQLite stores, same settings, authorization on with a backend
 token) get the same creates; then rounds of reads alternate between them (on, off, off, on, ...), so
-both see the same machine load. Each read with auditing on stores a BALP AuditEvent before answering
+both see the same machine load. The reads are wrk's (bench_read.py: 32 keep-alive connections cycling
+over the created resources, --seconds per round), so the server, not a Python client, is what is
+measured; without wrk (or with --python-load) 8 Python client threads read each resource once per round. Each read with auditing on stores a BALP AuditEvent before answering
 (group commit: many requests' events per transaction). The server CPU each read costs is read from
 /proc (user + system time of every process of the server, master and workers, integrator included).
 Then, on the audited server, how long the integrator takes to sequence every stored event into the
@@ -31,6 +33,7 @@ import time
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_read import ensure_wrk, run_wrk  # noqa: E402
 from bench_rest import FHIR_JSON, HEADERS, load_examples  # noqa: E402
 from served import Server, group_cpu_s, run_jobs  # noqa: E402
 
@@ -59,7 +62,17 @@ def read_all(server: Server, headers: dict, ids, threads: int) -> float:
     wall, _lat, ok = run_jobs(threads, ids, read, requests.Session)
     if not all(ok):
         sys.exit(f"{ok.count(False)} reads failed on {server.base}")
-    return len(ids) / wall
+    return len(ids) / wall, len(ids)
+
+
+def read_wrk(wrk: str, server: Server, headers: dict, ids, seconds: float) -> tuple[float, int]:
+    """(reads/s, reads) of wrk cycling over the resources for `seconds`."""
+    prefix = server.base.split("/", 3)[3]
+    started = time.perf_counter()
+    n, bad = run_wrk(wrk, server.base, headers, 32, seconds, [f"/{prefix}/{t}/{i}" for t, i in ids])
+    if bad:
+        sys.exit(f"{bad} of {n} reads failed on {server.base}")
+    return n / (time.perf_counter() - started), n
 
 
 def server_cpu_s(server: Server) -> float:
@@ -87,7 +100,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=1000, help="resources created on each server, default 1000")
     p.add_argument("--rounds", type=int, default=6, help="read rounds per server, default 6")
-    p.add_argument("--threads", type=int, default=8, help="HTTP client threads, default 8")
+    p.add_argument("--threads", type=int, default=8, help="HTTP client threads of the creates (and of Python "
+                                                          "reads), default 8")
+    p.add_argument("--seconds", type=float, default=5, help="seconds of wrk reads per round, default 5")
+    p.add_argument("--python-load", action="store_true", help="read with Python client threads even if wrk is there")
     p.add_argument("--workers", type=int, default=2, help="server worker processes, default 2")
     p.add_argument("--sync", choices=("FULL", "NORMAL"), default=None,
                    help="MEDPORT_SQLITE_SYNCHRONOUS of both servers (default: the server's, FULL)")
@@ -96,6 +112,7 @@ def main(argv=None) -> int:
                         "journal, which shows what the integrator costs; default on")
     args = p.parse_args(argv)
 
+    wrk = None if args.python_load else ensure_wrk()
     examples = load_examples()
     bodies = [(r["resourceType"], json.dumps(r).encode()) for r in itertools.islice(itertools.cycle(examples), args.n)]
     workdir = tempfile.mkdtemp(prefix="medport-bench-audit-")
@@ -114,13 +131,17 @@ def main(argv=None) -> int:
         for k in range(args.rounds):
             for mode in (("on", "off") if k % 2 == 0 else ("off", "on")):
                 before = server_cpu_s(servers[mode])
-                rates[mode].append(read_all(servers[mode], reads[mode], ids[mode], args.threads))
-                cpu_us[mode].append((server_cpu_s(servers[mode]) - before) * 1e6 / len(ids[mode]))
+                rate, n = read_wrk(wrk, servers[mode], reads[mode], ids[mode], args.seconds) if wrk else \
+                    read_all(servers[mode], reads[mode], ids[mode], args.threads)
+                rates[mode].append(rate)
+                cpu_us[mode].append((server_cpu_s(servers[mode]) - before) * 1e6 / n)
         if args.integrator == "on":
             events, lag = integration_lag(servers["on"].store_path)
 
         ratios = [a / b for a, b in zip(rates["on"], rates["off"])]
-        print(f"{args.n} resources per server; {args.rounds} read rounds of {len(ids['on'])} reads each, alternating")
+        how = f"wrk, 32 connections, {args.seconds:g} s each" if wrk else f"{len(ids['on'])} reads each, " \
+            f"{args.threads} Python client threads"
+        print(f"{args.n} resources per server; {args.rounds} read rounds ({how}), alternating")
         print(f"{'':18} {'audited':>10} {'not audited':>12} {'ratio':>7}")
         print(f"{'create /s':18} {creates['on']:10.0f} {creates['off']:12.0f} {creates['on'] / creates['off']:7.2f}")
         print(f"{'read /s (median)':18} {statistics.median(rates['on']):10.0f} {statistics.median(rates['off']):12.0f} "
@@ -134,7 +155,7 @@ def main(argv=None) -> int:
         else:
             print("integration: off (the audited server's events stay in its journal)")
         print(f"(server: {args.workers} workers, authorization on, backend token, SQLite synchronous "
-              f"{args.sync or 'FULL'}, integrator {args.integrator}; clients: {args.threads} threads; "
+              f"{args.sync or 'FULL'}, integrator {args.integrator}; "
               f"{os.cpu_count()} CPUs, Python {platform.python_version()})")
     finally:
         for s in servers.values():

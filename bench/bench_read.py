@@ -52,12 +52,20 @@ def ensure_wrk() -> str | None:
     return shutil.which("wrk")
 
 
-def run_wrk(wrk: str, url: str, headers: dict, connections: int, duration: float) -> tuple[int, int]:
-    """(requests, non-2xx/3xx responses) of one wrk run."""
+def run_wrk(wrk: str, url: str, headers: dict, connections: int, duration: float,
+            paths: list[str] | None = None) -> tuple[int, int]:
+    """(requests, non-2xx/3xx responses) of one wrk run: GET url, or each of `paths` (absolute paths on
+    url's server) in turn, through a Lua script."""
     cmd = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if paths:
+            script.write("local paths = {" + ",".join(json.dumps(p) for p in paths) + "}\nlocal i = 0\n"
+                         "request = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n")
+            script.flush()
+            cmd += ["-s", script.name]
+        out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
     n = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
