@@ -222,11 +222,13 @@ class MongoStore(Store):
     # ---- the journal (ObjectId keys: append order per process, never reused) -----------------------
     def journal_append(self, entries):
         session, unit = self._record_unit()      # inside a unit: in its session, undone with it
+        if unit is None:                         # alone: a unit of its own, so all or none
+            with self.transaction():
+                return self.journal_append(entries)
         docs = [{"_id": ObjectId(), "id": id, "body": body} for id, body in entries]
         with unavailable():
-            if unit is not None:
-                for doc in docs:
-                    unit.record(self.journal, doc["_id"], None)
+            for doc in docs:
+                unit.record(self.journal, doc["_id"], None)
             self.journal.insert_many(docs, ordered=True, session=session)
 
     def journal_read(self, limit):
