@@ -23,6 +23,8 @@ from fhirserver import wsgi_server
 from fhirserver.config import Settings
 from fhirserver.search import registry
 from fhirserver.validation import fast, schema
+from fhirserver.conformance import catalogue
+from fhirserver.search import ucum
 
 def at_fork(self):
     print(json.dumps({
@@ -34,6 +36,8 @@ def at_fork(self):
         "flask_loaded": "flask" in sys.modules,
         "store_exists": os.path.exists(sys.argv[1]),
         "app_loaded": self.callable is not None,
+        "catalogue": catalogue.catalogue.cache_info().currsize,
+        "ucum": bool(ucum._state),
     }))
 
 BaseApplication.run = at_fork
@@ -53,6 +57,7 @@ def test_master_preloads_the_validators_and_nothing_fork_unsafe(tmp_path):
     assert not seen["store_exists"]                     # the store was never opened in the master
     assert not seen["app_loaded"]                       # the app is made by each worker (load)
     assert seen["flask_loaded"]                         # ... but its modules are imported, to be shared
+    assert seen["catalogue"] == 1 and seen["ucum"]      # the shipped definitions and UCUM's registry
 
 
 def _cmdline(pid: int) -> bytes:
