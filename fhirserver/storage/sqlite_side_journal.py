@@ -37,14 +37,7 @@ class SideJournals:
     def append(self, entries: list[tuple[str, bytes]]) -> None:
         """(id, body) entries, durably, all or none."""
         with self._lock:
-            conn = self._writer()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany("INSERT INTO journal (id, body) VALUES (?, ?)", entries)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            _each_in_one_transaction(self._writer(), "INSERT INTO journal (id, body) VALUES (?, ?)", entries)
 
     def _writer(self) -> sqlite3.Connection:
         own = self._own
@@ -102,13 +95,7 @@ class SideJournals:
             with _closing(self._open(name)) as conn:
                 if conn is None:
                     continue
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany("DELETE FROM journal WHERE seq = ? AND id = ?", rows)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
+                _each_in_one_transaction(conn, "DELETE FROM journal WHERE seq = ? AND id = ?", rows)
                 empty = conn.execute("SELECT 1 FROM journal LIMIT 1").fetchone() is None
             if empty:
                 self._remove_if_abandoned(name)
@@ -168,6 +155,16 @@ class _closing:
     def __exit__(self, *exc):
         if self.conn is not None:
             self.conn.close()
+
+
+def _each_in_one_transaction(conn: sqlite3.Connection, sql: str, rows: list) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(sql, rows)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _sync_dir(path: str) -> None:
