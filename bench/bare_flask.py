@@ -50,7 +50,7 @@ def main() -> None:
         spec = json.load(f)
     app = make_app(spec["body"].encode(), [tuple(h) for h in spec["headers"]])
     settings = SimpleNamespace(host="127.0.0.1", port=port, workers=workers, threads=threads, log_level="WARNING",
-                               reuse_port=True)     # as Settings().reuse_port: one socket per worker
+                               reuse_port="on")     # as Settings().reuse_port: one socket per worker
     sys.argv = sys.argv[:1]     # gunicorn parses the command line too
     BareServer(settings, app).run()
 

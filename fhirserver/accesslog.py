@@ -108,8 +108,7 @@ def emit(message: str) -> None:
     a custom handler, a filter) gets the record as logging makes it."""
     handlers = _plain_handlers()
     if handlers is None:
-        # log.info without its caller lookup (a stack walk per line; no format here shows it)
-        log.handle(log.makeRecord(log.name, logging.INFO, "(unknown file)", 0, message, None, None))
+        log.handle(_record(message))
         return
     for handler in handlers:
         with handler.lock:
@@ -119,7 +118,12 @@ def emit(message: str) -> None:
             except RecursionError:
                 raise
             except Exception:
-                handler.handleError(log.makeRecord(log.name, logging.INFO, "(unknown file)", 0, message, None, None))
+                handler.handleError(_record(message))
+
+
+def _record(message: str) -> logging.LogRecord:
+    """log.info's record without its caller lookup (a stack walk per line; no format here shows it)."""
+    return log.makeRecord(log.name, logging.INFO, "(unknown file)", 0, message, None, None)
 
 
 def _plain_handlers() -> list | None:

@@ -82,6 +82,9 @@ def _serve(args) -> int:
     if settings.auth not in ("on", "off"):
         print(f"error: MEDPORT_AUTH must be on or off, not {settings.auth!r}", file=sys.stderr)
         return 2
+    if settings.reuse_port not in ("on", "off"):
+        print(f"error: MEDPORT_REUSE_PORT must be on or off, not {settings.reuse_port!r}", file=sys.stderr)
+        return 2
     if settings.auth == "off":
         if not _is_loopback(settings.host):
             print(f"error: --auth off serves every record to anyone; it is refused on {settings.host}. "
@@ -93,6 +96,9 @@ def _serve(args) -> int:
         print("error: mongomock:// is the tests' in-memory store; every worker would hold its own. "
               "Use mongodb://host/dbname.", file=sys.stderr)
         return 2
+    from .wsgi_server import balanced, refuse_taken_port
+    if balanced(settings):          # before anything is written or started
+        refuse_taken_port(settings.host, settings.port)
     try:
         store = open_store(settings)   # fail fast (bad URL, unwritable path, no server) before forking workers
         from .context import initialize

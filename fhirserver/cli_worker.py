@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 
 def add_parsers(commands, settings_of: Callable) -> None:
-    p = commands.add_parser("worker", help="run background jobs (bulk exports, subscription "
-                                                 "deliveries) for the store, until stopped")
+    p = commands.add_parser("worker", help="run background jobs (bulk exports, subscription deliveries, "
+                                                 "the audit log's primary integrator) for the store, until stopped")
     p.add_argument("--store", help="store URL (MEDPORT_STORE)")
     p.add_argument("--base-url", help="public base URL of the FHIR endpoint (MEDPORT_BASE_URL)")
     p.add_argument("--once", action="store_true", help="one round, then exit")

@@ -22,9 +22,10 @@ class Settings:
     blob_dir: str = _setting("", "Directory for Binary contents; default: a 'blobs' folder beside the SQLite file.")
     workers: int = _setting(2, "Number of server worker processes.")
     threads: int = _setting(4, "Threads per worker process.")
-    reuse_port: bool = _setting(True, "Each worker listens on its own socket (SO_REUSEPORT, Linux), so the kernel "
-                                      "spreads connections over the workers; off: one socket shared by all, "
-                                      "where one worker can take every keep-alive connection.")
+    reuse_port: str = _setting("on", "on: each worker listens on its own socket (SO_REUSEPORT, Linux), so the "
+                                     "kernel spreads connections over the workers (connections still queued at a "
+                                     "worker that exits or reloads are reset); off: one socket shared by all, "
+                                     "where one worker can take every keep-alive connection.")
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest accepted JSON request body, in bytes (413 above).")
     max_binary_bytes: int = _setting(100 * 1024 * 1024,
                                      "Largest accepted raw Binary upload, in bytes (413 above).")

@@ -51,8 +51,6 @@ class MedportServer(BaseApplication):
         # worker (the first ones and any gunicorn respawns later) is forked from a master that
         # already holds the preloaded objects. gunicorn's preload_app would also create the
         # Flask app, and with it the store, in the master; that is exactly what must not happen.
-        if balanced(self.settings):
-            refuse_taken_port(self.settings.host, self.settings.port)
         preload()
         super().run()
 
@@ -70,7 +68,7 @@ def balanced(settings) -> bool:
     hashes new connections over the workers. With one shared socket, whichever worker wakes first
     accepts, and a few keep-alive clients (a hospital's integration engine, a load balancer's pool) can
     all land on one worker while the other idles. Not for port 0: each worker would get its own port."""
-    return bool(getattr(settings, "reuse_port", False)) and hasattr(socket, "SO_REUSEPORT") and settings.port != 0
+    return getattr(settings, "reuse_port", "off") == "on" and hasattr(socket, "SO_REUSEPORT") and settings.port != 0
 
 
 def refuse_taken_port(host: str, port: int) -> None:

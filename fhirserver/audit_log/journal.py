@@ -43,12 +43,13 @@ _memo = ExtractMemo()              # the drain's index rows of the elements even
 
 
 def append(store, events: list[dict]) -> None:
-    """Make events durable (each gets its AuditEvent id now)."""
+    """Make events durable (each gets its AuditEvent id now, once: an append retried after a failure that
+    may have committed after all keeps the ids, and the drain stores each id once)."""
     if not events:
         return
     entries = []
     for event in events:
-        event["id"] = new_id()
+        event.setdefault("id", new_id())
         entries.append((event["id"], jsonio.dumps(event)))
     store.journal_append(entries)
 

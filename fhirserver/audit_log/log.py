@@ -45,6 +45,7 @@ STATE_KIND = "audit-log"
 CHECKPOINT_KIND = "audit-checkpoint"
 BATCH = 1000                 # entries per batch record
 LEASE_S = 10.0               # an integrator that stops renewing loses the lease after this
+ROUND_EVENTS = 20000         # journal entries drained per round at most (~3 s), well inside LEASE_S
 # events of one store may commit out of their write order (MongoDB: seq is an ObjectId of the writing
 # process); the integrator looks back this far behind the newest entry for late commits
 GRACE_S = 5.0
@@ -238,22 +239,21 @@ class Integrator:
         beat = self.store.get_record(STATE_KIND, "primary")
         return bool(beat) and beat.get("owner") != self.owner and beat.get("until", 0) > time.time()
 
-    def run_once(self) -> int:
+    def run_once(self, drain_limit: int | None = None) -> int:
         """Integrate what was written since the last integration; sign a checkpoint if one is due.
         Returns how many entries were appended (0 if another process holds the lease, or this one
-        stands by for a primary)."""
-        if self.role == "primary":
-            now = time.time()
-            self.store.put_record(STATE_KIND, "primary", {"owner": self.owner, "until": now + LEASE_S},
-                                  expires_at=now + LEASE_S)
-        elif self.role == "standby" and self.primary_beats():
+        stands by for a primary). drain_limit: journal entries drained at most (the background thread's
+        rounds stay well inside the lease; None: all)."""
+        if self.role == "standby" and self.primary_beats():
             self.release()              # the primary takes the lease at its next round
             return 0
         if not self.acquire():
+            if self.role == "primary":
+                self._beat()            # alive, waiting for a standby to hand the lease back
             return 0
         from .journal import drain
         drained: dict = {}                          # the leaves of what the drain stored: not hashed twice
-        drain(self.store, self.settings.base_url, leaves=drained)   # the journal's events become AuditEvents
+        drain(self.store, self.settings.base_url, limit=drain_limit, leaves=drained)   # events become AuditEvents
         size, last = tail(self.store)
         new = self._new_events(size, last, drained)     # read once per round, appended in batches
         appended = 0
@@ -265,7 +265,14 @@ class Integrator:
             size, last = size + len(batch["entries"]), batch
             appended += len(batch["entries"])
         self._maybe_sign(size, last)
+        if self.role == "primary":
+            self._beat()                # only a round that got through: a failing primary is replaced
         return appended
+
+    def _beat(self) -> None:
+        now = time.time()
+        self.store.put_record(STATE_KIND, "primary", {"owner": self.owner, "until": now + LEASE_S},
+                              expires_at=now + LEASE_S)
 
     def _append(self, size: int, last: dict | None, new: list) -> dict | None:
         """The batch of `new` entries ([id, version, leaf hex, lastUpdated]) at index `size` after
@@ -428,7 +435,7 @@ def start_thread(store, settings, role: str | None = None) -> threading.Thread:
     def loop():
         while True:
             try:
-                integrator.run_once()
+                integrator.run_once(ROUND_EVENTS)     # what keeps coming waits for the next round
             except Exception:               # noqa: BLE001 - the log catches up at the next round
                 log.exception("audit log integration failed")
             time.sleep(settings.audit_integration_s)

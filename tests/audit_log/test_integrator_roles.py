@@ -64,3 +64,25 @@ def test_the_background_worker_runs_the_primary_and_the_app_a_standby(monkeypatc
     started.clear()
     cli_worker.run(Settings(store=f"sqlite:///{tmp_path}/s.db", base_url=BASE, auth="off", audit_integrator="off"))
     assert started == []
+
+
+def test_a_background_round_drains_a_bounded_number_and_the_next_goes_on(ctx, monkeypatch):
+    monkeypatch.setattr(audit_log, "ROUND_EVENTS", 3)
+    for n in range(7):
+        journal.append(ctx.store, [an_event(n)])
+    integrator = audit_log.Integrator(ctx.store, ctx.settings, role="primary")
+    integrator.run_once(audit_log.ROUND_EVENTS)
+    assert len(ctx.store.journal_read(100)) == 4           # 3 drained (in whole batches of the journal's reads)
+    integrator.run_once(audit_log.ROUND_EVENTS)
+    integrator.run_once(audit_log.ROUND_EVENTS)
+    assert ctx.store.journal_read(100) == []
+
+
+def test_a_retried_append_keeps_its_ids(ctx):
+    event = an_event(1)
+    journal.append(ctx.store, [event])
+    first = event["id"]
+    journal.append(ctx.store, [event])                    # as group_commit retries after a doubtful failure
+    assert event["id"] == first
+    journal.drain(ctx.store, BASE)
+    assert [v.id for v in ctx.store.history("AuditEvent", limit=100).items].count(first) == 1
