@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -143,7 +142,6 @@ def _listening_sockets(port: int) -> int:
     return sum(1 for r in rows if r[3] == "0A" and int(r[1].split(":")[1], 16) == port)
 
 
-@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="SO_REUSEPORT is Linux/BSD only")
 def test_each_worker_listens_on_its_own_socket_and_a_second_server_is_refused(servers, tmp_path):
     srv = servers(2)
     assert len(_wait_for_workers(srv.proc.pid, 2)) == 2
