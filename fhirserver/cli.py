@@ -79,12 +79,11 @@ def _serve(args) -> int:
     from .storage import open_store
     from .wsgi_server import run
     settings = _settings(args)
-    if settings.auth not in ("on", "off"):
-        print(f"error: MEDPORT_AUTH must be on or off, not {settings.auth!r}", file=sys.stderr)
-        return 2
-    if settings.reuse_port not in ("on", "off"):
-        print(f"error: MEDPORT_REUSE_PORT must be on or off, not {settings.reuse_port!r}", file=sys.stderr)
-        return 2
+    for name in ("auth", "reuse_port"):
+        if getattr(settings, name) not in ("on", "off"):
+            print(f"error: MEDPORT_{name.upper()} must be on or off, not {getattr(settings, name)!r}",
+                  file=sys.stderr)
+            return 2
     if settings.auth == "off":
         if not _is_loopback(settings.host):
             print(f"error: --auth off serves every record to anyone; it is refused on {settings.host}. "

@@ -58,6 +58,14 @@ def test_auth_off_is_refused_beyond_loopback(tmp_path):
         assert r.returncode == 2 and "loopback" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_on_off_settings_refuse_other_values(tmp_path):
+    store = f"sqlite:///{tmp_path}/m.db"
+    for name in ("MEDPORT_AUTH", "MEDPORT_REUSE_PORT"):
+        r = _run(["serve", "--port", str(free_port()), "--store", store], {name: "maybe"})
+        assert r.returncode == 2 and f"{name} must be on or off" in r.stderr and "Traceback" not in r.stderr
+    assert not os.path.exists(f"{tmp_path}/m.db")      # refused before the store is touched
+
+
 def test_auth_off_warns_loudly(server_factory, tmp_path):
     srv = server_factory(tmp_path / "s.db", auth="off")
     assert "AUTHORIZATION IS OFF" in srv.log()
