@@ -52,6 +52,11 @@ class Settings:
     sqlite_synchronous: str = _setting("FULL", "SQLite synchronous pragma: FULL survives power loss, "
                                                "NORMAL only process crashes.")
     log_level: str = _setting("INFO", "Log level of the access and application logs.")
+    access_log_flush_s: float = _setting(1.0, "Seconds the access log may hold its lines before writing them "
+                                              "(as nginx's access_log buffer/flush: one write for many lines; "
+                                              "also written at 64 KiB, at exit and before a fork; a killed "
+                                              "process loses at most this much of it, never an audit event); "
+                                              "0: each line at once.")
     auth: str = _setting("on", "SMART on FHIR authorization: on (every FHIR request needs a bearer token) or "
                                "off (no access control; local experiments only, loopback addresses only).")
     access_token_lifetime: int = _setting(3600, "Lifetime of access tokens from user launches, in seconds "

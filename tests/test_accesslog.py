@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import time
 import uuid
 
 import pytest
@@ -58,15 +59,18 @@ def plain_stream():
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    saved = access.handlers[:], access.propagate, access.level
+    saved = access.handlers[:], access.propagate, access.level, accesslog._held.seconds
 
-    def alone():
+    def alone(hold_s: float = 0.0):
         access.handlers[:], access.propagate = [handler], False
         access.setLevel(logging.INFO)
+        accesslog._held.hold_for(hold_s)
         return stream, handler
     yield alone
+    accesslog._held.write()
     access.handlers[:], access.propagate = saved[0], saved[1]
     access.setLevel(saved[2])
+    accesslog._held.hold_for(saved[3])
 
 
 def test_a_plain_stream_handler_gets_the_line_as_logging_writes_it(client, plain_stream):
@@ -101,6 +105,53 @@ def test_anything_but_a_plain_message_format_takes_the_logging_path(plain_stream
     accesslog.emit("p")
     logging.getLogger("medport.access").filters.clear()
     assert stream.getvalue() == "INFO m\nn\n"
+
+
+def test_held_lines_are_written_together_with_the_same_bytes(client, plain_stream):
+    stream, handler = plain_stream(hold_s=3600)
+    client.get("/fhir/Patient/nope?name=x", headers={"X-Request-Id": "held-1"})
+    client.get("/fhir/metadata", headers={"X-Request-Id": "held-2"})
+    assert stream.getvalue() == ""              # held: one write for both, later
+    accesslog._held.write()
+    first, second = stream.getvalue().splitlines(keepends=True)
+    assert json.loads(first)["request_id"] == "held-1" and json.loads(second)["request_id"] == "held-2"
+    assert first == json.dumps(json.loads(first), separators=(",", ":")) + "\n"
+    accesslog._held.write()
+    assert stream.getvalue().count("\n") == 2   # written once
+
+
+def test_held_lines_are_written_at_64_kib_and_by_the_timer(plain_stream):
+    stream, _handler = plain_stream(hold_s=3600)
+    message = "x" * 1023
+    for _ in range(63):
+        accesslog.emit(message)
+    assert stream.getvalue() == ""
+    accesslog.emit(message)                     # the 64th KiB
+    assert stream.getvalue() == (message + "\n") * 64
+    accesslog._held.hold_for(0.05)
+    accesslog.emit("late")
+    for _ in range(200):                        # the timer thread writes it without any further call
+        if stream.getvalue().endswith("late\n"):
+            break
+        time.sleep(0.05)
+    assert stream.getvalue() == (message + "\n") * 64 + "late\n"
+
+
+def test_a_fork_writes_the_parents_held_lines_once(tmp_path, plain_stream):
+    _stream, handler = plain_stream(hold_s=3600)
+    path = tmp_path / "access.log"
+    handler.setStream(open(path, "a"))
+    accesslog.emit("parent")
+    pid = os.fork()
+    if pid == 0:                                # the child holds none of its parent's lines
+        accesslog.emit("child")
+        accesslog._held.write()
+        handler.stream.flush()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    accesslog._held.write()
+    handler.stream.close()
+    assert path.read_text() == "parent\nchild\n"
 
 
 def test_a_forked_worker_never_repeats_its_parents_request_ids():
