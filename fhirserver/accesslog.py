@@ -79,12 +79,12 @@ def install(app) -> None:
     @app.after_request
     def _finish(response):
         request_globals = g._get_current_object()   # one context lookup, not one per attribute
-        rid = getattr(request_globals, "request_id", None) or new_request_id()
+        rid = request_globals.get("request_id") or new_request_id()     # g.get: no AttributeError raised
         put(response.headers, "X-Request-Id", rid)
         if not log.isEnabledFor(logging.INFO):
             return response
-        started = getattr(request_globals, "started", None)
-        claims = getattr(request_globals, "token_claims", None) or {}
+        started = request_globals.get("started")
+        claims = request_globals.get("token_claims") or {}
         req = request._get_current_object()     # one context lookup, not one per field
         message = line({
             "request_id": rid,
@@ -147,7 +147,7 @@ class _Held:
         self._lines: dict = {}          # handler -> [text, ...]
         self._bytes = 0
         self._wake = threading.Event()
-        self._timer_pid = None
+        self._timer = False
 
     def hold_for(self, seconds: float) -> None:
         self.seconds = max(0.0, float(seconds or 0.0))
@@ -159,7 +159,7 @@ class _Held:
                 self._lines.setdefault(handler, []).append(message + handler.terminator)
             self._bytes += len(message) + 1
             full = self._bytes >= self.HOLD_BYTES
-            if self._timer_pid != os.getpid():
+            if not self._timer:
                 self._start_timer()
         if full:
             self.write()
@@ -174,8 +174,8 @@ class _Held:
                 _write(handler, "".join(texts))
 
     def _start_timer(self) -> None:
-        """(Under the lock.) This process's timer thread (a forked child starts its own)."""
-        self._timer_pid = os.getpid()
+        """(Under the lock.) This process's timer thread (a forked child starts its own: reset_in_child)."""
+        self._timer = True
         self._wake.clear()
         threading.Thread(target=self._tick, name="medport-access-log", daemon=True).start()
 
@@ -190,7 +190,7 @@ class _Held:
 
     def reset_in_child(self) -> None:
         self._lock, self._writing = threading.Lock(), threading.Lock()
-        self._lines, self._bytes, self._timer_pid = {}, 0, None
+        self._lines, self._bytes, self._timer = {}, 0, False
         self._wake = threading.Event()
 
 
