@@ -194,6 +194,21 @@ class MongoStore(Store):
         more = len(docs) > limit and items
         return Page([to_version(d) for d in items], str(items[-1][order]) if more else None, total)
 
+    def history_keys(self, type, *, since=None, limit=50, cursor=None):
+        """history() of a type without bodies and count."""
+        clauses = [{"type": type}]
+        if since is not None:
+            clauses.append({"last_updated": {"$gte": since}})
+        if cursor is not None:
+            clauses.append({"seq": {"$lt": _history_cursor(cursor, "seq")}})
+        fields = {k: 1 for k in VERSION_FIELDS if k not in ("body", "blob")}
+        with _query_errors():
+            docs = list(self.versions.find({"$and": clauses}, {**fields, "seq": 1}, sort=[("seq", -1)],
+                                           limit=limit + 1, session=self._session()))
+        items = docs[:limit]
+        more = len(docs) > limit and items
+        return Page([to_version(d) for d in items], str(items[-1]["seq"]) if more else None, None)
+
     def _admitted(self, guard, rtype: str | None, session=None, id: str | None = None) -> list[str]:
         """"Type/id" of the current resources the guard admits (history under access control; id: of
         one resource, whose guard's chains then start from it: mongo_query.Compiler.filter)."""

@@ -329,6 +329,24 @@ class SqliteStore(Store):
                 "ORDER BY v.seq DESC LIMIT ?", page_args + [limit + 1]).fetchall()
         return _page(rows, limit, total)
 
+    def history_keys(self, type, *, since=None, limit=50, cursor=None):
+        """history() of a type without bodies and count. With `since`, the window is found by its time
+        (version_time) and sorted: a look-back window costs its own size (the planner would rather walk
+        version_type_seq or the whole table back from the newest, filtering every older row)."""
+        where, args, using = ["v.type = ?"], [type], ""
+        if since is not None:
+            where.append("v.last_updated >= ?")
+            args.append(since)
+            using = " INDEXED BY version_time"
+        if cursor is not None:
+            where.append("v.seq < ?")
+            args.append(_int_cursor(cursor))
+        rows = self._conn().execute(
+            f"SELECT r.type, r.id, v.version, v.last_updated, v.method, NULL, NULL, v.seq FROM version v{using} "
+            f"JOIN resource r ON r.rid = v.rid WHERE {' AND '.join(where)} ORDER BY v.seq DESC LIMIT ?",
+            args + [limit + 1]).fetchall()
+        return _page(rows, limit, None)
+
     def search(self, type, query, *, sort=(), limit=50, cursor=None, total="accurate", guard=None):
         conn = self._conn()
         with _snapshot(conn):

@@ -9,8 +9,8 @@ import pytest
 
 from fhirserver import audit
 from fhirserver.audit_log import checkpoint as cp
+from fhirserver.audit_log import journal, merkle
 from fhirserver.audit_log import log as audit_log
-from fhirserver.audit_log import merkle
 from fhirserver.audit_log.keys import AuditKeys
 from fhirserver.audit_log.verify import verify
 
@@ -62,6 +62,30 @@ def test_a_store_with_no_late_commits_is_integrated_with_a_short_look_back(ctx, 
     write_events(ctx, 2, 3)
     assert audit_log.integrate(store, settings) == 2 and audit_log.integrate(store, settings) == 0
     assert audit_log.size(store) == before + 5 and verify(store).ok
+
+
+def test_events_the_integrator_has_no_leaf_for_are_read_and_hashed(ctx):
+    """Written directly (audit.record), or drained by a reader (no leaves handed over): the integrator
+    lists its window without bodies (Store.history_keys) and reads these bodies to hash them; the
+    leaves its own drain hands over are the same hashes."""
+    store, settings = ctx.store, ctx.settings
+
+    def journalled(n):
+        journal.append(store, [{"resourceType": "AuditEvent", "action": "R", "outcome": "0",
+                                "recorded": f"2026-01-01T00:00:0{i}Z", "entity": [{"what": {"reference": f"Patient/p{i}"}}]}
+                               for i in range(n)])
+
+    write_events(ctx, 3)
+    assert audit_log.integrate(store, settings) == 3
+    journalled(4)
+    assert journal.drain(store, settings.base_url) == 4            # a reader's drain: no leaves
+    write_events(ctx, 1, 3)
+    journalled(2)                                                   # drained by the integrator itself
+    assert audit_log.integrate(store, settings) == 7
+    entries, events = audit_log.all_entries(store), stored_events(store)
+    assert [(e.id, e.version, e.leaf) for e in entries] == [(v.id, v.version, audit_log.leaf_of(v.body))
+                                                           for v in events]
+    assert len(entries) == 10 and verify(store).ok
 
 
 def test_batches_are_bounded(ctx, monkeypatch):

@@ -100,6 +100,33 @@ def test_history_since(store):
     assert [v.version for v in store.history(since="2026-01-01T00:00:02.000000Z").items] == [2]
 
 
+def test_history_keys_lists_history_of_a_type_without_needing_bodies(store):
+    for i in range(7):
+        write(store, f"p{i}", 1)
+    write(store, "p2", 2)
+    write(store, "p2", 3, method="DELETE")
+    with store.transaction() as tx:
+        tx.write(Write("Observation", "o", 1, "2026-01-01T00:00:09.000000Z", "PUT", b"{}", {}))
+    for since, n in ((None, 9), ("2026-01-01T00:00:02.000000Z", 2)):
+        want, cursor = [], None
+        while True:
+            page = store.history("Patient", since=since, limit=3, cursor=cursor)
+            want += [(v.type, v.id, v.version, v.last_updated, v.method) for v in page.items]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        got, cursor = [], None
+        while True:
+            page = store.history_keys("Patient", since=since, limit=3, cursor=cursor)
+            got += [(v.type, v.id, v.version, v.last_updated, v.method) for v in page.items]
+            assert all(v.body is None for v in page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert got == want and len(got) == n, since
+        assert got[0] == ("Patient", "p2", 3, "2026-01-01T00:00:03.000000Z", "DELETE")
+
+
 def test_blobs_stream_and_limit(store):
     info = store.blobs.put(iter([b"abc", b"def"]), max_bytes=10)
     assert info.size == 6 and store.blobs.open(info.key).read() == b"abcdef"
