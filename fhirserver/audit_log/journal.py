@@ -13,8 +13,9 @@ request that reads the audit trail (Repository, before an AuditEvent or system-l
 reader sees every event recorded before its request: read-your-audit.
 
 What a drain costs is mostly the store's B-tree inserts and index extraction. Extraction is memoised
-(search/extract_memo.py): the rows of what events repeat (type, subtype, action, outcome, meta, source,
-mostly agent) are made once, those of entity, recorded and patient each time. Each event is parsed and
+item by item (search/extract_memo.py): the rows of each item events repeat (type, subtype, action,
+outcome, meta, source, the agents, a patient's entities, patient included) are made once; those of
+recorded and of the X-Request-Id entity each time. Each event is parsed and
 extracted just before its write, inside the batch's transaction: preparing the whole batch first would
 hold the writer lock shorter, but keeps a thousand events' rows alive at once, and the garbage
 collector's full passes over a server's heap cost more than that saved (measured in a process holding

@@ -212,6 +212,7 @@ class Integrator:
     def __init__(self, store, settings, owner: str | None = None, role: str | None = None):
         self.store, self.settings, self.role = store, settings, role
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._logged: dict[int, tuple] = {}     # batch start -> (prev, earliest lastUpdated, {(id, version)})
 
     # the lease: add if free, renew if ours; whoever holds an unexpired one integrates
     def acquire(self) -> bool:
@@ -293,47 +294,61 @@ class Integrator:
         """Entries [id, version, leaf hex, lastUpdated] of the AuditEvent versions not in the log yet,
         oldest first: the history newest first, down to GRACE_S before the newest logged entry (leaves
         hashed as it goes, unless `leaves` has them: a backlog is held as hashes, not bodies).
-        Store.history_keys lists the window: re-reading its bodies every round cost ~15 us per event."""
+        The window is listed without bodies (Store.type_history): when the drain gave every new leaf,
+        re-reading the bodies of the whole window each round is what an integration cost."""
         leaves = leaves or {}
         known, horizon = set(), ""
         if last is not None:
             newest = max(e[3] for e in last["entries"])
             horizon = _minus(newest, look_back_s(self.store))
-            start = last["start"]
-            b = last
-            while True:                                 # the logged entries in the look-back window
-                known.update((e[0], e[1]) for e in b["entries"])
-                if start == 0 or min(e[3] for e in b["entries"]) < horizon:
+            known = self._logged_since(last, horizon)
+        found = self._listed(horizon, known, leaves, bodies=False)
+        if any(e[2] is None for e in found):        # leaves the drain did not give: one listing with bodies
+            found = self._listed(horizon, known, leaves, bodies=True)
+        found.reverse()                                 # oldest first
+        return found
+
+    def _logged_since(self, last: dict, horizon: str) -> set:
+        """(id, version) of the logged entries in the batches back from `last` to the first that starts
+        before horizon. A batch record is only ever added (add_record), never changed: one read by this
+        integrator is kept while it is in the window, instead of reading and decoding it every round."""
+        known: set = set()
+        logged, start, record = {}, last["start"], last
+        while True:
+            got = self._logged.get(start) if record is None else None
+            if got is None:
+                record = record or self.store.get_record(BATCH_KIND, key_of(start))
+                if record is None:
                     break
-                prev = _previous_batch(self.store, b)
-                if prev is None:
-                    break
-                b, start = prev, prev["start"]
+                got = (record.get("prev"), min(e[3] for e in record["entries"]),
+                       frozenset((e[0], e[1]) for e in record["entries"]))
+            logged[start] = got
+            known |= got[2]
+            if start == 0 or got[1] < horizon or got[0] is None:
+                break
+            start, record = got[0], None
+        self._logged = logged
+        return known
+
+    def _listed(self, horizon: str, known: set, leaves: dict, bodies: bool) -> list:
+        """Entries of the AuditEvent versions since horizon not in `known`, newest first; without bodies
+        a leaf not in `leaves` is None, with them it is hashed as the listing goes."""
         found, cursor = [], None
         while True:
-            # since: the window alone is listed, without its bodies (most are logged already, and the
-            # drain gave the leaves of the others); a body is read only for a leaf not given
-            page = self.store.history_keys("AuditEvent", since=horizon or None, limit=HISTORY_PAGE, cursor=cursor)
+            page = self.store.type_history("AuditEvent", since=horizon or None, limit=HISTORY_PAGE,
+                                           cursor=cursor, bodies=bodies)
             stop = False
             for v in page.items:
                 if v.last_updated < horizon:
                     stop = True
                     break
-                if v.method != "DELETE" and (v.id, v.version) not in known:
-                    leaf = leaves.get((v.id, v.version)) or self._leaf_of(v)
-                    if leaf is not None:
-                        found.append([v.id, v.version, leaf, v.last_updated])
+                if v.method == "DELETE" or (v.id, v.version) in known or (bodies and v.body is None):
+                    continue
+                leaf = leaves.get((v.id, v.version)) or (leaf_of(v.body).hex() if bodies else None)
+                found.append([v.id, v.version, leaf, v.last_updated])
             if stop or page.next_cursor is None:
-                break
+                return found
             cursor = page.next_cursor
-        found.reverse()                                 # oldest first
-        return found
-
-    def _leaf_of(self, v) -> str | None:
-        """The leaf (hex) of a listed version, from its body (read if the listing left it out); None
-        for a version without one (deleted; gone since: retention)."""
-        body = v.body if v.body is not None else getattr(self.store.vread(v.type, v.id, v.version), "body", None)
-        return None if body is None else leaf_of(body).hex()
 
     # ---- checkpoints -----------------------------------------------------------------------------------
     def _maybe_sign(self, size: int, last: dict | None) -> str | None:

@@ -177,11 +177,11 @@ class Store(abc.ABC):
         """Versions newest first; type/id narrow it (instance, type or system history).
         With a guard, only the history of current resources the guard admits (access control)."""
 
-    def history_keys(self, type: str, *, since: str | None = None, limit: int = 50,
-                     cursor: str | None = None) -> Page:
-        """history(type) where the store may leave the bodies out (Version.body None; a deletion's
-        method is "DELETE") and the total is not counted: the audit log's integrator lists its look-back
-        window with it, reading only the bodies it has no leaf for (audit_log/log.py)."""
+    def type_history(self, type: str, *, since: str | None = None, limit: int = 50, cursor: str | None = None,
+                     bodies: bool = True) -> Page:
+        """history(type), without its total; without bodies (Version.body None, a deletion's method
+        "DELETE") unless asked for. The audit log's integrator lists its look-back window with it,
+        reading bodies only for leaves its drain did not give (audit_log/log.py)."""
         return self.history(type, since=since, limit=limit, cursor=cursor)
 
     @abc.abstractmethod

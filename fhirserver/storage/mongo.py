@@ -194,14 +194,14 @@ class MongoStore(Store):
         more = len(docs) > limit and items
         return Page([to_version(d) for d in items], str(items[-1][order]) if more else None, total)
 
-    def history_keys(self, type, *, since=None, limit=50, cursor=None):
-        """history() of a type without bodies and count."""
+    def type_history(self, type, *, since=None, limit=50, cursor=None, bodies=True):
+        """history(type) without count (and without bodies unless asked for)."""
         clauses = [{"type": type}]
         if since is not None:
             clauses.append({"last_updated": {"$gte": since}})
         if cursor is not None:
             clauses.append({"seq": {"$lt": _history_cursor(cursor, "seq")}})
-        fields = {k: 1 for k in VERSION_FIELDS if k not in ("body", "blob")}
+        fields = {k: 1 for k in VERSION_FIELDS if bodies or k not in ("body", "blob")}
         with _query_errors():
             docs = list(self.versions.find({"$and": clauses}, {**fields, "seq": 1}, sort=[("seq", -1)],
                                            limit=limit + 1, session=self._session()))

@@ -329,8 +329,8 @@ class SqliteStore(Store):
                 "ORDER BY v.seq DESC LIMIT ?", page_args + [limit + 1]).fetchall()
         return _page(rows, limit, total)
 
-    def history_keys(self, type, *, since=None, limit=50, cursor=None):
-        """history() of a type without bodies and count. With `since`, the window is found by its time
+    def type_history(self, type, *, since=None, limit=50, cursor=None, bodies=True):
+        """history(type) in one query, without count. With `since`, the window is found by its time
         (version_time) and sorted: a look-back window costs its own size (the planner would rather walk
         version_type_seq or the whole table back from the newest, filtering every older row)."""
         where, args, using = ["v.type = ?"], [type], ""
@@ -341,8 +341,9 @@ class SqliteStore(Store):
         if cursor is not None:
             where.append("v.seq < ?")
             args.append(_int_cursor(cursor))
+        columns = "v.body, v.blob" if bodies else "NULL, NULL"
         rows = self._conn().execute(
-            f"SELECT r.type, r.id, v.version, v.last_updated, v.method, NULL, NULL, v.seq FROM version v{using} "
+            f"SELECT r.type, r.id, v.version, v.last_updated, v.method, {columns}, v.seq FROM version v{using} "
             f"JOIN resource r ON r.rid = v.rid WHERE {' AND '.join(where)} ORDER BY v.seq DESC LIMIT ?",
             args + [limit + 1]).fetchall()
         return _page(rows, limit, None)

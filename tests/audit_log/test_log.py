@@ -66,7 +66,7 @@ def test_a_store_with_no_late_commits_is_integrated_with_a_short_look_back(ctx, 
 
 def test_events_the_integrator_has_no_leaf_for_are_read_and_hashed(ctx):
     """Written directly (audit.record), or drained by a reader (no leaves handed over): the integrator
-    lists its window without bodies (Store.history_keys) and reads these bodies to hash them; the
+    lists its window without bodies (Store.type_history), then with bodies to hash these; the
     leaves its own drain hands over are the same hashes."""
     store, settings = ctx.store, ctx.settings
 
@@ -86,6 +86,27 @@ def test_events_the_integrator_has_no_leaf_for_are_read_and_hashed(ctx):
     assert [(e.id, e.version, e.leaf) for e in entries] == [(v.id, v.version, audit_log.leaf_of(v.body))
                                                            for v in events]
     assert len(entries) == 10 and verify(store).ok
+
+
+def test_an_integrator_keeps_what_it_read_of_the_batches_in_its_window(ctx, monkeypatch):
+    """Round after round, the logged entries of the look-back window are those a fresh integrator reads
+    from the batch records; a batch another integrator added is read from the store."""
+    store, settings = ctx.store, ctx.settings
+    monkeypatch.setattr(audit_log, "BATCH", 3)
+    kept, other = audit_log.Integrator(store, settings), audit_log.Integrator(store, settings)
+    for n in range(5):
+        write_events(ctx, 4, 10 * n)
+        assert (kept if n != 2 else other).run_once() == 4
+        kept.release(), other.release()
+        size, last = audit_log.tail(store)
+        horizon = audit_log._minus(max(e[3] for e in last["entries"]), audit_log.look_back_s(store))
+        fresh = audit_log.Integrator(store, settings)._logged_since(last, horizon)
+        assert kept._logged_since(last, horizon) == fresh == {(e.id, e.version) for e in audit_log.all_entries(store)}
+    reads = []
+    monkeypatch.setattr(store, "get_record", lambda *a: reads.append(a) or type(store).get_record(store, *a))
+    kept._logged_since(last, horizon)
+    assert not [a for a in reads if a[0] == audit_log.BATCH_KIND]      # nothing read again
+    assert verify(store).ok
 
 
 def test_batches_are_bounded(ctx, monkeypatch):

@@ -100,7 +100,7 @@ def test_history_since(store):
     assert [v.version for v in store.history(since="2026-01-01T00:00:02.000000Z").items] == [2]
 
 
-def test_history_keys_lists_history_of_a_type_without_needing_bodies(store):
+def test_type_history_is_history_of_a_type_with_or_without_bodies(store):
     for i in range(7):
         write(store, f"p{i}", 1)
     write(store, "p2", 2)
@@ -115,15 +115,20 @@ def test_history_keys_lists_history_of_a_type_without_needing_bodies(store):
             if page.next_cursor is None:
                 break
             cursor = page.next_cursor
-        got, cursor = [], None
-        while True:
-            page = store.history_keys("Patient", since=since, limit=3, cursor=cursor)
-            got += [(v.type, v.id, v.version, v.last_updated, v.method) for v in page.items]
-            assert all(v.body is None for v in page.items)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-        assert got == want and len(got) == n, since
+        for bodies in (False, True):
+            got, cursor = [], None
+            while True:
+                page = store.type_history("Patient", since=since, limit=3, cursor=cursor, bodies=bodies)
+                got += [(v.type, v.id, v.version, v.last_updated, v.method) for v in page.items]
+                if bodies:
+                    assert [v.body for v in page.items] == [
+                        None if v.method == "DELETE" else store.vread("Patient", v.id, v.version).body for v in page.items]
+                else:
+                    assert all(v.body is None for v in page.items)
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            assert got == want and len(got) == n, since
         assert got[0] == ("Patient", "p2", 3, "2026-01-01T00:00:03.000000Z", "DELETE")
 
 
