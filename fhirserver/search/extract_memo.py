@@ -17,10 +17,10 @@ only for a "#id" target in contained: a resource holding contained, or a choice 
 Each item's rows (of every parameter path starting from K) are kept in a bounded LRU keyed by the type,
 K, the base URL and the item as orjson bytes in its parsed key order, which tell apart every value
 JSON parses to (a value orjson cannot write exactly, such as jsonio's FhirDecimal, is not memoised;
-NaN is not JSON). An item is kept only when seen a second time (a hash of its key is remembered at the
-first), so the items that never repeat (recorded, the X-Request-Id entity) do not push out those that
-do. Types with composites are left to extract() (its element numbering), and so are parameters of the
-other kinds or with other steps (plainly, in their place).
+NaN is not JSON). Once the memo is full, an item is kept only when seen a second time (a hash of its key
+is remembered at the first), so the items that never repeat (recorded, the X-Request-Id entity) do not
+push out those that do. Types with composites are left to extract() (its element numbering), and so are
+parameters of the other kinds or with other steps (plainly, in their place).
 The rows, and their order, are extract()'s (tests/search/test_extract_memo.py).
 """
 from __future__ import annotations
@@ -43,8 +43,8 @@ _EXACT = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS | or
 
 class ExtractMemo:
     """extract(resource, base), remembering the rows of the items of top-level elements (at most `size`
-    items, least recently used first out; an item is kept at its second sighting among the last `seen`
-    items not kept). Not thread-safe: one user at a time (the journal's drain)."""
+    items, least recently used first out; once full, an item is kept at its second sighting among the
+    last `seen` items not kept). Not thread-safe: one user at a time (the journal's drain)."""
 
     def __init__(self, size: int = 4096, seen: int | None = None):
         self.size = size
@@ -98,8 +98,8 @@ class ExtractMemo:
             return part
         part = _item_rows(layout.paths[k], k, item, base)
         seen = hash(key)
-        if seen in self._seen:          # a second sighting: kept
-            del self._seen[seen]
+        if seen in self._seen or len(self._parts) < self.size:     # a second sighting, or room: kept
+            self._seen.pop(seen, None)
             self._parts[key] = part
             if len(self._parts) > self.size:
                 self._parts.popitem(last=False)

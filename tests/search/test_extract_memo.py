@@ -196,16 +196,20 @@ def test_a_contained_target_is_read_from_the_root():
         assert_same(memo, [event], BASES[0])
 
 
-def test_items_seen_once_are_not_remembered_but_agree():
-    memo = extract_memo.ExtractMemo()
+def test_items_seen_once_are_not_remembered_once_the_memo_is_full_but_agree():
+    memo = extract_memo.ExtractMemo(size=64)
     event = balp_events(BASES[0])[0]
+    assert_same(memo, balp_events(BASES[1])[:200], BASES[0])       # the memo fills up
+    assert len(memo._parts) == 64
+    recorded = set()
     for n in range(500):
         event["recorded"] = f"2026-01-01T10:{n // 60 % 60:02d}:{n % 60:02d}Z"
+        recorded.add(orjson.dumps(event["recorded"]))
         assert_same(memo, [event], BASES[0])
-    assert not [k for k in memo._parts if k[1] == "recorded"]
+    assert not [k for k in memo._parts if k[3] in recorded]
     assert_same(memo, [event], BASES[0])                            # seen twice: remembered
-    assert [k[3] for k in memo._parts if k[1] == "recorded"] == [orjson.dumps(event["recorded"])]
-    assert len(memo._seen) <= memo.seen
+    assert [k[3] for k in memo._parts if k[3] in recorded] == [orjson.dumps(event["recorded"])]
+    assert len(memo._parts) == 64 and len(memo._seen) <= memo.seen
 
 
 def test_large_items_are_not_kept():
