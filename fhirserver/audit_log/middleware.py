@@ -29,16 +29,17 @@ def install(app: Flask) -> None:
 
     @app.before_request
     def _open_trail():
-        path = request.path
-        if request.method == "OPTIONS" or path.startswith(trail.UNAUDITED):
+        req, here = request._get_current_object(), g._get_current_object()   # each proxy lookup costs
+        path, method = req.path, req.method
+        if method == "OPTIONS" or path.startswith(trail.UNAUDITED):
             return
         fhir = path == "/fhir" or path.startswith("/fhir/")
-        query = request.query_string.decode("utf-8", "replace") if fhir else None
-        rid = g.get("request_id")
-        g.medport_audit_trail = trail._current.set(
-            trail.Trail(base, request.method, path[len("/fhir"):] if fhir else None, query, rid, actor_now))
+        query = req.query_string.decode("utf-8", "replace") if fhir else None
+        rid = here.get("request_id")
+        here.medport_audit_trail = trail._current.set(
+            trail.Trail(base, method, path[len("/fhir"):] if fhir else None, query, rid, actor_now))
         group.begin()
-        g.medport_audit_counted = True
+        here.medport_audit_counted = True
 
     @app.after_request
     def _store_trail(response):
@@ -63,10 +64,11 @@ def install(app: Flask) -> None:
 
     @app.teardown_request
     def _close_trail(_exc=None):
-        token = g.pop("medport_audit_trail", None)
+        here = g._get_current_object()
+        token = here.pop("medport_audit_trail", None)
         if token is not None:
             trail._current.reset(token)
-        if g.pop("medport_audit_counted", False):
+        if here.pop("medport_audit_counted", False):
             group.end()
 
 
@@ -93,9 +95,10 @@ def reads_the_trail(call) -> bool:
 
 def actor_now() -> balp.Actor:
     """Who makes the current request, from its verified token (smart_auth/bearer.py)."""
-    ctx = g.get("medport_ctx")
+    here = g._get_current_object()
+    ctx = here.get("medport_ctx")
     access = getattr(ctx, "access", None)
-    claims = (access.claims if access is not None else None) or g.get("token_claims") or {}
+    claims = (access.claims if access is not None else None) or here.get("token_claims") or {}
     base = ctx.base if ctx is not None else ""
     user = None
     if claims.get("role"):
