@@ -179,10 +179,10 @@ class Store(abc.ABC):
 
     def type_history(self, type: str, *, since: str | None = None, limit: int = 50, cursor: str | None = None,
                      bodies: bool = True) -> Page:
-        """history(type), without its total; unless bodies are asked for, a store leaves them out
-        (Version.body None; a deletion's method is "DELETE"), this default only saves nothing. The audit
-        log's integrator lists its look-back window with it, reading bodies only for leaves its drain did
-        not give (audit_log/log.py)."""
+        """history(type), without its total; unless bodies are asked for, a store may leave them out
+        (Version.body None; a deletion's method is "DELETE"): this default keeps them. The audit log's
+        integrator lists its look-back window with it, reading bodies only for leaves its drain did not
+        give (audit_log/log.py)."""
         return self.history(type, since=since, limit=limit, cursor=cursor)
 
     @abc.abstractmethod
