@@ -302,8 +302,9 @@ class Integrator:
             newest = max(e[3] for e in last["entries"])
             horizon = _minus(newest, look_back_s(self.store))
             known = self._logged_since(last, horizon)
-        found = self._listed(horizon, known, leaves, bodies=False)
-        if any(e[2] is None for e in found):        # leaves the drain did not give: one listing with bodies
+        # without bodies when the drain gave leaves; again with them if it did not give every new one
+        found = self._listed(horizon, known, leaves, bodies=not leaves)
+        if leaves and any(e[2] is None for e in found):
             found = self._listed(horizon, known, leaves, bodies=True)
         found.reverse()                                 # oldest first
         return found
