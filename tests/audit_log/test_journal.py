@@ -120,7 +120,12 @@ def merkle_leaf(audit_log, body: bytes) -> str:
 
 def test_a_body_parses_as_the_store_reads_it():
     from fhirserver import jsonio
-    for body in (json.dumps(an_event(1)).encode(), b'{"a": [1.50, 2], "b": "x:1"}', b'{"a": "\\u00e9\\ud83d\\ude00"}',
-                 b'{"a" : [ -1e-7 ]}'):
-        parsed, _plain = journal.parse(body)
+    from fhirserver.audit_log import log as audit_log
+    numbers = [b'{"a": [1.50, 2], "b": "x:1"}', b'{"a" : [ -1e-7 ]}', b'{"a":1}', b'{"a":\n\t-0.0}',
+               b'{"b":{"c":[{"d":"x"},\r\n3]}}', b'[1.10]', b'{"a":[true, 1E400]}', b'{"a":["x", 18446744073709551616]}']
+    for body in [json.dumps(an_event(1)).encode(), b'{"a": "\\u00e9\\ud83d\\ude00"}',
+                 b'{"a":"\\":1,[2,3]"}'] + numbers:
+        parsed, plain = journal.parse(body)
         assert parsed == jsonio.loads_stored(body) and json.dumps(parsed) == json.dumps(jsonio.loads_stored(body))
+        assert plain == (body not in numbers) or body == b'{"a":"\\":1,[2,3]"}', body   # a false alarm is safe
+        assert plain <= (not audit_log.holds_number(body))
