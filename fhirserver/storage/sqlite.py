@@ -330,9 +330,9 @@ class SqliteStore(Store):
         return _page(rows, limit, total)
 
     def type_history(self, type, *, since=None, limit=50, cursor=None, bodies=True):
-        """history(type) in one query, without count. With `since`, the window is found by its time
-        (version_time) and sorted: a look-back window costs its own size (the planner would rather walk
-        version_type_seq or the whole table back from the newest, filtering every older row)."""
+        """history(type) without count. With `since`, the window is found by its time (version_time) and
+        sorted: a look-back window costs its own size (the planner would rather walk version_type_seq or
+        the whole table back from the newest, filtering every older row)."""
         where, args, using = ["v.type = ?"], [type], ""
         if since is not None:
             where.append("v.last_updated >= ?")
@@ -341,11 +341,19 @@ class SqliteStore(Store):
         if cursor is not None:
             where.append("v.seq < ?")
             args.append(_int_cursor(cursor))
-        columns = "v.body, v.blob" if bodies else "NULL, NULL"
-        rows = self._conn().execute(
-            f"SELECT r.type, r.id, v.version, v.last_updated, v.method, {columns}, v.seq FROM version v{using} "
-            f"JOIN resource r ON r.rid = v.rid WHERE {' AND '.join(where)} ORDER BY v.seq DESC LIMIT ?",
-            args + [limit + 1]).fetchall()
+        conn = self._conn()
+        with _snapshot(conn):
+            rows = conn.execute(
+                f"SELECT r.type, r.id, v.version, v.last_updated, v.method, NULL, NULL, v.seq FROM version v{using} "
+                f"JOIN resource r ON r.rid = v.rid WHERE {' AND '.join(where)} ORDER BY v.seq DESC LIMIT ?",
+                args + [limit + 1]).fetchall()
+            if bodies:          # read after the sort, by seq: sorting rows with their bodies cost more
+                found: dict = {}
+                for i in range(0, len(rows), 500):
+                    seqs = [r[7] for r in rows[i:i + 500]]
+                    found.update((seq, (body, blob)) for seq, body, blob in conn.execute(
+                        f"SELECT seq, body, blob FROM version WHERE seq IN ({', '.join('?' * len(seqs))})", seqs))
+                rows = [r[:5] + found[r[7]] + r[7:] for r in rows]
         return _page(rows, limit, None)
 
     def search(self, type, query, *, sort=(), limit=50, cursor=None, total="accurate", guard=None):
