@@ -88,7 +88,8 @@ def parse(body: bytes) -> tuple[dict, bool]:
     cheaper than log.holds_number's allowing white space on any body."""
     try:
         parsed = orjson.loads(body)
-        if not any(pattern.search(orjson.dumps(parsed)) is not None for pattern in _NUMBER_AT):
+        compact = orjson.dumps(parsed)
+        if not any(pattern.search(compact) is not None for pattern in _NUMBER_AT):
             return parsed, True
     except orjson.JSONDecodeError:
         pass                            # e.g. a lone surrogate escape: the json module decides

@@ -129,3 +129,15 @@ def test_a_body_parses_as_the_store_reads_it():
         assert parsed == jsonio.loads_stored(body) and json.dumps(parsed) == json.dumps(jsonio.loads_stored(body))
         assert plain == (body not in numbers) or body == b'{"a":"\\":1,[2,3]"}', body   # a false alarm is safe
         assert plain <= (not audit_log.holds_number(body))
+
+
+def test_a_body_is_written_once_to_look_for_numbers(monkeypatch):
+    """parse looks for numbers in one compact form of what it read, whichever searches that takes."""
+    import orjson
+    written = []
+    real = orjson.dumps
+    monkeypatch.setattr(journal.orjson, "dumps", lambda *a, **k: written.append(a) or real(*a, **k))
+    for body in (json.dumps(an_event(1)).encode(), b'{"a": [1.5]}', b'{"a": "x"}'):
+        written.clear()
+        journal.parse(body)
+        assert len(written) == 1, body
