@@ -25,6 +25,7 @@ from . import checkpoint as cp
 from . import log as audit_log
 from . import merkle
 from .keys import AuditKeys
+from .overseers import oversees
 from .verify import Problem, Report, pruned_below
 
 
@@ -116,6 +117,25 @@ def fresh_checkpoint(store, settings) -> dict:
     if latest is None:
         raise ExportError("the log has no signed checkpoint yet")
     return latest
+
+
+def bulk_extension(store, settings, base: str, access) -> dict | None:
+    """What a Bulk Data export holding AuditEvents adds to its manifest (its `extension`, export.html
+    #response---complete-status), taken once its files are written: the signed checkpoint (fresh_checkpoint:
+    the log integrated and signed first when no server's integrator holds the lease), the tree size it
+    signs, the log's verifier keys and the endpoints that prove an exported event's place in that tree.
+    None for a client that does not oversee the log (a hospital: the size of the whole log is not its to
+    know, as $audit-checkpoint is not), or when the log has no checkpoint yet."""
+    if not oversees(access):
+        return None
+    try:
+        latest = fresh_checkpoint(store, settings)
+    except ExportError:
+        return None
+    return {"checkpoint": latest["text"], "treeSize": latest["size"],
+            "verifierKeys": verifier_keys(store, settings),
+            "entries": f"{base}/$audit-entries", "inclusionProof": f"{base}/$audit-proof",
+            "consistencyProof": f"{base}/$audit-consistency"}
 
 
 def export(store, settings, out_path: str, checkpoint_path: str, start: int | None = None,

@@ -109,6 +109,9 @@ def _kickoff(level: str, group: str | None = None):
         patients = [p for p in members if p in req.patients] if req.patients else members
     elif req.patients:
         patients = list(req.patients)
+    if "AuditEvent" in types:       # read-your-audit: every event recorded before the kick-off is in the store
+        from ..audit_log.journal import drain_quietly
+        drain_quietly(c.store, c.base)
     owner = owner_of(c.access.claims)
     if jobs.active_of(c.store, owner) >= c.settings.export_max_jobs:
         raise TooManyRequests(f"This client already has {c.settings.export_max_jobs} exports queued or running: "
@@ -155,6 +158,7 @@ def _manifest(c, job: dict) -> dict:
         "deleted": [{"type": d["type"], "url": f"{url}deleted-{i}.ndjson", "count": d["count"]}
                     for i, d in enumerate(job["deleted"])],
         "error": [],
+        **({"extension": {"auditLog": job["audit_log"]}} if job.get("audit_log") else {}),
     }
 
 

@@ -23,6 +23,7 @@ from . import jobs, plan
 from .request import ExportRequest
 
 PAGE = 1000
+AUDIT = "AuditEvent"
 
 
 class Stopped(Exception):
@@ -45,6 +46,9 @@ def run(base_ctx, job: dict, lease: jobs.Lease) -> dict:
             _write_type(ctx, job, req, rtype, query, lease, plan.until(req, job["transaction_time"]))
         if req.since and not progress.get("deleted_done"):
             _write_deleted(ctx, job, req, lease)
+    if AUDIT in job["types"]:       # the audit trail with the checkpoint that signs it (docs/bulk-export.md)
+        from ..audit_log.export import bulk_extension
+        job["audit_log"] = bulk_extension(store, settings, ctx.base, ctx.access)
     job["state"], job["finished"] = "done", time.time()
     job["expires"] = job["finished"] + settings.export_expiry_s
     jobs.save(store, job)

@@ -348,3 +348,54 @@ def test_expired_exports_are_cleaned_up(tmp_path):
     ex.work()            # the next round removes what expired
     assert ex.get(status).status_code == 404
     assert jobs.referenced_blobs(ex.app.config["MEDPORT"].store) == set()
+
+
+# ---- the audit trail through $export (docs/bulk-export.md, "The audit trail") ----------------------
+def _regulator(ex) -> str:
+    from fhirserver.smart_auth.clients import Clients
+    client, _secret = Clients(ex.app.config["MEDPORT"].store).add(
+        "Health regulator", "confidential-symmetric", ["https://regulator.test/cb"], ["system/*.rs"], regulator=True)
+    return mint(ex.app, "system/*.rs", subject=client.client_id, client_id=client.client_id)
+
+
+def _parameters(response) -> list[dict]:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["parameter"]
+
+
+def test_a_regulator_exports_the_audit_trail_with_the_checkpoint_that_signs_it(ex):
+    import base64
+
+    from fhirserver.audit_log import log as audit_log
+    from fhirserver.audit_log import merkle
+    from fhirserver.audit_log.export import check_signed
+    assert ex.get(f"/fhir/Observation/{ex.obs[0]}").status_code == 200      # recorded just before the kick-off
+    regulator = _regulator(ex)
+    manifest = ex.export("/fhir/$export?_type=AuditEvent", regulator)
+    events = ex.lines(manifest, "AuditEvent", regulator)
+    read = [e for e in events if e["subtype"][0]["code"] == "read"
+            and any(x.get("what", {}).get("reference", "").startswith(f"Observation/{ex.obs[0]}") for x in e["entity"])]
+    assert len(read) == 1            # the read before the kick-off is in it (drained at the kick-off)
+    log = manifest["extension"]["auditLog"]
+    signed = check_signed(log["checkpoint"], log["verifierKeys"])       # the manifest's own keys...
+    assert signed == check_signed(log["checkpoint"], None, ex.app.config["MEDPORT"].store)  # ...are the log's
+    assert signed.size == log["treeSize"] >= len(events)
+    # each exported event: its canonical JSON is the leaf at its index, proven in the signed tree
+    listed = _parameters(ex.get(f"/fhir/$audit-entries?start=0&end={signed.size}", regulator))
+    index = {}
+    for p in listed:
+        if p["name"] == "entry":
+            part = {x["name"]: x for x in p["part"]}
+            index[part["auditEvent"]["valueReference"]["reference"]] = (
+                part["index"]["valueInteger"], base64.b64decode(part["leafHash"]["valueBase64Binary"]))
+    for event in events:
+        at, leaf = index[f"AuditEvent/{event['id']}/_history/{event['meta']['versionId']}"]
+        assert merkle.leaf_hash(audit_log.canonical(json.dumps(event).encode())) == leaf
+        proof = _parameters(ex.get(f"{log['inclusionProof']}?index={at}&size={signed.size}", regulator))
+        path = [base64.b64decode(p["valueBase64Binary"]) for p in proof if p["name"] == "hash"]
+        assert merkle.verify_inclusion(at, signed.size, leaf, path, signed.root)
+    # an export without AuditEvent carries no checkpoint; nor does one by a client that does not oversee
+    # the log (the size of the whole log is not a hospital's to know: $audit-checkpoint refuses it too)
+    assert "extension" not in ex.export("/fhir/$export?_type=Observation", regulator)
+    assert ex.get("/fhir/$audit-checkpoint").status_code == 403
+    assert "extension" not in ex.export("/fhir/$export?_type=AuditEvent")
