@@ -182,6 +182,7 @@ AUTH_EVENTS = "https://medport.health/fhir/CodeSystem/audit-auth"
 USER_AUTHENTICATION = ("110114", "User Authentication")
 SECURITY_ALERT = ("110113", "Security Alert")
 USER_SECURITY_ATTRIBUTES = ("110137", "User Security Attributes Changed")
+QUERY = ("110112", "Query")
 LOGIN = (DCM, "110122", "Login")
 LOGOUT = (DCM, "110123", "Logout")
 

@@ -105,7 +105,9 @@ def _json_type(value) -> str:
 
 @blp.get("/users")
 def list_users():
-    return jsonify([u.public() for u in Users(_store()).list()])
+    users = [u.public() for u in Users(_store()).list()]
+    auth_audit.administration("users-listed", None, f"{len(users)} users")
+    return jsonify(users)
 
 
 @blp.post("/users")
@@ -131,7 +133,9 @@ def disable_user(name):
 
 @blp.get("/clients")
 def list_clients():
-    return jsonify([c.public() for c in Clients(_store()).list()])
+    clients = [c.public() for c in Clients(_store()).list()]
+    auth_audit.administration("clients-listed", None, f"{len(clients)} clients")
+    return jsonify(clients)
 
 
 @blp.post("/clients")

@@ -9,8 +9,11 @@ rest from balp.AUTH_EVENTS):
   pages; the token endpoint's access tokens issued and refreshed, and every request it refuses
   (bad client authentication or assertion, bad code, bad refresh token); tokens revoked (RFC 7009);
   the user's decision at the consent page (the scopes approved, or refused);
+- 110114 also: a token introspected by a resource server (RFC 7662), and every caller the
+  introspection endpoint refuses;
 - 110113 Security Alert: a used authorization code or rotated-away refresh token presented again
   (RFC 6749 4.1.2, RFC 9700 4.14.2: the grant is revoked); the admin API refused to a caller;
+- 110112 Query: the admin API's listings of users and of clients;
 - 110137 User Security Attributes Changed: users and clients created or disabled (admin API, CLI),
   with their role and break-glass privilege; accounts opened by self-registration.
 
@@ -121,12 +124,26 @@ def token_issued(claims: dict, refresh_token: bool = False) -> None:
 def token_failed(error, params: dict | None, client=None, endpoint: str = "token") -> None:
     """A request the token (or revocation) endpoint refused (RFC 6749 5.2): the client it named."""
     params = params or {}
-    client_id = client.client_id if client is not None else (_id(params.get("client_id")) or _assertion_issuer(params))
+    client_id = client.client_id if client is not None else (
+        _id(params.get("client_id")) or _assertion_issuer(params) or _basic_client_id())
     what = f"{endpoint} request refused (grant_type {_id(params.get('grant_type'), 40)}): {error.error}"
     if error.description:
         what += f": {error.description}"
     _note(actor(client_id), balp.USER_AUTHENTICATION, (balp.AUTH_EVENTS, *REFUSED),
           status=error.status_code or 400, description=what)
+
+
+def _basic_client_id() -> str | None:
+    """The client id an (unverified) HTTP Basic Authorization header names (RFC 6749 2.3.1)."""
+    header = request.headers.get("Authorization", "") if has_request_context() else ""
+    if not header[:6].lower() == "basic " or len(header) > 8192:
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    from urllib.parse import unquote
+    return _id(unquote(decoded.partition(":")[0]))
 
 
 def _assertion_issuer(params: dict) -> str | None:
@@ -156,19 +173,32 @@ def revoked(client_id: str, kind: str, grant=None, username=None, patient=None, 
           description=text, patient=patient, about=_grant_about(grant))
 
 
+def introspected(client_id: str | None, username: str | None, answer: dict) -> None:
+    """A token introspected (RFC 7662) by a resource server: who asked, and what the answer said of the
+    token (active, its type, client and subject: identifiers only, never the token)."""
+    text = f"active {str(answer.get('active')).lower()}" + "".join(
+        f"; {k} {_id(str(answer[k]), 128)}" for k in ("token_type", "client_id", "sub") if answer.get(k))
+    _note(actor(client_id, username), balp.USER_AUTHENTICATION,
+          (balp.AUTH_EVENTS, "token-introspected", "Token introspected"), description=text,
+          patient=answer.get("patient"))
+
+
 # ---- administration (admin_routes.py, registration, cli_accounts.py) -------------------------------
 
 ACTIONS = {"user-create": "User created", "user-disable": "User disabled", "client-create": "Client registered",
            "client-disable": "Client disabled", "account-registered": "Account opened by self-registration",
-           "admin-refused": "Administration refused"}
+           "admin-refused": "Administration refused", "users-listed": "Users listed",
+           "clients-listed": "Clients listed"}
 
 
 def administration(action: str, about: tuple[str, str] | None, description: str | None = None,
                    status: int = 200) -> None:
-    """A change to users or clients by the administrator whose token the admin API verified."""
+    """A change to users or clients, or a listing of them (a Query), by the administrator whose token
+    the admin API verified."""
     claims = g.get("medport_admin_claims") or {}
     who = actor(claims.get("client_id"), claims.get("sub"), claims.get("fhirUser"), claims.get("organization"))
-    kind = balp.SECURITY_ALERT if action == "admin-refused" else balp.USER_SECURITY_ATTRIBUTES
+    kind = balp.SECURITY_ALERT if action == "admin-refused" else \
+        balp.QUERY if action.endswith("-listed") else balp.USER_SECURITY_ATTRIBUTES
     _note(who, kind, (balp.AUTH_EVENTS, action, ACTIONS[action]), status=status, description=description,
           about=about)
 

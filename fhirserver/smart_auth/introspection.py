@@ -13,7 +13,7 @@ from flask import request
 
 from ..errors import Unauthorized
 from ..resources import ctx
-from . import refresh, tokens
+from . import auth_audit, refresh, tokens
 from .keys import SigningKeys
 from .token_endpoint import authenticate_client, error_response, form_params, invalid_client, json_response
 
@@ -45,20 +45,26 @@ def introspect(c, token: str) -> dict:
 def introspect_view():
     """POST /auth/introspect."""
     c = ctx()
+    params, client = None, None
     try:
         params = form_params()
         bearer = tokens.bearer(request.headers.get("Authorization"))
         if bearer is not None:
             try:
-                tokens.verify(SigningKeys(c.store), c.store, bearer, c.base, c.base)
+                caller = tokens.verify(SigningKeys(c.store), c.store, bearer, c.base, c.base)
             except Unauthorized:
                 raise invalid_client("The bearer token of the caller is not valid") from None
+            caller_id, caller_user = caller.get("client_id"), caller.get("sub") if caller.get("role") else None
         else:
             client = authenticate_client(c, params)
             if client.type == "public":
                 raise invalid_client("Introspection needs a confidential client or a bearer token")
+            caller_id, caller_user = client.client_id, None
         if not params.get("token"):
             raise InvalidRequestError(description="token is required")
     except OAuth2Error as e:
+        auth_audit.token_failed(e, params, client, endpoint="introspection")
         return error_response(e)
-    return json_response(introspect(c, params["token"]))
+    answer = introspect(c, params["token"])
+    auth_audit.introspected(caller_id, caller_user, answer)
+    return json_response(answer)

@@ -158,6 +158,31 @@ def test_tokens_issued_refreshed_refused_revoked(world):
                      second["access_token"], second["refresh_token"])
 
 
+def test_introspection_is_recorded_with_who_asked(world):
+    import base64
+    pid = world.patient("Sharma", "Asha")
+    app, _ = world.app_client()
+    _code, _verifier, issued = _token_flow(world, app, pid)
+    rs, secret = world.app_client(type="confidential-symmetric")
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{rs.client_id}:{secret}".encode()).decode()}
+    r = world.http.post("/auth/introspect", data={"token": issued["access_token"]}, headers=basic)
+    assert r.status_code == 200 and r.get_json()["active"] is True
+    assert world.http.post("/auth/introspect", data={"token": "not-a-token"}, headers=basic).get_json() == \
+        {"active": False}
+    wrong = {"Authorization": "Basic " + base64.b64encode(f"{rs.client_id}:wrong".encode()).decode()}
+    assert world.http.post("/auth/introspect", data={"token": issued["access_token"]}, headers=wrong).status_code == 401
+    events = security_events(world.store)
+    asked = of(events, "token-introspected")
+    assert len(asked) == 2 and {client_of(e) for e in asked} == {rs.client_id}
+    active = next(e for e in asked if e["outcomeDesc"].startswith("active true"))
+    assert active["type"]["code"] == "110114" and active["outcome"] == "0"
+    assert f"client_id {app.client_id}" in active["outcomeDesc"] and patient_of(active) == f"Patient/{pid}"
+    assert any(e["outcomeDesc"] == "active false" for e in asked)
+    refused = [e for e in of(events, "token-refused") if e["outcomeDesc"].startswith("introspection request refused")]
+    assert len(refused) == 1 and refused[0]["outcome"] == "4" and client_of(refused[0]) == rs.client_id
+    assert_no_secret(world.store, secret, issued["access_token"], issued["refresh_token"])
+
+
 def test_a_replayed_code_is_a_security_alert(world):
     app, _ = world.app_client()
     code, verifier, first = _token_flow(world, app, world.patient("Sharma", "Asha"))
@@ -243,7 +268,13 @@ def test_administration_over_the_admin_api(world):
     client_id, secret = r.json["client_id"], r.json["client_secret"]
     assert http.post(f"/auth/admin/clients/{client_id}/disable", headers=admin).status_code == 200
     assert http.post("/auth/admin/users/meera/disable", headers=_admin(world, "practitioner")).status_code == 403
+    assert http.get("/auth/admin/users", headers=admin).status_code == 200
+    assert http.get("/auth/admin/clients", headers=admin).status_code == 200
     events = security_events(world.store)
+    for code, what in (("users-listed", " users"), ("clients-listed", " clients")):
+        listed = one(events, code)
+        assert listed["type"]["code"] == "110112" and listed["outcome"] == "0" and listed["outcomeDesc"].endswith(what)
+        assert user_of(listed) == {"identifier": {"system": f"{BASE}/sid/user", "value": "the-admin"}}
     created = of(events, "user-create")
     assert sorted(e["outcome"] for e in created) == ["0", "4"]
     ok = next(e for e in created if e["outcome"] == "0")
