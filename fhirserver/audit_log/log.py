@@ -4,10 +4,12 @@
 State, all in store records (both stores, no new table):
 
 - kind "audit-log-batch", key = the batch's first index (12 digits, so keys sort by index):
-  {"start": s, "entries": [[id, version, leaf hex, lastUpdated], ...], "range": [...hex]}: the entries
-  s..s+len-1 and the compact range (the roots of the perfect subtrees, merkle.root's stack) of the
-  tree after the batch. A batch is one record, written with add_record (create if absent): it is
-  all or nothing, and two integrators can never both write index s.
+  {"start": s, "prev": start of the batch before, "entries": [[id, version, leaf hex, lastUpdated], ...],
+  "range": [...hex], "newest": lastUpdated}: the entries s..s+len-1, the compact range (the roots of
+  the perfect subtrees, merkle.root's stack) of the tree after the batch, and the newest lastUpdated
+  logged up to it (how far back the integrator's look-back window reaches: _logged_since). A batch is
+  one record, written with add_record (create if absent): it is all or nothing, and two integrators
+  can never both write index s.
 - kind "audit-log", key "head": {"size": n} a hint of the tree size (the integrator probes forward);
   key "lease": the integrator's lease (one at a time across processes, like Trillian's signer);
   key "primary": the heartbeat of a primary integrator (see Integrator: web workers stand by for it).
@@ -212,7 +214,7 @@ class Integrator:
     def __init__(self, store, settings, owner: str | None = None, role: str | None = None):
         self.store, self.settings, self.role = store, settings, role
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._logged: dict[int, tuple] = {}     # batch start -> (prev, earliest lastUpdated, {(id, version)})
+        self._logged: dict[int, tuple] = {}     # batch start -> (prev, newest lastUpdated, {(id, version)})
 
     # the lease: add if free, renew if ours; whoever holds an unexpired one integrates
     def acquire(self) -> bool:
@@ -283,8 +285,11 @@ class Integrator:
         rng = _range_of(last["range"]) if last else []
         entries = list(new)
         rng = extend(rng, (bytes.fromhex(e[2]) for e in entries))
+        newest = max(e[3] for e in entries)
+        if last is not None:
+            newest = max(newest, last.get("newest") or max(e[3] for e in last["entries"]))
         record = {"start": size, "prev": last["start"] if last else None, "entries": entries,
-                  "range": _range_json(rng)}
+                  "range": _range_json(rng), "newest": newest}
         if not self.store.add_record(BATCH_KIND, key_of(size), record):
             return None
         self.store.put_record(STATE_KIND, "head", {"last_start": size, "size": size + len(entries)})
@@ -310,9 +315,14 @@ class Integrator:
         return found
 
     def _logged_since(self, last: dict, horizon: str) -> set:
-        """(id, version) of the logged entries in the batches back from `last` to the first that starts
-        before horizon. A batch record is only ever added (add_record), never changed: one read by this
-        integrator is kept while it is in the window, instead of reading and decoding it every round."""
+        """(id, version) of the logged entries in the batches back from `last` to the first whose
+        "newest" (the newest lastUpdated logged up to it) is before horizon: no entry of it or of an
+        earlier batch can be in the window. Batches are in write order, not time order: a late commit
+        puts an early entry in a batch after later ones, so a batch starting before horizon does not
+        end the window (a batch record without "newest", written before it was kept, stops the walk
+        when it starts before horizon, as then). A batch record is only ever added (add_record), never
+        changed: one read by this integrator is kept while it is in the window, instead of reading and
+        decoding it every round."""
         known: set = set()
         logged, start, record = {}, last["start"], last
         while True:
@@ -321,7 +331,7 @@ class Integrator:
                 record = record or self.store.get_record(BATCH_KIND, key_of(start))
                 if record is None:
                     break
-                got = (record.get("prev"), min(e[3] for e in record["entries"]),
+                got = (record.get("prev"), record.get("newest") or min(e[3] for e in record["entries"]),
                        frozenset((e[0], e[1]) for e in record["entries"]))
             logged[start] = got
             known |= got[2]

@@ -7,12 +7,13 @@ import threading
 
 import pytest
 
-from fhirserver import audit
+from fhirserver import audit, jsonio
 from fhirserver.audit_log import checkpoint as cp
 from fhirserver.audit_log import journal, merkle
 from fhirserver.audit_log import log as audit_log
 from fhirserver.audit_log.keys import AuditKeys
 from fhirserver.audit_log.verify import verify
+from fhirserver.storage.base import Write
 
 
 def write_events(ctx, n, start=0):
@@ -107,6 +108,44 @@ def test_an_integrator_keeps_what_it_read_of_the_batches_in_its_window(ctx, monk
     kept._logged_since(last, horizon)
     assert not [a for a in reads if a[0] == audit_log.BATCH_KIND]      # nothing read again
     assert verify(store).ok
+
+
+def _stamped(store, id: str, when: str) -> None:
+    """An AuditEvent version stamped `when` (committed now: a late commit when `when` is behind)."""
+    body = jsonio.dumps({"resourceType": "AuditEvent", "id": id, "recorded": when,
+                         "meta": {"versionId": "1", "lastUpdated": when}})
+    with store.transaction() as tx:
+        tx.write(Write("AuditEvent", id, 1, when, "POST", body, {}))
+
+
+def test_an_event_logged_before_a_late_commit_is_not_logged_again(ctx):
+    """A late commit (stamped before an event already logged) makes a batch whose earliest entry is
+    behind the look-back window while an older batch still holds entries inside it: those are known,
+    not logged a second time."""
+    store, settings = ctx.store, ctx.settings
+    minute = "2026-01-01T00:01:"
+    _stamped(store, "e0", minute + "30.000000Z")
+    _stamped(store, "e", minute + "40.000000Z")
+    assert audit_log.integrate(store, settings) == 2
+    _stamped(store, "f", minute + "36.000000Z")        # 4 s behind e, committed after it was logged
+    assert audit_log.integrate(store, settings) == 1
+    _stamped(store, "g", minute + "41.500000Z")
+    assert audit_log.integrate(store, settings) == 1   # the window from 36.5 s: e is in it, and logged
+    _stamped(store, "h", minute + "43.000000Z")
+    assert audit_log.integrate(store, settings) == 1
+    assert [e.id for e in audit_log.all_entries(store)] == ["e0", "e", "f", "g", "h"] and verify(store).ok
+
+
+def test_a_log_written_before_batches_kept_their_newest_time_still_integrates(ctx, monkeypatch):
+    store, settings = ctx.store, ctx.settings
+    monkeypatch.setattr(audit_log, "BATCH", 2)
+    write_events(ctx, 5)
+    assert audit_log.integrate(store, settings) == 5
+    for key, record in store.list_records(audit_log.BATCH_KIND):     # as a log written before
+        store.put_record(audit_log.BATCH_KIND, key, {k: v for k, v in record.items() if k != "newest"})
+    write_events(ctx, 3, 5)
+    assert audit_log.integrate(store, settings) == 3 and audit_log.integrate(store, settings) == 0
+    assert len(audit_log.all_entries(store)) == 8 and verify(store).ok
 
 
 def test_batches_are_bounded(ctx, monkeypatch):
