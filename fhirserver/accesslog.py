@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import select
 import threading
 import time
 
@@ -136,7 +137,8 @@ class _Held:
     """Lines held for plain handlers and written together (settings.access_log_flush_s; nginx's access_log
     buffer=/flush=): a write(2) per line was about 5% of a read's CPU (issue 16). Written when HOLD_BYTES
     are held, by a timer thread `seconds` after the first held line, at exit, and before a fork (a child
-    never writes its parent's lines). Lines keep their order per handler."""
+    never writes its parent's lines), in pieces of whole lines up to PIPE_BUF (_pieces: no line cut on a
+    pipe the workers share). Lines keep their order per handler."""
 
     HOLD_BYTES = 64 * 1024
 
@@ -171,7 +173,8 @@ class _Held:
             with self._lock:
                 lines, self._lines, self._bytes = self._lines, {}, 0
             for handler, texts in lines.items():
-                _write(handler, "".join(texts))
+                for piece in _pieces(texts):
+                    _write(handler, piece)
 
     def _start_timer(self) -> None:
         """(Under the lock.) This process's timer thread (a forked child starts its own: reset_in_child)."""
@@ -194,6 +197,23 @@ class _Held:
         self._wake = threading.Event()
 
 
+def _pieces(texts: list):
+    """The held lines joined in pieces of whole lines of at most PIPE_BUF bytes (the lines are ASCII:
+    line()). A write(2) of at most PIPE_BUF to a pipe is atomic (POSIX); a longer one may be interleaved
+    with another writer's, and gunicorn's workers share one stdout pipe: one write per line never cut
+    a line, one write of 64 KiB would."""
+    piece, size = [], 0
+    for text in texts:
+        if piece and size + len(text) > _PIPE_BUF:
+            yield "".join(piece)
+            piece, size = [], 0
+        piece.append(text)
+        size += len(text)
+    if piece:
+        yield "".join(piece)
+
+
+_PIPE_BUF = getattr(select, "PIPE_BUF", 512)      # POSIX's least
 _held = _Held()
 os.register_at_fork(before=_held.write, after_in_child=_held.reset_in_child)
 atexit.register(_held.write)

@@ -137,6 +137,32 @@ def test_held_lines_are_written_at_64_kib_and_by_the_timer(plain_stream):
     assert stream.getvalue() == (message + "\n") * 64 + "late\n"
 
 
+def test_held_lines_are_written_in_whole_lines_of_at_most_pipe_buf(plain_stream):
+    """Workers share one stdout pipe: a write(2) of at most PIPE_BUF to a pipe is atomic (POSIX), a longer
+    one may be interleaved with another process's, cutting lines. Held lines go out in such pieces."""
+    import select
+
+    class Writes(io.StringIO):
+        def __init__(self):
+            super().__init__()
+            self.writes = []
+
+        def write(self, text):
+            self.writes.append(text)
+            return super().write(text)
+
+    _stream, handler = plain_stream(hold_s=3600)
+    writes = Writes()
+    handler.setStream(writes)
+    lines = [f"{n:04d}" + "x" * 295 for n in range(150)]
+    for text in lines:
+        accesslog.emit(text)
+    accesslog._held.write()
+    assert writes.getvalue() == "".join(t + "\n" for t in lines)
+    assert len(writes.writes) < 20
+    assert all(len(w.encode()) <= select.PIPE_BUF and w.endswith("\n") for w in writes.writes)
+
+
 def test_a_fork_writes_the_parents_held_lines_once(tmp_path, plain_stream):
     _stream, handler = plain_stream(hold_s=3600)
     path = tmp_path / "access.log"
