@@ -16,7 +16,8 @@ none is left to wait for; no request is woken to find that nothing concerns it. 
 written batch are woken in a chain: the leader wakes the first, each the next as soon as it runs. Woken
 all at once, they would each wake on a free CPU only to find the interpreter lock taken, sleep on it
 and be woken again; a chain wakes each when the one before has it (docs/audit.md, "Throughput":
-fewer context switches per request, a little less CPU while the process competes for the CPUs).
+fewer context switches per request, a little less CPU while the process competes for the CPUs). A
+request interrupted while it waits leaves the queue, or the chain, so no other waits on it (_abandon).
 """
 from __future__ import annotations
 
@@ -31,11 +32,12 @@ COMMIT_DELAY_S = 0.002      # the longest a leader waits for requests in progres
 
 
 class _Ticket:
-    __slots__ = ("events", "done", "error", "lead", "next", "_wake")
+    __slots__ = ("events", "done", "error", "lead", "next", "gone", "_wake")
 
     def __init__(self, events: list[dict]):
         self.events, self.done, self.error, self.lead = events, False, None, False
         self.next: _Ticket | None = None    # the request of the same batch this one wakes once woken
+        self.gone = False                   # its request was interrupted while it waited (_abandon)
         self._wake = threading.Lock()
         self._wake.acquire()
 
@@ -82,9 +84,13 @@ class GroupCommit:
             else:
                 self._nudge()
         while not lead:
-            ticket.wait()
+            try:
+                ticket.wait()
+            except BaseException:
+                self._abandon(ticket)
+                raise
             if ticket.done:
-                if ticket.next is not None:     # pass the wake-up on (see _wake_chain)
+                if ticket.next is not None:     # pass the wake-up on (see _link)
                     ticket.next.wake()
                 break
             lead = ticket.lead              # handed the lead (its events not written yet)
@@ -92,6 +98,28 @@ class GroupCommit:
             self._lead(ticket)
         if ticket.error is not None:
             raise ticket.error
+
+    def _abandon(self, ticket: _Ticket) -> None:
+        """Its request was interrupted while it waited (KeyboardInterrupt, an async exception): no one
+        else may wait on it. Still queued: it leaves the queue (its events are not written), handing on
+        the lead if it was handed it; taken into a batch: it is skipped by the chain, or, once linked
+        into it, passes the wake-up on now."""
+        with self._lock:
+            ticket.gone = True
+            if ticket in self._queue:
+                first = self._queue[0] is ticket
+                self._queue.remove(ticket)
+                self._queued -= len(ticket.events)
+                ticket.error = RuntimeError("the audit write was interrupted")
+                if first and ticket.lead:           # it was to lead next
+                    if self._queue:
+                        self._queue[0].lead = True
+                        self._queue[0].wake()
+                    else:
+                        self._busy = False
+            elif ticket.next is not None:           # linked: woken or about to be, but not running
+                ticket.next.wake()
+                ticket.next = None
 
     def _nudge(self) -> None:
         """(Under the lock.) Wake a gathering leader once nothing is left to wait for."""
@@ -109,7 +137,10 @@ class GroupCommit:
                     self._gather()
                     self._commit_queued(batch)
                 finally:
-                    _wake_chain([t for t in batch if t is not ticket])
+                    with self._lock:
+                        waiting = _link([t for t in batch if t is not ticket and not t.gone])
+                    if waiting:
+                        waiting.wake()
         finally:
             with self._lock:
                 if not ticket.done:             # interrupted before its events were taken
@@ -189,10 +220,10 @@ class GroupCommit:
         journal.append(self.store, events)
 
 
-def _wake_chain(waiting: list[_Ticket]) -> None:
-    """Wake the requests of a written batch one after another: the first now, each the next once it
-    runs (submit). Every ticket of a batch is done before this (_commit), so none is woken to wait again."""
+def _link(waiting: list[_Ticket]) -> _Ticket | None:
+    """(Under the lock, so that _abandon sees a ticket either linked or skipped.) Chain the requests of
+    a written batch, each naming the next it wakes once it runs (submit); the first, to be woken now.
+    Every ticket of a batch is done before this (_commit), so none is woken to wait again."""
     for ticket, following in zip(waiting, waiting[1:], strict=False):
         ticket.next = following
-    if waiting:
-        waiting[0].wake()
+    return waiting[0] if waiting else None

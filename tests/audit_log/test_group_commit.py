@@ -61,7 +61,7 @@ def test_the_chain_wakes_the_first_request_alone_and_each_names_the_next():
     tickets = [group_commit._Ticket([{"n": i}]) for i in range(3)]
     for t in tickets:
         t.done = True
-    group_commit._wake_chain(tickets)
+    group_commit._link(tickets).wake()
     awake = [t._wake.acquire(blocking=False) for t in tickets]
     assert awake == [True, False, False]
     assert tickets[0].next is tickets[1] and tickets[1].next is tickets[2] and tickets[2].next is None
@@ -96,3 +96,46 @@ def test_every_request_of_many_batches_returns_once_its_own_events_are_written(m
         t.join(60)
     assert not any(t.is_alive() for t in threads) and late == [] and len(written) == 1600
     assert not committer._busy and not committer._queue
+
+
+
+def _interruptible(committer, name: str, outcomes: dict) -> None:
+    try:
+        committer.submit([{"n": name}])
+        outcomes[name] = None
+    except KeyboardInterrupt:
+        outcomes[name] = "interrupted"
+
+
+def test_a_request_interrupted_while_it_waits_leaves_no_other_waiting(monkeypatch):
+    """A waiting request interrupted (KeyboardInterrupt, an async exception) leaves its events unwritten
+    and fails; the requests queued after it are still written and woken (a chain through it would stop)."""
+    class Interrupted(group_commit._Ticket):
+        __slots__ = ()
+
+        def wait(self):
+            if self.events[0]["n"].endswith("-int") and not self.done:
+                raise KeyboardInterrupt
+            super().wait()
+
+    monkeypatch.setattr(group_commit, "_Ticket", Interrupted)
+    for interrupted in ("b-int", "a-int"):          # in the middle of the queue, and first (to lead next)
+        committer = _Held(queued=3)
+        outcomes: dict = {}
+        threads = [threading.Thread(target=_interruptible, args=(committer, "lead", outcomes), daemon=True)]
+        threads[0].start()                          # daemon: a failure hangs no exit
+        while not committer._busy:
+            threading.Event().wait(0.001)
+        names = [n if n[0] != interrupted[0] else interrupted for n in ("a", "b", "c")]
+        for n in names:
+            threads.append(threading.Thread(target=_interruptible, args=(committer, n, outcomes), daemon=True))
+            threads[-1].start()
+            while n not in outcomes and not any(t.events[0]["n"] == n for t in committer._queue):
+                threading.Event().wait(0.001)
+        committer.release.set()
+        for t in threads:
+            t.join(5)
+        assert not any(t.is_alive() for t in threads)
+        assert outcomes == {"lead": None, **{n: "interrupted" if n == interrupted else None for n in names}}
+        assert interrupted not in {n for w in committer.writes for n in w}
+        assert not committer._busy and not committer._queue and committer._queued == 0
