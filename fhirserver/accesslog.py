@@ -152,7 +152,7 @@ class _Held:
         self._timer = False
 
     def hold_for(self, seconds: float) -> None:
-        self.seconds = max(0.0, float(seconds or 0.0))
+        self.seconds = min(max(0.0, float(seconds or 0.0)), 3600.0)     # inf would overflow Event.wait
         self._wake.set()                # a running timer writes what it holds and waits the new time
 
     def add(self, handlers: list, message: str) -> None:

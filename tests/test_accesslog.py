@@ -163,6 +163,16 @@ def test_held_lines_are_written_in_whole_lines_of_at_most_pipe_buf(plain_stream)
     assert all(len(w.encode()) <= select.PIPE_BUF and w.endswith("\n") for w in writes.writes)
 
 
+def test_the_hold_is_bounded():
+    saved = accesslog._held.seconds
+    try:
+        for asked, held in ((float("inf"), 3600.0), (-1, 0.0), (float("nan"), 0.0), (0.5, 0.5)):
+            accesslog._held.hold_for(asked)
+            assert accesslog._held.seconds == held
+    finally:
+        accesslog._held.hold_for(saved)
+
+
 def test_a_fork_writes_the_parents_held_lines_once(tmp_path, plain_stream):
     _stream, handler = plain_stream(hold_s=3600)
     path = tmp_path / "access.log"

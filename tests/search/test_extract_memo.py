@@ -106,7 +106,7 @@ def test_every_hl7_example_parsed_both_ways():
 def test_a_small_memo_evicts_and_still_agrees():
     memo = extract_memo.ExtractMemo(size=3, seen=64)
     events = balp_events(BASES[0])[::7]
-    assert_same(memo, [e for e in events for _twice in (1, 2)], BASES[0])     # each kept at its second sighting
+    assert_same(memo, [e for e in events for _twice in (1, 2)], BASES[0])     # full: kept at a second sighting
     assert len(memo._parts) == 3 and len(memo._seen) <= 64
 
 
