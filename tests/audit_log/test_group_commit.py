@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from fhirserver.audit_log import group_commit
+from tests._threads import run_clients
 
 
 class _Held(group_commit.GroupCommit):
@@ -89,12 +90,7 @@ def test_every_request_of_many_batches_returns_once_its_own_events_are_written(m
             with lock:
                 if name not in written:
                     late.append(name)
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads) and late == [] and len(written) == 1600
+    assert run_clients(client) and late == [] and len(written) == 1600
     assert not committer._busy and not committer._queue
 
 

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 import pytest
 
 from fhirserver.audit_log import group_commit, journal
+from tests._threads import run_clients
 from tests.audit_log.balp_profile import assert_balp
 from tests.conftest import FHIR_JSON, patient, post
 
@@ -268,12 +269,7 @@ def test_group_commit_under_load_each_request_returns_after_its_own_events_only(
             with lock:
                 if ok != (not name.endswith("-bad")) or ok != (name in written):
                     problems.append(name)
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads) and problems == []
+    assert run_clients(client) and problems == []
     assert len(written) == len(set(written)) == 8 * sum(1 for i in range(60) if i % 7 != 3 and i % 17 != 5)
     assert committer._active == 0 and not committer._busy and not committer._queue
 
