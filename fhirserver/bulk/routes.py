@@ -27,6 +27,7 @@ from ..resources.rendering import json_response
 from ..smart_auth.stored_claims import owner_of
 from . import jobs, plan
 from . import request as export_request
+from .run import AUDIT
 
 bp = Blueprint("bulk", __name__, url_prefix="/fhir", description="Bulk Data export (Bulk Data Access 3.0)")
 NDJSON = "application/fhir+ndjson"
@@ -109,7 +110,7 @@ def _kickoff(level: str, group: str | None = None):
         patients = [p for p in members if p in req.patients] if req.patients else members
     elif req.patients:
         patients = list(req.patients)
-    if "AuditEvent" in types:       # read-your-audit: every event recorded before the kick-off is in the store
+    if AUDIT in types:              # read-your-audit: every event recorded before the kick-off is in the store
         from ..audit_log.journal import drain_quietly
         drain_quietly(c.store, c.base)
     owner = owner_of(c.access.claims)
