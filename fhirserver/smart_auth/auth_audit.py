@@ -135,15 +135,15 @@ def token_failed(error, params: dict | None, client=None, endpoint: str = "token
 
 def _basic_client_id() -> str | None:
     """The client id an (unverified) HTTP Basic Authorization header names (RFC 6749 2.3.1)."""
-    header = request.headers.get("Authorization", "") if has_request_context() else ""
-    if not header[:6].lower() == "basic " or len(header) > 8192:
-        return None
+    from authlib.oauth2.rfc6749.errors import OAuth2Error
+
+    from .token_endpoint import basic_credentials
+    header = request.headers.get("Authorization") if has_request_context() else None
     try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
+        basic = basic_credentials(header)
+    except OAuth2Error:
         return None
-    from urllib.parse import unquote
-    return _id(unquote(decoded.partition(":")[0]))
+    return _id(basic[0]) if basic else None
 
 
 def _assertion_issuer(params: dict) -> str | None:

@@ -91,7 +91,7 @@ def form_params() -> dict[str, str]:
 def authenticate_client(c, params: dict[str, str]):
     """The calling client, authenticated by exactly one method, or InvalidClientError."""
     clients = Clients(c.store)
-    basic = _basic_credentials(request.headers.get("Authorization"))
+    basic = basic_credentials(request.headers.get("Authorization"))
     has_assertion = "client_assertion" in params or "client_assertion_type" in params
     has_secret = "client_secret" in params
     if sum((basic is not None, has_assertion, has_secret)) > 1:
@@ -149,7 +149,9 @@ def _client(clients, client_id: str):
     return None if client is None or client.disabled else client
 
 
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(client_id, secret) of an HTTP Basic Authorization header (RFC 6749 2.3.1), None for another
+    scheme; invalid_client when malformed."""
     scheme, _, value = (header or "").partition(" ")
     if scheme.lower() != "basic":
         return None
