@@ -54,13 +54,21 @@ def extract(resource: dict, base: str = "", legacy: bool = False) -> Rows:
                 found = _evaluate_relative(expression, element) if isinstance(element, dict) else []
                 _add(out, p.kind, p.key, group, _rows(param, found, base))
                 values += found
-        if not values:
-            continue
-        if p.kind == "reference":
-            _add(out, "token", p.key + reference_kind.IDENTIFIER, 0, reference_kind.identifier_rows(values))
-        elif p.kind == "token" and param.code == "identifier":
-            _add(out, "token", p.key + token_kind.OF_TYPE, 0, token_kind.of_type_rows(values))
+        if values:
+            extra = extra_rows(p, values)
+            if extra is not None:
+                _add(out, "token", extra[0], 0, extra[1])
     return out
+
+
+def extra_rows(p, values) -> tuple[str, list] | None:
+    """(key, rows) of the token rows a parameter's values index besides its own: a reference's
+    :identifier, an identifier's :of-type; None for other parameters."""
+    if p.kind == "reference":
+        return p.key + reference_kind.IDENTIFIER, reference_kind.identifier_rows(values)
+    if p.kind == "token" and p.param.code == "identifier":
+        return p.key + token_kind.OF_TYPE, token_kind.of_type_rows(values)
+    return None
 
 
 @dataclass(frozen=True)

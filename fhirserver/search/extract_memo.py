@@ -31,9 +31,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from .extract import Rows, _add, _plans, _rows, extract
+from .extract import Rows, _add, _plans, _rows, extra_rows, extract
 from .fhirpath import _apply, _choice_names, _plain_path, path_steps
-from .kinds import reference_kind, token_kind
 
 ELEMENTWISE = frozenset({"token", "string", "uri", "date", "reference"})    # rows value by value, repeats dropped
 _ITEM_STEPS = frozenset({"child", "cast", "where_eq", "resolves_to"})       # fhirpath._apply's steps but index
@@ -131,15 +130,8 @@ def _item_rows(paths: tuple, k: str, item, base: str) -> tuple:
             out.append(((), ()))
             continue
         rows = tuple((p.key, 0) + tuple(r) for r in _rows(p.param, values, base))
-        if p.kind == "reference":
-            more = reference_kind.identifier_rows(values)
-            key = p.key + reference_kind.IDENTIFIER
-        elif p.kind == "token" and p.param.code == "identifier":
-            more = token_kind.of_type_rows(values)
-            key = p.key + token_kind.OF_TYPE
-        else:
-            more = ()
-        out.append((rows, tuple((key, 0) + tuple(r) for r in more)))
+        extra = extra_rows(p, values)
+        out.append((rows, () if extra is None else tuple((extra[0], 0) + tuple(r) for r in extra[1])))
     return tuple(out)
 
 
@@ -149,10 +141,9 @@ def _extract_one(p, resource: dict, base: str, out: Rows) -> None:
     if not values:
         return
     _add(out, p.kind, p.key, 0, _rows(p.param, values, base))
-    if p.kind == "reference":
-        _add(out, "token", p.key + reference_kind.IDENTIFIER, 0, reference_kind.identifier_rows(values))
-    elif p.kind == "token" and p.param.code == "identifier":
-        _add(out, "token", p.key + token_kind.OF_TYPE, 0, token_kind.of_type_rows(values))
+    extra = extra_rows(p, values)
+    if extra is not None:
+        _add(out, "token", extra[0], 0, extra[1])
 
 
 @dataclass(frozen=True)
