@@ -23,29 +23,32 @@ log = logging.getLogger("medport.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
-# os.urandom is a system call: the bytes of 256 ids are read at once, handed out under a lock, and
-# dropped in a forked child (a worker must never repeat its parent's ids).
+# os.urandom is a system call that lets go of the interpreter lock: each thread reads the bytes of 256
+# ids at once into a pool of its own, so no lock is held across it. (One shared pool under a lock made
+# the request threads of a busy worker queue on that lock: a thread refilling it gave the interpreter
+# lock away while holding it, issue 16.) A forked child drops every pool: a worker must never repeat
+# its parent's ids.
 _POOL_IDS = 256
-_pool = {"bytes": b"", "at": 0}
-_pool_lock = threading.Lock()
+_pools = threading.local()
 
 
-def _drop_pool() -> None:
-    global _pool_lock
-    _pool["bytes"], _pool["at"] = b"", 0
-    _pool_lock = threading.Lock()
+def _drop_pools() -> None:
+    global _pools
+    _pools = threading.local()
 
 
-os.register_at_fork(after_in_child=_drop_pool)
+os.register_at_fork(after_in_child=_drop_pools)
 
 
 def _random16() -> bytes:
-    with _pool_lock:
-        at = _pool["at"]
-        if at >= len(_pool["bytes"]):
-            _pool["bytes"], at = os.urandom(16 * _POOL_IDS), 0
-        _pool["at"] = at + 16
-        return _pool["bytes"][at:at + 16]
+    pool = _pools.__dict__
+    at = pool.get("at", 0)
+    data = pool.get("bytes", b"")
+    if at >= len(data):
+        data, at = os.urandom(16 * _POOL_IDS), 0
+        pool["bytes"] = data
+    pool["at"] = at + 16
+    return data[at:at + 16]
 
 
 def new_request_id() -> str:

@@ -51,6 +51,10 @@ class Settings:
                                                 "503 with Retry-After past it; 0: no limit.")
     sqlite_synchronous: str = _setting("FULL", "SQLite synchronous pragma: FULL survives power loss, "
                                                "NORMAL only process crashes.")
+    sqlite_read_cache_mib: float = _setting(16.0, "MiB of current resource versions and records each server "
+                                                  "process keeps after reading them from SQLite, answered again "
+                                                  "until the next commit to the store (docs/storage.md); "
+                                                  "0: every read asks SQLite.")
     log_level: str = _setting("INFO", "Log level of the access and application logs.")
     access_log_flush_s: float = _setting(1.0, "Seconds the access log may hold its lines before writing them "
                                               "(as nginx's access_log buffer/flush: one write for many lines; "

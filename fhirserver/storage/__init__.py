@@ -10,7 +10,8 @@ def open_store(settings) -> Store:
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteStore, path_from_url
         return SqliteStore(path_from_url(url), blob_dir=settings.blob_dir,
-                           synchronous=settings.sqlite_synchronous)
+                           synchronous=settings.sqlite_synchronous,
+                           read_cache_mib=settings.sqlite_read_cache_mib)
     if url.startswith(("mongodb://", "mongodb+srv://", "mongomock://")):
         from .mongo import open_mongo
         return open_mongo(url)

@@ -30,6 +30,7 @@ from .sqlite_index import ParamIds, add_columns, missing_columns, write_rows
 from .sqlite_index import layout as index_layout
 from .sqlite_index import schema as index_schema
 from .sqlite_index import upgrade as upgrade_index
+from .sqlite_read_cache import ReadCache
 from .sqlite_records import SCHEMA as RECORDS_SCHEMA
 from .sqlite_records import Records
 from .sqlite_side_journal import SideJournals
@@ -80,12 +81,22 @@ CREATE INDEX IF NOT EXISTS version_time ON version (last_updated);
 # Measured on a store grown to 110k resources (bench_ingest.py --cache-mib 2,256, synchronous=FULL,
 # the variants taking turns): 64 MiB 2,333 resources/s, 256 MiB 1,995/s, 2 MiB 1,991/s; kept at 64 MiB
 PAGE_CACHE_KIB = 64 * 1024
+READ_CACHE_MIB = 16
 _VERSION_COLS = "r.type, r.id, v.version, v.last_updated, v.method, v.body, v.blob"
 _CURRENT = f"SELECT {_VERSION_COLS} FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version"
 
 
 def _row(row) -> Version:
     return Version(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def _current(conn, type, id) -> Version | None:
+    row = conn.execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
+    return _row(row) if row else None
+
+
+def _version_size(v: Version | None) -> int:
+    return 200 + (len(v.body) if v is not None and v.body else 0)
 
 
 def path_from_url(url: str) -> str:
@@ -96,8 +107,10 @@ def path_from_url(url: str) -> str:
 
 class SqliteStore(Store):
     def __init__(self, path: str, blob_dir: str = "", synchronous: str = "FULL", busy_timeout_s: float = 30.0,
-                 page_cache_kib: int = 0):
-        """page_cache_kib: each connection's page cache, PAGE_CACHE_KIB unless given (bench/bench_ingest.py)."""
+                 page_cache_kib: int = 0, read_cache_mib: float = READ_CACHE_MIB):
+        """page_cache_kib: each connection's page cache, PAGE_CACHE_KIB unless given (bench/bench_ingest.py);
+        read_cache_mib: what each process keeps of current versions and records read
+        (sqlite_read_cache.py; 0: nothing)."""
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"sqlite synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.path = path
@@ -109,6 +122,7 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._writer_lock = WriterLock(os.path.abspath(path) + ".writer-lock", busy_timeout_s)
         self._side = SideJournals(path, self.synchronous, busy_timeout_s)
+        self._read_cache = ReadCache(path, int(read_cache_mib * 1024 * 1024))
         self._param_ids = ParamIds()
         self._stats = Statistics()
         conn = self._conn()
@@ -291,8 +305,8 @@ class SqliteStore(Store):
                 conn.execute("COMMIT")
 
     def read(self, type, id):
-        row = self._conn().execute(_CURRENT + " WHERE r.type = ? AND r.id = ?", (type, id)).fetchone()
-        return _row(row) if row else None
+        return self._read_cache.through(self._conn(), ("resource", type, id),
+                                        lambda conn: _current(conn, type, id), _version_size)
 
     def vread(self, type, id, version):
         row = self._conn().execute(
@@ -394,6 +408,7 @@ class SqliteStore(Store):
 
     def close(self):
         self._side.close()
+        self._read_cache.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()

@@ -21,6 +21,10 @@ CREATE INDEX IF NOT EXISTS record_expiry ON record (expires_at) WHERE expires_at
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 
 
+def _row_size(row) -> int:
+    return 100 + (len(row[0]) if row is not None else 0)
+
+
 class Records:
     """Record operations on an SQLite store; writes join the thread's open unit of work (they commit or
     roll back with it) or run in a transaction of their own."""
@@ -44,9 +48,11 @@ class Records:
             return cur.rowcount == 1
 
     def get(self, kind, key):
-        row = self.store._conn().execute(f"SELECT value FROM record WHERE kind = ? AND key = ? AND {_LIVE}",
-                                         (kind, key, time.time())).fetchone()
-        return json.loads(row[0]) if row else None
+        row = self.store._read_cache.through(self.store._conn(), ("record", kind, key), lambda conn: conn.execute(
+            "SELECT value, expires_at FROM record WHERE kind = ? AND key = ?", (kind, key)).fetchone(), _row_size)
+        if row is None or (row[1] is not None and row[1] <= time.time()):     # _LIVE: expired is absent
+            return None
+        return json.loads(row[0])
 
     def take(self, kind, key):
         with self.store.unit() as tx:
