@@ -11,17 +11,18 @@ each commit rewrites both copies of the header (its change counter iChange, mxFr
 and restarting the WAL after a checkpoint changes its salts, so the header never returns to an earlier
 value. Every row is kept with the header bytes read *before* its query and answered only while the
 header still holds them: a commit between that look and the query changes the header, so such a row
-is never answered. Reading 96 bytes of a shared mapping is no system call.
+is never answered. The header is read where SQLite itself maps it in this process: no system call.
 
 Only reads outside a transaction are cached (a transaction sees its own writes, and a snapshot its own
-state). While the cache lives it holds a connection of its own that has read the database: SQLite
-removes the `-shm` file only when the last connection closes (walClose takes an EXCLUSIVE lock, which
-that connection's SHARED lock refuses), so the mapped file is the one every writer updates. No WAL, no
-`-shm` file, or a header not in the format above: nothing is cached.
+state). While the cache lives it holds a connection of its own that has read the database, which keeps
+SQLite's mapping of the -shm file in this process, and the file itself: SQLite removes it only when the
+last connection closes (walClose takes an EXCLUSIVE lock, which that connection's SHARED lock refuses),
+and truncates it only when it is the first to open it (no other process holding its DMS lock). No WAL,
+no mapping found (not Linux), or a header not in the format above: nothing is cached.
 """
 from __future__ import annotations
 
-import mmap
+import ctypes
 import os
 import sqlite3
 import struct
@@ -53,9 +54,10 @@ class ReadCache:
         self._bytes = 0
         self._seen = None               # the stamp every row in _rows was read under, mostly
         self._lock = threading.Lock()   # puts only: gets never wait
-        self._map = None
-        self._keep = None
-        self._born = None               # _forks[0] when this process mapped the header
+        self._addr = None               # where SQLite maps the header in this process
+        self._keep = None               # the connection that keeps that mapping
+        self._keep_born = None
+        self._born = None               # _forks[0] when this process found the header
 
     def through(self, conn, key, load, size):
         """load(conn), answered from the cache when conn is in no transaction and the row read under the
@@ -72,8 +74,8 @@ class ReadCache:
     def stamp(self) -> bytes | None:
         if self._born != _forks[0]:
             self._open()
-        view = self._map
-        return None if view is None else view[:HEADER_BYTES]
+        addr = self._addr
+        return None if addr is None else ctypes.string_at(addr, HEADER_BYTES)
 
     def get(self, key, stamp: bytes):
         hit = self._rows.get(key)
@@ -94,23 +96,27 @@ class ReadCache:
                 self._bytes -= self._rows.pop(next(iter(self._rows)))[2]
 
     def close(self) -> None:
+        """Forget every row; the next read maps the header again. The connection that holds SQLite's
+        mapping stays open until then, or until this cache is collected: a thread still reading the
+        header may hold its address, and never a reference to the connection alone."""
         with self._lock:
-            self._rows, self._bytes, self._seen = {}, 0, None
-            view, keep, self._map, self._keep, self._born = self._map, self._keep, None, None, None
-        if view is not None:
-            view.close()
-        if keep is not None:
-            keep.close()
+            self._rows, self._bytes, self._seen, self._addr, self._born = {}, 0, None, None, None
 
     def _open(self) -> None:
-        """(Once per process.) Map the header of the database's -shm file, if it has one in the format
-        above; a forked child maps its own and forgets its parent's rows."""
+        """(Once per process.) Find the header in SQLite's own mapping of the -shm file, if it is in the
+        format above; a forked child finds its own and forgets its parent's rows.
+
+        The header is read where SQLite maps it, not through a file descriptor of this module: closing
+        any descriptor of the -shm file would drop every POSIX lock this process holds on it, SQLite's
+        included, and another process could then find the file unused and truncate it under the
+        workers' mappings (SIGBUS)."""
         with self._lock:
             if self._born == _forks[0]:
                 return
-            if self._keep is not None:
-                _inherited.append(self._keep)
-            self._rows, self._bytes, self._seen, self._map, self._keep = {}, 0, None, None, None
+            if self._keep is not None and self._keep_born != _forks[0]:
+                _inherited.append(self._keep)       # the parent's: never closed here
+                self._keep = None
+            self._rows, self._bytes, self._seen, self._addr = {}, 0, None, None
             self._born = _forks[0]
             if self.max_bytes <= 0:
                 return
@@ -120,13 +126,26 @@ class ReadCache:
                     keep.close()
                     return
                 keep.execute("SELECT count(*) FROM sqlite_master").fetchone()     # maps the -shm file
-                with open(self.db_path + "-shm", "rb") as f:
-                    view = mmap.mmap(f.fileno(), HEADER_BYTES, mmap.MAP_SHARED, mmap.PROT_READ)
-            except (OSError, ValueError, sqlite3.Error):
+                addr = _mapped(os.path.realpath(self.db_path) + "-shm")
+            except (OSError, sqlite3.Error):
                 return
-            header = view[:HEADER_BYTES]
+            self._keep, self._keep_born = keep, _forks[0]   # opened before the old one goes: one mapping
+            if addr is None:
+                return
+            header = ctypes.string_at(addr, HEADER_BYTES)
             if struct.unpack_from("=I", header)[0] != WALINDEX_VERSION or header[12] != 1:    # iVersion, isInit
-                view.close()
-                keep.close()
                 return
-            self._map, self._keep = view, keep
+            self._addr = addr
+
+
+def _mapped(path: str) -> int | None:
+    """The address where this process maps the first bytes of `path` (/proc/self/maps, Linux), if
+    exactly one mapping does."""
+    starts = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].rstrip("\n") == path and int(fields[2], 16) == 0 \
+                    and fields[1].startswith("r"):
+                starts.add(int(fields[0].split("-")[0], 16))
+    return starts.pop() if len(starts) == 1 else None

@@ -209,3 +209,16 @@ def test_readers_never_see_a_version_older_than_one_committed_before_they_asked(
     assert run_clients(client, count=4)
     assert stale == []
     assert store.read("Patient", "p").version == 59
+
+
+def test_this_process_keeps_its_lock_on_the_shm_file(store, path):
+    """Reading the header must not drop SQLite's POSIX locks (closing any descriptor of a file drops them
+    all): another process would then find the -shm file unused and truncate it under the mappings."""
+    put(store, "p", 1)
+    store.read("Patient", "p")
+    assert store._read_cache.stamp() is not None
+    code = ("import fcntl, sys; f = open(sys.argv[1], 'rb+'); "
+            "fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)")     # os_unix.c UNIX_SHM_DMS: byte 128
+    taken = subprocess.run([sys.executable, "-c", code, path + "-shm"], capture_output=True)
+    assert taken.returncode != 0
+    assert b"BlockingIOError" in taken.stderr or b"PermissionError" in taken.stderr     # EAGAIN or EACCES
