@@ -1,6 +1,7 @@
 """CORS for browser SMART apps: the FHIR API answers any origin (access rests on bearer tokens,
 never on cookies, so no credentials are allowed). SMART App Launch 2.2 "Conformance" asks for
-CORS on discovery, the CapabilityStatement and the token endpoint; apps need it on the API too."""
+CORS on discovery, the CapabilityStatement and the token endpoint; apps need it on the API too.
+One hook for both (issue 16: each hook costs every request)."""
 from __future__ import annotations
 
 from flask import request
@@ -10,6 +11,9 @@ from .response_headers import present, put
 ALLOW_HEADERS = "Authorization, Content-Type, Accept, Prefer, If-Match, If-None-Match, If-None-Exist, " \
                 "If-Modified-Since, X-Request-Id"
 EXPOSE_HEADERS = "Location, Content-Location, ETag, Last-Modified, X-Request-Id, X-Progress, Retry-After"
+# the public JSON endpoints of authorization (discovery, token, keys, introspection, revocation)
+AUTH_PATHS = ("/fhir/.well-known/", "/auth/token", "/auth/jwks", "/auth/introspect", "/auth/revoke",
+              "/auth/smart-style.json")
 
 
 def install(app) -> None:
@@ -17,7 +21,15 @@ def install(app) -> None:
     def _cors(response):
         req = request._get_current_object()     # one context lookup, not one per attribute
         headers = response.headers
-        if req.path.startswith("/fhir") and not present(headers, "Access-Control-Allow-Origin"):
+        if req.path.startswith(AUTH_PATHS):
+            put(headers, "Access-Control-Allow-Origin", "*")
+            if req.path.startswith("/fhir"):
+                put(headers, "Access-Control-Expose-Headers", EXPOSE_HEADERS)
+            if req.method == "OPTIONS":
+                headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+                headers["Access-Control-Max-Age"] = "600"
+        elif req.path.startswith("/fhir") and not present(headers, "Access-Control-Allow-Origin"):
             headers.add("Access-Control-Allow-Origin", "*")
             put(headers, "Access-Control-Expose-Headers", EXPOSE_HEADERS)
             if req.method == "OPTIONS":     # preflight

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from ..resources import ctx
 from . import authorize, discovery, introspection, launch, revocation, sessions, token_endpoint
 from .keys import SigningKeys
 
 bp = Blueprint("smart_auth", __name__)
-_CORS_PATHS = ("/fhir/.well-known/", "/auth/token", "/auth/jwks", "/auth/introspect", "/auth/revoke",
-               "/auth/smart-style.json")
 
 
 def _json(body: dict, cache: str = "no-cache") -> Response:
@@ -56,18 +54,6 @@ bp.add_url_rule("/auth/token", "token", token_endpoint.token_view, methods=["POS
 bp.add_url_rule("/auth/introspect", "introspect", introspection.introspect_view, methods=["POST"])
 bp.add_url_rule("/auth/revoke", "revoke", revocation.revoke_view, methods=["POST"])
 bp.add_url_rule("/auth/launch", "launch", launch.launch_view, methods=["POST"])
-
-
-@bp.after_app_request
-def _cors(response: Response) -> Response:
-    """Access-Control-Allow-Origin: * on the public JSON endpoints, and their preflights."""
-    if request.path.startswith(_CORS_PATHS):
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        if request.method == "OPTIONS":
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-            response.headers["Access-Control-Max-Age"] = "600"
-    return response
 
 
 def install(app) -> None:
