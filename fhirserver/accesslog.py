@@ -13,6 +13,7 @@ import re
 import select
 import threading
 import time
+from collections import deque
 
 import orjson
 from flask import g, request
@@ -23,12 +24,12 @@ log = logging.getLogger("medport.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
-# os.urandom is a system call that lets go of the interpreter lock: each thread reads the bytes of 256
-# ids at once into a pool of its own, so no lock is held across it. (One shared pool under a lock made
+# os.urandom is a system call that lets go of the interpreter lock: each thread reads the bytes of 4096
+# ids at once (64 KiB) into a pool of its own, so no lock is held across it. (One shared pool under a lock made
 # the request threads of a busy worker queue on that lock: a thread refilling it gave the interpreter
 # lock away while holding it, issue 16.) A forked child drops every pool: a worker must never repeat
 # its parent's ids.
-_POOL_IDS = 256
+_POOL_IDS = 4096
 _pools = threading.local()
 
 
@@ -141,16 +142,21 @@ class _Held:
     buffer=/flush=): a write(2) per line was about 5% of a read's CPU (issue 16). Written when HOLD_BYTES
     are held, by a timer thread `seconds` after the first held line, at exit, and before a fork (a child
     never writes its parent's lines), in pieces of whole lines up to PIPE_BUF (_pieces: no line cut on a
-    pipe the workers share). Lines keep their order per handler."""
+    pipe the workers share). Lines keep their order per handler.
+
+    A request holds its line with one deque.append (atomic under the interpreter lock) and takes no lock:
+    with a lock, a request thread that lost the interpreter lock while holding it made the worker's
+    other request threads queue behind it (issue 16). One writer at a time; a request that finds the
+    lines full while another thread writes leaves them to it and its successors."""
 
     HOLD_BYTES = 64 * 1024
 
     def __init__(self):
         self.seconds = 0.0
-        self._lock = threading.Lock()
+        self._queue: deque = deque()    # (handlers, message), in the order held
+        self._bytes = 0                 # held since the last write; a lost update only delays a write
         self._writing = threading.Lock()
-        self._lines: dict = {}          # handler -> [text, ...]
-        self._bytes = 0
+        self._starting = threading.Lock()
         self._wake = threading.Event()
         self._timer = False
 
@@ -159,31 +165,39 @@ class _Held:
         self._wake.set()                # a running timer writes what it holds and waits the new time
 
     def add(self, handlers: list, message: str) -> None:
-        with self._lock:
-            for handler in handlers:
-                self._lines.setdefault(handler, []).append(message + handler.terminator)
-            self._bytes += len(message) + 1
-            full = self._bytes >= self.HOLD_BYTES
-            if not self._timer:
-                self._start_timer()
-        if full:
-            self.write()
+        self._queue.append((handlers, message))
+        self._bytes += len(message) + 1
+        if not self._timer:
+            self._start_timer()
+        if self._bytes >= self.HOLD_BYTES:
+            self.write(wait=False)
 
-    def write(self) -> None:
-        """Write every held line, in order (one writer at a time; a request holding its line waits for
-        no write)."""
-        with self._writing:
-            with self._lock:
-                lines, self._lines, self._bytes = self._lines, {}, 0
+    def write(self, wait: bool = True) -> None:
+        """Write every held line, in order, one writer at a time (`wait=False`: not at all while another
+        thread writes)."""
+        if not self._writing.acquire(blocking=wait):
+            return
+        try:
+            self._bytes = 0
+            queue, lines = self._queue, {}
+            for _ in range(len(queue)):
+                handlers, message = queue.popleft()
+                for handler in handlers:
+                    lines.setdefault(handler, []).append(message + handler.terminator)
             for handler, texts in lines.items():
                 for piece in _pieces(texts):
                     _write(handler, piece)
+        finally:
+            self._writing.release()
 
     def _start_timer(self) -> None:
-        """(Under the lock.) This process's timer thread (a forked child starts its own: reset_in_child)."""
-        self._timer = True
-        self._wake.clear()
-        threading.Thread(target=self._tick, name="medport-access-log", daemon=True).start()
+        """This process's timer thread, started once (a forked child starts its own: reset_in_child)."""
+        with self._starting:
+            if self._timer:
+                return
+            self._timer = True
+            self._wake.clear()
+            threading.Thread(target=self._tick, name="medport-access-log", daemon=True).start()
 
     def _tick(self) -> None:
         while True:
@@ -195,8 +209,8 @@ class _Held:
                 pass
 
     def reset_in_child(self) -> None:
-        self._lock, self._writing = threading.Lock(), threading.Lock()
-        self._lines, self._bytes, self._timer = {}, 0, False
+        self._writing, self._starting = threading.Lock(), threading.Lock()
+        self._queue, self._bytes, self._timer = deque(), 0, False
         self._wake = threading.Event()
 
 

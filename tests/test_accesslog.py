@@ -13,6 +13,7 @@ import pytest
 
 from fhirserver import accesslog
 from fhirserver.accesslog import line, new_request_id
+from tests._threads import run_clients
 
 FIELDS = ["request_id", "method", "path", "params", "status", "duration_ms", "bytes", "remote", "client_id",
           "user", "patient"]
@@ -135,6 +136,23 @@ def test_held_lines_are_written_at_64_kib_and_by_the_timer(plain_stream):
             break
         time.sleep(0.05)
     assert stream.getvalue() == (message + "\n") * 64 + "late\n"
+
+
+def test_lines_held_by_many_threads_are_each_written_once_in_order(plain_stream):
+    """Request threads hold their lines without a lock, and cross the 64 KiB mark while another
+    thread writes: every line comes out once, each thread's in the order it held them."""
+    stream, _handler = plain_stream(hold_s=3600)
+
+    def client(k):
+        for n in range(1500):
+            accesslog.emit(f"{k}:{n}:" + "y" * 90)
+
+    assert run_clients(client, count=6)
+    accesslog._held.write()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 6 * 1500
+    for k in range(6):
+        assert [int(x.split(":")[1]) for x in lines if x.startswith(f"{k}:")] == list(range(1500))
 
 
 def test_held_lines_are_written_in_whole_lines_of_at_most_pipe_buf(plain_stream):
