@@ -16,9 +16,8 @@ import time
 from collections import deque
 
 import orjson
-from flask import g, request
 
-from .resources.response_headers import put
+from .resources.response_headers import add_absent
 
 log = logging.getLogger("medport.access")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
@@ -71,41 +70,40 @@ def line(entry: dict) -> str:
     return out.decode()
 
 
-def install(app) -> None:
-    _held.hold_for(app.config["MEDPORT"].settings.access_log_flush_s)
+def configure(settings) -> None:
+    _held.hold_for(settings.access_log_flush_s)
 
-    @app.before_request
-    def _start():
-        supplied = request.environ.get("HTTP_X_REQUEST_ID", "")    # as request.headers, without its KeyError
-        request_globals = g._get_current_object()   # one context lookup, not one per attribute
-        request_globals.request_id = supplied if supplied and _CLIENT_ID.match(supplied) else new_request_id()
-        request_globals.started = time.perf_counter()
 
-    @app.after_request
-    def _finish(response):
-        request_globals = g._get_current_object()   # one context lookup, not one per attribute
-        rid = request_globals.get("request_id") or new_request_id()     # g.get: no AttributeError raised
-        put(response.headers, "X-Request-Id", rid)
-        if not log.isEnabledFor(logging.INFO):
-            return response
-        started = request_globals.get("started")
-        claims = request_globals.get("token_claims") or {}
-        req = request._get_current_object()     # one context lookup, not one per field
-        message = line({
-            "request_id": rid,
-            "method": req.method,
-            "path": req.path,
-            "params": sorted(set(req.args.keys())) if req.query_string else [],
-            "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-            "bytes": response.content_length,
-            "remote": req.remote_addr,
-            "client_id": claims.get("client_id"),      # who acted (SMART token), for the audit trail
-            "user": claims.get("sub"),
-            "patient": claims.get("patient"),
-        })
-        emit(message)
-        return response
+def start(req, here) -> None:
+    """(Before a request: request_hooks.py.) Its id, the client's X-Request-Id when it is a plain
+    token, and its start time, on g."""
+    supplied = req.environ.get("HTTP_X_REQUEST_ID", "")    # as request.headers, without its KeyError
+    here.request_id = supplied if supplied and _CLIENT_ID.match(supplied) else new_request_id()
+    here.started = time.perf_counter()
+
+
+def finish(response, req, here, names: set) -> None:
+    """(After a request: request_hooks.py.) X-Request-Id on the response, and its line in the log.
+    names: the lower-case header names of the response."""
+    rid = here.get("request_id") or new_request_id()     # g.get: no AttributeError raised
+    add_absent(response.headers, names, "X-Request-Id", rid)
+    if not log.isEnabledFor(logging.INFO):
+        return
+    started = here.get("started")
+    claims = here.get("token_claims") or {}
+    emit(line({
+        "request_id": rid,
+        "method": req.method,
+        "path": req.path,
+        "params": sorted(set(req.args.keys())) if req.query_string else [],
+        "status": response.status_code,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        "bytes": response.content_length,
+        "remote": req.remote_addr,
+        "client_id": claims.get("client_id"),      # who acted (SMART token), for the audit trail
+        "user": claims.get("sub"),
+        "patient": claims.get("patient"),
+    }))
 
 
 def emit(message: str) -> None:

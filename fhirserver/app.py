@@ -4,22 +4,21 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, g, send_from_directory
+from flask import Flask, send_from_directory
 from flask.sessions import NullSession, SecureCookieSessionInterface
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from . import __version__, accesslog, openapi_auth
+from . import __version__, openapi_auth, request_hooks
 from .audit_log import middleware as audit_middleware
 from .config import Settings
 from .context import ServerContext
 from .governance import break_glass
 from .health_cards import routes as health_card_routes
 from .registration import routes as registration_routes
-from .resources import cors, errorhandlers, nosniff, register
+from .resources import errorhandlers, register
 from .resources.retry import RetryingFlask
-from .search import identifier_forms
 from .smart_auth import admin_routes, bearer
 from .smart_auth import routes as smart_routes
 from .storage import open_store
@@ -46,7 +45,7 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     )
     # nothing is written here: the init step (context.initialize) ran before (`medport serve`,
     # `medport db init`) or, on a fresh store, once when the ServerContext was made
-    _activate_identifier_forms(app)
+    request_hooks.install(app)      # first: the request id, timing and forms cover every other hook
     if settings.proxy_hops > 0:     # the client's address and scheme as the trusted proxies saw them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                                 x_host=settings.proxy_hops)
@@ -61,9 +60,6 @@ def build_app(settings: Settings | None = None, store=None) -> Flask:
     admin_routes.install(app)
     health_card_routes.install(api)
     registration_routes.install(app, api)
-    cors.install(app)
-    nosniff.install(app)
-    accesslog.install(app)       # first: its request id and timing cover refused requests too
     audit_middleware.install(app)   # then the audit trail: refused tokens are recorded too
     bearer.install(app)
     audit_middleware.install_drain(app)     # after authentication: readers of the trail see it whole
@@ -83,22 +79,6 @@ def _start_audit_log(app: Flask, api, settings: Settings) -> None:
     if audit_log.wanted(settings):
         app.config["MEDPORT_AUDIT_INTEGRATOR"] = audit_log.start_thread(app.config["MEDPORT"].store, settings,
                                                                         role="standby")
-
-
-def _activate_identifier_forms(app: Flask) -> None:
-    """This app's identifier forms (its UHID system) for the requests it serves, and no other app's."""
-    config = app.config
-
-    @app.before_request
-    def _forms_on():
-        forms = identifier_forms.activate(config["MEDPORT"].identifier_forms)
-        g._get_current_object().medport_forms_token = forms    # one context lookup
-
-    @app.teardown_request
-    def _forms_off(_exc=None):
-        token = g._get_current_object().__dict__.pop("medport_forms_token", None)     # g.pop, directly
-        if token is not None:
-            identifier_forms.deactivate(token)
 
 
 class _NullSessions(SecureCookieSessionInterface):

@@ -6,11 +6,9 @@ client input as text is never sniffed into HTML or script. Raw Binary downloads 
 """
 from __future__ import annotations
 
-from .response_headers import put_absent
+from .response_headers import add_absent
 
 
-def install(app) -> None:
-    @app.after_request
-    def _nosniff(response):
-        put_absent(response.headers, "X-Content-Type-Options", "nosniff")
-        return response
+def apply(headers, names: set) -> None:
+    """(After every request: request_hooks.py.) names: the response's lower-case header names."""
+    add_absent(headers, names, "X-Content-Type-Options", "nosniff")
