@@ -145,9 +145,11 @@ class _Held:
     A request holds its line with one deque.append (atomic under the interpreter lock) and takes no lock:
     with a lock, a request thread that lost the interpreter lock while holding it made the worker's
     other request threads queue behind it (issue 16). One writer at a time; a request that finds the
-    lines full while another thread writes leaves them to it and its successors."""
+    lines full while another thread writes leaves them to it and its successors, unless MAX_BYTES are
+    held: then it waits to write them (a stalled log holds requests back, not memory)."""
 
     HOLD_BYTES = 64 * 1024
+    MAX_BYTES = 4 * HOLD_BYTES
 
     def __init__(self):
         self.seconds = 0.0
@@ -168,7 +170,8 @@ class _Held:
         if not self._timer:
             self._start_timer()
         if self._bytes >= self.HOLD_BYTES:
-            self.write(wait=False)
+            # past MAX_BYTES a writer is stuck (a stalled pipe): wait for it rather than hold without end
+            self.write(wait=self._bytes >= self.MAX_BYTES)
 
     def write(self, wait: bool = True) -> None:
         """Write every held line, in order, one writer at a time (`wait=False`: not at all while another

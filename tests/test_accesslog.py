@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 
@@ -153,6 +154,43 @@ def test_lines_held_by_many_threads_are_each_written_once_in_order(plain_stream)
     assert len(lines) == 6 * 1500
     for k in range(6):
         assert [int(x.split(":")[1]) for x in lines if x.startswith(f"{k}:")] == list(range(1500))
+
+
+def test_a_stalled_log_holds_requests_back_not_memory(plain_stream):
+    """While a write is stuck (a full pipe), requests hold their lines up to MAX_BYTES, then wait."""
+    stream, handler = plain_stream(hold_s=3600)
+    release = threading.Event()
+
+    class Stalled(io.StringIO):
+        def write(self, text):
+            release.wait(30)
+            return super().write(text)
+
+    handler.setStream(Stalled())
+    accesslog.emit("first")
+    stuck = threading.Thread(target=accesslog._held.write)     # the timer's write, stuck on the pipe
+    stuck.start()
+    time.sleep(0.1)
+    line_text = "z" * 1023
+    done = threading.Event()
+
+    def request_thread():
+        for _ in range(1000):       # ~1 MiB, four times MAX_BYTES
+            accesslog.emit(line_text)
+        done.set()
+
+    requests_ = threading.Thread(target=request_thread)
+    requests_.start()
+    try:
+        time.sleep(0.5)
+        held = sum(len(message) + 1 for _, message in list(accesslog._held._queue))
+        assert not done.is_set() and held <= accesslog._Held.MAX_BYTES + 1024
+    finally:
+        release.set()
+    stuck.join(30)
+    requests_.join(30)
+    accesslog._held.write()
+    assert handler.stream.getvalue().count("\n") == 1001
 
 
 def test_held_lines_are_written_in_whole_lines_of_at_most_pipe_buf(plain_stream):

@@ -61,7 +61,9 @@ class ReadCache:
 
     def through(self, conn, key, load, size):
         """load(conn), answered from the cache when conn is in no transaction and the row read under the
-        current header is held; size(value) is what it costs to keep."""
+        current header is held; size(value) is what it costs to keep. Outside a transaction a statement
+        reads the latest commit only if no statement of conn is left unfinished (an unfinished one keeps
+        its snapshot): every statement of the store is read to its end (fetchone, fetchall, or a loop)."""
         stamp = None if conn.in_transaction else self.stamp()
         if stamp is None:
             return load(conn)
@@ -96,15 +98,22 @@ class ReadCache:
                 self._bytes -= self._rows.pop(next(iter(self._rows)))[2]
 
     def close(self) -> None:
-        """Forget every row; the next read maps the header again. The connection that holds SQLite's
-        mapping stays open until then, or until this cache is collected: a thread still reading the
-        header may hold its address, and never a reference to the connection alone."""
+        """Forget every row and close the connection that holds SQLite's mapping (as Store.close, not
+        while another thread reads through this store); the next read finds the header again. A process
+        that closes its store holds nothing of it open: `medport serve` closes its store before the
+        workers are forked."""
         with self._lock:
+            keep = self._keep if self._keep_born == _forks[0] else None
             self._rows, self._bytes, self._seen, self._addr, self._born = {}, 0, None, None, None
+            if keep is not None:
+                self._keep = None
+                keep.close()
 
     def _open(self) -> None:
         """(Once per process.) Find the header in SQLite's own mapping of the -shm file, if it is in the
-        format above; a forked child finds its own and forgets its parent's rows.
+        format above. A process forked while its parent held the cache open caches nothing: it inherits
+        SQLite's record of locks its parent holds and it does not, so its connections would not keep the
+        -shm file from being reset under it (SQLite: no connection may cross a fork).
 
         The header is read where SQLite maps it, not through a file descriptor of this module: closing
         any descriptor of the -shm file would drop every POSIX lock this process holds on it, SQLite's
@@ -113,12 +122,13 @@ class ReadCache:
         with self._lock:
             if self._born == _forks[0]:
                 return
-            if self._keep is not None and self._keep_born != _forks[0]:
+            inherited = self._keep is not None and self._keep_born != _forks[0]
+            if inherited:
                 _inherited.append(self._keep)       # the parent's: never closed here
                 self._keep = None
             self._rows, self._bytes, self._seen, self._addr = {}, 0, None, None
             self._born = _forks[0]
-            if self.max_bytes <= 0:
+            if self.max_bytes <= 0 or inherited:
                 return
             try:
                 keep = sqlite3.connect(self.db_path, check_same_thread=False)

@@ -166,14 +166,16 @@ def test_the_mapped_file_outlives_every_other_connection(store, path):
     assert store.read("Patient", "p").version == 2
 
 
-def test_a_forked_child_maps_its_own_and_reads_fresh(store, path):
+def test_a_child_forked_with_the_cache_open_caches_nothing_and_reads_fresh(store, path):
+    """SQLite's connections may not cross a fork: a child of a process holding the cache open inherits
+    its parent's record of locks it does not hold, so it reads every row from SQLite."""
     put(store, "p", 1)
     assert store.read("Patient", "p").version == 1
     pid = os.fork()
-    if pid == 0:        # the child: its parent's rows are dropped, its reads still follow every commit
+    if pid == 0:
         ok = False
         try:
-            ok = store.read("Patient", "p").version == 1
+            ok = store.read("Patient", "p").version == 1 and store._read_cache.stamp() is None
             other = SqliteStore(path)
             put(other, "p", 2)
             ok = ok and store.read("Patient", "p").version == 2
@@ -182,6 +184,23 @@ def test_a_forked_child_maps_its_own_and_reads_fresh(store, path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.read("Patient", "p").version == 2
+
+
+def test_a_closed_store_holds_none_of_its_files_open(path):
+    """`medport serve` opens the store, initialises it and closes it before gunicorn forks the workers:
+    nothing of it may stay open across the fork (the cache's own connection included)."""
+    store = SqliteStore(path)
+    put(store, "p", 1)
+    store.read("Patient", "p")
+    store.get_record("k", "a")
+    assert store._read_cache.stamp() is not None
+    store.close()
+    held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+            if os.path.exists(f"/proc/self/fd/{fd}")]
+    assert not [name for name in held if name in (path, path + "-wal", path + "-shm")]   # SQLite's files
+    with open("/proc/self/maps") as maps:
+        assert path + "-shm" not in maps.read()
+    assert store.read("Patient", "p").version == 1       # reopened on use
 
 
 def test_readers_never_see_a_version_older_than_one_committed_before_they_asked(store, path):
