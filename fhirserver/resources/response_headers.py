@@ -23,15 +23,9 @@ def put(headers: Headers, name: str, value: str) -> None:
         headers.add(name, value)
 
 
-def put_absent(headers: Headers, name: str, value: str) -> None:
-    """headers.setdefault(name, value), without its return value."""
-    if not present(headers, name):
-        headers.add(name, value)
-
-
 def add_absent(headers: Headers, names: set, name: str, value: str) -> None:
-    """put_absent, knowing the response's lower-case header names (request_hooks.py reads them once for
-    every step of a request); names learns the new one."""
+    """headers.setdefault(name, value) without its return value, knowing the response's lower-case header
+    names (request_hooks.py reads them once for every step of a request); names learns the new one."""
     lower = name.lower()
     if lower not in names:
         headers.add(name, value)

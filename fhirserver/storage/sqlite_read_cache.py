@@ -31,7 +31,7 @@ import threading
 HEADER_BYTES = 96           # the two 48-byte copies of WalIndexHdr
 WALINDEX_VERSION = 3007000  # WalIndexHdr.iVersion of every SQLite 3.7.0 and later
 MISS = object()
-_forks = [0]                # processes forked since start: a child maps its own header
+_forks = [0]                # forks since start: a child finds the header again (or caches nothing)
 _inherited: list = []       # a parent's connections, never closed in a child (SQLite: no use across fork)
 
 
@@ -139,13 +139,14 @@ class ReadCache:
                 addr = _mapped(os.path.realpath(self.db_path) + "-shm")
             except (OSError, sqlite3.Error):
                 return
-            self._keep, self._keep_born = keep, _forks[0]   # opened before the old one goes: one mapping
-            if addr is None:
+            if addr is None or not _known_format(ctypes.string_at(addr, HEADER_BYTES)):
+                keep.close()
                 return
-            header = ctypes.string_at(addr, HEADER_BYTES)
-            if struct.unpack_from("=I", header)[0] != WALINDEX_VERSION or header[12] != 1:    # iVersion, isInit
-                return
-            self._addr = addr
+            self._addr, self._keep, self._keep_born = addr, keep, _forks[0]
+
+
+def _known_format(header: bytes) -> bool:
+    return struct.unpack_from("=I", header)[0] == WALINDEX_VERSION and header[12] == 1     # iVersion, isInit
 
 
 def _mapped(path: str) -> int | None:
