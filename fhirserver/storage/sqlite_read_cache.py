@@ -31,15 +31,7 @@ import threading
 HEADER_BYTES = 96           # the two 48-byte copies of WalIndexHdr
 WALINDEX_VERSION = 3007000  # WalIndexHdr.iVersion of every SQLite 3.7.0 and later
 MISS = object()
-_forks = [0]                # forks since start: a child finds the header again (or caches nothing)
 _inherited: list = []       # a parent's connections, never closed in a child (SQLite: no use across fork)
-
-
-def _forked() -> None:
-    _forks[0] += 1
-
-
-os.register_at_fork(after_in_child=_forked)
 
 
 class ReadCache:
@@ -56,8 +48,8 @@ class ReadCache:
         self._lock = threading.Lock()   # puts only: gets never wait
         self._addr = None               # where SQLite maps the header in this process
         self._keep = None               # the connection that keeps that mapping
-        self._keep_born = None
-        self._born = None               # _forks[0] when this process found the header
+        self._keep_pid = None
+        self._pid = None                # the process that looked for the header (as the store's connections)
 
     def through(self, conn, key, load, size):
         """load(conn), answered from the cache when conn is in no transaction and the row read under the
@@ -74,7 +66,7 @@ class ReadCache:
         return got
 
     def stamp(self) -> bytes | None:
-        if self._born != _forks[0]:
+        if self._pid != os.getpid():
             self._open()
         addr = self._addr
         return None if addr is None else ctypes.string_at(addr, HEADER_BYTES)
@@ -103,8 +95,8 @@ class ReadCache:
         that closes its store holds nothing of it open: `medport serve` closes its store before the
         workers are forked."""
         with self._lock:
-            keep = self._keep if self._keep_born == _forks[0] else None
-            self._rows, self._bytes, self._seen, self._addr, self._born = {}, 0, None, None, None
+            keep = self._keep if self._keep_pid == os.getpid() else None
+            self._rows, self._bytes, self._seen, self._addr, self._pid = {}, 0, None, None, None
             if keep is not None:
                 self._keep = None
                 keep.close()
@@ -120,14 +112,14 @@ class ReadCache:
         included, and another process could then find the file unused and truncate it under the
         workers' mappings (SIGBUS)."""
         with self._lock:
-            if self._born == _forks[0]:
+            if self._pid == os.getpid():
                 return
-            inherited = self._keep is not None and self._keep_born != _forks[0]
+            inherited = self._keep is not None and self._keep_pid != os.getpid()
             if inherited:
                 _inherited.append(self._keep)       # the parent's: never closed here
                 self._keep = None
             self._rows, self._bytes, self._seen, self._addr = {}, 0, None, None
-            self._born = _forks[0]
+            self._pid = os.getpid()
             if self.max_bytes <= 0 or inherited:
                 return
             try:
@@ -142,7 +134,7 @@ class ReadCache:
             if addr is None or not _known_format(ctypes.string_at(addr, HEADER_BYTES)):
                 keep.close()
                 return
-            self._addr, self._keep, self._keep_born = addr, keep, _forks[0]
+            self._addr, self._keep, self._keep_pid = addr, keep, os.getpid()
 
 
 def _known_format(header: bytes) -> bool:
