@@ -67,9 +67,10 @@ def verify(keys: SigningKeys, store, token: str, issuer: str, audience: str) -> 
         raise Unauthorized("The access token was not issued for this server")
     if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] <= now:
         raise Unauthorized("The access token has expired")
-    if store.get_record(REVOKED, str(claims.get("jti"))) is not None:
-        raise Unauthorized("The access token has been revoked")
-    if grant_revoked(store, claims.get("grant")):
+    revocations = [(REVOKED, str(claims.get("jti")))]
+    if claims.get("grant"):
+        revocations.append((REVOKED_GRANT, str(claims["grant"])))
+    if store.any_record(revocations):
         raise Unauthorized("The access token has been revoked")
     # a user's token carries its role; a backend token (client_credentials) names only its client
     standing.check(store, claims.get("client_id"), claims.get("sub") if claims.get("role") else None)

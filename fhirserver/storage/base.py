@@ -213,6 +213,11 @@ class Store(abc.ABC):
     def get_record(self, kind: str, key: str) -> dict | None:
         """An unexpired record, or None."""
 
+    def any_record(self, pairs: list[tuple[str, str]]) -> bool:
+        """Whether any of these (kind, key) records exists unexpired: one question where a store can
+        ask it at once (MongoDB: one round trip for a token's jti and grant revocations, issue 16)."""
+        return any(self.get_record(kind, key) is not None for kind, key in pairs)
+
     @abc.abstractmethod
     def take_record(self, kind: str, key: str) -> dict | None:
         """Read and delete in one step (single-use authorization codes): only one caller gets it."""

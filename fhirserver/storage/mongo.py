@@ -288,6 +288,15 @@ class MongoStore(Store):
             doc = self.records.find_one({"_id": f"{kind}/{key}", **_live()}, session=session)
         return doc["value"] if doc else None
 
+    def any_record(self, pairs):
+        if len(pairs) < 2:
+            return super().any_record(pairs)
+        session, _unit = self._record_unit()
+        with unavailable():
+            doc = self.records.find_one({"_id": {"$in": [f"{kind}/{key}" for kind, key in pairs]}, **_live()},
+                                        {"_id": 1}, session=session)
+        return doc is not None
+
     def take_record(self, kind, key):
         with unavailable():
             doc = self.records.find_one_and_delete({"_id": f"{kind}/{key}"})

@@ -161,6 +161,18 @@ def test_records_expire_and_are_single_use(store):
     assert [k for k, _v in store.list_records("code")] == ["old"]
 
 
+def test_any_record_answers_for_every_pair_at_once(store):
+    soon = __import__("time").time() + 60
+    store.put_record("revoked-jti", "j1", {}, expires_at=soon)
+    store.put_record("revoked-grant", "g1", {}, expires_at=soon)
+    store.put_record("revoked-grant", "gone", {}, expires_at=1.0)      # long expired
+    assert store.any_record([("revoked-jti", "j1"), ("revoked-grant", "nope")])
+    assert store.any_record([("revoked-jti", "nope"), ("revoked-grant", "g1")])
+    assert not store.any_record([("revoked-jti", "g1"), ("revoked-grant", "j1")])     # keys are per kind
+    assert not store.any_record([("revoked-jti", "nope"), ("revoked-grant", "gone")])
+    assert store.any_record([("revoked-jti", "j1")]) and not store.any_record([])
+
+
 def test_claims_are_unique_permanent_and_part_of_the_transaction(store):
     with store.transaction() as tx:
         assert tx.claim("uhid", "11-1111-1111-1111", "p1") == "p1"

@@ -29,6 +29,7 @@ def store(tmp_path):
 @pytest.mark.parametrize("call", [
     lambda s: s.put_record("k", "a", {}), lambda s: s.add_record("k", "a", {}), lambda s: s.get_record("k", "a"),
     lambda s: s.take_record("k", "a"), lambda s: s.delete_record("k", "a"), lambda s: s.list_records("k"),
+    lambda s: s.any_record([("k", "a"), ("k", "b")]),
 ])
 def test_records(store, call):
     store.records = Away()
