@@ -7,8 +7,10 @@ used now), RFC 9700 2.2 / 4.14 (a grant must end when its client or user is no l
 and SMART App Launch 2.2 "Token introspection".
 
 It runs on every request, so it is cheap: two point reads by primary key (the record store's
-(kind, key) index), each remembered per process for at most STANDING_TTL_S seconds. A disable is
-seen at once by the process that made it (Users.disable / Clients.disable forget the entry) and by
+(kind, key) index), each remembered per process. On SQLite an answer is kept while the store's commit
+stamp is unchanged (Store.commit_stamp: any commit, by any process, changes it), so a disable applies
+at once in every worker. Elsewhere (MongoDB) it is kept for at most STANDING_TTL_S seconds: a disable
+is seen at once by the process that made it (Users.disable / Clients.disable forget the entry) and by
 every other worker and machine within STANDING_TTL_S seconds.
 """
 from __future__ import annotations
@@ -48,19 +50,24 @@ def forget(store, kind: str, key: str) -> None:
 
 
 def _state(store, kind: str, key: str) -> str:
-    """'active', 'disabled' or 'missing', read at most STANDING_TTL_S seconds ago."""
+    """'active', 'disabled' or 'missing': as read under the store's current commit stamp, else at most
+    STANDING_TTL_S seconds ago. The stamp is taken before the read: a commit in between changes it, so
+    that answer is never kept as current."""
+    stamp = store.commit_stamp()
     now = time.monotonic()
     with _lock:
         entries = _cache.get(store)
         if entries is None:
             entries = _cache.setdefault(store, {})
         hit = entries.get((kind, key))
-    if hit is not None and now - hit[1] < STANDING_TTL_S:
-        return hit[0]
+    if hit is not None:
+        state, when, read_under = hit
+        if read_under == stamp if stamp is not None else read_under is None and now - when < STANDING_TTL_S:
+            return state
     record = store.get_record(kind, key)
     state = "missing" if record is None else ("disabled" if record.get("disabled") else "active")
     with _lock:
         if len(entries) >= _MAX_ENTRIES:
             entries.clear()
-        entries[(kind, key)] = (state, now)
+        entries[(kind, key)] = (state, now, stamp)
     return state

@@ -213,6 +213,12 @@ class Store(abc.ABC):
     def get_record(self, kind: str, key: str) -> dict | None:
         """An unexpired record, or None."""
 
+    def commit_stamp(self) -> bytes | None:
+        """A value that changes whenever any process commits to this store (SQLite: its wal-index
+        header, storage/sqlite_read_cache.py), so that what was read under one stamp is still current
+        while the stamp is unchanged; None when the store has none (MongoDB) or inside a transaction."""
+        return None
+
     def any_record(self, pairs: list[tuple[str, str]]) -> bool:
         """Whether any of these (kind, key) records exists unexpired: one question where a store can
         ask it at once (MongoDB: one round trip for a token's jti and grant revocations, issue 16)."""

@@ -185,6 +185,9 @@ class SqliteStore(Store):
     def get_record(self, kind, key):
         return self._records.get(kind, key)
 
+    def commit_stamp(self):
+        return None if self._conn().in_transaction else self._read_cache.stamp()
+
     def take_record(self, kind, key):
         return self._records.take(kind, key)
 

@@ -88,3 +88,23 @@ def test_a_disable_made_by_another_process_is_seen_within_the_cache_bound(world,
     clock = standing.time.monotonic() + standing.STANDING_TTL_S + 0.01
     monkeypatch.setattr(standing.time, "monotonic", lambda: clock)
     assert _fhir(world, access) == 401 and _introspect(world, access) == {"active": False}
+
+
+def test_on_sqlite_a_disable_made_by_another_process_applies_at_once(tmp_path, monkeypatch):
+    """On SQLite a worker keeps a standing only while the store's commit stamp is unchanged (any commit
+    by any process changes it: storage/sqlite_read_cache.py): the CLI's disable, made through a store
+    of its own, stops the token at the next request, without waiting for STANDING_TTL_S."""
+    from fhirserver.storage import open_store
+    world = make_world(tmp_path, monkeypatch, backend="sqlite", auth="on")
+    world.users.add("drwho", "correct horse battery", "practitioner", fhir_user="Practitioner/9")
+    app, _ = world.app_client()
+    access = full_flow(world, app.client_id, "drwho", "user/*.rs")["access_token"]
+    assert world.store.commit_stamp() is not None
+    assert _fhir(world, access) == 200 and _fhir(world, access) == 200
+    cli = open_store(world.ctx.settings)
+    try:
+        record = cli.get_record("client", app.client_id)
+        cli.put_record("client", app.client_id, {**record, "disabled": True})
+    finally:
+        cli.close()
+    assert _fhir(world, access) == 401
