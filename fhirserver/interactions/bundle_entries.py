@@ -160,7 +160,7 @@ def _parse_url(e: Entry) -> None:
     m = _HISTORY.match(path)
     listed = _HISTORY_LIST.match(path)
     if m and e.method in ("GET", "HEAD"):
-        e.type, e.id, e.vid = m.group("type"), m.group("id"), m.group("vid")
+        e.type, e.id, e.vid, e.criteria = m.group("type"), m.group("id"), m.group("vid"), query or None
     elif listed and e.method in ("GET", "HEAD"):
         e.type, e.id, e.history, e.criteria = listed.group("type"), listed.group("id"), True, query or None
     else:

@@ -23,6 +23,7 @@ class EntryResult:
     error: FhirError | None = None  # batch only: this entry failed
     is_read: bool = False           # a GET entry: its response carries the resource
     resource: dict | None = None    # an operation's result (e.g. Parameters)
+    shape: tuple | None = None      # a read's _summary / _elements (read.shape)
 
 
 def run_operation(ctx, e) -> EntryResult:
@@ -50,7 +51,8 @@ def run_get(ctx, e) -> EntryResult:
     if e.id is not None:
         got = read_i.vread(ctx, e.type, e.id, e.vid) if e.vid is not None else read_i.read(ctx, e.type, e.id)
         version = got.version
-        return EntryResult(304 if _not_modified(e, version) else 200, version, is_read=True)
+        return EntryResult(304 if _not_modified(e, version) else 200, version, is_read=True,
+                           shape=read_i.shape(e.type, params))
     result = search_i.search(ctx, e.type, params, search_i.lenient())
     used = result.parsed.used + ([("_cursor", result.parsed.cursor)] if result.parsed.cursor else [])
     return EntryResult(200, search=result, search_path=e.type, params=used)

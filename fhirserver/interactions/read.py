@@ -1,4 +1,7 @@
-"""read and vread (http://hl7.org/fhir/R4/http.html#read, #vread), and conditional read (http.html#cread)."""
+"""read and vread (http://hl7.org/fhir/R4/http.html#read, #vread), and conditional read (http.html#cread).
+
+_summary and _elements shape a read as they shape search results (http.html#read: "the search parameter
+_summary can be used when reading a resource"; search.html#summary, #elements): `shape` reads them."""
 from __future__ import annotations
 
 import datetime
@@ -6,7 +9,8 @@ import re
 from email.utils import parsedate_to_datetime
 
 from ..bounds import is_digits, parse_int
-from ..errors import Gone, NotFound
+from ..errors import BadRequest, Gone, NotFound
+from ..search.results import ResultSpec, parse_result_param
 from ..storage.base import Version
 from .common import Result, check_type, current_or_raise
 
@@ -26,6 +30,20 @@ def vread(ctx, type: str, id: str, version_id: str) -> Result:
     if version.deleted:   # http.html#vread: a deleted version answers 410
         raise Gone(f"Version {version_id} of {type}/{id} is a deletion")
     return Result(version)
+
+
+def shape(type: str, params) -> tuple[str | None, tuple[str, ...] | None] | None:
+    """The (_summary, _elements) a read asks for, checked as a search checks them (400 for a bad value);
+    None when the whole resource is asked for. `params`: the request's query, (name, value) pairs."""
+    spec = ResultSpec()
+    for name, value in params:
+        if name in ("_summary", "_elements"):
+            parse_result_param(type, spec, name, value)
+    if spec.summary == "count":
+        raise BadRequest("_summary=count applies to searches only, not to a read")
+    if spec.summary in (None, "false") and not spec.elements:
+        return None
+    return spec.summary, spec.elements
 
 
 def not_modified(version: Version, if_none_match: str | None, if_modified_since: str | None) -> bool:

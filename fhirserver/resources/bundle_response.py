@@ -4,6 +4,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from ..errors import Issue, operation_outcome
+from ..search.summary import subset
 from .rendering import base_url, history_bundle, resource_dict, searchset_bundle
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
@@ -35,7 +36,7 @@ def _entry(r, prefer_return: str) -> dict:
         response["etag"] = f'W/"{v.version}"'
         response["lastModified"] = v.last_updated
         if (r.is_read and r.status != 304) or (not r.is_read and prefer_return == "representation"):
-            entry["resource"] = resource_dict(v)
+            entry["resource"] = resource_dict(v) if r.shape is None else subset(resource_dict(v), *r.shape)
         elif prefer_return == "OperationOutcome":
             response["outcome"] = operation_outcome([Issue(f"{v.type}/{v.id} stored", "informational",
                                                            "information")])

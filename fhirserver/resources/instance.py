@@ -37,7 +37,7 @@ class Instance(MethodView):
             return _304(v)
         if media is None:
             return raw_binary_response(v, _binary_content_type(v))
-        return resource_response(v, 200, media)
+        return resource_response(v, 200, media, shape=_shape(type))
 
     def put(self, type, id):
         """update (or update-as-create with a client-chosen id); If-Match for optimistic locking."""
@@ -101,7 +101,12 @@ def vread(type, id, vid):
         return _304(v)
     if media is None:
         return raw_binary_response(v, _binary_content_type(v))
-    return resource_response(v, 200, media)
+    return resource_response(v, 200, media, shape=_shape(type))
+
+
+def _shape(type: str):
+    """_summary / _elements of a read or vread (read.shape); nothing to look at without a query string."""
+    return read_i.shape(type, request.args.items(multi=True)) if request.query_string else None
 
 
 def _not_modified(v) -> bool:

@@ -63,9 +63,10 @@ def no_content(headers: dict | None = None) -> Response:
 
 
 def resource_response(v: Version, status: int = 200, media_type: str = FHIR_JSON, prefer_return: str = "representation",
-                      location: bool = False, outcome=None) -> Response:
+                      location: bool = False, outcome=None, shape: tuple | None = None) -> Response:
     """A single resource with ETag, Last-Modified and (for creates) Location. outcome: the write's
-    ProfileOutcome, whose findings an OperationOutcome answer lists (validation/write_policy.py)."""
+    ProfileOutcome, whose findings an OperationOutcome answer lists (validation/write_policy.py).
+    shape: the (_summary, _elements) of a read (interactions/read.shape), a SUBSETTED resource."""
     headers = version_headers(v)
     if location:
         headers["Location"] = f"{base_url()}/{v.type}/{v.id}/_history/{v.version}"
@@ -78,6 +79,9 @@ def resource_response(v: Version, status: int = 200, media_type: str = FHIR_JSON
                                       "information"), *(outcome.issues() if outcome is not None else ())])
         return json_response(oo, status, headers, media_type)
     content_type = f"{media_type}; charset=utf-8"
+    if shape is not None:
+        return Response(jsonio.dumps(subset(resource_dict(v), *shape), pretty()), status=status, headers=headers,
+                        content_type=content_type)
     if v.blob is not None:
         return Response(binary_json_stream(v), status=status, headers=headers, content_type=content_type)
     body = v.body
