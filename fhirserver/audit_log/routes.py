@@ -28,6 +28,7 @@ from .overseers import oversees
 
 bp = Blueprint("audit_log", __name__, description="The tamper-evident audit log: checkpoints, proofs, entries")
 MAX_ENTRIES = 1000
+MAX_DIGITS = 18
 
 
 def _allowed():
@@ -56,8 +57,11 @@ def _int(name: str, default: int | None = None) -> int:
         if default is None:
             raise BadRequest(f"Parameter {name} is required")
         return default
-    if not raw.isdigit():
-        raise BadRequest(f"Parameter {name} must be a non-negative integer, not {raw!r}")
+    # ASCII digits only (str.isdigit() admits '²', which int() refuses), and few enough of them that
+    # int() converts them at once: no log holds 10^18 entries
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_DIGITS:
+        raise BadRequest(f"Parameter {name} must be a non-negative integer of at most {MAX_DIGITS} digits, "
+                         f"not {raw[:40]!r}")
     return int(raw)
 
 
