@@ -18,6 +18,7 @@ import base64
 from flask import Response, request
 from flask_smorest import Blueprint
 
+from .. import bounds
 from ..errors import BadRequest, Forbidden, NotFound
 from ..governance import proxy
 from ..resources import ctx
@@ -28,7 +29,6 @@ from .overseers import oversees
 
 bp = Blueprint("audit_log", __name__, description="The tamper-evident audit log: checkpoints, proofs, entries")
 MAX_ENTRIES = 1000
-MAX_DIGITS = 18
 
 
 def _allowed():
@@ -57,12 +57,7 @@ def _int(name: str, default: int | None = None) -> int:
         if default is None:
             raise BadRequest(f"Parameter {name} is required")
         return default
-    # ASCII digits only (str.isdigit() admits '²', which int() refuses), and few enough of them that
-    # int() converts them at once: no log holds 10^18 entries
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_DIGITS:
-        raise BadRequest(f"Parameter {name} must be a non-negative integer of at most {MAX_DIGITS} digits, "
-                         f"not {raw[:40]!r}")
-    return int(raw)
+    return bounds.parse_int(raw, f"Parameter {name}")      # ASCII digits, within int64 (not '²')
 
 
 def _b64(h: bytes) -> str:

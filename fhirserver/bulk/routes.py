@@ -18,7 +18,7 @@ from email.utils import formatdate
 from flask import Response, request
 from flask_smorest import Blueprint
 
-from .. import jsonio
+from .. import bounds, jsonio
 from ..errors import BadRequest, Issue, NotFound, TooManyRequests, operation_outcome
 from ..interactions.common import now_instant
 from ..resources import ctx
@@ -167,7 +167,7 @@ def _by_name(job: dict, name: str) -> dict:
     stem = name.removesuffix(".ndjson")
     listing, _, index = stem.rpartition("-") if stem.startswith("deleted-") else ("", "", stem)
     items = job["deleted"] if listing == "deleted" else job["output"]
-    if job["state"] != "done" or not index.isdigit() or int(index) >= len(items):
+    if job["state"] != "done" or not bounds.is_digits(index) or len(index) > 9 or int(index) >= len(items):
         raise NotFound(f"No file {name} in export {job['id']}")
     return items[int(index)]
 
