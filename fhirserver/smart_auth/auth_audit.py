@@ -22,14 +22,13 @@ token jti; never a password, token, code, code_verifier, client secret or client
 """
 from __future__ import annotations
 
-import base64
-import json
 import re
 
 from flask import current_app, g, has_app_context, has_request_context, request
 
 from ..audit_log import balp, trail
 from ..governance import custodian
+from . import jose_peek
 
 _SAFE = re.compile(r"[^A-Za-z0-9._@:/\-]")
 TOKEN, REFRESHED, REFUSED = ("token-issued", "Access token issued"), ("token-refreshed", "Access token refreshed"), \
@@ -148,14 +147,8 @@ def _basic_client_id() -> str | None:
 
 def _assertion_issuer(params: dict) -> str | None:
     """The client an (unverified, perhaps forged) client assertion claims to be: its iss only."""
-    parts = str(params.get("client_assertion") or "").split(".")
-    if len(parts) != 3 or len(parts[1]) > 8192:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, TypeError):
-        return None
-    return _id(claims.get("iss")) if isinstance(claims, dict) else None
+    claims = jose_peek.segment(str(params.get("client_assertion") or ""), jose_peek.PAYLOAD)
+    return _id(claims.get("iss")) if claims else None
 
 
 def replayed(kind: str, grant) -> None:

@@ -10,7 +10,6 @@ until exp). Any failure is invalid_client.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -19,6 +18,10 @@ from authlib.oauth2.rfc6749.errors import InvalidClientError
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from .. import jsonio
+from ..errors import BadRequest
+from . import jose_peek
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ["RS384", "ES384"]
@@ -87,11 +90,7 @@ def verify(store, clients, assertion: str, token_url: str):
 
 def _unverified_issuer(assertion: str) -> str | None:
     """The iss claim read before verification, only to find whose keys to verify with."""
-    try:
-        payload = jws.extract_compact(assertion.encode("ascii")).payload
-        iss = json.loads(payload).get("iss")
-    except (JoseError, ValueError, TypeError, AttributeError, UnicodeError):
-        return None
+    iss = (jose_peek.segment(assertion, jose_peek.PAYLOAD) or {}).get("iss")
     return iss if isinstance(iss, str) and 0 < len(iss) <= 256 else None
 
 
@@ -142,7 +141,10 @@ def fetch_jwks(url: str) -> dict:
         body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
     if len(body) > MAX_JWKS_BYTES:
         raise ValueError("JWKS too large")
-    jwks = json.loads(body)
+    try:
+        jwks = jsonio.loads(body, max_depth=jose_peek.MAX_DEPTH)    # a deep body: refused, not a RecursionError
+    except BadRequest as e:
+        raise ValueError(str(e)) from None
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
         raise ValueError("not a JWK Set")
     return jwks
