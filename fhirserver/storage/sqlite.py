@@ -113,7 +113,7 @@ class SqliteStore(Store):
         (sqlite_read_cache.py; 0: nothing)."""
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError(f"sqlite synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
-        self.path = path
+        self.path = path = os.path.abspath(path)     # every connection, in every thread, opens this file
         self.synchronous = synchronous.upper()
         self.busy_timeout_s = busy_timeout_s
         self.page_cache_kib = page_cache_kib or PAGE_CACHE_KIB

@@ -22,3 +22,24 @@ def test_refused_uploads_leave_no_staged_file(tmp_path):
     with pytest.raises(PayloadTooLarge):
         s.blobs.put(iter([b"x" * 8, b"y" * 8]), max_bytes=10)
     assert list(pathlib.Path(s.blobs.root, "tmp").iterdir()) == []
+
+
+def test_a_relative_path_names_one_file_whatever_the_working_directory(tmp_path, monkeypatch):
+    """Connections are opened per thread, when first needed: a store opened as `s.db` keeps using that
+    file after the process changes its working directory, instead of opening (and creating) another."""
+    import threading
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    s = SqliteStore("s.db")
+    try:
+        write(s, "p", 1)
+        monkeypatch.chdir(tmp_path / "b")
+        got = []
+        t = threading.Thread(target=lambda: got.append(s.read("Patient", "p")))     # a new connection
+        t.start()
+        t.join()
+        assert got[0] is not None and got[0].version == 1
+        assert not (tmp_path / "b" / "s.db").exists()
+    finally:
+        s.close()
