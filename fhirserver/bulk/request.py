@@ -119,13 +119,33 @@ def _elements(req, vs, _level, _base):
 def _type_filter(req, vs, _level, base):
     if len(vs) > MAX_TYPE_FILTERS:
         raise BadRequest(f"At most {MAX_TYPE_FILTERS} _typeFilter values")
-    for v in vs:
-        if not isinstance(v, str) or "?" not in v:
+    queries = [q for v in vs for q in _split_queries(v)]
+    if len(queries) > MAX_TYPE_FILTERS:
+        raise BadRequest(f"At most {MAX_TYPE_FILTERS} _typeFilter values")
+    for v in queries:
+        if "?" not in v:
             raise BadRequest("_typeFilter values are [type]?[search parameters]")
         rtype, _, qs = v.partition("?")
         if rtype not in resource_types():
             raise BadRequest(f"_typeFilter names an unknown resource type: {rtype!r}")
         req.type_filters.setdefault(rtype, []).append(qs)
+
+
+def _split_queries(value) -> list[str]:
+    """One _typeFilter value as its queries: a comma-separated list of them, ORed with repeated values
+    (export.html#_typefilter-query-parameter: `_typeFilter=MedicationRequest%3Fstatus%3Dactive,
+    MedicationRequest%3Fstatus%3Dcompleted`). A comma starts a new query only before `[type]?`; any
+    other comma belongs to the query before it (`Observation?status=final,amended`: two values)."""
+    if not isinstance(value, str):
+        raise BadRequest("_typeFilter values are [type]?[search parameters]")
+    queries: list[str] = []
+    for piece in value.split(","):
+        head, mark, _ = piece.partition("?")
+        if not queries or (mark and head in resource_types()):
+            queries.append(piece)
+        else:
+            queries[-1] += "," + piece
+    return queries
 
 
 def _check_type_filter(rtype: str, qs: str, base: str, terminology) -> None:
