@@ -25,6 +25,7 @@ from ..errors import BadRequest, Forbidden, Unauthorized
 from ..resources.negotiation import read_body
 from . import auth_audit, tokens
 from .accounts import Users
+from .bearer import challenge
 from .clients import Clients
 from .keys import SigningKeys
 from .scopes import ScopeError
@@ -47,9 +48,12 @@ def _administrators_only():
     base = ctx.settings.base_url
     token = tokens.bearer(request.headers.get("Authorization"))
     if not token:
-        raise Unauthorized("The admin API needs an administrator's bearer token",
-                           headers={"WWW-Authenticate": f'Bearer realm="{base}"'})
-    claims = g.medport_admin_claims = tokens.verify(SigningKeys(ctx.store), ctx.store, token, base, base)
+        raise Unauthorized("The admin API needs an administrator's bearer token", headers=challenge(base))
+    try:
+        claims = g.medport_admin_claims = tokens.verify(SigningKeys(ctx.store), ctx.store, token, base, base)
+    except Unauthorized as e:
+        e.headers = challenge(base, "invalid_token")
+        raise
     user = Users(ctx.store).active(claims.get("sub"))
     if user is None or user.role != "admin" or claims.get("role") != "admin" \
             or ADMIN_SCOPE not in str(claims.get("scope", "")).split():

@@ -4,12 +4,18 @@ decides what the request may do (SMART App Launch 2.2, "Access token" / "Scopes"
 Discovery and the CapabilityStatement stay open (SMART App Launch 2.2 "Conformance"); so do the
 API description and the auth server's own endpoints (they authenticate their callers themselves).
 The token is checked before the body is read (a forged token costs no parsing).
+
+Every refusal carries a WWW-Authenticate challenge (RFC 6750 3: a request without a token, or whose
+token does not enable the access, MUST get one): 401 without a token `Bearer realm=...`, 401 with a
+bad one error="invalid_token", 403 error="insufficient_scope" (RFC 6750 3.1), on the FHIR API and
+the admin API alike.
 """
 from __future__ import annotations
 
 from flask import Flask, g, request
 
-from ..errors import Unauthorized
+from ..errors import Forbidden, Unauthorized
+from ..resources.errorhandlers import _outcome_response
 from . import public_directory, tokens
 from .access import Access
 from .keys import SigningKeys
@@ -18,8 +24,23 @@ OPEN_PATHS = ("/fhir/metadata", "/fhir/.well-known/", "/fhir/openapi.json", "/fh
               "/fhir/$verify-health-card")      # a verifier needs no account (health_cards/routes.py)
 
 
+def challenge(base: str, error: str | None = None) -> dict[str, str]:
+    """The WWW-Authenticate header of a refusal (RFC 6750 3)."""
+    return {"WWW-Authenticate": f'Bearer realm="{base}"' + (f', error="{error}"' if error else "")}
+
+
 def install(app: Flask) -> None:
     ctx = app.config["MEDPORT"]
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(e: Forbidden):
+        """A 403 of the FHIR API (authorization on) or the admin API: the token lacks the rights."""
+        path = request.path
+        if path.startswith("/auth/admin/") or (ctx.settings.auth != "off" and path.startswith("/fhir")):
+            has_token = tokens.bearer(request.environ.get("HTTP_AUTHORIZATION")) is not None
+            e.headers = {**challenge(ctx.settings.base_url, "insufficient_scope" if has_token else None), **e.headers}
+        return _outcome_response(e.outcome(), e.status, e.headers)
+
     if ctx.settings.auth == "off":
         return
     keys = SigningKeys(ctx.store)
@@ -48,11 +69,10 @@ def authenticate(keys: SigningKeys, ctx, authorization: str | None) -> tuple[dic
     token = tokens.bearer(authorization)
     if token is None:
         raise Unauthorized("This server needs an OAuth 2 bearer token (SMART on FHIR); "
-                           f"see {base}/.well-known/smart-configuration",
-                           headers={"WWW-Authenticate": f'Bearer realm="{base}"'})
+                           f"see {base}/.well-known/smart-configuration", headers=challenge(base))
     try:
         claims = tokens.verify(keys, ctx.store, token, base, base)     # disabled client or user: refused
         return claims, Access.from_claims(claims, ctx.settings.sharing_default, ctx.store)
     except Unauthorized as e:
-        e.headers = {"WWW-Authenticate": f'Bearer realm="{base}", error="invalid_token"'}
+        e.headers = challenge(base, "invalid_token")
         raise

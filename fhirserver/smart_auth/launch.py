@@ -17,6 +17,7 @@ from ..errors import BadRequest, Unauthorized
 from ..interactions.common import ID_RE
 from ..resources import ctx
 from . import tokens
+from .bearer import challenge
 from .keys import SigningKeys
 
 KIND = "launch"
@@ -54,7 +55,7 @@ def launch_view():
     c = ctx()
     token = tokens.bearer(request.headers.get("Authorization"))
     if token is None:
-        return _error("invalid_token", "A bearer access token is required", 401)
+        return _error("invalid_token", "A bearer access token is required", 401, anonymous=True)
     try:
         claims = tokens.verify(SigningKeys(c.store), c.store, token, c.base, c.base)
     except Unauthorized as e:
@@ -84,8 +85,10 @@ def launch_view():
     return response
 
 
-def _error(code: str, description: str, status: int):
+def _error(code: str, description: str, status: int, anonymous: bool = False):
+    """RFC 6750 3: a refused bearer token (401 invalid_token, 403 insufficient_scope) gets a challenge,
+    without an error code when no token was sent (3.1)."""
     response = jsonify({"error": code, "error_description": description})
-    if status == 401:
-        response.headers["WWW-Authenticate"] = f'Bearer error="{code}"'
+    if status in (401, 403):
+        response.headers.update(challenge(ctx().base, None if anonymous else code))
     return response, status
