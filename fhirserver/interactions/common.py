@@ -128,7 +128,7 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
             custodian.stamp(resource, held)
             p.rows = extract(resource, p.base)
     messages.check(tx, p, resource, _replaced(current))       # thread and sender rules (messages/)
-    p.access.admit_write(WRITE_INTERACTION[method], resource, p.base, _replaced(current))
+    p.access.admit_write(WRITE_INTERACTION[method], resource, p.base, _replaced(current), _removed(tx, current))
     orders.check(guarded, p.access, p.base, p.type, id, resource, _replaced(current))    # docs/orders.md
     if p.uhid is not None and patient_rules.bind(tx, p.uhid, p.resource, id, current):
         p.rows = extract(p.resource, p.base)
@@ -174,6 +174,21 @@ def restamp(rows: dict, rtype: str, stamp: str) -> dict:
 def _replaced(current: Version | None) -> bytes | None:
     """The stored content a write replaces (the rights judge it too)."""
     return None if current is None or current.deleted else current.body
+
+
+def _removed(tx: Transaction, current: Version | None):
+    """For a write over a deletion: a callable giving the content the deletion removed (its last version
+    with content), read only if a rule asks (custody survives deletion: Access.admit_write); else None."""
+    if current is None or not current.deleted:
+        return None
+
+    def content() -> bytes | None:
+        for number in range(current.version - 1, 0, -1):
+            found = tx.vread(current.type, current.id, number)
+            if found is not None and not found.deleted:
+                return found.body
+        return None
+    return content
 
 
 def store_delete(ctx, tx: Transaction | GuardedTransaction, current: Version) -> Version:

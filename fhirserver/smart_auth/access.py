@@ -220,11 +220,14 @@ class Access:
         if not self.visible(search, interaction, rtype, id):
             raise NotFound(f"{rtype}/{id} is not known")
 
-    def admit_write(self, interaction: str, resource: dict, base: str, replaced: bytes | None = None) -> None:
+    def admit_write(self, interaction: str, resource: dict, base: str, replaced: bytes | None = None,
+                    removed=None) -> None:
         """The rule every stored version passes (admission.py): the grant covers the interaction, the
         content and the stored version it replaces (`replaced`, its JSON) stay inside the token's reach,
         a patient-confined write is about the token's patient alone, and server-written types are never
-        written with a token. A delete passes the resource's type and id and the content it removes."""
+        written with a token. A delete passes the resource's type and id and the content it removes.
+        removed: for a write over a deletion, a callable giving the content the deletion removed (or
+        None): custody survives deletion, so only the custodian brings a deleted record back."""
         if self.grants is None:
             return
         rtype = resource["resourceType"]
@@ -243,6 +246,8 @@ class Access:
             admission.check_proxy_write(rtype, resource if interaction != "delete" else None, old())
         if rtype == "Consent" and self.claims.get("role") not in ("patient", "admin"):
             admission.check_consent_write(resource if interaction != "delete" else None, old())
+        if self._hospital is not None and replaced is None and removed is not None:
+            self._check_recreate(rtype, removed())
         if self._hospital is not None and replaced is not None:
             held = custodian.of(old())
             if held != self.organization and not addressed.may_change(
@@ -261,6 +266,14 @@ class Access:
                                 "the records the token can reach")
             if decision.patient_compartment:
                 admission.check_patient_write(content, self.patient, base, interaction)
+
+    def _check_recreate(self, rtype: str, removed: bytes | None) -> None:
+        """Bringing back a deleted record changes it: its custodian's alone (another hospital would
+        otherwise take over, say, a deleted Schedule and book the Slots made on it)."""
+        held = custodian.of(jsonio.loads_stored(removed)) if removed is not None else self.organization
+        if held != self.organization:
+            raise Forbidden(f"This {rtype} was deleted by its custodian {held or '(no organisation)'}: only "
+                            "its custodian organisation may bring it back (docs/governance.md)")
 
     def versions(self, interaction: str, rtype: str | None, versions: list, base: str) -> list:
         """The versions whose own content is inside the grant. The store's guard selects resources by
