@@ -12,11 +12,13 @@ standing (not disabled) is checked again: an export never reads more than the cl
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from .. import jsonio
 from ..errors import FhirError
 from ..resources.binary_io import json_chunks
+from ..search.matcher import matches_alone
 from ..search.summary import subset
 from ..smart_auth import stored_claims
 from . import jobs, plan
@@ -145,13 +147,15 @@ def _deleted_lines(ctx, job, req, lease, counted):
     end = plan.until(req, job["transaction_time"])
     for rtype in job["types"]:
         _check(ctx.store, job, lease)
+        criteria = _criteria(ctx, req, rtype, job.get("patients"))
         cursor = None
         while True:
             try:
                 page = ctx.repo.history(rtype, None, since=req.since, limit=PAGE, cursor=cursor, max_total=0)
             except FhirError:          # no history rights on the type: nothing to report for it
                 break
-            gone = [v for v in page.items if v.deleted and v.last_updated <= end]
+            gone = [v for v in page.items
+                    if v.deleted and v.last_updated <= end and _was_selected(ctx, v, criteria, end)]
             if gone:
                 counted["lines"] += 1
                 yield jsonio.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [
@@ -159,3 +163,26 @@ def _deleted_lines(ctx, job, req, lease, counted):
             cursor = page.next_cursor
             if cursor is None:
                 break
+
+
+def _criteria(ctx, req, rtype: str, patients):
+    """What a deleted resource of rtype must have matched to be listed: the kick-off's criteria but
+    _since (the level's patients, the type's _typeFilter queries); None when every one is listed."""
+    if req.level == "system" and rtype not in req.type_filters:
+        return None
+    return plan.query(dataclasses.replace(req, since=None), rtype, patients, ctx.base, ctx.terminology)
+
+
+def _was_selected(ctx, v, criteria, end: str) -> bool:
+    """export.html#response---complete-status, `deleted`: the resources that "match the kick-off request
+    criteria" and were deleted, never one in `output` too. Judged by the version before the deletion
+    (a deletion has no content): in a Group export, a non-member's deleted record is not listed."""
+    current = ctx.repo.read(v.type, v.id)
+    if current is not None and not current.deleted and current.last_updated <= end:
+        return False            # written again since, and exported as it is now
+    if criteria is None:
+        return True
+    before = ctx.repo.vread(v.type, v.id, v.version - 1) if v.version > 1 else None
+    if before is None or before.deleted:
+        return False
+    return matches_alone(jsonio.loads_stored(before.body), ctx.base, criteria)

@@ -3,12 +3,14 @@ file names that are not plain numbers, _typeFilter's comma-separated queries, th
 limited to the kick-off's criteria, `patient` values the export cannot honour."""
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import pytest
 
 from tests.bulk.test_export import Exchange, obs
 from tests.conftest import STORES
+from tests.smart_auth._tokens import auth
 
 
 @pytest.fixture(params=STORES)
@@ -44,3 +46,46 @@ def test_typefilter_takes_comma_separated_queries_ored(ex):
         {"name": "_typeFilter", "valueString": "Observation?status=amended,Observation?code:text=obs 1"}]}
     posted = ex.export("/fhir/$export", method="POST", body=body)
     assert sorted(ex.ids(posted, "Observation")) == sorted([amended, ex.obs[1]])
+
+
+def _since_now(ex, url) -> str:
+    time.sleep(0.01)
+    since = ex.export(url)["transactionTime"]
+    time.sleep(0.01)
+    return since
+
+
+def _deleted(ex, manifest) -> list[str]:
+    return [e["request"]["url"] for b in ex.lines(manifest, listing="deleted") for e in b["entry"]]
+
+
+def test_deleted_lists_only_what_the_kickoff_selects(ex):
+    """export.html#response---complete-status: `deleted` names the resources that "match the kick-off
+    request criteria" and were deleted: a Group export does not name a non-member's deleted record, a
+    _typeFilter query the ones it does not match; a system export names every one."""
+    group = ex.create({"resourceType": "Group", "type": "person", "actual": True,
+                       "member": [{"entity": {"reference": f"Patient/{ex.patients[0]}"}}]})
+    since = _since_now(ex, "/fhir/$export?_type=Patient")
+    for o in ex.obs:
+        assert ex.client.delete(f"/fhir/Observation/{o}", headers=auth(ex.token)).status_code in (200, 204)
+    member = ex.export(f"/fhir/Group/{group}/$export?_type=Observation&_since={since}")
+    assert _deleted(ex, member) == [f"Observation/{ex.obs[0]}"]
+    chosen = ex.export(f"/fhir/$export?_type=Observation&_since={since}&_typeFilter=Observation%3Fcode:text%3Dobs%202")
+    assert _deleted(ex, chosen) == [f"Observation/{ex.obs[2]}"]
+    named = {"resourceType": "Parameters", "parameter": [
+        {"name": "_type", "valueString": "Observation"}, {"name": "_since", "valueInstant": since},
+        {"name": "patient", "valueReference": {"reference": f"Patient/{ex.patients[1]}"}}]}
+    assert _deleted(ex, ex.export("/fhir/Patient/$export", method="POST", body=named)) == [f"Observation/{ex.obs[1]}"]
+    everything = ex.export(f"/fhir/$export?_type=Observation&_since={since}")
+    assert sorted(_deleted(ex, everything)) == sorted(f"Observation/{o}" for o in ex.obs)
+
+
+def test_a_resource_written_again_is_in_output_not_deleted(ex):
+    since = _since_now(ex, "/fhir/$export?_type=Patient")
+    gone = ex.patients[0]
+    assert ex.client.delete(f"/fhir/Patient/{gone}", headers=auth(ex.token)).status_code in (200, 204)
+    back = ex.client.put(f"/fhir/Patient/{gone}", json={"resourceType": "Patient", "id": gone},
+                         headers={**auth(ex.token), "Content-Type": "application/fhir+json"})
+    assert back.status_code in (200, 201), back.get_data(as_text=True)
+    manifest = ex.export(f"/fhir/$export?_type=Patient&_since={since}")
+    assert ex.ids(manifest, "Patient") == [gone] and _deleted(ex, manifest) == []
