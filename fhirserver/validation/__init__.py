@@ -14,7 +14,7 @@ The schema is profiles/fhir.schema.json (HL7's, adapted in schema.py) and the
 cardinalities profiles/required-elements.json (built by build_required.py).
 Figures: bench/bench_validation.py.
 
-Not checked here: invariants (FHIRPath constraints), terminology bindings
+Not checked here: invariants (FHIRPath constraints) but txt-1 (walk.py), terminology bindings
 beyond the schema's enums, profiles, reference targets.
 """
 from __future__ import annotations

@@ -10,6 +10,11 @@
 * dates that exist ("Dates SHALL be valid dates", datatypes.html#date);
 * integers written without a fraction: JSON 2.0 is a valid Draft-6 integer but
   not the lexical form of a FHIR integer (datatypes.html#integer);
+* the narrative's XHTML (Narrative.div) by txt-1, the invariant of the base Narrative type
+  (narrative.html#xhtml: no scripts, event handlers, forms, frames, objects or javascript: links), on
+  every resource whatever profile it claims: a script stored here runs in every viewer that displays
+  the narrative. txt-2 (some content) is left to profile validation: official examples (EventDefinition
+  example, the zika Questionnaire) carry empty narratives;
 * contained / Bundle.entry.resource / Parameters.parameter.resource: a known
   resourceType, then the same rules; their locations are returned so that
   the fast engine can check each one against its own type.
@@ -21,6 +26,7 @@ import re
 
 from fhirserver.errors import Issue
 
+from .profile import narrative
 from .schema import Model
 
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
@@ -94,6 +100,8 @@ class Walker:
                 self.add(path, "value", f"Empty string for '{key}': leave the element out instead")
             elif target in _DATE_TYPES:
                 self.date(val, target, path)
+            elif target == "xhtml":
+                self.xhtml(val, path)
         elif isinstance(val, float) and target in _INT_TYPES:
             self.add(path, "value", f"Invalid {target} {val!r} for '{key}': write a whole number "
                                     "without a decimal point or exponent")
@@ -107,6 +115,12 @@ class Walker:
         else:
             self.nested.append((rtype, res, path))
             self.obj(res, rtype, path)
+
+    def xhtml(self, div: str, path: str) -> None:
+        if not narrative.allowed(div):
+            self.add(path, "invariant", "txt-1: the narrative must be one XHTML <div> "
+                     "(xmlns=\"http://www.w3.org/1999/xhtml\") holding only basic HTML formatting: no scripts, "
+                     "event handler attributes, forms, frames, objects, style sheets or javascript: links")
 
     def date(self, val: str, ptype: str, path: str) -> None:
         match = _DATE.match(val)
