@@ -21,7 +21,8 @@ each Provenance is written in its own unit right after the write commits, the be
   extension PATIENT_LINK (it names whom the records are about; it was not written).
 
 The `X-Provenance` header (provenance.html#header) is a Provenance in JSON sent with a write; it must
-carry no target, be at most MAX_HEADER_BYTES, and name no author but the token's own identity. Its
+carry no target, be at most MAX_HEADER_BYTES, name no author but the token's own identity and no
+custodian (the server names the writer's organisation: a header cannot forge another custody). Its
 agents, reasons, activity codings, entities and policies are merged into every Provenance the write
 produces; anything wrong is refused with 400 before anything is stored (from_header).
 
@@ -254,6 +255,11 @@ def _is_author(agent: dict) -> bool:
     return not codings or any(c.get("code") == "author" for c in codings if isinstance(c, dict))
 
 
+def _is_custodian(agent: dict) -> bool:
+    codings = (agent.get("type") or {}).get("coding") if isinstance(agent.get("type"), dict) else None
+    return any(isinstance(c, dict) and c.get("code") == "custodian" for c in codings or ())
+
+
 # ---- the X-Provenance header ------------------------------------------------------------------------
 
 def from_header(ctx, value: str | None) -> dict | None:
@@ -279,6 +285,9 @@ def from_header(ctx, value: str | None) -> dict | None:
         raise BadRequest(f"{HEADER}: activity must be a CodeableConcept")
     mine = identity(ctx)
     for agent in given.get("agent", ()):
+        if _is_custodian(agent):
+            raise BadRequest(f"{HEADER}: a custodian agent is named by the server (the writer's "
+                             "organisation); no request may record one")
         if _is_author(agent) and not _same(ctx, agent.get("who"), mine):
             raise BadRequest(f"{HEADER}: an author agent must be the writer itself ({_describe(mine)}); "
                              "no request may record another identity as author")

@@ -210,6 +210,14 @@ REFUSED = {
     "an untyped agent naming another": json.dumps({"resourceType": "Provenance", "agent": [
         {"who": {"identifier": {"system": f"{BASE}/sid/client", "value": "other-app"}}}]}),
     "invalid content": json.dumps({"resourceType": "Provenance", "reason": [{"text": 5}]}),
+    # the custodian is the writer's organisation, named by the server: a header cannot add another
+    "a custodian agent": json.dumps({"resourceType": "Provenance", "agent": [
+        {"type": {"coding": [{"system": provenance.PARTICIPANT, "code": "custodian"}]},
+         "who": {"reference": "Organization/hosp-b"}}]}),
+    "a custodian agent among its types": json.dumps({"resourceType": "Provenance", "agent": [
+        {"type": {"coding": [{"system": provenance.PARTICIPANT, "code": "verifier"},
+                             {"system": provenance.PARTICIPANT, "code": "custodian"}]},
+         "who": {"reference": "Organization/hosp-a"}}]}),
 }
 
 
