@@ -114,7 +114,8 @@ def capability_statement(settings, software_date: str) -> dict:
             "mode": "server",
             **({"security": _security(settings.base_url)} if settings.auth != "off" else {}),
             "resource": resources,
-            "interaction": [{"code": "history-system"}, {"code": "search-system"}],
+            # system interactions (capabilitystatement.html: rest.interaction; http.html#transaction)
+            "interaction": [{"code": c} for c in ("transaction", "batch", "history-system", "search-system")],
             "operation": [EXPORT] + _system_operations(),
             "searchParam": [{"name": "_type", "type": "token",
                              "documentation": "System search: the resource types to search"}],

@@ -20,6 +20,13 @@ def test_capability_statement_covers_every_type(client):
     assert "application/json-patch+json" in cs["patchFormat"]
 
 
+def test_capability_statement_lists_the_system_interactions(client):
+    """POST [base] takes batch and transaction Bundles: the statement says so (rest.interaction), or a client
+    that reads it before sending a Bundle believes they are not supported."""
+    codes = [i["code"] for i in client.get("/fhir/metadata").json["rest"][0]["interaction"]]
+    assert sorted(codes) == ["batch", "history-system", "search-system", "transaction"]
+
+
 def test_openapi_and_docs(client):
     spec = client.get("/fhir/openapi.json").json
     assert spec["openapi"].startswith("3.") and "/fhir/{type}/{id}" in spec["paths"]
