@@ -28,6 +28,7 @@ class ExportRequest:
     type_filters: dict[str, list[str]] = field(default_factory=dict)   # type -> query strings
     patients: list[str] = field(default_factory=list)        # ids (POST `patient`)
     output_format: str = "application/fhir+ndjson"
+    ignored: list[str] = field(default_factory=list)         # parameters left out (Prefer: handling=lenient)
 
     def as_json(self) -> dict:
         return dict(self.__dict__)
@@ -38,16 +39,24 @@ class ExportRequest:
 
 
 def read(level: str, group: str | None, query: list[tuple[str, str]], body: dict | None, base: str,
-         terminology=None) -> ExportRequest:
+         terminology=None, lenient: bool = False) -> ExportRequest:
     """The checked request from the query string (GET) or a Parameters body (POST); `terminology` (the
-    server's) lets _typeFilter use token :in/:not-in/:below/:above."""
+    server's) lets _typeFilter use token :in/:not-in/:below/:above. An unknown or unsupported parameter
+    is a 400, or left out and named in `ignored` when the client sent Prefer: handling=lenient
+    (export.html#query-parameters: "the server MAY process the request instead of returning an error");
+    a malformed value of a supported one is a 400 either way."""
     values = _values(query, body)
     req = ExportRequest(level, group)
     for name, vs in values.items():
         reader = _READERS.get(name)
-        if reader is None:
-            raise BadRequest(f"Unknown $export parameter '{name}' (export.html#query-parameters)")
-        reader(req, vs, level, base)
+        try:
+            if reader is None:
+                raise Unsupported(f"Unknown $export parameter '{name}' (export.html#query-parameters)")
+            reader(req, vs, level, base)
+        except Unsupported:
+            if not lenient:
+                raise
+            req.ignored.append(name)
     for rtype, filters in req.type_filters.items():
         for qs in filters:
             _check_type_filter(rtype, qs, base, terminology)
@@ -164,22 +173,30 @@ def _pairs(qs: str) -> list[tuple[str, str]]:
         raise BadRequest(f"_typeFilter query cannot be read: {e}") from None
 
 
-def _patient(req, vs, level, _base):
+def _patient(req, vs, level, base):
     if level == "system":
         raise BadRequest("patient applies to Patient/$export and Group/[id]/$export only")
     if len(vs) > MAX_PATIENTS:
         raise BadRequest(f"At most {MAX_PATIENTS} patient values")
     for v in vs:
         ref = v.get("reference") if isinstance(v, dict) else None
-        if not isinstance(ref, str) or not ref.startswith("Patient/") or "/" in ref[len("Patient/"):]:
+        if isinstance(ref, str) and base and ref.startswith(base + "/Patient/"):
+            ref = ref[len(base) + 1:]               # this server's absolute URL of the Patient
+        if not isinstance(ref, str) or not ref.startswith("Patient/") or "/" in ref[len("Patient/"):] \
+                or ref == "Patient/":
             raise BadRequest("patient values are references of the form Patient/[id] (valueReference, POST only)")
-        req.patients.append(ref[len("Patient/"):])
+        if ref[len("Patient/"):] not in req.patients:
+            req.patients.append(ref[len("Patient/"):])
+
+
+class Unsupported(BadRequest):
+    """A parameter this server does not offer (not a malformed value): ignored under handling=lenient."""
 
 
 def _unsupported(name: str):
     def reader(_req, vs, _level, _base):
         if any(v not in (None, "", "false", False) for v in vs):
-            raise BadRequest(f"{name} is not supported by this server (export.html#query-parameters)")
+            raise Unsupported(f"{name} is not supported by this server (export.html#query-parameters)")
     return reader
 
 

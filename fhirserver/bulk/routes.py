@@ -99,7 +99,9 @@ def _kickoff(level: str, group: str | None = None):
     plan.check_client(c.access)
     has_body = request.content_length or request.headers.get("Transfer-Encoding")
     body = json_body() if request.method == "POST" and has_body else None
-    req = export_request.read(level, group, list(request.args.items(multi=True)), body, c.base, c.terminology)
+    lenient = _lenient()
+    req = export_request.read(level, group, list(request.args.items(multi=True)), body, c.base, c.terminology,
+                              lenient)
     if level != "system":
         c.access.allow("read", "Patient")
     types = plan.types(c.access, req)
@@ -107,9 +109,9 @@ def _kickoff(level: str, group: str | None = None):
     if level == "group":
         c.access.allow("read", "Group")
         members = plan.group_members(c.repo, group)
-        patients = [p for p in members if p in req.patients] if req.patients else members
+        patients = plan.named_patients(c.repo, req.patients, members, lenient) if req.patients else members
     elif req.patients:
-        patients = list(req.patients)
+        patients = plan.named_patients(c.repo, req.patients, None, lenient)
     if AUDIT in types:              # read-your-audit: every event recorded before the kick-off is in the store
         from ..audit_log.journal import drain_quietly
         drain_quietly(c.store, c.base)
@@ -121,8 +123,18 @@ def _kickoff(level: str, group: str | None = None):
                        transaction_time=now_instant(), types=types, patients=patients,
                        requires_token=c.settings.auth != "off")
     location = f"{c.base}/bulk-status/{job['id']}"
-    return json_response(_outcome(f"Export accepted; poll {location}"), status=202,
-                         headers={"Content-Location": location})
+    issues = [Issue(f"Export accepted; poll {location}", "informational", "information")]
+    if req.ignored:
+        issues.append(Issue("Not supported, left out (Prefer: handling=lenient): " + ", ".join(req.ignored)[:500],
+                            "not-supported", "warning"))
+    return json_response(operation_outcome(issues), status=202, headers={"Content-Location": location})
+
+
+def _lenient() -> bool:
+    """Prefer: handling=lenient (RFC 7240; export.html#query-parameters). Unlike search, an export is
+    strict unless the client asks: an ignored parameter would change what it receives."""
+    parts = request.headers.get("Prefer", "").replace(";", ",").split(",")
+    return any(p.replace(" ", "").lower() == "handling=lenient" for p in parts)
 
 
 def _own(c, job_id: str) -> dict:
