@@ -4,8 +4,8 @@ it finds too costly; issue type `too-costly`, http://hl7.org/fhir/R4/valueset-is
 Two kinds of bound, so that no small request can stall the server:
 
 - **Size**, checked while parsing, before anything runs: parameters per query, values per
-  parameter, chain / _has depth, target types an untyped chain may fan out to, and the number of
-  query-tree nodes (search/query.py) of the whole query; the GET entries of one batch or
+  parameter, the characters of a value, chain / _has depth, target types an untyped chain may
+  fan out to, and the number of query-tree nodes (search/query.py) of the whole query; the GET entries of one batch or
   transaction Bundle share a node budget. Each refusal is a 400 naming the limit and how to
   narrow the query.
 - **Time**, inside the store: a deadline for the statements of one search (SQLite: a progress
@@ -42,6 +42,21 @@ class SearchLimits:
 
 
 DEFAULT_LIMITS = SearchLimits.from_settings(Settings())     # where no settings reach (internal lookups)
+
+# Characters of one value (between commas) and of a parameter's whole value. Fixed, not settings: they
+# keep every value inside what each store takes (SQLite refuses a LIKE pattern past 50,000 bytes;
+# 4,096 characters are at most 16 KiB of UTF-8 after folding), and no legitimate value comes near.
+MAX_VALUE_CHARS = 4096
+MAX_PARAM_CHARS = 16384
+
+
+def check_length(name: str, value: str, alternatives: list[str] | None = None) -> None:
+    """400 too-costly for a parameter value (or one of its comma-separated `alternatives`) past the bounds."""
+    longest = max(map(len, alternatives)) if alternatives else 0
+    if len(value) > MAX_PARAM_CHARS or longest > MAX_VALUE_CHARS:
+        raise TooCostly(f"'{name[:100]}' has a value of {len(value)} characters; this server takes at most "
+                        f"{MAX_VALUE_CHARS} characters per value and {MAX_PARAM_CHARS} per parameter. "
+                        "Search for a shorter value")
 
 
 def size(node) -> int:

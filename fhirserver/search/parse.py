@@ -23,7 +23,7 @@ from ..errors import BadRequest, TooCostly
 from . import query as q
 from .extract import component_keys
 from .kinds import kind, reference_kind, token_kind
-from .limits import DEFAULT_LIMITS, NodeBudget, SearchLimits, size
+from .limits import DEFAULT_LIMITS, NodeBudget, SearchLimits, check_length, size
 from .parse_util import split_unescaped, unescape
 from .registry import SearchParam, component_param, lookup
 from .results import RESULT_PARAMS, ResultSpec, parse_result_param
@@ -68,7 +68,8 @@ def parse_search(rtype: str, params: list[tuple[str, str]], lenient: bool = Fals
     for name, value in params:
         bare = name.split(":")[0]
         if bare in RESULT_PARAMS:
-            p.check_values(name, value)
+            if bare != "_cursor":           # the cursor holds sort values as stored: bounded by the store
+                p.check_values(name, value)
             parse_result_param(rtype, out.results, name, value)
             if bare not in ("_cursor", "_format", "_pretty"):
                 out.used.append((name, value))
@@ -94,8 +95,11 @@ class _Parser:
         self.base, self.limits, self.budget, self.sets = base, limits, budget, sets
 
     def check_values(self, name: str, value: str) -> list[str]:
-        """The comma-separated values of `value` (escapes kept), refused past max_values."""
+        """The comma-separated values of `value` (escapes kept), refused past max_values or past the
+        characters a value may have."""
+        check_length(name, value)           # before splitting: a value of megabytes is never walked
         alts = split_unescaped(value, ",")
+        check_length(name, value, alts)
         if len(alts) > self.limits.max_values:
             raise TooCostly(f"'{name}' has {len(alts)} comma-separated values; this server takes at most "
                             f"{self.limits.max_values} per parameter. Split the search")

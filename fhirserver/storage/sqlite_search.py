@@ -52,7 +52,8 @@ def _after(terms, values) -> tuple[str, list]:
 
 
 _TOO_LARGE = ("parser stack overflow", "expression tree is too large", "too many terms in compound select",
-              "too many sql variables", "too many from clause terms", "at most 64 tables in a join")
+              "too many sql variables", "too many from clause terms", "at most 64 tables in a join",
+              "like or glob pattern too complex")
 INCLUDE_CHUNK = 200     # frontier resources per include statement (an OR of pairs: SQLite's expression depth)
 
 
