@@ -5,9 +5,9 @@ Two kinds of bound, so that no small request can stall the server:
 
 - **Size**, checked while parsing, before anything runs: parameters per query, values per
   parameter, the characters of a value, chain / _has depth, target types an untyped chain may
-  fan out to, and the number of query-tree nodes (search/query.py) of the whole query; the GET entries of one batch or
-  transaction Bundle share a node budget. Each refusal is a 400 naming the limit and how to
-  narrow the query.
+  fan out to, and the number of query-tree nodes (search/query.py) of the whole query; the GET
+  entries of one batch or transaction Bundle share a node budget. Each refusal is a 400 naming
+  the limit and how to narrow the query.
 - **Time**, inside the store: a deadline for the statements of one search (SQLite: a progress
   handler aborts the running statement; MongoDB: maxTimeMS), answered 503 with Retry-After.
 """
