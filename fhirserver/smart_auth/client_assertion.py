@@ -2,8 +2,9 @@
 
 RFC 7523 section 3 (JWT bearer client authentication, with RFC 7521), as profiled by SMART
 Backend Services ("Authenticating to the Token endpoint") and App Launch 2.2 "Client
-Authentication: Asymmetric": header alg RS384 or ES384 (never none or HS*), kid selecting one of
-the client's registered public keys (inline JWKS or the registered jwks_uri; a jku header must
+Authentication: Asymmetric": header alg RS384 or ES384 (never none or HS*), kid and the alg's kty
+selecting exactly one of the client's registered public keys (inline JWKS or the registered
+jwks_uri; a jku header must
 equal that URL, and no other URL is ever fetched), iss = sub = client_id, aud = the token endpoint
 URL, exp in the future and at most five minutes ahead, jti never seen before for that iss (kept
 until exp). Any failure is invalid_client.
@@ -17,7 +18,7 @@ import requests
 from authlib.oauth2.rfc6749.errors import InvalidClientError
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import ECKey, RSAKey
 
 from .. import jsonio
 from ..errors import BadRequest
@@ -31,6 +32,8 @@ FETCH_TIMEOUT_S = 5
 MAX_JWKS_BYTES = 64 * 1024
 CACHE_S = 60           # keep a fetched JWKS this long
 REFETCH_AFTER_S = 5    # an unknown kid refetches a cached JWKS older than this (key rotation)
+
+_KEY_CLASSES = {"RSA": RSAKey, "EC": ECKey}
 
 _cache: dict[str, tuple[float, dict]] = {}
 _lock = threading.Lock()
@@ -60,9 +63,9 @@ def verify(store, clients, assertion: str, token_url: str):
     jku = header.get("jku")
     if jku is not None and (not client.jwks_uri or jku != client.jwks_uri):
         raise _invalid("The jku header does not match the client's registered JWKS URL")
-    key = _client_key(client, kid)
+    key = _client_key(client, kid, header["alg"])
     try:
-        token = jwt.decode(assertion, key, algorithms=ALGORITHMS)
+        token = jwt.decode(assertion, key, algorithms=[header["alg"]])
     except (JoseError, ValueError, TypeError):
         raise _invalid("The client_assertion signature does not verify") from None
     claims = token.claims
@@ -94,21 +97,31 @@ def _unverified_issuer(assertion: str) -> str | None:
     return iss if isinstance(iss, str) and 0 < len(iss) <= 256 else None
 
 
-def _client_key(client, kid: str):
+def _client_key(client, kid: str, alg: str):
     if client.jwks is not None:
-        key = _pick(client.jwks, kid)
+        key = _pick(client.jwks, kid, alg)
     else:
-        key = _pick(_jwks_from_uri(client.jwks_uri), kid)
+        key = _pick(_jwks_from_uri(client.jwks_uri), kid, alg)
         if key is None and _age(client.jwks_uri) > REFETCH_AFTER_S:
-            key = _pick(_jwks_from_uri(client.jwks_uri, refresh=True), kid)
+            key = _pick(_jwks_from_uri(client.jwks_uri, refresh=True), kid, alg)
     if key is None:
-        raise _invalid("No key of the client matches the client_assertion kid")
+        raise _invalid("No key, or more than one, of the client matches the client_assertion kid and alg")
     return key
 
 
-def _pick(jwks: dict, kid: str):
+def _pick(jwks: dict, kid: str, alg: str):
+    """The one key of the set whose kid is the header's and whose kty fits the alg (App Launch 2.2
+    "client-confidential-asymmetric", signature verification step 3: RSA for RS384, EC for ES384;
+    no such key, or more than one, fails). Other keys of the set (another kty, malformed) are not
+    looked at."""
+    kty = "RSA" if alg.startswith("RS") else "EC"
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    found = [k for k in keys if isinstance(k, dict) and k.get("kid") == kid and k.get("kty") == kty] \
+        if isinstance(keys, list) else []
+    if len(found) != 1:
+        return None
     try:
-        return KeySet.import_key_set(jwks).get_by_kid(kid)
+        return _KEY_CLASSES[kty].import_key(found[0])
     except (JoseError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
