@@ -96,11 +96,17 @@ def _output_format(req, vs, _level, _base):
 
 
 def _since(req, vs, _level, _base):
-    req.since = parse_instant(_one("_since", vs), "_since")
+    req.since = parse_instant(_instant_text("_since", vs), "_since")
 
 
 def _until(req, vs, _level, _base):
-    req.until = parse_instant(_one("_until", vs), "_until")
+    req.until = parse_instant(_instant_text("_until", vs), "_until")
+
+
+def _instant_text(name: str, vs: list) -> str:
+    """An instant's text; an unencoded '+' of its offset (read as ' ' in a query string) is a '+' again:
+    an instant holds no space."""
+    return _one(name, vs).replace(" ", "+")
 
 
 def _type(req, vs, _level, _base):

@@ -146,3 +146,12 @@ def test_unsupported_parameters_are_left_out_only_when_the_client_asks(ex):
     manifest = ex.get(r.headers["Content-Location"]).get_json()
     assert [o["type"] for o in manifest["output"]] == ["Patient"]
     assert ex.kickoff("/fhir/$export?_since=yesterday", **LENIENT).status_code == 400
+
+
+def test_since_with_an_offset_whose_plus_was_not_encoded(ex):
+    """A FHIR instant's '+hh:mm' sent unencoded in a query string arrives as ' hh:mm' (form decoding):
+    read as the '+' it was, like _outputFormat's 'application/fhir+ndjson'."""
+    for raw in ("2020-01-01T05:30:00+05:30", "2020-01-01T05:30:00%2B05:30"):
+        manifest = ex.export(f"/fhir/$export?_type=Patient&_since={raw}&_until=2999-01-01T00:00:00+00:00")
+        assert sorted(ex.ids(manifest, "Patient")) == sorted(ex.patients)
+    assert ex.kickoff("/fhir/$export?_since=2020-01-01T00:00:00 05:30 x").status_code == 400
