@@ -1,7 +1,9 @@
 """_summary and _elements: return part of each resource (search.html#summary, #elements).
 
 A subsetted resource is marked with the SUBSETTED tag, as the spec asks, so
-that nobody mistakes it for the whole resource (and writes it back).
+that nobody mistakes it for the whole resource (and writes it back). _elements
+keeps the mandatory elements too ("Servers SHOULD always return mandatory
+elements whether they are requested or not"), as _summary=text does.
 """
 from __future__ import annotations
 
@@ -45,4 +47,4 @@ def subset(resource: dict, summary: str | None, elements: tuple[str, ...] | None
         return _mark(_keep(resource, _elements(resource["resourceType"], "mandatory") | {"text"}))
     if summary == "data":
         return _mark({k: v for k, v in resource.items() if k != "text"})
-    return _mark(_keep(resource, set(elements or ()) | {"id", "meta"}))
+    return _mark(_keep(resource, set(elements or ()) | _elements(resource["resourceType"], "mandatory")))
