@@ -30,11 +30,13 @@ from flask import redirect, request
 from ..errors import BadRequest
 from ..governance import proxy
 from ..resources import ctx
+from ..search import query as q
 from ..search.parse import parse_search
 from ..uhid import identifier as uhid_identifier
 from ..uhid import number as uhid_number
 from . import auth_audit, pages, sessions
 from . import launch as launches
+from .access import Access
 from .accounts import Users
 from .clients import Clients
 from .scopes import ScopeError, parse_scope
@@ -45,7 +47,7 @@ REQUEST_LIFETIME_S = 600
 CODE_LIFETIME_S = 60
 PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "aud", "launch", "code_challenge",
           "code_challenge_method", "nonce")
-_CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")   # RFC 7636 4.2
+_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")   # RFC 7636 4.2, the whole value (fullmatch)
 MAX_PARAM = 4096
 PICKER_RESULTS = 20
 
@@ -112,7 +114,7 @@ def _check(c, client, params) -> dict:
     if not aud or aud.rstrip("/") != c.base:
         raise _RedirectError("invalid_request", "aud must be the FHIR base URL of this server")
     challenge = params.get("code_challenge")
-    if not challenge or not _CHALLENGE.match(challenge):
+    if not challenge or not _CHALLENGE.fullmatch(challenge):
         raise _RedirectError("invalid_request", "A PKCE code_challenge is required (RFC 7636)")
     if params.get("code_challenge_method") != "S256":
         raise _RedirectError("invalid_request", "code_challenge_method must be S256")
@@ -194,7 +196,7 @@ def consent_view():
         pass                                 # no patient context: patient/ scopes are dropped below
     elif "launch/patient" in granted:
         chosen = (request.form.get("patient_id") or "").strip() or request.form.get("patient") or ""
-        if not launches.exists(c.store, "Patient", chosen):
+        if not _reachable(c, user, chosen):
             return _page(c, session, user, client, request_id, offered, picker, status=400,
                          picker_message="Choose a patient: search by name or UHID, then pick one.")
         context.update(patient=chosen, need_patient_banner=True)
@@ -262,10 +264,10 @@ def _page(c, session, user, client, request_id, offered, picker, status=200, mes
     search = (source.get("patient_search") or "").strip()[:100]
     ticked = set(offered) if request.method == "GET" else set(request.form.getlist("scope"))
     chosen_id = request.form.get("patient") if request.method == "POST" else None
-    chosen = _patient_summary(c, chosen_id) if picker and chosen_id else None
+    chosen = _patient_summary(c, chosen_id, user) if picker and chosen_id else None
     patients = []
     if picker and search:
-        patients, problem = _search_patients(c, search)
+        patients, problem = _search_patients(c, user, search)
         picker_message = picker_message or problem
         if not patients and not picker_message:
             picker_message = "No patient matches that name or UHID."
@@ -313,11 +315,30 @@ def _label(summary: dict) -> str:
     return summary["name"] + (f" (UHID {summary['uhid']})" if summary.get("uhid") else "")
 
 
-def _patient_summary(c, patient_id) -> dict | None:
-    """{id, name, birth_date, uhid} of an existing Patient, or None."""
-    if not launches.exists(c.store, "Patient", patient_id):
+def _patient_summary(c, patient_id, user=None) -> dict | None:
+    """{id, name, birth_date, uhid} of an existing Patient, or None; with `user`, only of a Patient that
+    user's own rights reach (_picker_guard)."""
+    if not (_reachable(c, user, patient_id) if user is not None else launches.exists(c.store, "Patient", patient_id)):
         return None
     return _summary(c, patient_id, json.loads(c.store.read("Patient", patient_id).body))
+
+
+def _picker_guard(c, user):
+    """The guard of the picker's look-ups: the Patients the user's own rights reach (a hospital's
+    practitioner: what its organisation holds, what patients share with it, an emergency session's
+    patient; docs/governance.md), so the picker names nobody whom no request of the user may read (and
+    whose record the launched app could not read either). None: an account of no organisation."""
+    claims = {"scope": "user/Patient.rs", "sub": user.username, "role": user.role, "fhirUser": user.fhir_user,
+              "organization": user.organization}
+    return Access.from_claims(claims, c.settings.sharing_default, c.store).guard("search-type")
+
+
+def _reachable(c, user, patient_id) -> bool:
+    """An existing Patient inside the picker's guard."""
+    if not launches.exists(c.store, "Patient", patient_id):
+        return False
+    found = c.store.search("Patient", q.IdIn((patient_id,)), limit=1, total="none", guard=_picker_guard(c, user))
+    return bool(found.items)
 
 
 def _summary(c, patient_id: str, body: dict) -> dict:
@@ -325,10 +346,11 @@ def _summary(c, patient_id: str, body: dict) -> dict:
             "uhid": uhid_identifier.value_of(body, c.uhid_system)}
 
 
-def _search_patients(c, text: str) -> tuple[list[dict], str | None]:
+def _search_patients(c, user, text: str) -> tuple[list[dict], str | None]:
     """Patients matching the picker's text, and a problem to show beside the picker: a UHID in any
     typed form (with or without dashes or spaces), else every word of a name ("Asha Sharma": each
-    word must match some part of the name), plus a Patient whose id is the text."""
+    word must match some part of the name), plus a Patient whose id is the text; only Patients the
+    user's rights reach (_picker_guard)."""
     digits_only = re.fullmatch(r"[\d\s\-‐‑‒–—.]+", text) is not None
     if digits_only:
         try:
@@ -341,12 +363,12 @@ def _search_patients(c, text: str) -> tuple[list[dict], str | None]:
         params = [("name", w) for w in words]
     try:
         query = parse_search("Patient", params).query
-        page = c.store.search("Patient", query, limit=PICKER_RESULTS, total="none")
+        page = c.store.search("Patient", query, limit=PICKER_RESULTS, total="none", guard=_picker_guard(c, user))
     except BadRequest:
         return [], "That search could not be understood; type a name or a UHID."
     found = [_summary(c, v.id, json.loads(v.body)) for v in page.items]
     if not digits_only and all(p["id"] != text for p in found):
-        by_id = _patient_summary(c, text)
+        by_id = _patient_summary(c, text, user)
         if by_id is not None:
             found.insert(0, by_id)
     return found, None

@@ -34,7 +34,7 @@ ANONYMOUS_LIFETIME_S = 3600
 REQUEST_KIND = "auth-request"         # the pending authorization requests of authorize.py
 BINDING_COOKIE = "medport_authz"     # binds pending authorization requests to this browser
 BINDING_LIFETIME_S = 600             # as long as a pending request lives (authorize.REQUEST_LIFETIME_S)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_\-]{20,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_\-]{20,64}")     # whole string (fullmatch): "\n" never in a header
 
 
 @dataclass
@@ -208,7 +208,7 @@ def logout_view():
 
 
 def valid_request_id(request_id) -> bool:
-    return isinstance(request_id, str) and bool(_REQUEST_ID.match(request_id))
+    return isinstance(request_id, str) and _REQUEST_ID.fullmatch(request_id) is not None
 
 
 def _app_name(store, pending: dict | None) -> str | None:
