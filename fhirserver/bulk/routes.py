@@ -119,7 +119,7 @@ def _kickoff(level: str, group: str | None = None):
     if jobs.active_of(c.store, owner) >= c.settings.export_max_jobs:
         raise TooManyRequests(f"This client already has {c.settings.export_max_jobs} exports queued or running: "
                               "wait for one to finish or cancel one", headers={"Retry-After": "10"})
-    job = jobs.new_job(c.store, claims=c.access.claims or None, request=req.as_json(), request_url=request.url,
+    job = jobs.new_job(c.store, claims=c.access.claims or None, request=req.as_json(), request_url=_kickoff_url(c),
                        transaction_time=now_instant(), types=types, patients=patients,
                        requires_token=c.settings.auth != "off")
     location = f"{c.base}/bulk-status/{job['id']}"
@@ -128,6 +128,13 @@ def _kickoff(level: str, group: str | None = None):
         issues.append(Issue("Not supported, left out (Prefer: handling=lenient): " + ", ".join(req.ignored)[:500],
                             "not-supported", "warning"))
     return json_response(operation_outcome(issues), status=202, headers={"Content-Location": location})
+
+
+def _kickoff_url(c) -> str:
+    """The manifest's `request`: the kick-off's full URL as the client sent it, under this server's
+    configured base URL (behind a proxy, Flask's request.url is the proxy's address for it)."""
+    query = request.query_string.decode("latin-1")
+    return c.base + request.path.removeprefix(bp.url_prefix) + (f"?{query}" if query else "")
 
 
 def _lenient() -> bool:

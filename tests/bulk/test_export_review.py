@@ -10,7 +10,7 @@ import pytest
 
 from tests.bulk.test_export import Exchange, obs
 from tests.conftest import STORES
-from tests.smart_auth._tokens import auth
+from tests.smart_auth._tokens import BASE, auth
 
 
 @pytest.fixture(params=STORES)
@@ -155,3 +155,11 @@ def test_since_with_an_offset_whose_plus_was_not_encoded(ex):
         manifest = ex.export(f"/fhir/$export?_type=Patient&_since={raw}&_until=2999-01-01T00:00:00+00:00")
         assert sorted(ex.ids(manifest, "Patient")) == sorted(ex.patients)
     assert ex.kickoff("/fhir/$export?_since=2020-01-01T00:00:00 05:30 x").status_code == 400
+
+
+def test_the_manifest_request_is_the_kickoff_url_under_the_server_base(ex):
+    """export.html#response---complete-status, `request`: the full URL of the kick-off, as the client
+    knows the server (its configured base URL, which the status and file URLs use too)."""
+    manifest = ex.export("/fhir/Patient/$export?_type=Patient&_typeFilter=Patient%3Fgender%3Dfemale")
+    assert manifest["request"] == f"{BASE}/Patient/$export?_type=Patient&_typeFilter=Patient%3Fgender%3Dfemale"
+    assert ex.export("/fhir/$export")["request"] == f"{BASE}/$export"
