@@ -110,7 +110,7 @@ class _Parser:
         if depth > self.limits.max_chain_depth:
             raise TooCostly(f"Chains and _has may nest at most {self.limits.max_chain_depth} levels; "
                             f"'{whole}' goes deeper. Search in steps instead")
-        if name.startswith("_has:"):
+        if name == "_has" or name.startswith("_has:"):        # known (search.html#has): malformed is a 400
             return self._has(rtype, name, value, depth, whole)
         head, dot, rest = name.partition(".")
         if dot:
