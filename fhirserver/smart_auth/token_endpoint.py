@@ -60,13 +60,13 @@ def json_response(body: dict, status: int = 200, headers: list | dict | None = N
 
 
 def error_response(error: OAuth2Error) -> Response:
-    """RFC 6749 5.2: {error, error_description}; 401 + WWW-Authenticate for invalid_client."""
+    """RFC 6749 5.2: {error, error_description}; 401 + WWW-Authenticate for invalid_client, a Basic
+    challenge with its realm (RFC 7617 2: realm is required)."""
     status = error.status_code or 400
     headers = [(k, v) for k, v in error.get_headers() if k.lower() not in ("content-type", "cache-control",
-                                                                           "pragma")]
-    if isinstance(error, InvalidClientError) and status == 401 and not any(
-            k.lower() == "www-authenticate" for k, _ in headers):
-        headers.append(("WWW-Authenticate", 'Basic realm="token"'))
+                                                                           "pragma", "www-authenticate")]
+    if isinstance(error, InvalidClientError) and status == 401:
+        headers.append(("WWW-Authenticate", 'Basic realm="token", error="invalid_client"'))
     return json_response(dict(error.get_body()), status, headers)
 
 

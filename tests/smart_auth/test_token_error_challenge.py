@@ -1,0 +1,38 @@
+"""RFC 6749 5.2: a failed client authentication is 401 invalid_client with a WWW-Authenticate
+challenge of the scheme the client used (HTTP Basic: the only one), which carries its realm
+(RFC 7617 2: "The realm authentication parameter is REQUIRED"), at the token, introspection and
+revocation endpoints alike, as JSON with Cache-Control: no-store and Pragma: no-cache.
+
+Found: authlib's challenge `Basic error="invalid_client", error_description="..."` had no realm.
+"""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from tests.smart_auth.test_oauth_helpers import make_world
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch, backend):
+    return make_world(tmp_path, monkeypatch, backend)
+
+
+def test_every_invalid_client_answer_carries_a_basic_challenge_with_a_realm(world):
+    client, _secret = world.app_client(type="confidential-symmetric")
+    wrong = {"Authorization": "Basic " + base64.b64encode(f"{client.client_id}:wrong".encode()).decode()}
+    answers = [
+        world.http.post("/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.rs"}, headers=wrong),
+        world.http.post("/auth/token", data={"grant_type": "client_credentials", "client_id": client.client_id,
+                                             "client_secret": "wrong"}),
+        world.http.post("/auth/token", data={"grant_type": "authorization_code", "client_id": "nobody"}),
+        world.http.post("/auth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": "Basic !"}),
+        world.http.post("/auth/introspect", data={"token": "x"}, headers=wrong),
+        world.http.post("/auth/revoke", data={"token": "x"}, headers=wrong),
+    ]
+    for r in answers:
+        assert r.status_code == 401 and r.get_json()["error"] == "invalid_client", r.get_data(as_text=True)
+        assert r.headers["WWW-Authenticate"] == 'Basic realm="token", error="invalid_client"'
+        assert r.mimetype == "application/json"
+        assert r.headers["Cache-Control"] == "no-store" and r.headers["Pragma"] == "no-cache"
