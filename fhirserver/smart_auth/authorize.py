@@ -278,7 +278,7 @@ def _page(c, session, user, client, request_id, offered, picker, status=200, mes
     if own and "launch/patient" in offered:
         label = _patient_summary(c, own)
     elif pending_launch := (c.store.get_record(REQUEST_KIND, request_id) or {}).get("launch"):
-        label = _patient_summary(c, pending_launch.get("patient")) if "launch" in offered else None
+        label = _patient_summary(c, pending_launch.get("patient"), user) if "launch" in offered else None
     return pages.render("consent", status, action="/auth/consent", csrf=session.csrf, request_id=request_id,
                         app_name=client.name, username=user.username, signed_in_as=user.username,
                         message=message, picker=picker, picker_message=picker_message,

@@ -16,7 +16,9 @@ from .. import jsonio
 from ..errors import BadRequest, Unauthorized
 from ..interactions.common import ID_RE
 from ..resources import ctx
+from ..search import query as q
 from . import tokens
+from .access import Access
 from .bearer import challenge
 from .keys import SigningKeys
 
@@ -71,9 +73,9 @@ def launch_view():
     if not isinstance(body, dict):
         return _error("invalid_request", 'The body must be a JSON object {"patient": id, ...}', 400)
     patient, encounter, fhir_context = body.get("patient"), body.get("encounter"), body.get("fhirContext")
-    if not exists(c.store, "Patient", patient):
+    if not _reached(c, claims, "Patient", patient):
         return _error("invalid_request", "The patient does not exist", 400)
-    if encounter is not None and not exists(c.store, "Encounter", encounter):
+    if encounter is not None and not _reached(c, claims, "Encounter", encounter):
         return _error("invalid_request", "The encounter does not exist", 400)
     if fhir_context is not None and not (
             isinstance(fhir_context, list) and len(fhir_context) <= MAX_CONTEXT_ITEMS
@@ -83,6 +85,18 @@ def launch_view():
     response = jsonify({"launch": launch_id, "iss": c.base})
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _reached(c, claims: dict, rtype: str, rid) -> bool:
+    """An existing rtype/rid that the launching user's own rights reach, whatever the scopes of the
+    EHR's token (docs/governance.md: a hospital's practitioner reads what its organisation holds and
+    what patients share with it): a launch names no record its user may not read, and one outside
+    them answers as one that does not exist (no oracle; the consent page shows the launch's patient)."""
+    if not exists(c.store, rtype, rid):
+        return False
+    user = {k: claims.get(k) for k in ("sub", "role", "fhirUser", "organization")}
+    guard = Access.from_claims({**user, "scope": f"user/{rtype}.rs"}, c.settings.sharing_default, c.store).guard("read")
+    return bool(c.store.search(rtype, q.IdIn((rid,)), limit=1, total="none", guard=guard).items)
 
 
 def _error(code: str, description: str, status: int, anonymous: bool = False):

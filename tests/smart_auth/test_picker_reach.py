@@ -11,9 +11,12 @@ import json
 import pytest
 
 from fhirserver.interactions.create import create
+from fhirserver.smart_auth import tokens
 from fhirserver.smart_auth.access import Access
+from fhirserver.smart_auth.keys import SigningKeys
 from tests.smart_auth._browser_form import offered, submit
 from tests.smart_auth.test_oauth_helpers import (
+    BASE,
     PASSWORD,
     authorize_params,
     consent_page,
@@ -95,3 +98,24 @@ def test_once_the_patient_shares_her_record_the_picker_finds_her(world):
     assert world.asha in offered(search(http, page, "Asha Sharma"), "patient")
     r = submit(http, search(http, page, "Asha Sharma"), ("decision", "approve"), choose={"patient": world.asha})
     assert r.status_code == 302, r.get_data(as_text=True)
+
+
+def test_an_ehr_launch_is_only_for_a_patient_and_encounter_the_practitioner_reaches(world):
+    """POST /auth/launch answered 200 for any Patient of the exchange and 400 for an id that exists
+    nowhere (an oracle), and the consent page then showed that patient's name and UHID."""
+    encounter = create(world.ctx, "Encounter", {
+        "resourceType": "Encounter", "status": "finished", "subject": {"reference": f"Patient/{world.asha}"},
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}}).version.id
+    token, _ = tokens.issue(SigningKeys(world.store), BASE, BASE, "drb", "ehr", "user/*.cruds", role="practitioner",
+                            fhirUser="Practitioner/9", organization=B)
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def launch(**body):
+        r = world.http.post("/auth/launch", json=body, headers=auth)
+        return r.status_code, r.get_json()
+
+    assert launch(patient=world.asha) == launch(patient="no-such-patient")
+    assert launch(patient=world.asha)[0] == 400
+    assert launch(patient=world.bina, encounter=encounter) == launch(patient=world.bina, encounter="no-such-one")
+    status, body = launch(patient=world.bina)
+    assert status == 200, body
