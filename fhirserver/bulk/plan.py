@@ -32,25 +32,37 @@ def level_types(level: str) -> list[str]:
     return sorted(t for t in set(members("Patient")) | {"Patient"} if patient_links(t))
 
 
-def types(access, req: ExportRequest) -> list[str]:
-    """The types this export writes, in order; 400/403 as the module docstring says."""
+def types(access, req: ExportRequest, lenient: bool = False) -> list[str]:
+    """The types this export writes, in order; 400/403 as the module docstring says. Under
+    Prefer: handling=lenient a type outside the level (and a _typeFilter of a type not written) is left
+    out and named in req.ignored (export.html#query-parameters, `_type`); one outside the token's
+    scopes is a 403 all the same."""
     allowed = level_types(req.level)
     if req.types:
+        chosen = []
         for t in req.types:
             if t not in allowed:
+                if lenient:
+                    req.ignored.append(f"_type={t}")
+                    continue
                 raise BadRequest(f"{t} is not in the Patient compartment: a {req.level}-level export "
                                  "covers compartment types only")
             if not _may_export(access, t):
                 raise Forbidden(f"The access token does not grant read and search on {t}: _type cannot "
                                 "ask for it")
-        chosen = list(req.types)
+            chosen.append(t)
+        if not chosen:
+            raise BadRequest(f"_type names no type a {req.level}-level export covers")
     else:
         chosen = [t for t in allowed if _may_export(access, t)]
         if not chosen:
             raise Forbidden("The access token grants read and search on no type this export covers")
-    for t in req.type_filters:
+    for t in list(req.type_filters):
         if t not in chosen:
-            raise BadRequest(f"_typeFilter names {t}, which this export does not write (see _type)")
+            if not lenient:
+                raise BadRequest(f"_typeFilter names {t}, which this export does not write (see _type)")
+            req.ignored.append(f"_typeFilter={t}")
+            del req.type_filters[t]
     return chosen
 
 

@@ -104,7 +104,7 @@ def _kickoff(level: str, group: str | None = None):
                               lenient)
     if level != "system":
         c.access.allow("read", "Patient")
-    types = plan.types(c.access, req)
+    types = plan.types(c.access, req, lenient)
     patients = None
     if level == "group":
         c.access.allow("read", "Group")

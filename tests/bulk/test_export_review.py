@@ -10,7 +10,7 @@ import pytest
 
 from tests.bulk.test_export import Exchange, obs
 from tests.conftest import STORES
-from tests.smart_auth._tokens import BASE, auth
+from tests.smart_auth._tokens import BASE, auth, mint
 
 
 @pytest.fixture(params=STORES)
@@ -163,3 +163,18 @@ def test_the_manifest_request_is_the_kickoff_url_under_the_server_base(ex):
     manifest = ex.export("/fhir/Patient/$export?_type=Patient&_typeFilter=Patient%3Fgender%3Dfemale")
     assert manifest["request"] == f"{BASE}/Patient/$export?_type=Patient&_typeFilter=Patient%3Fgender%3Dfemale"
     assert ex.export("/fhir/$export")["request"] == f"{BASE}/$export"
+
+
+def test_lenient_leaves_out_types_the_level_does_not_cover_never_those_outside_the_scopes(ex):
+    """export.html#query-parameters, `_type`: types outside the Patient compartment at Patient level are
+    an error, or left out under handling=lenient; a type the token's scopes do not grant stays a 403."""
+    url = "/fhir/Patient/$export?_type=Patient,Organization&_typeFilter=Organization%3Fname%3Dx"
+    assert ex.kickoff(url).status_code == 400
+    r = ex.kickoff(url, **LENIENT)
+    assert r.status_code == 202, r.get_data(as_text=True)
+    assert "_type=Organization" in r.get_json()["issue"][1]["diagnostics"]
+    ex.work()
+    assert [o["type"] for o in ex.get(r.headers["Content-Location"]).get_json()["output"]] == ["Patient"]
+    assert ex.kickoff("/fhir/Patient/$export?_type=Organization", **LENIENT).status_code == 400
+    narrow = mint(ex.app, "system/Patient.rs", client_id="narrow")
+    assert ex.kickoff("/fhir/Patient/$export?_type=Patient,Observation", narrow, **LENIENT).status_code == 403
