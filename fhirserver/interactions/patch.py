@@ -1,5 +1,6 @@
 """patch with JSON Patch (http://hl7.org/fhir/R4/http.html#patch, RFC 6902) or FHIRPath Patch
-(a Parameters resource, http://hl7.org/fhir/R4/fhirpatch.html; interactions/fhirpath_patch.py).
+(a Parameters resource, http://hl7.org/fhir/R4/fhirpatch.html; interactions/fhirpath_patch.py), and
+conditional patch, PATCH [type]?criteria (`conditional_patch`: one match is patched, none 404, several 412).
 
 The patch is applied, and the result validated and indexed, BEFORE the write lock is taken, to the
 version current at that moment; under the lock the write goes ahead only if that version is still
@@ -29,7 +30,17 @@ import jsonpatch
 import jsonpointer
 
 from .. import jsonio
-from ..errors import BadRequest, Conflict, FhirError, InvalidResource, Issue, PayloadTooLarge, Unprocessable
+from ..errors import (
+    BadRequest,
+    Conflict,
+    FhirError,
+    InvalidResource,
+    Issue,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    Unprocessable,
+)
 from ..storage.base import Version
 from .binary_content import externalize_data, pending_blob
 from .common import (
@@ -43,6 +54,7 @@ from .common import (
     prepare,
     store_new_version,
 )
+from .conditional import matches
 from .fhirpath_patch import FhirpathPatch, compile_parameters, is_parameters
 from .references import resolve_conditionals
 
@@ -88,6 +100,23 @@ def patch(ctx, type: str, id: str, operations, if_match: int | None = None, prov
             return Result(version, 200, jsonio.loads_stored(version.body), patched.prepared.profile_outcome)
         patched.discard(ctx)        # someone wrote a newer version meanwhile: patch that one
     raise Conflict(f"{type}/{id} kept changing while the patch was applied ({ATTEMPTS} times): send it again")
+
+
+def conditional_patch(ctx, type: str, criteria: str, operations, if_match: int | None = None,
+                      provenance: dict | None = None) -> Result:
+    """PATCH [type]?criteria (http.html#patch): the one resource the caller may patch that matches is
+    patched, as it was when matched (a version written meanwhile is a 412, as a stale If-Match is);
+    no match is a 404 (a patch creates nothing), several a 412, as a conditional update."""
+    check_type(type)
+    compiled = compile_patch(operations)
+    found = matches(ctx, ctx.repo, type, criteria, "patch")
+    if len(found) > 1:
+        raise PreconditionFailed(f"Conditional patch '{criteria}' matches more than one {type}")
+    if not found:
+        raise NotFound(f"Conditional patch '{criteria}' matches no {type}")
+    target = found[0]
+    check_if_match(target, if_match, type, target.id)
+    return patch(ctx, type, target.id, compiled, target.version, provenance)
 
 
 def compile_patch(operations) -> jsonpatch.JsonPatch | FhirpathPatch:

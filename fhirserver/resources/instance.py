@@ -6,7 +6,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from .. import jsonio
-from ..errors import BadRequest, UnsupportedMediaType
 from ..interactions import delete as delete_i
 from ..interactions import history as history_i
 from ..interactions import patch as patch_i
@@ -17,7 +16,7 @@ from ..interactions.binary_content import externalize_data, pending_blob
 from ..interactions.common import if_match_version
 from . import ctx
 from .binary_io import is_raw_upload, raw_binary_response, upload_raw_body
-from .negotiation import FHIR_JSON, JSON_PATCH, JSON_TYPES, json_body, prefer, request_media_type, response_type
+from .negotiation import json_body, patch_document, prefer, response_type
 from .rendering import history_bundle, json_response, no_content, resource_response, version_headers
 from .type_level import x_provenance
 
@@ -60,18 +59,7 @@ class Instance(MethodView):
         application/fhir+json)."""
         media = response_type()
         provenance = x_provenance()
-        content_type = request_media_type()
-        if content_type == JSON_PATCH:
-            operations = json_body(allowed=(JSON_PATCH,))
-        elif content_type in JSON_TYPES:
-            operations = json_body()
-            if not (isinstance(operations, dict) and operations.get("resourceType") == "Parameters"):
-                raise BadRequest("A PATCH with FHIR JSON takes a FHIRPath Patch: a Parameters resource "
-                                 "(http://hl7.org/fhir/R4/fhirpatch.html)")
-        else:
-            raise UnsupportedMediaType(f"PATCH takes a JSON Patch (Content-Type {JSON_PATCH}) or a FHIRPath Patch "
-                                       f"(a Parameters resource, Content-Type {FHIR_JSON}), not "
-                                       f"{content_type or 'a body without Content-Type'}")
+        operations = patch_document()
         result = patch_i.patch(ctx(), type, id, operations, if_match_version(request.headers.get("If-Match")),
                                provenance)
         return resource_response(result.version, 200, media, prefer().ret, outcome=result.outcome)

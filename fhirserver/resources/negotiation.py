@@ -8,7 +8,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from .. import jsonio
-from ..errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from ..errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = (FHIR_JSON, "application/json")
@@ -110,6 +110,23 @@ def json_body(allowed=JSON_TYPES):
         raise UnsupportedMediaType(f"Content-Type {mt} is not supported here; use {allowed[0]}")
     settings = current_app.config["MEDPORT"].settings
     return jsonio.loads(read_body(settings.max_body_bytes), settings.max_json_depth)
+
+
+def patch_document():
+    """A PATCH body (http.html#patch): a JSON Patch (application/json-patch+json) or a FHIRPath Patch, a
+    Parameters resource sent as FHIR JSON (fhirpatch.html); any other type is a 415."""
+    content_type = request_media_type()
+    if content_type == JSON_PATCH:
+        return json_body(allowed=(JSON_PATCH,))
+    if content_type in JSON_TYPES:
+        operations = json_body()
+        if not (isinstance(operations, dict) and operations.get("resourceType") == "Parameters"):
+            raise BadRequest("A PATCH with FHIR JSON takes a FHIRPath Patch: a Parameters resource "
+                             "(http://hl7.org/fhir/R4/fhirpatch.html)")
+        return operations
+    raise UnsupportedMediaType(f"PATCH takes a JSON Patch (Content-Type {JSON_PATCH}) or a FHIRPath Patch "
+                               f"(a Parameters resource, Content-Type {FHIR_JSON}), not "
+                               f"{content_type or 'a body without Content-Type'}")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Type level: [base]/[type] create, search, conditional update/delete, history."""
+"""Type level: [base]/[type] create, search, conditional update/patch/delete, history."""
 from __future__ import annotations
 
 from flask import request
@@ -10,13 +10,14 @@ from ..governance import provenance as prov
 from ..interactions import create as create_i
 from ..interactions import delete as delete_i
 from ..interactions import history as history_i
+from ..interactions import patch as patch_i
 from ..interactions import search as search_i
 from ..interactions import update as update_i
 from ..interactions.binary_content import externalize_data, pending_blob
 from ..interactions.common import if_match_version
 from . import ctx
 from .binary_io import is_raw_upload, upload_raw_body
-from .negotiation import json_body, prefer, request_media_type, response_type
+from .negotiation import json_body, patch_document, prefer, request_media_type, response_type
 from .rendering import history_bundle, json_response, no_content, resource_response, searchset_bundle
 
 blp = Blueprint("type", __name__, url_prefix="/fhir", description="Type-level interactions")
@@ -55,6 +56,15 @@ class TypeLevel(MethodView):
                                                  if_match_version(request.headers.get("If-Match")), provenance, blob)
         return resource_response(result.version, result.status, media, prefer().ret,
                                  location=result.status == 201, outcome=result.outcome)
+
+    def patch(self, type):
+        """conditional patch: PATCH [type]?criteria (1 match is patched, 0 -> 404, several -> 412)."""
+        media = response_type()
+        criteria = _criteria()
+        provenance = x_provenance()
+        result = patch_i.conditional_patch(ctx(), type, criteria, patch_document(),
+                                           if_match_version(request.headers.get("If-Match")), provenance)
+        return resource_response(result.version, 200, media, prefer().ret, outcome=result.outcome)
 
     def delete(self, type):
         """conditional delete: DELETE [type]?criteria (one match at most)."""
@@ -109,5 +119,5 @@ def x_provenance() -> dict | None:
 
 def _criteria() -> str:
     if not request.query_string:
-        raise BadRequest("Conditional update/delete needs search criteria in the URL")
+        raise BadRequest("Conditional update/patch/delete needs search criteria in the URL")
     return request.query_string.decode("utf-8", "replace")

@@ -62,6 +62,7 @@ TYPE_SEARCH_POST = "POST /fhir/<rtype:type>/_search"
 CREATE = "POST /fhir/<rtype:type>"
 CONDITIONAL_UPDATE = "PUT /fhir/<rtype:type>"
 CONDITIONAL_DELETE = "DELETE /fhir/<rtype:type>"
+CONDITIONAL_PATCH = "PATCH /fhir/<rtype:type>"
 COMPARTMENT = "GET /fhir/<rtype:type>/<id>/<rtype:target>"
 SYSTEM_SEARCH = "GET /fhir/"
 SYSTEM_SEARCH_POST = "POST /fhir/_search"
@@ -838,6 +839,22 @@ def conditional_delete_path(h: H):
     if h.writes:
         r = h.system_call("GET", f"/fhir/{h.key('asha.vital')}")
         h.expect(r.status_code == 410, f"conditional delete of vital signs: asha's answers {r.status_code}")
+
+
+@path("conditional patch matching ravi's records", CONDITIONAL_PATCH)
+def conditional_patch_path(h: H):
+    for criteria in (qs(identifier=f"{LAB_IDS}|LAB-RAVI-1"), qs(_id=h.id("ravi.lab")), "subject=Patient/ravi",
+                     "patient.name=Kumar", "focus=Patient/asha"):
+        h.call("PATCH", f"/fhir/Observation?{criteria}", patch=LANGUAGE_PATCH, status=404 if h.writes else 403)
+        stored = h.system_call("GET", f"/fhir/{h.key('ravi.lab')}").get_json()
+        h.expect(stored["meta"]["versionId"] == "1", f"PATCH Observation?{criteria}: ravi's lab result is now {stored}")
+    h.same_as_absent(lambda x: h.call("PATCH", f"/fhir/Observation?{qs(_id=x)}", patch=LANGUAGE_PATCH),
+                     h.id("ravi.lab"))
+    # matching asha's and ravi's vital signs: patches asha's (not "more than one")
+    ex = h.call("PATCH", f"/fhir/Observation?{qs(code=f'{LOINC}|8867-4')}", patch=LANGUAGE_PATCH,
+                status=200 if h.writes else 403)
+    if ex.status == 200:
+        h.expect(ex.json["id"] == h.id("asha.vital"), f"{ex}: patched {ex.json.get('id')}")
 
 
 def stored_copy(h: H, key: str, new_id: str) -> dict:
