@@ -13,9 +13,10 @@ import time
 from flask import jsonify, request
 
 from .. import jsonio
-from ..errors import BadRequest, Unauthorized
+from ..errors import BadRequest, PayloadTooLarge, Unauthorized
 from ..interactions.common import ID_RE
 from ..resources import ctx
+from ..resources.negotiation import read_body
 from ..search import query as q
 from . import tokens
 from .access import Access
@@ -64,10 +65,10 @@ def launch_view():
         return _error("invalid_token", str(e), 401)
     if claims.get("role") not in LAUNCH_ROLES:
         return _error("insufficient_scope", "Only practitioners and administrators may create launches", 403)
-    if (request.content_length or 0) > MAX_BODY:
+    try:      # read at most MAX_BODY + 1 bytes: a chunked body has no Content-Length to refuse it by
+        body = jsonio.loads(read_body(MAX_BODY) or b"null", max_depth=10)
+    except PayloadTooLarge:
         return _error("invalid_request", "The request body is too large", 413)
-    try:
-        body = jsonio.loads(request.get_data(cache=False) or b"null", max_depth=10)
     except BadRequest as e:
         return _error("invalid_request", str(e), 400)
     if not isinstance(body, dict):
