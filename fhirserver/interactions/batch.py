@@ -7,7 +7,7 @@ share a query-node budget (search entries past it fail) and one time budget (sea
 from __future__ import annotations
 
 from ..audit_log import trail
-from ..errors import BadRequest, FhirError
+from ..errors import FhirError
 from ..search import limits
 from . import bundle_entries as be
 from . import create as create_i
@@ -61,9 +61,8 @@ def _one(ctx, e: be.Entry, provenance: dict | None = None) -> EntryResult:
              else delete_i.conditional_delete(ctx, e.type, e.criteria, provenance))
         return EntryResult(204, r.version)
     if e.method == "PATCH":
-        if e.id is None:
-            raise BadRequest(f"{e.where}: conditional PATCH is supported in transactions only")
-        r = patch_i.patch(ctx, e.type, e.id, be.patch_operations(e), if_match, provenance)
+        r = (patch_i.patch(ctx, e.type, e.id, be.patch_operations(e), if_match, provenance) if e.id
+             else patch_i.conditional_patch(ctx, e.type, e.criteria, be.patch_operations(e), if_match, provenance))
         return EntryResult(200, r.version)
     return run_get(ctx, e)
 

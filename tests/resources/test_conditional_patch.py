@@ -3,6 +3,9 @@ patched (JSON Patch or FHIRPath Patch), no match is a 404 (a patch creates nothi
 resources the caller may patch can match (another organisation's record is as if absent)."""
 from __future__ import annotations
 
+import base64
+import json
+
 from tests.conftest import FHIR_JSON, data_versions, post
 from tests.smart_auth._tokens import auth, make_app, mint
 
@@ -69,3 +72,15 @@ def test_another_organisations_record_does_not_match(tmp_path, backend):
     r = client.patch("/fhir/Observation?identifier=urn:lab|A-1", json=AMEND,
                      headers=auth(a, **{"Content-Type": JSON_PATCH}))
     assert r.status_code == 200 and r.json["status"] == "amended"
+
+
+def test_batch_patch_entries_may_be_conditional(client):
+    oid = post(client, _obs("1")).json["id"]
+    binary = {"resourceType": "Binary", "contentType": JSON_PATCH,
+              "data": base64.b64encode(json.dumps(AMEND).encode()).decode()}
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": binary, "request": {"method": "PATCH", "url": "Observation?identifier=urn:lab|1"}},
+        {"resource": binary, "request": {"method": "PATCH", "url": "Observation?identifier=urn:lab|none"}}]}
+    entries = client.post("/fhir", json=bundle, headers={"Content-Type": FHIR_JSON}).json["entry"]
+    assert entries[0]["response"]["status"].startswith("200") and entries[1]["response"]["status"].startswith("404")
+    assert client.get(f"/fhir/Observation/{oid}").json["status"] == "amended"
