@@ -1,8 +1,9 @@
 """Running one export job: NDJSON files streamed from the store into the blob store.
 
 Consistency (export.html#response---complete-status, transactionTime): every query is bounded by
-_lastUpdated <= transactionTime, so a resource changed while the export runs is absent from it (its
-pre-export state is not kept) and the next export with _since=transactionTime brings it. Pages are
+_lastUpdated <= transactionTime: a resource created while the export runs is absent from it, one changed
+meanwhile is exported as it was at transactionTime (_as_of), and the next export with
+_since=transactionTime brings both as they are now. Pages are
 read by the store's cursor, so memory holds one page whatever the export's size.
 
 Files are split at export_file_max_bytes, at page boundaries; after each file the job records it
@@ -25,6 +26,7 @@ from . import jobs, plan
 from .request import ExportRequest
 
 PAGE = 1000
+LOOK_BACK = 20          # versions read back for a resource written again while the export ran
 AUDIT = "AuditEvent"
 
 
@@ -76,7 +78,7 @@ def _write_type(ctx, job, req, rtype, query, lease, end: str) -> None:
     while True:
         _check(store, job, lease)
         page = ctx.repo.search(rtype, query, limit=PAGE, cursor=progress["cursor"])
-        if not any(v.last_updated <= end for v in page.items) and page.next_cursor is None:
+        if not page.items and page.next_cursor is None:
             progress["type_index"], progress["cursor"] = progress["type_index"] + 1, None
             return
         state = {"cursor": progress["cursor"], "count": 0, "end": False}
@@ -100,7 +102,7 @@ def _lines(ctx, job, lease, rtype, query, elements, state, page, end):
     written, max_bytes = 0, ctx.settings.export_file_max_bytes
     while True:
         for v in page.items:
-            if v.last_updated > end:
+            if v.last_updated > end and (v := _as_of(ctx, v, end, query)) is None:
                 continue
             line = _line(ctx, v, elements)
             written += len(line)
@@ -114,6 +116,25 @@ def _lines(ctx, job, lease, rtype, query, elements, state, page, end):
             return
         _check(ctx.store, job, lease)       # between pages too: a file of large pages takes a while
         page = ctx.repo.search(rtype, query, limit=PAGE, cursor=state["cursor"])
+
+
+def _as_of(ctx, v, end: str, query):
+    """The version of v's resource that was current at `end`, when it was written again after `end`
+    (transactionTime: the export "SHALL include any matching resources modified up to and including this
+    instant"), if it matched the export's query then; None when the resource did not exist or was deleted
+    at `end`, its versions are outside the client's access, or more than LOOK_BACK versions came after.
+    A resource that matches the query only in its older version is not found (the search reads current
+    versions); the next export with _since=transactionTime brings its current state."""
+    for version in range(v.version - 1, max(v.version - 1 - LOOK_BACK, 0), -1):
+        try:
+            older = ctx.repo.vread(v.type, v.id, version)
+        except FhirError:
+            return None
+        if older is None or older.deleted:
+            return None
+        if older.last_updated <= end:
+            return older if matches_alone(jsonio.loads_stored(older.body), ctx.base, query) else None
+    return None
 
 
 def _line(ctx, v, elements) -> bytes:

@@ -178,3 +178,23 @@ def test_lenient_leaves_out_types_the_level_does_not_cover_never_those_outside_t
     assert ex.kickoff("/fhir/Patient/$export?_type=Organization", **LENIENT).status_code == 400
     narrow = mint(ex.app, "system/Patient.rs", client_id="narrow")
     assert ex.kickoff("/fhir/Patient/$export?_type=Patient,Observation", narrow, **LENIENT).status_code == 403
+
+
+def test_a_resource_changed_while_the_export_runs_is_exported_as_it_was_at_transaction_time(ex):
+    """export.html#response---complete-status, transactionTime: the export "SHALL include any matching
+    resources modified up to and including this instant" and "SHOULD NOT include any resources modified
+    after": a resource changed after the kick-off, before the worker reads it, comes as it was then."""
+    r = ex.kickoff("/fhir/$export?_type=Observation")
+    changed = ex.obs[0]
+    for text in ("changed once", "changed twice"):
+        new = {**obs(ex.patients[0], text), "id": changed}
+        assert ex.client.put(f"/fhir/Observation/{changed}", json=new, headers={
+            **auth(ex.token), "Content-Type": "application/fhir+json"}).status_code == 200
+    assert ex.client.delete(f"/fhir/Observation/{ex.obs[1]}", headers=auth(ex.token)).status_code in (200, 204)
+    ex.work()
+    manifest = ex.get(r.headers["Content-Location"]).get_json()
+    rows = {o["id"]: o for o in ex.lines(manifest, "Observation")}
+    assert sorted(rows) == sorted(ex.obs[:1] + ex.obs[2:])      # the deleted one is gone from the search
+    assert rows[changed]["code"]["text"] == "obs 0" and rows[changed]["meta"]["versionId"] == "1"
+    later = ex.export(f"/fhir/$export?_type=Observation&_since={manifest['transactionTime']}")
+    assert [o["code"]["text"] for o in ex.lines(later, "Observation")] == ["changed twice"]
