@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from ..definitions import resource_types
+from ..search.results import RESULT_PARAMS
 
 PERMISSIONS = "cruds"
+NOT_FILTERS = RESULT_PARAMS | {"_cursor"}     # result parameters of a search (R4 search.html#return)
 V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 _SCOPE = re.compile(r"^(?P<context>patient|user|system)/(?P<type>\*|[A-Z][A-Za-z]+)\."
                     r"(?P<perm>[a-z*]+)(?:\?(?P<query>.+))?$")
@@ -67,6 +69,12 @@ def parse_scope(raw: str) -> Scope | None:
     query = tuple(parse_qsl(m.group("query") or "", keep_blank_values=True))
     if m.group("perm") in V1 and query:
         raise ScopeError(f"v1 scope {raw!r} cannot carry a query")
+    if any(name.split(":")[0] in NOT_FILTERS for name, _value in query):
+        # a granular scope restricts by search parameters (App Launch 2.2 "Finer-grained resource
+        # constraints using search parameters"); _count, _include... restrict nothing: taken as the
+        # scope's query they would leave it unrestricted
+        raise ScopeError(f"the query of scope {raw!r} may only hold search parameters that filter, "
+                         f"not {', '.join(sorted(NOT_FILTERS))}")
     return Scope(m.group("context"), rtype, perm, query, raw)
 
 
