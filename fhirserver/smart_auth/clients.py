@@ -65,7 +65,10 @@ class Client:
         if wanted is None:
             return False
         for raw in self.scopes:
-            allowed = parse_scope(raw)
+            try:
+                allowed = parse_scope(raw)
+            except ScopeError:        # registered when the grammar allowed it (a result parameter query)
+                continue
             if (allowed is not None and not allowed.query and allowed.context == wanted.context
                     and allowed.resource_type in ("*", wanted.resource_type)
                     and set(wanted.permissions) <= set(allowed.permissions)):

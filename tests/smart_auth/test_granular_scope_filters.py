@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from fhirserver.smart_auth.clients import KIND
 from fhirserver.smart_auth.scopes import ScopeError, parse_scope
 from tests.conftest import FHIR_JSON
 from tests.smart_auth._tokens import auth, make_app, mint
@@ -54,3 +55,16 @@ def test_authorization_refuses_such_a_scope(tmp_path, monkeypatch, backend):
     assert r.status_code == 302 and query(r.headers["Location"])["error"] == "invalid_scope"
     with pytest.raises(ScopeError):
         world.clients.add("app", "public", redirect_uris=["https://a.example/cb"], scopes=["user/Observation.rs?_sort=x"])
+
+
+def test_a_client_registered_with_such_a_scope_before_is_not_a_server_error(tmp_path, monkeypatch, backend):
+    world = make_world(tmp_path, monkeypatch, backend)
+    app, _ = world.app_client(scopes=["launch/patient", "patient/Observation.rs"])
+    stored = world.store.get_record(KIND, app.client_id)
+    stored["scopes"] = ["patient/Observation.rs?_count=1"] + stored["scopes"]     # as the old grammar took it
+    world.store.put_record(KIND, app.client_id, stored)
+    _verifier, challenge = pkce()
+    r = start(world.browser(), authorize_params(app.client_id, challenge, "launch/patient patient/Observation.r"))
+    assert r.status_code == 303, r.get_data(as_text=True)          # on to sign-in: the other scopes still count
+    r = start(world.browser(), authorize_params(app.client_id, challenge, "patient/Observation.rs?_count=1"))
+    assert r.status_code == 302 and query(r.headers["Location"])["error"] == "invalid_scope"
