@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import re
 
 from ..search import query as q
 from ..search.compartment import members
@@ -147,16 +148,25 @@ def _covers(provision: dict, organization: str, rtype: str, check_actor: bool) -
     if check_actor:
         actors = [(a.get("reference") or {}).get("reference") for a in provision.get("actor") or ()
                   if isinstance(a, dict)]
-        if actors and not any(isinstance(r, str) and (r == organization or r.endswith("/" + organization))
-                              for r in actors):
+        if actors and not any(_named(r) == organization for r in actors):
             return False
     return True
 
 
 def _patient_of(consent: dict) -> list[str]:
-    ref = (consent.get("patient") or {}).get("reference")
-    parts = ref.rsplit("/", 2)[-2:] if isinstance(ref, str) else []
-    return [parts[1]] if len(parts) == 2 and parts[0] == "Patient" else []
+    named = _named((consent.get("patient") or {}).get("reference"))
+    return [named.split("/", 1)[1]] if named is not None and named.startswith("Patient/") else []
+
+
+# a literal reference: relative, absolute or version-specific (references.html#literal), as the search
+# index reads it (search/kinds/reference_kind.py), so the decision and the Consent query agree on it
+_LITERAL = re.compile(r"^(?:.*/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def _named(ref) -> str | None:
+    """'Type/id' that a literal reference names, whatever its form, else None."""
+    m = _LITERAL.match(ref) if isinstance(ref, str) else None
+    return f"{m.group('type')}/{m.group('id')}" if m else None
 
 
 def _about(key: str | None, ids: tuple[str, ...] | None):
