@@ -22,9 +22,13 @@ from .common import if_match_version
 def batch(ctx, bundle: dict, provenance: dict | None = None) -> list[EntryResult]:
     """provenance: the checked X-Provenance header, merged into each entry's own Provenance."""
     entries: list = []
-    for index, item in enumerate(be.raw_entries(bundle, "batch", ctx.settings.max_bundle_entries)):
+    raw = be.raw_entries(bundle, "batch", ctx.settings.max_bundle_entries)
+    be.check_shell(bundle, entries=False)
+    for index, item in enumerate(raw):
         try:
-            entries.append(be.parse_entry(index, item))
+            entry = be.parse_entry(index, item)
+            be.check_entry(index, item, "batch")
+            entries.append(entry)
         except FhirError as err:
             entries.append(err)
     too_costly = be.search_cost([e for e in entries if isinstance(e, be.Entry)],

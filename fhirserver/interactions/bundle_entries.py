@@ -13,6 +13,7 @@ from ..definitions import resource_types
 from ..errors import BadRequest, FhirError, Issue, MethodNotAllowed, PayloadTooLarge, TooCostly
 from ..search.limits import DEFAULT_LIMITS, NodeBudget, SearchLimits
 from ..search.parse import parse_search
+from ..validation import validate
 from .common import ID_RE, Prepared
 from .search import lenient
 
@@ -61,12 +62,46 @@ class Entry:
 
 def raw_entries(bundle, kind: str, max_entries: int) -> list:
     """Bundle.entry, refused with 413 past the configured size."""
-    entries = bundle.get("entry") or []
+    entries = bundle.get("entry", [])
     if not isinstance(entries, list):
-        raise BadRequest("Bundle.entry must be an array")
+        raise BadRequest("Bundle.entry must be an array", expression=("Bundle.entry",))
     if len(entries) > max_entries:
         raise PayloadTooLarge(f"The {kind} has {len(entries)} entries; this server takes at most {max_entries}")
     return entries
+
+
+def check_shell(bundle: dict, entries: bool = True) -> None:
+    """The Bundle itself is R4 (its own elements and, with `entries`, each entry's fullUrl, request...): an
+    unknown element or a malformed entry is a 400 for the whole Bundle, as for any resource (nothing is run).
+    A batch checks its entries one by one instead (check_entry: each its own 400). The entries' resources
+    are checked when they run, so that errors name the entry. request.ifModifiedSince is read as the HTTP
+    header is (an HTTP-date or an instant, read.not_modified)."""
+    if not entries:
+        validate({k: v for k, v in bundle.items() if k != "entry"})
+    elif bundle.get("entry"):
+        validate({**bundle, "entry": [_shell(e) for e in bundle["entry"]]})
+    else:
+        validate(bundle)
+
+
+def check_entry(index: int, raw, kind: str) -> None:
+    """One entry of a batch, as check_shell checks those of a transaction; the error names Bundle.entry[index]."""
+    try:
+        validate({"resourceType": "Bundle", "type": kind, "entry": [_shell(raw)]})
+    except FhirError as err:
+        where = f"Bundle.entry[{index}]"
+        raise type(err)(issues=[Issue(i.diagnostics, i.code, i.severity,
+                                      tuple(e.replace("Bundle.entry[0]", where, 1) for e in i.expression))
+                                for i in err.issues]) from None
+
+
+def _shell(entry):
+    if not isinstance(entry, dict):
+        return entry
+    out = {k: v for k, v in entry.items() if k != "resource"}
+    if isinstance(out.get("request"), dict) and "ifModifiedSince" in out["request"]:
+        out["request"] = {k: v for k, v in out["request"].items() if k != "ifModifiedSince"}
+    return out
 
 
 def parse_bundle(bundle, kind: str, max_entries: int, limits: SearchLimits | None = None,
@@ -75,6 +110,7 @@ def parse_bundle(bundle, kind: str, max_entries: int, limits: SearchLimits | Non
     cost of its searches in all (400 past the limit: the transaction would fail as a whole anyway).
     `terminology`: the server's, so that searches with token :in and the like are counted too."""
     out = [parse_entry(i, e) for i, e in enumerate(raw_entries(bundle, kind, max_entries))]
+    check_shell(bundle)
     _no_duplicate_full_urls(out)
     _no_duplicate_targets(out)
     over = search_cost(out, limits or DEFAULT_LIMITS, terminology)
