@@ -56,7 +56,7 @@ def not_modified(version: Version, if_none_match: str | None, if_modified_since:
     is not a valid date is ignored."""
     if if_none_match is not None and if_none_match.strip():
         tags = if_none_match.strip()
-        return tags == "*" or str(version.version) in _entity_tags(tags)
+        return tags == "*" or str(version.version) in entity_tags(tags)
     if if_modified_since and if_modified_since.strip():
         since = _http_time(if_modified_since.strip())
         if since is None:
@@ -70,7 +70,7 @@ def not_modified(version: Version, if_none_match: str | None, if_modified_since:
 _ETAG = re.compile(r'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
 
 
-def _entity_tags(header: str) -> set[str]:
+def entity_tags(header: str) -> set[str]:
     """The opaque tags of an If-None-Match list (weak comparison: W/ is dropped). A list without any
     quotes (1, 2) is read as bare tags, as clients sometimes send them; anything unreadable matches
     nothing."""

@@ -1,14 +1,19 @@
-"""update, update-as-create and conditional update (http://hl7.org/fhir/R4/http.html#update, #cond-update)."""
+"""update, update-as-create and conditional update (http://hl7.org/fhir/R4/http.html#update, #cond-update).
+
+If-None-Match on an update is evaluated as RFC 9110 13.1.2 requires of an origin server: `*` fails (412)
+when the resource exists (create only, never overwrite), a list of entity tags fails when the current
+version is one of them."""
 from __future__ import annotations
 
 from ..errors import BadRequest, PreconditionFailed
 from .common import Result, check_id, check_if_match, check_type, new_id, prepare, store_new_version
 from .conditional import matches
+from .read import entity_tags
 from .references import resolve_conditionals
 
 
 def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None, blob: str | None = None,
-           method: str = "PUT", provenance: dict | None = None) -> Result:
+           method: str = "PUT", provenance: dict | None = None, if_none_match: str | None = None) -> Result:
     check_type(type)
     check_id(id)
     if isinstance(resource, dict) and resource.get("id") != id:
@@ -18,9 +23,20 @@ def update(ctx, type: str, id: str, resource: dict, if_match: int | None = None,
     with ctx.repo.transaction(provenance) as tx:
         current = tx.read(type, id, "update")     # no update-as-create outside the reach, and no oracle
         check_if_match(current, if_match, type, id)
+        check_if_none_match(current, if_none_match, type, id)
         version = store_new_version(tx, prepared, id, method, current)
     created = current is None or current.deleted
     return Result(version, 201 if created else 200, resource, prepared.profile_outcome)
+
+
+def check_if_none_match(current, header: str | None, type: str, id: str) -> None:
+    """If-None-Match on a write (RFC 9110 13.1.2): 412 when it names the current version, or `*` and the
+    resource exists (a deleted one does not)."""
+    if header is None or not header.strip() or current is None or current.deleted:
+        return
+    if header.strip() == "*" or str(current.version) in entity_tags(header.strip()):
+        raise PreconditionFailed(f"If-None-Match {header.strip()!r}: {type}/{id} exists (version "
+                                 f"{current.version}); nothing was written")
 
 
 def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: int | None = None,

@@ -39,7 +39,8 @@ class Instance(MethodView):
         return resource_response(v, 200, media, shape=_shape(type))
 
     def put(self, type, id):
-        """update (or update-as-create with a client-chosen id); If-Match for optimistic locking."""
+        """update (or update-as-create with a client-chosen id); If-Match for optimistic locking,
+        If-None-Match: * to create only."""
         media = response_type()
         if_match = if_match_version(request.headers.get("If-Match"))
         provenance = x_provenance()
@@ -50,7 +51,8 @@ class Instance(MethodView):
             resource = json_body()
             blob = externalize_data(ctx(), resource) if type == "Binary" and isinstance(resource, dict) else None
         with pending_blob(ctx(), blob):
-            result = update_i.update(ctx(), type, id, resource, if_match, blob=blob, provenance=provenance)
+            result = update_i.update(ctx(), type, id, resource, if_match, blob=blob, provenance=provenance,
+                                     if_none_match=request.headers.get("If-None-Match"))
         return resource_response(result.version, result.status, media, prefer().ret,
                                  location=result.status == 201, outcome=result.outcome)
 
