@@ -266,6 +266,8 @@ class Access:
                                 "the records the token can reach")
             if decision.patient_compartment:
                 admission.check_patient_write(content, self.patient, base, interaction)
+        if decision.patient_compartment and rtype == "Patient" and interaction != "delete":
+            admission.check_patient_identifiers(resource, old())
 
     def _check_recreate(self, rtype: str, removed: bytes | None) -> None:
         """Bringing back a deleted record changes it: its custodian's alone (another hospital would

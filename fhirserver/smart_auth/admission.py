@@ -10,7 +10,8 @@ alone:
 - every Patient reference the resource makes (subject, patient, performer, asserter, recorder,
   extensions, contained resources: anywhere) names the token's patient, and no other person is
   named by identifier only, by an absolute URL or as a contained Patient;
-- a Patient resource may be updated only when it is the token's own (never created or deleted);
+- a Patient resource may be updated only when it is the token's own (never created or deleted), and
+  keeps the identifiers hospitals and the UHID registry gave it (check_patient_identifiers);
 - the content (and, for an update, patch or delete, the version it replaces) is inside the grant.
 
 Some types are written by the server alone (SERVER_WRITTEN): no access token writes them.
@@ -72,6 +73,23 @@ def check_patient_write(resource: dict, patient: str | None, base: str, interact
         named = ", ".join([f"Patient/{s}" for s in strangers] + other)
         raise Forbidden(f"A patient's access token writes only records about that patient; this {rtype} "
                         f"also names {named}")
+
+
+def check_patient_identifiers(resource: dict, replaced: dict | None) -> None:
+    """A patient-confined update of the patient's own Patient adds or changes no identifier (system and
+    value; it may drop one, or describe one otherwise). Identifiers are assigned by hospitals and the
+    UHID registry, and records are filed by them: a patient who took another person's MRN into their
+    own record (held by that hospital) would have that person's results, sent keyed by the MRN
+    (Patient?identifier=...), filed into their own chart."""
+    before = {_identifier_key(i) for i in (replaced or {}).get("identifier") or () if isinstance(i, dict)}
+    added = [i for i in resource.get("identifier") or () if not isinstance(i, dict) or _identifier_key(i) not in before]
+    if added:
+        raise Forbidden("A patient's access token cannot add or change the identifiers of their Patient record "
+                        "(hospitals and the UHID registry assign them); it may correct other details")
+
+
+def _identifier_key(identifier: dict) -> tuple:
+    return identifier.get("system"), identifier.get("value")
 
 
 HOSPITAL_CONSENT_STATUSES = ("draft", "proposed")
