@@ -14,6 +14,7 @@ FHIR_JSON = "application/fhir+json"
 JSON_TYPES = (FHIR_JSON, "application/json")
 XML_TYPES = ("application/fhir+xml", "application/xml", "text/xml")
 JSON_PATCH = "application/json-patch+json"
+_UTF8 = frozenset({"utf-8", "utf8", "us-ascii"})      # ASCII is UTF-8
 _FORMAT_ALIASES = {"json": FHIR_JSON, "application/json": "application/json", FHIR_JSON: FHIR_JSON,
                    "xml": "xml", "text/xml": "xml", "application/xml": "xml", "application/fhir+xml": "xml",
                    "html": "html", "text/html": "html", "ttl": "ttl", "text/turtle": "ttl"}
@@ -102,12 +103,17 @@ def read_body(limit: int | None = None) -> bytes:
 
 
 def json_body(allowed=JSON_TYPES):
-    """Parse a FHIR JSON body (415 for XML or other types; 400 if malformed or too deep)."""
+    """Parse a FHIR JSON body (415 for XML or other types, or a charset other than UTF-8; 400 if malformed
+    or too deep)."""
     mt = request_media_type()
     if mt and mt not in allowed:
         if mt in XML_TYPES:
             raise UnsupportedMediaType("FHIR XML is not supported: send application/fhir+json")
         raise UnsupportedMediaType(f"Content-Type {mt} is not supported here; use {allowed[0]}")
+    charset = request.mimetype_params.get("charset") if mt else None
+    if charset is not None and charset.strip().lower() not in _UTF8:
+        raise UnsupportedMediaType(f"Content-Type charset {charset} is not supported: FHIR bodies are UTF-8 "
+                                   "(http://hl7.org/fhir/R4/http.html#mime-type); send charset=utf-8")
     settings = current_app.config["MEDPORT"].settings
     return jsonio.loads(read_body(settings.max_body_bytes), settings.max_json_depth)
 

@@ -100,3 +100,15 @@ def test_a_lone_surrogate_in_a_diagnostic_still_renders(tmp_path):
 
     r = app.test_client().get("/fhir/_test_surrogate")
     assert r.status_code == 400 and r.json["issue"][0]["diagnostics"] == "bad value '\\ud800'"
+
+
+@pytest.mark.parametrize("charset, status", [("utf-8", 201), ("UTF-8", 201), ('"utf-8"', 201), ("us-ascii", 201),
+                                             ("iso-8859-1", 415), ("utf-16", 415), ("latin1", 415)])
+def test_a_body_declared_in_another_charset_is_415(client, ctx, charset, status):
+    """http.html#mime-type: FHIR bodies are UTF-8; one declared in another charset cannot be read as sent."""
+    before = data_versions(ctx)
+    r = client.post("/fhir/Patient", data=b'{"resourceType":"Patient","gender":"male"}',
+                    headers={"Content-Type": f"{FHIR_JSON}; charset={charset}"})
+    assert r.status_code == status, r.data[:300]
+    if status == 415:
+        assert r.json["resourceType"] == "OperationOutcome" and data_versions(ctx) == before
