@@ -1,6 +1,7 @@
 """Content negotiation, request bodies and the Prefer header (http://hl7.org/fhir/R4/http.html#mime-type)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from flask import current_app, g, request
@@ -64,8 +65,10 @@ _UNKNOWN = object()
 
 
 def _for_accept(accept: str, allow_raw: bool) -> str | None:
-    offered = {value.split(";")[0].strip().lower(): q for value, q in parse_accept_header(accept, MIMEAccept)
-               if q > 0}
+    """An offer whose fhirVersion parameter names another FHIR version (versioning.html#mt-version) is one
+    this R4 server cannot answer: it is left out (406 when nothing else fits)."""
+    parsed = [(value, q) for value, q in parse_accept_header(accept, MIMEAccept) if q > 0]
+    offered = {value.split(";")[0].strip().lower(): q for value, q in parsed if not other_version(value)}
     wanted = [t for t in JSON_TYPES if t in offered]
     if wanted:
         return max(wanted, key=lambda t: offered[t])
@@ -75,7 +78,18 @@ def _for_accept(accept: str, allow_raw: bool) -> str | None:
         return FHIR_JSON
     if any(t in offered for t in XML_TYPES):
         raise NotAcceptable("FHIR XML is not supported: ask for application/fhir+json")
+    if any(other_version(value) for value, _ in parsed):
+        raise NotAcceptable(f"This server speaks FHIR R4 (fhirVersion=4.0) only, not: {accept}")
     raise NotAcceptable(f"Cannot answer with any of: {accept}; use application/fhir+json")
+
+
+_FHIR_VERSION = re.compile(r";\s*fhirversion\s*=\s*\"?([^;\"\s]*)", re.IGNORECASE)
+
+
+def other_version(media_type: str) -> bool:
+    """The media type's fhirVersion parameter names a version other than R4 (4.0, 4.0.x)."""
+    m = _FHIR_VERSION.search(media_type)
+    return m is not None and m.group(1) != "4.0" and not m.group(1).startswith("4.0.")
 
 
 def request_media_type() -> str:
@@ -110,7 +124,12 @@ def json_body(allowed=JSON_TYPES):
         if mt in XML_TYPES:
             raise UnsupportedMediaType("FHIR XML is not supported: send application/fhir+json")
         raise UnsupportedMediaType(f"Content-Type {mt} is not supported here; use {allowed[0]}")
-    charset = request.mimetype_params.get("charset") if mt else None
+    params = {k.lower(): v for k, v in request.mimetype_params.items()} if mt else {}
+    version = params.get("fhirversion")
+    if version is not None and other_version(f";fhirVersion={version}"):
+        raise UnsupportedMediaType(f"Content-Type fhirVersion={version}: this server takes FHIR R4 (4.0) only "
+                                   "(http://hl7.org/fhir/R4/versioning.html#mt-version)")
+    charset = params.get("charset")
     if charset is not None and charset.strip().lower() not in _UTF8:
         raise UnsupportedMediaType(f"Content-Type charset {charset} is not supported: FHIR bodies are UTF-8 "
                                    "(http://hl7.org/fhir/R4/http.html#mime-type); send charset=utf-8")
