@@ -7,9 +7,9 @@ from flask import request
 from flask_smorest import Blueprint
 
 from ..audit_log import trail
-from ..capability import capability_statement
 from ..errors import BadRequest, UnsupportedMediaType
 from ..interactions import batch as batch_i
+from ..interactions import capabilities as capabilities_i
 from ..interactions import history as history_i
 from ..interactions import search as search_i
 from ..interactions import transaction as transaction_i
@@ -25,8 +25,10 @@ _STARTED = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M
 
 @blp.route("/metadata")
 def metadata():
-    """capabilities: the CapabilityStatement of this server."""
-    return json_response(capability_statement(ctx().settings, _STARTED), media_type=response_type())
+    """capabilities: the CapabilityStatement of this server (?mode=terminology: its TerminologyCapabilities)."""
+    media = response_type()
+    mode = request.args.get("mode") if request.query_string else None
+    return json_response(capabilities_i.capabilities(ctx().settings, _STARTED, mode), media_type=media)
 
 
 @blp.route("/", methods=["POST"])

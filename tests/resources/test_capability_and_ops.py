@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fhirserver.definitions import resource_types
+from fhirserver.validation import validate
 
 
 def test_capability_statement_covers_every_type(client):
@@ -51,3 +52,16 @@ def test_probes(client, ctx, monkeypatch, backend):
                         if backend != "sqlite" else broken)
     r = client.get("/readyz")
     assert r.status_code == 503 and r.json["resourceType"] == "OperationOutcome"
+
+
+def test_metadata_modes(client):
+    """http.html#capabilities: mode=full (default) and normative answer the CapabilityStatement,
+    terminology a TerminologyCapabilities; any other mode is a 400."""
+    for query in ("", "?mode=full", "?mode=normative"):
+        assert client.get(f"/fhir/metadata{query}").json["resourceType"] == "CapabilityStatement"
+    tc = client.get("/fhir/metadata?mode=terminology").json
+    assert tc["resourceType"] == "TerminologyCapabilities" and tc["kind"] == "instance" and tc["status"] == "active"
+    assert {"uri": "http://loinc.org"} in tc["codeSystem"] and tc["expansion"]["paging"] is True
+    validate(tc)
+    r = client.get("/fhir/metadata?mode=everything")
+    assert r.status_code == 400 and r.json["resourceType"] == "OperationOutcome"
