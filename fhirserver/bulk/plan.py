@@ -123,20 +123,16 @@ def group_members(repo, group_id: str) -> list[str]:
     return ids
 
 
-def named_patients(repo, named: list[str], members: list[str] | None, lenient: bool) -> list[str]:
-    """The POST `patient` values an export may use: Group members (members given), else Patients the client
-    may read. Any other is a 400 (export.html#query-parameters, `patient`: "the server SHOULD return
-    details via a FHIR OperationOutcome resource in an error response"), the same for a Patient that does
-    not exist and one the client may not see; left out under handling=lenient."""
-    if members is not None:
-        known = set(members)
-    else:
-        page = repo.search("Patient", q.IdIn(tuple(named)), limit=len(named), interaction="read")
-        known = {v.id for v in page.items}
+def group_patients(named: list[str], members: list[str], lenient: bool) -> list[str]:
+    """The POST `patient` values of a Group export: members of the Group (which the client has read).
+    Any other is a 400 (export.html#query-parameters, `patient`: "in the case of a group level export,
+    [patients] who are not members of the group, the server SHOULD return details via a FHIR
+    OperationOutcome resource in an error response"); left out under handling=lenient."""
+    known = set(members)
     missing = [p for p in named if p not in known]
     if missing and not lenient:
-        what = "members of the Group" if members is not None else "Patients this client may read"
-        raise BadRequest(f"patient names {len(missing)} that are not {what}, such as Patient/{missing[0][:64]}")
+        raise BadRequest(f"patient names {len(missing)} that are not members of the Group, such as "
+                         f"Patient/{missing[0][:64]}")
     return [p for p in named if p in known]
 
 

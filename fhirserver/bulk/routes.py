@@ -109,9 +109,9 @@ def _kickoff(level: str, group: str | None = None):
     if level == "group":
         c.access.allow("read", "Group")
         members = plan.group_members(c.repo, group)
-        patients = plan.named_patients(c.repo, req.patients, members, lenient) if req.patients else members
-    elif req.patients:
-        patients = plan.named_patients(c.repo, req.patients, None, lenient)
+        patients = plan.group_patients(req.patients, members, lenient) if req.patients else members
+    elif req.patients:              # one the client may not see exports nothing, as one that does not exist
+        patients = list(req.patients)
     if AUDIT in types:              # read-your-audit: every event recorded before the kick-off is in the store
         from ..audit_log.journal import drain_quietly
         drain_quietly(c.store, c.base)
