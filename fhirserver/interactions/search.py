@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .. import bounds, jsonio
 from ..definitions import resource_types
-from ..errors import BadRequest, TooCostly
+from ..errors import BadRequest, Forbidden, TooCostly
 from ..search import limits, near, opening_hours
 from ..search import query as q
 from ..search.compartment import compartment_clause
@@ -160,17 +160,22 @@ def system_search(ctx, params: list[tuple[str, str]], lenient: bool = False) -> 
 
 def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchResult:
     """With several types, a parameter must be common to all of them (search.html#all): one that
-    some of the types know is a 400; one that none knows is ignored like any unknown parameter."""
+    some of the types know is a 400; one that none knows is ignored like any unknown parameter.
+    Without _type, every resource type (http.html#search: GET [base]?[parameters]): the cursor
+    indexes the list of all types, so a type's first resource between pages shifts nothing; types
+    the store never held, or the token may not search, are passed over (each type searched goes
+    through the repository, as with _type)."""
     types = [t for name, v in params if name == "_type" for t in v.split(",") if t]
-    if not types:
-        raise BadRequest("System search needs _type=Type[,Type...] on this server")
-    if len(types) > ctx.settings.search_max_values:
+    implicit = not types
+    if implicit:
+        types = sorted(resource_types())
+    elif len(types) > ctx.settings.search_max_values:
         raise TooCostly(f"_type names {len(types)} types; this server searches at most "
                         f"{ctx.settings.search_max_values} at once. Split the search")
     for t in types:
         if t not in resource_types():
             raise BadRequest(f"Unknown resource type '{t}' in _type")
-    if len(types) == 1:
+    if len(types) == 1 and not implicit:
         result = search(ctx, types[0], [(n, v) for n, v in params if n != "_type"], lenient)
         result.parsed.used.insert(0, ("_type", types[0]))
         return result
@@ -183,9 +188,12 @@ def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchR
     counts = [v for n, v in params if n == "_count"]
     count = ctx.settings.default_count if not counts or not bounds.is_digits(counts[-1]) \
         else min(bounds.parse_int(counts[-1], "_count"), ctx.settings.max_count)
+    held = _held(ctx, types) if implicit else set(types)
     start, inner = _split_cursor(cursor, len(types))
     items, included, next_cursor, first = [], [], None, None
     for i in range(start, len(types)):
+        if types[i] not in held:
+            continue
         page_params = rest + [("_count", str(count - len(items)))] + ([("_cursor", inner)] if inner else [])
         result = search(ctx, types[i], page_params, lenient)
         first = first or result
@@ -195,15 +203,33 @@ def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchR
         if result.page.next_cursor:
             next_cursor = f"{i}.{result.page.next_cursor}"
             break
-        if len(items) >= count and i + 1 < len(types):
+        if len(items) >= count and any(t in held for t in types[i + 1:]):
             next_cursor = f"{i + 1}."
             break
-    total = _total_across(ctx, types, rest, lenient)
-    used = [("_type", ",".join(types))] + [(n, v) for n, v in first.parsed.used if n != "_count"] + \
-        [("_count", str(count))]
+    searched = [t for t in types if t in held]
+    total = _total_across(ctx, searched, rest, lenient)
+    if first is None:           # no type held: the parameters parsed once for the Bundle's self link
+        first = SearchResult(Page([], None, 0), [], parse_search(types[0], rest, lenient, ctx.settings.base_url))
+    used = ([] if implicit else [("_type", ",".join(types))]) + \
+        [(n, v) for n, v in first.parsed.used if n != "_count"] + [("_count", str(count))]
     merged = ParsedSearch(q.MATCH_ALL, first.parsed.results, used, first.parsed.ignored)
     merged.results.cursor = cursor
     return SearchResult(Page(items, next_cursor, total), included, merged)
+
+
+def _held(ctx, types: list[str]) -> set[str]:
+    """The types a search over all types looks at: held by the store (never written: nothing to find,
+    and the shipped definitions not yet put in place are not imported by it) and searchable by the token."""
+    held = set()
+    for t in types:
+        if ctx.store.last_write(t) is None:
+            continue
+        try:
+            ctx.repo.allow("search-type", t)
+        except Forbidden:
+            continue
+        held.add(t)
+    return held
 
 
 def _common_or_unknown(ctx, types, rest) -> None:
