@@ -203,8 +203,9 @@ def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchR
         if result.page.next_cursor:
             next_cursor = f"{i}.{result.page.next_cursor}"
             break
-        if len(items) >= count and any(t in held for t in types[i + 1:]):
-            next_cursor = f"{i + 1}."
+        if len(items) >= count:         # _count=0 asks for the total only: no next page
+            if count and any(t in held for t in types[i + 1:]):
+                next_cursor = f"{i + 1}."
             break
     searched = [t for t in types if t in held]
     total = _total_across(ctx, searched, rest, lenient)

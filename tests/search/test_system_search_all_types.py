@@ -97,3 +97,12 @@ def test_a_hospital_sees_across_types_what_it_sees_type_by_type(tmp_path, backen
     assert answers["asha"] == {("Patient", w.asha), ("RelatedPerson", w.son)}     # her compartment only
     assert not {t for t, _ in answers["a"]} & {"Patient", "RelatedPerson"}       # held by no hospital
     assert ("Location", "loc-a") in answers["a"] and ("Location", "loc-b") in answers["a"]   # a public directory
+
+
+def test_count_zero_answers_the_total_without_a_next_page(client):
+    for rtype in ("Patient", "Practitioner"):
+        post(client, tagged({"resourceType": rtype, "name": [{"family": "X"}]}))
+    for url in (f"/fhir?{TAGGED}&_count=0", f"/fhir?_type=Patient,Practitioner&{TAGGED}&_count=0"):
+        r = client.get(url).json
+        assert r["total"] == 2 and "entry" not in r
+        assert [link["relation"] for link in r["link"]] == ["self"], r["link"]
