@@ -176,6 +176,8 @@ def _leaf(rtype: str, name: str, value: str, alts: list[str], base: str, sets: T
             raise BadRequest(f"Unknown modifier :{modifier} for _id")
         return q.IdIn(tuple(unescape(v) for v in alts))
     if code == "_list":
+        if modifier:
+            raise BadRequest(f"Unknown modifier :{modifier} for _list")
         ids = tuple(unescape(v) for v in alts)
         return q.Has("List", "List.item", q.IdIn(ids))
     param = lookup(rtype, code)
