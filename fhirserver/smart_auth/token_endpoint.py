@@ -13,7 +13,6 @@ follow RFC 6749 5.2.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -157,7 +156,7 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:          # not base64 (binascii.Error), not ASCII (a header byte >= 0x80), not UTF-8
         raise invalid_client("Malformed HTTP Basic credentials") from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:

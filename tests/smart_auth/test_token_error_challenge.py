@@ -36,3 +36,14 @@ def test_every_invalid_client_answer_carries_a_basic_challenge_with_a_realm(worl
         assert r.headers["WWW-Authenticate"] == 'Basic realm="token", error="invalid_client"'
         assert r.mimetype == "application/json"
         assert r.headers["Cache-Control"] == "no-store" and r.headers["Pragma"] == "no-cache"
+
+
+@pytest.mark.parametrize("credentials", ["é", "\u202e", "Zm9v\u00e9", "!!", "Zm9v"])
+def test_malformed_basic_credentials_are_an_invalid_client(world, credentials):
+    """Found: a non-ASCII character in the Basic credentials (a header byte >= 0x80) was a 500: base64
+    raised ValueError, not the binascii.Error that was caught."""
+    for path in ("/auth/token", "/auth/introspect", "/auth/revoke"):
+        r = world.http.post(path, data={"grant_type": "client_credentials", "token": "x"},
+                            headers={"Authorization": f"Basic {credentials}"})
+        assert r.status_code == 401 and r.get_json()["error"] == "invalid_client", (path, r.get_data(as_text=True))
+        assert r.headers["WWW-Authenticate"] == 'Basic realm="token", error="invalid_client"'
