@@ -32,16 +32,18 @@ from tests.smart_auth.test_oauth_helpers import (
     query,
     redeem,
 )
+from tests.smart_auth.test_picker_reach import held_by
 
 DCM = balp.DCM
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+DRWHO_ORG = "Organization/7"     # its practitioner picks patients it holds (the picker names no other)
 
 
 @pytest.fixture
 def world(tmp_path, monkeypatch):
     client_assertion.clear_cache()
     w = make_world(tmp_path, monkeypatch, refresh_token_lifetime=3600, session_lifetime=3600)
-    w.users.add("drwho", PASSWORD, "practitioner", fhir_user="Practitioner/9", organization="Organization/7")
+    w.users.add("drwho", PASSWORD, "practitioner", fhir_user="Practitioner/9", organization=DRWHO_ORG)
     return w
 
 
@@ -93,7 +95,7 @@ def assert_no_secret(store, *secrets: str) -> None:
 
 
 def test_sign_in_consent_tokens_refresh_revoke_and_sign_out(world):
-    pid = world.patient("Sharma", "Asha")
+    pid = held_by(world, DRWHO_ORG, "Sharma", "Asha")
     app, _ = world.app_client()
     # a wrong password, then the right one, in the browser that started the authorization request
     http, rid = begin(world, app.client_id, "launch/patient patient/*.rs offline_access openid fhirUser")
@@ -128,7 +130,7 @@ def _token_flow(world, app, pid):
 
 
 def test_tokens_issued_refreshed_refused_revoked(world):
-    pid = world.patient("Sharma", "Asha")
+    pid = held_by(world, DRWHO_ORG, "Sharma", "Asha")
     app, _ = world.app_client()
     code, verifier, first = _token_flow(world, app, pid)
     second = world.http.post("/auth/token", data={"grant_type": "refresh_token",
@@ -160,7 +162,7 @@ def test_tokens_issued_refreshed_refused_revoked(world):
 
 def test_introspection_is_recorded_with_who_asked(world):
     import base64
-    pid = world.patient("Sharma", "Asha")
+    pid = held_by(world, DRWHO_ORG, "Sharma", "Asha")
     app, _ = world.app_client()
     _code, _verifier, issued = _token_flow(world, app, pid)
     rs, secret = world.app_client(type="confidential-symmetric")
@@ -185,7 +187,7 @@ def test_introspection_is_recorded_with_who_asked(world):
 
 def test_a_replayed_code_is_a_security_alert(world):
     app, _ = world.app_client()
-    code, verifier, first = _token_flow(world, app, world.patient("Sharma", "Asha"))
+    code, verifier, first = _token_flow(world, app, held_by(world, DRWHO_ORG, "Sharma", "Asha"))
     assert redeem(world, app.client_id, code, verifier).status_code == 400
     events = security_events(world.store)
     alert = one(events, "token-replayed")
