@@ -109,13 +109,16 @@ def group_members(repo, group_id: str) -> list[str]:
         from ..errors import NotFound
         raise NotFound(f"Group/{group_id} is not known")
     from .. import jsonio
+    from ..search.kinds.reference_kind import split_reference
     ids = []
     for member in jsonio.loads_stored(group.body).get("member", ()):
         ref = (member.get("entity") or {}).get("reference", "") if isinstance(member, dict) else ""
         if member.get("inactive") is True or not isinstance(ref, str):
             continue
-        kind, _, id = ref.rpartition("/")
-        if kind.rpartition("/")[2] == "Patient" and id and id not in ids:
+        # as search reads Group.member (Group?member=): Patient/[id], versioned or under this server's
+        # base URL; a Patient on another server is no local patient
+        kind, id, _url = split_reference(ref, repo.base)
+        if kind == "Patient" and id not in ids:
             ids.append(id)
     if len(ids) > MAX_MEMBERS:
         raise BadRequest(f"Group/{group_id} has more than {MAX_MEMBERS} patient members: export it in parts "

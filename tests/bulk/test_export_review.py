@@ -189,3 +189,15 @@ def test_a_resource_changed_while_the_export_runs_is_exported_as_it_was_at_trans
     assert rows[changed]["code"]["text"] == "obs 0" and rows[changed]["meta"]["versionId"] == "1"
     later = ex.export(f"/fhir/$export?_type=Observation&_since={manifest['transactionTime']}")
     assert [o["code"]["text"] for o in ex.lines(later, "Observation")] == ["changed twice"]
+
+
+def test_group_members_are_read_as_references_are_everywhere(ex):
+    """Group.member.entity as the server reads any reference (search's Group?member=): a versioned
+    reference or this server's absolute URL names a local Patient; another server's Patient is none of
+    ours, whatever its id."""
+    group = ex.create({"resourceType": "Group", "type": "person", "actual": True, "member": [
+        {"entity": {"reference": f"Patient/{ex.patients[0]}/_history/1"}},
+        {"entity": {"reference": f"http://other.example/fhir/Patient/{ex.patients[1]}"}},
+        {"entity": {"reference": f"{BASE}/Patient/{ex.patients[2]}"}}]})
+    manifest = ex.export(f"/fhir/Group/{group}/$export?_type=Patient")
+    assert sorted(ex.ids(manifest, "Patient")) == sorted([ex.patients[0], ex.patients[2]])
