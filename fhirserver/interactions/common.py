@@ -128,7 +128,8 @@ def store_new_version(tx: Transaction | GuardedTransaction, p: Prepared, id: str
             custodian.stamp(resource, held)
             p.rows = extract(resource, p.base)
     messages.check(tx, p, resource, _replaced(current))       # thread and sender rules (messages/)
-    p.access.admit_write(WRITE_INTERACTION[method], resource, p.base, _replaced(current), _removed(tx, current))
+    p.access.admit_write(WRITE_INTERACTION[method], resource, p.base, _replaced(current), _removed(tx, current),
+                         p.uhid.system if p.uhid is not None else None)
     orders.check(guarded, p.access, p.base, p.type, id, resource, _replaced(current))    # docs/orders.md
     if p.uhid is not None and patient_rules.bind(tx, p.uhid, p.resource, id, current):
         p.rows = extract(p.resource, p.base)

@@ -221,13 +221,14 @@ class Access:
             raise NotFound(f"{rtype}/{id} is not known")
 
     def admit_write(self, interaction: str, resource: dict, base: str, replaced: bytes | None = None,
-                    removed=None) -> None:
+                    removed=None, uhid_system: str | None = None) -> None:
         """The rule every stored version passes (admission.py): the grant covers the interaction, the
         content and the stored version it replaces (`replaced`, its JSON) stay inside the token's reach,
         a patient-confined write is about the token's patient alone, and server-written types are never
         written with a token. A delete passes the resource's type and id and the content it removes.
         removed: for a write over a deletion, a callable giving the content the deletion removed (or
-        None): custody survives deletion, so only the custodian brings a deleted record back."""
+        None): custody survives deletion, so only the custodian brings a deleted record back.
+        uhid_system: a Patient's UHID system (its identifier has the UHID rules of its own)."""
         if self.grants is None:
             return
         rtype = resource["resourceType"]
@@ -267,7 +268,7 @@ class Access:
             if decision.patient_compartment:
                 admission.check_patient_write(content, self.patient, base, interaction)
         if decision.patient_compartment and rtype == "Patient" and interaction != "delete":
-            admission.check_patient_identifiers(resource, old())
+            admission.check_patient_identifiers(resource, old(), uhid_system)
 
     def _check_recreate(self, rtype: str, removed: bytes | None) -> None:
         """Bringing back a deleted record changes it: its custodian's alone (another hospital would

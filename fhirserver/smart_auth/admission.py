@@ -75,14 +75,17 @@ def check_patient_write(resource: dict, patient: str | None, base: str, interact
                         f"also names {named}")
 
 
-def check_patient_identifiers(resource: dict, replaced: dict | None) -> None:
+def check_patient_identifiers(resource: dict, replaced: dict | None, uhid_system: str | None = None) -> None:
     """A patient-confined update of the patient's own Patient adds or changes no identifier (system and
     value; it may drop one, or describe one otherwise). Identifiers are assigned by hospitals and the
     UHID registry, and records are filed by them: a patient who took another person's MRN into their
     own record (held by that hospital) would have that person's results, sent keyed by the MRN
-    (Patient?identifier=...), filed into their own chart."""
+    (Patient?identifier=...), filed into their own chart. The UHID (uhid_system) has its own rules,
+    applied after this one (uhid/patient_rules.py: permanent, unique, drawn by the registry for a
+    record stored before UHIDs)."""
     before = {_identifier_key(i) for i in (replaced or {}).get("identifier") or () if isinstance(i, dict)}
-    added = [i for i in resource.get("identifier") or () if not isinstance(i, dict) or _identifier_key(i) not in before]
+    added = [i for i in resource.get("identifier") or () if not isinstance(i, dict)
+             or (_identifier_key(i) not in before and (uhid_system is None or i.get("system") != uhid_system))]
     if added:
         raise Forbidden("A patient's access token cannot add or change the identifiers of their Patient record "
                         "(hospitals and the UHID registry assign them); it may correct other details")

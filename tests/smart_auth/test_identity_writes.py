@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.scheduling._world import World, issue
-from tests.smart_auth._tokens import mint
+from fhirserver.smart_auth.accounts import Users
+from fhirserver.storage.base import Write
+from tests.scheduling._world import PASSWORD, World, issue
+from tests.smart_auth._tokens import BASE, mint
 
 MRN = "http://hosp-a.test/mrn"
 
@@ -91,3 +93,21 @@ def test_the_patient_still_corrects_their_contact_details_and_may_drop_an_identi
     me = mine(w, staff)
     me["identifier"].append({"system": MRN, "value": "A-300"})
     assert w.send(staff, "PUT", f"/fhir/Patient/{w.asha}", me).status_code == 200
+
+
+def test_a_record_stored_before_uhids_still_takes_the_patients_corrections(world):
+    """The UHID the server draws for such a record on its next write is the registry's, not one the patient
+    added (its own rules, uhid/patient_rules.py, keep it permanent and unique)."""
+    w = world
+    with w.ctx.store.transaction() as tx:
+        tx.write(Write("Patient", "legacy", 1, "2020-01-01T00:00:00.000000Z", "PUT",
+                       b'{"resourceType":"Patient","id":"legacy","meta":{"versionId":"1"}}'))
+    Users(w.ctx.store).add("legacy-user", PASSWORD, "patient", "Patient/legacy")
+    token = mint(w.app, "patient/*.cruds", subject="legacy-user", role="patient", fhirUser=f"{BASE}/Patient/legacy",
+                 patient="legacy")
+    me = {"resourceType": "Patient", "id": "legacy", "telecom": [{"system": "phone", "value": "+91 98450 00001"}]}
+    r = w.send(token, "PUT", "/fhir/Patient/legacy", me)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert [i for i in r.get_json()["identifier"] if i["system"] == w.ctx.uhid_system]
+    me = {**r.get_json(), "identifier": r.get_json()["identifier"] + [{"system": MRN, "value": "A-200"}]}
+    assert w.send(token, "PUT", "/fhir/Patient/legacy", me).status_code == 403
