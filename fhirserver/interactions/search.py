@@ -195,7 +195,7 @@ def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchR
         if types[i] not in held:
             continue
         page_params = rest + [("_count", str(count - len(items)))] + ([("_cursor", inner)] if inner else [])
-        result = search(ctx, types[i], page_params, lenient)
+        result = search(ctx, types[i], own_includes(page_params, types[i], types), lenient)
         first = first or result
         items += result.page.items
         included += result.included
@@ -212,7 +212,8 @@ def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchR
     if first is None:           # no type held: the parameters parsed once for the Bundle's self link
         first = SearchResult(Page([], None, 0), [], parse_search(types[0], rest, lenient, ctx.settings.base_url))
     used = ([] if implicit else [("_type", ",".join(types))]) + \
-        [(n, v) for n, v in first.parsed.used if n != "_count"] + [("_count", str(count))]
+        [(n, v) for n, v in first.parsed.used if n != "_count"] + \
+        [(n, v) for n, v in rest if n == "_include" and (n, v) not in first.parsed.used] + [("_count", str(count))]
     merged = ParsedSearch(q.MATCH_ALL, first.parsed.results, used, first.parsed.ignored)
     merged.results.cursor = cursor
     return SearchResult(Page(items, next_cursor, total), included, merged)
@@ -233,8 +234,16 @@ def _held(ctx, types: list[str]) -> set[str]:
     return held
 
 
+def own_includes(params: list[tuple[str, str]], rtype: str, types: list[str]) -> list[tuple[str, str]]:
+    """In a search over several types, _include=Source:param applies to the Source type's matches
+    (search.html#include); for the other types it is left out. A source type not searched stays, a 400."""
+    return [(n, v) for n, v in params
+            if n != "_include" or (src := v.split(":")[0]) == rtype or src not in types]
+
+
 def _common_or_unknown(ctx, types, rest) -> None:
-    ignored = [set(parse_search(t, rest, True, ctx.settings.base_url, limits.SearchLimits.from_settings(ctx.settings),
+    search_limits = limits.SearchLimits.from_settings(ctx.settings)
+    ignored = [set(parse_search(t, own_includes(rest, t, types), True, ctx.settings.base_url, search_limits,
                                 terminology=ctx.terminology).ignored) for t in types]
     some = set.union(*ignored) - set.intersection(*ignored)
     if some:
@@ -255,5 +264,5 @@ def _split_cursor(cursor: str | None, n_types: int) -> tuple[int, str | None]:
 def _total_across(ctx, types, rest, lenient) -> int | None:
     if any(n == "_total" and v == "none" for n, v in rest):
         return None
-    totals = [search(ctx, t, rest + [("_count", "0")], lenient).page.total for t in types]
+    totals = [search(ctx, t, own_includes(rest, t, types) + [("_count", "0")], lenient).page.total for t in types]
     return sum(totals) if all(t is not None for t in totals) else None

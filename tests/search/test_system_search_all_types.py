@@ -106,3 +106,24 @@ def test_count_zero_answers_the_total_without_a_next_page(client):
         r = client.get(url).json
         assert r["total"] == 2 and "entry" not in r
         assert [link["relation"] for link in r["link"]] == ["self"], r["link"]
+
+
+def test_an_include_applies_to_its_source_type(client):
+    org = post(client, tagged({"resourceType": "Organization", "name": "AIIMS"})).json["id"]
+    pid = post(client, tagged({"resourceType": "Patient", "managingOrganization": {"reference": f"Organization/{org}"}})).json["id"]
+    post(client, tagged({"resourceType": "Practitioner", "name": [{"family": "D"}]}))
+    for start, n in ((f"/fhir?{TAGGED}&_include=Patient:organization&_count=1", 3),
+                     (f"/fhir?_type=Practitioner,Patient&{TAGGED}&_include=Patient:organization&_count=1", 2)):
+        url, pages, entries = start, 0, []
+        while url:
+            page = client.get(url)
+            assert page.status_code == 200, page.json
+            pages += 1
+            entries += [(e["search"]["mode"], e["resource"]["resourceType"], e["resource"]["id"])
+                        for e in page.json.get("entry", ())]
+            nxt = [link["url"] for link in page.json["link"] if link["relation"] == "next"]
+            url = nxt[0].replace("http://fhir.test", "") if nxt else None
+        assert ("include", "Organization", org) in entries and ("match", "Patient", pid) in entries
+        matches = [e for e in entries if e[0] == "match"]
+        assert len(matches) == len(set(matches)) == n
+    assert client.get(f"/fhir?{TAGGED}&_include=Encounter:subject").status_code == 400    # not searched
