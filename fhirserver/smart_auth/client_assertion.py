@@ -11,6 +11,7 @@ until exp). Any failure is invalid_client.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -76,7 +77,7 @@ def verify(store, clients, assertion: str, token_url: str):
         raise _invalid("The client_assertion aud must be the token endpoint URL")
     now = time.time()
     exp = claims.get("exp")
-    if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp <= now:
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool) or not math.isfinite(exp) or exp <= now:
         raise _invalid("The client_assertion has no exp or has expired")
     if exp > now + MAX_AHEAD_S:
         raise _invalid("The client_assertion exp is more than five minutes ahead")

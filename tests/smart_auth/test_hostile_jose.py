@@ -14,6 +14,8 @@ import time
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -102,3 +104,21 @@ def test_segment_reads_only_bounded_json_objects():
     for bad in (DEEP_HEADER, f"{_b64(b'[1]')}.e30.x", "a.b", "a.b.c.d", f"{header}.e30", "é.e30.x", None, 7,
                 f"{duplicate}.e30.x"):
         assert jose_peek.segment(bad, jose_peek.HEADER) is None, bad
+
+
+@pytest.mark.parametrize("exp", ["NaN", "Infinity", "-Infinity"])
+def test_an_assertion_whose_exp_is_not_a_finite_number_is_refused(world, exp):
+    """Found: Python's JSON reads NaN, and an exp of NaN passed both `exp <= now` and `exp > now + 300`:
+    a correctly signed assertion that never expired (RFC 7523 3 item 4; SMART: at most 5 minutes)."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    client, _ = world.clients.add("backend", "confidential-asymmetric", scopes=["system/*.rs"],
+                                  jwks={"keys": [key.as_dict(private=False)]})
+    header = _b64(json.dumps({"alg": "RS384", "kid": "k1", "typ": "JWT"}).encode())
+    claims = (f'{{"iss":"{client.client_id}","sub":"{client.client_id}","aud":"{TOKEN_URL}",'
+              f'"exp":{exp},"jti":"{uuid.uuid4().hex}"}}')
+    signing_input = f"{header}.{_b64(claims.encode())}"
+    signature = key.private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA384())
+    r = world.http.post("/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.rs",
+                                             "client_assertion_type": ASSERTION_TYPE,
+                                             "client_assertion": f"{signing_input}.{_b64(signature)}"})
+    assert r.status_code == 401 and r.get_json()["error"] == "invalid_client", r.get_data(as_text=True)
