@@ -201,3 +201,14 @@ def test_group_members_are_read_as_references_are_everywhere(ex):
         {"entity": {"reference": f"{BASE}/Patient/{ex.patients[2]}"}}]})
     manifest = ex.export(f"/fhir/Group/{group}/$export?_type=Patient")
     assert sorted(ex.ids(manifest, "Patient")) == sorted([ex.patients[0], ex.patients[2]])
+
+
+def test_elements_keep_the_mandatory_elements(ex):
+    """export.html#query-parameters, `_elements`: "A server SHOULD always return mandatory elements whether
+    they are requested or not" and mark the resources SUBSETTED; a type the list does not name is whole."""
+    manifest = ex.export("/fhir/$export?_type=Observation,Organization&_elements=Observation.subject")
+    rows = ex.lines(manifest, "Observation")
+    assert rows and all(set(r) == {"resourceType", "id", "meta", "subject", "status", "code"} for r in rows)
+    assert all(any(t["code"] == "SUBSETTED" for t in r["meta"]["tag"]) for r in rows)
+    org = ex.lines(manifest, "Organization")[0]
+    assert org["name"] == "General" and all(t["code"] != "SUBSETTED" for t in org["meta"].get("tag", ()))
