@@ -8,7 +8,11 @@ from .response_headers import put
 
 ALLOW_HEADERS = "Authorization, Content-Type, Accept, Prefer, If-Match, If-None-Match, If-None-Exist, " \
                 "If-Modified-Since, X-Request-Id"
-EXPOSE_HEADERS = "Location, Content-Location, ETag, Last-Modified, X-Request-Id, X-Progress, Retry-After"
+# what a browser app may read of an answer (Fetch standard: only the CORS-safelisted ones otherwise);
+# WWW-Authenticate carries a refusal's RFC 6750 3 challenge (error="insufficient_scope", ...)
+EXPOSE_HEADERS = "Location, Content-Location, ETag, Last-Modified, X-Request-Id, X-Progress, Retry-After, " \
+                 "WWW-Authenticate"
+AUTH_EXPOSE_HEADERS = "WWW-Authenticate, Retry-After"
 # the public JSON endpoints of authorization (discovery, token, keys, introspection, revocation)
 AUTH_PATHS = ("/fhir/.well-known/", "/auth/token", "/auth/jwks", "/auth/introspect", "/auth/revoke",
               "/auth/smart-style.json")
@@ -19,8 +23,8 @@ def apply(req, headers, names: set) -> None:
     path = req.path
     if path.startswith(AUTH_PATHS):
         put(headers, "Access-Control-Allow-Origin", "*")
-        if path.startswith("/fhir"):
-            put(headers, "Access-Control-Expose-Headers", EXPOSE_HEADERS)
+        exposed = EXPOSE_HEADERS if path.startswith("/fhir") else AUTH_EXPOSE_HEADERS
+        put(headers, "Access-Control-Expose-Headers", exposed)
         if req.method == "OPTIONS":
             headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
             headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"

@@ -11,3 +11,12 @@ def test_preflight_and_responses_allow_any_origin(client):
     r = client.get("/fhir/metadata")
     assert r.headers["Access-Control-Allow-Origin"] == "*" and "ETag" in r.headers["Access-Control-Expose-Headers"]
     assert "Access-Control-Allow-Credentials" not in r.headers      # bearer tokens, never cookies
+
+
+def test_a_browser_app_may_read_the_challenge_of_a_refusal(client):
+    """RFC 6750 3: a refusal's reason is in WWW-Authenticate, which a browser hides from the app unless
+    it is exposed (the Fetch standard's CORS-safelisted response headers do not include it)."""
+    for path in ("/fhir/Patient", "/auth/token", "/auth/introspect", "/auth/revoke"):
+        r = client.post(path, headers={"Origin": "https://app.example"})
+        exposed = [h.strip().lower() for h in r.headers["Access-Control-Expose-Headers"].split(",")]
+        assert "www-authenticate" in exposed, path
