@@ -26,7 +26,9 @@ Per request, the Consents of the exchange that may apply to O (status, top-level
 period, purpose: an indexed query) are read once; which patients they cover for each type is worked
 out from them, and the guard is a flat IN list on the reference index.
 
-Directory and conformance resources (DIRECTORY) are readable by every authenticated client.
+Directory and conformance resources (DIRECTORY) are readable by every authenticated client, except
+a directory record about a patient (directory_node: a Schedule whose actor is a Patient), which
+follows the rules above.
 """
 from __future__ import annotations
 
@@ -82,12 +84,23 @@ def organization_guard(organization: str, consents_of, sharing_default: str = "o
         return memo["consents"]
 
     def guard(rtype: str):
-        if rtype in DIRECTORY:
+        if rtype in DIRECTORY and directory_node(rtype) is None:
             return None
         if rtype not in memo:
-            memo[rtype] = hospital_node(rtype, organization, sharing_default, purpose, now, consents)
+            node = hospital_node(rtype, organization, sharing_default, purpose, now, consents)
+            memo[rtype] = q.Or((node, directory_node(rtype))) if rtype in DIRECTORY else node
         return memo[rtype]
     return guard
+
+
+@functools.lru_cache(maxsize=None)
+def directory_node(rtype: str):
+    """What everyone reads of a directory type (None: all of it): for a type that may be about a patient
+    (Schedule.actor may be a Patient: the Patient CompartmentDefinition), its records about none. A
+    record about a patient (her home-visit Schedule) is hers: it follows the compartment and consent
+    rules, not the open directory's."""
+    links = [key for key in patient_links(rtype) if key is not None] if rtype in DIRECTORY else []
+    return q.Not(q.Or(tuple(_about(key, None) for key in links))) if links else None
 
 
 # what no consent or emergency shares: the audit trail of other organisations' people (their staff,

@@ -17,7 +17,7 @@ from .. import jsonio
 from ..conformance import CONFORMANCE_TYPES
 from ..errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from ..governance import addressed, binary_context, break_glass, custodian, proxy
-from ..governance.policy import HELD_ONLY, MAX_LISTED, ConsentSet, organization_guard
+from ..governance.policy import DIRECTORY, HELD_ONLY, MAX_LISTED, ConsentSet, directory_node, organization_guard
 from ..search import query as q
 from ..search.compartment import members
 from ..search.kinds.reference_kind import RefCond
@@ -89,18 +89,16 @@ class Access:
     access token. Interactions ask it before acting (SMART App Launch 2.2, "Scopes and Launch Context"):
 
     - allow(): may this interaction touch this type at all? (403 if no scope covers it)
-    - guard(): the restriction every query of a type is ANDed with (compartment, granular queries, and
-      for a hospital's token its organisation's records plus what patients consented to share:
-      governance/policy.py)
+    - guard(): the restriction every query of a type is ANDed with (compartment, granular queries; for a
+      hospital's token its organisation's records plus what patients share with it: governance/policy.py)
     - visible(): is this one resource inside the guard? If not, it answers as if it did not exist.
     - admit_write(): may this exact version be stored? (admission.py: writes cannot leave the token's reach)
     """
 
     def __init__(self, grants: Grants | None = None, patient: str | None = None, claims: dict | None = None,
-                 sharing_default: str = "opt-in", store=None):
-        self.grants = grants
-        self.patient = patient
-        self.claims = claims or {}
+                 sharing_default: str = "opt-in", store=None, directory: bool = False):
+        self.grants, self.patient, self.claims = grants, patient, claims or {}
+        self.directory = directory      # the public directory's rights: its records about no patient
         self.sharing_default, self._store = sharing_default, store   # kept for work done later (subscriptions)
         # the organisation the writer acts for (a patient acts for themselves, whatever app they use)
         patient_user = self.claims.get("role") == "patient"
@@ -178,11 +176,19 @@ class Access:
             self.allow(interaction, rtype)
         if rtype == ownership.TYPE and not ownership.unlimited(self):
             return True                     # its owner's alone (subscriptions/ownership.py)
-        return decision.patient_compartment or bool(decision.alternatives) or self._held_to_organization(rtype) \
-            or (self.regulator and rtype not in REGULATOR_READS)
+        return decision.patient_compartment or bool(decision.alternatives) \
+            or self._held_to_organization(rtype, interaction) or (self.regulator and rtype not in REGULATOR_READS) \
+            or (self.directory and directory_node(rtype) is not None)
 
-    def _held_to_organization(self, rtype: str) -> bool:
-        return self._hospital is not None and self._hospital(rtype) is not None
+    def _held_to_organization(self, rtype: str, interaction: str) -> bool:
+        return self._hospital is not None and self._hospital_part(rtype, interaction) is not None
+
+    def _hospital_part(self, rtype: str, interaction: str):
+        """The organisation policy's node; writes of directory types are judged by custody alone
+        (admit_write; a hospital PUTs its Schedules), reads by the policy (policy.directory_node)."""
+        if rtype in DIRECTORY and INTERACTION_PERMISSION[interaction] in "cud":
+            return None
+        return self._hospital(rtype)
 
     def allow(self, interaction: str, rtype: str) -> None:
         if self.grants is not None and INTERACTION_PERMISSION[interaction] in "cud":
@@ -201,12 +207,13 @@ class Access:
 
     def _guard(self, interaction: str):
         scoped = search_guard(self.grants, self.patient, interaction)
+        if self.directory:
+            return lambda rtype: intersect(scoped(rtype), directory_node(rtype))
         if self.regulator:
             return lambda rtype: intersect(scoped(rtype), None if rtype in REGULATOR_READS else q.DENY)
         if self._hospital is None:
             return scoped
-        hospital = self._hospital
-        return lambda rtype: intersect(scoped(rtype), hospital(rtype))
+        return lambda rtype: intersect(scoped(rtype), self._hospital_part(rtype, interaction))
 
     def visible(self, search, interaction: str, rtype: str, id: str) -> bool:
         """Whether rtype/id is current and inside the guard; search(type, query, limit, guard) runs it."""
@@ -226,9 +233,8 @@ class Access:
         content and the stored version it replaces (`replaced`, its JSON) stay inside the token's reach,
         a patient-confined write is about the token's patient alone, and server-written types are never
         written with a token. A delete passes the resource's type and id and the content it removes.
-        removed: for a write over a deletion, a callable giving the content the deletion removed (or
-        None): custody survives deletion, so only the custodian brings a deleted record back.
-        uhid_system: a Patient's UHID system (its identifier has the UHID rules of its own)."""
+        removed: over a deletion, a callable giving the content it removed (custody survives deletion);
+        uhid_system: a Patient's UHID system (that identifier has rules of its own)."""
         if self.grants is None:
             return
         rtype = resource["resourceType"]
@@ -271,8 +277,7 @@ class Access:
             admission.check_patient_identifiers(resource, old(), uhid_system)
 
     def _check_recreate(self, rtype: str, removed: bytes | None) -> None:
-        """Bringing back a deleted record changes it: its custodian's alone (another hospital would
-        otherwise take over, say, a deleted Schedule and book the Slots made on it)."""
+        """Bringing back a deleted record changes it: its custodian's alone (not another hospital's)."""
         held = custodian.of(jsonio.loads_stored(removed)) if removed is not None else self.organization
         if held != self.organization:
             raise Forbidden(f"This {rtype} was deleted by its custodian {held or '(no organisation)'}: only "

@@ -21,7 +21,8 @@ from .scopes import Grants
 PUBLIC_TYPES = ("ChargeItemDefinition", "HealthcareService", "Location", "Organization", "Practitioner",
                 "PractitionerRole", "Schedule", "Slot")
 DEFINITION_TYPES = tuple(sorted(CONFORMANCE_TYPES))
-PUBLIC_ACCESS = Access(Grants.parse(" ".join(f"user/{t}.rs" for t in PUBLIC_TYPES + DEFINITION_TYPES)))
+PUBLIC_ACCESS = Access(Grants.parse(" ".join(f"user/{t}.rs" for t in PUBLIC_TYPES + DEFINITION_TYPES)),
+                       directory=True)      # a directory record about a patient is not public (policy.directory_node)
 DEFINITIONS_ACCESS = Access(Grants.parse(" ".join(f"user/{t}.rs" for t in DEFINITION_TYPES)))
 
 
