@@ -20,7 +20,7 @@ from __future__ import annotations
 from apispec import BasePlugin
 from jinja2 import ChoiceLoader, DictLoader
 
-from .smart_auth.bearer import OPEN_PATHS
+from .smart_auth.bearer import is_open
 from .smart_auth.discovery import auth_base, endpoints
 
 FHIR_JSON = "application/fhir+json"
@@ -81,7 +81,7 @@ class SecurityPlugin(BasePlugin):
     def operation_helper(self, path=None, operations=None, **kwargs):
         if not path or not path.startswith("/fhir") or not operations:
             return
-        protected = self.settings.auth != "off" and not path.startswith(OPEN_PATHS)
+        protected = self.settings.auth != "off" and not is_open(path)
         for method, op in operations.items():
             if method not in METHODS or not isinstance(op, dict):
                 continue

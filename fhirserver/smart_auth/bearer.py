@@ -20,8 +20,15 @@ from . import public_directory, tokens
 from .access import Access
 from .keys import SigningKeys
 
-OPEN_PATHS = ("/fhir/metadata", "/fhir/.well-known/", "/fhir/openapi.json", "/fhir/docs",
-              "/fhir/$verify-health-card")      # a verifier needs no account (health_cards/routes.py)
+# answered without a token: these paths exactly, and what is under these folders; any other path needs
+# one, so a route added later is closed until it is named here (it would otherwise act unrestricted)
+OPEN_PATHS = frozenset({"/fhir/metadata", "/fhir/openapi.json", "/fhir/docs",
+                        "/fhir/$verify-health-card"})     # a verifier needs no account (health_cards/routes.py)
+OPEN_FOLDERS = ("/fhir/.well-known/", "/fhir/docs/static/")
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_FOLDERS)
 
 
 def challenge(base: str, error: str | None = None) -> dict[str, str]:
@@ -49,7 +56,7 @@ def install(app: Flask) -> None:
     def _authenticate():
         req = request._get_current_object()     # one context lookup per use, not one per attribute
         path = req.path
-        if not path.startswith("/fhir") or path.startswith(OPEN_PATHS) or req.method == "OPTIONS":
+        if not path.startswith("/fhir") or is_open(path) or req.method == "OPTIONS":
             return None
         authorization = req.environ.get("HTTP_AUTHORIZATION")     # headers.get, without its KeyError
         if public_directory.applies(ctx.settings, req.method, path, authorization is not None):

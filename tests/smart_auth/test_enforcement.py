@@ -219,6 +219,17 @@ def test_metadata_and_discovery_are_open(client):
     assert r.status_code == 200 and "token_endpoint" in r.get_json()
 
 
+
+def test_a_path_that_only_begins_like_an_open_one_needs_a_token(client):
+    """bearer.is_open names whole paths (and two folders): a route added later under a longer name is
+    closed until it is named, instead of answering without a token with unrestricted rights."""
+    for path in ("/fhir/metadataX", "/fhir/metadata/x", "/fhir/docsx", "/fhir/openapi.jsonx",
+                 "/fhir/$verify-health-cards", "/fhir/.well-knownx"):
+        r = client.get(path)
+        assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer"), path
+    assert client.get("/fhir/docs/static/swagger-ui.css").status_code != 401
+
+
 # ---- scope letters -------------------------------------------------------------------------------
 
 LANGUAGE_PATCH = [{"op": "add", "path": "/language", "value": "en"}]
