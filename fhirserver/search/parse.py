@@ -22,6 +22,7 @@ from ..definitions import resource_types
 from ..errors import BadRequest, TooCostly
 from . import query as q
 from .extract import component_keys
+from .implicit_systems import widen
 from .kinds import kind, reference_kind, token_kind
 from .limits import DEFAULT_LIMITS, NodeBudget, SearchLimits, check_length, size
 from .parse_util import split_unescaped, unescape
@@ -193,13 +194,14 @@ def _leaf(rtype: str, name: str, value: str, alts: list[str], base: str, sets: T
         return q.Or(tuple(q.Match("token", param.key + reference_kind.IDENTIFIER, token_kind.parse(param, "", alt))
                           for alt in alts))
     if param.kind == "token" and modifier == "not":
-        return q.Not(q.Or(tuple(q.Match("token", param.key, token_kind.parse(param, "", alt))
-                                for alt in alts)))
+        return q.Not(q.Or(tuple(widen(param, token_kind.parse(param, "", alt)) for alt in alts)))
     if param.kind == "token" and modifier in SET_MODIFIERS:
         return sets.clause(param, modifier, alts)
     if param.kind == "token" and modifier == "of-type":
         return q.Or(tuple(q.Match("token", param.key + token_kind.OF_TYPE, token_kind.parse(param, modifier, alt))
                           for alt in alts))
+    if param.kind == "token" and not modifier:
+        return q.Or(tuple(widen(param, _parse_value(param, "", alt, base)) for alt in alts))
     return q.Or(tuple(q.Match(param.kind, param.key, _parse_value(param, modifier, alt, base))
                       for alt in alts))
 
