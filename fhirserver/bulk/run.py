@@ -3,8 +3,8 @@
 Consistency (export.html#response---complete-status, transactionTime): every query is bounded by
 _lastUpdated <= transactionTime: a resource created while the export runs is absent from it, one changed
 meanwhile is exported as it was at transactionTime (_as_of), and the next export with
-_since=transactionTime brings both as they are now. Pages are
-read by the store's cursor, so memory holds one page whatever the export's size.
+_since=transactionTime brings both as they are now. Pages are read by the store's cursor, so memory
+holds one page whatever the export's size.
 
 Files are split at export_file_max_bytes, at page boundaries; after each file the job records it
 and where the next one starts, so a worker that takes over after a crash continues from there.
@@ -100,7 +100,7 @@ def _write_type(ctx, job, req, rtype, query, lease, end: str) -> None:
 
 def _lines(ctx, job, lease, rtype, query, elements, state, page, end):
     """NDJSON lines of one file, from `page` on: whole pages until the file passes max_bytes or the
-    type ends. A version written after `end` (transactionTime, or _until) is left out."""
+    type ends. A resource written again after `end` (transactionTime, or _until) comes as it was then."""
     written, max_bytes = 0, ctx.settings.export_file_max_bytes
     while True:
         for v in page.items:
