@@ -39,6 +39,7 @@ from tests.smart_auth.test_leaks import (
     BULK_STATUS,
     COMPARTMENT,
     CONDITIONAL_DELETE,
+    CONDITIONAL_PATCH,
     CONDITIONAL_UPDATE,
     CREATE,
     DELETE,
@@ -1058,6 +1059,18 @@ def conditional_delete_path(h: H):
     h.same_as_absent(lambda x: h.call("DELETE", f"/fhir/Condition?{qs(_id=x)}"), h.id("a.condition"))
     ex = h.call("DELETE", f"/fhir/Observation?{qs(_id=h.id('a.vital'))}")
     h.expect(ex.status == (403 if h.shared else 204), f"{ex}: {ex.body[:300]!r}")
+
+
+@path("conditional patch matching A's records", CONDITIONAL_PATCH)
+def conditional_patch_path(h: H):
+    for criteria in (f"subject={h.key('a.patient')}", qs(_id=h.id("a.condition")), "patient.name=Kumar",
+                     "code:text=Hypertension", f"_custodian={A}"):
+        h.call("PATCH", f"/fhir/Condition?{criteria}", patch=LANGUAGE_PATCH, status=404)
+    h.same_as_absent(lambda x: h.call("PATCH", f"/fhir/Condition?{qs(_id=x)}", patch=LANGUAGE_PATCH),
+                     h.id("a.condition"))
+    # an Observation of A's that B sees is matched but stays A's to change
+    ex = h.call("PATCH", f"/fhir/Observation?{qs(identifier=f'{LAB_IDS}|LAB-A-1')}", patch=LANGUAGE_PATCH)
+    h.expect(ex.status == (403 if h.shared else 404), f"{ex}: {ex.body[:300]!r}")
 
 
 @path("update (PUT) on A's ids", UPDATE)
