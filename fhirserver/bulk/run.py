@@ -14,11 +14,9 @@ standing (not disabled) is checked again: an export never reads more than the cl
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 
 from .. import jsonio
-from ..definitions import load_json
 from ..errors import FhirError
 from ..resources.binary_io import json_chunks
 from ..search.matcher import matches_alone
@@ -147,18 +145,11 @@ def _line(ctx, v, elements) -> bytes:
 
 
 def _elements_for(elements: list[str], rtype: str) -> tuple[str, ...] | None:
-    """export.html#_elements: `name` applies to every type, `Type.name` to that type only; "a server
-    SHOULD always return mandatory elements whether they are requested or not" (an Observation keeps
-    status and code), so that each line is still a valid resource."""
+    """export.html#_elements: `name` applies to every type, `Type.name` to that type only (subset() keeps
+    the type's mandatory elements too, as the spec asks)."""
     mine = [e.partition(".")[2] if "." in e else e for e in elements
             if "." not in e or e.partition(".")[0] == rtype]
-    return tuple(dict.fromkeys(mine + _mandatory(rtype))) if mine else None
-
-
-@functools.lru_cache(maxsize=None)
-def _mandatory(rtype: str) -> list[str]:
-    """The type's top-level elements of minimum cardinality 1 (profiles/summary-elements.json)."""
-    return list(load_json("summary-elements.json").get(rtype, {}).get("mandatory", ()))
+    return tuple(mine) or None
 
 
 def _write_deleted(ctx, job, req, lease) -> None:
