@@ -66,7 +66,9 @@ def status(job_id):
     _polled(c, job_id)
     retry = str(c.settings.export_poll_s)
     if job["state"] in jobs.ACTIVE:
-        return Response(status=202, headers={"X-Progress": _progress(job), "Retry-After": retry})
+        running = Response(status=202, headers={"X-Progress": _progress(job), "Retry-After": retry})
+        del running.headers["Content-Type"]         # no body: nothing to type (Flask would say text/html)
+        return running
     if job["state"] == "failed":
         return json_response(_error_outcome(job.get("message") or "The export failed"), status=500)
     return Response(jsonio.dumps(_manifest(c, job)), status=200, content_type="application/json",

@@ -11,7 +11,7 @@ ALLOW_HEADERS = "Authorization, Content-Type, Accept, Prefer, If-Match, If-None-
 # what a browser app may read of an answer (Fetch standard: only the CORS-safelisted ones otherwise);
 # WWW-Authenticate carries a refusal's RFC 6750 3 challenge (error="insufficient_scope", ...)
 EXPOSE_HEADERS = "Location, Content-Location, ETag, Last-Modified, X-Request-Id, X-Progress, Retry-After, " \
-                 "WWW-Authenticate"
+                 "Expires, WWW-Authenticate"
 AUTH_EXPOSE_HEADERS = "WWW-Authenticate, Retry-After"
 # the public JSON endpoints of authorization (discovery, token, keys, introspection, revocation)
 AUTH_PATHS = ("/fhir/.well-known/", "/auth/token", "/auth/jwks", "/auth/introspect", "/auth/revoke",

@@ -117,6 +117,7 @@ def test_kickoff_polling_manifest_files(ex):
     assert status.startswith(BASE + "/bulk-status/")                     # absolute
     polled = ex.get(status)
     assert polled.status_code == 202 and polled.headers["Retry-After"] and len(polled.headers["X-Progress"]) < 100
+    assert polled.data == b"" and "Content-Type" not in polled.headers       # not an empty text/html page
     ex.work()
     done = ex.get(status)
     assert done.status_code == 200 and done.mimetype == "application/json" and done.headers["Expires"]

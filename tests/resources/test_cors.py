@@ -10,6 +10,7 @@ def test_preflight_and_responses_allow_any_origin(client):
     assert "PUT" in r.headers["Access-Control-Allow-Methods"]
     r = client.get("/fhir/metadata")
     assert r.headers["Access-Control-Allow-Origin"] == "*" and "ETag" in r.headers["Access-Control-Expose-Headers"]
+    assert "Expires" in r.headers["Access-Control-Expose-Headers"]     # a bulk manifest's (export.html)
     assert "Access-Control-Allow-Credentials" not in r.headers      # bearer tokens, never cookies
 
 
