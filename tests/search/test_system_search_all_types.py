@@ -127,3 +127,18 @@ def test_an_include_applies_to_its_source_type(client):
         matches = [e for e in entries if e[0] == "match"]
         assert len(matches) == len(set(matches)) == n
     assert client.get(f"/fhir?{TAGGED}&_include=Encounter:subject").status_code == 400    # not searched
+
+
+SAMPLE = {"token": "http://medport.test/tags|x", "date": "gt2000-01-01", "uri": "http://medport.test/p",
+          "reference": "Organization/x", "string": "x"}
+
+
+def test_the_capability_statement_advertises_what_a_search_over_all_types_takes(client):
+    rest = client.get("/fhir/metadata").json["rest"][0]
+    advertised = {p["name"]: p["type"] for p in rest["searchParam"]}
+    assert {"_type", "_id", "_lastUpdated", "_tag", "_profile", "_security"} <= set(advertised)
+    for name, kind in advertised.items():
+        if name == "_type":
+            continue
+        r = client.get("/fhir", query_string={name: SAMPLE[kind]}, headers={"Prefer": "handling=strict"})
+        assert r.status_code == 200, (name, r.json)
