@@ -31,9 +31,11 @@ GUARDED = sorted([*ROOT.glob("interactions/*.py"), *ROOT.glob("operations/*.py")
 #   with the caller's rights) or are the delegation policy's own unguarded look, as Access itself reads
 #   delegations on every proxy request (governance/proxy.py).
 # - `.store.quality_counts`: the data quality counters (quality/), figures, never a resource;
+# - `.store.last_write`: whether a type was ever written, a change counter (a search over all types
+#   skips the types never written; each searched type still goes through ctx.repo.search);
 # - an argument of `definitions`: the write path tells this process's definition cache that one was written
 #   (conformance/definitions.py; definitions are written by administrators and the CLI alone).
-STORE_MEMBERS = {"blobs", "get_record", "quality_counts"}
+STORE_MEMBERS = {"blobs", "get_record", "quality_counts", "last_write"}
 STORE_HELPERS = {"Users", "IssuerKeys", "revocation.rid", "revocation.revoke", "claim_codes.issue",
                  "family_invite.issue", "proxy.live_related_person", "proxy.live_delegation",
                  "state.events", "state.events_since", "definitions"}
