@@ -72,11 +72,11 @@ def _search_params(rtype: str) -> list[dict]:
     return params
 
 
-def _system_params() -> list[dict]:
-    """A search over all types takes the parameters every type has (search.html#all: _id, _lastUpdated...)."""
-    per_type = [_search_params(t) for t in sorted(resource_types())]
+def _system_params(per_type: list[list[dict]]) -> list[dict]:
+    """A search over all types takes the parameters every type has (search.html#all: _id, _lastUpdated...);
+    `per_type`: each type's searchParam list, as the statement lists them."""
     common = set.intersection(*({p["name"] for p in params} for params in per_type))
-    return [p for p in per_type[0] if p["name"] in common]
+    return [dict(p) for p in per_type[0] if p["name"] in common]
 
 
 def capability_statement(settings, software_date: str) -> dict:
@@ -125,7 +125,8 @@ def capability_statement(settings, software_date: str) -> dict:
             "interaction": [{"code": c} for c in ("transaction", "batch", "history-system", "search-system")],
             "operation": [EXPORT] + _system_operations(),
             "searchParam": [{"name": "_type", "type": "token",
-                             "documentation": "System search: the resource types to search"}] + _system_params(),
+                             "documentation": "System search: the resource types to search"}]
+                           + _system_params([r["searchParam"] for r in resources]),
         }],
     }
 
