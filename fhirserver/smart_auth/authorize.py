@@ -30,13 +30,11 @@ from flask import redirect, request
 from ..errors import BadRequest
 from ..governance import proxy
 from ..resources import ctx
-from ..search import query as q
 from ..search.parse import parse_search
 from ..uhid import identifier as uhid_identifier
 from ..uhid import number as uhid_number
 from . import auth_audit, pages, sessions
 from . import launch as launches
-from .access import Access
 from .accounts import Users
 from .clients import Clients
 from .scopes import ScopeError, parse_scope
@@ -328,17 +326,16 @@ def _picker_guard(c, user):
     practitioner: what its organisation holds, what patients share with it, an emergency session's
     patient; docs/governance.md), so the picker names nobody whom no request of the user may read (and
     whose record the launched app could not read either). None: an account of no organisation."""
-    claims = {"scope": "user/Patient.rs", "sub": user.username, "role": user.role, "fhirUser": user.fhir_user,
-              "organization": user.organization}
-    return Access.from_claims(claims, c.settings.sharing_default, c.store).guard("search-type")
+    return launches.user_guard(c, _user_claims(user), "Patient", "search-type")
 
 
 def _reachable(c, user, patient_id) -> bool:
     """An existing Patient inside the picker's guard."""
-    if not launches.exists(c.store, "Patient", patient_id):
-        return False
-    found = c.store.search("Patient", q.IdIn((patient_id,)), limit=1, total="none", guard=_picker_guard(c, user))
-    return bool(found.items)
+    return launches.reached(c, _user_claims(user), "Patient", patient_id)
+
+
+def _user_claims(user) -> dict:
+    return {"sub": user.username, "role": user.role, "fhirUser": user.fhir_user, "organization": user.organization}
 
 
 def _summary(c, patient_id: str, body: dict) -> dict:

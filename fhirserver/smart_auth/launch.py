@@ -74,9 +74,10 @@ def launch_view():
     if not isinstance(body, dict):
         return _error("invalid_request", 'The body must be a JSON object {"patient": id, ...}', 400)
     patient, encounter, fhir_context = body.get("patient"), body.get("encounter"), body.get("fhirContext")
-    if not _reached(c, claims, "Patient", patient):
+    user = {k: claims.get(k) for k in ("sub", "role", "fhirUser", "organization")}
+    if not reached(c, user, "Patient", patient):
         return _error("invalid_request", "The patient does not exist", 400)
-    if encounter is not None and not _reached(c, claims, "Encounter", encounter):
+    if encounter is not None and not reached(c, user, "Encounter", encounter):
         return _error("invalid_request", "The encounter does not exist", 400)
     if fhir_context is not None and not (
             isinstance(fhir_context, list) and len(fhir_context) <= MAX_CONTEXT_ITEMS
@@ -88,15 +89,21 @@ def launch_view():
     return response
 
 
-def _reached(c, claims: dict, rtype: str, rid) -> bool:
-    """An existing rtype/rid that the launching user's own rights reach, whatever the scopes of the
-    EHR's token (docs/governance.md: a hospital's practitioner reads what its organisation holds and
-    what patients share with it): a launch names no record its user may not read, and one outside
-    them answers as one that does not exist (no oracle; the consent page shows the launch's patient)."""
+def user_guard(c, user: dict, rtype: str, interaction: str = "read"):
+    """The guard of rtype under a signed-in user's own rights (user: their sub, role, fhirUser and
+    organization claims), whatever the scopes of the token or app at hand (docs/governance.md: a
+    hospital's practitioner reads what its organisation holds and what patients share with it)."""
+    claims = {**user, "scope": f"user/{rtype}.rs"}
+    return Access.from_claims(claims, c.settings.sharing_default, c.store).guard(interaction)
+
+
+def reached(c, user: dict, rtype: str, rid) -> bool:
+    """An existing rtype/rid inside the user's own rights (user_guard): a launch names no record its
+    user may not read, and one outside them answers as one that does not exist (no oracle; the
+    consent page shows the launch's patient)."""
     if not exists(c.store, rtype, rid):
         return False
-    user = {k: claims.get(k) for k in ("sub", "role", "fhirUser", "organization")}
-    guard = Access.from_claims({**user, "scope": f"user/{rtype}.rs"}, c.settings.sharing_default, c.store).guard("read")
+    guard = user_guard(c, user, rtype)
     return bool(c.store.search(rtype, q.IdIn((rid,)), limit=1, total="none", guard=guard).items)
 
 
