@@ -25,7 +25,7 @@ USER_KIND = "user"          # accounts.KIND (not imported: accounts imports this
 CLIENT_KIND = "client"      # clients.KIND
 STANDING_TTL_S = 2.0        # the longest a disable takes to reach another worker
 
-# store -> {(kind, key): (disabled or missing, when read)}; weak so that a closed store is forgotten
+# store -> {(kind, key): (state, when read, commit stamp read under)}; weak so that a closed store is forgotten
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _MAX_ENTRIES = 8192
@@ -62,7 +62,11 @@ def _state(store, kind: str, key: str) -> str:
         hit = entries.get((kind, key))
     if hit is not None:
         state, when, read_under = hit
-        if read_under == stamp if stamp is not None else read_under is None and now - when < STANDING_TTL_S:
+        if stamp is not None:
+            current = read_under == stamp
+        else:
+            current = read_under is None and now - when < STANDING_TTL_S
+        if current:
             return state
     record = store.get_record(kind, key)
     state = "missing" if record is None else ("disabled" if record.get("disabled") else "active")

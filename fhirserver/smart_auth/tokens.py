@@ -8,8 +8,8 @@ refresh token of one authorization).
 Revocation (App Launch 2.2 "Token revocation", RFC 7009): a revoked jti is recorded until the
 token would have expired anyway; a revoked grant until its refresh tokens would have expired.
 verify() refuses both at once, and refuses a token whose client or user has been disabled
-(standing.py: the one check every consumer of a token goes through; seen within
-standing.STANDING_TTL_S seconds by every worker).
+(standing.py: the one check every consumer of a token goes through; seen at once by every
+worker on SQLite, within standing.STANDING_TTL_S seconds elsewhere).
 """
 from __future__ import annotations
 
