@@ -55,8 +55,7 @@ def not_modified(version: Version, if_none_match: str | None, if_modified_since:
     was last changed no later than that time, compared at one-second resolution; a value that
     is not a valid date is ignored."""
     if if_none_match is not None and if_none_match.strip():
-        tags = if_none_match.strip()
-        return tags == "*" or str(version.version) in entity_tags(tags)
+        return none_match_hits(version, if_none_match)
     if if_modified_since and if_modified_since.strip():
         since = _http_time(if_modified_since.strip())
         if since is None:
@@ -67,10 +66,17 @@ def not_modified(version: Version, if_none_match: str | None, if_modified_since:
     return False
 
 
+def none_match_hits(version: Version, if_none_match: str) -> bool:
+    """If-None-Match (not blank) names this version (RFC 9110 13.1.2): `*`, or one of its entity tags. A read
+    then answers 304, a write 412 (update.check_if_none_match)."""
+    tags = if_none_match.strip()
+    return tags == "*" or str(version.version) in _entity_tags(tags)
+
+
 _ETAG = re.compile(r'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
 
 
-def entity_tags(header: str) -> set[str]:
+def _entity_tags(header: str) -> set[str]:
     """The opaque tags of an If-None-Match list (weak comparison: W/ is dropped). A list without any
     quotes (1, 2) is read as bare tags, as clients sometimes send them; anything unreadable matches
     nothing."""

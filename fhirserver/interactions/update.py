@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..errors import BadRequest, PreconditionFailed
 from .common import Result, check_id, check_if_match, check_type, new_id, prepare, store_new_version
 from .conditional import matches
-from .read import entity_tags
+from .read import none_match_hits
 from .references import resolve_conditionals
 
 
@@ -34,7 +34,7 @@ def check_if_none_match(current, header: str | None, type: str, id: str) -> None
     resource exists (a deleted one does not)."""
     if header is None or not header.strip() or current is None or current.deleted:
         return
-    if header.strip() == "*" or str(current.version) in entity_tags(header.strip()):
+    if none_match_hits(current, header):
         raise PreconditionFailed(f"If-None-Match {header.strip()!r}: {type}/{id} exists (version "
                                  f"{current.version}); nothing was written")
 
