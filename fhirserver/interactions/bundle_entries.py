@@ -76,12 +76,7 @@ def check_shell(bundle: dict, entries: bool = True) -> None:
     A batch checks its entries one by one instead (check_entry: each its own 400). The entries' resources
     are checked when they run, so that errors name the entry. request.ifModifiedSince is read as the HTTP
     header is (an HTTP-date or an instant, read.not_modified)."""
-    if not entries:
-        validate({k: v for k, v in bundle.items() if k != "entry"})
-    elif bundle.get("entry"):
-        validate({**bundle, "entry": [_shell(e) for e in bundle["entry"]]})
-    else:
-        validate(bundle)
+    validate({k: [_shell(e) for e in v] if k == "entry" else v for k, v in bundle.items() if entries or k != "entry"})
 
 
 def check_entry(index: int, raw, kind: str) -> None:
@@ -96,6 +91,8 @@ def check_entry(index: int, raw, kind: str) -> None:
 
 
 def _shell(entry):
+    """The entry as check_shell validates it: without its resource (checked when the entry runs) and
+    request.ifModifiedSince (read as the header is)."""
     if not isinstance(entry, dict):
         return entry
     out = {k: v for k, v in entry.items() if k != "resource"}
