@@ -8,7 +8,6 @@ as safe to store (OWASP Password Storage Cheat Sheet); secrets stored before sti
 """
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 
@@ -16,7 +15,7 @@ import pytest
 
 from fhirserver.smart_auth import passwords
 from fhirserver.smart_auth.clients import KIND
-from tests.smart_auth.test_oauth_helpers import make_world
+from tests.smart_auth.test_oauth_helpers import basic, make_world
 
 
 @pytest.fixture
@@ -24,13 +23,9 @@ def world(tmp_path, monkeypatch, backend):
     return make_world(tmp_path, monkeypatch, backend)
 
 
-def _basic(client_id, secret):
-    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
-
-
 def _client_credentials(world, client_id, secret):
     return world.http.post("/auth/token", data={"grant_type": "client_credentials", "scope": "system/Patient.rs"},
-                           headers=_basic(client_id, secret))
+                           headers=basic(client_id, secret))
 
 
 def test_a_client_secret_is_checked_without_a_password_hash(world, monkeypatch):
@@ -44,9 +39,9 @@ def test_a_client_secret_is_checked_without_a_password_hash(world, monkeypatch):
     for wrong in (secret[:-1], secret + "x", "", "é" * 10):
         r = _client_credentials(world, client.client_id, wrong)
         assert r.status_code == 401 and r.get_json()["error"] == "invalid_client", wrong
-    r = world.http.post("/auth/introspect", data={"token": "x"}, headers=_basic(client.client_id, "guess"))
+    r = world.http.post("/auth/introspect", data={"token": "x"}, headers=basic(client.client_id, "guess"))
     assert r.status_code == 401
-    r = world.http.post("/auth/revoke", data={"token": "x"}, headers=_basic(client.client_id, "guess"))
+    r = world.http.post("/auth/revoke", data={"token": "x"}, headers=basic(client.client_id, "guess"))
     assert r.status_code == 401
 
 

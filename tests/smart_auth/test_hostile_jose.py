@@ -20,7 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from fhirserver.smart_auth import client_assertion, jose_peek
-from tests.smart_auth.test_oauth_helpers import TOKEN_URL, make_world
+from tests.smart_auth.test_oauth_helpers import TOKEN_URL, basic, make_world
 
 ASSERTION_TYPE = client_assertion.ASSERTION_TYPE
 JWKS_URL = "https://backend.example/jwks.json"
@@ -41,10 +41,6 @@ def world(tmp_path, monkeypatch, backend):
     return make_world(tmp_path, monkeypatch, backend, auth="on")
 
 
-def _basic(client_id, secret):
-    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
-
-
 @pytest.mark.parametrize("token", [DEEP_HEADER, DEEP_PAYLOAD], ids=["header", "payload"])
 def test_a_deeply_nested_bearer_token_is_an_invalid_token(world, token):
     bearer = {"Authorization": f"Bearer {token}"}
@@ -54,11 +50,11 @@ def test_a_deeply_nested_bearer_token_is_an_invalid_token(world, token):
     assert world.http.post("/auth/launch", headers=bearer, json={"patient": "x"}).status_code == 401
     assert world.http.get("/auth/admin/users", headers=bearer).status_code == 401
     client, secret = world.app_client(type="confidential-symmetric")
-    r = world.http.post("/auth/introspect", data={"token": token}, headers=_basic(client.client_id, secret))
+    r = world.http.post("/auth/introspect", data={"token": token}, headers=basic(client.client_id, secret))
     assert r.status_code == 200 and r.get_json() == {"active": False}
     r = world.http.post("/auth/introspect", data={"token": "x"}, headers=bearer)     # as the caller's token
     assert r.status_code == 401 and r.get_json()["error"] == "invalid_client"
-    r = world.http.post("/auth/revoke", data={"token": token}, headers=_basic(client.client_id, secret))
+    r = world.http.post("/auth/revoke", data={"token": token}, headers=basic(client.client_id, secret))
     assert r.status_code == 200
 
 

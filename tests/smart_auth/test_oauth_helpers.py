@@ -66,6 +66,11 @@ def pkce() -> tuple[str, str]:
     return verifier, challenge
 
 
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    """The HTTP Basic Authorization header of a confidential client (RFC 6749 2.3.1)."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
 def query(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 

@@ -1,14 +1,12 @@
 """Introspection (RFC 7662) and revocation (RFC 7009): revoked tokens stop working at once."""
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from fhirserver.errors import Unauthorized
 from fhirserver.smart_auth import tokens
 from fhirserver.smart_auth.keys import SigningKeys
-from tests.smart_auth.test_oauth_helpers import BASE, full_flow, make_world
+from tests.smart_auth.test_oauth_helpers import BASE, basic, full_flow, make_world
 
 
 @pytest.fixture
@@ -22,10 +20,6 @@ def _verify(world, token):
     return tokens.verify(SigningKeys(world.store), world.store, token, BASE, BASE)
 
 
-def _basic(client_id, secret):
-    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
-
-
 def _refresh(world, client_id, token):
     return world.http.post("/auth/token", data={"grant_type": "refresh_token", "refresh_token": token,
                                                 "client_id": client_id})
@@ -37,7 +31,7 @@ def test_introspection_active_and_inactive(world):
     app, _ = world.app_client()
     rs, secret = world.app_client(type="confidential-symmetric")
     body = full_flow(world, app.client_id, "asha", "launch/patient patient/*.rs offline_access")
-    auth = _basic(rs.client_id, secret)
+    auth = basic(rs.client_id, secret)
     r = world.http.post("/auth/introspect", data={"token": body["access_token"]}, headers=auth)
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
     info = r.get_json()

@@ -7,11 +7,9 @@ Found: authlib's challenge `Basic error="invalid_client", error_description="...
 """
 from __future__ import annotations
 
-import base64
-
 import pytest
 
-from tests.smart_auth.test_oauth_helpers import make_world
+from tests.smart_auth.test_oauth_helpers import basic, make_world
 
 
 @pytest.fixture
@@ -21,7 +19,7 @@ def world(tmp_path, monkeypatch, backend):
 
 def test_every_invalid_client_answer_carries_a_basic_challenge_with_a_realm(world):
     client, _secret = world.app_client(type="confidential-symmetric")
-    wrong = {"Authorization": "Basic " + base64.b64encode(f"{client.client_id}:wrong".encode()).decode()}
+    wrong = basic(client.client_id, "wrong")
     answers = [
         world.http.post("/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.rs"}, headers=wrong),
         world.http.post("/auth/token", data={"grant_type": "client_credentials", "client_id": client.client_id,
