@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 
-from ..capability import capability_statement
+from ..capability import capability_statement, software
 from ..errors import BadRequest
 
 MODES = ("full", "normative", "terminology")
@@ -22,16 +22,13 @@ def capabilities(settings, started: str, mode: str | None) -> dict:
 
 
 def terminology_capabilities(settings, started: str) -> dict:
-    from .. import __version__
     return {
         "resourceType": "TerminologyCapabilities",
         "status": "active",
         "date": started,
         "publisher": "Med-Port",
         "kind": "instance",
-        "software": {"name": "Med-Port", "version": __version__},
-        "implementation": {"description": "Med-Port FHIR R4 health information exchange server",
-                           "url": settings.base_url},
+        **software(settings),
         "codeSystem": [{"uri": uri} for uri in _code_systems()],
         "expansion": {"hierarchical": False, "paging": True},      # ValueSet/$expand takes offset and count
     }
