@@ -79,6 +79,13 @@ def _system_params(per_type: list[list[dict]]) -> list[dict]:
     return [dict(p) for p in per_type[0] if p["name"] in common]
 
 
+def software(settings) -> dict:
+    """software and implementation, as this server's CapabilityStatement and TerminologyCapabilities name them."""
+    return {"software": {"name": "Med-Port", "version": __version__},
+            "implementation": {"description": "Med-Port FHIR R4 health information exchange server",
+                               "url": settings.base_url}}
+
+
 def capability_statement(settings, software_date: str) -> dict:
     resources = []
     profiles = supported_profiles(settings.required_profiles)
@@ -111,9 +118,7 @@ def capability_statement(settings, software_date: str) -> dict:
         "publisher": "Med-Port",
         "kind": "instance",
         "instantiates": [f"{BULK}/CapabilityStatement/bulk-data"],      # Bulk Data 3.0 export (docs/bulk-export.md)
-        "software": {"name": "Med-Port", "version": __version__},
-        "implementation": {"description": "Med-Port FHIR R4 health information exchange server",
-                           "url": settings.base_url},
+        **software(settings),
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json", "application/fhir+json"],   # JSON Patch, FHIRPath Patch
