@@ -27,8 +27,8 @@ _STARTED = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M
 def metadata():
     """capabilities: the CapabilityStatement of this server (?mode=terminology: its TerminologyCapabilities)."""
     media = response_type()
-    mode = request.args.get("mode") if request.query_string else None
-    return json_response(capabilities_i.capabilities(ctx().settings, _STARTED, mode), media_type=media)
+    return json_response(capabilities_i.capabilities(ctx().settings, _STARTED, request.args.get("mode")),
+                         media_type=media)
 
 
 @blp.route("/", methods=["POST"])
