@@ -35,9 +35,14 @@ def check(store, client_id, username=None) -> None:
     """Unauthorized if the token's client is disabled, or (for a user's token) its user is disabled
     or gone. A client that was never registered here is not refused (tokens of this server name a
     registered client; unknown ones come only from tests minting tokens directly)."""
-    if client_id is not None and _state(store, CLIENT_KIND, str(client_id)) == "disabled":
+    if client_id is None and username is None:
+        return
+    # taken once, before both reads: a commit after it changes the stamp, so what they read is not
+    # reused under the next one
+    stamp, now = store.commit_stamp(), time.monotonic()
+    if client_id is not None and _state(store, CLIENT_KIND, str(client_id), stamp, now) == "disabled":
         raise Unauthorized("The application (client) of this token is disabled")
-    if username is not None and _state(store, USER_KIND, str(username)) != "active":
+    if username is not None and _state(store, USER_KIND, str(username), stamp, now) != "active":
         raise Unauthorized("The user of this token is disabled")
 
 
@@ -49,12 +54,9 @@ def forget(store, kind: str, key: str) -> None:
             entries.pop((kind, key), None)
 
 
-def _state(store, kind: str, key: str) -> str:
-    """'active', 'disabled' or 'missing': as read under the store's current commit stamp, else at most
-    STANDING_TTL_S seconds ago. The stamp is taken before the read: a commit in between changes it, so
-    that answer is never kept as current."""
-    stamp = store.commit_stamp()
-    now = time.monotonic()
+def _state(store, kind: str, key: str, stamp: bytes | None, now: float) -> str:
+    """'active', 'disabled' or 'missing': as read under the store's commit stamp `stamp` (taken before
+    the read, Store.commit_stamp), else (no stamp) at most STANDING_TTL_S seconds before `now`."""
     with _lock:
         entries = _cache.get(store)
         if entries is None:
