@@ -188,11 +188,11 @@ def _patient(req, vs, level, base):
         ref = v.get("reference") if isinstance(v, dict) else None
         if isinstance(ref, str) and base and ref.startswith(base + "/Patient/"):
             ref = ref[len(base) + 1:]               # this server's absolute URL of the Patient
-        if not isinstance(ref, str) or not ref.startswith("Patient/") or "/" in ref[len("Patient/"):] \
-                or ref == "Patient/":
+        kind, _, id = ref.partition("/") if isinstance(ref, str) else ("", "", "")
+        if kind != "Patient" or not id or "/" in id:
             raise BadRequest("patient values are references of the form Patient/[id] (valueReference, POST only)")
-        if ref[len("Patient/"):] not in req.patients:
-            req.patients.append(ref[len("Patient/"):])
+        if id not in req.patients:
+            req.patients.append(id)
 
 
 class Unsupported(BadRequest):
