@@ -50,10 +50,9 @@ MAX_VALUE_CHARS = 4096
 MAX_PARAM_CHARS = 16384
 
 
-def check_length(name: str, value: str, alternatives: list[str] | None = None) -> None:
+def check_length(name: str, value: str, alternatives: list[str] | tuple = ()) -> None:
     """400 too-costly for a parameter value (or one of its comma-separated `alternatives`) past the bounds."""
-    longest = max(map(len, alternatives)) if alternatives else 0
-    if len(value) > MAX_PARAM_CHARS or longest > MAX_VALUE_CHARS:
+    if len(value) > MAX_PARAM_CHARS or any(len(a) > MAX_VALUE_CHARS for a in alternatives):
         raise TooCostly(f"'{name[:100]}' has a value of {len(value)} characters; this server takes at most "
                         f"{MAX_VALUE_CHARS} characters per value and {MAX_PARAM_CHARS} per parameter. "
                         "Search for a shorter value")
