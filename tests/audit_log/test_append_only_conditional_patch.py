@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 
+from fhirserver.resources.negotiation import JSON_PATCH
 from tests.audit_log.test_append_only import PATCH, an_event
 from tests.audit_log.test_auditevent_search import Audited
-
-JSON_PATCH = "application/json-patch+json"
 
 
 def test_no_conditional_patch_with_authorization_off(client, ctx):

@@ -1,6 +1,6 @@
 """Malformed numbers sent to the audit log's endpoints (audit_log/routes.py) are a 400 OperationOutcome,
-never a server error: digits that are not ASCII ('²', Arabic-Indic), signs, and numbers past int64 (int() refuses more than 4,300 digits), on every integer parameter of
-every endpoint."""
+never a server error: digits that are not ASCII ('²', Arabic-Indic), signs, and numbers past int64
+(int() refuses more than 4,300 digits), on every integer parameter of every endpoint."""
 from __future__ import annotations
 
 from urllib.parse import quote

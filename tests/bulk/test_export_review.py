@@ -118,7 +118,7 @@ def test_patient_values_that_are_not_group_members_are_an_error(ex):
     assert ex.ids(manifest, "Patient") == [ex.patients[0]]
     # this server's absolute URL of a Patient names it too
     manifest = ex.export("/fhir/Patient/$export?_type=Patient", method="POST",
-                         body=_patients(ex.patients[2], base="http://fhir.test/fhir/"))
+                         body=_patients(ex.patients[2], base=f"{BASE}/"))
     assert ex.ids(manifest, "Patient") == [ex.patients[2]]
 
 
