@@ -117,10 +117,10 @@ class SqliteStore(Store):
         self.synchronous = synchronous.upper()
         self.busy_timeout_s = busy_timeout_s
         self.page_cache_kib = page_cache_kib or PAGE_CACHE_KIB
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self.blobs = FileBlobStore(blob_dir or os.path.join(os.path.dirname(os.path.abspath(path)), "blobs"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.blobs = FileBlobStore(blob_dir or os.path.join(os.path.dirname(path), "blobs"))
         self._local = threading.local()
-        self._writer_lock = WriterLock(os.path.abspath(path) + ".writer-lock", busy_timeout_s)
+        self._writer_lock = WriterLock(path + ".writer-lock", busy_timeout_s)
         self._side = SideJournals(path, self.synchronous, busy_timeout_s)
         self._read_cache = ReadCache(path, int(read_cache_mib * 1024 * 1024))
         self._param_ids = ParamIds()
