@@ -151,9 +151,9 @@ def _run(ctx, type, query, parsed: ParsedSearch, interaction: str = "search-type
 
 
 def system_search(ctx, params: list[tuple[str, str]], lenient: bool = False) -> SearchResult:
-    """GET [base]?_type=A,B&... : the common parameters across the listed types (search.html#all).
-    Results come type by type in the order given; the cursor names the type and the position in it.
-    The types share one time budget."""
+    """GET [base]?_type=A,B&... (or without _type: every type): the common parameters across the
+    types (search.html#all). Results come type by type in the order given (without _type,
+    alphabetical); the cursor names the type and the position in it. The types share one time budget."""
     with limits.shared_time_limit(ctx.settings.search_time_limit_ms):
         return _system_search(ctx, params, lenient)
 
