@@ -4,10 +4,9 @@ RFC 7523 section 3 (JWT bearer client authentication, with RFC 7521), as profile
 Backend Services ("Authenticating to the Token endpoint") and App Launch 2.2 "Client
 Authentication: Asymmetric": header alg RS384 or ES384 (never none or HS*), kid and the alg's kty
 selecting exactly one of the client's registered public keys (inline JWKS or the registered
-jwks_uri; a jku header must
-equal that URL, and no other URL is ever fetched), iss = sub = client_id, aud = the token endpoint
-URL, exp in the future and at most five minutes ahead, jti never seen before for that iss (kept
-until exp). Any failure is invalid_client.
+jwks_uri; a jku header must equal that URL, and no other URL is ever fetched), iss = sub =
+client_id, aud = the token endpoint URL, exp a finite number in the future and at most five minutes
+ahead, jti never seen before for that iss (kept until exp). Any failure is invalid_client.
 """
 from __future__ import annotations
 
