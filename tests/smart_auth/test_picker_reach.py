@@ -18,13 +18,10 @@ from tests.smart_auth._browser_form import offered, submit
 from tests.smart_auth.test_oauth_helpers import (
     BASE,
     PASSWORD,
-    authorize_params,
+    begin,
     consent_page,
     login,
     make_world,
-    pkce,
-    query,
-    start,
 )
 
 A, B = "Organization/hosp-a", "Organization/hosp-b"
@@ -56,10 +53,7 @@ def uhid_of(world, pid: str) -> str:
 
 def signed_in(world):
     client, _ = world.app_client()
-    _verifier, challenge = pkce()
-    http = world.browser()
-    r = start(http, authorize_params(client.client_id, challenge, SCOPE))
-    request_id = query(r.headers["Location"])["request"]
+    http, request_id = begin(world, client.client_id, SCOPE)
     assert login(http, request_id, "drb").status_code == 303
     return http, consent_page(http, request_id).get_data(as_text=True)
 
