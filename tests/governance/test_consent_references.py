@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import STORES
 from tests.governance.test_policy import BASE, World, mint
 
 C = "Organization/hosp-c"
 
 
-@pytest.fixture(params=STORES)
-def w(request, tmp_path):
-    return World(tmp_path, request.param)
+@pytest.fixture
+def w(tmp_path, backend):
+    return World(tmp_path, backend)
 
 
-@pytest.fixture(params=STORES)
-def opt_out(request, tmp_path):
-    return World(tmp_path, request.param, sharing_default="opt-out")
+@pytest.fixture
+def opt_out(tmp_path, backend):
+    return World(tmp_path, backend, sharing_default="opt-out")
 
 
 @pytest.mark.parametrize("form", ["Patient/{p}/_history/1", BASE + "/Patient/{p}/_history/1"])
