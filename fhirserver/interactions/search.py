@@ -208,9 +208,10 @@ def _system_search(ctx, params: list[tuple[str, str]], lenient: bool) -> SearchR
                 next_cursor = f"{i + 1}."
             break
     searched = [t for t in types if t in held]
-    total = _total_across(ctx, searched, rest, lenient)
+    total = _total_across(ctx, searched, types, rest, lenient)
     if first is None:           # no type held: the parameters parsed once for the Bundle's self link
-        first = SearchResult(Page([], None, 0), [], parse_search(types[0], rest, lenient, ctx.settings.base_url))
+        first = SearchResult(Page([], None, 0), [], parse_search(types[0], own_includes(rest, types[0], types),
+                                                                 lenient, ctx.settings.base_url))
     used = ([] if implicit else [("_type", ",".join(types))]) + \
         [(n, v) for n, v in first.parsed.used if n != "_count"] + \
         [(n, v) for n, v in rest if n == "_include" and (n, v) not in first.parsed.used] + [("_count", str(count))]
@@ -261,8 +262,11 @@ def _split_cursor(cursor: str | None, n_types: int) -> tuple[int, str | None]:
         inner or None
 
 
-def _total_across(ctx, types, rest, lenient) -> int | None:
+def _total_across(ctx, searched, types, rest, lenient) -> int | None:
+    """The total of the types searched (those held); an _include is judged against every type of the
+    search, as on its pages (own_includes), whichever the store holds."""
     if any(n == "_total" and v == "none" for n, v in rest):
         return None
-    totals = [search(ctx, t, own_includes(rest, t, types) + [("_count", "0")], lenient).page.total for t in types]
+    totals = [search(ctx, t, own_includes(rest, t, types) + [("_count", "0")], lenient).page.total
+              for t in searched]
     return sum(totals) if all(t is not None for t in totals) else None
