@@ -8,6 +8,7 @@ import base64
 import pytest
 
 from fhirserver.smart_auth import standing
+from fhirserver.storage import open_store
 from tests.smart_auth.test_oauth_helpers import full_flow, make_world
 
 
@@ -94,7 +95,6 @@ def test_on_sqlite_a_disable_made_by_another_process_applies_at_once(tmp_path, m
     """On SQLite a worker keeps a standing only while the store's commit stamp is unchanged (any commit
     by any process changes it: storage/sqlite_read_cache.py): the CLI's disable, made through a store
     of its own, stops the token at the next request, without waiting for STANDING_TTL_S."""
-    from fhirserver.storage import open_store
     world = make_world(tmp_path, monkeypatch, backend="sqlite", auth="on")
     world.users.add("drwho", "correct horse battery", "practitioner", fhir_user="Practitioner/9")
     app, _ = world.app_client()

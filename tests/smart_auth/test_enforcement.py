@@ -219,7 +219,6 @@ def test_metadata_and_discovery_are_open(client):
     assert r.status_code == 200 and "token_endpoint" in r.get_json()
 
 
-
 def test_a_path_that_only_begins_like_an_open_one_needs_a_token(client):
     """bearer.is_open names whole paths (and two folders): a route added later under a longer name is
     closed until it is named, instead of answering without a token with unrestricted rights."""

@@ -2,6 +2,8 @@
 SQLite and on MongoDB (the `backend` fixture in tests/conftest.py)."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from fhirserver.errors import BadRequest, PayloadTooLarge, VersionConflict
@@ -162,7 +164,7 @@ def test_records_expire_and_are_single_use(store):
 
 
 def test_any_record_answers_for_every_pair_at_once(store):
-    soon = __import__("time").time() + 60
+    soon = time.time() + 60
     store.put_record("revoked-jti", "j1", {}, expires_at=soon)
     store.put_record("revoked-grant", "g1", {}, expires_at=soon)
     store.put_record("revoked-grant", "gone", {}, expires_at=1.0)      # long expired

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pathlib
+import threading
 
 import pytest
 
@@ -27,7 +28,6 @@ def test_refused_uploads_leave_no_staged_file(tmp_path):
 def test_a_relative_path_names_one_file_whatever_the_working_directory(tmp_path, monkeypatch):
     """Connections are opened per thread, when first needed: a store opened as `s.db` keeps using that
     file after the process changes its working directory, instead of opening (and creating) another."""
-    import threading
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     monkeypatch.chdir(tmp_path / "a")
