@@ -22,7 +22,7 @@ from .. import bounds, jsonio
 from ..errors import BadRequest, Issue, NotFound, TooManyRequests, operation_outcome
 from ..interactions.common import now_instant
 from ..resources import ctx
-from ..resources.negotiation import json_body
+from ..resources.negotiation import json_body, prefer
 from ..resources.rendering import json_response
 from ..smart_auth.stored_claims import owner_of
 from . import jobs, plan
@@ -142,8 +142,7 @@ def _kickoff_url(c) -> str:
 def _lenient() -> bool:
     """Prefer: handling=lenient (RFC 7240; export.html#query-parameters). Unlike search, an export is
     strict unless the client asks: an ignored parameter would change what it receives."""
-    parts = request.headers.get("Prefer", "").replace(";", ",").split(",")
-    return any(p.replace(" ", "").lower() == "handling=lenient" for p in parts)
+    return prefer().asked_lenient
 
 
 def _own(c, job_id: str) -> dict:

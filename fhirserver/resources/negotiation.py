@@ -159,6 +159,7 @@ class Prefer:
     """The Prefer header (http.html#ops, search.html#errors)."""
     ret: str = "representation"       # minimal | representation | OperationOutcome
     strict: bool = False              # handling=strict: unknown search parameters are a 400
+    asked_lenient: bool = False       # handling=lenient said outright (a bulk export is strict without it)
 
     @property
     def lenient(self) -> bool:
@@ -167,15 +168,15 @@ class Prefer:
 
 
 def prefer() -> Prefer:
-    ret, strict = "representation", False
+    ret, strict, lenient = "representation", False, False
     for part in request.headers.get("Prefer", "").replace(";", ",").split(","):
         key, _, value = part.strip().partition("=")
         value = value.strip().strip('"')
         if key == "return" and value in ("minimal", "representation", "OperationOutcome"):
             ret = value
-        elif key == "handling":
-            strict = value == "strict"
-    return Prefer(ret, strict)
+        elif key.strip().lower() == "handling":
+            strict, lenient = value == "strict", value.lower() == "lenient"
+    return Prefer(ret, strict, lenient)
 
 
 def pretty() -> bool:
