@@ -76,6 +76,7 @@ def _write(ctx, e: be.Entry, if_match: int | None, blob: str | None, provenance:
         r = create_i.create(ctx, e.type, e.resource, e.if_none_exist, blob=blob, provenance=provenance)
         return EntryResult(r.status, r.version, created=r.status == 201)
     r = (update_i.update(ctx, e.type, e.id, {**e.resource, "id": e.resource.get("id", e.id)}, if_match, blob=blob,
-                         provenance=provenance)
-         if e.id else update_i.conditional_update(ctx, e.type, e.criteria, e.resource, if_match, provenance, blob))
+                         provenance=provenance, if_none_match=e.if_none_match)
+         if e.id else update_i.conditional_update(ctx, e.type, e.criteria, e.resource, if_match, provenance, blob,
+                                                  e.if_none_match))
     return EntryResult(r.status, r.version, created=r.status == 201)

@@ -34,6 +34,7 @@ from .common import (
 from .conditional import parse_criteria
 from .patch import apply_patch, prepare_entries
 from .references import is_conditional, references, resolve_conditional, rewrite
+from .update import check_if_none_match
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ def _apply_one(ctx, tx, e: be.Entry, plan: Plan, deletes: dict, existing: dict) 
                 dict(plan.decisions.put_targets).get(e.index) != target:
             raise PreconditionFailed(f"{e.type}/{target} exists but does not match '{e.criteria}'")
         check_if_match(current, if_match_version(e.if_match), e.type, target)
+        check_if_none_match(current, e.if_none_match, e.type, target)
         version: Version = store_new_version(tx, e.prepared, target, "PUT", current)
         created = current is None or current.deleted
         return EntryResult(201 if created else 200, version, created=created)

@@ -2,7 +2,8 @@
 
 If-None-Match on an update is evaluated as RFC 9110 13.1.2 requires of an origin server: `*` fails (412)
 when the resource exists (create only, never overwrite), a list of entity tags fails when the current
-version is one of them."""
+version is one of them; on a conditional update against the match, and on a batch or transaction PUT
+entry (Bundle.entry.request.ifNoneMatch) as on a single request."""
 from __future__ import annotations
 
 from ..errors import BadRequest, PreconditionFailed
@@ -40,7 +41,8 @@ def check_if_none_match(current, header: str | None, type: str, id: str) -> None
 
 
 def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: int | None = None,
-                       provenance: dict | None = None, blob: str | None = None) -> Result:
+                       provenance: dict | None = None, blob: str | None = None,
+                       if_none_match: str | None = None) -> Result:
     """PUT [type]?criteria: 0 matches create, 1 updates it, more -> 412."""
     check_type(type)
     resource = resolve_conditionals(ctx, resource)
@@ -55,6 +57,7 @@ def conditional_update(ctx, type: str, criteria: str, resource: dict, if_match: 
             if body_id is not None and body_id != current.id:
                 raise BadRequest(f"The id in the body ({body_id!r}) differs from the matched {type}/{current.id}")
             check_if_match(current, if_match, type, current.id)
+            check_if_none_match(current, if_none_match, type, current.id)
             return Result(store_new_version(tx, prepared, current.id, "PUT", current), 200, resource,
                           prepared.profile_outcome)
         if body_id is not None:

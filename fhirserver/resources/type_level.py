@@ -53,7 +53,8 @@ class TypeLevel(MethodView):
         blob = externalize_data(ctx(), resource) if type == "Binary" and isinstance(resource, dict) else None
         with pending_blob(ctx(), blob):
             result = update_i.conditional_update(ctx(), type, criteria, resource,
-                                                 if_match_version(request.headers.get("If-Match")), provenance, blob)
+                                                 if_match_version(request.headers.get("If-Match")), provenance, blob,
+                                                 request.headers.get("If-None-Match"))
         return resource_response(result.version, result.status, media, prefer().ret,
                                  location=result.status == 201, outcome=result.outcome)
 
